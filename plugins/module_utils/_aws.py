@@ -1,0 +1,343 @@
+# -*- coding: utf-8 -*-
+# Copyright: Contributors to the bakery.ami project
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+# Private to bakery.ami: not a public API; may change without notice.
+#
+# Every EC2 and SSM call the collection makes is wrapped here, exactly once: amazon.aws's
+# AWSRetry.jittered_backoff retries throttling and transient server errors, and an error handler
+# turns botocore exceptions into BakeryAWSError naming the failed operation. Modules catch
+# BakeryAWSError at their edge and call module.fail_json_aws(e, msg=...).
+
+from __future__ import annotations
+
+import typing as t
+
+try:
+    import botocore  # noqa: F401  # pylint: disable=unused-import
+except ImportError:
+    pass  # AnsibleAWSModule reports a missing botocore itself.
+
+from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
+from ansible_collections.amazon.aws.plugins.module_utils.errors import AWSErrorHandler
+from ansible_collections.amazon.aws.plugins.module_utils.exceptions import AnsibleAWSError
+from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
+
+# AWSRetry already retries RequestLimitExceeded, InternalError, Unavailable and the like.
+# Start at 1 s and back off to 15 s: with botocore's own retries underneath, this rides out
+# sustained throttling without stalling a bake for minutes on one call.
+_RETRY = dict(retries=10, delay=1, backoff=2.0, max_delay=15)
+
+
+def _retry(**extra: t.Any):
+    return AWSRetry.jittered_backoff(**dict(_RETRY, **extra))
+
+
+class BakeryAWSError(AnsibleAWSError):
+    """An AWS call made by bakery.ami failed; the message names the operation."""
+
+    @property
+    def code(self) -> str | None:
+        exc = self.exception
+        response = getattr(exc, "response", None) or {}
+        return response.get("Error", {}).get("Code")
+
+
+def error_code(exc: BaseException) -> str | None:
+    """The AWS error code behind a BakeryAWSError or botocore ClientError, if any."""
+    if isinstance(exc, BakeryAWSError):
+        return exc.code
+    response = getattr(exc, "response", None) or {}
+    return response.get("Error", {}).get("Code")
+
+
+class _Handler(AWSErrorHandler):
+    _CUSTOM_EXCEPTION = BakeryAWSError
+
+
+class _ImageHandler(_Handler):
+    @classmethod
+    def _is_missing(cls):
+        return is_boto3_error_code(["InvalidAMIID.NotFound", "InvalidAMIID.Unavailable"])
+
+
+class _SnapshotHandler(_Handler):
+    @classmethod
+    def _is_missing(cls):
+        return is_boto3_error_code("InvalidSnapshot.NotFound")
+
+
+class _InstanceHandler(_Handler):
+    @classmethod
+    def _is_missing(cls):
+        return is_boto3_error_code("InvalidInstanceID.NotFound")
+
+
+class _KeyPairHandler(_Handler):
+    @classmethod
+    def _is_missing(cls):
+        return is_boto3_error_code("InvalidKeyPair.NotFound")
+
+
+class _SecurityGroupHandler(_Handler):
+    @classmethod
+    def _is_missing(cls):
+        return is_boto3_error_code(["InvalidGroup.NotFound", "InvalidGroupId.NotFound"])
+
+
+class _VolumeHandler(_Handler):
+    @classmethod
+    def _is_missing(cls):
+        return is_boto3_error_code("InvalidVolume.NotFound")
+
+
+class _ParameterHandler(_Handler):
+    @classmethod
+    def _is_missing(cls):
+        return is_boto3_error_code(["ParameterNotFound", "ParameterVersionNotFound"])
+
+
+def _paginate(client, operation: str, key: str, params: dict) -> list:
+    if client.can_paginate(operation):
+        return client.get_paginator(operation).paginate(**params).build_full_result().get(key, [])
+    return getattr(client, operation)(**params).get(key, [])
+
+
+# ---------------------------------------------------------------------------------------------
+# Regions
+
+
+@_Handler.common_error_handler("describe regions")
+@_retry()
+def describe_regions(client, **params) -> list:
+    return client.describe_regions(**params)["Regions"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Images
+
+
+@_ImageHandler.list_error_handler("describe images", [])
+@_retry()
+def describe_images(client, **params) -> list:
+    """All pages of DescribeImages. A missing image ID yields [] rather than an error."""
+    return _paginate(client, "describe_images", "Images", params)
+
+
+@_Handler.common_error_handler("describe images")
+@_retry()
+def describe_images_page(client, **params) -> dict:
+    """One page of DescribeImages (MaxResults/NextToken), for callers that stop early."""
+    return client.describe_images(**params)
+
+
+@_Handler.common_error_handler("create image")
+@_retry()
+def create_image(client, **params) -> dict:
+    return client.create_image(**params)
+
+
+@_Handler.common_error_handler("register image")
+@_retry()
+def register_image(client, **params) -> dict:
+    return client.register_image(**params)
+
+
+@_Handler.common_error_handler("copy image")
+@_retry()
+def copy_image(client, **params) -> dict:
+    return client.copy_image(**params)
+
+
+@_ImageHandler.deletion_error_handler("deregister image")
+@_retry()
+def deregister_image(client, image_id: str) -> bool:
+    client.deregister_image(ImageId=image_id)
+    return True
+
+
+@_Handler.common_error_handler("modify image attribute")
+@_retry()
+def modify_image_attribute(client, image_id: str, **params) -> bool:
+    client.modify_image_attribute(ImageId=image_id, **params)
+    return True
+
+
+@_ImageHandler.list_error_handler("describe image attribute", {})
+@_retry()
+def describe_image_attribute(client, image_id: str, attribute: str) -> dict:
+    return client.describe_image_attribute(ImageId=image_id, Attribute=attribute)
+
+
+@_Handler.common_error_handler("enable image deprecation")
+@_retry()
+def enable_image_deprecation(client, image_id: str, deprecate_at) -> bool:
+    client.enable_image_deprecation(ImageId=image_id, DeprecateAt=deprecate_at)
+    return True
+
+
+@_Handler.common_error_handler("disable image deprecation")
+@_retry()
+def disable_image_deprecation(client, image_id: str) -> bool:
+    client.disable_image_deprecation(ImageId=image_id)
+    return True
+
+
+# ---------------------------------------------------------------------------------------------
+# Snapshots and volumes
+
+
+@_SnapshotHandler.list_error_handler("describe snapshots", [])
+@_retry()
+def describe_snapshots(client, **params) -> list:
+    return _paginate(client, "describe_snapshots", "Snapshots", params)
+
+
+@_SnapshotHandler.deletion_error_handler("delete snapshot")
+@_retry(catch_extra_error_codes=["InvalidSnapshot.InUse"])
+def delete_snapshot(client, snapshot_id: str) -> bool:
+    client.delete_snapshot(SnapshotId=snapshot_id)
+    return True
+
+
+@_Handler.common_error_handler("modify snapshot attribute")
+@_retry()
+def modify_snapshot_attribute(client, snapshot_id: str, **params) -> bool:
+    client.modify_snapshot_attribute(SnapshotId=snapshot_id, **params)
+    return True
+
+
+@_Handler.common_error_handler("create snapshot")
+@_retry(catch_extra_error_codes=["SnapshotCreationPerVolumeRateExceeded"])
+def create_snapshot(client, **params) -> dict:
+    return client.create_snapshot(**params)
+
+
+@_VolumeHandler.list_error_handler("describe volumes", [])
+@_retry()
+def describe_volumes(client, **params) -> list:
+    return _paginate(client, "describe_volumes", "Volumes", params)
+
+
+@_Handler.common_error_handler("create volume")
+@_retry()
+def create_volume(client, **params) -> dict:
+    return client.create_volume(**params)
+
+
+@_VolumeHandler.deletion_error_handler("delete volume")
+@_retry(catch_extra_error_codes=["VolumeInUse"])
+def delete_volume(client, volume_id: str) -> bool:
+    client.delete_volume(VolumeId=volume_id)
+    return True
+
+
+# ---------------------------------------------------------------------------------------------
+# Tags
+
+
+@_Handler.common_error_handler("create tags")
+@_retry(catch_extra_error_codes=["InvalidAMIID.NotFound", "InvalidSnapshot.NotFound", "InvalidInstanceID.NotFound"])
+def create_tags(client, resource_ids: list, tags: list) -> bool:
+    """Tag resources; NotFound is retried because a resource just created may not be visible yet."""
+    client.create_tags(Resources=list(resource_ids), Tags=tags)
+    return True
+
+
+@_Handler.common_error_handler("delete tags")
+@_retry()
+def delete_tags(client, resource_ids: list, tags: list) -> bool:
+    client.delete_tags(Resources=list(resource_ids), Tags=tags)
+    return True
+
+
+# ---------------------------------------------------------------------------------------------
+# Instances
+
+
+@_InstanceHandler.list_error_handler("describe instances", [])
+@_retry()
+def describe_instances(client, **params) -> list:
+    """All instances of all reservations, flattened."""
+    reservations = _paginate(client, "describe_instances", "Reservations", params)
+    return [instance for reservation in reservations for instance in reservation.get("Instances", [])]
+
+
+@_Handler.common_error_handler("run instances")
+@_retry()
+def run_instances(client, **params) -> list:
+    return client.run_instances(**params)["Instances"]
+
+
+@_InstanceHandler.deletion_error_handler("stop instances")
+@_retry()
+def stop_instances(client, instance_ids: list) -> bool:
+    client.stop_instances(InstanceIds=list(instance_ids))
+    return True
+
+
+@_InstanceHandler.deletion_error_handler("terminate instances")
+@_retry()
+def terminate_instances(client, instance_ids: list) -> bool:
+    client.terminate_instances(InstanceIds=list(instance_ids))
+    return True
+
+
+# ---------------------------------------------------------------------------------------------
+# Key pairs and security groups (the builder's temporary access)
+
+
+@_KeyPairHandler.list_error_handler("describe key pairs", [])
+@_retry()
+def describe_key_pairs(client, **params) -> list:
+    return client.describe_key_pairs(**params).get("KeyPairs", [])
+
+
+@_Handler.common_error_handler("create key pair")
+@_retry()
+def create_key_pair(client, **params) -> dict:
+    return client.create_key_pair(**params)
+
+
+@_KeyPairHandler.deletion_error_handler("delete key pair")
+@_retry()
+def delete_key_pair(client, key_name: str) -> bool:
+    client.delete_key_pair(KeyName=key_name)
+    return True
+
+
+@_SecurityGroupHandler.list_error_handler("describe security groups", [])
+@_retry()
+def describe_security_groups(client, **params) -> list:
+    return _paginate(client, "describe_security_groups", "SecurityGroups", params)
+
+
+@_Handler.common_error_handler("create security group")
+@_retry()
+def create_security_group(client, **params) -> dict:
+    return client.create_security_group(**params)
+
+
+@_Handler.common_error_handler("authorize security group ingress")
+@_retry()
+def authorize_security_group_ingress(client, **params) -> bool:
+    client.authorize_security_group_ingress(**params)
+    return True
+
+
+@_SecurityGroupHandler.deletion_error_handler("delete security group")
+@_retry(catch_extra_error_codes=["DependencyViolation"])
+def delete_security_group(client, group_id: str) -> bool:
+    client.delete_security_group(GroupId=group_id)
+    return True
+
+
+# ---------------------------------------------------------------------------------------------
+# SSM public parameters (current AMI IDs)
+
+
+@_ParameterHandler.list_error_handler("get SSM parameter", None)
+@_retry()
+def get_parameter(client, name: str) -> dict | None:
+    """The parameter, or None when it does not exist."""
+    return client.get_parameter(Name=name)["Parameter"]

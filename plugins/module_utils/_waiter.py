@@ -1,0 +1,179 @@
+# -*- coding: utf-8 -*-
+# Copyright: Contributors to the bakery.ami project
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+# Private to bakery.ami: not a public API; may change without notice.
+#
+# The one waiter every bakery.ami module uses. Fixed-attempt waiters give up on slow image
+# creations and keep polling images that have already failed; this one:
+# - polls adaptively: about 2 s at first, then a delay that grows with the time already waited
+#   (15 % of it), capped at 15 s, so short waits end promptly and long ones cost few API calls;
+# - honours a wall-clock timeout (wait_timeout) rather than an attempt count;
+# - treats an image that is not visible yet (EC2 is eventually consistent right after
+#   CreateImage/CopyImage) as still pending;
+# - stops at once when an image fails, with its state reason.
+# Several regions are waited for together, so time to "all available" is the slowest one.
+
+from __future__ import annotations
+
+import time
+import typing as t
+
+from ansible_collections.bakery.ami.plugins.module_utils import _aws
+
+MIN_DELAY = 2.0
+MAX_DELAY = 15.0
+GROWTH = 0.15
+
+IMAGE_DONE = "available"
+IMAGE_FAILED = frozenset(("failed", "error", "invalid", "deregistered", "disabled"))
+
+
+class WaitTimeout(Exception):
+    """The wait ran out of time; `pending` names what was still not done."""
+
+    def __init__(self, message: str, pending: dict):
+        super().__init__(message)
+        self.pending = pending
+
+
+class ImageFailed(Exception):
+    """An image went to a failed state; the message carries its state reason."""
+
+    def __init__(self, region: str, image_id: str, state: str, reason: str):
+        super().__init__(f"image {image_id} in {region} went to state '{state}': {reason or 'no reason given'}")
+        self.region = region
+        self.image_id = image_id
+        self.state = state
+        self.reason = reason
+
+
+def next_delay(elapsed: float, min_delay: float = MIN_DELAY, max_delay: float = MAX_DELAY) -> float:
+    """The pause before the next poll, given how long the wait has lasted."""
+    return max(min_delay, min(max_delay, elapsed * GROWTH))
+
+
+def poll(
+    check: t.Callable[[], bool],
+    timeout: float,
+    describe_pending: t.Callable[[], dict],
+    what: str,
+    *,
+    sleep: t.Callable[[float], None] = time.sleep,
+    clock: t.Callable[[], float] = time.monotonic,
+    min_delay: float = MIN_DELAY,
+    max_delay: float = MAX_DELAY,
+) -> int:
+    """Call check() until it returns True; returns how many polls were made."""
+    start = clock()
+    polls = 0
+    while True:
+        polls += 1
+        if check():
+            return polls
+        elapsed = clock() - start
+        remaining = timeout - elapsed
+        if remaining <= 0:
+            raise WaitTimeout(f"timed out after {int(timeout)} s waiting for {what}", describe_pending())
+        sleep(min(next_delay(elapsed, min_delay, max_delay), remaining))
+
+
+def image_state_reason(image: dict) -> str:
+    reason = image.get("StateReason") or {}
+    return reason.get("Message") or reason.get("Code") or ""
+
+
+def wait_for_images(
+    targets: dict,
+    timeout: float,
+    *,
+    collect_failures: bool = False,
+    sleep: t.Callable[[float], None] = time.sleep,
+    clock: t.Callable[[], float] = time.monotonic,
+) -> dict:
+    """Wait until every image is available.
+
+    targets: {region: (ec2_client, [image_id, ...])}.
+    Returns {region: {image_id: image}} with each image as DescribeImages gives it.
+    A failed image raises ImageFailed at once, unless collect_failures is true: then it is
+    returned with its failed State and the others are still waited for.
+    """
+    results: dict = {region: {} for region in targets}
+    pending = {region: set(ids) for region, (_client, ids) in targets.items() if ids}
+
+    def check() -> bool:
+        for region in list(pending):
+            client = targets[region][0]
+            ids = sorted(pending[region])
+            # A filter (not ImageIds) so an ID that is not visible yet is simply absent instead
+            # of failing the whole call with InvalidAMIID.NotFound.
+            images = _aws.describe_images(
+                client, Filters=[{"Name": "image-id", "Values": ids}], IncludeDeprecated=True
+            )
+            for image in images:
+                image_id = image["ImageId"]
+                state = image.get("State")
+                if state == IMAGE_DONE or state in IMAGE_FAILED:
+                    if state in IMAGE_FAILED and not collect_failures:
+                        raise ImageFailed(region, image_id, state, image_state_reason(image))
+                    results[region][image_id] = image
+                    pending[region].discard(image_id)
+            if not pending[region]:
+                del pending[region]
+        return not pending
+
+    poll(
+        check,
+        timeout,
+        lambda: {region: sorted(ids) for region, ids in pending.items()},
+        "images to become available",
+        sleep=sleep,
+        clock=clock,
+    )
+    return results
+
+
+def wait_for_instances(
+    client,
+    instance_ids: list,
+    state: str,
+    timeout: float,
+    *,
+    sleep: t.Callable[[float], None] = time.sleep,
+    clock: t.Callable[[], float] = time.monotonic,
+) -> dict:
+    """Wait until every instance is in `state` (running, stopped or terminated).
+
+    Returns {instance_id: instance}. An instance that is not visible yet counts as pending; one
+    that reaches `terminated` while waiting for another state fails the wait.
+    """
+    results: dict = {}
+    pending = set(instance_ids)
+
+    def check() -> bool:
+        instances = _aws.describe_instances(
+            client, Filters=[{"Name": "instance-id", "Values": sorted(pending)}]
+        )
+        for instance in instances:
+            instance_id = instance["InstanceId"]
+            current = instance.get("State", {}).get("Name")
+            if current == state:
+                results[instance_id] = instance
+                pending.discard(instance_id)
+            elif current == "terminated" and state != "terminated":
+                reason = (instance.get("StateReason") or {}).get("Message", "")
+                raise WaitTimeout(
+                    f"instance {instance_id} terminated while waiting for '{state}': {reason}",
+                    {"instances": [instance_id]},
+                )
+        return not pending
+
+    poll(
+        check,
+        timeout,
+        lambda: {"instances": sorted(pending)},
+        f"instances to be {state}",
+        sleep=sleep,
+        clock=clock,
+    )
+    return results
