@@ -12,8 +12,8 @@ options:
   root:
     description:
       - The root of the filesystem to act on.
-      - V(/) acts on the running system (a live builder). A path acts on the tree below it:
-        a mounted volume, a chroot, or a test fixture tree. Every file the module reads or writes
+      - V(/) acts on the running system (a live builder). Any other path acts on the tree below
+        it, such as a mounted volume, a chroot, or a test fixture tree. Every file the module reads or writes
         is resolved under O(root); symbolic links are never followed out of it.
     type: path
     default: /

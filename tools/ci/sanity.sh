@@ -7,7 +7,16 @@ work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 
 ansible-galaxy collection build --force --output-path "$work/dist" "$repo_root" >/dev/null
-ansible-galaxy collection install --offline --no-deps -p "$work/install" "$work"/dist/bakery-ami-*.tar.gz >/dev/null
+ANSIBLE_COLLECTIONS_PATH="$work/install" ansible-galaxy collection install --offline --no-deps --force -p "$work/install" "$work"/dist/bakery-ami-*.tar.gz >/dev/null
+# Dependencies beside it, from the `ansible` package (ansible-test's import test resolves
+# amazon.aws and community.general only from the same ansible_collections tree).
+deps="$(python -c 'import ansible_collections; print(list(ansible_collections.__path__)[0])' 2>/dev/null || true)"
+for dep in amazon/aws community/general; do
+  if [ -d "$deps/$dep" ]; then
+    mkdir -p "$work/install/ansible_collections/${dep%/*}"
+    ln -s "$deps/$dep" "$work/install/ansible_collections/$dep"
+  fi
+done
 collection="$work/install/ansible_collections/bakery/ami"
 # ansible-test reads the tests and their ignore files from the collection tree.
 cd "$collection"
