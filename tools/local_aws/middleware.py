@@ -1,0 +1,133 @@
+# -*- coding: utf-8 -*-
+# Copyright: Contributors to the bakery.ami project
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""WSGI middleware in front of moto: action counts, seeded faults and the /_bakery/ control API."""
+from __future__ import annotations
+
+import io
+import json
+import re
+import uuid
+from typing import Any, Callable, Iterable
+from urllib.parse import parse_qs
+
+from tools.local_aws.state import FAULT_CODES, ConfigError, BakeryState
+
+_CREDENTIAL_RE = re.compile(r"Credential=[^/,\s]+/\d{8}/([^/,\s]+)/([^/,\s]+)/aws4_request")
+_FAULT_MESSAGES = {
+    "RequestLimitExceeded": "Request limit exceeded.",
+    "InternalError": "An internal error has occurred.",
+}
+
+StartResponse = Callable[..., Any]
+
+
+def _read_body(environ: dict[str, Any]) -> bytes:
+    """Read the request body and put it back so moto can read it again."""
+    stream = environ.get("wsgi.input")
+    if stream is None:
+        return b""
+    length = environ.get("CONTENT_LENGTH") or ""
+    if length.strip().isdigit():
+        body = stream.read(int(length)) if int(length) else b""
+    elif environ.get("wsgi.input_terminated"):
+        body = stream.read()
+    else:
+        body = b""
+    environ["wsgi.input"] = io.BytesIO(body)
+    environ["CONTENT_LENGTH"] = str(len(body))
+    return body
+
+
+def identify(environ: dict[str, Any], body: bytes) -> tuple[str | None, str | None]:
+    """Return (action, service) of an AWS request, or (None, None) when it is not one."""
+    service = None
+    match = _CREDENTIAL_RE.search(environ.get("HTTP_AUTHORIZATION", ""))
+    if match:
+        service = match.group(2)
+    target = environ.get("HTTP_X_AMZ_TARGET")
+    if target:
+        return target.rsplit(".", 1)[-1], service
+    params = parse_qs(environ.get("QUERY_STRING", ""))
+    content_type = environ.get("CONTENT_TYPE", "")
+    if environ.get("REQUEST_METHOD") == "POST" and "x-www-form-urlencoded" in content_type:
+        params.update(parse_qs(body.decode("utf-8", "replace")))
+    action = (params.get("Action") or [None])[0]
+    if action:
+        if service is None and (params.get("Version") or [""])[0] == "2016-11-15":
+            service = "ec2"
+        return action, service
+    if service:
+        return f"{service}:{environ.get('REQUEST_METHOD', 'GET')}", service
+    return None, None
+
+
+def _ec2_error(code: str) -> tuple[str, list[tuple[str, str]], bytes]:
+    status = FAULT_CODES[code]
+    reason = {500: "Internal Server Error", 503: "Service Unavailable"}[status]
+    request_id = str(uuid.uuid4())
+    body = (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        f"<Response><Errors><Error><Code>{code}</Code><Message>{_FAULT_MESSAGES[code]}</Message></Error></Errors>"
+        f"<RequestID>{request_id}</RequestID></Response>"
+    ).encode()
+    headers = [("Content-Type", "text/xml;charset=UTF-8"), ("Content-Length", str(len(body))),
+               ("x-amzn-RequestId", request_id)]
+    return f"{status} {reason}", headers, body
+
+
+def _json(start_response: StartResponse, status: str, payload: Any) -> list[bytes]:
+    body = json.dumps(payload, sort_keys=True).encode()
+    start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+class BakeryMiddleware:
+    """Counts and faults every AWS request, serves /_bakery/ itself, hands the rest to moto."""
+
+    def __init__(self, app: Callable[..., Iterable[bytes]], state: BakeryState, reset_moto: Callable[[], None]) -> None:
+        self.app = app
+        self.state = state
+        self.reset_moto = reset_moto
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if path.startswith("/_bakery/") or path == "/_bakery":
+            return self.control(environ, start_response, path.rstrip("/"))
+        if path.startswith("/moto-api"):
+            return self.app(environ, start_response)
+        body = _read_body(environ)
+        action, service = identify(environ, body)
+        if action:
+            fault = self.state.draw_fault(action, service == "ec2")
+            if fault:
+                status, headers, payload = _ec2_error(fault)
+                start_response(status, headers)
+                return [payload]
+            self.state.count(action)
+        return self.app(environ, start_response)
+
+    def control(self, environ: dict[str, Any], start_response: StartResponse, path: str) -> list[bytes]:
+        method = environ.get("REQUEST_METHOD", "GET")
+        route = (method, path)
+        if route == ("GET", "/_bakery/counts"):
+            return _json(start_response, "200 OK", self.state.counts())
+        if route == ("POST", "/_bakery/counts/reset"):
+            self.state.reset_counts()
+            return _json(start_response, "200 OK", self.state.counts())
+        if route == ("GET", "/_bakery/config"):
+            return _json(start_response, "200 OK", self.state.config())
+        if route == ("POST", "/_bakery/config"):
+            body = _read_body(environ)
+            try:
+                changes = json.loads(body.decode("utf-8") or "{}")
+                return _json(start_response, "200 OK", self.state.configure(changes))
+            except (ValueError, ConfigError) as error:
+                return _json(start_response, "400 Bad Request", {"error": str(error)})
+        if route == ("POST", "/_bakery/reset"):
+            self.reset_moto()
+            self.state.reset()
+            return _json(start_response, "200 OK", {"reset": True, "config": self.state.config()})
+        if route == ("GET", "/_bakery/health"):
+            return _json(start_response, "200 OK", {"ok": True})
+        return _json(start_response, "404 Not Found", {"error": f"no control route {method} {path}"})

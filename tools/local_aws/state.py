@@ -1,0 +1,172 @@
+# -*- coding: utf-8 -*-
+# Copyright: Contributors to the bakery.ami project
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Runtime configuration, action counts and the seeded fault generator of the endpoint.
+
+One process-wide ``STATE`` object is shared by the moto patches (delays) and the WSGI
+middleware (counts, faults, control routes). Every access goes through its lock because
+werkzeug serves requests from several threads.
+"""
+from __future__ import annotations
+
+import random
+import threading
+from typing import Any
+
+FAULT_CODES = {
+    # EC2 error code -> HTTP status EC2 answers it with
+    "RequestLimitExceeded": 503,
+    "InternalError": 500,
+}
+
+DEFAULTS: dict[str, Any] = {
+    "create_delay": 0.0,
+    "copy_delay": 0.0,
+    "register_delay": 0.0,
+    "instance_start_delay": 0.0,
+    "instance_stop_delay": 0.0,
+    "fault_rate": 0.0,
+    "fault_seed": 0,
+    "fault_actions": [],
+    "fault_codes": sorted(FAULT_CODES),
+    "allow_past_deprecation": False,
+}
+
+DELAY_KEYS = ("create_delay", "copy_delay", "register_delay", "instance_start_delay", "instance_stop_delay")
+
+
+class ConfigError(ValueError):
+    """A control-API configuration value was rejected."""
+
+
+def _as_number(key: str, value: Any, low: float, high: float | None) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ConfigError(f"{key}: must be a number, got {value!r}")
+    try:
+        number = float(value)
+    except ValueError:
+        raise ConfigError(f"{key}: must be a number, got {value!r}") from None
+    if number < low or (high is not None and number > high):
+        bound = f"between {low:g} and {high:g}" if high is not None else f"at least {low:g}"
+        raise ConfigError(f"{key}: must be {bound}, got {value!r}")
+    return number
+
+
+def _as_names(key: str, value: Any) -> list[str]:
+    if isinstance(value, str):
+        value = [part.strip() for part in value.split(",") if part.strip()]
+    if not isinstance(value, list) or not all(isinstance(item, str) and item for item in value):
+        raise ConfigError(f"{key}: must be a list of action names, got {value!r}")
+    return list(value)
+
+
+def validate(changes: dict[str, Any]) -> dict[str, Any]:
+    """Return ``changes`` normalised; raise ConfigError naming the first bad key."""
+    if not isinstance(changes, dict):
+        raise ConfigError("config: must be a JSON object")
+    clean: dict[str, Any] = {}
+    for key, value in changes.items():
+        if key not in DEFAULTS:
+            raise ConfigError(f"{key}: unknown setting; known: {', '.join(sorted(DEFAULTS))}")
+        if key in DELAY_KEYS:
+            clean[key] = _as_number(key, value, 0.0, None)
+        elif key == "fault_rate":
+            clean[key] = _as_number(key, value, 0.0, 1.0)
+        elif key == "fault_seed":
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ConfigError(f"fault_seed: must be an integer, got {value!r}")
+            clean[key] = value
+        elif key == "fault_actions":
+            clean[key] = _as_names(key, value)
+        elif key == "fault_codes":
+            codes = _as_names(key, value)
+            unknown = [code for code in codes if code not in FAULT_CODES]
+            if unknown or not codes:
+                raise ConfigError(f"fault_codes: must be a non-empty subset of {sorted(FAULT_CODES)}, got {value!r}")
+            clean[key] = codes
+        elif key == "allow_past_deprecation":
+            if not isinstance(value, bool):
+                raise ConfigError(f"allow_past_deprecation: must be true or false, got {value!r}")
+            clean[key] = value
+    return clean
+
+
+class BakeryState:
+    """Configuration, counters and the fault generator, guarded by one lock."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._config: dict[str, Any] = {}
+        self._counts: dict[str, int] = {}
+        self._faults: dict[str, int] = {}
+        self._rng = random.Random(0)
+        self.reset()
+
+    # configuration -------------------------------------------------------
+    def reset(self) -> None:
+        with self._lock:
+            self._config = {key: (list(value) if isinstance(value, list) else value) for key, value in DEFAULTS.items()}
+            self._rng = random.Random(self._config["fault_seed"])
+            self._counts = {}
+            self._faults = {}
+
+    def configure(self, changes: dict[str, Any]) -> dict[str, Any]:
+        """Apply validated changes; the fault generator is reseeded on every call."""
+        clean = validate(changes)
+        with self._lock:
+            self._config.update(clean)
+            self._rng = random.Random(self._config["fault_seed"])
+            return self._snapshot()
+
+    def config(self) -> dict[str, Any]:
+        with self._lock:
+            return self._snapshot()
+
+    def get(self, key: str) -> Any:
+        with self._lock:
+            return self._config[key]
+
+    def _snapshot(self) -> dict[str, Any]:
+        return {key: (list(value) if isinstance(value, list) else value) for key, value in self._config.items()}
+
+    # counters --------------------------------------------------------------
+    def count(self, action: str) -> None:
+        with self._lock:
+            self._counts[action] = self._counts.get(action, 0) + 1
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        with self._lock:
+            return {"counts": dict(self._counts), "faults": dict(self._faults)}
+
+    def reset_counts(self) -> None:
+        with self._lock:
+            self._counts = {}
+            self._faults = {}
+
+    # faults ------------------------------------------------------------------
+    def draw_fault(self, action: str, is_ec2: bool) -> str | None:
+        """Decide whether this request fails; return the EC2 error code or None.
+
+        Only requests eligible for faults draw from the generator, so the sequence of
+        outcomes depends on the seed and the order of eligible requests alone.
+        """
+        with self._lock:
+            rate = self._config["fault_rate"]
+            listed = self._config["fault_actions"]
+            if rate <= 0.0:
+                return None
+            if listed:
+                if action not in listed:
+                    return None
+            elif not is_ec2:
+                return None
+            roll = self._rng.random()
+            codes = self._config["fault_codes"]
+            pick = codes[self._rng.randrange(len(codes))] if len(codes) > 1 else codes[0]
+            if roll >= rate:
+                return None
+            self._faults[action] = self._faults.get(action, 0) + 1
+            return pick
+
+
+STATE = BakeryState()
