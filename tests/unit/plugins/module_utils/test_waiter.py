@@ -1,0 +1,124 @@
+# -*- coding: utf-8 -*-
+# Copyright: Contributors to the bakery.ami project
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import annotations
+
+from unittest.mock import patch
+
+import pytest
+
+from ansible_collections.bakery.ami.plugins.module_utils import _waiter
+
+DESCRIBE = "ansible_collections.bakery.ami.plugins.module_utils._aws.describe_images"
+DESCRIBE_INSTANCES = "ansible_collections.bakery.ami.plugins.module_utils._aws.describe_instances"
+
+
+class FakeClock:
+    """Time that moves only when the waiter sleeps."""
+
+    def __init__(self):
+        self.now = 0.0
+        self.sleeps = []
+
+    def clock(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+def image(image_id, state, reason=None):
+    result = {"ImageId": image_id, "State": state}
+    if reason:
+        result["StateReason"] = {"Code": "Client.Error", "Message": reason}
+    return result
+
+
+@pytest.mark.parametrize(
+    "elapsed,expected",
+    [(0, 2.0), (5, 2.0), (20, 3.0), (60, 9.0), (100, 15.0), (10000, 15.0)],
+)
+def test_next_delay_grows_with_elapsed_time_between_2_and_15_seconds(elapsed, expected):
+    assert _waiter.next_delay(elapsed) == pytest.approx(expected)
+
+
+def test_not_found_right_after_create_is_pending_then_available():
+    clock = FakeClock()
+    answers = [[], [image("ami-11111111", "pending")], [image("ami-11111111", "available")]]
+    with patch(DESCRIBE, side_effect=answers) as describe:
+        result = _waiter.wait_for_images(
+            {"us-east-1": ("client", ["ami-11111111"])}, 600, sleep=clock.sleep, clock=clock.clock
+        )
+    assert result == {"us-east-1": {"ami-11111111": image("ami-11111111", "available")}}
+    assert describe.call_count == 3
+    # The ID goes to the server as a filter, so an invisible ID cannot fail the call.
+    assert describe.call_args.kwargs["Filters"] == [{"Name": "image-id", "Values": ["ami-11111111"]}]
+    assert clock.sleeps == [2.0, 2.0]
+
+
+def test_failed_image_stops_the_wait_at_once_with_its_reason():
+    clock = FakeClock()
+    answers = [[image("ami-22222222", "pending")], [image("ami-22222222", "failed", "snapshot copy failed")]]
+    with patch(DESCRIBE, side_effect=answers):
+        with pytest.raises(_waiter.ImageFailed, match="snapshot copy failed") as caught:
+            _waiter.wait_for_images({"eu-west-1": ("c", ["ami-22222222"])}, 3600, sleep=clock.sleep, clock=clock.clock)
+    assert caught.value.region == "eu-west-1"
+    assert caught.value.state == "failed"
+    assert clock.now < 10  # not held until the timeout
+
+
+def test_collect_failures_returns_the_failed_image_and_waits_for_the_rest():
+    clock = FakeClock()
+
+    def describe(client, **params):
+        ids = params["Filters"][0]["Values"]
+        if client == "east":
+            return [image("ami-33333333", "failed", "boom")]
+        return [image(i, "available" if clock.now >= 4 else "pending") for i in ids]
+
+    with patch(DESCRIBE, side_effect=describe):
+        result = _waiter.wait_for_images(
+            {"us-east-1": ("east", ["ami-33333333"]), "us-west-2": ("west", ["ami-44444444"])},
+            600,
+            collect_failures=True,
+            sleep=clock.sleep,
+            clock=clock.clock,
+        )
+    assert result["us-east-1"]["ami-33333333"]["State"] == "failed"
+    assert result["us-west-2"]["ami-44444444"]["State"] == "available"
+
+
+def test_timeout_names_what_is_still_pending():
+    clock = FakeClock()
+    with patch(DESCRIBE, return_value=[image("ami-55555555", "pending")]):
+        with pytest.raises(_waiter.WaitTimeout) as caught:
+            _waiter.wait_for_images({"us-east-1": ("c", ["ami-55555555"])}, 30, sleep=clock.sleep, clock=clock.clock)
+    assert caught.value.pending == {"us-east-1": ["ami-55555555"]}
+    assert clock.now == pytest.approx(30)  # the last sleep is cut to the time left
+
+
+def test_regions_are_waited_for_together_so_total_time_is_the_slowest():
+    clock = FakeClock()
+    ready_at = {"a": 10, "b": 40, "c": 25}
+
+    ids = {"a": "ami-00000001", "b": "ami-00000002", "c": "ami-00000003"}
+
+    def describe(client, **params):
+        return [image(ids[client], "available" if clock.now >= ready_at[client] else "pending")]
+
+    targets = {f"r-{c}": (c, [image_id]) for c, image_id in ids.items()}
+    with patch(DESCRIBE, side_effect=describe):
+        _waiter.wait_for_images(targets, 600, sleep=clock.sleep, clock=clock.clock)
+    assert 40 <= clock.now <= 40 * 1.2  # the slowest region plus at most one growing poll interval
+
+
+def test_instances_wait_for_state_and_fail_when_terminated():
+    clock = FakeClock()
+    states = iter(["pending", "running"])
+    with patch(DESCRIBE_INSTANCES, side_effect=lambda c, **p: [{"InstanceId": "i-12345678", "State": {"Name": next(states)}}]):
+        result = _waiter.wait_for_instances("c", ["i-12345678"], "running", 60, sleep=clock.sleep, clock=clock.clock)
+    assert list(result) == ["i-12345678"]
+    with patch(DESCRIBE_INSTANCES, return_value=[{"InstanceId": "i-12345678", "State": {"Name": "terminated"}}]):
+        with pytest.raises(_waiter.WaitTimeout, match="terminated while waiting"):
+            _waiter.wait_for_instances("c", ["i-12345678"], "stopped", 60, sleep=clock.sleep, clock=clock.clock)

@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# The whole test suite: the README's test command, and what CI runs (.ci/run).
+#   bash tools/test.sh              every step
+#   bash tools/test.sh unit lint    only the named steps
+# Steps: lint, sanity, unit, endpoint, integration, firstboot, molecule, changelog.
+# Every step runs; the script exits non-zero if any failed, listing which.
+set -uo pipefail
+repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$repo_root"
+# shellcheck source=tools/ci/venv.sh
+source tools/ci/venv.sh || exit 1
+set +e
+
+all_steps=(lint sanity unit endpoint integration firstboot molecule changelog)
+steps=("$@")
+[ "${#steps[@]}" -gt 0 ] || steps=("${all_steps[@]}")
+failed=()
+passed=()
+
+# pytest exits 5 when it collected no test: that is a failure here, never a silent pass.
+run_pytest() { python -m pytest -p no:cacheprovider -ra "$@"; }
+
+step_lint() {
+  yamllint -s . && ansible-lint --offline --profile production
+}
+step_sanity() { bash tools/ci/sanity.sh; }
+step_unit() { run_pytest tests/unit; }
+step_endpoint() { run_pytest tests/endpoint; }
+step_integration() { run_pytest tests/integration; }
+step_firstboot() {
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "firstboot: needs root (debootstrap, chroot, mounts)" >&2
+    return 1
+  fi
+  run_pytest tests/firstboot
+}
+step_molecule() {
+  local scenarios=0 rc=0 role
+  for role in roles/*/; do
+    [ -d "$role/molecule/default" ] || continue
+    scenarios=$((scenarios + 1))
+    echo "== molecule test: $role"
+    (cd "$role" && molecule test) || rc=1
+  done
+  if [ "$scenarios" -eq 0 ]; then
+    echo "molecule: no scenario found under roles/*/molecule/default" >&2
+    return 1
+  fi
+  return $rc
+}
+step_changelog() { antsibull-changelog lint; }
+
+for step in "${steps[@]}"; do
+  if ! declare -F "step_$step" >/dev/null; then
+    echo "unknown step '$step'; steps are: ${all_steps[*]}" >&2
+    exit 2
+  fi
+  echo
+  echo "=============== $step ==============="
+  start=$SECONDS
+  if "step_$step"; then
+    passed+=("$step ($((SECONDS - start)) s)")
+  else
+    failed+=("$step ($((SECONDS - start)) s)")
+  fi
+done
+
+echo
+echo "=============== summary ==============="
+for s in "${passed[@]}"; do echo "passed: $s"; done
+for s in "${failed[@]}"; do echo "FAILED: $s"; done
+echo "steps: ${#passed[@]} passed, ${#failed[@]} failed"
+[ "${#failed[@]}" -eq 0 ]
