@@ -60,7 +60,7 @@ def rootfs_tarball():
         pytest.skip("the root filesystem harness needs root (debootstrap, chroot, mounts)")
     from tools.rootfs import harness  # pylint: disable=import-outside-toplevel
 
-    return str(harness.ensure_base())
+    return str(harness.ensure_image())
 
 
 @pytest.mark.parametrize("name,aliases", _targets())
