@@ -1,0 +1,684 @@
+# -*- coding: utf-8 -*-
+# Copyright: Contributors to the bakery.ami project
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+# Private to bakery.ami: not a public API; may change without notice.
+#
+# Distribution releases: read from AMI names (release_from_ami_name, also used by ami_find) and
+# from an image's files, and the Amazon Linux release lock behind ami_lock_release.
+#
+# The lock is planned first (plan_lock reads files and computes every new content, raising
+# ReleaseLockError naming the option on any bad input), then applied (apply_plan writes each
+# changed file atomically). Nothing is written unless the whole plan succeeded.
+
+from __future__ import annotations
+
+import datetime
+import errno
+import os
+import re
+import stat
+import tempfile
+import typing as t
+
+# Generations of Amazon Linux, named like the ami_find catalog entries.
+AL2023 = "al2023"
+AL2 = "al2"
+AL1 = "amzn"
+
+GENERATION_TITLES = {
+    AL2023: "Amazon Linux 2023",
+    AL2: "Amazon Linux 2",
+    AL1: "Amazon Linux AMI",
+}
+
+LAUNCH_UPDATES = ("security", "bugfix", "all", "none")
+
+DNF_VARS_RELEASEVER = "etc/dnf/vars/releasever"
+YUM_CONF = "etc/yum.conf"
+CLOUD_CFG_D = "etc/cloud/cloud.cfg.d"
+# Sorts before the cloudinit_guard's 99_bakery_guard.cfg, so that the guard (which may turn
+# launch updates off as part of its `packages` protection) has the last word.
+CLOUD_DROPIN_NAME = "90_bakery_release_lock.cfg"
+CLOUD_DROPIN = CLOUD_CFG_D + "/" + CLOUD_DROPIN_NAME
+OS_RELEASE = ("etc/os-release", "usr/lib/os-release")
+SYSTEM_RELEASE = "etc/system-release"
+
+_DROPIN_HEADER = (
+    "#cloud-config\n"
+    "# Written by bakery.ami.ami_lock_release: every instance launched from this image applies\n"
+    "# these settings at first boot (user-data given at launch still wins).\n"
+)
+
+# --------------------------------------------------------------------------------------------
+# Release strings in AMI names
+# --------------------------------------------------------------------------------------------
+
+# al2023-ami-2023.6.20241010.0-kernel-6.1-x86_64, al2023-ami-minimal-2023.6.20241010.0-kernel-default-arm64
+_AL2023_NAME = re.compile(
+    r"^al2023-ami-(?P<minimal>minimal-)?(?P<release>2023\.\d+\.\d{8})(?:\.\d+)?-kernel-[0-9a-z.]+-(?:x86_64|arm64)$"
+)
+# amzn2-ami-hvm-2.0.20240131.0-x86_64-gp2, amzn2-ami-kernel-5.10-hvm-2.0.20240131.0-arm64-gp2,
+# amzn2-ami-minimal-hvm-2.0.20240131.0-x86_64-ebs
+_AL2_NAME = re.compile(
+    r"^amzn2-ami-(?:kernel-[0-9.]+-)?(?:minimal-)?hvm-(?P<release>2\.0\.\d{8})(?:\.\d+)?-(?:x86_64|arm64|i386)-(?:gp2|gp3|ebs)$"
+)
+# amzn-ami-hvm-2018.03.0.20231218.0-x86_64-gp2, amzn-ami-minimal-hvm-2018.03.0.20231218.0-x86_64-ebs,
+# amzn-ami-2018.03.0.20231218.0-x86_64-ebs (paravirtual), amzn-ami-vpc-nat-2018.03.0.20231218.0-x86_64-ebs
+_AL1_NAME = re.compile(
+    r"^amzn-ami-(?:[a-z]+-)*(?P<release>20\d\d\.(?:03|09))\.\d+(?:\.\d{8})?(?:\.\d+)?-(?:x86_64|i386)-(?:gp2|ebs|s3)$"
+)
+# ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-amd64-server-20240801,
+# ubuntu-minimal/images/hvm-ssd/ubuntu-jammy-22.04-arm64-minimal-20240801,
+# ubuntu-pro-server/images/hvm-ssd/ubuntu-focal-20.04-amd64-pro-server-20240801.1
+_UBUNTU_NAME = re.compile(
+    r"^ubuntu(?:-[a-z]+)*/images(?:-testing)?/[a-z0-9-]+/ubuntu-[a-z]+-(?P<version>\d\d\.\d\d)"
+    r"-(?:amd64|arm64|i386)-(?:[a-z]+-)*(?:server|minimal)-(?P<release>\d{8}(?:\.\d+)?)$"
+)
+# debian-12-amd64-20240717-1811, debian-11-arm64-20240717-1811, debian-12-backports-amd64-...
+_DEBIAN_NAME = re.compile(
+    r"^debian-(?P<version>\d+)-(?:[a-z]+-)*(?:amd64|arm64)-(?:daily-)?(?P<release>\d{8}-\d+)$"
+)
+# RHEL-9.4.0_HVM-20240423-x86_64-62-Hourly2-GP3, RHEL-8.10.0_HVM-20240327-arm64-2-Access2-GP3
+_RHEL_NAME = re.compile(
+    r"^RHEL-(?P<major>\d+)\.(?P<minor>\d+)(?:\.\d+)?_HVM(?:_[A-Z0-9]+)?-\d{8}-(?:x86_64|arm64)-"
+)
+
+
+def _valid_date(yyyymmdd: str) -> bool:
+    try:
+        datetime.datetime.strptime(yyyymmdd, "%Y%m%d")
+    except ValueError:
+        return False
+    return True
+
+
+def release_from_ami_name(name: t.Any) -> tuple[str, str] | None:
+    """The distribution and release an image name says it holds, or None.
+
+    Pure: looks at the name only. The distribution is named like the ami_find catalog entry:
+
+    - ``al2023-ami-2023.6.20241010.0-kernel-6.1-x86_64`` -> ``("al2023", "2023.6.20241010")``
+      (the trailing ``.0`` is the image build, not part of the release);
+      ``al2023-ami-minimal-...`` -> ``("al2023-minimal", ...)``
+    - ``amzn2-ami-hvm-2.0.20240131.0-x86_64-gp2`` -> ``("al2", "2.0.20240131")``
+    - ``amzn-ami-hvm-2018.03.0.20231218.0-x86_64-gp2`` -> ``("amzn", "2018.03")``
+    - ``ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-amd64-server-20240801``
+      -> ``("ubuntu-24.04", "20240801")`` (the Canonical serial)
+    - ``debian-12-amd64-20240717-1811`` -> ``("debian-12", "20240717-1811")``
+    - ``RHEL-9.4.0_HVM-20240423-x86_64-62-Hourly2-GP3`` -> ``("rhel-9", "9.4")``
+
+    Names of derived images (ECS- or EKS-optimized, vendors' own images) and anything else
+    return None: a guess there would be worse than no answer.
+    """
+    if not isinstance(name, str):
+        return None
+    match = _AL2023_NAME.match(name)
+    if match and _valid_date(match.group("release").rsplit(".", 1)[1]):
+        return ("al2023-minimal" if match.group("minimal") else AL2023), match.group("release")
+    match = _AL2_NAME.match(name)
+    if match and _valid_date(match.group("release").rsplit(".", 1)[1]):
+        return AL2, match.group("release")
+    match = _AL1_NAME.match(name)
+    if match:
+        return AL1, match.group("release")
+    match = _UBUNTU_NAME.match(name)
+    if match and _valid_date(match.group("release")[:8]):
+        return "ubuntu-" + match.group("version"), match.group("release")
+    match = _DEBIAN_NAME.match(name)
+    if match and _valid_date(match.group("release")[:8]):
+        return "debian-" + match.group("version"), match.group("release")
+    match = _RHEL_NAME.match(name)
+    if match:
+        return "rhel-" + match.group("major"), match.group("major") + "." + match.group("minor")
+    return None
+
+
+def generation_of_distro(distro: str) -> str | None:
+    """The Amazon Linux generation of an ami_find distro name, None for other distributions."""
+    if distro in (AL2023, "al2023-minimal"):
+        return AL2023
+    if distro in (AL2, AL1):
+        return distro
+    return None
+
+
+def generation_of_release(release: t.Any) -> str | None:
+    """The Amazon Linux generation a lockable release string belongs to (for a bakery:al-release tag)."""
+    if not isinstance(release, str):
+        return None
+    if validate_release(AL2023, release) is None:
+        return AL2023
+    if validate_release(AL1, release) is None:
+        return AL1
+    return None
+
+
+# --------------------------------------------------------------------------------------------
+# Release strings of each generation
+# --------------------------------------------------------------------------------------------
+
+_AL2023_RELEASE = re.compile(r"^2023\.(\d+)\.(\d{8})$")
+_AL1_RELEASE = re.compile(r"^(20\d\d)\.(03|09)$")
+
+
+def validate_release(generation: str, release: t.Any) -> str | None:
+    """None when release is a lockable release of that generation, else the rule it breaks."""
+    if generation == AL2023:
+        match = _AL2023_RELEASE.match(release) if isinstance(release, str) else None
+        if match and _valid_date(match.group(2)):
+            return None
+        hint = ""
+        if isinstance(release, str) and re.match(r"^2023\.\d+\.\d{8}\.\d+$", release):
+            hint = " (drop the trailing image build number)"
+        return (
+            "an Amazon Linux 2023 release has the form 2023.<minor>.<YYYYMMDD> with a real date,"
+            f" e.g. 2023.6.20241010{hint}"
+        )
+    if generation == AL1:
+        match = _AL1_RELEASE.match(release) if isinstance(release, str) else None
+        if match and "2011.09" <= release <= "2018.03":
+            return None
+        return "an Amazon Linux AMI release has the form YYYY.MM, from 2011.09 to 2018.03, e.g. 2018.03"
+    return f"{GENERATION_TITLES.get(generation, generation)} has no lockable releases"
+
+
+def release_key(release: str) -> tuple[int, ...]:
+    """Sort key of a release string of one generation (numeric, component by component)."""
+    return tuple(int(part) for part in re.findall(r"\d+", release))
+
+
+# --------------------------------------------------------------------------------------------
+# Reading an image's identity
+# --------------------------------------------------------------------------------------------
+
+
+class ReleaseLockError(Exception):
+    """Bad input or an unusable root; the message names the option or file at fault."""
+
+
+def parse_os_release(text: str) -> dict[str, str]:
+    """os-release(5): KEY=value lines, values optionally quoted with shell-style escapes."""
+    result: dict[str, str] = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, value = line.split("=", 1)
+        key = key.strip()
+        if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", key):
+            continue
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+            quote = value[0]
+            value = value[1:-1]
+            if quote == '"':
+                value = re.sub(r'\\([\\$"`])', r"\1", value)
+        result[key] = value
+    return result
+
+
+def resolve_in_root(root: str, relpath: str) -> str:
+    """Host path of relpath inside root, following symbolic links without leaving root.
+
+    Absolute link targets are taken relative to root (as in a chroot); `..` stops at root.
+    The last component need not exist.
+    """
+    parts = [p for p in relpath.split("/") if p not in ("", ".")]
+    resolved: list[str] = []
+    hops = 0
+    while parts:
+        part = parts.pop(0)
+        if part == "..":
+            if resolved:
+                resolved.pop()
+            continue
+        candidate = os.path.join(root, *resolved, part)
+        if os.path.islink(candidate):
+            hops += 1
+            if hops > 40:
+                raise ReleaseLockError(f"root: too many levels of symbolic links resolving /{relpath} under {root}")
+            target = os.readlink(candidate)
+            if target.startswith("/"):
+                resolved = []
+            parts = [p for p in target.split("/") if p not in ("", ".")] + parts
+            continue
+        resolved.append(part)
+    return os.path.join(root, *resolved)
+
+
+def _read_text(root: str, relpath: str) -> str | None:
+    """Text of a file under root, None when it does not exist. Unreadable -> ReleaseLockError."""
+    path = resolve_in_root(root, relpath)
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise ReleaseLockError(f"root: cannot read {path}: {exc.strerror}") from exc
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ReleaseLockError(f"root: {path} is not UTF-8 text (byte {exc.start})") from exc
+
+
+class Identity(t.NamedTuple):
+    generation: str | None  # AL2023, AL2, AL1 or None (not Amazon Linux)
+    distribution: str  # human-readable, for messages
+    installed_release: str | None  # the release the image is on now, where it can be read
+
+
+def detect(root: str) -> Identity:
+    if not os.path.isdir(root):
+        raise ReleaseLockError(f"root: {root} does not exist or is not a directory")
+    text = None
+    for relpath in OS_RELEASE:
+        text = _read_text(root, relpath)
+        if text is not None:
+            break
+    if text is None:
+        raise ReleaseLockError(
+            f"root: {root} has no etc/os-release nor usr/lib/os-release: not the root of an operating system"
+        )
+    fields = parse_os_release(text)
+    os_id = fields.get("ID", "")
+    version_id = fields.get("VERSION_ID", "")
+    pretty = fields.get("PRETTY_NAME") or " ".join(x for x in (fields.get("NAME", os_id), version_id) if x) or "unknown"
+    if os_id != "amzn":
+        return Identity(None, f"{pretty} (ID={os_id or 'unset'})", None)
+    system_release = (_read_text(root, SYSTEM_RELEASE) or "").strip()
+    if version_id == "2023":
+        installed = None
+        for source in (system_release, pretty):
+            match = re.search(r"\b(2023\.\d+\.\d{8})\b", source)
+            if match:
+                installed = match.group(1)
+                break
+        return Identity(AL2023, pretty, installed)
+    if version_id == "2":
+        return Identity(AL2, pretty, None)
+    if _AL1_RELEASE.match(version_id):
+        return Identity(AL1, pretty, version_id)
+    raise ReleaseLockError(
+        f"root: {root} is Amazon Linux with VERSION_ID={version_id or 'unset'} in its os-release,"
+        " which is none of the known generations (2018.03-style, 2, 2023)"
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Minimal edits of each file
+# --------------------------------------------------------------------------------------------
+
+_SECTION = re.compile(r"^\s*\[([^\]]+)\]\s*$")
+_KEY = re.compile(r"^(?P<key>[A-Za-z0-9_.-]+)(?P<sep>\s*[=:]\s*)(?P<value>.*?)(?P<trail>\s*)$")
+
+
+def _split_lines(text: str) -> list[str]:
+    return text.splitlines(keepends=True)
+
+
+def yum_releasever(text: str, path: str) -> str | None:
+    """The releasever of the [main] section of a yum.conf, None when unset."""
+    return _scan_yum(text, path)[1]
+
+
+def _scan_yum(text: str, path: str) -> tuple[tuple[int, int], str | None, int | None]:
+    """((start, end) line range of [main], releasever value, line index of it)."""
+    lines = _split_lines(text)
+    section = None
+    main_start = main_end = None
+    value = None
+    index = None
+    for number, raw in enumerate(lines):
+        line = raw.rstrip("\r\n")
+        stripped = line.strip()
+        match = _SECTION.match(line)
+        if match:
+            if section == "main":
+                main_end = number
+            section = match.group(1).strip()
+            if section == "main":
+                if main_start is not None:
+                    raise ReleaseLockError(f"{path}: malformed: a second [main] section at line {number + 1}")
+                main_start = number + 1
+            continue
+        if not stripped or stripped.startswith(("#", ";")):
+            continue
+        if line[:1] in (" ", "\t"):
+            if section is None:
+                raise ReleaseLockError(f"{path}: malformed: line {number + 1} is indented outside any section")
+            continue  # continuation of the previous value
+        if section is None:
+            raise ReleaseLockError(
+                f"{path}: malformed: line {number + 1} ({stripped[:40]!r}) comes before any [section] header"
+            )
+        key_match = _KEY.match(line)
+        if not key_match:
+            raise ReleaseLockError(f"{path}: malformed: line {number + 1} ({stripped[:40]!r}) is not key=value")
+        if section == "main" and key_match.group("key") == "releasever":
+            if index is not None:
+                raise ReleaseLockError(
+                    f"{path}: malformed: releasever set twice in [main] (lines {index + 1} and {number + 1})"
+                )
+            value = key_match.group("value")
+            index = number
+    if main_start is None:
+        raise ReleaseLockError(f"{path}: malformed: no [main] section")
+    if main_end is None and section == "main":
+        main_end = len(lines)
+    return (main_start, t.cast(int, main_end)), value, index
+
+
+def set_yum_releasever(text: str, release: str, path: str) -> str:
+    """yum.conf text with releasever=release in [main], everything else kept byte for byte."""
+    (start, end), value, index = _scan_yum(text, path)
+    lines = _split_lines(text)
+    newline = "\r\n" if lines and lines[0].endswith("\r\n") else "\n"
+    if index is not None:
+        if value == release:
+            return text
+        match = _KEY.match(lines[index].rstrip("\r\n"))
+        ending = lines[index][len(lines[index].rstrip("\r\n")):] or newline
+        lines[index] = match.group("key") + match.group("sep") + release + match.group("trail") + ending
+        return "".join(lines)
+    # Insert after the last setting of [main] (before its trailing blank lines and comments).
+    insert_at = start
+    for number in range(start, end):
+        stripped = lines[number].strip()
+        if stripped and not stripped.startswith(("#", ";")):
+            insert_at = number + 1
+    if insert_at > 0 and not lines[insert_at - 1].endswith("\n"):
+        lines[insert_at - 1] += newline
+    lines.insert(insert_at, f"releasever={release}{newline}")
+    return "".join(lines)
+
+
+def _yaml_scalar(value: str) -> str:
+    if re.match(r"^[a-z]+$", value) and value not in ("null", "true", "false", "yes", "no", "on", "off", "y", "n"):
+        return value
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _dropin_value(text: str, key: str) -> str | None:
+    for line in text.splitlines():
+        match = re.match(rf"^{re.escape(key)}\s*:\s*(.*?)\s*(?:#.*)?$", line)
+        if match:
+            value = match.group(1)
+            if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+                value = value[1:-1]
+            return value
+    return None
+
+
+def update_dropin(text: str | None, settings: dict[str, str]) -> str:
+    """A cloud-config drop-in with top-level keys set to settings, other lines kept."""
+    if text is None:
+        text = _DROPIN_HEADER
+    lines = _split_lines(text)
+    if lines and not lines[-1].endswith("\n"):
+        lines[-1] += "\n"
+    for key, value in settings.items():
+        rendered = f"{key}: {_yaml_scalar(value)}\n"
+        for number, line in enumerate(lines):
+            if re.match(rf"^{re.escape(key)}\s*:", line):
+                if _dropin_value(line, key) != value:
+                    lines[number] = rendered
+                break
+        else:
+            lines.append(rendered)
+    return "".join(lines)
+
+
+def later_dropin_conflicts(root: str, settings: dict[str, str]) -> list[str]:
+    """Warnings for cloud.cfg.d files sorting after ours that set one of our keys differently."""
+    directory = resolve_in_root(root, CLOUD_CFG_D)
+    try:
+        names = sorted(n for n in os.listdir(directory) if n.endswith(".cfg") and n > CLOUD_DROPIN_NAME)
+    except OSError:
+        return []
+    warnings = []
+    for name in names:
+        try:
+            text = _read_text(root, f"{CLOUD_CFG_D}/{name}") or ""
+        except ReleaseLockError:
+            continue
+        for key, value in settings.items():
+            theirs = _dropin_value(text, key)
+            if theirs is not None and theirs != value:
+                warnings.append(
+                    f"/{CLOUD_CFG_D}/{name} sorts after /{CLOUD_DROPIN} and sets {key}: {theirs},"
+                    f" which overrides {key}: {value} at launch"
+                )
+    return warnings
+
+
+# --------------------------------------------------------------------------------------------
+# The plan
+# --------------------------------------------------------------------------------------------
+
+
+class FileChange(t.NamedTuple):
+    relpath: str  # inside the image, without the leading slash
+    path: str  # on this host (resolved under root)
+    before: str | None  # None: the file does not exist yet
+    after: str
+
+
+class Plan(t.NamedTuple):
+    generation: str | None
+    distribution: str
+    lockable: bool
+    release_before: str | None
+    release: str | None
+    locked: bool
+    changes: list[FileChange]
+    warnings: list[str]
+    msg: str
+
+    @property
+    def skipped(self) -> bool:
+        return self.generation is None
+
+
+def _change(root: str, relpath: str, before: str | None, after: str) -> list[FileChange]:
+    if before == after:
+        return []
+    return [FileChange(relpath, resolve_in_root(root, relpath), before, after)]
+
+
+def _check_options(release: t.Any, ami_name: t.Any, launch_updates: t.Any) -> tuple[str, str, str] | None:
+    if not isinstance(release, str) or not release.strip():
+        raise ReleaseLockError("release: must be 'source', 'latest' or a release string, got an empty value")
+    if release != release.strip():
+        raise ReleaseLockError(f"release: must not have leading or trailing spaces, got {release!r}")
+    if launch_updates is not None and launch_updates not in LAUNCH_UPDATES:
+        raise ReleaseLockError(f"launch_updates: must be one of {', '.join(LAUNCH_UPDATES)}, got {launch_updates!r}")
+    if ami_name is None:
+        return None
+    if release != "source":
+        raise ReleaseLockError(
+            f"ami_name: only used with release=source (it names the release to lock to), got release={release}"
+        )
+    parsed = release_from_ami_name(ami_name)
+    if parsed is None:
+        raise ReleaseLockError(
+            f"ami_name: no release can be read from {ami_name!r} (expected a name such as"
+            " al2023-ami-2023.6.20241010.0-kernel-6.1-x86_64, amzn2-ami-hvm-2.0.20240131.0-x86_64-gp2"
+            " or amzn-ami-hvm-2018.03.0.20231218.0-x86_64-gp2)"
+        )
+    return ami_name, parsed[0], parsed[1]
+
+
+def plan_lock(root: str, release: str = "source", ami_name: str | None = None,
+              launch_updates: str | None = None) -> Plan:
+    """Work out every file change; raise ReleaseLockError on any bad input. Writes nothing."""
+    from_name = _check_options(release, ami_name, launch_updates)
+    identity = detect(root)
+    generation = identity.generation
+    if generation is None:
+        return Plan(None, identity.distribution, False, None, None, False, [], [],
+                    f"{identity.distribution} is not Amazon Linux: nothing to lock")
+    title = GENERATION_TITLES[generation]
+    if from_name is not None and generation_of_distro(from_name[1]) != generation:
+        raise ReleaseLockError(
+            f"ami_name: {from_name[0]!r} names a {from_name[1]} image but {root} holds {title}"
+        )
+    warnings: list[str] = []
+    if generation == AL2:
+        return _plan_al2(root, release, launch_updates, identity, warnings)
+
+    # Which release to lock to.
+    if release == "source":
+        if from_name is not None:
+            target = from_name[2]
+            if identity.installed_release and identity.installed_release != target:
+                warnings.append(
+                    f"the image's installed release is {identity.installed_release} but the source AMI name"
+                    f" {from_name[0]} says {target}; locking to {target}"
+                )
+        elif identity.installed_release:
+            target = identity.installed_release
+        else:
+            raise ReleaseLockError(
+                f"release: source: cannot read the installed release of this {title} root from"
+                f" /{SYSTEM_RELEASE} or PRETTY_NAME in its os-release; give ami_name or an explicit release"
+            )
+    elif release == "latest":
+        target = "latest"
+    else:
+        problem = validate_release(generation, release)
+        if problem:
+            raise ReleaseLockError(f"release: {release!r} is not valid on {title}: {problem}")
+        target = release
+        if identity.installed_release and release_key(target) < release_key(identity.installed_release):
+            warnings.append(
+                f"release {target} is older than the installed release {identity.installed_release}:"
+                " packages newer than that repository snapshot stay installed"
+            )
+    locked = target != "latest"
+
+    if generation == AL2023:
+        if launch_updates not in (None, "none"):
+            raise ReleaseLockError(
+                f"launch_updates: {launch_updates} is not supported on Amazon Linux 2023, which installs no"
+                " updates at launch and whose support for cloud-init's repo_upgrade is unconfirmed;"
+                " leave launch_updates unset (or none), or update at launch through user-data"
+            )
+        if not os.path.isdir(resolve_in_root(root, "etc/dnf")):
+            raise ReleaseLockError(f"root: {root} has no etc/dnf directory: is dnf installed in this image?")
+        before_text = _read_text(root, DNF_VARS_RELEASEVER)
+        release_before = before_text.splitlines()[0].strip() if before_text and before_text.strip() else None
+        if before_text is None or not before_text.strip():
+            after_text = target + "\n"
+        else:
+            first, sep, rest = before_text.partition("\n")
+            after_text = before_text if first.strip() == target else target + "\n" + rest if sep else target + "\n"
+        changes = _change(root, DNF_VARS_RELEASEVER, before_text, after_text)
+        if launch_updates == "none":
+            warnings.append("launch_updates: none is what Amazon Linux 2023 does already; nothing written for it")
+        msg = (f"{title} locked to release {target} through /{DNF_VARS_RELEASEVER}" if locked else
+               f"{title} unlocked: dnf follows the latest release (/{DNF_VARS_RELEASEVER} = latest)")
+        return Plan(generation, identity.distribution, True, release_before, target, locked, changes, warnings, msg)
+
+    # The Amazon Linux AMI (2018.03 and earlier).
+    yum_text = _read_text(root, YUM_CONF)
+    yum_path = resolve_in_root(root, YUM_CONF)
+    if yum_text is None:
+        raise ReleaseLockError(f"root: {yum_path} does not exist: every Amazon Linux AMI has one")
+    release_before = yum_releasever(yum_text, yum_path)
+    changes = _change(root, YUM_CONF, yum_text, set_yum_releasever(yum_text, target, yum_path))
+    settings = {"repo_releasever": target}
+    if launch_updates is not None:
+        settings["repo_upgrade"] = launch_updates
+    changes += _plan_dropin(root, settings)
+    warnings += later_dropin_conflicts(root, settings)
+    msg = (f"{title} locked to release {target}: releasever in /{YUM_CONF} and repo_releasever in /{CLOUD_DROPIN}"
+           if locked else
+           f"{title} unlocked: releasever=latest in /{YUM_CONF} and repo_releasever: latest in /{CLOUD_DROPIN}")
+    return Plan(generation, identity.distribution, True, release_before, target, locked, changes, warnings, msg)
+
+
+def _plan_dropin(root: str, settings: dict[str, str]) -> list[FileChange]:
+    if not os.path.isdir(resolve_in_root(root, "etc/cloud")):
+        raise ReleaseLockError(f"root: {root} has no etc/cloud directory: is cloud-init installed in this image?")
+    before = _read_text(root, CLOUD_DROPIN)
+    return _change(root, CLOUD_DROPIN, before, update_dropin(before, settings))
+
+
+def _plan_al2(root: str, release: str, launch_updates: str | None, identity: Identity,
+              warnings: list[str]) -> Plan:
+    not_versioned = (
+        "Amazon Linux 2 repositories are not versioned by release, so there is no release lock"
+        " (hold packages with yum versionlock or serve a private mirror instead)"
+    )
+    if release != "source":
+        raise ReleaseLockError(f"release: {release} is not possible on Amazon Linux 2: {not_versioned}")
+    changes: list[FileChange] = []
+    msg = not_versioned + ": nothing was locked"
+    if launch_updates is not None:
+        settings = {"repo_upgrade": launch_updates}
+        changes = _plan_dropin(root, settings)
+        warnings += later_dropin_conflicts(root, settings)
+        msg += f"; launch updates set to {launch_updates} through repo_upgrade in /{CLOUD_DROPIN}"
+    return Plan(AL2, identity.distribution, False, None, None, False, changes, warnings, msg)
+
+
+# --------------------------------------------------------------------------------------------
+# Applying a plan
+# --------------------------------------------------------------------------------------------
+
+
+def diff_of(plan: Plan) -> list[dict[str, str]]:
+    return [
+        {
+            "before_header": "/" + change.relpath if change.before is not None else "/dev/null",
+            "after_header": "/" + change.relpath,
+            "before": change.before or "",
+            "after": change.after,
+        }
+        for change in plan.changes
+    ]
+
+
+def apply_plan(plan: Plan, move: t.Callable[[str, str], t.Any] | None = None) -> list[str]:
+    """Write every change atomically: a temporary file beside the target, then move.
+
+    move(src, dest) is AnsibleModule.atomic_move in the module (which keeps the target's mode,
+    owner and SELinux context); without it the mode and owner are copied here and os.replace is
+    used. New files get mode 0644 and new directories 0755. Returns the host paths written.
+    """
+    written = []
+    for change in plan.changes:
+        directory = os.path.dirname(change.path)
+        if not os.path.isdir(directory):
+            os.makedirs(directory, mode=0o755)
+        existing = None
+        try:
+            existing = os.stat(change.path)
+        except FileNotFoundError:
+            pass
+        fd, tmp = tempfile.mkstemp(prefix=".bakery-", dir=directory)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(change.after.encode("utf-8"))
+            if existing is not None:
+                os.chmod(tmp, stat.S_IMODE(existing.st_mode))
+                try:
+                    os.chown(tmp, existing.st_uid, existing.st_gid)
+                except OSError as exc:
+                    if exc.errno != errno.EPERM:
+                        raise
+            else:
+                os.chmod(tmp, 0o644)
+            if move is None:
+                os.replace(tmp, change.path)
+            else:
+                move(tmp, change.path)
+                if existing is None:
+                    os.chmod(change.path, 0o644)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        written.append(change.path)
+    return written
