@@ -2,7 +2,7 @@
 # The whole test suite: the README's test command, and what CI runs (.ci/run).
 #   bash tools/test.sh              every step
 #   bash tools/test.sh unit lint    only the named steps
-# Steps: lint, sanity, unit, endpoint, integration, firstboot, molecule, changelog.
+# Steps: lint, package, sanity, unit, endpoint, integration, firstboot, molecule, changelog.
 # Every step runs; the script exits non-zero if any failed, listing which.
 set -uo pipefail
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -11,7 +11,7 @@ cd "$repo_root"
 source tools/ci/venv.sh || exit 1
 set +e
 
-all_steps=(lint sanity unit endpoint integration firstboot molecule changelog)
+all_steps=(lint package sanity unit endpoint integration firstboot molecule changelog)
 steps=("$@")
 [ "${#steps[@]}" -gt 0 ] || steps=("${all_steps[@]}")
 failed=()
@@ -23,6 +23,7 @@ run_pytest() { python -m pytest -p no:cacheprovider -ra "$@"; }
 step_lint() {
   yamllint -s . && ansible-lint --offline --profile production
 }
+step_package() { bash tools/ci/package.sh; }
 step_sanity() { bash tools/ci/sanity.sh; }
 step_unit() { run_pytest tests/unit; }
 step_endpoint() { run_pytest tests/endpoint; }
