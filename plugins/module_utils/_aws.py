@@ -207,6 +207,12 @@ def modify_snapshot_attribute(client, snapshot_id: str, **params) -> bool:
     return True
 
 
+@_SnapshotHandler.list_error_handler("describe snapshot attribute", {})
+@_retry()
+def describe_snapshot_attribute(client, snapshot_id: str, attribute: str) -> dict:
+    return client.describe_snapshot_attribute(SnapshotId=snapshot_id, Attribute=attribute)
+
+
 @_Handler.common_error_handler("create snapshot")
 @_retry(catch_extra_error_codes=["SnapshotCreationPerVolumeRateExceeded"])
 def create_snapshot(client, **params) -> dict:
