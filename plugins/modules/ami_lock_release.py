@@ -213,7 +213,8 @@ def main():
         try:
             apply_plan(plan, move=module.atomic_move)
         except OSError as exc:
-            module.fail_json(msg=f"root: writing {exc.filename or params['root']} failed: {exc.strerror}", **result)
+            result["msg"] = f"root: writing {exc.filename or params['root']} failed: {exc.strerror}"
+            module.fail_json(**result)
     module.exit_json(**result)
 
 
