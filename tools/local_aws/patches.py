@@ -468,6 +468,20 @@ def _r_disable_image_deprecation(self: EC2Response) -> Any:
     return ActionResult({"Return": True})
 
 
+def _r_describe_snapshots(self: EC2Response) -> Any:
+    """moto ignores OwnerIds; EC2 narrows to those owners (``self`` is the caller's account)."""
+    from moto.core.responses import ActionResult
+
+    snapshots = self.ec2_backend.describe_snapshots(
+        snapshot_ids=self._get_param("SnapshotIds", []), filters=self._filters_from_querystring()
+    )
+    owners = self._get_param("OwnerIds", [])
+    if owners:
+        wanted = {self.ec2_backend.account_id if owner == "self" else owner for owner in owners}
+        snapshots = [snapshot for snapshot in snapshots if snapshot.owner_id in wanted]
+    return ActionResult({"Snapshots": snapshots})
+
+
 def _encode_token(after: str, query: str) -> str:
     raw = json.dumps({"after": after, "q": query}).encode()
     return base64.urlsafe_b64encode(raw).decode()
@@ -606,6 +620,7 @@ def install() -> None:
     EC2Response.copy_image = _r_copy_image
     EC2Response.register_image = _r_register_image
     EC2Response.describe_images = _r_describe_images
+    EC2Response.describe_snapshots = _r_describe_snapshots
     EC2Response.enable_image_deprecation = _r_enable_image_deprecation
     EC2Response.disable_image_deprecation = _r_disable_image_deprecation
 

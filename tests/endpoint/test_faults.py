@@ -1,0 +1,71 @@
+# -*- coding: utf-8 -*-
+# Copyright: Contributors to the bakery.ami project
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Seeded fault mode: failing calls do not take effect, and the sequence repeats for a seed."""
+from __future__ import annotations
+
+import pytest
+from botocore.exceptions import ClientError
+
+from endpoint_helpers import launch
+
+STATUS = {"RequestLimitExceeded": 503, "InternalError": 500}
+
+
+def test_fault_rate_one_fails_every_listed_call(aws, ec2, ec2_west):
+    source = ec2.create_image(InstanceId=launch(ec2), Name="fault-src")["ImageId"]
+    aws.configure(fault_rate=1.0, fault_seed=3, fault_actions=["CopyImage"])
+    seen = set()
+    for attempt in range(6):
+        with pytest.raises(ClientError) as excinfo:
+            ec2_west.copy_image(SourceImageId=source, SourceRegion="us-east-1", Name=f"fault-copy-{attempt}")
+        code = excinfo.value.response["Error"]["Code"]
+        assert code in STATUS
+        assert excinfo.value.response["ResponseMetadata"]["HTTPStatusCode"] == STATUS[code]
+        seen.add(code)
+    assert seen == set(STATUS)  # both kinds occur over six draws with this seed
+    # nothing was copied, other actions are served, and the books say so
+    assert ec2_west.describe_images(Owners=["self"])["Images"] == []
+    assert aws.faults() == {"CopyImage": 6}
+    assert "CopyImage" not in aws.counts()
+    assert aws.counts()["DescribeImages"] >= 1
+
+
+def test_fault_codes_restrict_the_error(aws, ec2):
+    aws.configure(fault_rate=1.0, fault_codes=["RequestLimitExceeded"], fault_actions=["DescribeImages"])
+    with pytest.raises(ClientError) as excinfo:
+        ec2.describe_images(Owners=["self"])
+    assert excinfo.value.response["Error"]["Code"] == "RequestLimitExceeded"
+    assert excinfo.value.response["ResponseMetadata"]["HTTPStatusCode"] == 503
+
+
+def _outcomes(aws, ec2):
+    aws.configure(fault_rate=0.3, fault_seed=42, fault_actions=[])
+    results = []
+    for _ in range(30):
+        try:
+            ec2.describe_images(Owners=["self"])
+            results.append("ok")
+        except ClientError as error:
+            results.append(error.response["Error"]["Code"])
+    return results
+
+
+def test_fault_sequence_is_deterministic(aws, ec2):
+    first = _outcomes(aws, ec2)
+    second = _outcomes(aws, ec2)
+    assert first == second
+    failures = [r for r in first if r != "ok"]
+    assert 3 <= len(failures) <= 18
+    assert aws.faults()["DescribeImages"] == 2 * len(failures)
+    assert aws.counts()["DescribeImages"] == 2 * (30 - len(failures))
+
+
+def test_non_ec2_and_control_are_not_faulted(aws):
+    aws.configure(fault_rate=1.0)
+    ssm = aws.client("ssm", "us-east-1")
+    ssm.put_parameter(Name="/bakery/test", Value="x", Type="String")
+    assert ssm.get_parameter(Name="/bakery/test")["Parameter"]["Value"] == "x"
+    assert aws.config()["fault_rate"] == 1.0
+    assert aws.counts() == {"PutParameter": 1, "GetParameter": 1}
+    assert aws.faults() == {}
