@@ -1,0 +1,145 @@
+# -*- coding: utf-8 -*-
+# Copyright: Contributors to the bakery.ami project
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""image_scan's main(): options reach the scanner, results and failures are reported as documented."""
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from ansible.module_utils.testing import patch_module_args
+
+from ansible_collections.bakery.ami.plugins.module_utils import _hygiene
+from ansible_collections.bakery.ami.plugins.modules import image_scan
+
+BAKE_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBakeBakeBakeBakeBakeBakeBakeBakeBakeBake0001 bakery-temp"
+
+
+def write(root, path, content="x\n", mode=None):
+    target = os.path.join(str(root), path.lstrip("/"))
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    with open(target, "w", encoding="utf-8") as handle:
+        handle.write(content)
+    if mode is not None:
+        os.chmod(target, mode)
+
+
+@pytest.fixture
+def image(tmp_path):
+    root = tmp_path / "image"
+    write(root, "/etc/passwd", "root:x:0:0:root:/root:/bin/bash\nadmin:x:1000:1000::/home/admin:/bin/bash\n")
+    write(root, "/etc/machine-id", "", 0o444)
+    os.makedirs(root / "home/admin/.ssh")
+    os.makedirs(root / "root")
+    return root
+
+
+def run_main(capsys, check_mode=False, **args):
+    if check_mode:
+        args["_ansible_check_mode"] = True
+    with patch_module_args(args):
+        with pytest.raises(SystemExit) as exit_info:
+            image_scan.main()
+    result = json.loads(capsys.readouterr().out)
+    result["_rc"] = exit_info.value.code
+    return result
+
+
+def test_clean_root(capsys, image):
+    result = run_main(capsys, root=str(image))
+    assert result["_rc"] == 0
+    assert result["changed"] is False
+    assert result["clean"] is True
+    assert result["findings"] == []
+    assert result["categories"] == list(_hygiene.CATEGORY_NAMES)
+    assert result["root"] == str(image)
+
+
+def test_dirty_root_reports_path_category_reason(capsys, image):
+    write(image, "/etc/ssh/ssh_host_ed25519_key", "KEY", 0o600)
+    write(image, "/home/admin/.bash_history", "export TOKEN=x\n")
+    result = run_main(capsys, root=str(image))
+    assert result["_rc"] == 0
+    assert result["clean"] is False
+    assert {(f["path"], f["category"]) for f in result["findings"]} == {
+        ("/etc/ssh/ssh_host_ed25519_key", "ssh_host_keys"),
+        ("/home/admin/.bash_history", "shell_history"),
+    }
+    assert result["counts"]["ssh_host_keys"] == 1 and result["counts"]["shell_history"] == 1
+    assert result["counts"]["logs"] == 0
+    finding = result["findings"][0]
+    assert set(finding) == {"path", "category", "reason", "action", "root_path"}
+    assert finding["root_path"] == str(image / "etc/ssh/ssh_host_ed25519_key")
+
+
+def test_options_reach_the_scanner(capsys, image):
+    write(image, "/home/admin/.ssh/authorized_keys", BAKE_KEY + "\n")
+    write(image, "/root/.ssh/authorized_keys", BAKE_KEY.replace("0001", "0002") + "\n")
+    write(image, "/opt/bake/key", "PRIVATE")
+    write(image, "/tmp/x", "x")
+    result = run_main(
+        capsys,
+        root=str(image),
+        categories=["authorized_keys", "bake_traces", "temp_files"],
+        keep_authorized_keys=["root"],
+        exclude=["/tmp/*"],
+        bake_authorized_key=BAKE_KEY,
+        bake_paths=["/opt/bake/key"],
+    )
+    assert result["categories"] == ["authorized_keys", "temp_files", "bake_traces"]
+    assert {(f["path"], f["category"], f["action"]) for f in result["findings"]} == {
+        ("/home/admin/.ssh/authorized_keys", "bake_traces", "remove"),
+        ("/opt/bake/key", "bake_traces", "remove"),
+    }
+
+
+def test_fail_on_findings_fails_with_counts(capsys, image):
+    write(image, "/etc/ssh/ssh_host_rsa_key", "KEY")
+    write(image, "/etc/ssh/ssh_host_rsa_key.pub", "PUB")
+    write(image, "/var/tmp/download", "x")
+    result = run_main(capsys, root=str(image), fail_on_findings=True)
+    assert result["_rc"] == 1
+    assert result["failed"] is True
+    assert result["msg"].startswith("image_scan: the image is not clean: 3 findings under ")
+    assert "ssh_host_keys (2)" in result["msg"] and "temp_files (1)" in result["msg"]
+    assert len(result["findings"]) == 3
+
+
+def test_fail_on_findings_passes_when_clean(capsys, image):
+    result = run_main(capsys, root=str(image), fail_on_findings=True)
+    assert result["_rc"] == 0 and result["clean"] is True
+
+
+def test_check_mode_scans_the_same(capsys, image):
+    write(image, "/var/log/syslog", "log\n")
+    normal = run_main(capsys, root=str(image))
+    checked = run_main(capsys, check_mode=True, root=str(image))
+    assert checked["findings"] == normal["findings"] != []
+    assert checked["changed"] is False
+    assert (image / "var/log/syslog").read_text() == "log\n"
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        ({"root": "/nonexistent/bakery-root"}, "root: '/nonexistent/bakery-root' does not exist or is not a directory"),
+        ({"categories": ["logs", "secrets"]}, "categories: unknown category 'secrets'; known: all, ssh_host_keys"),
+        ({"bake_authorized_key": "hello"}, "bake_authorized_key: must be a public key line"),
+        ({"exclude": ["relative"]}, "exclude: must be absolute paths"),
+    ],
+)
+def test_bad_inputs_fail_without_traceback(capsys, image, args, message):
+    args.setdefault("root", str(image))
+    result = run_main(capsys, **args)
+    assert result["_rc"] == 1
+    assert result["msg"].startswith(message)
+    assert "Traceback" not in json.dumps(result)
+
+
+def test_root_that_is_a_file(capsys, tmp_path):
+    (tmp_path / "file").write_text("x")
+    result = run_main(capsys, root=str(tmp_path / "file"))
+    assert result["_rc"] == 1
+    assert "does not exist or is not a directory" in result["msg"]
