@@ -1,0 +1,487 @@
+# -*- coding: utf-8 -*-
+# Copyright: Contributors to the bakery.ami project
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+# Private to bakery.ami: not a public API; may change without notice.
+#
+# The core of bakery.ami.ami_create: turn an instance (CreateImage) or an EBS snapshot
+# (RegisterImage) into an image, idempotent by name.
+#
+# An image name is unique per account and region, and the tag bakery:build-id says which bake
+# made an image. So the task first looks the name up among this account's images:
+# - same build-id: the image is adopted (a rerun), and only what is missing is brought in line
+#   (tags, snapshot tags, deprecation time, IMDSv2);
+# - another build-id: the task fails and names the image that holds the name;
+# - no image: it is created. A create whose first attempt was served but whose answer was lost
+#   is retried by AWSRetry and then answered InvalidAMIName.Duplicate: the name is looked up
+#   again and the image adopted when its build-id is ours.
+
+from __future__ import annotations
+
+import datetime
+import typing as t
+
+from ansible_collections.bakery.ami.plugins.module_utils import _aws
+from ansible_collections.bakery.ami.plugins.module_utils import _validate
+from ansible_collections.bakery.ami.plugins.module_utils import _waiter
+
+BUILD_ID_TAG = "bakery:build-id"
+DUPLICATE_NAME = "InvalidAMIName.Duplicate"
+SOURCE_STATES = ("running", "stopped")
+VOLUME_TYPES = ("gp2", "gp3", "io1", "io2", "st1", "sc1", "standard")
+# Provisioned IOPS ranges per volume type (EBS limits).
+IOPS_RANGES = {"gp3": (3000, 80000), "io1": (100, 64000), "io2": (100, 256000)}
+THROUGHPUT_RANGE = (125, 2000)
+# How long to look for an image that is known to exist (a Duplicate answer) or was just created.
+VISIBLE_TIMEOUT = 120
+
+
+class CreateError(Exception):
+    """A user-level failure: the message names the option and the rule."""
+
+
+def image_tags(image: dict) -> dict:
+    return {tag["Key"]: tag.get("Value", "") for tag in image.get("Tags") or []}
+
+
+def image_snapshot_ids(image: dict) -> list:
+    ids = []
+    for mapping in image.get("BlockDeviceMappings") or []:
+        snapshot_id = (mapping.get("Ebs") or {}).get("SnapshotId")
+        if snapshot_id and snapshot_id not in ids:
+            ids.append(snapshot_id)
+    return ids
+
+
+def round_to_minute(moment: datetime.datetime) -> datetime.datetime:
+    """EC2 rounds a deprecation time to the nearest minute."""
+    rounded = moment.replace(second=0, microsecond=0)
+    if moment.second >= 30:
+        rounded += datetime.timedelta(minutes=1)
+    return rounded
+
+
+def iso(moment: datetime.datetime) -> str:
+    return moment.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# ---------------------------------------------------------------------------------------------
+# Input
+
+
+def _validate_mappings(mappings: list, snapshot_mode: bool, root_device_name: str | None) -> list:
+    errors = []
+    seen = set()
+    for index, mapping in enumerate(mappings or []):
+        where = f"block_device_mappings[{index}]"
+        device = mapping.get("device_name")
+        if not device or not isinstance(device, str) or not device.startswith("/dev/"):
+            errors.append(f"{where}.device_name: must be a device path such as /dev/xvda, got '{device}'")
+            continue
+        if device in seen:
+            errors.append(f"{where}.device_name: '{device}' appears more than once")
+        seen.add(device)
+        volume_type = mapping.get("volume_type")
+        iops = mapping.get("iops")
+        throughput = mapping.get("throughput")
+        if iops is not None:
+            if volume_type not in IOPS_RANGES:
+                errors.append(f"{where}.iops: only io1, io2 and gp3 volumes take provisioned IOPS (volume_type is '{volume_type}')")
+            else:
+                low, high = IOPS_RANGES[volume_type]
+                if not low <= iops <= high:
+                    errors.append(f"{where}.iops: {volume_type} volumes take {low}-{high} IOPS, got {iops}")
+        elif volume_type in ("io1", "io2"):
+            errors.append(f"{where}.iops: {volume_type} volumes need provisioned IOPS")
+        if throughput is not None:
+            if volume_type != "gp3":
+                errors.append(f"{where}.throughput: only gp3 volumes take a throughput (volume_type is '{volume_type}')")
+            elif not THROUGHPUT_RANGE[0] <= throughput <= THROUGHPUT_RANGE[1]:
+                errors.append(f"{where}.throughput: gp3 throughput is {THROUGHPUT_RANGE[0]}-{THROUGHPUT_RANGE[1]} MiB/s, got {throughput}")
+        size = mapping.get("volume_size")
+        if size is not None and not 1 <= size <= 65536:
+            errors.append(f"{where}.volume_size: must be 1-65536 GiB, got {size}")
+        if mapping.get("kms_key_id") is not None:
+            errors.append(_validate.kms_key(f"{where}.kms_key_id", mapping["kms_key_id"]))
+            if mapping.get("encrypted") is False:
+                errors.append(f"{where}.kms_key_id: a KMS key needs encrypted: true")
+        if snapshot_mode and device != root_device_name and size is None:
+            errors.append(
+                f"{where}.volume_size: a volume other than the root ({root_device_name}) of an image registered "
+                "from a snapshot starts empty and needs a size"
+            )
+    return [error for error in errors if error]
+
+
+def validate(params: dict) -> list:
+    """Every problem with the options, found without any API call."""
+    errors = [_validate.ami_name("name", params.get("name"))]
+    instance_id = params.get("instance_id")
+    snapshot_id = params.get("snapshot_id")
+    if instance_id is None and snapshot_id is None:
+        errors.append("instance_id or snapshot_id: one of them is required")
+    if instance_id is not None and snapshot_id is not None:
+        errors.append("instance_id and snapshot_id: give only one of them")
+    if instance_id is not None:
+        errors.append(_validate.resource_id("instance_id", instance_id, "instance"))
+        for option in ("architecture", "root_device_name", "boot_mode", "ena_support"):
+            if params.get(option) is not None:
+                errors.append(f"{option}: applies only to images registered from a snapshot (snapshot_id)")
+    if snapshot_id is not None:
+        errors.append(_validate.resource_id("snapshot_id", snapshot_id, "snapshot"))
+        if params.get("reboot") is False:
+            errors.append("reboot: applies only to images created from an instance (instance_id)")
+        root = params.get("root_device_name")
+        if root is not None and (not isinstance(root, str) or not root.startswith("/dev/")):
+            errors.append(f"root_device_name: must be a device path such as /dev/xvda, got '{root}'")
+    description = params.get("description")
+    if description is not None and len(description) > 255:
+        errors.append(f"description: at most 255 characters, got {len(description)}")
+    errors.append(_validate.tags("tags", params.get("tags")))
+    errors.append(_validate.tags("snapshot_tags", params.get("snapshot_tags")))
+    build_id = params.get("build_id")
+    if build_id is not None and not 1 <= len(build_id) <= 256:
+        errors.append("build_id: must be 1-256 characters (it is the value of the tag bakery:build-id)")
+    for option in ("tags", "snapshot_tags"):
+        given = (params.get(option) or {}).get(BUILD_ID_TAG)
+        if given is not None and build_id is not None and given != build_id:
+            errors.append(f"{option}: the tag {BUILD_ID_TAG} is '{given}' but build_id is '{build_id}'; set only build_id")
+    if params.get("deprecate_at") is not None:
+        errors.append(_validate.parse_time("deprecate_at", params["deprecate_at"])[1])
+    errors.extend(
+        _validate_mappings(
+            params.get("block_device_mappings") or [],
+            snapshot_id is not None,
+            params.get("root_device_name") or "/dev/xvda",
+        )
+    )
+    if params.get("wait_timeout") is not None and params["wait_timeout"] < 1:
+        errors.append(f"wait_timeout: must be at least 1 second, got {params['wait_timeout']}")
+    return [error for error in errors if error]
+
+
+# ---------------------------------------------------------------------------------------------
+# Requests
+
+
+def _ebs(mapping: dict) -> dict:
+    ebs: dict = {}
+    if mapping.get("volume_size") is not None:
+        ebs["VolumeSize"] = mapping["volume_size"]
+    if mapping.get("volume_type") is not None:
+        ebs["VolumeType"] = mapping["volume_type"]
+    if mapping.get("iops") is not None:
+        ebs["Iops"] = mapping["iops"]
+    if mapping.get("throughput") is not None:
+        ebs["Throughput"] = mapping["throughput"]
+    if mapping.get("delete_on_termination") is not None:
+        ebs["DeleteOnTermination"] = mapping["delete_on_termination"]
+    if mapping.get("kms_key_id") is not None:
+        ebs["Encrypted"] = True
+        ebs["KmsKeyId"] = mapping["kms_key_id"]
+    elif mapping.get("encrypted") is not None:
+        ebs["Encrypted"] = mapping["encrypted"]
+    return ebs
+
+
+def _tag_spec(resource_type: str, tags: dict) -> dict:
+    return {"ResourceType": resource_type, "Tags": [{"Key": k, "Value": v} for k, v in sorted(tags.items())]}
+
+
+class ImageCreator:
+    """Look up, compare, create or adopt; apply only outside check mode."""
+
+    def __init__(self, client, region: str, params: dict, check_mode: bool = False, *, sleep=None, clock=None):
+        self.client = client
+        self.region = region
+        self.params = params
+        self.check_mode = check_mode
+        self._timing = {}
+        if sleep is not None:
+            self._timing["sleep"] = sleep
+        if clock is not None:
+            self._timing["clock"] = clock
+        self.build_id = params.get("build_id")
+        if self.build_id is None:
+            self.build_id = (params.get("tags") or {}).get(BUILD_ID_TAG)
+        self.image_tags = dict(params.get("tags") or {})
+        snapshot_tags = params.get("snapshot_tags")
+        self.snapshot_tags = dict(params.get("tags") or {}) if snapshot_tags is None else dict(snapshot_tags)
+        if self.build_id is not None:
+            self.image_tags[BUILD_ID_TAG] = self.build_id
+            self.snapshot_tags[BUILD_ID_TAG] = self.build_id
+        self.deprecate_at = None
+        if params.get("deprecate_at") is not None:
+            parsed, _error = _validate.parse_time("deprecate_at", params["deprecate_at"])
+            self.deprecate_at = round_to_minute(parsed)
+        self.imds_v2 = params.get("imds_support", "v2.0") == "v2.0"
+        self.snapshot_mode = params.get("snapshot_id") is not None
+
+    # -- lookups --------------------------------------------------------------------------------
+
+    def find_by_name(self) -> dict | None:
+        images = _aws.describe_images(
+            self.client,
+            Owners=["self"],
+            Filters=[{"Name": "name", "Values": [self.params["name"]]}],
+            IncludeDeprecated=True,
+        )
+        images = [image for image in images if image.get("Name") == self.params["name"]]
+        return images[0] if images else None
+
+    def owned_by_this_build(self, image: dict) -> bool:
+        return image_tags(image).get(BUILD_ID_TAG) == self.build_id
+
+    def name_taken_error(self, image: dict) -> CreateError:
+        theirs = image_tags(image).get(BUILD_ID_TAG)
+        theirs_text = f"bakery:build-id '{theirs}'" if theirs is not None else "no bakery:build-id tag"
+        ours = f"'{self.build_id}'" if self.build_id is not None else "not set"
+        return CreateError(
+            f"name: '{self.params['name']}' is already used by image {image['ImageId']} in {self.region} "
+            f"({theirs_text}); this task's build_id is {ours}. Use another name, or the build_id of that image "
+            "to adopt it."
+        )
+
+    def check_source(self) -> None:
+        if self.snapshot_mode:
+            snapshot_id = self.params["snapshot_id"]
+            snapshots = _aws.describe_snapshots(self.client, SnapshotIds=[snapshot_id])
+            if not snapshots:
+                raise CreateError(f"snapshot_id: snapshot {snapshot_id} does not exist in {self.region}")
+            state = snapshots[0].get("State")
+            if state != "completed":
+                raise CreateError(f"snapshot_id: snapshot {snapshot_id} is '{state}'; an image needs a completed snapshot")
+            return
+        instance_id = self.params["instance_id"]
+        instances = _aws.describe_instances(self.client, InstanceIds=[instance_id])
+        if not instances:
+            raise CreateError(f"instance_id: instance {instance_id} does not exist in {self.region}")
+        state = (instances[0].get("State") or {}).get("Name")
+        if state not in SOURCE_STATES:
+            raise CreateError(f"instance_id: instance {instance_id} is '{state}'; it must be stopped or running")
+
+    # -- create ---------------------------------------------------------------------------------
+
+    def create_request(self) -> tuple:
+        params = self.params
+        mappings = params.get("block_device_mappings") or []
+        request: dict = {"Name": params["name"]}
+        if params.get("description"):
+            request["Description"] = params["description"]
+        if not self.snapshot_mode:
+            request["InstanceId"] = params["instance_id"]
+            request["NoReboot"] = not params.get("reboot", True)
+            api_mappings = []
+            for mapping in mappings:
+                item = {"DeviceName": mapping["device_name"]}
+                ebs = _ebs(mapping)
+                if ebs:
+                    item["Ebs"] = ebs
+                api_mappings.append(item)
+            if api_mappings:
+                request["BlockDeviceMappings"] = api_mappings
+            specs = []
+            if self.image_tags:
+                specs.append(_tag_spec("image", self.image_tags))
+            if self.snapshot_tags:
+                specs.append(_tag_spec("snapshot", self.snapshot_tags))
+            if specs:
+                request["TagSpecifications"] = specs
+            return "create_image", request
+        root = params.get("root_device_name") or "/dev/xvda"
+        root_ebs = {"SnapshotId": params["snapshot_id"], "DeleteOnTermination": True}
+        api_mappings = []
+        for mapping in mappings:
+            if mapping["device_name"] == root:
+                root_ebs.update(_ebs(mapping))
+            else:
+                api_mappings.append({"DeviceName": mapping["device_name"], "Ebs": _ebs(mapping)})
+        api_mappings.insert(0, {"DeviceName": root, "Ebs": root_ebs})
+        request.update(
+            Architecture=params.get("architecture") or "x86_64",
+            RootDeviceName=root,
+            VirtualizationType="hvm",
+            BlockDeviceMappings=api_mappings,
+            EnaSupport=True if params.get("ena_support") is None else params["ena_support"],
+        )
+        if params.get("boot_mode"):
+            request["BootMode"] = params["boot_mode"]
+        if self.imds_v2:
+            request["ImdsSupport"] = "v2.0"
+        if self.image_tags:
+            # RegisterImage tags the image only; the snapshots are tagged afterwards.
+            request["TagSpecifications"] = [_tag_spec("image", self.image_tags)]
+        return "register_image", request
+
+    def _create(self) -> tuple:
+        """Create the image; returns (image_id, adopted_after_duplicate)."""
+        operation, request = self.create_request()
+        try:
+            return getattr(_aws, operation)(self.client, **request)["ImageId"], False
+        except _aws.BakeryAWSError as e:
+            if _aws.error_code(e) != DUPLICATE_NAME:
+                raise
+        # The name exists although it did not a moment ago: most likely our own first attempt
+        # was served and its answer lost. Find the image that holds the name.
+        found = {}
+
+        def check() -> bool:
+            image = self.find_by_name()
+            if image is not None:
+                found["image"] = image
+            return image is not None
+
+        try:
+            _waiter.poll(check, VISIBLE_TIMEOUT, lambda: {"name": self.params["name"]}, "the image holding the name", **self._timing)
+        except _waiter.WaitTimeout:
+            raise CreateError(
+                f"name: '{self.params['name']}' is already in use in {self.region} (InvalidAMIName.Duplicate) "
+                "but the image holding it did not become visible; rerun the task"
+            ) from None
+        image = found["image"]
+        if not self.owned_by_this_build(image):
+            raise self.name_taken_error(image)
+        return image["ImageId"], True
+
+    def _describe(self, image_id: str) -> dict | None:
+        images = _aws.describe_images(
+            self.client, Filters=[{"Name": "image-id", "Values": [image_id]}], IncludeDeprecated=True
+        )
+        return images[0] if images else None
+
+    def _wait_visible(self, image_id: str) -> dict:
+        found = {}
+
+        def check() -> bool:
+            image = self._describe(image_id)
+            if image is not None:
+                found["image"] = image
+            return image is not None
+
+        timeout = min(VISIBLE_TIMEOUT, self.params.get("wait_timeout") or VISIBLE_TIMEOUT)
+        _waiter.poll(check, timeout, lambda: {self.region: [image_id]}, f"image {image_id} to become visible", **self._timing)
+        return found["image"]
+
+    def _wait(self, image_id: str) -> dict:
+        if self.params.get("wait", True):
+            done = _waiter.wait_for_images(
+                {self.region: (self.client, [image_id])}, self.params.get("wait_timeout") or 3600, **self._timing
+            )
+            return done[self.region][image_id]
+        return self._wait_visible(image_id)
+
+    # -- converge -------------------------------------------------------------------------------
+
+    def plan_updates(self, image: dict, extra_snapshot_ids: t.Iterable = ()) -> dict:
+        """What an image (new or adopted) lacks compared with the options; nothing is changed."""
+        updates: dict = {}
+        current = image_tags(image)
+        missing = {k: v for k, v in self.image_tags.items() if current.get(k) != v}
+        if missing:
+            updates["image_tags"] = missing
+        snapshot_ids = image_snapshot_ids(image)
+        for snapshot_id in extra_snapshot_ids:
+            if snapshot_id not in snapshot_ids:
+                snapshot_ids.append(snapshot_id)
+        if snapshot_ids and self.snapshot_tags:
+            snapshots = _aws.describe_snapshots(self.client, SnapshotIds=snapshot_ids)
+            by_id = {snapshot["SnapshotId"]: snapshot for snapshot in snapshots}
+            untagged = {}
+            for snapshot_id in snapshot_ids:
+                have = image_tags(by_id.get(snapshot_id) or {})
+                lacking = {k: v for k, v in self.snapshot_tags.items() if have.get(k) != v}
+                if lacking and snapshot_id in by_id:
+                    untagged[snapshot_id] = lacking
+            if untagged:
+                updates["snapshot_tags"] = untagged
+        if self.deprecate_at is not None:
+            have_time = None
+            if image.get("DeprecationTime"):
+                parsed, _error = _validate.parse_time("DeprecationTime", image["DeprecationTime"])
+                have_time = round_to_minute(parsed) if parsed else None
+            if have_time != self.deprecate_at:
+                updates["deprecate_at"] = self.deprecate_at
+        if self.imds_v2 and image.get("ImdsSupport") != "v2.0":
+            updates["imds_support"] = "v2.0"
+        return updates
+
+    def check_updates_allowed(self, updates: dict, now: datetime.datetime | None = None) -> None:
+        """EC2 refuses a deprecation time in the past: say so before anything is created."""
+        if "deprecate_at" in updates:
+            _parsed, error = _validate.future_time("deprecate_at", self.params["deprecate_at"], now=now)
+            if error:
+                raise CreateError(error)
+
+    def apply_updates(self, image_id: str, updates: dict) -> None:
+        if "image_tags" in updates:
+            _aws.create_tags(self.client, [image_id], _tag_spec("image", updates["image_tags"])["Tags"])
+        for snapshot_id, tags in sorted((updates.get("snapshot_tags") or {}).items()):
+            _aws.create_tags(self.client, [snapshot_id], _tag_spec("snapshot", tags)["Tags"])
+        if "imds_support" in updates:
+            _aws.modify_image_attribute(self.client, image_id, ImdsSupport={"Value": "v2.0"})
+        if "deprecate_at" in updates:
+            _aws.enable_image_deprecation(self.client, image_id, updates["deprecate_at"])
+
+    # -- the task -------------------------------------------------------------------------------
+
+    def result(self, image: dict | None, changed: bool, adopted: bool, updates: dict) -> dict:
+        image = image or {}
+        tags = image_tags(image) if image else dict(self.image_tags)
+        tags.update(updates.get("image_tags") or {})
+        snapshot_ids = image_snapshot_ids(image)
+        if self.snapshot_mode and self.params["snapshot_id"] not in snapshot_ids:
+            snapshot_ids.insert(0, self.params["snapshot_id"])
+        deprecation = None
+        if "deprecate_at" in updates:
+            deprecation = iso(updates["deprecate_at"])
+        elif image.get("DeprecationTime"):
+            parsed, _error = _validate.parse_time("DeprecationTime", image["DeprecationTime"])
+            deprecation = iso(parsed) if parsed else image["DeprecationTime"]
+        imds = "v2.0" if "imds_support" in updates else image.get("ImdsSupport")
+        return {
+            "changed": changed,
+            "adopted": adopted,
+            "image_id": image.get("ImageId"),
+            "name": self.params["name"],
+            "state": image.get("State"),
+            "snapshot_ids": snapshot_ids,
+            "tags": tags,
+            "snapshot_tags": self.snapshot_tags,
+            "deprecation_time": deprecation,
+            "imds_support": imds,
+            "updates": sorted(updates),
+        }
+
+    def run(self) -> dict:
+        existing = self.find_by_name()
+        if existing is not None:
+            if not self.owned_by_this_build(existing):
+                raise self.name_taken_error(existing)
+            return self._adopt(existing)
+        self.check_source()
+        if self.deprecate_at is not None:
+            self.check_updates_allowed({"deprecate_at": self.deprecate_at})
+        if self.check_mode:
+            return self.result(None, True, False, {})
+        image_id, adopted = self._create()
+        image = self._wait(image_id)
+        extra = [self.params["snapshot_id"]] if self.snapshot_mode else []
+        updates = self.plan_updates(image, extra)
+        self.check_updates_allowed(updates)
+        self.apply_updates(image_id, updates)
+        return self.result(image, True, adopted, updates)
+
+    def _adopt(self, image: dict) -> dict:
+        if image.get("State") in _waiter.IMAGE_FAILED:
+            raise CreateError(
+                f"name: image {image['ImageId']} of this build holds the name but is '{image.get('State')}': "
+                f"{_waiter.image_state_reason(image) or 'no reason given'}; deregister it and rerun"
+            )
+        updates = self.plan_updates(image)
+        self.check_updates_allowed(updates)
+        if self.check_mode:
+            return self.result(image, bool(updates), True, updates)
+        if image.get("State") != _waiter.IMAGE_DONE and self.params.get("wait", True):
+            image = self._wait(image["ImageId"])
+        self.apply_updates(image["ImageId"], updates)
+        return self.result(image, bool(updates), True, updates)

@@ -1,0 +1,310 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: Contributors to the bakery.ami project
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: ami_create
+short_description: Make a versioned AMI from an instance or an EBS snapshot, idempotent by name
+version_added: 0.1.0
+author: "bakery.ami contributors (@bakery-ami)"
+description:
+  - Creates an Amazon Machine Image from an EC2 instance (CreateImage) or registers one from an
+    EBS snapshot (RegisterImage), tags the image and its snapshots, requires IMDSv2 for instances
+    launched from it and can schedule its deprecation.
+  - Idempotent by name. When this account already owns an image of O(name) in the region and its
+    C(bakery:build-id) tag equals O(build_id), that image is adopted and the task reports
+    C(changed=false) unless something it lacks (tags, snapshot tags, deprecation time, IMDSv2) had
+    to be added. When another build holds the name the task fails and names that image.
+  - A create whose first attempt was served by EC2 but whose answer was lost, and which the retry
+    then finds already taken (C(InvalidAMIName.Duplicate)), ends in the adopted image.
+  - Every option is checked before any API call; the source instance or snapshot is checked before
+    anything is created.
+options:
+  name:
+    description:
+      - The name of the image. Names are unique per account and region.
+      - 3-128 characters from letters, digits, spaces and C(\( \) [ ] . / - ' @ _).
+    type: str
+    required: true
+  description:
+    description:
+      - The description of the image, at most 255 characters.
+    type: str
+  instance_id:
+    description:
+      - The instance to make the image from. It must be C(running) or C(stopped).
+      - Exactly one of O(instance_id) and O(snapshot_id) is required.
+    type: str
+  reboot:
+    description:
+      - Whether EC2 may shut the instance down while it snapshots its volumes (C(NoReboot=false)).
+        A consistent filesystem matters more than the seconds saved with V(false).
+      - Only with O(instance_id).
+    type: bool
+    default: true
+  snapshot_id:
+    description:
+      - The EBS snapshot of the root volume to register the image from (the chroot-style flow).
+        The snapshot must be C(completed).
+    type: str
+  architecture:
+    description:
+      - The architecture of an image registered from O(snapshot_id). Defaults to V(x86_64) then.
+    type: str
+    choices: [x86_64, arm64, i386]
+  root_device_name:
+    description:
+      - The root device of an image registered from O(snapshot_id). Defaults to V(/dev/xvda) then.
+    type: str
+  boot_mode:
+    description:
+      - The boot mode of an image registered from O(snapshot_id). Without it EC2 chooses.
+    type: str
+    choices: [legacy-bios, uefi, uefi-preferred]
+  ena_support:
+    description:
+      - Whether an image registered from O(snapshot_id) has enhanced networking with ENA.
+        Defaults to V(true) then.
+    type: bool
+  tags:
+    description:
+      - Tags of the image. O(build_id) adds C(bakery:build-id).
+      - Tags the image already has are never removed.
+    type: dict
+  snapshot_tags:
+    description:
+      - Tags of the image's snapshots, separate from O(tags). Defaults to O(tags).
+      - O(build_id) adds C(bakery:build-id) to them as well.
+    type: dict
+  build_id:
+    description:
+      - Identifies this bake; the value of the tag C(bakery:build-id) on the image and its snapshots.
+      - An image of O(name) with this build ID is adopted on a rerun; an image of O(name) with
+        another build ID (or none, when O(build_id) is set) makes the task fail.
+      - Without it, an image of O(name) without a C(bakery:build-id) tag is adopted.
+    type: str
+  imds_support:
+    description:
+      - V(v2.0) makes instances launched from the image require IMDSv2 (instance metadata
+        with session tokens). EC2 cannot take this back once it is set.
+      - V(none) leaves the attribute unset.
+    type: str
+    choices: [v2.0, none]
+    default: v2.0
+  deprecate_at:
+    description:
+      - When the image is deprecated, as an ISO-8601 time such as V(2027-01-31T00:00:00Z)
+        (UTC unless an offset is given). EC2 rounds it to the minute; it must lie in the future
+        when it is set.
+    type: str
+  block_device_mappings:
+    description:
+      - Settings of the image's volumes. With O(instance_id) they override the settings of the
+        instance's volumes of the same device; with O(snapshot_id) the entry of the root device
+        sets the root volume's settings and other entries add empty volumes.
+    type: list
+    elements: dict
+    suboptions:
+      device_name:
+        description: The device, for example V(/dev/xvda).
+        type: str
+        required: true
+      volume_size:
+        description: Size in GiB. Required for an added empty volume.
+        type: int
+      volume_type:
+        description: The EBS volume type.
+        type: str
+        choices: [gp2, gp3, io1, io2, st1, sc1, standard]
+      iops:
+        description: Provisioned IOPS (gp3, io1, io2; required for io1 and io2).
+        type: int
+      throughput:
+        description: Throughput in MiB/s (gp3 only).
+        type: int
+      kms_key_id:
+        description:
+          - The KMS key (key ID, alias or ARN) to encrypt the volume with; implies O(block_device_mappings[].encrypted=true).
+        type: str
+      encrypted:
+        description: Whether the volume is encrypted.
+        type: bool
+      delete_on_termination:
+        description: Whether the volume is deleted when the instance terminates.
+        type: bool
+extends_documentation_fragment:
+  - amazon.aws.common.modules
+  - amazon.aws.region.modules
+  - amazon.aws.boto3
+  - bakery.ami.attributes
+  - bakery.ami.wait
+attributes:
+  check_mode:
+    description: Looks the name and the source up and predicts the result; creates and changes nothing.
+    support: full
+  diff_mode:
+    description: The module reports its changes in its result, not as a diff.
+    support: none
+  idempotent:
+    description: A rerun with the same O(name) and O(build_id) adopts the image and reports no change.
+    support: full
+notes:
+  - Images created from an instance get IMDSv2 and the deprecation time after creation
+    (ModifyImageAttribute, EnableImageDeprecation); CreateImage has no parameter for them.
+  - RegisterImage tags only the image; the module tags the snapshots of the image itself.
+seealso:
+  - module: bakery.ami.ami_prune
+  - module: amazon.aws.ec2_ami
+"""
+
+EXAMPLES = r"""
+- name: Snapshot the stopped builder into a versioned image
+  bakery.ami.ami_create:
+    instance_id: "{{ builder.instance_id }}"
+    name: "web-base 2025.11.26 (build {{ build_id }})"
+    build_id: "{{ build_id }}"
+    tags:
+      bakery:family: web-base
+      bakery:version: "2025.11.26"
+    snapshot_tags:
+      bakery:family: web-base
+      cost-center: images
+    deprecate_at: "2026-11-26T00:00:00Z"
+    block_device_mappings:
+      - device_name: /dev/xvda
+        volume_type: gp3
+        throughput: 250
+        delete_on_termination: true
+  register: image
+
+- name: Register an image from a root-volume snapshot (chroot-style build)
+  bakery.ami.ami_create:
+    snapshot_id: snap-0123456789abcdef0
+    name: "web-base-{{ build_id }}"
+    build_id: "{{ build_id }}"
+    architecture: arm64
+    root_device_name: /dev/xvda
+    boot_mode: uefi
+    tags:
+      bakery:family: web-base
+"""
+
+RETURN = r"""
+image_id:
+  description: The image made or adopted. Null in check mode when it would be created.
+  returned: always
+  type: str
+  sample: ami-0123456789abcdef0
+name:
+  description: The image name.
+  returned: always
+  type: str
+state:
+  description: The state of the image (C(available) after a wait). Null in check mode for a new image.
+  returned: always
+  type: str
+  sample: available
+snapshot_ids:
+  description: The snapshots backing the image, as far as EC2 lists them yet.
+  returned: always
+  type: list
+  elements: str
+tags:
+  description: The tags of the image.
+  returned: always
+  type: dict
+snapshot_tags:
+  description: The tags the task ensures on the image's snapshots.
+  returned: always
+  type: dict
+adopted:
+  description: Whether an image that already held O(name) was adopted instead of creating one.
+  returned: always
+  type: bool
+deprecation_time:
+  description: When the image is deprecated, if it is.
+  returned: always
+  type: str
+  sample: "2026-11-26T00:00:00Z"
+imds_support:
+  description: V(v2.0) when instances launched from the image require IMDSv2.
+  returned: always
+  type: str
+updates:
+  description: What the task added to the image after creating or adopting it
+    (V(image_tags), V(snapshot_tags), V(deprecate_at), V(imds_support)).
+  returned: always
+  type: list
+  elements: str
+"""
+
+from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
+
+from ansible_collections.bakery.ami.plugins.module_utils import _aws
+from ansible_collections.bakery.ami.plugins.module_utils import _create
+from ansible_collections.bakery.ami.plugins.module_utils import _waiter
+
+
+def main():
+    argument_spec = dict(
+        name=dict(type="str", required=True),
+        description=dict(type="str"),
+        instance_id=dict(type="str"),
+        reboot=dict(type="bool", default=True),
+        snapshot_id=dict(type="str"),
+        architecture=dict(type="str", choices=["x86_64", "arm64", "i386"]),
+        root_device_name=dict(type="str"),
+        boot_mode=dict(type="str", choices=["legacy-bios", "uefi", "uefi-preferred"]),
+        ena_support=dict(type="bool"),
+        tags=dict(type="dict"),
+        snapshot_tags=dict(type="dict"),
+        build_id=dict(type="str"),
+        imds_support=dict(type="str", choices=["v2.0", "none"], default="v2.0"),
+        deprecate_at=dict(type="str"),
+        block_device_mappings=dict(
+            type="list",
+            elements="dict",
+            options=dict(
+                device_name=dict(type="str", required=True),
+                volume_size=dict(type="int"),
+                volume_type=dict(type="str", choices=list(_create.VOLUME_TYPES)),
+                iops=dict(type="int"),
+                throughput=dict(type="int"),
+                kms_key_id=dict(type="str", no_log=False),
+                encrypted=dict(type="bool"),
+                delete_on_termination=dict(type="bool"),
+            ),
+        ),
+        wait=dict(type="bool", default=True),
+        wait_timeout=dict(type="int", default=3600),
+    )
+    module = AnsibleAWSModule(
+        argument_spec=argument_spec,
+        supports_check_mode=True,
+        mutually_exclusive=[("instance_id", "snapshot_id")],
+        required_one_of=[("instance_id", "snapshot_id")],
+    )
+    errors = _create.validate(module.params)
+    if errors:
+        module.fail_json(msg="; ".join(errors), errors=errors)
+
+    client = module.client("ec2")
+    creator = _create.ImageCreator(client, module.region, module.params, module.check_mode)
+    try:
+        result = creator.run()
+    except _create.CreateError as e:
+        module.fail_json(msg=str(e))
+    except _waiter.ImageFailed as e:
+        module.fail_json(msg=str(e), image_id=e.image_id, state=e.state, state_reason=e.reason)
+    except _waiter.WaitTimeout as e:
+        module.fail_json(msg=str(e), pending=e.pending)
+    except _aws.BakeryAWSError as e:
+        module.fail_json_aws_error(e)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,227 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: Contributors to the bakery.ami project
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: ami_prune
+short_description: Keep-N, age and deprecation lifecycle of an image family across regions
+version_added: 0.1.0
+author: "bakery.ami contributors (@bakery-ami)"
+description:
+  - Selects this account's images of one family (the tag C(bakery:family)) or with given tags in
+    one or more regions, and retires the old ones (sets their deprecation time, deregisters them
+    and deletes their snapshots).
+  - Per region the images are ranked newest first by creation date. An image is kept, with the
+    reason reported, when it is the newest available image of the family, is tagged
+    C(bakery:keep=true), is in use by an instance (O(protect_in_use)), is among the
+    O(keep_latest) newest, or is not C(available) (still pending, or failed).
+  - Every other image is superseded. A superseded image older than O(keep_days) (any superseded
+    image without O(keep_days)) is deregistered when O(deregister=true), and its snapshots
+    deleted when O(delete_snapshots=true) and no other image of the account uses them.
+  - A superseded image that stays gets a deprecation time of its creation date plus
+    O(deprecate_after_days), or the next minute when that lies in the past, unless it already
+    has an earlier one.
+  - Only images owned by this account are ever selected. The newest image of the family is
+    always kept, whatever the policy says.
+  - All regions are read first, then changed, each region in its own thread. Check mode is the
+    dry run; it reports what would be done.
+options:
+  family:
+    description:
+      - The image family, the value of the tag C(bakery:family).
+      - At least one of O(family) and O(tags) is required; given both, an image must match both.
+    type: str
+  tags:
+    description:
+      - Select images that carry all these tags.
+    type: dict
+  regions:
+    description:
+      - The regions to prune in. Defaults to the module's region (O(region)).
+    type: list
+    elements: str
+  keep_latest:
+    description:
+      - How many of the newest images to keep in each region; at least 1.
+      - At least one of O(keep_latest) and O(keep_days) is required. With O(keep_days) only,
+        the newest image is still kept.
+    type: int
+  keep_days:
+    description:
+      - Keep superseded images younger than this many days (by creation date) from being
+        deregistered. They can still be deprecated (O(deprecate_after_days)).
+    type: int
+  deprecate_after_days:
+    description:
+      - Give every superseded image that is not deregistered a deprecation time of its creation
+        date plus this many days (V(0) deprecates it now). Deprecated images are hidden from
+        DescribeImages unless asked for, but can still be launched by ID.
+      - With O(deregister=false) this retires images by deprecation instead of deleting them.
+    type: int
+  deregister:
+    description:
+      - Deregister superseded images older than O(keep_days).
+    type: bool
+    default: true
+  delete_snapshots:
+    description:
+      - Delete the snapshots of deregistered images, unless another image of the account uses them.
+    type: bool
+    default: true
+  protect_in_use:
+    description:
+      - Never touch an image that a pending, running, stopping or stopped instance in the same
+        region was launched from.
+    type: bool
+    default: true
+  required:
+    description:
+      - Fail when the selection matches no image in any of the regions, before anything is changed.
+    type: bool
+    default: false
+extends_documentation_fragment:
+  - amazon.aws.common.modules
+  - amazon.aws.region.modules
+  - amazon.aws.boto3
+  - bakery.ami.attributes
+attributes:
+  check_mode:
+    description: The dry run; reports what would be deprecated, deregistered and deleted.
+    support: full
+  diff_mode:
+    description: The module reports its changes in its result, not as a diff.
+    support: none
+  idempotent:
+    description: A rerun finds nothing more to do and reports no change.
+    support: full
+seealso:
+  - module: bakery.ami.ami_create
+"""
+
+EXAMPLES = r"""
+- name: Keep the three newest web-base images in every bake region; delete the rest
+  bakery.ami.ami_prune:
+    family: web-base
+    regions: [us-east-1, eu-west-1, ap-southeast-2]
+    keep_latest: 3
+    required: true
+  register: pruned
+
+- name: Dry run of a gentler policy - deprecate after 30 days, delete only after 90
+  bakery.ami.ami_prune:
+    family: web-base
+    keep_latest: 2
+    keep_days: 90
+    deprecate_after_days: 30
+  check_mode: true
+
+- name: Retire by deprecation only
+  bakery.ami.ami_prune:
+    tags:
+      bakery:family: web-base
+      bakery:stage: service
+    keep_latest: 5
+    deprecate_after_days: 0
+    deregister: false
+"""
+
+RETURN = r"""
+dry_run:
+  description: Whether this was a check-mode run that changed nothing.
+  returned: always
+  type: bool
+regions:
+  description: What was done (in check mode, would be done) in each region.
+  returned: always
+  type: dict
+  contains:
+    images:
+      description: How many images matched the selection.
+      type: int
+    deprecated:
+      description: Images given a deprecation time (C(image_id), C(name), C(creation_date), C(deprecation_time), C(reason)).
+      type: list
+      elements: dict
+    deregistered:
+      description: Images deregistered (C(image_id), C(name), C(creation_date), C(snapshot_ids)).
+      type: list
+      elements: dict
+    deleted_snapshots:
+      description: Snapshot IDs deleted.
+      type: list
+      elements: str
+    kept:
+      description: Images left alone (C(image_id), C(name), C(creation_date), C(reason)).
+      type: list
+      elements: dict
+    kept_snapshots:
+      description: Snapshots of deregistered images left because other images use them (C(snapshot_id), C(reason)).
+      type: list
+      elements: dict
+  sample:
+    us-east-1:
+      images: 3
+      deprecated: []
+      deregistered:
+        - image_id: ami-0123456789abcdef0
+          name: web-base 2025.10.01
+          creation_date: "2025-10-01T10:00:00.000Z"
+          snapshot_ids: [snap-0123456789abcdef0]
+      deleted_snapshots: [snap-0123456789abcdef0]
+      kept:
+        - image_id: ami-0fedcba9876543210
+          name: web-base 2025.11.26
+          creation_date: "2025-11-26T10:00:00.000Z"
+          reason: newest image
+      kept_snapshots: []
+"""
+
+from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
+
+from ansible_collections.bakery.ami.plugins.module_utils import _aws
+from ansible_collections.bakery.ami.plugins.module_utils import _prune
+
+
+def main():
+    argument_spec = dict(
+        family=dict(type="str"),
+        tags=dict(type="dict"),
+        regions=dict(type="list", elements="str"),
+        keep_latest=dict(type="int"),
+        keep_days=dict(type="int"),
+        deprecate_after_days=dict(type="int"),
+        deregister=dict(type="bool", default=True),
+        delete_snapshots=dict(type="bool", default=True),
+        protect_in_use=dict(type="bool", default=True),
+        required=dict(type="bool", default=False),
+    )
+    module = AnsibleAWSModule(
+        argument_spec=argument_spec,
+        supports_check_mode=True,
+        required_one_of=[("family", "tags"), ("keep_latest", "keep_days")],
+    )
+    errors = _prune.validate(module.params)
+    if errors:
+        module.fail_json(msg="; ".join(errors), errors=errors)
+
+    regions = module.params["regions"] or [module.region]
+    if not regions or not regions[0]:
+        module.fail_json(msg="regions: give the regions to prune in, or set the module's region")
+    clients = {region: module.client("ec2", region=region) for region in regions}
+    pruner = _prune.Pruner(clients, module.params, module.check_mode)
+    try:
+        result = pruner.run()
+    except _prune.PruneError as e:
+        module.fail_json(msg=str(e))
+    except _prune.PartialFailure as e:
+        module.fail_json(msg=str(e), **e.result)
+    except _aws.BakeryAWSError as e:
+        module.fail_json_aws_error(e)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,550 @@
+# -*- coding: utf-8 -*-
+# Copyright: Contributors to the bakery.ami project
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""_create: validation, requests, adoption by build-id, Duplicate after a lost answer, check mode."""
+from __future__ import annotations
+
+import datetime
+
+import botocore.exceptions
+import pytest
+
+from ansible_collections.bakery.ami.plugins.module_utils import _aws
+from ansible_collections.bakery.ami.plugins.module_utils import _create
+from ansible_collections.bakery.ami.plugins.module_utils import _waiter
+
+MUTATING = ("create_image", "register_image", "create_tags", "modify_image_attribute", "enable_image_deprecation")
+FUTURE = "2099-01-31T00:00:00Z"
+
+
+def client_error(code, operation="CreateImage"):
+    return botocore.exceptions.ClientError({"Error": {"Code": code, "Message": f"{code} message"}}, operation)
+
+
+def aws_error(code, description="create image"):
+    return _aws.BakeryAWSError(message=f"Failed to {description}", exception=client_error(code))
+
+
+class FakeEC2:
+    """The _aws functions _create uses, over an in-memory account (owner 111111111111)."""
+
+    def __init__(self):
+        self.images = {}
+        self.snapshots = {}
+        self.instances = {}
+        self.calls = []
+        self.counter = 0
+        # Hooks: exceptions to raise from the next create/register call, and images that appear
+        # (served but the answer lost) just before the exception.
+        self.create_errors = []
+        self.served_before_error = False
+
+    def _next(self, prefix):
+        self.counter += 1
+        return f"{prefix}-{self.counter:08x}"
+
+    def add_image(self, name, tags=None, owner="111111111111", state="available", **extra):
+        image_id = self._next("ami")
+        snapshot_id = self.add_snapshot(tags=None)
+        self.images[image_id] = dict(
+            ImageId=image_id,
+            Name=name,
+            OwnerId=owner,
+            State=state,
+            Tags=[{"Key": k, "Value": v} for k, v in (tags or {}).items()],
+            BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {"SnapshotId": snapshot_id}}],
+            **extra,
+        )
+        return image_id
+
+    def add_snapshot(self, tags=None, state="completed"):
+        snapshot_id = self._next("snap")
+        self.snapshots[snapshot_id] = {
+            "SnapshotId": snapshot_id,
+            "State": state,
+            "Tags": [{"Key": k, "Value": v} for k, v in (tags or {}).items()],
+        }
+        return snapshot_id
+
+    def add_instance(self, state="stopped"):
+        instance_id = self._next("i")
+        self.instances[instance_id] = {"InstanceId": instance_id, "State": {"Name": state}}
+        return instance_id
+
+    def mutations(self):
+        return [call for call in self.calls if call[0] in MUTATING]
+
+    # -- the _aws functions ---------------------------------------------------------------------
+
+    def describe_images(self, client, **params):
+        self.calls.append(("describe_images", params))
+        images = list(self.images.values())
+        if params.get("Owners") == ["self"]:
+            images = [i for i in images if i["OwnerId"] == "111111111111"]
+        for flt in params.get("Filters") or []:
+            if flt["Name"] == "name":
+                images = [i for i in images if i["Name"] in flt["Values"]]
+            elif flt["Name"] == "image-id":
+                images = [i for i in images if i["ImageId"] in flt["Values"]]
+        return [dict(i) for i in images]
+
+    def describe_snapshots(self, client, **params):
+        self.calls.append(("describe_snapshots", params))
+        return [dict(self.snapshots[s]) for s in params.get("SnapshotIds", []) if s in self.snapshots]
+
+    def describe_instances(self, client, **params):
+        self.calls.append(("describe_instances", params))
+        return [dict(self.instances[i]) for i in params.get("InstanceIds", []) if i in self.instances]
+
+    def _made(self, request, snapshot_ids, imds=None):
+        image_tags = {}
+        snapshot_tags = {}
+        for spec in request.get("TagSpecifications", []):
+            target = image_tags if spec["ResourceType"] == "image" else snapshot_tags
+            target.update({t["Key"]: t["Value"] for t in spec["Tags"]})
+        for name_taken in self.images.values():
+            if name_taken["Name"] == request["Name"] and name_taken["OwnerId"] == "111111111111":
+                raise aws_error("InvalidAMIName.Duplicate")
+        image_id = self._next("ami")
+        self.images[image_id] = dict(
+            ImageId=image_id,
+            Name=request["Name"],
+            OwnerId="111111111111",
+            State="available",
+            Tags=[{"Key": k, "Value": v} for k, v in image_tags.items()],
+            BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {"SnapshotId": s}} for s in snapshot_ids],
+        )
+        if imds:
+            self.images[image_id]["ImdsSupport"] = imds
+        for snapshot_id in snapshot_ids:
+            self.snapshots[snapshot_id]["Tags"].extend({"Key": k, "Value": v} for k, v in snapshot_tags.items())
+        return {"ImageId": image_id}
+
+    def _maybe_fail(self, request, make):
+        if self.create_errors:
+            error = self.create_errors.pop(0)
+            if self.served_before_error:
+                make()
+            raise error
+        return make()
+
+    def create_image(self, client, **request):
+        self.calls.append(("create_image", request))
+
+        def make():
+            snapshot_id = self.add_snapshot()
+            return self._made(request, [snapshot_id])
+
+        return self._maybe_fail(request, make)
+
+    def register_image(self, client, **request):
+        self.calls.append(("register_image", request))
+
+        def make():
+            ids = [m["Ebs"]["SnapshotId"] for m in request["BlockDeviceMappings"] if m["Ebs"].get("SnapshotId")]
+            return self._made(request, ids, request.get("ImdsSupport"))
+
+        return self._maybe_fail(request, make)
+
+    def create_tags(self, client, resource_ids, tags):
+        self.calls.append(("create_tags", {"resource_ids": list(resource_ids), "tags": tags}))
+        for resource_id in resource_ids:
+            resource = self.images.get(resource_id) or self.snapshots[resource_id]
+            have = {t["Key"]: t["Value"] for t in resource["Tags"]}
+            have.update({t["Key"]: t["Value"] for t in tags})
+            resource["Tags"] = [{"Key": k, "Value": v} for k, v in have.items()]
+        return True
+
+    def modify_image_attribute(self, client, image_id, **params):
+        self.calls.append(("modify_image_attribute", dict(params, ImageId=image_id)))
+        self.images[image_id]["ImdsSupport"] = params["ImdsSupport"]["Value"]
+        return True
+
+    def enable_image_deprecation(self, client, image_id, deprecate_at):
+        self.calls.append(("enable_image_deprecation", {"ImageId": image_id, "DeprecateAt": deprecate_at}))
+        self.images[image_id]["DeprecationTime"] = deprecate_at.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+        return True
+
+
+@pytest.fixture
+def ec2(monkeypatch):
+    fake = FakeEC2()
+    for name in (
+        "describe_images",
+        "describe_snapshots",
+        "describe_instances",
+        "create_image",
+        "register_image",
+        "create_tags",
+        "modify_image_attribute",
+        "enable_image_deprecation",
+    ):
+        monkeypatch.setattr(f"ansible_collections.bakery.ami.plugins.module_utils._aws.{name}", getattr(fake, name))
+    return fake
+
+
+def params(**overrides):
+    base = {
+        "name": "web-base 2025.11.26",
+        "description": None,
+        "instance_id": None,
+        "reboot": True,
+        "snapshot_id": None,
+        "architecture": None,
+        "root_device_name": None,
+        "boot_mode": None,
+        "ena_support": None,
+        "tags": {"bakery:family": "web-base"},
+        "snapshot_tags": None,
+        "build_id": "build-1",
+        "imds_support": "v2.0",
+        "deprecate_at": None,
+        "block_device_mappings": None,
+        "wait": True,
+        "wait_timeout": 600,
+    }
+    base.update(overrides)
+    return base
+
+
+class NoSleep:
+    def __init__(self):
+        self.now = 0.0
+
+    def sleep(self, seconds):
+        self.now += seconds
+
+    def clock(self):
+        return self.now
+
+
+def creator(p, check_mode=False):
+    timing = NoSleep()
+    return _create.ImageCreator("client", "us-east-1", p, check_mode, sleep=timing.sleep, clock=timing.clock)
+
+
+# ---------------------------------------------------------------------------------------------
+# validate()
+
+
+@pytest.mark.parametrize(
+    "overrides,fragment",
+    [
+        ({"name": "ab"}, "name: AMI names are 3-128 characters"),
+        ({"name": "x" * 129}, "name: AMI names are 3-128 characters"),
+        ({"name": "web#base"}, "name: 'web#base' has characters AMI names do not allow"),
+        ({"instance_id": None}, "instance_id or snapshot_id: one of them is required"),
+        ({"snapshot_id": "snap-0123456789abcdef0"}, "instance_id and snapshot_id: give only one"),
+        ({"instance_id": "i-xyz"}, "instance_id: 'i-xyz' is not a valid instance ID"),
+        ({"architecture": "arm64"}, "architecture: applies only to images registered from a snapshot"),
+        ({"deprecate_at": "next tuesday"}, "deprecate_at: 'next tuesday' is not an ISO-8601 time"),
+        ({"tags": {"bakery:build-id": "other"}}, "tags: the tag bakery:build-id is 'other' but build_id is 'build-1'"),
+        ({"tags": {"aws:x": "y"}}, "tags: tag name 'aws:x' uses the reserved prefix"),
+        ({"snapshot_tags": {"k": 1}}, "snapshot_tags: the value of tag 'k' must be a string"),
+        ({"block_device_mappings": [{"device_name": "xvda"}]}, "block_device_mappings[0].device_name: must be a device path"),
+        (
+            {"block_device_mappings": [{"device_name": "/dev/xvda", "volume_type": "gp2", "throughput": 300}]},
+            "block_device_mappings[0].throughput: only gp3 volumes",
+        ),
+        (
+            {"block_device_mappings": [{"device_name": "/dev/xvda", "volume_type": "io2"}]},
+            "block_device_mappings[0].iops: io2 volumes need provisioned IOPS",
+        ),
+        (
+            {"block_device_mappings": [{"device_name": "/dev/xvda", "volume_type": "gp3", "iops": 10}]},
+            "block_device_mappings[0].iops: gp3 volumes take 3000-80000 IOPS, got 10",
+        ),
+        (
+            {"block_device_mappings": [{"device_name": "/dev/xvda", "kms_key_id": "my key"}]},
+            "block_device_mappings[0].kms_key_id: 'my key' is not a KMS key reference",
+        ),
+        (
+            {"block_device_mappings": [{"device_name": "/dev/xvda"}, {"device_name": "/dev/xvda"}]},
+            "block_device_mappings[1].device_name: '/dev/xvda' appears more than once",
+        ),
+    ],
+)
+def test_validate_names_the_option_and_the_rule(overrides, fragment):
+    p = params(instance_id="i-0123456789abcdef0")
+    p.update(overrides)
+    errors = _create.validate(p)
+    assert any(fragment in error for error in errors), errors
+
+
+def test_validate_snapshot_mode_needs_sizes_for_added_volumes_only():
+    p = params(
+        snapshot_id="snap-0123456789abcdef0",
+        block_device_mappings=[{"device_name": "/dev/xvda", "volume_type": "gp3"}, {"device_name": "/dev/xvdb"}],
+    )
+    errors = _create.validate(p)
+    assert errors == [
+        "block_device_mappings[1].volume_size: a volume other than the root (/dev/xvda) of an image registered "
+        "from a snapshot starts empty and needs a size"
+    ]
+
+
+def test_validate_accepts_good_options():
+    p = params(
+        instance_id="i-0123456789abcdef0",
+        deprecate_at=FUTURE,
+        snapshot_tags={"kind": "root"},
+        block_device_mappings=[
+            {"device_name": "/dev/xvda", "volume_type": "gp3", "iops": 4000, "throughput": 250,
+             "kms_key_id": "alias/images", "delete_on_termination": True, "volume_size": 16}
+        ],
+    )
+    assert _create.validate(p) == []
+
+
+# ---------------------------------------------------------------------------------------------
+# requests
+
+
+def test_instance_request_reboots_by_default_and_tags_image_and_snapshots_separately(ec2):
+    p = params(instance_id="i-0123456789abcdef0", snapshot_tags={"kind": "root"},
+               block_device_mappings=[{"device_name": "/dev/xvda", "volume_type": "gp3", "throughput": 250,
+                                       "kms_key_id": "alias/images"}])
+    operation, request = creator(p).create_request()
+    assert operation == "create_image"
+    assert request["NoReboot"] is False
+    assert request["TagSpecifications"] == [
+        {"ResourceType": "image", "Tags": [{"Key": "bakery:build-id", "Value": "build-1"},
+                                           {"Key": "bakery:family", "Value": "web-base"}]},
+        {"ResourceType": "snapshot", "Tags": [{"Key": "bakery:build-id", "Value": "build-1"},
+                                              {"Key": "kind", "Value": "root"}]},
+    ]
+    assert request["BlockDeviceMappings"] == [
+        {"DeviceName": "/dev/xvda", "Ebs": {"VolumeType": "gp3", "Throughput": 250, "Encrypted": True,
+                                            "KmsKeyId": "alias/images"}}
+    ]
+
+
+def test_snapshot_tags_default_to_tags():
+    p = params(instance_id="i-0123456789abcdef0")
+    c = creator(p)
+    assert c.snapshot_tags == {"bakery:family": "web-base", "bakery:build-id": "build-1"}
+    assert c.image_tags == c.snapshot_tags
+
+
+def test_register_request_maps_the_snapshot_to_the_root_and_tags_only_the_image():
+    p = params(snapshot_id="snap-0123456789abcdef0", architecture="arm64", boot_mode="uefi", reboot=True,
+               block_device_mappings=[{"device_name": "/dev/xvda", "volume_type": "gp3"},
+                                      {"device_name": "/dev/xvdb", "volume_size": 8}])
+    operation, request = creator(p).create_request()
+    assert operation == "register_image"
+    assert request["Architecture"] == "arm64"
+    assert request["RootDeviceName"] == "/dev/xvda"
+    assert request["BootMode"] == "uefi"
+    assert request["EnaSupport"] is True
+    assert request["ImdsSupport"] == "v2.0"
+    assert request["BlockDeviceMappings"] == [
+        {"DeviceName": "/dev/xvda", "Ebs": {"SnapshotId": "snap-0123456789abcdef0", "DeleteOnTermination": True,
+                                            "VolumeType": "gp3"}},
+        {"DeviceName": "/dev/xvdb", "Ebs": {"VolumeSize": 8}},
+    ]
+    assert [spec["ResourceType"] for spec in request["TagSpecifications"]] == ["image"]
+
+
+def test_imds_none_leaves_the_attribute_out():
+    p = params(snapshot_id="snap-0123456789abcdef0", imds_support="none")
+    assert "ImdsSupport" not in creator(p).create_request()[1]
+
+
+# ---------------------------------------------------------------------------------------------
+# run()
+
+
+def test_create_from_instance_applies_imds_and_deprecation_after_creation(ec2):
+    instance_id = ec2.add_instance("stopped")
+    result = creator(params(instance_id=instance_id, deprecate_at=FUTURE, snapshot_tags={"kind": "root"})).run()
+    assert result["changed"] is True and result["adopted"] is False
+    image = ec2.images[result["image_id"]]
+    assert image["ImdsSupport"] == "v2.0"
+    assert image["DeprecationTime"].startswith("2099-01-31T00:00:00")
+    assert result["deprecation_time"] == "2099-01-31T00:00:00Z"
+    assert result["state"] == "available"
+    assert result["tags"] == {"bakery:family": "web-base", "bakery:build-id": "build-1"}
+    (snapshot_id,) = result["snapshot_ids"]
+    assert {t["Key"]: t["Value"] for t in ec2.snapshots[snapshot_id]["Tags"]} == {"kind": "root", "bakery:build-id": "build-1"}
+    assert sorted(result["updates"]) == ["deprecate_at", "imds_support"]
+
+
+def test_rerun_with_the_same_build_adopts_without_change(ec2):
+    instance_id = ec2.add_instance("running")
+    first = creator(params(instance_id=instance_id, deprecate_at=FUTURE)).run()
+    before = len(ec2.mutations())
+    second = creator(params(instance_id=instance_id, deprecate_at=FUTURE)).run()
+    assert second["changed"] is False and second["adopted"] is True
+    assert second["image_id"] == first["image_id"]
+    assert len(ec2.mutations()) == before
+
+
+def test_name_held_by_another_build_fails_naming_the_image_before_any_change(ec2):
+    holder = ec2.add_image("web-base 2025.11.26", tags={"bakery:build-id": "build-0"})
+    instance_id = ec2.add_instance()
+    with pytest.raises(_create.CreateError) as failure:
+        creator(params(instance_id=instance_id)).run()
+    assert f"name: 'web-base 2025.11.26' is already used by image {holder} in us-east-1" in str(failure.value)
+    assert "bakery:build-id 'build-0'" in str(failure.value)
+    assert ec2.mutations() == []
+
+
+def test_name_held_by_an_untagged_image_fails_when_a_build_id_is_set(ec2):
+    ec2.add_image("web-base 2025.11.26")
+    with pytest.raises(_create.CreateError, match="no bakery:build-id tag"):
+        creator(params(instance_id=ec2.add_instance())).run()
+
+
+def test_images_of_other_accounts_with_the_name_are_ignored(ec2):
+    ec2.add_image("web-base 2025.11.26", tags={"bakery:build-id": "build-1"}, owner="222222222222")
+    result = creator(params(instance_id=ec2.add_instance())).run()
+    assert result["adopted"] is False
+    assert [c[0] for c in ec2.mutations()].count("create_image") == 1
+
+
+def test_duplicate_after_a_lost_answer_adopts_the_image_of_this_build(ec2):
+    # The first attempt was served, its answer lost; AWSRetry's retry is answered Duplicate.
+    ec2.create_errors = [aws_error("InvalidAMIName.Duplicate")]
+    ec2.served_before_error = True
+    result = creator(params(instance_id=ec2.add_instance(), deprecate_at=FUTURE)).run()
+    assert result["adopted"] is True and result["changed"] is True
+    assert len(ec2.images) == 1
+    assert result["image_id"] in ec2.images
+    # The steps after creation still happen on the adopted image.
+    assert ec2.images[result["image_id"]]["ImdsSupport"] == "v2.0"
+    assert "DeprecationTime" in ec2.images[result["image_id"]]
+
+
+def test_duplicate_from_a_concurrent_other_build_fails_naming_the_image(ec2, monkeypatch):
+    instance_id = ec2.add_instance()
+    original = ec2.create_image
+
+    def race(client, **request):
+        ec2.add_image(request["Name"], tags={"bakery:build-id": "someone-else"})
+        return original(client, **request)
+
+    monkeypatch.setattr("ansible_collections.bakery.ami.plugins.module_utils._aws.create_image", race)
+    with pytest.raises(_create.CreateError, match="already used by image ami-.*someone-else"):
+        creator(params(instance_id=instance_id)).run()
+
+
+def test_other_create_errors_propagate(ec2):
+    ec2.create_errors = [aws_error("InvalidParameterValue")]
+    with pytest.raises(_aws.BakeryAWSError):
+        creator(params(instance_id=ec2.add_instance())).run()
+
+
+@pytest.mark.parametrize("state", ["pending", "stopping", "terminated", "shutting-down"])
+def test_instance_must_be_stopped_or_running(ec2, state):
+    instance_id = ec2.add_instance(state)
+    with pytest.raises(_create.CreateError, match=f"instance_id: instance {instance_id} is '{state}'; it must be stopped or running"):
+        creator(params(instance_id=instance_id)).run()
+    assert ec2.mutations() == []
+
+
+def test_missing_instance_fails_naming_the_option(ec2):
+    with pytest.raises(_create.CreateError, match="instance_id: instance i-0123456789abcdef0 does not exist in us-east-1"):
+        creator(params(instance_id="i-0123456789abcdef0")).run()
+    assert ec2.mutations() == []
+
+
+def test_missing_snapshot_fails_naming_the_option(ec2):
+    with pytest.raises(_create.CreateError, match="snapshot_id: snapshot snap-0123456789abcdef0 does not exist"):
+        creator(params(snapshot_id="snap-0123456789abcdef0")).run()
+    assert ec2.mutations() == []
+
+
+def test_pending_snapshot_fails(ec2):
+    snapshot_id = ec2.add_snapshot(state="pending")
+    with pytest.raises(_create.CreateError, match="is 'pending'; an image needs a completed snapshot"):
+        creator(params(snapshot_id=snapshot_id)).run()
+
+
+def test_past_deprecation_fails_before_creating(ec2):
+    with pytest.raises(_create.CreateError, match="deprecate_at: '2001-01-01T00:00:00Z' is in the past"):
+        creator(params(instance_id=ec2.add_instance(), deprecate_at="2001-01-01T00:00:00Z")).run()
+    assert ec2.mutations() == []
+
+
+def test_register_from_snapshot_tags_the_snapshot_itself(ec2):
+    snapshot_id = ec2.add_snapshot(tags={"bakery:run-id": "r1"})
+    result = creator(params(snapshot_id=snapshot_id, snapshot_tags={"kind": "root"})).run()
+    assert result["changed"] is True
+    assert result["snapshot_ids"] == [snapshot_id]
+    assert result["imds_support"] == "v2.0"
+    tags = {t["Key"]: t["Value"] for t in ec2.snapshots[snapshot_id]["Tags"]}
+    assert tags == {"bakery:run-id": "r1", "kind": "root", "bakery:build-id": "build-1"}
+    image_tags = {t["Key"]: t["Value"] for t in ec2.images[result["image_id"]]["Tags"]}
+    assert image_tags == {"bakery:family": "web-base", "bakery:build-id": "build-1"}
+    assert ("modify_image_attribute" not in [c[0] for c in ec2.calls])
+    # rerun: nothing left to do
+    again = creator(params(snapshot_id=snapshot_id, snapshot_tags={"kind": "root"})).run()
+    assert again["changed"] is False and again["image_id"] == result["image_id"]
+
+
+def test_register_retried_after_lost_answer_still_tags_the_snapshot(ec2):
+    snapshot_id = ec2.add_snapshot()
+    ec2.create_errors = [aws_error("InvalidAMIName.Duplicate", "register image")]
+    ec2.served_before_error = True
+    result = creator(params(snapshot_id=snapshot_id)).run()
+    assert result["adopted"] is True
+    tags = {t["Key"]: t["Value"] for t in ec2.snapshots[snapshot_id]["Tags"]}
+    assert tags["bakery:build-id"] == "build-1"
+
+
+def test_check_mode_predicts_a_create_and_makes_no_change(ec2):
+    result = creator(params(instance_id=ec2.add_instance(), deprecate_at=FUTURE), check_mode=True).run()
+    assert result["changed"] is True
+    assert result["image_id"] is None
+    assert result["tags"] == {"bakery:family": "web-base", "bakery:build-id": "build-1"}
+    assert ec2.mutations() == []
+
+
+def test_check_mode_on_an_adopted_image_reports_what_it_lacks(ec2):
+    ec2.add_image("web-base 2025.11.26", tags={"bakery:build-id": "build-1"})
+    result = creator(params(instance_id=ec2.add_instance(), deprecate_at=FUTURE), check_mode=True).run()
+    assert result["changed"] is True and result["adopted"] is True
+    assert result["updates"] == ["deprecate_at", "image_tags", "imds_support", "snapshot_tags"]
+    assert ec2.mutations() == []
+
+
+def test_adopted_failed_image_is_reported_with_its_reason(ec2):
+    ec2.add_image("web-base 2025.11.26", tags={"bakery:build-id": "build-1"}, state="failed",
+                  StateReason={"Code": "Server.InternalError", "Message": "snapshot failed"})
+    with pytest.raises(_create.CreateError, match="is 'failed': snapshot failed"):
+        creator(params(instance_id=ec2.add_instance())).run()
+
+
+def test_wait_fails_with_the_state_reason(ec2, monkeypatch):
+    instance_id = ec2.add_instance()
+    original = ec2.create_image
+
+    def create_failing(client, **request):
+        answer = original(client, **request)
+        ec2.images[answer["ImageId"]].update(State="failed", StateReason={"Code": "x", "Message": "disk gone"})
+        return answer
+
+    monkeypatch.setattr("ansible_collections.bakery.ami.plugins.module_utils._aws.create_image", create_failing)
+    with pytest.raises(_waiter.ImageFailed, match="disk gone"):
+        creator(params(instance_id=instance_id)).run()
+
+
+def test_no_wait_returns_the_pending_image(ec2, monkeypatch):
+    instance_id = ec2.add_instance()
+    original = ec2.create_image
+
+    def create_pending(client, **request):
+        answer = original(client, **request)
+        ec2.images[answer["ImageId"]]["State"] = "pending"
+        return answer
+
+    monkeypatch.setattr("ansible_collections.bakery.ami.plugins.module_utils._aws.create_image", create_pending)
+    result = creator(params(instance_id=instance_id, wait=False)).run()
+    assert result["state"] == "pending"
+    assert result["image_id"] in ec2.images
+
+
+def test_round_to_minute_matches_ec2():
+    moment = datetime.datetime(2030, 1, 1, 10, 0, 30, tzinfo=datetime.timezone.utc)
+    assert _create.round_to_minute(moment) == datetime.datetime(2030, 1, 1, 10, 1, tzinfo=datetime.timezone.utc)
+    assert _create.round_to_minute(moment.replace(second=29)) == moment.replace(second=0)

@@ -1,0 +1,94 @@
+# -*- coding: utf-8 -*-
+# Copyright: Contributors to the bakery.ami project
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""ami_prune's main(): bad input fails before any AWS client exists; regions, check mode and failures."""
+from __future__ import annotations
+
+import json
+from unittest.mock import MagicMock, patch
+
+import pytest
+
+from ansible.module_utils.testing import patch_module_args
+
+from ansible_collections.bakery.ami.plugins.module_utils import _prune
+from ansible_collections.bakery.ami.plugins.modules import ami_prune
+
+CLIENT = "ansible_collections.amazon.aws.plugins.module_utils.modules.AnsibleAWSModule.client"
+RUN = "ansible_collections.bakery.ami.plugins.module_utils._prune.Pruner.run"
+BASE = {"region": "us-east-1", "access_key": "testing", "secret_key": "testing"}
+
+
+def run_main(capsys, check_mode=False, **args):
+    args = dict(BASE, **args)
+    if check_mode:
+        args["_ansible_check_mode"] = True
+    with patch_module_args(args):
+        with pytest.raises(SystemExit) as exit_info:
+            ami_prune.main()
+    result = json.loads(capsys.readouterr().out)
+    result["_rc"] = exit_info.value.code
+    return result
+
+
+@pytest.mark.parametrize(
+    "args,fragment",
+    [
+        ({"family": "web-base", "keep_latest": 0}, "keep_latest: must be at least 1 (the newest image is always kept), got 0"),
+        ({"keep_latest": 2}, "one of the following is required: family, tags"),
+        ({"family": "web-base"}, "one of the following is required: keep_latest, keep_days"),
+        ({"family": "web-base", "keep_latest": 1, "regions": ["us-east-1", "nowhere"]}, "regions: 'nowhere' is not an AWS region name"),
+        ({"family": "web-base", "keep_days": -2}, "keep_days: must be 0 or more, got -2"),
+    ],
+)
+def test_bad_input_fails_before_any_client_is_made(capsys, args, fragment):
+    with patch(CLIENT) as client, patch(RUN) as run:
+        result = run_main(capsys, **args)
+    assert result["_rc"] == 1
+    assert fragment in result["msg"]
+    client.assert_not_called()
+    run.assert_not_called()
+
+
+def test_one_client_per_region_and_check_mode_reaches_the_pruner(capsys):
+    seen = {}
+
+    def fake_run(self):
+        seen.update(clients=sorted(self.clients), check_mode=self.check_mode, params=self.params)
+        return {"changed": True, "dry_run": self.check_mode, "regions": {}}
+
+    with patch(CLIENT, return_value=MagicMock()) as client, patch.object(_prune.Pruner, "run", fake_run):
+        result = run_main(capsys, check_mode=True, family="web-base", keep_latest=2, regions=["eu-west-1", "us-west-2"])
+    assert result["_rc"] == 0 and result["dry_run"] is True
+    assert seen["clients"] == ["eu-west-1", "us-west-2"]
+    assert seen["check_mode"] is True
+    assert seen["params"]["deregister"] is True and seen["params"]["delete_snapshots"] is True
+    assert seen["params"]["protect_in_use"] is True and seen["params"]["required"] is False
+    assert sorted(call.kwargs["region"] for call in client.call_args_list) == ["eu-west-1", "us-west-2"]
+
+
+def test_regions_default_to_the_module_region(capsys):
+    with patch(CLIENT, return_value=MagicMock()) as client, patch(RUN, return_value={"changed": False, "regions": {}}):
+        result = run_main(capsys, family="web-base", keep_latest=1)
+    assert result["_rc"] == 0
+    assert [call.kwargs["region"] for call in client.call_args_list] == ["us-east-1"]
+
+
+def test_required_with_no_match_is_a_clean_failure(capsys):
+    error = _prune.PruneError("family: 'x' (tag bakery:family) matches no image of this account in us-east-1 (required is true)")
+    with patch(CLIENT, return_value=MagicMock()), patch(RUN, side_effect=error):
+        result = run_main(capsys, family="x", keep_latest=1, required=True)
+    assert result["_rc"] == 1
+    assert result["msg"] == str(error)
+    assert "exception" not in result
+
+
+def test_partial_failure_reports_the_plan(capsys):
+    err = MagicMock(message="Failed to deregister image", exception="UnauthorizedOperation")
+    failure = _prune.PartialFailure({"changed": True, "regions": {"eu-west-1": {"deregistered": []}}, "dry_run": False},
+                                    {"eu-west-1": err}, "pruning")
+    with patch(CLIENT, return_value=MagicMock()), patch(RUN, side_effect=failure):
+        result = run_main(capsys, family="x", keep_latest=1)
+    assert result["_rc"] == 1
+    assert result["msg"] == "pruning failed in eu-west-1; in eu-west-1: Failed to deregister image: UnauthorizedOperation"
+    assert result["regions"] == {"eu-west-1": {"deregistered": []}}
