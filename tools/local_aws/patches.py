@@ -468,6 +468,65 @@ def _r_disable_image_deprecation(self: EC2Response) -> Any:
     return ActionResult({"Return": True})
 
 
+class _CachingPicker:
+    """moto's attribute picker with the winning alias remembered per (class, member).
+
+    moto tries up to a dozen aliases for every member of every object it serializes; with
+    thousands of images that dominates DescribeImages. Objects of one class resolve a member
+    to the same attribute, so the first resolution is reused (dicts are left to moto).
+    """
+
+    def __init__(self, response_transformers: dict[str, Any]) -> None:
+        from moto.core.serialize import XFormedAttributePicker
+
+        self._inner = XFormedAttributePicker(response_transformers=response_transformers)
+        self._transformers = response_transformers
+        self._resolved: dict[tuple[type, str], str] = {}
+
+    def __call__(self, context: Any) -> Any:
+        from moto.core.serialize import MISSING
+        from moto.core.utils import get_value
+
+        obj = context.obj
+        if isinstance(obj, dict):
+            return self._inner(context)
+        cache_key = (type(obj), context.key)
+        known = self._resolved.get(cache_key)
+        value = MISSING
+        if known is not None:
+            value = get_value(obj, known, MISSING)
+        if value is MISSING:
+            for possible_key in self._inner.get_possible_keys(context):
+                value = get_value(obj, possible_key, MISSING)
+                if value is not MISSING:
+                    self._resolved[cache_key] = possible_key
+                    break
+            else:
+                value = None
+        key_path = f"{context.key_path}.{context.key}"
+        for suffix, transform in self._transformers.items():
+            if key_path.endswith(suffix):
+                return transform(value)
+        return value
+
+
+def _fast_result(result: dict[str, Any]) -> Any:
+    from moto import settings as moto_settings
+    from moto.core.responses import ActionResult
+
+    class _FastActionResult(ActionResult):
+        def execute_result(self, context: Any) -> Any:
+            serializer = context.serializer_class(
+                operation_model=context.operation_model,
+                pretty_print=moto_settings.PRETTIFY_RESPONSES,
+                value_picker=_PICKER,
+            )
+            serialized = serializer.serialize(self.result)
+            return serialized["status_code"], serialized["headers"], serialized["body"]
+
+    return _FastActionResult(result)
+
+
 def _r_describe_snapshots(self: EC2Response) -> Any:
     """moto ignores OwnerIds; EC2 narrows to those owners (``self`` is the caller's account)."""
     from moto.core.responses import ActionResult
@@ -538,7 +597,7 @@ def _r_describe_images(self: EC2Response) -> Any:
             images = images[:limit]
             result["NextToken"] = _encode_token(images[-1].id, query)
     result["Images"] = images
-    return ActionResult(result)
+    return _fast_result(result)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -590,14 +649,16 @@ def _instance_init(self: Instance, *args: Any, **kwargs: Any) -> None:
 
 
 _ORIGINAL: dict[str, Any] = {}
+_PICKER: Any = None
 
 
 def install() -> None:
     """Patch moto's EC2 classes once."""
-    global _INSTALLED
+    global _INSTALLED, _PICKER
     if _INSTALLED:
         return
     _INSTALLED = True
+    _PICKER = _CachingPicker(dict(EC2Response.RESPONSE_KEY_PATH_TO_TRANSFORMER))
     TaggedEC2Resource.get_tags = _get_tags
 
     _ORIGINAL["_load_amis"] = EC2Backend._load_amis
