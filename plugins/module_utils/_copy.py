@@ -1,0 +1,827 @@
+# -*- coding: utf-8 -*-
+# Copyright: Contributors to the bakery.ami project
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+# Private to bakery.ami: not a public API; may change without notice.
+#
+# The backend of bakery.ami.ami_copy: distribute one AMI to many regions.
+#
+#   validate -> load the source -> plan per region (look up existing copies)
+#   -> act per region, concurrently: start the copy, wait for it, post-process it
+#      (tags on the copy and its snapshots, launch permissions, snapshot createVolumePermission,
+#      deprecation)
+#   -> when any region fails: roll back the copies this run started (never earlier ones).
+#
+# Idempotency: every copy carries bakery:source-image = <source_region>/<source_image_id> and
+# bakery:source-name. A region that already holds an image of this account with that tag
+# (pending or available) reuses it, so a rerun makes no CopyImage call. CopyImage gets a
+# ClientToken derived from source image, destination region and name, so a request retried
+# after a lost answer returns the first copy instead of making a second one.
+
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import datetime
+import hashlib
+import threading
+import time
+import typing as t
+
+from ansible_collections.amazon.aws.plugins.module_utils.tagging import ansible_dict_to_boto3_tag_list
+from ansible_collections.amazon.aws.plugins.module_utils.tagging import boto3_tag_list_to_ansible_dict
+
+from ansible_collections.bakery.ami.plugins.module_utils import _aws
+from ansible_collections.bakery.ami.plugins.module_utils import _validate
+from ansible_collections.bakery.ami.plugins.module_utils import _waiter
+
+SOURCE_TAG = "bakery:source-image"
+SOURCE_NAME_TAG = "bakery:source-name"
+MANAGED_TAGS = (SOURCE_TAG, SOURCE_NAME_TAG)
+
+LIVE_STATES = ("pending", "available")
+REGION_KEYS = ("region", "kms_key_id", "name", "description")
+
+# A ClientToken that answers with a copy which no longer exists (rolled back or deregistered
+# since) is retired: the next token of the same request carries a generation suffix.
+MAX_TOKEN_GENERATIONS = 4
+# How long a copy CopyImage just answered with may stay invisible before it counts as gone. Short
+# on purpose: should the copy exist after all, the next token's CopyImage meets its name
+# (InvalidAMIName.Duplicate) and the module goes back to that copy.
+VISIBILITY_GRACE = 4.0
+# EC2 rounds deprecation times to the minute.
+DEPRECATION_TOLERANCE = datetime.timedelta(seconds=60)
+
+
+class InputError(Exception):
+    """A user mistake found before any copy started; the message names the option."""
+
+
+class RegionFailed(Exception):
+    """One region could not be copied; the message says why."""
+
+
+class CopyFailed(Exception):
+    """At least one region failed; `result` holds what the module returns."""
+
+    def __init__(self, message: str, result: dict):
+        super().__init__(message)
+        self.result = result
+
+
+class _Aborted(Exception):
+    """Another region failed: stop waiting so the rollback can start."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Input
+
+
+@dataclasses.dataclass
+class RegionSpec:
+    region: str
+    name: str | None = None
+    description: str | None = None
+    kms_key_id: str | None = None
+
+
+@dataclasses.dataclass
+class CopyRequest:
+    source_image_id: str
+    source_region: str
+    regions: list
+    name: str | None = None
+    description: str | None = None
+    encrypted: bool = False
+    kms_key_id: str | None = None
+    copy_tags: bool = True
+    tags: dict = dataclasses.field(default_factory=dict)
+    launch_permissions: list = dataclasses.field(default_factory=list)
+    share_user_ids: list = dataclasses.field(default_factory=list)
+    deprecate_at: datetime.datetime | None = None
+    wait: bool = True
+    wait_timeout: float = 3600
+    max_concurrency: int | None = None
+    rollback_on_failure: bool = True
+
+
+def _region_specs(value: t.Any, known: t.Iterable[str] | None, errors: list) -> list:
+    if not isinstance(value, list) or not value:
+        errors.append("regions: must be a non-empty list of region names or dictionaries")
+        return []
+    specs = []
+    seen: set = set()
+    for index, item in enumerate(value):
+        where = f"regions[{index}]"
+        if isinstance(item, str):
+            spec = RegionSpec(region=item)
+        elif isinstance(item, dict):
+            unknown = sorted(str(key) for key in item if key not in REGION_KEYS)
+            if unknown:
+                errors.append(f"{where}: unknown key(s) {', '.join(unknown)}; allowed are {', '.join(REGION_KEYS)}")
+                continue
+            if not item.get("region"):
+                errors.append(f"{where}: a dictionary item needs 'region'")
+                continue
+            for key in ("name", "description", "kms_key_id"):
+                if item.get(key) is not None and not isinstance(item[key], str):
+                    errors.append(f"{where}.{key}: must be a string")
+            spec = RegionSpec(
+                region=item["region"],
+                name=item.get("name"),
+                description=item.get("description"),
+                kms_key_id=item.get("kms_key_id"),
+            )
+            where = f"regions[{index}] ({spec.region})"
+            if isinstance(spec.name, str):
+                _add(errors, _validate.ami_name(f"{where}.name", spec.name))
+            if isinstance(spec.description, str) and len(spec.description) > 255:
+                errors.append(f"{where}.description: must be at most 255 characters")
+            if spec.kms_key_id is not None:
+                _add(errors, _validate.kms_key(f"{where}.kms_key_id", spec.kms_key_id))
+        else:
+            errors.append(f"{where}: must be a region name or a dictionary with 'region', got {type(item).__name__}")
+            continue
+        error = _validate.region_name(where if isinstance(item, str) else f"{where}.region", spec.region, known)
+        if error:
+            errors.append(error)
+            continue
+        if spec.region in seen:
+            errors.append(f"regions: region '{spec.region}' is listed more than once")
+            continue
+        seen.add(spec.region)
+        specs.append(spec)
+    return specs
+
+
+def _add(errors: list, error: str | None) -> None:
+    if error:
+        errors.append(error)
+
+
+def build_request(
+    params: dict,
+    default_region: str | None,
+    known_regions: t.Iterable[str] | None = None,
+    now: datetime.datetime | None = None,
+) -> CopyRequest:
+    """Check every option and return the request; raises InputError listing every problem."""
+    known = sorted(known_regions) if known_regions else None
+    errors: list = []
+
+    source_image_id = params.get("source_image_id")
+    _add(errors, _validate.resource_id("source_image_id", source_image_id, "image"))
+
+    source_region = params.get("source_region") or default_region
+    if not source_region:
+        errors.append("source_region: no region given (set source_region or the module's region)")
+    else:
+        _add(errors, _validate.region_name("source_region", source_region, known))
+
+    regions = _region_specs(params.get("regions"), known, errors)
+
+    name = params.get("name")
+    if name is not None:
+        _add(errors, _validate.ami_name("name", name))
+    description = params.get("description")
+    if description is not None and len(description) > 255:
+        errors.append("description: must be at most 255 characters")
+
+    encrypted = bool(params.get("encrypted"))
+    kms_key_id = params.get("kms_key_id")
+    if kms_key_id is not None:
+        _add(errors, _validate.kms_key("kms_key_id", kms_key_id))
+    if not encrypted:
+        if kms_key_id is not None:
+            errors.append("kms_key_id: a KMS key needs encrypted=true")
+        for spec in regions:
+            if spec.kms_key_id is not None:
+                errors.append(f"regions ({spec.region}).kms_key_id: a KMS key needs encrypted=true")
+
+    tags = params.get("tags") or {}
+    error = _validate.tags("tags", tags)
+    _add(errors, error)
+    if not error:
+        for key in MANAGED_TAGS:
+            if key in tags:
+                errors.append(f"tags: '{key}' is set by ami_copy itself and cannot be given")
+
+    permissions: list = []
+    share_user_ids: list = []
+    launch = params.get("launch_permissions") or {}
+    user_ids = launch.get("user_ids") or []
+    for user_id in user_ids:
+        error = _validate.account_id("launch_permissions.user_ids", user_id)
+        if error:
+            errors.append(error)
+        else:
+            permissions.append({"UserId": user_id})
+    for group in launch.get("group_names") or []:
+        if group != "all":
+            errors.append(f"launch_permissions.group_names: '{group}' is not a launch permission group (only 'all')")
+        else:
+            permissions.append({"Group": group})
+    for arn in launch.get("org_arns") or []:
+        error = _validate.org_arn("launch_permissions.org_arns", arn)
+        if error:
+            errors.append(error)
+        else:
+            permissions.append({"OrganizationArn": arn})
+    for arn in launch.get("org_unit_arns") or []:
+        error = _validate.org_unit_arn("launch_permissions.org_unit_arns", arn)
+        if error:
+            errors.append(error)
+        else:
+            permissions.append({"OrganizationalUnitArn": arn})
+    share = params.get("share_snapshots")
+    if share is None:
+        share = bool(user_ids)
+    if share:
+        if not user_ids:
+            errors.append("share_snapshots: sharing snapshots needs launch_permissions.user_ids")
+        share_user_ids = [entry["UserId"] for entry in permissions if "UserId" in entry]
+
+    deprecate_at = None
+    if params.get("deprecate_at") is not None:
+        deprecate_at, error = _validate.future_time("deprecate_at", params["deprecate_at"], now)
+        _add(errors, error)
+
+    wait_timeout = params.get("wait_timeout")
+    if wait_timeout is None:
+        wait_timeout = 3600
+    if wait_timeout <= 0:
+        errors.append(f"wait_timeout: must be a positive number of seconds, got {wait_timeout}")
+    max_concurrency = params.get("max_concurrency")
+    if max_concurrency is not None and max_concurrency < 1:
+        errors.append(f"max_concurrency: must be at least 1, got {max_concurrency}")
+
+    if errors:
+        raise InputError("; ".join(errors))
+    copy_tags = params.get("copy_tags")
+    wait = params.get("wait")
+    rollback = params.get("rollback_on_failure")
+    return CopyRequest(
+        source_image_id=source_image_id,
+        source_region=source_region,
+        regions=regions,
+        name=name,
+        description=description,
+        encrypted=encrypted,
+        kms_key_id=kms_key_id,
+        copy_tags=True if copy_tags is None else bool(copy_tags),
+        tags=dict(tags),
+        launch_permissions=permissions,
+        share_user_ids=share_user_ids,
+        deprecate_at=deprecate_at,
+        wait=True if wait is None else bool(wait),
+        wait_timeout=float(wait_timeout),
+        max_concurrency=max_concurrency,
+        rollback_on_failure=True if rollback is None else bool(rollback),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Pure helpers
+
+
+def source_tag_value(source_region: str, source_image_id: str) -> str:
+    return f"{source_region}/{source_image_id}"
+
+
+def client_token(source_region: str, source_image_id: str, region: str, name: str, generation: int = 0) -> str:
+    """The CopyImage ClientToken: the same request always gets the same token (max 64 chars)."""
+    parts = ["bakery.ami/copy", source_tag_value(source_region, source_image_id), region, name]
+    if generation:
+        parts.append(f"g{generation}")
+    digest = hashlib.sha256("\n".join(parts).encode("utf-8")).hexdigest()
+    return f"bakery-{digest[:48]}"
+
+
+def tag_dict(resource: dict) -> dict:
+    return boto3_tag_list_to_ansible_dict(resource.get("Tags") or [])
+
+
+def user_tags(tags: dict) -> dict:
+    """Tags a copy may inherit: not AWS's own and not our bookkeeping tags."""
+    return {key: value for key, value in tags.items() if not key.startswith("aws:") and key not in MANAGED_TAGS}
+
+
+def snapshot_ids(image: dict) -> list:
+    ids = []
+    for mapping in image.get("BlockDeviceMappings") or []:
+        snapshot_id = (mapping.get("Ebs") or {}).get("SnapshotId")
+        if snapshot_id and snapshot_id not in ids:
+            ids.append(snapshot_id)
+    return ids
+
+
+def missing_tags(current: dict, desired: dict) -> dict:
+    return {key: value for key, value in desired.items() if current.get(key) != value}
+
+
+def pick_existing(images: list, name: str) -> dict | None:
+    """Of several copies of the source in one region, prefer available, then the wanted name, then newest."""
+    if not images:
+        return None
+
+    def rank(image: dict) -> tuple:
+        return (
+            image.get("State") == "available",
+            image.get("Name") == name,
+            image.get("CreationDate") or "",
+            image.get("ImageId") or "",
+        )
+
+    return max(images, key=rank)
+
+
+def parse_aws_time(value: t.Any) -> datetime.datetime | None:
+    if not value:
+        return None
+    parsed, error = _validate.parse_time("DeprecationTime", value)
+    return None if error else parsed
+
+
+def deprecation_differs(current: t.Any, desired: datetime.datetime | None) -> bool:
+    if desired is None:
+        return False
+    parsed = parse_aws_time(current)
+    return parsed is None or abs(parsed - desired) >= DEPRECATION_TOLERANCE
+
+
+# ---------------------------------------------------------------------------------------------
+# The copier
+
+
+@dataclasses.dataclass
+class RegionPlan:
+    region: str
+    client: t.Any
+    name: str
+    description: str | None
+    kms_key_id: str | None
+    action: str  # "source", "reuse" or "copy"
+    existing: dict | None = None
+    preexisting_ids: tuple = ()
+
+
+class AmiCopier:
+    """Copies one source AMI to regions; `clients` maps each region (source included) to an EC2 client."""
+
+    def __init__(
+        self,
+        request: CopyRequest,
+        clients: dict,
+        check_mode: bool = False,
+        *,
+        sleep: t.Callable[[float], None] = time.sleep,
+        clock: t.Callable[[], float] = time.monotonic,
+    ):
+        self.request = request
+        self.clients = clients
+        self.check_mode = check_mode
+        self._sleep = sleep
+        self._clock = clock
+        self._deadline = clock() + request.wait_timeout
+        self._lock = threading.Lock()
+        self._abort = threading.Event()
+        self.source: dict = {}
+        self.source_tags: dict = {}
+        self.images: dict = {}
+        self.failed: dict = {}
+        self.started: dict = {}
+        self.warnings: list = []
+
+    # -- phases ---------------------------------------------------------------------------------
+
+    def run(self) -> dict:
+        request = self.request
+        self.load_source()
+        plans = self.plan()
+        before = sorted(plan.region for plan in plans if plan.action == "reuse")
+        completed = False
+        try:
+            self._run_all(plans)
+            completed = True
+        finally:
+            if not completed and self.started and request.rollback_on_failure:
+                # An unexpected error ended the run: leave nothing this run started behind.
+                self.rollback()
+        rolled_back: dict = {}
+        rollback_errors: dict = {}
+        if self.failed and request.rollback_on_failure and self.started:
+            rolled_back, rollback_errors = self.rollback()
+        after = sorted(
+            region
+            for region, entry in self.images.items()
+            if region != request.source_region and entry.get("state") in LIVE_STATES + ("predicted",)
+            and region not in rolled_back
+        )
+        changed = any(entry.get("changed") for region, entry in self.images.items() if region not in rolled_back)
+        result = {
+            "changed": changed,
+            "images": self.images,
+            "failed_regions": dict(self.failed),
+            "diff": {"before": {"regions": before}, "after": {"regions": after}},
+        }
+        if self.failed:
+            result["rolled_back"] = rolled_back
+            if rollback_errors:
+                result["rollback_errors"] = rollback_errors
+            message = "ami_copy failed in " + "; ".join(f"{region}: {error}" for region, error in sorted(self.failed.items()))
+            if rolled_back:
+                message += "; rolled back the copies this run started in " + ", ".join(sorted(rolled_back))
+            if rollback_errors:
+                message += "; rollback incomplete in " + ", ".join(sorted(rollback_errors))
+            raise CopyFailed(message, result)
+        return result
+
+    def load_source(self) -> None:
+        request = self.request
+        client = self.clients[request.source_region]
+        images = _aws.describe_images(client, ImageIds=[request.source_image_id])
+        if not images:
+            raise InputError(
+                f"source_image_id: image {request.source_image_id} does not exist in {request.source_region} "
+                "or is not visible to this account"
+            )
+        source = images[0]
+        state = source.get("State")
+        if state == "pending":
+            if not request.wait:
+                raise InputError(
+                    f"source_image_id: image {request.source_image_id} in {request.source_region} is still pending; "
+                    "it must be available before it is copied (or set wait=true to wait for it)"
+                )
+            if not self.check_mode:
+                done = self._wait({request.source_region: (client, [request.source_image_id])})
+                source = done[request.source_region][request.source_image_id]
+                state = source.get("State")
+        if state not in LIVE_STATES:
+            raise InputError(
+                f"source_image_id: image {request.source_image_id} in {request.source_region} is '{state}', "
+                "not available"
+            )
+        self.source = source
+        self.source_tags = tag_dict(source)
+
+    def plan(self) -> list:
+        request = self.request
+        source_name = self.source.get("Name")
+        plans = []
+        for spec in request.regions:
+            name = spec.name or request.name or source_name
+            if spec.region != request.source_region:
+                error = _validate.ami_name("name", name)
+                if error:
+                    raise InputError(f"{error} (the source image's name cannot be used; set name)")
+            plans.append(
+                RegionPlan(
+                    region=spec.region,
+                    client=self.clients[spec.region],
+                    name=name,
+                    description=spec.description or request.description or self.source.get("Description"),
+                    kms_key_id=spec.kms_key_id or request.kms_key_id,
+                    action="source" if spec.region == request.source_region else "copy",
+                )
+            )
+        lookups = [plan for plan in plans if plan.action != "source"]
+        tag = source_tag_value(request.source_region, request.source_image_id)
+        for plan, found in zip(lookups, self._map(lambda plan: self._find_copies(plan.client, tag), lookups)):
+            plan.preexisting_ids = tuple(image["ImageId"] for image in found)
+            plan.existing = pick_existing(found, plan.name)
+            if plan.existing is not None:
+                plan.action = "reuse"
+        return plans
+
+    def _run_all(self, plans: list) -> None:
+        for plan in plans:
+            if plan.action == "source":
+                self.images[plan.region] = self._entry(self.source, changed=False)
+        work = [plan for plan in plans if plan.action != "source"]
+        workers = min(len(work), self.request.max_concurrency or len(work)) or 1
+        with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
+            futures = {pool.submit(self._region, plan): plan for plan in work}
+            for future in concurrent.futures.as_completed(futures):
+                future.result()
+
+    def _region(self, plan: RegionPlan) -> None:
+        """One region from start to finish; a failure is recorded, never raised."""
+        if self._abort.is_set():
+            self._halt(plan, "not started")
+            return
+        try:
+            entry = self._process(plan)
+        except (_aws.BakeryAWSError, RegionFailed, _waiter.ImageFailed) as exc:
+            self._fail(plan, str(exc))
+        except _waiter.WaitTimeout as exc:
+            self._fail(plan, f"{exc} (still pending: {exc.pending})")
+        except _Aborted:
+            self._halt(plan, "stopped")
+        else:
+            with self._lock:
+                self.images[plan.region] = entry
+
+    def _process(self, plan: RegionPlan) -> dict:
+        request = self.request
+        if plan.action == "copy":
+            if self.check_mode:
+                return {
+                    "image_id": None,
+                    "name": plan.name,
+                    "state": "predicted",
+                    "changed": True,
+                    "snapshot_ids": [],
+                    "tags": self.desired_tags(),
+                }
+            image_id = self.start_copy(plan)
+            changed = plan.region in self.started
+        else:
+            image_id = plan.existing["ImageId"]
+            changed = False
+        if request.wait and not self.check_mode:
+            image = self._wait({plan.region: (plan.client, [image_id])})[plan.region][image_id]
+        elif plan.action == "reuse":
+            image = plan.existing
+        else:
+            image = self._describe(plan.client, image_id) or {"ImageId": image_id, "Name": plan.name, "State": "pending"}
+        if image.get("State") == "available" or (self.check_mode and request.wait):
+            changed = self.converge(plan, image) or changed
+            image = self._describe(plan.client, image_id) or image
+        elif request.launch_permissions or request.deprecate_at or request.share_user_ids:
+            self._warn(
+                f"{plan.region}: {image_id} is still {image.get('State')}; launch permissions, snapshot "
+                "permissions and deprecation are applied once it is available (run the task again with wait=true)"
+            )
+        return self._entry(image, changed)
+
+    # -- AWS steps --------------------------------------------------------------------------------
+
+    def _find_copies(self, client, tag: str) -> list:
+        return _aws.describe_images(
+            client,
+            Owners=["self"],
+            Filters=[
+                {"Name": f"tag:{SOURCE_TAG}", "Values": [tag]},
+                {"Name": "state", "Values": list(LIVE_STATES)},
+            ],
+            IncludeDeprecated=True,
+        )
+
+    def _describe(self, client, image_id: str) -> dict | None:
+        images = _aws.describe_images(client, Filters=[{"Name": "image-id", "Values": [image_id]}], IncludeDeprecated=True)
+        return images[0] if images else None
+
+    def desired_tags(self) -> dict:
+        """Tags of every copy and of its snapshots: source's (copy_tags), then `tags`, then ours."""
+        request = self.request
+        tags: dict = {}
+        if request.copy_tags:
+            tags.update(user_tags(self.source_tags))
+        tags.update(request.tags)
+        tags[SOURCE_TAG] = source_tag_value(request.source_region, request.source_image_id)
+        tags[SOURCE_NAME_TAG] = self.source.get("Name") or ""
+        return tags
+
+    def copy_params(self, plan: RegionPlan) -> dict:
+        request = self.request
+        desired = self.desired_tags()
+        # CopyImageTags brings the source's tags to the image (not to its snapshots); the image's
+        # tag specification adds only what it would not bring.
+        inherited = user_tags(self.source_tags) if request.copy_tags else {}
+        own = {key: value for key, value in desired.items() if inherited.get(key) != value}
+        params = {
+            "SourceImageId": request.source_image_id,
+            "SourceRegion": request.source_region,
+            "Name": plan.name,
+            "CopyImageTags": request.copy_tags,
+            "TagSpecifications": [
+                {"ResourceType": "image", "Tags": ansible_dict_to_boto3_tag_list(own)},
+                {"ResourceType": "snapshot", "Tags": ansible_dict_to_boto3_tag_list(desired)},
+            ],
+        }
+        if plan.description:
+            params["Description"] = plan.description
+        if request.encrypted:
+            params["Encrypted"] = True
+            if plan.kms_key_id:
+                params["KmsKeyId"] = plan.kms_key_id
+        return params
+
+    def start_copy(self, plan: RegionPlan) -> str:
+        """CopyImage in the destination region, retiring tokens whose copy no longer exists."""
+        request = self.request
+        params = self.copy_params(plan)
+        suspect = None
+        for generation in range(MAX_TOKEN_GENERATIONS):
+            token = client_token(request.source_region, request.source_image_id, plan.region, plan.name, generation)
+            try:
+                image_id = _aws.copy_image(plan.client, ClientToken=token, **params)["ImageId"]
+            except _aws.BakeryAWSError as exc:
+                if exc.code == "IdempotentParameterMismatch":
+                    continue  # this token served another request earlier: take the next one
+                if exc.code == "InvalidAMIName.Duplicate" and suspect is not None:
+                    holder = self._name_holder(plan)
+                    if holder is None or holder == suspect:
+                        # The copy the previous token answered with exists but was not visible yet.
+                        self._record_start(plan, suspect)
+                        return suspect
+                raise RegionFailed(f"CopyImage failed: {exc}") from exc
+            if image_id in plan.preexisting_ids:
+                return image_id
+            self._record_start(plan, image_id)
+            if self._is_live(plan.client, image_id):
+                return image_id
+            with self._lock:
+                self.started.pop(plan.region, None)
+            suspect = image_id
+        raise RegionFailed(
+            f"CopyImage answered {MAX_TOKEN_GENERATIONS} times with copies that no longer exist "
+            f"(last {suspect}); deregistered copies keep their client tokens"
+        )
+
+    def _record_start(self, plan: RegionPlan, image_id: str) -> None:
+        with self._lock:
+            self.started[plan.region] = image_id
+
+    def _name_holder(self, plan: RegionPlan) -> str | None:
+        images = _aws.describe_images(
+            plan.client, Owners=["self"], Filters=[{"Name": "name", "Values": [plan.name]}], IncludeDeprecated=True
+        )
+        return images[0]["ImageId"] if images else None
+
+    def _is_live(self, client, image_id: str) -> bool:
+        """Is the copy CopyImage answered with really there (pending or available)?"""
+        start = self._clock()
+        delay = 0.5
+        while True:
+            image = self._describe(client, image_id)
+            if image is not None:
+                return image.get("State") in LIVE_STATES
+            if self._clock() - start >= VISIBILITY_GRACE:
+                return False
+            self._pause(delay)
+            delay = min(delay * 2, 2.0)
+
+    def converge(self, plan: RegionPlan, image: dict) -> bool:
+        """Bring an available copy's tags, permissions and deprecation to the request; True if changed."""
+        request = self.request
+        client = plan.client
+        image_id = image["ImageId"]
+        act = not self.check_mode
+        changed = False
+        desired = self.desired_tags()
+
+        todo = missing_tags(tag_dict(image), desired)
+        if todo:
+            changed = True
+            if act:
+                _aws.create_tags(client, [image_id], ansible_dict_to_boto3_tag_list(todo))
+
+        snaps = snapshot_ids(image)
+        if snaps:
+            snapshot_todo: dict = {}
+            needing = []
+            for snapshot in _aws.describe_snapshots(client, SnapshotIds=snaps):
+                todo = missing_tags(tag_dict(snapshot), desired)
+                if todo:
+                    needing.append(snapshot["SnapshotId"])
+                    snapshot_todo.update(todo)
+            if needing:
+                changed = True
+                if act:
+                    _aws.create_tags(client, needing, ansible_dict_to_boto3_tag_list(snapshot_todo))
+
+        if request.launch_permissions:
+            current = _aws.describe_image_attribute(client, image_id, "launchPermission").get("LaunchPermissions") or []
+            to_add = [entry for entry in request.launch_permissions if entry not in current]
+            if to_add:
+                changed = True
+                if act:
+                    _aws.modify_image_attribute(client, image_id, LaunchPermission={"Add": to_add})
+
+        if request.share_user_ids:
+            for snapshot_id in snaps:
+                attribute = _aws.describe_snapshot_attribute(client, snapshot_id, "createVolumePermission")
+                current = {entry.get("UserId") for entry in attribute.get("CreateVolumePermissions") or []}
+                to_add = [user for user in request.share_user_ids if user not in current]
+                if to_add:
+                    changed = True
+                    if act:
+                        _aws.modify_snapshot_attribute(
+                            client,
+                            snapshot_id,
+                            Attribute="createVolumePermission",
+                            OperationType="add",
+                            UserIds=to_add,
+                        )
+
+        if deprecation_differs(image.get("DeprecationTime"), request.deprecate_at):
+            changed = True
+            if act:
+                _aws.enable_image_deprecation(client, image_id, request.deprecate_at)
+        return changed
+
+    def rollback(self) -> tuple:
+        """Deregister the copies this run started and delete their snapshots."""
+        with self._lock:
+            started = dict(self.started)
+            self.started.clear()
+        rolled_back: dict = {}
+        errors: dict = {}
+
+        def undo(item: tuple) -> None:
+            region, image_id = item
+            client = self.clients[region]
+            try:
+                image = self._describe(client, image_id)
+                snaps = snapshot_ids(image) if image else []
+                for snapshot in _aws.describe_snapshots(
+                    client, OwnerIds=["self"], Filters=[{"Name": "description", "Values": [f"*{image_id}*"]}]
+                ):
+                    if snapshot["SnapshotId"] not in snaps:
+                        snaps.append(snapshot["SnapshotId"])
+                _aws.deregister_image(client, image_id)
+                for snapshot_id in snaps:
+                    _aws.delete_snapshot(client, snapshot_id)
+            except _aws.BakeryAWSError as exc:
+                with self._lock:
+                    errors[region] = f"{image_id}: {exc}"
+                return
+            with self._lock:
+                rolled_back[region] = image_id
+                entry = self.images.get(region)
+                if entry is not None:
+                    entry["state"] = "deregistered"
+                    entry["changed"] = False
+
+        list(self._map(undo, sorted(started.items())))
+        return rolled_back, errors
+
+    # -- plumbing -------------------------------------------------------------------------------
+
+    def _entry(self, image: dict, changed: bool) -> dict:
+        return {
+            "image_id": image.get("ImageId"),
+            "name": image.get("Name"),
+            "state": image.get("State"),
+            "changed": changed,
+            "snapshot_ids": snapshot_ids(image),
+            "tags": tag_dict(image),
+        }
+
+    def _fail(self, plan: RegionPlan, message: str) -> None:
+        with self._lock:
+            self.failed[plan.region] = message
+            self.images[plan.region] = self._blank(plan, "failed")
+        if self.request.rollback_on_failure:
+            # The other regions' copies will be rolled back: stop waiting for them.
+            self._abort.set()
+
+    def _halt(self, plan: RegionPlan, state: str) -> None:
+        """A region left unfinished because another one failed (its copy is rolled back)."""
+        with self._lock:
+            self.images[plan.region] = self._blank(plan, state)
+
+    def _blank(self, plan: RegionPlan, state: str) -> dict:
+        """Call with the lock held."""
+        image_id = self.started.get(plan.region)
+        return {
+            "image_id": image_id,
+            "name": plan.name,
+            "state": state,
+            "changed": image_id is not None,
+            "snapshot_ids": [],
+            "tags": {},
+        }
+
+    def _warn(self, message: str) -> None:
+        with self._lock:
+            self.warnings.append(message)
+
+    def _pause(self, seconds: float) -> None:
+        if self._abort.is_set():
+            raise _Aborted()
+        if self._sleep is time.sleep:
+            if self._abort.wait(seconds):
+                raise _Aborted()
+        else:
+            self._sleep(seconds)
+            if self._abort.is_set():
+                raise _Aborted()
+
+    def _wait(self, targets: dict) -> dict:
+        remaining = self._deadline - self._clock()
+        if remaining <= 0:
+            raise _waiter.WaitTimeout(
+                f"timed out after {int(self.request.wait_timeout)} s waiting for images to become available",
+                {region: ids for region, (_client, ids) in targets.items()},
+            )
+        return _waiter.wait_for_images(targets, remaining, sleep=self._pause, clock=self._clock)
+
+    def _map(self, func: t.Callable, items: list) -> list:
+        if len(items) <= 1:
+            return [func(item) for item in items]
+        workers = min(len(items), self.request.max_concurrency or len(items))
+        with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
+            return list(pool.map(func, items))

@@ -1,0 +1,755 @@
+# -*- coding: utf-8 -*-
+# Copyright: Contributors to the bakery.ami project
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+import datetime
+import itertools
+import threading
+
+import pytest
+
+botocore = pytest.importorskip("botocore")
+
+from botocore.exceptions import ClientError  # noqa: E402
+
+from ansible_collections.bakery.ami.plugins.module_utils import _copy  # noqa: E402
+
+ACCOUNT = "123456789012"
+NOW = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
+KNOWN = ["us-east-1", "us-west-2", "eu-west-1", "ap-southeast-2", "eu-central-1"]
+MUTATING = {
+    "copy_image",
+    "create_tags",
+    "modify_image_attribute",
+    "modify_snapshot_attribute",
+    "enable_image_deprecation",
+    "deregister_image",
+    "delete_snapshot",
+}
+
+
+def _error(code: str, operation: str) -> ClientError:
+    return ClientError({"Error": {"Code": code, "Message": f"{code} (fake)"}}, operation)
+
+
+class World:
+    """Every fake region of one account; ids are unique across regions."""
+
+    def __init__(self):
+        self.counter = itertools.count(1)
+        self.lock = threading.Lock()
+        self.regions: dict = {}
+        self.max_in_flight = 0
+        self.barrier = None  # a threading.Barrier every CopyImage waits at: proves they overlap
+
+    def new_id(self, prefix: str) -> str:
+        return f"{prefix}-{next(self.counter):017x}"
+
+    def client(self, region: str) -> "FakeEC2":
+        if region not in self.regions:
+            self.regions[region] = FakeEC2(region, self)
+        return self.regions[region]
+
+    def in_flight(self) -> int:
+        return sum(
+            1
+            for client in self.regions.values()
+            for image in client.images.values()
+            if image["State"] == "pending" and image.get("_copied")
+        )
+
+    def calls(self, name: str | None = None) -> list:
+        return [
+            (client.region, call, params)
+            for client in self.regions.values()
+            for call, params in client.calls
+            if name is None or call == name
+        ]
+
+
+class FakeEC2:
+    """Enough of an EC2 client for the copier; copies turn available after `copy_polls` describes."""
+
+    def __init__(self, region: str, world: World):
+        self.region = region
+        self.world = world
+        self.images: dict = {}
+        self.snapshots: dict = {}
+        self.launch: dict = {}
+        self.volume_perms: dict = {}
+        self.tokens: dict = {}
+        self.calls: list = []
+        self.copy_polls = 1
+        self.copy_fails = False  # copies go to state failed
+        self.copy_keeps_tags = True  # False: CopyImageTags and TagSpecifications are ignored
+        self.dead_tokens: set = set()  # tokens that answer with a deregistered image
+
+    # -- helpers for the tests
+    def add_image(self, name: str, state: str = "available", tags: dict | None = None, owner: str = ACCOUNT) -> str:
+        image_id = self.world.new_id("ami")
+        snapshot_id = self.add_snapshot(tags=None)
+        self.images[image_id] = {
+            "ImageId": image_id,
+            "Name": name,
+            "Description": f"{name} description",
+            "State": state,
+            "OwnerId": owner,
+            "CreationDate": "2025-01-01T00:00:00.000Z",
+            "BlockDeviceMappings": [{"DeviceName": "/dev/xvda", "Ebs": {"SnapshotId": snapshot_id}}],
+            "Tags": [{"Key": k, "Value": v} for k, v in (tags or {}).items()],
+        }
+        return image_id
+
+    def add_snapshot(self, tags: dict | None = None, description: str = "") -> str:
+        snapshot_id = self.world.new_id("snap")
+        self.snapshots[snapshot_id] = {
+            "SnapshotId": snapshot_id,
+            "OwnerId": ACCOUNT,
+            "Description": description,
+            "Tags": [{"Key": k, "Value": v} for k, v in (tags or {}).items()],
+        }
+        return snapshot_id
+
+    def tags_of(self, resource_id: str) -> dict:
+        resource = self.images.get(resource_id) or self.snapshots[resource_id]
+        return {tag["Key"]: tag["Value"] for tag in resource["Tags"]}
+
+    # -- the client API
+    def can_paginate(self, operation):
+        return False
+
+    def _record(self, name, params):
+        with self.world.lock:
+            self.calls.append((name, params))
+
+    def _advance(self, image):
+        if image["State"] == "pending" and image.get("_copied"):
+            image["_polls"] -= 1
+            if image["_polls"] <= 0:
+                image["State"] = "failed" if self.copy_fails else "available"
+                if image["State"] == "failed":
+                    image["StateReason"] = {"Code": "Client.Fake", "Message": "copy failed (fake)"}
+
+    def describe_images(self, ImageIds=None, Owners=None, Filters=None, IncludeDeprecated=None, **_):
+        self._record("describe_images", dict(ImageIds=ImageIds, Owners=Owners, Filters=Filters))
+        with self.world.lock:
+            images = list(self.images.values())
+            if ImageIds:
+                missing = [i for i in ImageIds if i not in self.images]
+                if missing:
+                    raise _error("InvalidAMIID.NotFound", "DescribeImages")
+                images = [self.images[i] for i in ImageIds]
+            if Owners == ["self"]:
+                images = [i for i in images if i["OwnerId"] == ACCOUNT]
+            for image in images:
+                self._advance(image)
+            for flt in Filters or []:
+                name, values = flt["Name"], flt["Values"]
+                if name.startswith("tag:"):
+                    key = name[4:]
+                    images = [i for i in images if {t["Key"]: t["Value"] for t in i["Tags"]}.get(key) in values]
+                elif name == "state":
+                    images = [i for i in images if i["State"] in values]
+                elif name == "image-id":
+                    images = [i for i in images if i["ImageId"] in values]
+                elif name == "name":
+                    images = [i for i in images if i["Name"] in values]
+                else:
+                    raise AssertionError(f"unexpected filter {name}")
+            return {"Images": [{k: v for k, v in i.items() if not k.startswith("_")} for i in images]}
+
+    def copy_image(self, **params):
+        self._record("copy_image", params)
+        if self.world.barrier is not None:
+            self.world.barrier.wait(timeout=5)
+        with self.world.lock:
+            token = params.get("ClientToken")
+            if token in self.dead_tokens:
+                return {"ImageId": "ami-0000000000000dead"}
+            if token in self.tokens:
+                known_params, image_id = self.tokens[token]
+                if known_params != params:
+                    raise _error("IdempotentParameterMismatch", "CopyImage")
+                return {"ImageId": image_id}
+            if any(i["Name"] == params["Name"] for i in self.images.values()):
+                raise _error("InvalidAMIName.Duplicate", "CopyImage")
+            source_client = self.world.regions[params["SourceRegion"]]
+            source = source_client.images[params["SourceImageId"]]
+            image_id = self.world.new_id("ami")
+            snapshot_id = self.add_snapshot(description=f"Copied for DestinationAmi {image_id} from SourceAmi")
+            tags: dict = {}
+            snapshot_tags: dict = {}
+            if self.copy_keeps_tags:
+                if params.get("CopyImageTags"):
+                    tags.update({t["Key"]: t["Value"] for t in source["Tags"] if not t["Key"].startswith("aws:")})
+                for spec in params.get("TagSpecifications") or []:
+                    target = tags if spec["ResourceType"] == "image" else snapshot_tags
+                    target.update({t["Key"]: t["Value"] for t in spec["Tags"]})
+            self.snapshots[snapshot_id]["Tags"] = [{"Key": k, "Value": v} for k, v in snapshot_tags.items()]
+            self.images[image_id] = {
+                "ImageId": image_id,
+                "Name": params["Name"],
+                "Description": params.get("Description"),
+                "State": "pending",
+                "OwnerId": ACCOUNT,
+                "CreationDate": "2026-01-01T00:00:00.000Z",
+                "BlockDeviceMappings": [{"DeviceName": "/dev/xvda", "Ebs": {"SnapshotId": snapshot_id}}],
+                "Tags": [{"Key": k, "Value": v} for k, v in tags.items()],
+                "_copied": True,
+                "_polls": self.copy_polls,
+            }
+            if token:
+                self.tokens[token] = (dict(params), image_id)
+            self.world.max_in_flight = max(self.world.max_in_flight, self.world.in_flight())
+            return {"ImageId": image_id}
+
+    def create_tags(self, Resources, Tags):
+        self._record("create_tags", dict(Resources=Resources, Tags=Tags))
+        for resource_id in Resources:
+            resource = self.images.get(resource_id) or self.snapshots[resource_id]
+            current = {t["Key"]: t["Value"] for t in resource["Tags"]}
+            current.update({t["Key"]: t["Value"] for t in Tags})
+            resource["Tags"] = [{"Key": k, "Value": v} for k, v in current.items()]
+
+    def describe_snapshots(self, SnapshotIds=None, OwnerIds=None, Filters=None, **_):
+        self._record("describe_snapshots", dict(SnapshotIds=SnapshotIds, OwnerIds=OwnerIds, Filters=Filters))
+        snapshots = list(self.snapshots.values())
+        if SnapshotIds:
+            snapshots = [s for s in snapshots if s["SnapshotId"] in SnapshotIds]
+        for flt in Filters or []:
+            assert flt["Name"] == "description"
+            needle = flt["Values"][0].strip("*")
+            snapshots = [s for s in snapshots if needle in s["Description"]]
+        return {"Snapshots": [dict(s) for s in snapshots]}
+
+    def describe_image_attribute(self, ImageId, Attribute):
+        self._record("describe_image_attribute", dict(ImageId=ImageId, Attribute=Attribute))
+        assert Attribute == "launchPermission"
+        return {"ImageId": ImageId, "LaunchPermissions": list(self.launch.get(ImageId, []))}
+
+    def modify_image_attribute(self, ImageId, LaunchPermission):
+        self._record("modify_image_attribute", dict(ImageId=ImageId, LaunchPermission=LaunchPermission))
+        self.launch.setdefault(ImageId, []).extend(LaunchPermission["Add"])
+
+    def describe_snapshot_attribute(self, SnapshotId, Attribute):
+        self._record("describe_snapshot_attribute", dict(SnapshotId=SnapshotId, Attribute=Attribute))
+        return {"CreateVolumePermissions": [{"UserId": u} for u in self.volume_perms.get(SnapshotId, [])]}
+
+    def modify_snapshot_attribute(self, SnapshotId, Attribute, OperationType, UserIds):
+        self._record("modify_snapshot_attribute", dict(SnapshotId=SnapshotId, UserIds=UserIds))
+        assert Attribute == "createVolumePermission" and OperationType == "add"
+        self.volume_perms.setdefault(SnapshotId, []).extend(UserIds)
+
+    def enable_image_deprecation(self, ImageId, DeprecateAt):
+        self._record("enable_image_deprecation", dict(ImageId=ImageId, DeprecateAt=DeprecateAt))
+        self.images[ImageId]["DeprecationTime"] = DeprecateAt.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+    def deregister_image(self, ImageId):
+        self._record("deregister_image", dict(ImageId=ImageId))
+        if ImageId not in self.images:
+            raise _error("InvalidAMIID.NotFound", "DeregisterImage")
+        del self.images[ImageId]
+
+    def delete_snapshot(self, SnapshotId):
+        self._record("delete_snapshot", dict(SnapshotId=SnapshotId))
+        del self.snapshots[SnapshotId]
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = 0.0
+        self.lock = threading.Lock()
+
+    def __call__(self):
+        return self.now
+
+    def sleep(self, seconds):
+        with self.lock:
+            self.now += seconds
+
+
+@pytest.fixture
+def world():
+    world = World()
+    for region in KNOWN:
+        world.client(region)
+    return world
+
+
+@pytest.fixture
+def source(world):
+    return world.regions["us-east-1"].add_image("web-base-1.0", tags={"team": "platform", "aws:internal": "x"})
+
+
+def params(source_id, **extra):
+    base = dict(
+        source_image_id=source_id,
+        source_region="us-east-1",
+        regions=["us-west-2", "eu-west-1", "ap-southeast-2"],
+        copy_tags=True,
+        wait=True,
+        wait_timeout=600,
+        rollback_on_failure=True,
+    )
+    base.update(extra)
+    return base
+
+
+def run(world, source_id, check_mode=False, **extra):
+    request = _copy.build_request(params(source_id, **extra), "us-east-1", KNOWN, now=NOW)
+    clock = FakeClock()
+    clients = {region: world.regions[region] for region in KNOWN}
+    copier = _copy.AmiCopier(request, clients, check_mode, sleep=clock.sleep, clock=clock)
+    return copier.run()
+
+
+# ---------------------------------------------------------------------------------------------
+# Input
+
+
+def test_build_request_normalises_everything():
+    request = _copy.build_request(
+        params(
+            "ami-0123456789abcdef0",
+            source_region=None,
+            regions=["us-west-2", {"region": "eu-west-1", "name": "eu-name", "kms_key_id": "alias/eu"}],
+            encrypted=True,
+            kms_key_id="alias/all",
+            tags={"a": "b"},
+            launch_permissions={"user_ids": ["111122223333"], "group_names": ["all"]},
+            deprecate_at="2027-01-31T00:00:00Z",
+        ),
+        "us-east-1",
+        KNOWN,
+        now=NOW,
+    )
+    assert request.source_region == "us-east-1"
+    assert [spec.region for spec in request.regions] == ["us-west-2", "eu-west-1"]
+    assert request.regions[1].name == "eu-name" and request.regions[1].kms_key_id == "alias/eu"
+    assert request.launch_permissions == [{"UserId": "111122223333"}, {"Group": "all"}]
+    assert request.share_user_ids == ["111122223333"]  # share_snapshots defaults to true with user_ids
+    assert request.deprecate_at == datetime.datetime(2027, 1, 31, tzinfo=datetime.timezone.utc)
+
+
+def test_share_snapshots_can_be_turned_off():
+    request = _copy.build_request(
+        params("ami-0123456789abcdef0", launch_permissions={"user_ids": ["111122223333"]}, share_snapshots=False),
+        "us-east-1",
+        KNOWN,
+        now=NOW,
+    )
+    assert request.share_user_ids == []
+
+
+@pytest.mark.parametrize(
+    "extra, needle",
+    [
+        (dict(source_image_id="ami-xyz"), "source_image_id"),
+        (dict(source_image_id=None), "source_image_id"),
+        (dict(source_region="mars-1"), "source_region"),
+        (dict(source_region="us-east-9"), "source_region: unknown region"),
+        (dict(regions=[]), "regions: must be a non-empty list"),
+        (dict(regions=["us-west-2", "us-west-2"]), "regions: region 'us-west-2' is listed more than once"),
+        (dict(regions=["us-west-2", {"region": "us-west-2"}]), "listed more than once"),
+        (dict(regions=["eu-nowhere-7"]), "regions[0]: unknown region 'eu-nowhere-7'"),
+        (dict(regions=[{"region": "us-west-2", "colour": "red"}]), "regions[0]: unknown key(s) colour"),
+        (dict(regions=[{"name": "x"}]), "regions[0]: a dictionary item needs 'region'"),
+        (dict(regions=[42]), "regions[0]: must be a region name or a dictionary"),
+        (dict(regions=[{"region": "us-west-2", "name": "a"}]), "regions[0] (us-west-2).name"),
+        (dict(encrypted=True, kms_key_id="not a key"), "kms_key_id: 'not a key' is not a KMS key reference"),
+        (dict(encrypted=True, regions=[{"region": "us-west-2", "kms_key_id": "key!"}]), "regions[0] (us-west-2).kms_key_id"),
+        (dict(kms_key_id="alias/x"), "kms_key_id: a KMS key needs encrypted=true"),
+        (dict(launch_permissions={"user_ids": ["12345"]}), "launch_permissions.user_ids: '12345'"),
+        (dict(launch_permissions={"group_names": ["everyone"]}), "launch_permissions.group_names"),
+        (dict(launch_permissions={"org_arns": ["arn:aws:nope"]}), "launch_permissions.org_arns"),
+        (dict(launch_permissions={"org_unit_arns": ["ou-1"]}), "launch_permissions.org_unit_arns"),
+        (dict(share_snapshots=True), "share_snapshots: sharing snapshots needs launch_permissions.user_ids"),
+        (dict(deprecate_at="2020-01-01T00:00:00Z"), "deprecate_at: '2020-01-01T00:00:00Z' is in the past"),
+        (dict(deprecate_at="next tuesday"), "deprecate_at: 'next tuesday' is not an ISO-8601 time"),
+        (dict(tags={"bakery:source-image": "x"}), "tags: 'bakery:source-image' is set by ami_copy"),
+        (dict(tags={"n": 1}), "tags: the value of tag 'n' must be a string"),
+        (dict(name="ab"), "name: AMI names are 3-128 characters"),
+        (dict(description="d" * 256), "description: must be at most 255"),
+        (dict(max_concurrency=0), "max_concurrency: must be at least 1"),
+        (dict(wait_timeout=0), "wait_timeout: must be a positive"),
+    ],
+)
+def test_bad_input_names_the_option(extra, needle):
+    with pytest.raises(_copy.InputError) as excinfo:
+        _copy.build_request(params("ami-0123456789abcdef0", **extra), "us-east-1", KNOWN, now=NOW)
+    assert needle in str(excinfo.value)
+
+
+def test_missing_region_everywhere():
+    with pytest.raises(_copy.InputError, match="source_region: no region given"):
+        _copy.build_request(params("ami-0123456789abcdef0", source_region=None), None, KNOWN, now=NOW)
+
+
+def test_every_problem_is_reported_at_once():
+    with pytest.raises(_copy.InputError) as excinfo:
+        _copy.build_request(
+            params("ami-1", regions=["us-west-2", "us-west-2"], deprecate_at="never"), "us-east-1", KNOWN, now=NOW
+        )
+    message = str(excinfo.value)
+    assert "source_image_id" in message and "more than once" in message and "deprecate_at" in message
+
+
+# ---------------------------------------------------------------------------------------------
+# Pure helpers
+
+
+def test_client_token_is_deterministic_and_short():
+    token = _copy.client_token("us-east-1", "ami-1", "us-west-2", "web")
+    assert token == _copy.client_token("us-east-1", "ami-1", "us-west-2", "web")
+    assert len(token) <= 64
+    others = {
+        _copy.client_token("us-east-1", "ami-1", "eu-west-1", "web"),
+        _copy.client_token("us-east-1", "ami-1", "us-west-2", "web2"),
+        _copy.client_token("us-east-1", "ami-2", "us-west-2", "web"),
+        _copy.client_token("us-east-1", "ami-1", "us-west-2", "web", generation=1),
+    }
+    assert token not in others and len(others) == 4
+
+
+def test_pick_existing_prefers_available_then_name():
+    images = [
+        {"ImageId": "ami-1", "State": "pending", "Name": "web"},
+        {"ImageId": "ami-2", "State": "available", "Name": "other"},
+        {"ImageId": "ami-3", "State": "available", "Name": "web"},
+    ]
+    assert _copy.pick_existing(images, "web")["ImageId"] == "ami-3"
+    assert _copy.pick_existing(images[:1], "web")["ImageId"] == "ami-1"
+    assert _copy.pick_existing([], "web") is None
+
+
+@pytest.mark.parametrize(
+    "current, differs",
+    [
+        (None, True),
+        ("2027-01-31T00:00:00.000Z", False),
+        ("2027-01-31T00:00:29.000Z", False),
+        ("2027-01-31T00:05:00.000Z", True),
+    ],
+)
+def test_deprecation_tolerates_minute_rounding(current, differs):
+    desired = datetime.datetime(2027, 1, 31, tzinfo=datetime.timezone.utc)
+    assert _copy.deprecation_differs(current, desired) is differs
+    assert _copy.deprecation_differs(current, None) is False
+
+
+# ---------------------------------------------------------------------------------------------
+# The copier
+
+
+def test_copies_every_region_with_tags_permissions_and_deprecation(world, source):
+    result = run(
+        world,
+        source,
+        regions=["us-east-1", "us-west-2", "eu-west-1", "ap-southeast-2"],
+        tags={"extra": "1"},
+        launch_permissions={"user_ids": ["111122223333"], "org_arns": ["arn:aws:organizations::111122223333:organization/o-abcdefghij"]},
+        deprecate_at="2027-01-31T00:00:00Z",
+    )
+    assert result["changed"] is True
+    assert result["failed_regions"] == {}
+    assert result["images"]["us-east-1"] == dict(result["images"]["us-east-1"], image_id=source, changed=False)
+    copies = world.calls("copy_image")
+    assert sorted(region for region, _call, _p in copies) == ["ap-southeast-2", "eu-west-1", "us-west-2"]
+    expected_tags = {
+        "team": "platform",
+        "extra": "1",
+        "bakery:source-image": f"us-east-1/{source}",
+        "bakery:source-name": "web-base-1.0",
+    }
+    for region, _call, call in copies:
+        assert call["SourceRegion"] == "us-east-1" and call["SourceImageId"] == source
+        assert call["ClientToken"] == _copy.client_token("us-east-1", source, region, "web-base-1.0")
+        assert call["CopyImageTags"] is True
+        assert call["Description"] == "web-base-1.0 description"
+        client = world.regions[region]
+        entry = result["images"][region]
+        assert entry["state"] == "available" and entry["changed"] is True
+        assert entry["tags"] == expected_tags
+        assert client.tags_of(entry["image_id"]) == expected_tags
+        (snapshot_id,) = entry["snapshot_ids"]
+        assert client.tags_of(snapshot_id) == expected_tags
+        assert client.launch[entry["image_id"]] == [
+            {"UserId": "111122223333"},
+            {"OrganizationArn": "arn:aws:organizations::111122223333:organization/o-abcdefghij"},
+        ]
+        assert client.volume_perms[snapshot_id] == ["111122223333"]
+        assert client.images[entry["image_id"]]["DeprecationTime"] == "2027-01-31T00:00:00.000Z"
+    assert result["diff"] == {"before": {"regions": []}, "after": {"regions": ["ap-southeast-2", "eu-west-1", "us-west-2"]}}
+    # aws: tags never travel
+    assert "aws:internal" not in result["images"]["us-west-2"]["tags"]
+
+
+def test_copies_start_concurrently_by_default(world, source):
+    # Three CopyImage calls meet at a barrier: run one at a time, the first would time out there.
+    world.barrier = threading.Barrier(3)
+    result = run(world, source)
+    assert world.barrier.broken is False
+    assert {entry["state"] for entry in result["images"].values()} == {"available"}
+
+
+def test_max_concurrency_bounds_copies_in_flight(world, source):
+    for client in world.regions.values():
+        client.copy_polls = 3
+    result = run(world, source, max_concurrency=1)
+    assert world.max_in_flight == 1
+    assert all(entry["state"] == "available" for entry in result["images"].values())
+
+
+def test_rerun_makes_no_copy_and_reports_unchanged(world, source):
+    extra = dict(tags={"extra": "1"}, launch_permissions={"user_ids": ["111122223333"]}, deprecate_at="2027-01-31T00:00:00Z")
+    first = run(world, source, **extra)
+    for client in world.regions.values():
+        client.calls.clear()
+    second = run(world, source, **extra)
+    assert second["changed"] is False
+    assert all(entry["changed"] is False for entry in second["images"].values())
+    assert {r: e["image_id"] for r, e in second["images"].items()} == {r: e["image_id"] for r, e in first["images"].items()}
+    assert not [call for call in world.calls() if call[1] in MUTATING]
+    assert second["diff"]["before"] == second["diff"]["after"]
+
+
+def test_check_mode_starts_nothing_and_predicts_change(world, source):
+    result = run(world, source, check_mode=True, launch_permissions={"user_ids": ["111122223333"]})
+    assert result["changed"] is True
+    assert not [call for call in world.calls() if call[1] in MUTATING]
+    assert {entry["state"] for entry in result["images"].values()} == {"predicted"}
+    assert result["diff"]["after"]["regions"] == ["ap-southeast-2", "eu-west-1", "us-west-2"]
+
+
+def test_check_mode_after_a_run_predicts_no_change(world, source):
+    run(world, source, tags={"extra": "1"})
+    result = run(world, source, check_mode=True, tags={"extra": "1"})
+    assert result["changed"] is False
+
+
+def test_check_mode_predicts_a_missing_permission_on_an_existing_copy(world, source):
+    run(world, source)
+    for client in world.regions.values():
+        client.calls.clear()
+    result = run(world, source, check_mode=True, launch_permissions={"user_ids": ["111122223333"]})
+    assert result["changed"] is True
+    assert all(entry["changed"] for entry in result["images"].values())
+    assert not [call for call in world.calls() if call[1] in MUTATING]
+
+
+def test_existing_copy_is_reused_and_brought_up_to_date(world, source):
+    west = world.regions["us-west-2"]
+    existing = west.add_image("old-name", tags={"bakery:source-image": f"us-east-1/{source}"})
+    result = run(world, source, launch_permissions={"user_ids": ["111122223333"]})
+    assert result["images"]["us-west-2"]["image_id"] == existing
+    assert not [call for call in west.calls if call[0] == "copy_image"]
+    assert result["images"]["us-west-2"]["changed"] is True  # tags and permissions were added
+    assert west.tags_of(existing)["team"] == "platform"
+    assert west.launch[existing] == [{"UserId": "111122223333"}]
+    assert result["diff"]["before"] == {"regions": ["us-west-2"]}
+
+
+def test_copy_of_another_owner_or_failed_state_is_not_reused(world, source):
+    west = world.regions["us-west-2"]
+    tag = {"bakery:source-image": f"us-east-1/{source}"}
+    west.add_image("foreign", tags=tag, owner="999988887777")
+    west.add_image("broken", state="failed", tags=tag)
+    result = run(world, source)
+    assert len([call for call in west.calls if call[0] == "copy_image"]) == 1
+    assert result["images"]["us-west-2"]["changed"] is True
+
+
+def test_tags_missing_after_copy_are_reapplied(world, source):
+    for client in world.regions.values():
+        client.copy_keeps_tags = False
+    result = run(world, source, tags={"extra": "1"})
+    entry = result["images"]["eu-west-1"]
+    client = world.regions["eu-west-1"]
+    assert client.tags_of(entry["image_id"])["team"] == "platform"
+    assert client.tags_of(entry["image_id"])["bakery:source-image"] == f"us-east-1/{source}"
+    assert client.tags_of(entry["snapshot_ids"][0])["extra"] == "1"
+
+
+def test_copy_tags_false_keeps_the_source_tags_off(world, source):
+    result = run(world, source, copy_tags=False)
+    (region, _call, call), *_ = world.calls("copy_image")
+    assert call["CopyImageTags"] is False
+    assert "team" not in result["images"][region]["tags"]
+
+
+def test_per_region_overrides_and_encryption(world, source):
+    run(
+        world,
+        source,
+        regions=["us-west-2", {"region": "eu-west-1", "name": "eu copy", "description": "EU", "kms_key_id": "alias/eu"}],
+        encrypted=True,
+        kms_key_id="alias/all",
+        name="global name",
+    )
+    calls = {region: call for region, _c, call in world.calls("copy_image")}
+    assert calls["us-west-2"]["Name"] == "global name" and calls["us-west-2"]["KmsKeyId"] == "alias/all"
+    assert calls["eu-west-1"]["Name"] == "eu copy" and calls["eu-west-1"]["KmsKeyId"] == "alias/eu"
+    assert calls["eu-west-1"]["Description"] == "EU" and calls["eu-west-1"]["Encrypted"] is True
+
+
+def test_failure_in_one_region_rolls_back_the_others(world, source):
+    west = world.regions["us-west-2"]
+    kept = west.add_image("kept copy", tags={"bakery:source-image": f"us-east-1/{source}"})
+    kept_snapshots = set(west.snapshots)
+    world.regions["eu-west-1"].add_image("web-base-1.0")  # the name is taken there
+    world.barrier = threading.Barrier(2)  # ap-southeast-2 and eu-west-1 start together
+    with pytest.raises(_copy.CopyFailed) as excinfo:
+        run(world, source)
+    result = excinfo.value.result
+    assert list(result["failed_regions"]) == ["eu-west-1"]
+    assert "InvalidAMIName.Duplicate" in result["failed_regions"]["eu-west-1"]
+    assert "eu-west-1" in str(excinfo.value)
+    # the copy started in ap-southeast-2 is gone with its snapshot; the earlier us-west-2 copy stays
+    ap = world.regions["ap-southeast-2"]
+    assert list(result["rolled_back"]) == ["ap-southeast-2"]
+    assert not [i for i in ap.images.values() if i.get("_copied")]
+    assert not [s for s in ap.snapshots.values() if s["Description"].startswith("Copied")]
+    assert kept in west.images and set(west.snapshots) == kept_snapshots
+    assert not [call for call in west.calls if call[0] in ("deregister_image", "delete_snapshot")]
+    assert result["images"]["ap-southeast-2"]["state"] == "deregistered"
+    assert result["images"]["us-west-2"]["image_id"] == kept
+    # what lasts is the tags added to the kept copy; the rolled-back copy does not count
+    assert result["changed"] is True
+    assert result["images"]["ap-southeast-2"]["changed"] is False
+
+
+def test_failed_copy_state_fails_the_region_and_rolls_back(world, source):
+    world.regions["eu-west-1"].copy_fails = True
+    world.regions["eu-west-1"].copy_polls = 2  # pending when it starts, failed at the first wait
+    world.barrier = threading.Barrier(3)
+    with pytest.raises(_copy.CopyFailed) as excinfo:
+        run(world, source)
+    result = excinfo.value.result
+    assert "copy failed (fake)" in result["failed_regions"]["eu-west-1"]
+    assert sorted(result["rolled_back"]) == ["ap-southeast-2", "eu-west-1", "us-west-2"]
+    for region in ("ap-southeast-2", "eu-west-1", "us-west-2"):
+        assert not [i for i in world.regions[region].images.values() if i.get("_copied")]
+
+
+def test_without_rollback_the_other_regions_complete(world, source):
+    world.regions["eu-west-1"].add_image("web-base-1.0")
+    with pytest.raises(_copy.CopyFailed) as excinfo:
+        run(world, source, rollback_on_failure=False)
+    result = excinfo.value.result
+    assert result["rolled_back"] == {}
+    assert result["images"]["us-west-2"]["state"] == "available"
+    assert result["changed"] is True
+    assert not world.calls("deregister_image")
+
+
+def test_dead_client_token_moves_to_the_next_generation(world, source):
+    west = world.regions["us-west-2"]
+    west.dead_tokens.add(_copy.client_token("us-east-1", source, "us-west-2", "web-base-1.0"))
+    result = run(world, source)
+    tokens = [call["ClientToken"] for _r, _c, call in world.calls("copy_image") if _r == "us-west-2"]
+    assert tokens == [
+        _copy.client_token("us-east-1", source, "us-west-2", "web-base-1.0"),
+        _copy.client_token("us-east-1", source, "us-west-2", "web-base-1.0", generation=1),
+    ]
+    assert result["images"]["us-west-2"]["state"] == "available"
+
+
+def test_token_answering_with_an_old_failed_copy_moves_on(world, source):
+    west = world.regions["us-west-2"]
+    old = west.add_image("web-base-1.0 failed", state="failed")
+    token = _copy.client_token("us-east-1", source, "us-west-2", "web-base-1.0")
+    request = _copy.build_request(params(source), "us-east-1", KNOWN, now=NOW)
+    clock = FakeClock()
+    copier = _copy.AmiCopier(request, {r: world.regions[r] for r in KNOWN}, sleep=clock.sleep, clock=clock)
+    copier.load_source()
+    plan = [p for p in copier.plan() if p.region == "us-west-2"][0]
+    west.tokens[token] = (dict(copier.copy_params(plan), ClientToken=token), old)
+    image_id = copier.start_copy(plan)
+    assert image_id != old
+    assert west.images[image_id]["State"] in _copy.LIVE_STATES
+    assert copier.started == {"us-west-2": image_id}
+
+
+def test_invisible_copy_that_holds_the_name_is_kept(world, source):
+    """A copy not visible yet: the next token meets its name, and the module goes back to it."""
+    west = world.regions["us-west-2"]
+    request = _copy.build_request(params(source), "us-east-1", KNOWN, now=NOW)
+    clock = FakeClock()
+    copier = _copy.AmiCopier(request, {r: world.regions[r] for r in KNOWN}, sleep=clock.sleep, clock=clock)
+    copier.load_source()
+    plan = [p for p in copier.plan() if p.region == "us-west-2"][0]
+    hidden = west.add_image("web-base-1.0", state="pending")
+    token = _copy.client_token("us-east-1", source, "us-west-2", "web-base-1.0")
+    west.tokens[token] = (dict(copier.copy_params(plan), ClientToken=token), "ami-0000000000000beef")
+    original = west.describe_images
+
+    def hide(**kwargs):
+        result = original(**kwargs)
+        result["Images"] = [i for i in result["Images"] if i["ImageId"] != hidden]
+        return result
+
+    west.describe_images = hide
+    assert copier.start_copy(plan) == "ami-0000000000000beef"
+    assert clock.now >= _copy.VISIBILITY_GRACE  # it was given the grace time first
+
+
+def test_token_used_with_other_parameters_moves_on(world, source):
+    west = world.regions["us-west-2"]
+    token = _copy.client_token("us-east-1", source, "us-west-2", "web-base-1.0")
+    west.tokens[token] = ({"other": True}, "ami-00000000000000001")
+    result = run(world, source)
+    assert result["images"]["us-west-2"]["state"] == "available"
+    assert len([c for c in west.calls if c[0] == "copy_image"]) == 2
+
+
+def test_source_region_listed_is_reported_not_copied(world, source):
+    result = run(world, source, regions=["us-east-1"])
+    assert result["changed"] is False
+    assert result["images"]["us-east-1"]["image_id"] == source
+    assert not world.calls("copy_image")
+
+
+def test_missing_source_fails_before_any_copy(world):
+    with pytest.raises(_copy.InputError, match="source_image_id: image ami-00000000000000999 does not exist"):
+        run(world, "ami-00000000000000999")
+    assert not world.calls("copy_image")
+
+
+def test_pending_source_without_wait_fails(world):
+    source = world.regions["us-east-1"].add_image("pending-src", state="pending")
+    with pytest.raises(_copy.InputError, match="source_image_id: .* is still pending"):
+        run(world, source, wait=False)
+    assert not world.calls("copy_image")
+
+
+def test_pending_source_is_waited_for(world):
+    east = world.regions["us-east-1"]
+    source = east.add_image("pending-src", state="pending")
+    east.images[source]["_copied"] = True
+    east.images[source]["_polls"] = 2
+    result = run(world, source, regions=["us-west-2"])
+    assert result["images"]["us-west-2"]["state"] == "available"
+
+
+def test_no_wait_returns_pending_copies_and_defers_permissions(world, source):
+    for client in world.regions.values():
+        client.copy_polls = 5
+    request = _copy.build_request(
+        params(source, wait=False, launch_permissions={"user_ids": ["111122223333"]}), "us-east-1", KNOWN, now=NOW
+    )
+    copier = _copy.AmiCopier(request, {r: world.regions[r] for r in KNOWN})
+    result = copier.run()
+    assert {entry["state"] for entry in result["images"].values()} == {"pending"}
+    assert result["changed"] is True
+    assert not world.calls("modify_image_attribute")
+    assert len(copier.warnings) == 3 and "launch permissions" in copier.warnings[0]
+
+
+def test_wait_timeout_fails_the_region(world, source):
+    world.regions["eu-west-1"].copy_polls = 10**6
+    with pytest.raises(_copy.CopyFailed) as excinfo:
+        run(world, source, wait_timeout=30)
+    assert "timed out" in excinfo.value.result["failed_regions"]["eu-west-1"]
+    assert "eu-west-1" in excinfo.value.result["rolled_back"]

@@ -1,0 +1,141 @@
+# -*- coding: utf-8 -*-
+# Copyright: Contributors to the bakery.ami project
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""ami_copy's main(): bad input fails before any client exists; results, diff and failures reach the user."""
+from __future__ import annotations
+
+import json
+from unittest.mock import MagicMock, patch
+
+import botocore.exceptions
+import pytest
+
+from ansible.module_utils.testing import patch_module_args
+
+from ansible_collections.bakery.ami.plugins.module_utils import _aws
+from ansible_collections.bakery.ami.plugins.module_utils import _copy
+from ansible_collections.bakery.ami.plugins.modules import ami_copy
+
+CLIENT = "ansible_collections.amazon.aws.plugins.module_utils.modules.AnsibleAWSModule.client"
+RUN = "ansible_collections.bakery.ami.plugins.module_utils._copy.AmiCopier.run"
+BASE = {"region": "us-east-1", "access_key": "testing", "secret_key": "testing"}
+SOURCE = "ami-0123456789abcdef0"
+GOOD = {"source_image_id": SOURCE, "regions": ["us-west-2", "eu-west-1"]}
+
+
+def run_main(capsys, check_mode=False, diff=False, **args):
+    args = dict(BASE, **args)
+    if check_mode:
+        args["_ansible_check_mode"] = True
+    if diff:
+        args["_ansible_diff"] = True
+    with patch_module_args(args):
+        with pytest.raises(SystemExit) as exit_info:
+            ami_copy.main()
+    result = json.loads(capsys.readouterr().out)
+    result["_rc"] = exit_info.value.code
+    return result
+
+
+def outcome(changed=True):
+    return {
+        "changed": changed,
+        "images": {
+            "us-west-2": {"image_id": "ami-0aaaaaaaaaaaaaaaa", "name": "n", "state": "available", "changed": changed,
+                          "snapshot_ids": [], "tags": {}},
+        },
+        "failed_regions": {},
+        "diff": {"before": {"regions": []}, "after": {"regions": ["us-west-2"]}},
+    }
+
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (dict(GOOD, source_image_id="image-1"), "source_image_id: 'image-1' is not a valid image ID"),
+        (dict(GOOD, regions=["us-west-2", "us-west-2"]), "regions: region 'us-west-2' is listed more than once"),
+        (dict(GOOD, regions=["us-nowhere-1"]), "regions[0]: unknown region 'us-nowhere-1'"),
+        (dict(GOOD, regions=[{"region": "us-west-2", "kms_key_id": "bad key"}], encrypted=True), "regions[0] (us-west-2).kms_key_id"),
+        (dict(GOOD, kms_key_id="arn:aws:kms:nope", encrypted=True), "kms_key_id: 'arn:aws:kms:nope' is not a KMS key reference"),
+        (dict(GOOD, launch_permissions={"user_ids": ["1234"]}), "launch_permissions.user_ids: '1234' is not an AWS account ID"),
+        (dict(GOOD, deprecate_at="2001-01-01T00:00:00Z"), "deprecate_at: '2001-01-01T00:00:00Z' is in the past"),
+        (dict(GOOD, deprecate_at="someday"), "deprecate_at: 'someday' is not an ISO-8601 time"),
+        (dict(GOOD, launch_permissions={"accounts": ["111122223333"]}), "accounts"),
+        ({"source_image_id": SOURCE}, "missing required arguments: regions"),
+    ],
+)
+def test_bad_input_fails_before_any_client_is_made(capsys, args, fragment):
+    with patch(CLIENT) as client, patch(RUN) as run:
+        result = run_main(capsys, **args)
+    assert result["_rc"] == 1
+    assert result["failed"] is True
+    assert fragment in result["msg"]
+    client.assert_not_called()
+    run.assert_not_called()
+
+
+def test_one_client_per_region_and_the_result_is_returned(capsys):
+    seen = {}
+
+    def fake_run(self):
+        seen.update(request=self.request, clients=self.clients, check_mode=self.check_mode)
+        return outcome()
+
+    with patch(CLIENT, side_effect=lambda service, region: f"client-{region}") as client, \
+            patch.object(_copy.AmiCopier, "run", fake_run):
+        result = run_main(capsys, check_mode=True, regions=["us-east-1", "us-west-2", {"region": "eu-west-1", "name": "eu name"}],
+                          source_image_id=SOURCE)
+    assert result["_rc"] == 0
+    assert result["changed"] is True
+    assert result["images"]["us-west-2"]["image_id"] == "ami-0aaaaaaaaaaaaaaaa"
+    assert "diff" not in result  # only in diff mode
+    assert seen["check_mode"] is True
+    assert sorted(seen["clients"]) == ["eu-west-1", "us-east-1", "us-west-2"]
+    assert seen["clients"]["eu-west-1"] == "client-eu-west-1"
+    assert client.call_count == 3
+    request = seen["request"]
+    assert request.source_region == "us-east-1" and request.regions[2].name == "eu name"
+    assert request.copy_tags is True and request.rollback_on_failure is True and request.wait_timeout == 3600
+
+
+def test_diff_mode_shows_regions_before_and_after(capsys):
+    with patch(CLIENT, return_value=MagicMock()), patch(RUN, return_value=outcome()):
+        result = run_main(capsys, diff=True, **GOOD)
+    assert result["diff"] == {"before": {"regions": []}, "after": {"regions": ["us-west-2"]}}
+
+
+def test_failed_regions_fail_the_task_with_the_details(capsys):
+    failure = dict(outcome(), failed_regions={"eu-west-1": "CopyImage failed: duplicate"}, rolled_back={"us-west-2": "ami-0aaaaaaaaaaaaaaaa"})
+    with patch(CLIENT, return_value=MagicMock()), patch(RUN, side_effect=_copy.CopyFailed("ami_copy failed in eu-west-1", failure)):
+        result = run_main(capsys, **GOOD)
+    assert result["_rc"] == 1
+    assert result["msg"] == "ami_copy failed in eu-west-1"
+    assert result["failed_regions"] == {"eu-west-1": "CopyImage failed: duplicate"}
+    assert result["rolled_back"] == {"us-west-2": "ami-0aaaaaaaaaaaaaaaa"}
+
+
+def test_missing_source_is_a_clean_failure(capsys):
+    error = _copy.InputError(f"source_image_id: image {SOURCE} does not exist in us-east-1")
+    with patch(CLIENT, return_value=MagicMock()), patch(RUN, side_effect=error):
+        result = run_main(capsys, **GOOD)
+    assert result["_rc"] == 1
+    assert result["msg"].startswith("source_image_id: image")
+
+
+def test_aws_errors_are_reported_with_the_operation(capsys):
+    client_error = botocore.exceptions.ClientError({"Error": {"Code": "UnauthorizedOperation", "Message": "no"}}, "DescribeImages")
+    error = _aws.BakeryAWSError(message="Failed to describe images", exception=client_error)
+    with patch(CLIENT, return_value=MagicMock()), patch(RUN, side_effect=error):
+        result = run_main(capsys, **GOOD)
+    assert result["_rc"] == 1
+    assert "Failed to describe images" in result["msg"]
+
+
+def test_warnings_reach_the_user(capsys):
+    def fake_run(self):
+        self.warnings.append("us-west-2: ami-1 is still pending")
+        return outcome()
+
+    with patch(CLIENT, return_value=MagicMock()), patch.object(_copy.AmiCopier, "run", fake_run):
+        result = run_main(capsys, wait=False, **GOOD)
+    assert "us-west-2: ami-1 is still pending" in json.dumps(result["warnings"])
