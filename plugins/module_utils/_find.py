@@ -48,7 +48,10 @@ MAX_WORKERS = 8
 # Filters whose values ami_find also checks on each image it receives (defence against an
 # endpoint that ignores a filter, and the basis of the nearest-miss diagnosis).
 _CHECKED = ("image-id", "owner-id", "owner-alias", "name", "architecture", "virtualization-type",
-            "root-device-type", "state")
+            "root-device-type", "state", "creation-date")
+# Newest-first search: creation-date windows of 1, 2, 4, ... months back from now, then the rest.
+WINDOW_MONTHS = (1, 2, 4, 8, 16, 32)
+OLDEST_YEAR = 2000
 # Dropped from the query when diagnosing a miss, then checked on each image to say which failed.
 _RELAXED = ("architecture", "virtualization-type", "root-device-type", "state")
 _SSM_NAME = re.compile(r"^[A-Za-z0-9_.\-/]{1,2048}(:[A-Za-z0-9_.\-]{1,100})?$")
@@ -398,6 +401,7 @@ def _image_value(image: dict, key: str) -> t.Any:
         "virtualization-type": "VirtualizationType",
         "root-device-type": "RootDeviceType",
         "state": "State",
+        "creation-date": "CreationDate",
     }[key])
 
 
@@ -467,6 +471,7 @@ class RegionResult(t.NamedTuple):
     matched: int
     images: list  # raw boto3 dicts, newest first, at most limit
     ssm_value: str | None
+    complete: bool = True  # False: a newest-first search stopped once it had enough candidates
 
 
 def scan(client, query: dict, sink: t.Callable[[dict], None]) -> int:
@@ -485,18 +490,82 @@ def scan(client, query: dict, sink: t.Callable[[dict], None]) -> int:
         params["NextToken"] = token
 
 
+def _month_back(now: datetime.datetime, months: int) -> tuple:
+    index = now.year * 12 + now.month - 1 - months
+    return index // 12, index % 12 + 1
+
+
+def creation_windows(now: datetime.datetime) -> list:
+    """creation-date filter values that split all time into disjoint windows, newest first.
+
+    Windows of 1, 2, 4, 8, 16 and 32 calendar months back from the current month (as YYYY-MM-*
+    wildcards), then everything older (the rest of that year by month, then whole years).
+    """
+    windows = []
+    start = 0
+    for size in WINDOW_MONTHS:
+        windows.append(["%04d-%02d-*" % _month_back(now, back) for back in range(start, start + size)])
+        start += size
+    year, month = _month_back(now, start)
+    rest = ["%04d-%02d-*" % (year, m) for m in range(month, 0, -1)]
+    rest += ["%04d-*" % y for y in range(year - 1, OLDEST_YEAR - 1, -1)]
+    windows.append(rest)
+    return windows
+
+
+def newest_first_applies(spec: Spec, query: dict) -> bool:
+    """Read newest first in creation-date windows, stopping once enough candidates are found?
+
+    For queries that usually match a large family: broad ones (owners and attributes only) and
+    distro queries. Queries by image ID, by tag or by a name glob of the user's are usually small
+    and read in one pass (one request instead of several).
+    """
+    filters = query["filters"]
+    if spec.sort_by != "creation_date" or "creation-date" in filters or "image-id" in filters:
+        return False
+    if any(key.startswith("tag:") for key in filters):
+        return False
+    if "name" not in filters:
+        return True
+    catalog_names = set(CATALOG[spec.distro]["names"].values()) if spec.distro in CATALOG else set()
+    return bool(catalog_names) and set(filters["name"]) <= catalog_names
+
+
 def search_region(client, spec: Spec, region: str, ssm_value: str | None = None,
                   now: datetime.datetime | None = None) -> RegionResult:
     now = now or datetime.datetime.now(datetime.timezone.utc)
     query = build_query(spec, [ssm_value] if ssm_value else None)
     top = TopN(spec.limit, spec.sort_by)
 
-    def sink(image: dict) -> None:
-        if not failures(image, query, now):
-            top.offer(image)
+    def sink_for(checked: dict) -> t.Callable[[dict], None]:
+        def sink(image: dict) -> None:
+            if not failures(image, checked, now):
+                top.offer(image)
+        return sink
 
-    scan(client, query, sink)
-    return RegionResult(region, query, top.count, top.best(), ssm_value)
+    if not newest_first_applies(spec, query):
+        scan(client, query, sink_for(query))
+        return RegionResult(region, query, top.count, top.best(), ssm_value)
+
+    # Every window is disjoint and older than the one before: once `need` candidates are found,
+    # nothing in an older window can enter the best `limit`, so the search stops there.
+    need = max(spec.limit, 2 if spec.unique else 1)
+    windows = []
+    complete = True
+    for values in creation_windows(now):
+        windowed = dict(query, filters=dict(query["filters"], **{"creation-date": values}))
+        scan(client, windowed, sink_for(windowed))
+        windows.append(values)
+        if top.count >= need:
+            complete = False
+            break
+    shown = dict(query, creation_date_windows=windows)
+    if top.count == 0:
+        # Nothing in any window: also what an endpoint without creation-date wildcards answers.
+        # One plain pass settles it (and describes nothing twice: the windows found nothing).
+        scan(client, query, sink_for(query))
+        shown["creation_date_fallback"] = True
+    return RegionResult(region, shown, top.count, top.best(), ssm_value, complete)
 
 
 _LABELS = {
@@ -535,7 +604,7 @@ def _describe_failure(key: str, expected: list, images: list) -> str:
 def diagnose(client, spec: Spec, result: RegionResult, now: datetime.datetime | None = None) -> str:
     """Why nothing matched: rerun the query without the attribute filters and say what failed."""
     now = now or datetime.datetime.now(datetime.timezone.utc)
-    query = result.query
+    query = {k: v for k, v in result.query.items() if k != "creation_date_windows"}
     relaxed = dict(query, include_deprecated=True, include_disabled=True,
                    filters={k: v for k, v in query["filters"].items() if k not in _RELAXED and not k.startswith("tag:")})
     misses: list = []
@@ -662,6 +731,7 @@ def assemble(spec: Spec, outcomes: list, now: datetime.datetime | None = None) -
         entry: dict = {
             "images": [image_result(image) for image in result.images],
             "matched": result.matched,
+            "complete": result.complete,
             "query": result.query,
         }
         if result.ssm_value:

@@ -15,6 +15,10 @@ description:
     or image IDs, in one region or several at once, and returns the newest match with its release.
   - Every criterion is sent to EC2 as a C(DescribeImages) filter; results are read page by page and
     only the best O(limit) candidates are kept, so a broad query over a large catalog stays cheap.
+  - Broad queries (owners and attributes only) and O(distro) queries ordered by creation date are read
+    newest first, in C(creation-date) windows of 1, 2, 4, 8, 16 and 32 months and then the rest, and the
+    search stops once O(limit) candidates are found; the count in RV(images_by_region) then covers only
+    the windows read. Queries by image ID, tag or an own O(name) glob are read in one pass.
   - The defaults (O(architecture=x86_64), O(virtualization_type=hvm), O(root_device_type=ebs)) encode
     that modern deployments use 64-bit EBS-backed HVM images. When the chosen image is 32-bit,
     paravirtual or instance-store because a non-default value allowed it, RV(warnings) says so.
@@ -301,7 +305,9 @@ images:
 images_by_region:
   description:
     - For each region searched, its RV(image) (when chosen), RV(images), the number of images that
-      C(matched) in all, its C(query), and C(ssm_parameter_value) (the AMI ID the SSM parameter held there).
+      C(matched), C(complete) (V(false) when a newest-first search stopped early, so C(matched) counts
+      only the creation-date windows read), its C(query), and C(ssm_parameter_value) (the AMI ID the SSM
+      parameter held there).
   returned: always
   type: dict
   sample:
@@ -335,6 +341,19 @@ query:
     include_disabled:
       description: The C(IncludeDisabled) parameter.
       type: bool
+    creation_date_windows:
+      description:
+        - For a newest-first search, the C(creation-date) filter values of each window read, in order,
+          each sent together with RV(query.filters).
+      type: list
+      elements: list
+      returned: for broad and O(distro) queries ordered by creation date
+    creation_date_fallback:
+      description:
+        - V(true) when no window held a match and one more pass without C(creation-date) was made (which
+          also covers endpoints that do not support C(creation-date) wildcards).
+      type: bool
+      returned: when that pass was made
 warnings:
   description:
     - Chosen images that are 32-bit, paravirtual, instance-store, deprecated or disabled, which matched

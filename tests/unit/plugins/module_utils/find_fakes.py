@@ -46,7 +46,7 @@ def _glob(pattern, value):
 _FIELDS = {
     "image-id": "ImageId", "owner-id": "OwnerId", "owner-alias": "ImageOwnerAlias", "name": "Name",
     "architecture": "Architecture", "virtualization-type": "VirtualizationType",
-    "root-device-type": "RootDeviceType", "state": "State",
+    "root-device-type": "RootDeviceType", "state": "State", "creation-date": "CreationDate",
 }
 
 

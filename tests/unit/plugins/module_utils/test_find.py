@@ -240,10 +240,10 @@ def catalog(n=2500):
 
 def test_search_pages_through_every_result_once_with_filters_on_the_server():
     client = FakeEC2(catalog())
-    s = spec(owners=[AL], architecture="any", limit=3)
+    s = spec(owners=[AL], name="al2023-ami-*", architecture="any", limit=3)
     (result, miss), = f.search({"us-east-1": client}, s, now=NOW)
     assert miss is None
-    assert result.matched == 2500
+    assert result.matched == 2500 and result.complete
     assert len(client.calls) == 3  # 1000 + 1000 + 500, no second pass
     assert all(call["MaxResults"] == f.PAGE_SIZE for call in client.calls)
     assert {x["Name"]: x["Values"] for x in client.calls[0]["Filters"]}["owner-id"] == [AL]
@@ -285,6 +285,111 @@ def test_regions_run_concurrently_and_keep_their_order():
     outcomes = f.search(clients, spec(owners=[AL], regions=regions), now=NOW)
     assert [result.region for result, _ in outcomes] == regions
     assert [result.images[0]["Name"] for result, _ in outcomes] == [f"base-{r}" for r in regions]
+
+
+# ---------------------------------------------------------------------------------------------
+# newest first in creation-date windows (broad and distro queries)
+
+
+def test_creation_windows_partition_all_time_newest_first():
+    windows = f.creation_windows(datetime.datetime(2025, 2, 10, tzinfo=datetime.timezone.utc))
+    assert windows[0] == ["2025-02-*"]
+    assert windows[1] == ["2025-01-*", "2024-12-*"]
+    assert windows[2] == ["2024-11-*", "2024-10-*", "2024-09-*", "2024-08-*"]
+    assert [len(w) for w in windows[:6]] == [1, 2, 4, 8, 16, 32]
+    # 63 months back from 2025-02 is 2019-11: the rest of 2019 by month, then whole years.
+    assert windows[6][:2] == ["2019-11-*", "2019-10-*"] and windows[6][11:13] == ["2018-*", "2017-*"]
+    assert windows[6][-1] == "2000-*"
+    # Every month from 2000-01 to now falls in exactly one window.
+    covered = []
+    for year in range(2000, 2026):
+        for month in range(1, 13):
+            if (year, month) > (2025, 2):
+                continue
+            stamp = f"{year}-{month:02d}-15T00:00:00.000Z"
+            covered.append(sum(any(f.glob_match(v, stamp) for v in w) for w in windows))
+    assert set(covered) == {1}
+
+
+def dated(n, now=NOW, step_hours=13, **kwargs):
+    return [image(f"ami-{i:08x}", f"img-{i}", created=(now - datetime.timedelta(hours=step_hours * i)).strftime(
+        "%Y-%m-%dT%H:%M:%S.000Z"), **kwargs) for i in range(n)]
+
+
+def test_broad_query_stops_once_limit_candidates_are_found():
+    now = datetime.datetime(2025, 1, 20, tzinfo=datetime.timezone.utc)
+    client = FakeEC2(dated(5000, now=now))  # one image every 13 hours, going back about 7 years
+    (result, _), = f.search({"us-east-1": client}, spec(owners=[AL], limit=10), now=now)
+    assert [i["ImageId"] for i in result.images] == [f"ami-{i:08x}" for i in range(10)]
+    assert len(client.calls) == 1 and not result.complete
+    assert {x["Name"]: x["Values"] for x in client.calls[0]["Filters"]}["creation-date"] == ["2025-01-*"]
+    assert result.query["creation_date_windows"] == [["2025-01-*"]]
+    assert "creation-date" not in result.query["filters"]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_newest_first_answers_like_a_full_pass(seed):
+    rng = random.Random(seed)
+    images = [image(f"ami-{i:08x}", f"img-{i}", arch=rng.choice(["x86_64", "arm64"]),
+                    created=(NOW - datetime.timedelta(days=rng.randint(0, 3000))).strftime("%Y-%m-%dT%H:%M:%S.000Z"))
+              for i in range(rng.randint(0, 400))]
+    limit = rng.choice([1, 5, 20])
+    (windowed, _), = f.search({"us-east-1": FakeEC2(images)}, spec(owners=[AL], limit=limit, required=False), now=NOW)
+    client = FakeEC2(images)
+    (full, _), = f.search({"us-east-1": client}, spec(owners=[AL], name="*", limit=limit, required=False), now=NOW)
+    assert [i["ImageId"] for i in windowed.images] == [i["ImageId"] for i in full.images]
+    assert len(client.calls) == 1
+
+
+def test_no_image_is_described_twice_in_the_windows():
+    client = FakeEC2(dated(3000))
+    seen = []
+    original = client.describe_images
+
+    def recording(**params):
+        answer = original(**params)
+        seen.extend(i["ImageId"] for i in answer["Images"])
+        return answer
+
+    client.describe_images = recording
+    f.search({"us-east-1": client}, spec(owners=[AL], limit=1000), now=NOW)
+    assert len(seen) == len(set(seen)) >= 1000
+
+
+def test_distro_queries_read_newest_first_but_own_name_globs_do_not():
+    query = f.build_query(spec(distro="al2023"))
+    assert f.newest_first_applies(spec(distro="al2023"), query)
+    assert f.newest_first_applies(spec(owners=["amazon"]), f.build_query(spec(owners=["amazon"])))
+    for params in ({"distro": "al2023", "name": "al2023-ami-2023.6*"}, {"owners": ["self"], "name": "web-*"},
+                   {"owners": ["self"], "tags": {"bakery:family": "web"}}, {"image_ids": ["ami-12345678"]},
+                   {"owners": ["amazon"], "sort_by": "name"}):
+        assert not f.newest_first_applies(spec(**params), f.build_query(spec(**params))), params
+
+
+def test_endpoint_without_creation_date_wildcards_falls_back_to_one_plain_pass():
+    class ExactDates(FakeEC2):
+        def describe_images(self, **params):
+            filters = [dict(x, Values=[v.replace("*", "\\0") for v in x["Values"]]) if x["Name"] == "creation-date"
+                       else x for x in params["Filters"]]
+            return super().describe_images(**dict(params, Filters=filters))
+
+    client = ExactDates(dated(50))
+    (result, _), = f.search({"us-east-1": client}, spec(owners=[AL], limit=3), now=NOW)
+    assert [i["ImageId"] for i in result.images] == ["ami-00000000", "ami-00000001", "ami-00000002"]
+    assert len(client.calls) == 8 and result.query["creation_date_fallback"] is True
+    assert "creation-date" not in {x["Name"] for x in client.calls[-1]["Filters"]}
+
+
+def test_endpoint_ignoring_the_creation_date_filter_still_gives_the_right_answer():
+    class Ignoring(FakeEC2):
+        def describe_images(self, **params):
+            filters = [x for x in params["Filters"] if x["Name"] != "creation-date"]
+            return super().describe_images(**dict(params, Filters=filters))
+
+    images = dated(40, step_hours=24 * 20)  # one image every 20 days
+    (result, _), = f.search({"us-east-1": Ignoring(images)}, spec(owners=[AL], limit=5), now=NOW)
+    assert [i["ImageId"] for i in result.images] == [f"ami-{i:08x}" for i in range(5)]
+    assert result.matched == len({i["ImageId"] for i in result.images}) or result.matched >= 5
 
 
 # ---------------------------------------------------------------------------------------------
@@ -336,9 +441,9 @@ def test_image_ids_miss_explains_each_criterion():
 
 def test_no_diagnosis_when_not_required():
     client = FakeEC2([image("ami-00000001", "web-1", arch="arm64")])
-    (result, miss), = f.search({"us-east-1": client}, spec(owners=[AL], required=False), now=NOW)
+    (result, miss), = f.search({"us-east-1": client}, spec(owners=[AL], name="web-*", required=False), now=NOW)
     assert miss is None and len(client.calls) == 1
-    answer, error = f.assemble(spec(owners=[AL], required=False), [(result, miss)], now=NOW)
+    answer, error = f.assemble(spec(owners=[AL], name="web-*", required=False), [(result, miss)], now=NOW)
     assert error is None and answer["images"] == [] and answer["images_by_region"]["us-east-1"]["matched"] == 0
 
 
