@@ -409,8 +409,8 @@ def test_miss_names_the_architecture():
     images = [image(f"ami-0000000{n}", f"al2023-ami-2023.6.2024101{n}.0-kernel-6.1-arm64", arch="arm64")
               for n in range(3)]
     error = miss_of(images, owners=[AL], name="al2023-ami-*")
-    assert error.startswith("no image found in us-east-1 for filters {'owner-id': ['137112412989'],"
-                            " 'name': ['al2023-ami-*'], 'architecture': ['x86_64']")
+    assert error.startswith("no image found in us-east-1 for filters {'name': ['al2023-ami-*'],"
+                            " 'owner-id': ['137112412989'], 'architecture': ['x86_64']")
     assert "3 images matched the owners and the name but none is x86_64 (found: arm64)" in error
     assert "nearest miss: ami-00000002" in error
 

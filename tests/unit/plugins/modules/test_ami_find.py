@@ -120,8 +120,8 @@ def test_regions_get_one_client_each_and_answers(aws, capsys):
 def test_no_match_fails_with_query_and_nearest_miss(aws, capsys):
     code, result = run_main(capsys, distro="al2023", name="al2023-ami-*-arm64", architecture="x86_64")
     assert code == 1
-    assert result["msg"].startswith("no image found in us-east-1 for filters {'owner-id': ['137112412989'],"
-                                    " 'name': ['al2023-ami-*-arm64']")
+    assert result["msg"].startswith("no image found in us-east-1 for filters {'name': ['al2023-ami-*-arm64'],"
+                                    " 'owner-id': ['137112412989']")
     assert "1 image matches the owners and the name but none is x86_64 (found: arm64)" in result["msg"]
     assert result["images"] == [] and "image" not in result
 
