@@ -20,7 +20,8 @@ from tools.local_aws.control import SERVER
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_ready_line_and_clean_stop(signum):
     process = subprocess.Popen(
-        [sys.executable, str(SERVER), "--host", "127.0.0.1", "--port", "0", "--copy-delay", "7", "--fault-actions", "CopyImage,CreateImage"],
+        [sys.executable, str(SERVER), "--host", "127.0.0.1", "--port", "0", "--copy-delay", "7",
+         "--fault-actions", "CopyImage,CreateImage", "--preload-regions", "us-east-1"],
         stdout=subprocess.PIPE, text=True,
     )
     try:

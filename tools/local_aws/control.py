@@ -39,6 +39,7 @@ _OPTION_NAMES = {
     "fault_rate": "--fault-rate",
     "fault_seed": "--fault-seed",
     "fault_actions": "--fault-actions",
+    "preload_regions": "--preload-regions",
 }
 
 
@@ -83,7 +84,7 @@ class LocalAws:
             option = _OPTION_NAMES.get(key)
             if option is None:
                 late[key] = value
-            elif key == "fault_actions":
+            elif key in ("fault_actions", "preload_regions"):
                 command += [option, ",".join(value) if isinstance(value, (list, tuple)) else str(value)]
             else:
                 command += [option, str(value)]
