@@ -62,6 +62,7 @@ options:
 extends_documentation_fragment:
   - bakery.ami.root
   - bakery.ami.attributes
+  - bakery.ami.group_defaults
 attributes:
   check_mode:
     description: Reports what would change without writing anything.
@@ -168,6 +169,7 @@ diff:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.bakery.ami.plugins.module_utils._group import accept_group_defaults
 from ansible_collections.bakery.ami.plugins.module_utils._release import (
     ReleaseLockError,
     apply_plan,
@@ -178,11 +180,13 @@ from ansible_collections.bakery.ami.plugins.module_utils._release import (
 
 def main():
     module = AnsibleModule(
-        argument_spec=dict(
-            root=dict(type="path", default="/"),
-            release=dict(type="str", default="source"),
-            ami_name=dict(type="str"),
-            launch_updates=dict(type="str", choices=["security", "bugfix", "all", "none"]),
+        argument_spec=accept_group_defaults(
+            dict(
+                root=dict(type="path", default="/"),
+                release=dict(type="str", default="source"),
+                ami_name=dict(type="str"),
+                launch_updates=dict(type="str", choices=["security", "bugfix", "all", "none"]),
+            )
         ),
         supports_check_mode=True,
     )
