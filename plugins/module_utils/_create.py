@@ -61,6 +61,13 @@ def round_to_minute(moment: datetime.datetime) -> datetime.datetime:
     return rounded
 
 
+def ten_years_after(moment: datetime.datetime) -> datetime.datetime:
+    try:
+        return moment.replace(year=moment.year + 10)
+    except ValueError:  # 29 February
+        return moment.replace(year=moment.year + 10, day=28)
+
+
 def iso(moment: datetime.datetime) -> str:
     return moment.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -408,9 +415,15 @@ class ImageCreator:
     def check_updates_allowed(self, updates: dict, now: datetime.datetime | None = None) -> None:
         """EC2 refuses a deprecation time in the past: say so before anything is created."""
         if "deprecate_at" in updates:
-            _parsed, error = _validate.future_time("deprecate_at", self.params["deprecate_at"], now=now)
+            now = now or datetime.datetime.now(datetime.timezone.utc)
+            parsed, error = _validate.future_time("deprecate_at", self.params["deprecate_at"], now=now)
             if error:
                 raise CreateError(error)
+            if parsed > ten_years_after(now):
+                raise CreateError(
+                    f"deprecate_at: '{self.params['deprecate_at']}' is more than 10 years ahead; EC2 takes a deprecation "
+                    "time of at most 10 years from now"
+                )
 
     def apply_updates(self, image_id: str, updates: dict) -> None:
         if "image_tags" in updates:

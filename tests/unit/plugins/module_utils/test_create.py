@@ -14,7 +14,8 @@ from ansible_collections.bakery.ami.plugins.module_utils import _create
 from ansible_collections.bakery.ami.plugins.module_utils import _waiter
 
 MUTATING = ("create_image", "register_image", "create_tags", "modify_image_attribute", "enable_image_deprecation")
-FUTURE = "2099-01-31T00:00:00Z"
+NEXT_YEAR = datetime.datetime.now(datetime.timezone.utc).year + 1
+FUTURE = f"{NEXT_YEAR}-01-31T00:00:00Z"
 
 
 def client_error(code, operation="CreateImage"):
@@ -360,8 +361,8 @@ def test_create_from_instance_applies_imds_and_deprecation_after_creation(ec2):
     assert result["changed"] is True and result["adopted"] is False
     image = ec2.images[result["image_id"]]
     assert image["ImdsSupport"] == "v2.0"
-    assert image["DeprecationTime"].startswith("2099-01-31T00:00:00")
-    assert result["deprecation_time"] == "2099-01-31T00:00:00Z"
+    assert image["DeprecationTime"].startswith(f"{NEXT_YEAR}-01-31T00:00:00")
+    assert result["deprecation_time"] == FUTURE
     assert result["state"] == "available"
     assert result["tags"] == {"bakery:family": "web-base", "bakery:build-id": "build-1"}
     (snapshot_id,) = result["snapshot_ids"]
@@ -464,6 +465,18 @@ def test_past_deprecation_fails_before_creating(ec2):
     with pytest.raises(_create.CreateError, match="deprecate_at: '2001-01-01T00:00:00Z' is in the past"):
         creator(params(instance_id=ec2.add_instance(), deprecate_at="2001-01-01T00:00:00Z")).run()
     assert ec2.mutations() == []
+
+
+def test_deprecation_more_than_ten_years_ahead_fails_before_creating(ec2):
+    far = f"{NEXT_YEAR + 11}-01-01T00:00:00Z"
+    with pytest.raises(_create.CreateError, match=f"deprecate_at: '{far}' is more than 10 years ahead"):
+        creator(params(instance_id=ec2.add_instance(), deprecate_at=far)).run()
+    assert ec2.mutations() == []
+
+
+def test_ten_years_after_a_leap_day():
+    leap = datetime.datetime(2028, 2, 29, tzinfo=datetime.timezone.utc)
+    assert _create.ten_years_after(leap) == datetime.datetime(2038, 2, 28, tzinfo=datetime.timezone.utc)
 
 
 def test_register_from_snapshot_tags_the_snapshot_itself(ec2):
