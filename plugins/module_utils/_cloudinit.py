@@ -240,6 +240,10 @@ def parse_config(text: str, display: str) -> dict:
         mark = getattr(exc, "problem_mark", None)
         problem = getattr(exc, "problem", None) or str(exc)
         where = " line %d, column %d:" % (mark.line + 1, mark.column + 1) if mark is not None else ""
+        context, context_mark = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+        if context and context_mark is not None:
+            problem = "%s (%s at line %d, column %d)" % (problem, context, context_mark.line + 1,
+                                                         context_mark.column + 1)
         raise GuardError("%s:%s malformed YAML: %s" % (display, where, problem)) from exc
     if data is None:
         return {}
