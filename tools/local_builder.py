@@ -1,0 +1,381 @@
+# -*- coding: utf-8 -*-
+# Copyright: Contributors to the bakery.ami project
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The local builder of the embedded default bake (bake_builder: local), and its boot check.
+
+Not shipped with the collection (tools/ is test and demo tooling). playbooks/bake.yml calls it
+through ``python -m tools.local_builder`` with the repository root as working directory:
+
+    prepare   --root R --cache C --source-image AMI   fresh root (from the source image's archive
+                                                      when a previous bake made one, else the cached
+                                                      Debian 12 image), mounted, host resolv.conf in
+    release   --root R                                unmount, take resolv.conf out again
+    archive   --root R --cache C --image-id AMI       release, then tar the root as the content of
+                                                      the image's snapshot: C/snapshots/AMI.tar
+    remove    --root R                                unmount anything left, delete the root
+    boot-check --cache C --image-id AMI --user-data F --expect F --work W
+                                                      first-boot a copy of the archive with real
+                                                      cloud-init and check every customization
+
+Every command prints one JSON object on stdout; errors go to stderr with exit code 2; a boot
+check that finds a problem exits 1.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import yaml
+
+from tools.rootfs import harness
+
+RESOLV_MARK = ".bakery-resolv-conf"
+POLICY_MARK = ".bakery-policy-rc-d"
+POLICY_RC_D = "#!/bin/sh\n# bakery local builder: start no service on the host while customizing\nexit 101\n"
+LOCK_DIR = "var/lib/bakery"
+
+
+class BuilderError(RuntimeError):
+    """A local builder step failed; the message says which and why."""
+
+
+def _archive_path(cache: str, image_id: str) -> Path:
+    if not image_id.startswith("ami-") or "/" in image_id:
+        raise BuilderError("image id %r is not an AMI ID" % image_id)
+    return harness.cache_dir(cache) / "snapshots" / ("%s.tar" % image_id)
+
+
+def _mark(root: Path, kind: str = RESOLV_MARK) -> Path:
+    return root.parent / (root.name + kind)
+
+
+def _mount(root: Path) -> None:
+    """Mount proc, sys, a minimal /dev and /run in root and leave them mounted.
+
+    harness.mounted() is a context manager; a builder must stay mounted across several Ansible
+    plays, so this process enters it and exits without leaving it (os._exit skips the cleanup).
+    ``release``/``remove`` unmount with harness.unmount_all.
+    """
+    pid = os.fork()
+    if pid == 0:  # child: mount, then exit without running the context manager's cleanup
+        code = 0
+        try:
+            context = harness.mounted(root)
+            context.__enter__()  # pylint: disable=unnecessary-dunder-call
+        except harness.HarnessError as exc:
+            print("local builder: mounting %s failed: %s" % (root, exc), file=sys.stderr)
+            code = 3
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)  # pylint: disable=protected-access
+    _, status = os.waitpid(pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        harness.unmount_all(root)
+        raise BuilderError("could not mount proc, sys and dev in %s" % root)
+
+
+def _release(root: Path) -> None:
+    harness.unmount_all(root)
+    mark = _mark(root)
+    if mark.exists():
+        resolv = root / "etc/resolv.conf"
+        if resolv.is_file() and not resolv.is_symlink():
+            resolv.unlink()
+        mark.unlink()
+    mark = _mark(root, POLICY_MARK)
+    if mark.exists():
+        policy = root / "usr/sbin/policy-rc.d"
+        if policy.is_file() and not policy.is_symlink():
+            policy.unlink()
+        mark.unlink()
+
+
+def prepare(root: Path, cache: str, source_image: str) -> dict:
+    started = time.monotonic()
+    if os.geteuid() != 0:
+        raise BuilderError("the local builder needs root (mount, chroot); run the bake as root")
+    if root.exists() and any(root.iterdir()):
+        raise BuilderError("%s exists and is not empty" % root)
+    archive = _archive_path(cache, source_image)
+    if archive.exists():
+        root.mkdir(parents=True, exist_ok=True)
+        proc = subprocess.run(["tar", "--numeric-owner", "-xpf", str(archive), "-C", str(root)],
+                              capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            raise BuilderError("extracting %s failed: %s" % (archive, proc.stderr.strip()))
+        origin = str(archive)
+    else:
+        harness.fresh_root(root, cache)
+        origin = str(harness.image_path(cache))
+    _mount(root)
+    resolv = root / "etc/resolv.conf"
+    if not resolv.exists() and not resolv.is_symlink() and Path("/etc/resolv.conf").is_file():
+        shutil.copyfile("/etc/resolv.conf", resolv)
+        _mark(root).write_text("placed by the local builder\n", encoding="utf-8")
+    # Package scripts would start daemons on the host (a chroot shares its processes): forbid it
+    # while customizing, as debootstrap-based builders do, and take the file out before capture.
+    policy = root / "usr/sbin/policy-rc.d"
+    if not policy.exists() and not policy.is_symlink():
+        policy.write_text(POLICY_RC_D, encoding="utf-8")
+        policy.chmod(0o755)
+        _mark(root, POLICY_MARK).write_text("placed by the local builder\n", encoding="utf-8")
+    return {"root": str(root), "origin": origin, "seconds": round(time.monotonic() - started, 2)}
+
+
+def archive(root: Path, cache: str, image_id: str, meta: dict | None) -> dict:
+    started = time.monotonic()
+    _release(root)
+    target = _archive_path(cache, image_id)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_suffix(".tar.partial-%d" % os.getpid())
+    proc = subprocess.run(["tar", "--numeric-owner", "-C", str(root), "-cf", str(partial), "."],
+                          capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        partial.unlink(missing_ok=True)
+        raise BuilderError("archiving %s failed: %s" % (root, proc.stderr.strip()))
+    os.replace(partial, target)
+    info = dict(meta or {}, image_id=image_id, archive=str(target), bytes=target.stat().st_size)
+    target.with_suffix(".json").write_text(json.dumps(info, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    info["seconds"] = round(time.monotonic() - started, 2)
+    return info
+
+
+def remove(root: Path) -> dict:
+    existed = root.exists()
+    if existed:
+        _release(root)
+        harness.remove_root(root)
+    _mark(root).unlink(missing_ok=True)
+    _mark(root, POLICY_MARK).unlink(missing_ok=True)
+    return {"root": str(root), "removed": existed}
+
+
+# ---------------------------------------------------------------------------------------------
+# boot check
+
+
+def _sha256(path: Path) -> str | None:
+    if not path.is_file() or path.is_symlink():
+        return None
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 16), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _installed_packages(root: Path) -> set:
+    installed = set()
+    status = root / "var/lib/dpkg/status"
+    if not status.exists():
+        return installed
+    for stanza in status.read_text(encoding="utf-8", errors="replace").split("\n\n"):
+        fields = {}
+        for line in stanza.splitlines():
+            if line and not line[0].isspace() and ":" in line:
+                key, value = line.split(":", 1)
+                fields[key] = value.strip()
+        if fields.get("Status") == "install ok installed":
+            installed.add(fields.get("Package"))
+    return installed
+
+
+def _service_enabled(root: Path, service: str) -> bool:
+    unit = service if "." in service else service + ".service"
+    name = service[:-len(".service")] if service.endswith(".service") else service
+    for link in root.glob("etc/rc[2345].d/S*"):
+        if re.fullmatch(r"S[0-9]{2}" + re.escape(name), link.name):
+            return True
+    for base in ("etc/systemd/system", "lib/systemd/system", "usr/lib/systemd/system"):
+        for wants in (root / base).glob("*.wants/%s" % unit):
+            if wants.is_symlink() or wants.exists():
+                return True
+    return False
+
+
+def _in(root: Path, path: str) -> Path:
+    return root / str(path).lstrip("/")
+
+
+def _prefetch(root: Path, packages: list) -> dict:
+    """Download (not install) launch-time packages into the booted copy's apt cache.
+
+    A first boot in the harness has no network (private namespace); an EC2 instance has one.
+    Fetching the .debs beforehand stands in for that network so cloud-init's package step at
+    launch can run for real. Only the booted copy gets them, never the archived image.
+    """
+    started = time.monotonic()
+    resolv = root / "etc/resolv.conf"
+    placed = False
+    if not resolv.exists() and not resolv.is_symlink():
+        shutil.copyfile("/etc/resolv.conf", resolv)
+        placed = True
+    try:
+        with harness.mounted(root):
+            harness.chroot_run(root, ["apt-get", "update", "-q"], timeout=600)
+            harness.chroot_run(root, ["apt-get", "install", "-y", "-q", "--download-only",
+                                      "--no-install-recommends"] + list(packages), timeout=900)
+    finally:
+        if placed:
+            resolv.unlink()
+    return {"packages": list(packages), "seconds": round(time.monotonic() - started, 2)}
+
+
+def _check(results: list, name: str, ok: bool, detail: str) -> None:
+    results.append({"check": name, "ok": bool(ok), "detail": detail})
+
+
+def boot_check(cache: str, image_id: str, user_data_path: str, expect_path: str, work: str,
+               hostname: str, keep: bool) -> tuple[dict, bool]:
+    started = time.monotonic()
+    archive_file = _archive_path(cache, image_id)
+    if not archive_file.exists():
+        raise BuilderError("no snapshot archive for %s at %s (was it baked with bake_builder: local?)"
+                           % (image_id, archive_file))
+    user_data = Path(user_data_path).read_text(encoding="utf-8")
+    launch = yaml.safe_load(user_data) or {}
+    if not isinstance(launch, dict):
+        raise BuilderError("%s is not a cloud-config mapping" % user_data_path)
+    expect = json.loads(Path(expect_path).read_text(encoding="utf-8"))
+    baked = expect.get("baked", {})
+    at_launch = expect.get("launch", {})
+    protected = expect.get("protected_paths", [])
+
+    work_dir = Path(tempfile.mkdtemp(prefix="boot-check-", dir=work))
+    root = work_dir / "root"
+    results: list = []
+    report = {"image_id": image_id, "root": str(root), "checks": results}
+    try:
+        root.mkdir()
+        proc = subprocess.run(["tar", "--numeric-owner", "-xpf", str(archive_file), "-C", str(root)],
+                              capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            raise BuilderError("extracting %s failed: %s" % (archive_file, proc.stderr.strip()))
+
+        # The image as captured: hygiene and baked customizations, before anything runs.
+        _check(results, "image: no SSH host keys", not list((root / "etc/ssh").glob("ssh_host_*")),
+               "host keys must be generated per instance")
+        machine_id = root / "etc/machine-id"
+        _check(results, "image: empty machine-id",
+               not machine_id.exists() or machine_id.read_text().strip() in ("", "uninitialized"),
+               "machine-id is reset so every instance gets its own")
+        before = harness.snapshot_files(root, protected)
+
+        launch_packages = [p for p in launch.get("packages", []) if isinstance(p, str)]
+        if launch_packages:
+            report["prefetch"] = _prefetch(root, launch_packages)
+        instance_id = "i-%s" % uuid.uuid4().hex[:17]
+        boot = harness.first_boot(root, instance_id=instance_id, hostname=hostname, user_data=user_data)
+        report["first_boot"] = boot.summary()
+
+        # cloud-init ran as on a new instance
+        instance_link = root / "var/lib/cloud/instance"
+        _check(results, "first boot: cloud-init ran for the new instance",
+               instance_link.is_symlink() and os.readlink(instance_link).endswith(instance_id),
+               "var/lib/cloud/instance -> %s" % (os.readlink(instance_link) if instance_link.is_symlink() else None))
+        _check(results, "first boot: new SSH host keys",
+               bool(list((root / "etc/ssh").glob("ssh_host_*_key"))), "cloud-init generated host keys")
+
+        installed = _installed_packages(root)
+        for package in baked.get("packages", []):
+            _check(results, "baked package %s installed" % package, package in installed, "dpkg status")
+        for item in baked.get("files", []):
+            digest = _sha256(_in(root, item["path"]))
+            _check(results, "baked file %s intact" % item["path"], digest == item.get("sha256"),
+                   "sha256 %s, expected %s" % (digest, item.get("sha256")))
+        for service in baked.get("services", []):
+            _check(results, "baked service %s enabled" % service, _service_enabled(root, service), "wants link")
+
+        for package in launch_packages:
+            _check(results, "launch package %s installed" % package, package in installed, "dpkg status")
+        for item in launch.get("write_files", []) or []:
+            content = item.get("content", "")
+            if item.get("encoding") in ("b64", "base64"):
+                import base64  # pylint: disable=import-outside-toplevel
+                data = base64.b64decode(content)
+            else:
+                data = content.encode("utf-8")
+            want = hashlib.sha256(data).hexdigest()
+            digest = _sha256(_in(root, item["path"]))
+            _check(results, "launch file %s written" % item["path"], digest == want,
+                   "sha256 %s, expected %s" % (digest, want))
+        for service in at_launch.get("services", []):
+            _check(results, "launch service %s enabled" % service, _service_enabled(root, service), "wants link")
+
+        after = harness.snapshot_files(root, protected)
+        for path in protected:
+            _check(results, "protected %s unchanged by first boot" % path, before[path] == after[path],
+                   "before %s, after %s" % (before[path], after[path]))
+    finally:
+        if not keep:
+            harness.remove_root(work_dir)
+    report["ok"] = all(item["ok"] for item in results)
+    report["failed"] = [item["check"] for item in results if not item["ok"]]
+    report["seconds"] = round(time.monotonic() - started, 2)
+    return report, report["ok"]
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.local_builder", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cache", default=None, help="cache dir (default $BAKERY_CACHE_DIR or ~/.cache/bakery-ami)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    cmd = sub.add_parser("prepare")
+    cmd.add_argument("--root", required=True)
+    cmd.add_argument("--source-image", required=True)
+    cmd = sub.add_parser("release")
+    cmd.add_argument("--root", required=True)
+    cmd = sub.add_parser("archive")
+    cmd.add_argument("--root", required=True)
+    cmd.add_argument("--image-id", required=True)
+    cmd.add_argument("--meta", default=None, help="JSON object stored beside the archive")
+    cmd = sub.add_parser("remove")
+    cmd.add_argument("--root", required=True)
+    cmd = sub.add_parser("boot-check")
+    cmd.add_argument("--image-id", required=True)
+    cmd.add_argument("--user-data", required=True)
+    cmd.add_argument("--expect", required=True)
+    cmd.add_argument("--work", default=None)
+    cmd.add_argument("--hostname", default="bakery-boot-check")
+    cmd.add_argument("--keep", action="store_true")
+    args = parser.parse_args(argv)
+    code = 0
+    try:
+        if args.command == "prepare":
+            result = prepare(Path(args.root).resolve(), args.cache, args.source_image)
+        elif args.command == "release":
+            root = Path(args.root).resolve()
+            _release(root)
+            result = {"root": str(root)}
+        elif args.command == "archive":
+            meta = json.loads(args.meta) if args.meta else None
+            result = archive(Path(args.root).resolve(), args.cache, args.image_id, meta)
+        elif args.command == "remove":
+            result = remove(Path(args.root).resolve())
+        else:
+            if os.geteuid() != 0:
+                raise BuilderError("the boot check needs root (mount, chroot, unshare)")
+            work = args.work or str(harness.cache_dir(args.cache) / "work")
+            Path(work).mkdir(parents=True, exist_ok=True)
+            result, ok = boot_check(args.cache, args.image_id, args.user_data, args.expect, work,
+                                    args.hostname, args.keep)
+            code = 0 if ok else 1
+    except (BuilderError, harness.HarnessError, OSError, ValueError) as exc:
+        print("local builder: %s" % exc, file=sys.stderr)
+        return 2
+    print(json.dumps(result, indent=2, sort_keys=True))
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
