@@ -104,6 +104,7 @@ options:
 extends_documentation_fragment:
   - bakery.ami.root
   - bakery.ami.attributes
+  - bakery.ami.group_defaults
 attributes:
   check_mode:
     description:
@@ -213,19 +214,22 @@ from ansible_collections.bakery.ami.plugins.module_utils._cloudinit import (
     validate_schema,
     write_dropin,
 )
+from ansible_collections.bakery.ami.plugins.module_utils._group import accept_group_defaults
 
 
 def main():
     module = AnsibleModule(
-        argument_spec=dict(
-            root=dict(type="path", default="/"),
-            protect=dict(type="list", elements="str", default=[]),
-            settings=dict(type="dict", default={}),
-            disable_modules=dict(type="list", elements="str", default=[]),
-            filename=dict(type="str", default=DEFAULT_FILENAME),
-            audit=dict(type="bool", default=True),
-            customized_paths=dict(type="list", elements="str", default=[]),
-            fail_on_unprotected=dict(type="bool", default=False),
+        argument_spec=accept_group_defaults(
+            dict(
+                root=dict(type="path", default="/"),
+                protect=dict(type="list", elements="str", default=[]),
+                settings=dict(type="dict", default={}),
+                disable_modules=dict(type="list", elements="str", default=[]),
+                filename=dict(type="str", default=DEFAULT_FILENAME),
+                audit=dict(type="bool", default=True),
+                customized_paths=dict(type="list", elements="str", default=[]),
+                fail_on_unprotected=dict(type="bool", default=False),
+            )
         ),
         supports_check_mode=True,
     )
