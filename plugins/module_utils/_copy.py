@@ -83,6 +83,7 @@ class RegionSpec:
     name: str | None = None
     description: str | None = None
     kms_key_id: str | None = None
+    where: str = "regions"  # how messages name this item, e.g. "regions[2] (eu-west-1)"
 
 
 @dataclasses.dataclass
@@ -150,6 +151,7 @@ def _region_specs(value: t.Any, known: t.Iterable[str] | None, errors: list) -> 
             errors.append(f"regions: region '{spec.region}' is listed more than once")
             continue
         seen.add(spec.region)
+        spec.where = f"regions[{index}] ({spec.region})"
         specs.append(spec)
     return specs
 
@@ -196,7 +198,7 @@ def build_request(
             errors.append("kms_key_id: a KMS key needs encrypted=true")
         for spec in regions:
             if spec.kms_key_id is not None:
-                errors.append(f"regions ({spec.region}).kms_key_id: a KMS key needs encrypted=true")
+                errors.append(f"{spec.where}.kms_key_id: a KMS key needs encrypted=true")
 
     tags = params.get("tags") or {}
     error = _validate.tags("tags", tags)
@@ -454,7 +456,10 @@ class AmiCopier:
                     "it must be available before it is copied (or set wait=true to wait for it)"
                 )
             if not self.check_mode:
-                done = self._wait({request.source_region: (client, [request.source_image_id])})
+                try:
+                    done = self._wait({request.source_region: (client, [request.source_image_id])})
+                except (_waiter.WaitTimeout, _waiter.ImageFailed) as exc:
+                    raise InputError(f"source_image_id: {request.source_image_id} did not become available: {exc}") from exc
                 source = done[request.source_region][request.source_image_id]
                 state = source.get("State")
         if state not in LIVE_STATES:
@@ -510,8 +515,10 @@ class AmiCopier:
         if self._abort.is_set():
             self._halt(plan, "not started")
             return
+        finished = False
         try:
             entry = self._process(plan)
+            finished = True
         except (_aws.BakeryAWSError, RegionFailed, _waiter.ImageFailed) as exc:
             self._fail(plan, str(exc))
         except _waiter.WaitTimeout as exc:
@@ -521,6 +528,10 @@ class AmiCopier:
         else:
             with self._lock:
                 self.images[plan.region] = entry
+        finally:
+            if not finished and plan.region not in self.failed:
+                # An unexpected error is on its way up: stop the other regions, run() rolls back.
+                self._abort.set()
 
     def _process(self, plan: RegionPlan) -> dict:
         request = self.request

@@ -361,6 +361,7 @@ def test_share_snapshots_can_be_turned_off():
         (dict(encrypted=True, kms_key_id="not a key"), "kms_key_id: 'not a key' is not a KMS key reference"),
         (dict(encrypted=True, regions=[{"region": "us-west-2", "kms_key_id": "key!"}]), "regions[0] (us-west-2).kms_key_id"),
         (dict(kms_key_id="alias/x"), "kms_key_id: a KMS key needs encrypted=true"),
+        (dict(regions=[{"region": "us-west-2", "kms_key_id": "alias/x"}]), "regions[0] (us-west-2).kms_key_id: a KMS key needs"),
         (dict(launch_permissions={"user_ids": ["12345"]}), "launch_permissions.user_ids: '12345'"),
         (dict(launch_permissions={"group_names": ["everyone"]}), "launch_permissions.group_names"),
         (dict(launch_permissions={"org_arns": ["arn:aws:nope"]}), "launch_permissions.org_arns"),
@@ -724,6 +725,13 @@ def test_pending_source_without_wait_fails(world):
     assert not world.calls("copy_image")
 
 
+def test_pending_source_that_never_arrives_fails_cleanly(world):
+    source = world.regions["us-east-1"].add_image("stuck-src", state="pending")
+    with pytest.raises(_copy.InputError, match="source_image_id: .* did not become available: timed out"):
+        run(world, source, wait_timeout=20)
+    assert not world.calls("copy_image")
+
+
 def test_pending_source_is_waited_for(world):
     east = world.regions["us-east-1"]
     source = east.add_image("pending-src", state="pending")
@@ -753,3 +761,15 @@ def test_wait_timeout_fails_the_region(world, source):
         run(world, source, wait_timeout=30)
     assert "timed out" in excinfo.value.result["failed_regions"]["eu-west-1"]
     assert "eu-west-1" in excinfo.value.result["rolled_back"]
+
+
+def test_unexpected_error_still_rolls_back_what_this_run_started(world, source):
+    def broken(**_kwargs):
+        raise RuntimeError("bug")
+
+    world.regions["eu-west-1"].describe_image_attribute = broken
+    world.barrier = threading.Barrier(3)
+    with pytest.raises(RuntimeError, match="bug"):
+        run(world, source, launch_permissions={"user_ids": ["111122223333"]})
+    for region in ("ap-southeast-2", "eu-west-1", "us-west-2"):
+        assert not [i for i in world.regions[region].images.values() if i.get("_copied")], region
