@@ -370,7 +370,7 @@ def main(argv=None) -> int:
             result, ok = boot_check(args.cache, args.image_id, args.user_data, args.expect, work,
                                     args.hostname, args.keep)
             code = 0 if ok else 1
-    except (BuilderError, harness.HarnessError, OSError, ValueError) as exc:
+    except (BuilderError, harness.HarnessError, OSError, ValueError, yaml.YAMLError) as exc:
         print("local builder: %s" % exc, file=sys.stderr)
         return 2
     print(json.dumps(result, indent=2, sort_keys=True))
