@@ -365,6 +365,11 @@ warnings:
            virtualization_type is any (modern deployments use hvm)"]
 """
 
+try:
+    import botocore.exceptions
+except ImportError:
+    pass  # AnsibleAWSModule reports a missing botocore itself.
+
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
 from ansible_collections.bakery.ami.plugins.module_utils import _find
@@ -405,14 +410,16 @@ def main():
 
     # Clients are made here, one per region and service, before the worker threads start.
     try:
-        ec2 = {region: module.client("ec2", region=region) for region in spec.regions}
-        ssm = {region: module.client("ssm", region=region) for region in spec.regions} if spec.ssm_parameter else {}
+        ec2 = _find.regional_clients(module, "ec2", spec.regions)
+        ssm = _find.regional_clients(module, "ssm", spec.regions) if spec.ssm_parameter else {}
         ssm_values = _find.resolve_ssm(ssm, spec)
         outcomes = _find.search(ec2, spec, ssm_values)
     except _find.FindError as e:
         module.fail_json(msg=str(e))
     except BakeryAWSError as e:
         module.fail_json_aws(e, msg="Failed to find images")
+    except (ValueError, botocore.exceptions.BotoCoreError) as e:
+        module.fail_json_aws(e, msg="Couldn't connect to AWS")
 
     result, error = _find.assemble(spec, outcomes)
     for warning in result.pop("warnings"):

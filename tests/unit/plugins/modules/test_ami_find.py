@@ -41,6 +41,9 @@ def aws(monkeypatch):
         return state["ssm"].setdefault(region, FakeSSM(state["parameters"]))
 
     monkeypatch.setattr(AnsibleAWSModule, "client", client)
+    # Several regions share one boto3 session made outside module.client: hand out the fakes too.
+    monkeypatch.setattr(ami_find._find, "regional_clients",
+                        lambda module, service, regions: {r: client(module, service, region=r) for r in regions})
     return state
 
 
