@@ -14,7 +14,7 @@ description:
   - An image is a copy of a disk, so whatever the builder left behind ships to every instance
     started from it, and for shared or public images to strangers. This module scans an image
     (a live builder, a mounted volume of an image someone else built, a chroot or a fixture tree
-    under O(root)) for everything the P(bakery.ami.generalize#role) role removes, and reports
+    under O(root)) for everything the C(bakery.ami.generalize) role removes, and reports
     each item with its path, category and reason.
   - It only reads. It needs no AWS access.
   - "The categories (select them with O(categories)):"
@@ -103,9 +103,6 @@ notes:
   - When O(root=/) on a running system, C(/run) is a separate file system that is not part of
     the snapshot, so its contents are not reported; under any other root whose C(/run) is a plain
     directory they are.
-seealso:
-  - role: bakery.ami.generalize
-    description: Removes what this module finds, then runs it and fails if anything remains.
 """
 
 EXAMPLES = r"""
@@ -162,7 +159,7 @@ findings:
       sample: SSH private host key shared by every instance
     action:
       description:
-        - What the P(bakery.ami.generalize#role) role does with it. V(remove) deletes the file,
+        - What the C(bakery.ami.generalize) role does with it. V(remove) deletes the file,
           link or directory; V(truncate) empties the file keeping mode and owner; V(lock_password)
           locks root's password; V(remove_key) deletes the lines holding the bake's key and keeps
           the rest of the file.
