@@ -88,6 +88,7 @@ options:
 extends_documentation_fragment:
   - bakery.ami.root
   - bakery.ami.attributes
+  - bakery.ami.group_defaults
 attributes:
   check_mode:
     description: The module only reads; it runs the same in check mode.
@@ -189,6 +190,7 @@ clean:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.bakery.ami.plugins.module_utils._group import accept_group_defaults
 from ansible_collections.bakery.ami.plugins.module_utils._hygiene import (
     HygieneError,
     scan,
@@ -198,14 +200,16 @@ from ansible_collections.bakery.ami.plugins.module_utils._hygiene import (
 
 def main():
     module = AnsibleModule(
-        argument_spec=dict(
-            root=dict(type="path", default="/"),
-            categories=dict(type="list", elements="str", default=["all"]),
-            keep_authorized_keys=dict(type="list", elements="str", default=[]),
-            exclude=dict(type="list", elements="path", default=[]),
-            bake_authorized_key=dict(type="str", no_log=False),
-            bake_paths=dict(type="list", elements="path", default=[]),
-            fail_on_findings=dict(type="bool", default=False),
+        argument_spec=accept_group_defaults(
+            dict(
+                root=dict(type="path", default="/"),
+                categories=dict(type="list", elements="str", default=["all"]),
+                keep_authorized_keys=dict(type="list", elements="str", default=[]),
+                exclude=dict(type="list", elements="path", default=[]),
+                bake_authorized_key=dict(type="str", no_log=False),
+                bake_paths=dict(type="list", elements="path", default=[]),
+                fail_on_findings=dict(type="bool", default=False),
+            )
         ),
         supports_check_mode=True,
     )

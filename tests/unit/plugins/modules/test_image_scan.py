@@ -143,3 +143,10 @@ def test_root_that_is_a_file(capsys, tmp_path):
     result = run_main(capsys, root=str(tmp_path / "file"))
     assert result["_rc"] == 1
     assert "does not exist or is not a directory" in result["msg"]
+
+
+def test_group_defaults_aws_options_are_accepted(capsys, image):
+    # module_defaults for group/bakery.ami.ami pass these to every module of the group
+    result = run_main(capsys, root=str(image), region="us-east-1", endpoint_url="http://127.0.0.1:1",
+                      access_key="testing", secret_key="testing")
+    assert result["_rc"] == 0 and result["clean"] is True
