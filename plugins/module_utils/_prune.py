@@ -175,15 +175,16 @@ def plan_region(
             plan["deregistered"].append(_summary(image, snapshot_ids=snapshot_ids(image)))
             continue
         why = f"younger than keep_days ({age_days:.1f} of {keep_days} days)" if young else "deregister is false"
+        current = _time(image.get("DeprecationTime"))
         if deprecate_after_days is not None:
             target = max(
                 _round_minute(created + datetime.timedelta(days=deprecate_after_days)),
                 _next_minute(now + datetime.timedelta(seconds=30)),
             )
-            current = _time(image.get("DeprecationTime"))
             if current is None or current > target:
                 plan["deprecated"].append(_summary(image, deprecation_time=_iso(target), reason=why))
                 continue
+        if current is not None:
             why = f"{why}; deprecated at {_iso(current)}"
         plan["kept"].append(_summary(image, reason=why))
 

@@ -113,6 +113,13 @@ def test_keep_days_keeps_young_superseded_images():
     assert reasons(plan)["ami-2"] == "younger than keep_days (5.0 of 30 days)"
 
 
+def test_kept_images_report_an_existing_deprecation_time_without_deprecate_after_days():
+    images = [image("ami-1", 1), image("ami-2", 2, deprecation="2025-12-01T00:00:00.000Z")]
+    plan = _prune.plan_region(images, {}, NOW, keep_latest=1, keep_days=30)
+    assert plan["deprecated"] == []
+    assert reasons(plan)["ami-2"] == "younger than keep_days (2.0 of 30 days); deprecated at 2025-12-01T00:00:00Z"
+
+
 def test_keep_days_alone_still_keeps_the_newest_even_when_old():
     images = [image("ami-1", 100), image("ami-2", 200)]
     plan = _prune.plan_region(images, {}, NOW, keep_days=30)
