@@ -11,7 +11,8 @@
 #   the newest available image | tagged bakery:keep=true | in use by a pending, running,
 #   stopping or stopped instance | among the keep_latest newest | not available (pending, failed);
 # every other image is superseded. A superseded image older than keep_days (or any, without
-# keep_days) is deregistered when deregister is true, and its snapshots deleted when
+# keep_days) is deregistered when deregister is true and keep_latest or keep_days is set (with
+# deprecate_after_days alone nothing is deregistered), and its snapshots deleted when
 # delete_snapshots is true and no other image of the account uses them. A superseded image that
 # stays gets a DeprecationTime of CreationDate + deprecate_after_days (never earlier than the
 # next minute) when that option is set and it has no earlier one.
@@ -54,8 +55,8 @@ def validate(params: dict) -> list:
         errors.append(f"tags: the tag {FAMILY_TAG} is '{tags[FAMILY_TAG]}' but family is '{family}'; set only family")
     keep_latest = params.get("keep_latest")
     keep_days = params.get("keep_days")
-    if keep_latest is None and keep_days is None:
-        errors.append("keep_latest or keep_days: at least one of them is required")
+    if keep_latest is None and keep_days is None and params.get("deprecate_after_days") is None:
+        errors.append("keep_latest, keep_days or deprecate_after_days: at least one of them is required")
     if keep_latest is not None and keep_latest < 1:
         errors.append(f"keep_latest: must be at least 1 (the newest image is always kept), got {keep_latest}")
     if keep_days is not None and keep_days < 0:
@@ -147,6 +148,8 @@ def plan_region(
     all_images: every image of the account in the region (for snapshots shared with other
     images; defaults to `images`).
     """
+    # Deregistering needs a keep policy: deprecate_after_days alone only deprecates.
+    may_deregister = deregister and (keep_latest is not None or keep_days is not None)
     keep_latest = max(1, keep_latest or 1)
     plan: dict = {"deprecated": [], "deregistered": [], "deleted_snapshots": [], "kept": [], "kept_snapshots": []}
     available = sorted((i for i in images if i.get("State") == "available"), key=_newest_first, reverse=True)
@@ -171,10 +174,15 @@ def plan_region(
             plan["kept"].append(_summary(image, reason=f"among the {keep_latest} newest (keep_latest)"))
             continue
         young = keep_days is not None and age_days < keep_days
-        if deregister and not young:
+        if may_deregister and not young:
             plan["deregistered"].append(_summary(image, snapshot_ids=snapshot_ids(image)))
             continue
-        why = f"younger than keep_days ({age_days:.1f} of {keep_days} days)" if young else "deregister is false"
+        if young:
+            why = f"younger than keep_days ({age_days:.1f} of {keep_days} days)"
+        elif deregister:
+            why = "neither keep_latest nor keep_days is set; deprecation only"
+        else:
+            why = "deregister is false"
         current = _time(image.get("DeprecationTime"))
         if deprecate_after_days is not None:
             target = max(

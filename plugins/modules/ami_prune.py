@@ -21,6 +21,8 @@ description:
   - Every other image is superseded. A superseded image older than O(keep_days) (any superseded
     image without O(keep_days)) is deregistered when O(deregister=true), and its snapshots
     deleted when O(delete_snapshots=true) and no other image of the account uses them.
+    With O(deprecate_after_days) alone (neither O(keep_latest) nor O(keep_days)) nothing is
+    deregistered; every image but the newest is only deprecated.
   - A superseded image that stays gets a deprecation time of its creation date plus
     O(deprecate_after_days), or the next minute when that lies in the past, unless it already
     has an earlier one.
@@ -46,8 +48,8 @@ options:
   keep_latest:
     description:
       - How many of the newest images to keep in each region; at least 1.
-      - At least one of O(keep_latest) and O(keep_days) is required. With O(keep_days) only,
-        the newest image is still kept.
+      - At least one of O(keep_latest), O(keep_days) and O(deprecate_after_days) is required.
+        Without O(keep_latest) the newest image is still kept.
     type: int
   keep_days:
     description:
@@ -201,7 +203,7 @@ def main():
     module = AnsibleAWSModule(
         argument_spec=argument_spec,
         supports_check_mode=True,
-        required_one_of=[("family", "tags"), ("keep_latest", "keep_days")],
+        required_one_of=[("family", "tags"), ("keep_latest", "keep_days", "deprecate_after_days")],
     )
     errors = _prune.validate(module.params)
     if errors:

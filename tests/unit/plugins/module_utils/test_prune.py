@@ -59,7 +59,7 @@ def reasons(plan):
     [
         ({"family": None, "tags": None}, "family or tags: one of them is required"),
         ({"keep_latest": 0}, "keep_latest: must be at least 1 (the newest image is always kept), got 0"),
-        ({"keep_latest": None, "keep_days": None}, "keep_latest or keep_days: at least one of them is required"),
+        ({"keep_latest": None, "keep_days": None}, "keep_latest, keep_days or deprecate_after_days: at least one of them is required"),
         ({"keep_days": -1}, "keep_days: must be 0 or more, got -1"),
         ({"deprecate_after_days": -5}, "deprecate_after_days: must be 0 or more, got -5"),
         ({"regions": ["us-east-1", "Mars"]}, "regions: 'Mars' is not an AWS region name"),
@@ -168,6 +168,15 @@ def test_deprecation_instead_of_deletion_is_creation_plus_days_or_the_next_minut
         "ami-3": "2025-11-26T12:01:00Z",  # overdue: the next minute
     }
     assert all(item["reason"] == "deregister is false" for item in plan["deprecated"])
+
+
+def test_deprecate_after_days_alone_only_deprecates():
+    images = [image("ami-1", 1), image("ami-2", 5), image("ami-3", 50)]
+    plan = _prune.plan_region(images, {}, NOW, deprecate_after_days=30)
+    assert plan["deregistered"] == [] and plan["deleted_snapshots"] == []
+    assert ids(plan["deprecated"]) == ["ami-2", "ami-3"]
+    assert plan["deprecated"][0]["reason"] == "neither keep_latest nor keep_days is set; deprecation only"
+    assert reasons(plan) == {"ami-1": "newest image"}
 
 
 def test_deprecation_is_idempotent_and_never_postponed():

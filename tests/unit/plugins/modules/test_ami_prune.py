@@ -36,7 +36,7 @@ def run_main(capsys, check_mode=False, **args):
     [
         ({"family": "web-base", "keep_latest": 0}, "keep_latest: must be at least 1 (the newest image is always kept), got 0"),
         ({"keep_latest": 2}, "one of the following is required: family, tags"),
-        ({"family": "web-base"}, "one of the following is required: keep_latest, keep_days"),
+        ({"family": "web-base"}, "one of the following is required: keep_latest, keep_days, deprecate_after_days"),
         ({"family": "web-base", "keep_latest": 1, "regions": ["us-east-1", "nowhere"]}, "regions: 'nowhere' is not an AWS region name"),
         ({"family": "web-base", "keep_days": -2}, "keep_days: must be 0 or more, got -2"),
     ],
