@@ -6,7 +6,7 @@
     .venv/bin/python bench/ami_find/run.py [--count 50000] [--repeat 3] [--out bench/ami_find/RESULTS.md]
 
 Generates a synthetic catalog (bench/ami_find/catalog.py) present in five regions, starts the
-local endpoint with it (bench/ami_find/endpoint.py), warms every region, then runs each case as
+local endpoint with it (tools/local_aws/server.py), warms every region, then runs each case as
 its own ansible-playbook under GNU time, the variants interleaved, `--repeat` times. Reported:
 median wall time of the whole ansible-playbook run, median peak resident memory of the largest
 process of the run (GNU time %M: controller, worker or module), the DescribeImages requests the
@@ -102,7 +102,7 @@ def write_playbooks(directory: Path) -> dict:
 
 def start_endpoint(catalog: Path) -> tuple:
     process = subprocess.Popen(  # pylint: disable=consider-using-with
-        [sys.executable, str(HERE / "endpoint.py"), "--host", "127.0.0.1", "--port", "0", "--amis", str(catalog)],
+        [sys.executable, str(HERE.parents[1] / "tools" / "local_aws" / "server.py"), "--host", "127.0.0.1", "--port", "0", "--amis", str(catalog)],
         stdout=subprocess.PIPE, text=True, cwd=str(REPO_ROOT))
     line = process.stdout.readline()
     if "http://" not in line:
@@ -256,7 +256,7 @@ def render(args, samples: dict, matched: dict, chosen: dict, elapsed: float) -> 
         f" moto {moto.__version__}; {elapsed:.0f} s in all).",
         "",
         f"Catalog: {args.count} synthetic images (bench/ami_find/catalog.py), each present in"
-        f" {len(REGIONS)} regions, served by the local endpoint (bench/ami_find/endpoint.py).",
+        f" {len(REGIONS)} regions, served by the local endpoint (tools/local_aws/server.py).",
         "Times are whole `ansible-playbook` runs (start-up included; a no-op playbook takes"
         f" {base_wall:.2f} s and {base_peak:.0f} MiB), medians of {args.repeat} interleaved runs."
         " Peak memory is the largest process of the run (GNU time %M).",

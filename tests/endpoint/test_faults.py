@@ -69,3 +69,24 @@ def test_non_ec2_and_control_are_not_faulted(aws):
     assert aws.config()["fault_rate"] == 1.0
     assert aws.counts() == {"PutParameter": 1, "GetParameter": 1}
     assert aws.faults() == {}
+
+
+def test_fault_after_serving_loses_the_answer_but_the_action_took_effect(aws, ec2):
+    instance = launch(ec2)
+    aws.configure(fault_rate=1.0, fault_seed=5, fault_actions=["CreateImage"], fault_timing="after")
+    with pytest.raises(ClientError) as excinfo:
+        ec2.create_image(InstanceId=instance, Name="served-then-lost")
+    assert excinfo.value.response["Error"]["Code"] in STATUS
+    aws.configure(fault_rate=0.0, fault_timing="before")
+    # The image exists although the caller saw an error: a retry now meets a duplicate name.
+    names = [image["Name"] for image in ec2.describe_images(Owners=["self"])["Images"]]
+    assert names == ["served-then-lost"]
+    with pytest.raises(ClientError) as excinfo:
+        ec2.create_image(InstanceId=instance, Name="served-then-lost")
+    assert excinfo.value.response["Error"]["Code"] == "InvalidAMIName.Duplicate"
+    assert aws.counts()["CreateImage"] == 2 and aws.faults() == {"CreateImage": 1}
+
+
+def test_fault_timing_rejects_unknown_values(aws):
+    with pytest.raises(Exception, match="fault_timing"):
+        aws.configure(fault_timing="during")

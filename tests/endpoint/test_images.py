@@ -202,3 +202,26 @@ def test_describe_images_pagination(ec2):
     with pytest.raises(ClientError) as excinfo:
         ec2.describe_images(Owners=["amazon"], MaxResults=5, NextToken="garbage")
     assert error_code(excinfo) == "InvalidPaginationToken"
+
+
+def test_modify_image_attribute_imds_support_requires_imdsv2(ec2):
+    image_id = ec2.create_image(InstanceId=launch(ec2), Name="imds-later")["ImageId"]
+    assert "ImdsSupport" not in ec2.describe_images(ImageIds=[image_id])["Images"][0]
+    ec2.modify_image_attribute(ImageId=image_id, ImdsSupport={"Value": "v2.0"})
+    assert ec2.describe_images(ImageIds=[image_id])["Images"][0]["ImdsSupport"] == "v2.0"
+    with pytest.raises(ClientError) as excinfo:
+        ec2.modify_image_attribute(ImageId=image_id, ImdsSupport={"Value": "v1.0"})
+    assert excinfo.value.response["Error"]["Code"] == "InvalidParameterValue"
+
+
+def test_creation_date_filter_matches_as_a_glob(ec2):
+    image_id = ec2.create_image(InstanceId=launch(ec2), Name="dated")["ImageId"]
+    created = ec2.describe_images(ImageIds=[image_id])["Images"][0]["CreationDate"]
+    month = created[:7]
+
+    def matching(pattern):
+        images = ec2.describe_images(Owners=["self"], Filters=[{"Name": "creation-date", "Values": [pattern]}])
+        return [image["ImageId"] for image in images["Images"]]
+
+    assert matching(f"{month}-*") == [image_id]
+    assert matching("1999-01-*") == []

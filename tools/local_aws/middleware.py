@@ -101,6 +101,11 @@ class BakeryMiddleware:
         if action:
             fault = self.state.draw_fault(action, service == "ec2")
             if fault:
+                if self.state.config().get("fault_timing") == "after":
+                    # Serve the request, then lose its answer.
+                    self.state.count(action)
+                    for _chunk in self.app(environ, lambda *args, **kwargs: None):
+                        pass
                 status, headers, payload = _ec2_error(fault)
                 start_response(status, headers)
                 return [payload]

@@ -541,6 +541,21 @@ def _r_describe_snapshots(self: EC2Response) -> Any:
     return ActionResult({"Snapshots": snapshots})
 
 
+def _r_modify_image_attribute(self: EC2Response) -> Any:
+    """ModifyImageAttribute ImdsSupport=v2.0 (moto ignores it); anything else goes to moto."""
+    from moto.core.responses import EmptyResult
+
+    value = (self._get_param("ImdsSupport", {}) or {}).get("Value")
+    if value is None:
+        return _ORIGINAL["EC2Response.modify_image_attribute"](self)
+    self.error_on_dryrun()
+    image = _find_image(self.ec2_backend, self._get_param("ImageId"))
+    if value != "v2.0":
+        raise EC2ClientError("InvalidParameterValue", f"Value ({value}) for parameter ImdsSupport is invalid. Expected: 'v2.0'.")
+    image.imds_support = "v2.0"
+    return EmptyResult()
+
+
 def _encode_token(after: str, query: str) -> str:
     raw = json.dumps({"after": after, "q": query}).encode()
     return base64.urlsafe_b64encode(raw).decode()
@@ -652,6 +667,15 @@ _ORIGINAL: dict[str, Any] = {}
 _PICKER: Any = None
 
 
+def _ami_filter_value(self: Ami, filter_name: str, method_name: Any = None) -> Any:
+    """EC2 matches the creation-date filter as a glob on the ISO time (`2024-12-*`); moto
+    compared only the exact timestamp object."""
+    if filter_name == "creation-date":
+        value = self.creation_date
+        return value.strftime("%Y-%m-%dT%H:%M:%S.000Z") if isinstance(value, datetime) else str(value)
+    return _ORIGINAL["Ami.get_filter_value"](self, filter_name, method_name)
+
+
 def install() -> None:
     """Patch moto's EC2 classes once."""
     global _INSTALLED, _PICKER
@@ -669,6 +693,8 @@ def install() -> None:
     Ami.ena_support = None
     Ami.tpm_support = None
     Ami.block_device_mappings = property(_block_device_mappings)
+    _ORIGINAL["Ami.get_filter_value"] = Ami.get_filter_value
+    Ami.get_filter_value = _ami_filter_value
 
     EC2Backend._load_amis = _load_amis
     EC2Backend.create_image = create_image
@@ -684,6 +710,8 @@ def install() -> None:
     EC2Response.describe_snapshots = _r_describe_snapshots
     EC2Response.enable_image_deprecation = _r_enable_image_deprecation
     EC2Response.disable_image_deprecation = _r_disable_image_deprecation
+    _ORIGINAL["EC2Response.modify_image_attribute"] = EC2Response.modify_image_attribute
+    EC2Response.modify_image_attribute = _r_modify_image_attribute
 
     _ORIGINAL["Instance.__init__"] = Instance.__init__
     Instance.__init__ = _instance_init

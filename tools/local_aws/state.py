@@ -29,6 +29,9 @@ DEFAULTS: dict[str, Any] = {
     "fault_seed": 0,
     "fault_actions": [],
     "fault_codes": sorted(FAULT_CODES),
+    # "before": the faulted request is not served (throttled). "after": it is served and the
+    # answer is lost, replaced by the fault (what a client sees when a response times out).
+    "fault_timing": "before",
     "allow_past_deprecation": False,
 }
 
@@ -84,6 +87,10 @@ def validate(changes: dict[str, Any]) -> dict[str, Any]:
             if unknown or not codes:
                 raise ConfigError(f"fault_codes: must be a non-empty subset of {sorted(FAULT_CODES)}, got {value!r}")
             clean[key] = codes
+        elif key == "fault_timing":
+            if value not in ("before", "after"):
+                raise ConfigError(f"fault_timing: must be 'before' or 'after', got {value!r}")
+            clean[key] = value
         elif key == "allow_past_deprecation":
             if not isinstance(value, bool):
                 raise ConfigError(f"allow_past_deprecation: must be true or false, got {value!r}")
