@@ -101,6 +101,8 @@ attributes:
     support: full
 notes:
   - No AWS access is needed; the module only reads files under O(root).
+  - The directory Ansible unpacked this module into while it runs (C(ansible_*_payload_*) in the
+    system temp dir, with pipelining) is never reported.
   - When O(root=/) on a running system, C(/run) is a separate file system that is not part of
     the snapshot, so its contents are not reported; under any other root whose C(/run) is a plain
     directory they are.
@@ -188,6 +190,9 @@ clean:
   sample: false
 """
 
+import fnmatch
+import os
+
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.bakery.ami.plugins.module_utils._group import accept_group_defaults
@@ -196,6 +201,25 @@ from ansible_collections.bakery.ami.plugins.module_utils._hygiene import (
     scan,
     summary,
 )
+
+
+def own_payload_dir(root):
+    """The image path of the directory AnsiballZ unpacked this module into, when it is inside root.
+
+    With pipelining the running scan itself sits in the system temp dir (/tmp/ansible_*_payload_*)
+    and would report itself as a temporary file of the builder.
+    """
+    path = os.path.realpath(__file__)
+    while path != os.path.dirname(path):
+        if fnmatch.fnmatchcase(os.path.basename(path), "ansible_*_payload_*") and os.path.isdir(path):
+            real_root = os.path.realpath(root)
+            if real_root == "/":
+                return path
+            if path.startswith(real_root + "/"):
+                return path[len(real_root):]
+            return None
+        path = os.path.dirname(path)
+    return None
 
 
 def main():
@@ -214,12 +238,16 @@ def main():
         supports_check_mode=True,
     )
     params = module.params
+    exclude = list(params["exclude"])
+    own = own_payload_dir(params["root"]) if os.path.isdir(params["root"]) else None
+    if own:
+        exclude.append(own)
     try:
         result = scan(
             params["root"],
             categories=params["categories"],
             keep_authorized_keys=params["keep_authorized_keys"],
-            exclude=params["exclude"],
+            exclude=exclude,
             bake_authorized_key=params["bake_authorized_key"],
             bake_paths=params["bake_paths"],
         )

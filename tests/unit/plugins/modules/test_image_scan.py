@@ -150,3 +150,16 @@ def test_group_defaults_aws_options_are_accepted(capsys, image):
     result = run_main(capsys, root=str(image), region="us-east-1", endpoint_url="http://127.0.0.1:1",
                       access_key="testing", secret_key="testing")
     assert result["_rc"] == 0 and result["clean"] is True
+
+
+def test_own_payload_dir_is_not_a_finding(capsys, image, monkeypatch):
+    payload = image / "tmp" / "ansible_bakery.ami.image_scan_payload_x1"
+    fake_file = payload / "ansible_bakery.ami.image_scan_payload.zip" / "image_scan.py"
+    os.makedirs(payload)
+    write(image, "/tmp/ansible_bakery.ami.image_scan_payload_x1/ansible_bakery.ami.image_scan_payload.zip", "ZIP")
+    write(image, "/tmp/ansible_other_payload_y2/x.zip", "ZIP")  # another module's leftovers are still found
+    monkeypatch.setattr(image_scan, "__file__", str(fake_file))
+    assert image_scan.own_payload_dir(str(image)) == "/tmp/ansible_bakery.ami.image_scan_payload_x1"
+    assert image_scan.own_payload_dir(str(image / "etc")) is None
+    result = run_main(capsys, root=str(image), categories=["temp_files"])
+    assert [f["path"] for f in result["findings"]] == ["/tmp/ansible_other_payload_y2"]
