@@ -628,7 +628,7 @@ def diagnose(client, spec: Spec, result: RegionResult, now: datetime.datetime | 
         if spec.image_ids:
             return f"none of the image IDs exists in {result.region} with the owners and filters asked for"
         return f"no image matched {what} at all"
-    fewest = min(len(failed) for failed, _ in misses)
+    fewest = min(len(failed) for failed, _image in misses)
     groups: dict = {}
     for failed, image in misses:
         if len(failed) == fewest:
@@ -638,7 +638,7 @@ def diagnose(client, spec: Spec, result: RegionResult, now: datetime.datetime | 
     verb = "matches" if len(misses) == 1 else "matched"
     reasons = " and ".join(_describe_failure(key, list(values), images) for key, values in failed)
     nearest = newest_first(images, spec.sort_by)[0]
-    hints = [_HINTS[key] for key, _ in failed if key in _HINTS]
+    hints = [_HINTS[key] for key, _value in failed if key in _HINTS]
     message = (
         f"{len(misses)} {noun} {verb} {what} but none {reasons};"
         f" nearest miss: {nearest.get('ImageId')} ({nearest.get('Name')})"

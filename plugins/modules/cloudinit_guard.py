@@ -217,6 +217,13 @@ from ansible_collections.bakery.ami.plugins.module_utils._cloudinit import (
 from ansible_collections.bakery.ami.plugins.module_utils._group import accept_group_defaults
 
 
+def _failure(result, **overrides):
+    """The result to fail with: what the guard found, with what did not happen."""
+    failure = dict(result)
+    failure.update(overrides)
+    return failure
+
+
 def main():
     module = AnsibleModule(
         argument_spec=accept_group_defaults(
@@ -259,7 +266,7 @@ def main():
         try:
             validated, warning = validate_schema(params["root"], plan.after, module.run_command)
         except GuardError as exc:
-            module.fail_json(msg=str(exc), **dict(result, changed=False, written=False))
+            module.fail_json(msg=str(exc), **_failure(result, changed=False, written=False))
         result["schema_validated"] = validated
         if warning:
             module.warn(warning)
@@ -268,7 +275,7 @@ def main():
             msg="customized_paths: cloud-init will still change %s at first boot; add a protection or "
                 "settings for them" % ", ".join(
                     "%s (%s via %s)" % (u["path"], u["module"], u["key"]) for u in plan.unprotected),
-            **dict(result, changed=False, written=False))
+            **_failure(result, changed=False, written=False))
     for warning in plan.warnings:
         module.warn(warning)
     if module._diff and plan.changed:
@@ -279,7 +286,7 @@ def main():
             write_dropin(plan, move=module.atomic_move)
         except OSError as exc:
             module.fail_json(msg="root: writing %s failed: %s" % (exc.filename or plan.path, exc.strerror),
-                             **dict(result, written=False))
+                             **_failure(result, written=False))
     module.exit_json(**result)
 
 

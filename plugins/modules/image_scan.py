@@ -228,7 +228,7 @@ def main():
             dict(
                 root=dict(type="path", default="/"),
                 categories=dict(type="list", elements="str", default=["all"]),
-                keep_authorized_keys=dict(type="list", elements="str", default=[]),
+                keep_authorized_keys=dict(type="list", elements="str", default=[], no_log=False),
                 exclude=dict(type="list", elements="path", default=[]),
                 bake_authorized_key=dict(type="str", no_log=False),
                 bake_paths=dict(type="list", elements="path", default=[]),

@@ -42,7 +42,7 @@ def test_fault_codes_restrict_the_error(aws, ec2):
 def _outcomes(aws, ec2):
     aws.configure(fault_rate=0.3, fault_seed=42, fault_actions=[])
     results = []
-    for _ in range(30):
+    for _attempt in range(30):
         try:
             ec2.describe_images(Owners=["self"])
             results.append("ok")

@@ -144,8 +144,11 @@ def test_register_image_uses_given_snapshot(ec2):
     assert (image["Architecture"], image["RootDeviceType"], image["RootDeviceName"]) == ("arm64", "ebs", "/dev/xvda")
     assert (image["ImdsSupport"], image["BootMode"], image["EnaSupport"]) == ("v2.0", "uefi", True)
     assert image["BlockDeviceMappings"] == [
-        {"DeviceName": "/dev/xvda", "Ebs": {"SnapshotId": snapshot_id, "VolumeType": "gp3", "VolumeSize": 8,
-                                             "DeleteOnTermination": True, "Encrypted": False}}
+        {
+            "DeviceName": "/dev/xvda",
+            "Ebs": {"SnapshotId": snapshot_id, "VolumeType": "gp3", "VolumeSize": 8,
+                    "DeleteOnTermination": True, "Encrypted": False},
+        }
     ]
     with pytest.raises(ClientError) as excinfo:
         ec2.delete_snapshot(SnapshotId=snapshot_id)

@@ -36,8 +36,9 @@ CUSTOM = {
     "/etc/hostname": "baked-host\n",
     "/etc/hosts": "127.0.0.1 localhost\n10.1.2.3 baked-host.internal baked-host\n",
     "/etc/apt/sources.list": "# baked sources\ndeb http://baked-mirror.invalid/debian bookworm main contrib\n",
-    "/etc/network/interfaces.d/50-cloud-init": "# baked by hand\nauto eth0\niface eth0 inet static\n"
-                                              "    address 10.1.2.3/24\n",
+    "/etc/network/interfaces.d/50-cloud-init": (
+        "# baked by hand\nauto eth0\niface eth0 inet static\n    address 10.1.2.3/24\n"
+    ),
 }
 # Image defaults a provider ships (lower priority than the guard's 99_ drop-in).
 PROVIDER_CFG = ("#cloud-config\nmanage_etc_hosts: true\nssh_pwauth: false\n"
@@ -81,8 +82,8 @@ def guard(root: Path, tmp_path: Path, check: bool = False, **options) -> dict:
     try:
         data = json.loads(proc.stdout)
     except json.JSONDecodeError:
-        pytest.fail("ansible output is not JSON (rc %d): %s %s" % (proc.returncode, proc.stdout[-2000:],
-                                                                     proc.stderr[-2000:]))
+        pytest.fail("ansible output is not JSON (rc %d): %s %s"
+                    % (proc.returncode, proc.stdout[-2000:], proc.stderr[-2000:]))
     return data["plays"][0]["tasks"][0]["hosts"]["localhost"]
 
 

@@ -169,8 +169,9 @@ def test_missing_distro_fails_with_the_query(results):
 
 def test_broad_query_newest_first(results):
     broad = results["broad"]
-    assert [i["image_id"] for i in broad["images"]] == ["ami-0a000000000000004", "ami-0a000000000000002",
-                                                         "ami-0a000000000000001"]
+    assert [i["image_id"] for i in broad["images"]] == [
+        "ami-0a000000000000004", "ami-0a000000000000002", "ami-0a000000000000001"
+    ]
     assert broad["query"]["filters"]["owner-alias"] == ["amazon"]
 
 

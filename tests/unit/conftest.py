@@ -37,3 +37,17 @@ if _ours not in list(ansible_collections.__path__):
     ansible_collections.__path__.append(_ours)  # pylint: disable=no-member
 if str(REPO_ROOT) not in sys.path:
     sys.path.append(str(REPO_ROOT))
+
+
+import pytest  # noqa: E402  pylint: disable=wrong-import-position
+from ansible.module_utils.common import warnings as _ansible_warnings  # noqa: E402  pylint: disable=wrong-import-position
+
+
+@pytest.fixture(autouse=True)
+def _fresh_module_warnings():
+    """Module warnings and deprecations are process-wide in ansible-core; a module run in one test
+    must not leak its warnings into the result of the next."""
+    # pylint: disable=protected-access
+    _ansible_warnings._global_warnings.clear()
+    _ansible_warnings._global_deprecations.clear()
+    yield

@@ -83,9 +83,11 @@ def write_cfg(root: Path, rel: str, data) -> Path:
 def image(tmp_path):
     """image(**dropins) -> root with BASE_CFG as cloud.cfg and the given cloud.cfg.d files."""
 
-    def make(base=BASE_CFG, **dropins) -> Path:
+    def make(base="default", **dropins) -> Path:
         root = tmp_path / "root"
         (root / "etc/cloud/cloud.cfg.d").mkdir(parents=True)
+        if base == "default":
+            base = BASE_CFG
         if base is not None:
             write_cfg(root, "etc/cloud/cloud.cfg", base)
         for name, data in dropins.items():
@@ -330,8 +332,8 @@ def test_acts_rules():
     assert c.acts({"key": "a", "acts": "unless_in", "values": ["off", False]}, {"a": "OFF"})[0] is False
     assert c.acts({"key": "a.b", "acts": "unless_in", "values": ["off"]}, {})[0] is True
     assert c.acts({"key": "a", "acts": "unless_false", "default": True}, {})[0] is True
-    assert c.acts({"key": "a", "acts": "if_set", "also": [{"key": "a.enabled", "acts": "unless_false",
-                                                            "default": True}]}, {"a": {"enabled": False}})[0] is False
+    nested = {"key": "a", "acts": "if_set", "also": [{"key": "a.enabled", "acts": "unless_false", "default": True}]}
+    assert c.acts(nested, {"a": {"enabled": False}})[0] is False
 
 
 # ------------------------------------------------------------------------------ writing

@@ -575,7 +575,7 @@ def test_tags_missing_after_copy_are_reapplied(world, source):
 
 def test_copy_tags_false_keeps_the_source_tags_off(world, source):
     result = run(world, source, copy_tags=False)
-    (region, _call, call), *_ = world.calls("copy_image")
+    (region, _call, call), *_others = world.calls("copy_image")
     assert call["CopyImageTags"] is False
     assert "team" not in result["images"][region]["tags"]
 

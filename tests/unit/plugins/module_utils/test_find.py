@@ -257,7 +257,7 @@ def test_client_side_checks_catch_what_an_endpoint_ignores():
             return super().describe_images(**params)
 
     client = Sloppy(catalog(30))
-    (result, _), = f.search({"us-east-1": client}, spec(owners=[AL]), now=NOW)
+    (result, _images), = f.search({"us-east-1": client}, spec(owners=[AL]), now=NOW)
     assert result.matched == 10 and all(i["Architecture"] == "x86_64" for i in result.images)
 
 
@@ -266,9 +266,9 @@ def test_deprecated_images_are_dropped_even_for_their_owner():
                  deprecation="2024-06-01T00:00:00.000Z"),
            image("ami-00000002", "base-2", owner="123456789012", created="2024-01-01T00:00:00.000Z")]
     client = FakeEC2(own, now=NOW)
-    (result, _), = f.search({"us-east-1": client}, spec(owners=["self"]), now=NOW)
+    (result, _images), = f.search({"us-east-1": client}, spec(owners=["self"]), now=NOW)
     assert [i["ImageId"] for i in result.images] == ["ami-00000002"]
-    (result, _), = f.search({"us-east-1": client}, spec(owners=["self"], include_deprecated=True), now=NOW)
+    (result, _images), = f.search({"us-east-1": client}, spec(owners=["self"], include_deprecated=True), now=NOW)
     assert [i["ImageId"] for i in result.images] == ["ami-00000001", "ami-00000002"]
 
 
@@ -283,8 +283,8 @@ def test_regions_run_concurrently_and_keep_their_order():
     regions = ["eu-west-1", "us-east-1", "eu-central-1"]
     clients = {r: Waiting([image(f"ami-0000000{n}", f"base-{r}")]) for n, r in enumerate(regions)}
     outcomes = f.search(clients, spec(owners=[AL], regions=regions), now=NOW)
-    assert [result.region for result, _ in outcomes] == regions
-    assert [result.images[0]["Name"] for result, _ in outcomes] == [f"base-{r}" for r in regions]
+    assert [result.region for result, _images in outcomes] == regions
+    assert [result.images[0]["Name"] for result, _images in outcomes] == [f"base-{r}" for r in regions]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -319,7 +319,7 @@ def dated(n, now=NOW, step_hours=13, **kwargs):
 def test_broad_query_stops_once_limit_candidates_are_found():
     now = datetime.datetime(2025, 1, 20, tzinfo=datetime.timezone.utc)
     client = FakeEC2(dated(5000, now=now))  # one image every 13 hours, going back about 7 years
-    (result, _), = f.search({"us-east-1": client}, spec(owners=[AL], limit=10), now=now)
+    (result, _images), = f.search({"us-east-1": client}, spec(owners=[AL], limit=10), now=now)
     assert [i["ImageId"] for i in result.images] == [f"ami-{i:08x}" for i in range(10)]
     assert len(client.calls) == 1 and not result.complete
     assert {x["Name"]: x["Values"] for x in client.calls[0]["Filters"]}["creation-date"] == ["2025-01-*"]
@@ -334,9 +334,9 @@ def test_newest_first_answers_like_a_full_pass(seed):
                     created=(NOW - datetime.timedelta(days=rng.randint(0, 3000))).strftime("%Y-%m-%dT%H:%M:%S.000Z"))
               for i in range(rng.randint(0, 400))]
     limit = rng.choice([1, 5, 20])
-    (windowed, _), = f.search({"us-east-1": FakeEC2(images)}, spec(owners=[AL], limit=limit, required=False), now=NOW)
+    (windowed, _images), = f.search({"us-east-1": FakeEC2(images)}, spec(owners=[AL], limit=limit, required=False), now=NOW)
     client = FakeEC2(images)
-    (full, _), = f.search({"us-east-1": client}, spec(owners=[AL], name="*", limit=limit, required=False), now=NOW)
+    (full, _images), = f.search({"us-east-1": client}, spec(owners=[AL], name="*", limit=limit, required=False), now=NOW)
     assert [i["ImageId"] for i in windowed.images] == [i["ImageId"] for i in full.images]
     assert len(client.calls) == 1
 
@@ -374,7 +374,7 @@ def test_endpoint_without_creation_date_wildcards_falls_back_to_one_plain_pass()
             return super().describe_images(**dict(params, Filters=filters))
 
     client = ExactDates(dated(50))
-    (result, _), = f.search({"us-east-1": client}, spec(owners=[AL], limit=3), now=NOW)
+    (result, _images), = f.search({"us-east-1": client}, spec(owners=[AL], limit=3), now=NOW)
     assert [i["ImageId"] for i in result.images] == ["ami-00000000", "ami-00000001", "ami-00000002"]
     assert len(client.calls) == 8 and result.query["creation_date_fallback"] is True
     assert "creation-date" not in {x["Name"] for x in client.calls[-1]["Filters"]}
@@ -387,7 +387,7 @@ def test_endpoint_ignoring_the_creation_date_filter_still_gives_the_right_answer
             return super().describe_images(**dict(params, Filters=filters))
 
     images = dated(40, step_hours=24 * 20)  # one image every 20 days
-    (result, _), = f.search({"us-east-1": Ignoring(images)}, spec(owners=[AL], limit=5), now=NOW)
+    (result, _images), = f.search({"us-east-1": Ignoring(images)}, spec(owners=[AL], limit=5), now=NOW)
     assert [i["ImageId"] for i in result.images] == [f"ami-{i:08x}" for i in range(5)]
     assert result.matched == len({i["ImageId"] for i in result.images}) or result.matched >= 5
 
@@ -507,7 +507,7 @@ def test_answer_has_snake_case_tags_dict_release_and_distro():
 
 def test_unknown_names_have_no_release():
     s, outcomes = outcome([image("ami-00000003", "my-own-image")], owners=[AL])
-    answer, _ = f.assemble(s, outcomes, now=NOW)
+    answer, _warnings = f.assemble(s, outcomes, now=NOW)
     assert answer["image"]["release"] is None and answer["image"]["distro"] is None
 
 
@@ -527,7 +527,7 @@ def test_most_recent_false_and_unique():
 def test_warnings_when_a_non_default_value_was_what_matched():
     images = [image("ami-00000001", "legacy-pv", arch="i386", virt="paravirtual", root="instance-store")]
     s, outcomes = outcome(images, owners=[AL], architecture="any", virtualization_type="any", root_device_type="any")
-    answer, _ = f.assemble(s, outcomes, now=NOW)
+    answer, _warnings = f.assemble(s, outcomes, now=NOW)
     text = "\n".join(answer["warnings"])
     assert len(answer["warnings"]) == 3
     assert "is architecture i386: it matched only because architecture is any" in text

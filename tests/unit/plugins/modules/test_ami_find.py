@@ -42,8 +42,10 @@ def aws(monkeypatch):
 
     monkeypatch.setattr(AnsibleAWSModule, "client", client)
     # Several regions share one boto3 session made outside module.client: hand out the fakes too.
-    monkeypatch.setattr(ami_find._find, "regional_clients",
-                        lambda module, service, regions: {r: client(module, service, region=r) for r in regions})
+    def regional_clients(module, service, regions):
+        return {region: client(module, service, region=region) for region in regions}
+
+    monkeypatch.setattr(ami_find._find, "regional_clients", regional_clients)
     return state
 
 
@@ -70,8 +72,8 @@ def test_distro_finds_the_newest_x86_64(aws, capsys):
 
 
 def test_check_mode_gives_the_same_answer(aws, capsys):
-    _, normal = run_main(capsys, distro="al2023")
-    _, checked = run_main(capsys, distro="al2023", _ansible_check_mode=True)
+    _rc, normal = run_main(capsys, distro="al2023")
+    _rc, checked = run_main(capsys, distro="al2023", _ansible_check_mode=True)
     assert checked["image"] == normal["image"] and checked["changed"] is False
 
 
