@@ -648,30 +648,6 @@ def diagnose(client, spec: Spec, result: RegionResult, now: datetime.datetime | 
     return message
 
 
-def regional_clients(module, service: str, regions: list) -> dict:
-    """region -> client, made in this thread before any worker starts.
-
-    AnsibleAWSModule.client builds a new boto3 session (and parses the service model again) for
-    every client; for several regions one session makes them all, several times faster.
-    """
-    if len(regions) == 1:
-        return {regions[0]: module.client(service, region=regions[0])}
-    import boto3  # pylint: disable=import-outside-toplevel
-    import botocore.config  # pylint: disable=import-outside-toplevel
-
-    from ansible_collections.amazon.aws.plugins.module_utils.botocore import get_aws_connection_info
-
-    _region, endpoint_url, params = get_aws_connection_info(module)
-    profile = params.pop("profile_name", None)
-    config = botocore.config.Config(user_agent_extra="bakery.ami/ami_find")
-    extra = params.pop("aws_config", None)
-    if extra is not None:
-        config = config.merge(extra)
-    session = boto3.session.Session(profile_name=profile)
-    return {region: session.client(service, config=config, region_name=region, endpoint_url=endpoint_url, **params)
-            for region in regions}
-
-
 def resolve_ssm(clients: dict, spec: Spec) -> dict:
     """region -> the AMI ID the SSM parameter holds there; FindError when missing or not an ID."""
     if not spec.ssm_parameter:

@@ -289,7 +289,7 @@ def main():
 
     # Clients are made here, in the main thread; the backend's worker threads only use them.
     regions = [request.source_region] + [spec.region for spec in request.regions]
-    clients = {region: module.client("ec2", region=region) for region in dict.fromkeys(regions)}
+    clients = _aws.regional_clients(module, "ec2", regions)
     copier = _copy.AmiCopier(request, clients, check_mode=module.check_mode)
     try:
         result = copier.run()

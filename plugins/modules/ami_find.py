@@ -372,6 +372,7 @@ except ImportError:
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
+from ansible_collections.bakery.ami.plugins.module_utils import _aws
 from ansible_collections.bakery.ami.plugins.module_utils import _find
 from ansible_collections.bakery.ami.plugins.module_utils._aws import BakeryAWSError
 from ansible_collections.bakery.ami.plugins.module_utils._validate import known_regions
@@ -410,8 +411,8 @@ def main():
 
     # Clients are made here, one per region and service, before the worker threads start.
     try:
-        ec2 = _find.regional_clients(module, "ec2", spec.regions)
-        ssm = _find.regional_clients(module, "ssm", spec.regions) if spec.ssm_parameter else {}
+        ec2 = _aws.regional_clients(module, "ec2", spec.regions)
+        ssm = _aws.regional_clients(module, "ssm", spec.regions) if spec.ssm_parameter else {}
         ssm_values = _find.resolve_ssm(ssm, spec)
         outcomes = _find.search(ec2, spec, ssm_values)
     except _find.FindError as e:

@@ -212,7 +212,7 @@ def main():
     regions = module.params["regions"] or [module.region]
     if not regions or not regions[0]:
         module.fail_json(msg="regions: give the regions to prune in, or set the module's region")
-    clients = {region: module.client("ec2", region=region) for region in regions}
+    clients = _aws.regional_clients(module, "ec2", regions)
     pruner = _prune.Pruner(clients, module.params, module.check_mode)
     try:
         result = pruner.run()

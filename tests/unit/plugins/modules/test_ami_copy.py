@@ -17,6 +17,11 @@ from ansible_collections.bakery.ami.plugins.module_utils import _copy
 from ansible_collections.bakery.ami.plugins.modules import ami_copy
 
 CLIENT = "ansible_collections.amazon.aws.plugins.module_utils.modules.AnsibleAWSModule.client"
+REGIONAL = "ansible_collections.bakery.ami.plugins.module_utils._aws.regional_clients"
+
+
+def fake_regional(module, service, regions):
+    return {region: f"{service}-{region}" for region in dict.fromkeys(regions)}
 RUN = "ansible_collections.bakery.ami.plugins.module_utils._copy.AmiCopier.run"
 BASE = {"region": "us-east-1", "access_key": "testing", "secret_key": "testing"}
 SOURCE = "ami-0123456789abcdef0"
@@ -81,7 +86,7 @@ def test_one_client_per_region_and_the_result_is_returned(capsys):
         seen.update(request=self.request, clients=self.clients, check_mode=self.check_mode)
         return outcome()
 
-    with patch(CLIENT, side_effect=lambda service, region: f"client-{region}") as client, \
+    with patch(REGIONAL, side_effect=fake_regional) as regional, \
             patch.object(_copy.AmiCopier, "run", fake_run):
         result = run_main(capsys, check_mode=True, regions=["us-east-1", "us-west-2", {"region": "eu-west-1", "name": "eu name"}],
                           source_image_id=SOURCE)
@@ -91,8 +96,8 @@ def test_one_client_per_region_and_the_result_is_returned(capsys):
     assert "diff" not in result  # only in diff mode
     assert seen["check_mode"] is True
     assert sorted(seen["clients"]) == ["eu-west-1", "us-east-1", "us-west-2"]
-    assert seen["clients"]["eu-west-1"] == "client-eu-west-1"
-    assert client.call_count == 3
+    assert seen["clients"]["eu-west-1"] == "ec2-eu-west-1"
+    assert regional.call_count == 1
     request = seen["request"]
     assert request.source_region == "us-east-1" and request.regions[2].name == "eu name"
     assert request.copy_tags is True and request.rollback_on_failure is True and request.wait_timeout == 3600

@@ -45,7 +45,7 @@ def aws(monkeypatch):
     def regional_clients(module, service, regions):
         return {region: client(module, service, region=region) for region in regions}
 
-    monkeypatch.setattr(ami_find._find, "regional_clients", regional_clients)
+    monkeypatch.setattr(ami_find._aws, "regional_clients", regional_clients)
     return state
 
 

@@ -15,6 +15,11 @@ from ansible_collections.bakery.ami.plugins.module_utils import _prune
 from ansible_collections.bakery.ami.plugins.modules import ami_prune
 
 CLIENT = "ansible_collections.amazon.aws.plugins.module_utils.modules.AnsibleAWSModule.client"
+REGIONAL = "ansible_collections.bakery.ami.plugins.module_utils._aws.regional_clients"
+
+
+def fake_regional(module, service, regions):
+    return {region: f"{service}-{region}" for region in dict.fromkeys(regions)}
 RUN = "ansible_collections.bakery.ami.plugins.module_utils._prune.Pruner.run"
 BASE = {"region": "us-east-1", "access_key": "testing", "secret_key": "testing"}
 
@@ -57,14 +62,15 @@ def test_one_client_per_region_and_check_mode_reaches_the_pruner(capsys):
         seen.update(clients=sorted(self.clients), check_mode=self.check_mode, params=self.params)
         return {"changed": True, "dry_run": self.check_mode, "regions": {}}
 
-    with patch(CLIENT, return_value=MagicMock()) as client, patch.object(_prune.Pruner, "run", fake_run):
+    with patch(REGIONAL, side_effect=fake_regional) as regional, patch.object(_prune.Pruner, "run", fake_run):
         result = run_main(capsys, check_mode=True, family="web-base", keep_latest=2, regions=["eu-west-1", "us-west-2"])
     assert result["_rc"] == 0 and result["dry_run"] is True
     assert seen["clients"] == ["eu-west-1", "us-west-2"]
     assert seen["check_mode"] is True
     assert seen["params"]["deregister"] is True and seen["params"]["delete_snapshots"] is True
     assert seen["params"]["protect_in_use"] is True and seen["params"]["required"] is False
-    assert sorted(call.kwargs["region"] for call in client.call_args_list) == ["eu-west-1", "us-west-2"]
+    # one client per region, all made at once
+    assert regional.call_count == 1 and list(regional.call_args.args[2]) == ["eu-west-1", "us-west-2"]
 
 
 def test_regions_default_to_the_module_region(capsys):
