@@ -68,15 +68,7 @@ def idempotency_runs(endpoint, tmp_path_factory):
     return run_tasks(tmp, tasks, endpoint.url)
 
 
-# The local endpoint does not keep ImdsSupport set by ModifyImageAttribute (DescribeImages shows
-# none), so ami_create sets it again on every rerun; reported to the endpoint's owner. strict: the
-# xfail fails once the endpoint keeps it.
-ENDPOINT_GAPS = {"ami_create": "local endpoint drops ImdsSupport of ModifyImageAttribute; ami_create re-applies it"}
-
-
-@pytest.mark.parametrize("module", [
-    pytest.param(m, marks=[pytest.mark.xfail(strict=True, reason=ENDPOINT_GAPS[m])] if m in ENDPOINT_GAPS else [])
-    for m in MODULES])
+@pytest.mark.parametrize("module", MODULES)
 def test_second_run_changes_nothing(idempotency_runs, module):
     first, second = idempotency_runs["%s_1" % module], idempotency_runs["%s_2" % module]
     assert first and not first.get("failed"), first
