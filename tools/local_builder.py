@@ -223,8 +223,9 @@ def _prefetch(root: Path, packages: list) -> dict:
     try:
         with harness.mounted(root):
             harness.chroot_run(root, ["apt-get", "update", "-q"], timeout=600)
-            harness.chroot_run(root, ["apt-get", "install", "-y", "-q", "--download-only",
-                                      "--no-install-recommends"] + list(packages), timeout=900)
+            # as cloud-init will install them: with the recommended packages
+            harness.chroot_run(root, ["apt-get", "install", "-y", "-q", "--download-only"] + list(packages),
+                               timeout=900)
     finally:
         if placed:
             resolv.unlink()

@@ -169,13 +169,15 @@ def test_base_then_service_then_rerun_adopts(aws, rootfs_image, run_playbook, ou
 
 
 @pytest.mark.parametrize("level", ["minimal"])
-def test_level_boots_under_ansible_runner(aws, rootfs_image, out, tmp_path, level):
+def test_level_boots_under_ansible_runner(aws, rootfs_image, out, tmp_path, monkeypatch, level):
     """Each level (full and standard above) makes a working instance; this one via ansible-runner."""
     import ansible_runner  # pylint: disable=import-outside-toplevel
 
-    extra = {"bake_endpoint_url": aws.url, "bake_output_dir": str(out), "bake_level": level,
-             "bake_version": level, "bake_family": "demo-" + level}
-    extra.update(yaml_vars())
+    monkeypatch.setenv("PATH", "%s:%s" % (Path(sys.executable).parent, os.environ.get("PATH", "")))
+
+    extra = yaml_vars()
+    extra.update({"bake_endpoint_url": aws.url, "bake_output_dir": str(out), "bake_level": level,
+                  "bake_version": level, "bake_family": "demo-" + level})
     private = tmp_path / "runner"
     (private / "env").mkdir(parents=True)
     (private / "env" / "envvars").write_text(json.dumps({
