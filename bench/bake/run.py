@@ -234,7 +234,7 @@ def targets(summary: dict, args) -> list:
                          "%.2fx" % speedup, speedup >= TARGETS["plain_ratio"]))
     if (("bakery", 4) in summary) and (("bakery", 8) in summary):
         growth = summary[("bakery", 8)]["median"] / summary[("bakery", 4)]["median"]
-        rows.append(("bakery at 8 regions no more than 10%% slower than at 4", "%+.1f%%" % ((growth - 1) * 100),
+        rows.append(("bakery at 8 regions no more than 10% slower than at 4", "%+.1f%%" % ((growth - 1) * 100),
                      growth <= TARGETS["growth_8_over_4"]))
     return rows
 
