@@ -157,6 +157,10 @@ def remove(root: Path) -> dict:
         harness.remove_root(root)
     _mark(root).unlink(missing_ok=True)
     _mark(root, POLICY_MARK).unlink(missing_ok=True)
+    try:  # the per-run directory that held the root, when nothing else is in it
+        root.parent.rmdir()
+    except OSError:
+        pass
     return {"root": str(root), "removed": existed}
 
 

@@ -46,6 +46,18 @@ def rootfs_image():
     return harness.ensure_image()
 
 
+@pytest.fixture(autouse=True)
+def _forget_snapshot_archives():
+    """Remove the snapshot archives (about 250 MB each) that a test's local bakes wrote."""
+    from tools.rootfs import harness  # pylint: disable=import-outside-toplevel
+
+    archives = harness.cache_dir() / "snapshots"
+    before = set(archives.glob("ami-*")) if archives.is_dir() else set()
+    yield
+    for path in (set(archives.glob("ami-*")) if archives.is_dir() else set()) - before:
+        path.unlink(missing_ok=True)
+
+
 @pytest.fixture
 def out(tmp_path):
     path = tmp_path / "bake-output"
