@@ -2,7 +2,7 @@
 # The whole test suite: the README's test command, and what CI runs (.ci/run).
 #   bash tools/test.sh              every step
 #   bash tools/test.sh unit lint    only the named steps
-# Steps: lint, package, sanity, unit, endpoint, integration, firstboot, molecule, changelog.
+# Steps: lint, package, sanity, unit, endpoint, integration, firstboot, reliability, molecule, changelog.
 # Every step runs; the script exits non-zero if any failed, listing which.
 set -uo pipefail
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -11,7 +11,7 @@ cd "$repo_root"
 source tools/ci/venv.sh || exit 1
 set +e
 
-all_steps=(lint package sanity unit endpoint integration firstboot molecule changelog)
+all_steps=(lint package sanity unit endpoint integration firstboot reliability molecule changelog)
 steps=("$@")
 [ "${#steps[@]}" -gt 0 ] || steps=("${all_steps[@]}")
 failed=()
@@ -34,6 +34,13 @@ step_firstboot() {
     return 1
   fi
   run_pytest tests/firstboot
+}
+step_reliability() {
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "reliability: needs root (the whole local bake runs in it)" >&2
+    return 1
+  fi
+  run_pytest tests/reliability
 }
 step_molecule() {
   local scenarios=0 rc=0 role
