@@ -339,3 +339,29 @@ def test_sweep_removes_leftovers_of_a_killed_run(aws, run_playbook, out):
     assert planted["us-west-2"]["group"] in kept["security_groups"]
     assert planted["us-west-2"]["instance"] in kept["instances"]
     assert planted["us-west-2"]["image"] in kept["images"]
+
+
+@pytest.mark.parametrize("launch_config, launch_files", [
+    ({}, []),
+    ({"files": [{"path": "/etc/x.conf", "content": "x\n"}]}, ["/etc/x.conf"]),
+    ({"values": {"A": 1}}, ["/etc/default/bakery-launch"]),
+    ({"values": None, "files": None}, []),
+])
+def test_launch_config_without_some_keys(run_playbook, tmp_path, launch_config, launch_files):
+    """bake_launch_config: {} (the default) or without files/values plans without errors."""
+    playbook = tmp_path / "plan.yml"
+    playbook.write_text(json.dumps([{
+        "hosts": "localhost", "gather_facts": False,
+        "tasks": [
+            {"name": "Plan", "ansible.builtin.include_role": {"name": "bakery.ami.customize", "tasks_from": "plan.yml"},
+             "vars": {"customize_level": "standard", "customize_packages": [], "customize_files": [],
+                      "customize_services": [], "customize_launch_config": launch_config,
+                      "customize_user_data_path": str(tmp_path / "user-data.yml")}},
+        ]}]))
+    result = run_playbook(playbook, timeout=300)
+    assert result.returncode == 0, result.stdout[-3000:]
+    user_data = (tmp_path / "user-data.yml").read_text()
+    assert user_data.startswith("#cloud-config\n")
+    for path in launch_files:
+        assert "path: " + path in user_data
+    assert ("write_files" in user_data) == bool(launch_files)
