@@ -456,6 +456,26 @@ def disabled_lists(effective: dict, disabled: list[str]) -> tuple[dict, list[str
     return lists, warnings
 
 
+def unknown_modules(effective: dict, names: list) -> str | None:
+    """An error naming the modules asked for by name that no module list of the image has.
+
+    Removing a module the image never runs does nothing, so such a name is a typo or a module of
+    another cloud-init; refusing it beats writing a drop-in that protects nothing.
+    """
+    present = set()
+    for key in MODULE_LISTS:
+        entries = effective.get(key)
+        if isinstance(entries, list):
+            present.update(module_entry_name(entry) for entry in entries)
+    if not present:
+        return None  # no lists in the image's files: cloud-init's built-in ones apply, unknown here
+    missing = sorted({canonical_module(name) for name in names} - present)
+    if not missing:
+        return None
+    return "disable_modules: %s in none of the image's module lists (%s); the image runs: %s" % (
+        ", ".join("'%s' is" % name for name in missing), ", ".join(MODULE_LISTS), ", ".join(sorted(present)))
+
+
 def render(content: dict, protect: list, disabled: list) -> str:
     lines = [HEADER.rstrip("\n"),
              "# Written by bakery.ami.cloudinit_guard to keep the baked image's customizations",
@@ -572,6 +592,9 @@ def plan_guard(root: str, protect: list | None = None, settings: dict | None = N
     base = merge_all(item.config for item in others)
     distro = detect_distro(root, base)
 
+    unknown = unknown_modules(base, disable_modules)
+    if unknown:
+        raise GuardError(unknown)
     disabled = list(disable_modules)
     for name in protect:
         disabled.extend(PROTECTIONS[name]["disable_modules"])

@@ -173,6 +173,9 @@ MAX_KEYS_FILE = 1024 * 1024
 MAX_LINKS = 40
 
 
+_USER_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9._-]{0,30}[A-Za-z0-9._$-]?$")
+
+
 class HygieneError(Exception):
     """A user error, with a message naming the option."""
 
@@ -241,8 +244,12 @@ def validate(root: str, categories, keep_authorized_keys=(), exclude=(), bake_au
     if not selected:
         raise HygieneError("categories: select at least one category (or 'all')")
     for user in keep_authorized_keys or ():
-        if not user or ":" in user or "/" in user or user.strip() != user:
-            raise HygieneError("keep_authorized_keys: must be user names, got %r" % (user,))
+        # The portable user-name rule of useradd/adduser: no spaces, colons, slashes or keys.
+        if not isinstance(user, str) or not _USER_NAME.match(user):
+            raise HygieneError(
+                "keep_authorized_keys: must be user names (letters, digits, '.', '_', '-', at most 32 "
+                "characters, not starting with '-'), got %r" % (user,)
+            )
     for pattern in exclude or ():
         if not pattern.startswith("/"):
             raise HygieneError("exclude: must be absolute paths inside the image (glob patterns allowed), got %r"

@@ -48,8 +48,8 @@ def validate(params: dict) -> list:
     tags = params.get("tags")
     if family is None and not tags:
         errors.append("family or tags: one of them is required to select the images")
-    if family is not None and (not isinstance(family, str) or not 1 <= len(family) <= 256):
-        errors.append("family: must be 1-256 characters (it is the value of the tag bakery:family)")
+    if family is not None:
+        errors.append(_validate.family("family", family))
     errors.append(_validate.tags("tags", tags))
     if tags and family is not None and FAMILY_TAG in tags and tags[FAMILY_TAG] != family:
         errors.append(f"tags: the tag {FAMILY_TAG} is '{tags[FAMILY_TAG]}' but family is '{family}'; set only family")
@@ -59,11 +59,11 @@ def validate(params: dict) -> list:
         errors.append("keep_latest, keep_days or deprecate_after_days: at least one of them is required")
     if keep_latest is not None and keep_latest < 1:
         errors.append(f"keep_latest: must be at least 1 (the newest image is always kept), got {keep_latest}")
-    if keep_days is not None and keep_days < 0:
-        errors.append(f"keep_days: must be 0 or more, got {keep_days}")
+    if keep_days is not None:
+        errors.append(_validate.days("keep_days", keep_days))
     deprecate_after_days = params.get("deprecate_after_days")
-    if deprecate_after_days is not None and deprecate_after_days < 0:
-        errors.append(f"deprecate_after_days: must be 0 or more, got {deprecate_after_days}")
+    if deprecate_after_days is not None:
+        errors.append(_validate.days("deprecate_after_days", deprecate_after_days))
     regions = params.get("regions") or []
     for region in regions:
         errors.append(_validate.region_name("regions", region))

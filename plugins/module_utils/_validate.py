@@ -28,6 +28,9 @@ _OWNER_ALIASES = ("self", "amazon", "aws-marketplace")
 # AMI names: 3-128 characters from letters, digits, ( ) [ ] . / - ' @ _ and space.
 _AMI_NAME = re.compile(r"^[A-Za-z0-9()\[\]./\-'@_ ]{3,128}$")
 _AMI_NAME_CHAR = re.compile(r"[A-Za-z0-9()\[\]./\-'@_ ]")
+# Image families (the bakery:family tag): they become part of AMI names, so the bake allows only
+# what every AMI name and tag accepts.
+_FAMILY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]+$")
 _KMS_KEY = re.compile(
     r"^("
@@ -73,6 +76,22 @@ def ami_name(option: str, value: t.Any) -> str | None:
         f"{option}: '{value}' has characters AMI names do not allow ({' '.join(repr(c) for c in bad)}); "
         "allowed are letters, digits, spaces and ( ) [ ] . / - ' @ _"
     )
+
+
+def family(option: str, value: t.Any) -> str | None:
+    if isinstance(value, str) and _FAMILY.match(value):
+        return None
+    return (
+        f"{option}: '{value}' is not a family name: 1-64 characters, letters, digits, '.', '_' or '-', "
+        "starting with a letter or digit"
+    )
+
+
+def days(option: str, value: t.Any, maximum: int = 36500) -> str | None:
+    """A count of days from 0 to `maximum` (100 years by default)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= maximum:
+        return f"{option}: must be a whole number of days from 0 to {maximum}, got {value!r}"
+    return None
 
 
 def sanitize_ami_name(value: str) -> str:

@@ -34,6 +34,8 @@ options:
   family:
     description:
       - The image family, the value of the tag C(bakery:family).
+      - 1-64 characters, letters, digits, C(.), C(_) or C(-), starting with a letter or digit: the
+        rule the bake applies to family names, since they become part of AMI names.
       - At least one of O(family) and O(tags) is required; given both, an image must match both.
     type: str
   tags:
@@ -55,12 +57,14 @@ options:
     description:
       - Keep superseded images younger than this many days (by creation date) from being
         deregistered. They can still be deprecated (O(deprecate_after_days)).
+      - From V(0) to V(36500).
     type: int
   deprecate_after_days:
     description:
       - Give every superseded image that is not deregistered a deprecation time of its creation
         date plus this many days (V(0) deprecates it now). Deprecated images are hidden from
         DescribeImages unless asked for, but can still be launched by ID.
+      - From V(0) to V(36500).
       - With O(deregister=false) this retires images by deprecation instead of deleting them.
     type: int
   deregister:

@@ -74,6 +74,9 @@ options:
         C(cloud_init_modules), C(cloud_config_modules) and C(cloud_final_modules).
       - Each list that contains one of them is written in full without it, computed from the
         image's effective configuration (an entry's frequency is kept).
+      - A name that none of the image's module lists contains is refused (a typo would otherwise
+        write a drop-in that protects nothing). When the image's files set no module list at all,
+        cloud-init's built-in lists apply and the names cannot be checked; that is a warning.
     type: list
     elements: str
     default: []

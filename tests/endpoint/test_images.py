@@ -228,3 +228,9 @@ def test_creation_date_filter_matches_as_a_glob(ec2):
 
     assert matching(f"{month}-*") == [image_id]
     assert matching("1999-01-*") == []
+
+
+def test_volumes_always_carry_a_snapshot_id(ec2):
+    volume = ec2.create_volume(AvailabilityZone="us-east-1a", Size=1)
+    described = ec2.describe_volumes(VolumeIds=[volume["VolumeId"]])["Volumes"][0]
+    assert described["SnapshotId"] == ""

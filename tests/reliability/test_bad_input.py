@@ -136,26 +136,11 @@ CASES = {
 }
 
 
-# Inputs the modules accept today although they are malformed: findings reported to the owners
-# of the modules. strict: once a module refuses the input, the xfail fails and must be removed.
-KNOWN = {
-    ("ami_prune", "family-bad-chars"): "ami_prune does not check family against the bake's family rule "
-                                       "(letters, digits, . _ -); it searches for the tag and finds nothing",
-    ("ami_prune", "keep-days-huge"): "ami_prune accepts keep_days of 10**15 (no upper bound) and keeps everything",
-    ("cloudinit_guard", "disable-unknown-module"): "cloudinit_guard writes a drop-in disabling a cloud-init module "
-                                                   "that does not exist instead of refusing the name",
-    ("image_scan", "keep-key-not-a-key"): "image_scan does not check that keep_authorized_keys entries are "
-                                          "public keys",
-}
-KNOWN_DISK = {"cloudinit_guard": "the disable-unknown-module case writes the drop-in (see KNOWN)"}
-
-
 def _case_params():
     params = []
     for module, cases in sorted(CASES.items()):
-        for index, (case, _, _) in enumerate(cases):
-            marks = [pytest.mark.xfail(strict=True, reason=KNOWN[(module, case)])] if (module, case) in KNOWN else []
-            params.append(pytest.param(module, index, case, marks=marks, id="%s-%s" % (module, case)))
+        for index, (case, _args, _option) in enumerate(cases):
+            params.append(pytest.param(module, index, case, id="%s-%s" % (module, case)))
     return params
 
 
@@ -187,7 +172,7 @@ def prepare_places(aws, tmp) -> dict:
 
 def bad_tasks(module: str, cases: list, places: dict) -> list:
     return [{"name": "%s %s" % (module, case), "bakery.ami.%s" % module: _fill(args, places),
-             "register": "case_%d" % n, "ignore_errors": True} for n, (case, args, _) in enumerate(cases)]
+             "register": "case_%d" % n, "ignore_errors": True} for n, (case, args, _option) in enumerate(cases)]
 
 
 @pytest.fixture(scope="module")
@@ -216,13 +201,11 @@ def test_at_least_ten_cases(module):
 
 @pytest.mark.parametrize("module,index,case", _case_params())
 def test_malformed_input_fails_clearly(bad_runs, module, index, case):
-    _, _, option = CASES[module][index]
+    _case, _args, option = CASES[module][index]
     assert bad_input_problems("%s %s" % (module, case), bad_runs[module]["results"][index], option) == []
 
 
-@pytest.mark.parametrize("module", [
-    pytest.param(m, marks=[pytest.mark.xfail(strict=True, reason=KNOWN_DISK[m])] if m in KNOWN_DISK else [])
-    for m in sorted(CASES)])
+@pytest.mark.parametrize("module", sorted(CASES))
 def test_nothing_changed_on_disk_or_in_the_account(bad_runs, module):
     assert bad_runs[module]["changed_trees"] == []
     assert mutating_calls(bad_runs[module]["counts"]) == {}

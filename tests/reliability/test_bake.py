@@ -160,14 +160,9 @@ KILL_POINTS = {
 }
 
 
-# sweep.yml fails on the local endpoint today: its amazon.aws.ec2_vol_info task dies with
-# KeyError 'snapshot_id' because the endpoint's DescribeVolumes omits snapshotId for volumes made
-# without a snapshot (EC2 returns it empty). strict: passes -> the xfail fails and must go.
-SWEEP_GAP = "sweep.yml: ec2_vol_info KeyError 'snapshot_id' (endpoint DescribeVolumes omits snapshotId)"
 
 
 @needs_root()
-@pytest.mark.xfail(strict=True, reason=SWEEP_GAP)
 @pytest.mark.parametrize("point", sorted(KILL_POINTS))
 def test_sweep_removes_everything_of_a_killed_bake(aws, tmp_path, point):
     timeline, ready = KILL_POINTS[point]

@@ -21,6 +21,7 @@ from moto.ec2.exceptions import EC2ClientError, InvalidAMIIdError, InvalidSnapsh
 from moto.ec2.models import EC2Backend
 from moto.ec2.models.amis import AMIS, Ami
 from moto.ec2.models.core import TaggedEC2Resource
+from moto.ec2.models.elastic_block_store import Volume
 from moto.ec2.models.instances import Instance
 from moto.ec2.responses import EC2Response
 from moto.ec2.utils import random_ami_id
@@ -676,6 +677,14 @@ def _ami_filter_value(self: Ami, filter_name: str, method_name: Any = None) -> A
     return _ORIGINAL["Ami.get_filter_value"](self, filter_name, method_name)
 
 
+def _volume_init(self: Any, *args: Any, **kwargs: Any) -> None:
+    """EC2 answers every volume with a SnapshotId, empty for a volume not made from a snapshot;
+    moto left the key out, which breaks clients that read it (amazon.aws.ec2_vol_info)."""
+    _ORIGINAL["Volume.__init__"](self, *args, **kwargs)
+    if self.snapshot_id is None:
+        self.snapshot_id = ""
+
+
 def install() -> None:
     """Patch moto's EC2 classes once."""
     global _INSTALLED, _PICKER
@@ -713,6 +722,8 @@ def install() -> None:
     _ORIGINAL["EC2Response.modify_image_attribute"] = EC2Response.modify_image_attribute
     EC2Response.modify_image_attribute = _r_modify_image_attribute
 
+    _ORIGINAL["Volume.__init__"] = Volume.__init__
+    Volume.__init__ = _volume_init
     _ORIGINAL["Instance.__init__"] = Instance.__init__
     Instance.__init__ = _instance_init
     Instance._state = property(_instance_state_get, _instance_state_set)

@@ -183,8 +183,17 @@ def test_disable_modules_keeps_frequencies_and_writes_full_lists(image):
     assert len(plan.content["cloud_init_modules"]) == len(BASE_CFG["cloud_init_modules"]) - 1
 
 
-def test_disable_unknown_module_warns(image):
-    plan = c.plan_guard(str(image()), disable_modules=["nosuchmodule"])
+def test_disable_unknown_module_is_refused_and_nothing_written(image):
+    root = image()
+    before = tree_state(root)
+    with pytest.raises(c.GuardError, match=r"disable_modules: 'nosuchmodule' is in none of the image's module lists"):
+        c.plan_guard(str(root), disable_modules=["ssh", "nosuchmodule"])
+    assert tree_state(root) == before
+
+
+def test_disable_modules_unchecked_when_the_image_sets_no_lists(image):
+    # Without lists in the image's files cloud-init's built-in lists apply; nothing to check against.
+    plan = c.plan_guard(str(image(base={"users": ["default"]})), disable_modules=["nosuchmodule"])
     assert any("nosuchmodule" in w for w in plan.warnings)
     assert not any(key in plan.content for key in c.MODULE_LISTS)
 

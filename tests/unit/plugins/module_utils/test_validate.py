@@ -132,3 +132,19 @@ def test_account_id_and_first_error():
     assert v.account_id("user_ids", "111122223333") is None
     assert v.account_id("user_ids", "1111") == "user_ids: '1111' is not an AWS account ID (12 digits)"
     assert v.first_error(None, "", "b", "c") == "b"
+
+
+@pytest.mark.parametrize("value", ["web-base", "a", "svc.v2_x", "x" * 64])
+def test_family_names_allowed(value):
+    assert v.family("family", value) is None
+
+
+@pytest.mark.parametrize("value", ["", "bad family!", "-lead", "x" * 65, "web/base", None, 5])
+def test_family_names_refused(value):
+    assert v.family("family", value).startswith("family: ")
+
+
+@pytest.mark.parametrize("value,ok", [(0, True), (30, True), (36500, True), (36501, False), (-1, False),
+                                      (10 ** 15, False), (True, False), ("3", False)])
+def test_days_are_bounded(value, ok):
+    assert (v.days("keep_days", value) is None) is ok

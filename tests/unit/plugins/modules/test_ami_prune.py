@@ -43,7 +43,7 @@ def run_main(capsys, check_mode=False, **args):
         ({"keep_latest": 2}, "one of the following is required: family, tags"),
         ({"family": "web-base"}, "one of the following is required: keep_latest, keep_days, deprecate_after_days"),
         ({"family": "web-base", "keep_latest": 1, "regions": ["us-east-1", "nowhere"]}, "regions: 'nowhere' is not an AWS region name"),
-        ({"family": "web-base", "keep_days": -2}, "keep_days: must be 0 or more, got -2"),
+        ({"family": "web-base", "keep_days": -2}, "keep_days: must be a whole number of days from 0 to 36500, got -2"),
     ],
 )
 def test_bad_input_fails_before_any_client_is_made(capsys, args, fragment):
