@@ -94,8 +94,8 @@ def test_planted_violations_are_found(endpoint, tmp_path):
                                  "    module.exit_json(**result)\n" % time.time_ns()))
     fixture = tmp_path / "root"
     shutil.copytree(FIXTURES / "al2023", fixture, symlinks=True)
-    tasks = twice("image_scan", {"root": str(fixture)}, endpoint.url) + twice("ami_find", {"distro": "debian-12"},
-                                                                                 endpoint.url)
+    tasks = (twice("image_scan", {"root": str(fixture)}, endpoint.url)
+             + twice("ami_find", {"distro": "debian-12"}, endpoint.url))
     runs = run_tasks(tmp_path, tasks, endpoint.url, collections=collections)
     scan_problems = idempotency_problems("image_scan", runs["image_scan_2"], runs["image_scan_c"]["json"]["counts"])
     find_problems = idempotency_problems("ami_find", runs["ami_find_2"], runs["ami_find_c"]["json"]["counts"])

@@ -22,6 +22,8 @@ REGIONAL = "ansible_collections.bakery.ami.plugins.module_utils._aws.regional_cl
 
 def fake_regional(module, service, regions):
     return {region: f"{service}-{region}" for region in dict.fromkeys(regions)}
+
+
 RUN = "ansible_collections.bakery.ami.plugins.module_utils._copy.AmiCopier.run"
 BASE = {"region": "us-east-1", "access_key": "testing", "secret_key": "testing"}
 SOURCE = "ami-0123456789abcdef0"

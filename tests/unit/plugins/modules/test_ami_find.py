@@ -41,6 +41,7 @@ def aws(monkeypatch):
         return state["ssm"].setdefault(region, FakeSSM(state["parameters"]))
 
     monkeypatch.setattr(AnsibleAWSModule, "client", client)
+
     # Several regions share one boto3 session made outside module.client: hand out the fakes too.
     def regional_clients(module, service, regions):
         return {region: client(module, service, region=region) for region in regions}
