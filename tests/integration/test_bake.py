@@ -276,6 +276,30 @@ def test_failure_of_one_copy_rolls_back(aws, rootfs_image, run_playbook, out):
     assert squatter in account(aws)["us-west-2"]["images"], "an image the run did not make is never touched"
 
 
+def test_without_customization(aws, rootfs_image, run_playbook, out):
+    """bake_customize: false: nothing runs on the builder; images everywhere, finished, account clean."""
+    before = account(aws)
+    result = bake(run_playbook, aws, out, bake_customize=False, bake_version="plain", bake_launch_config={}, bake_files=[],
+                  **QUICK)
+    assert result.returncode == 0
+    rep = report(out)
+    assert rep["status"] == "succeeded"
+    assert sorted(rep["images"]) == sorted(REGIONS)
+    assert rep["snapshot_archive"] is None, "nothing was customized, so no root is archived"
+    for region, image_id in rep["images"].items():
+        ec2 = aws.client("ec2", region)
+        image = ec2.describe_images(ImageIds=[image_id])["Images"][0]
+        assert "bakery:expires-at" not in {t["Key"] for t in image.get("Tags", [])}, region
+        snapshots = [m["Ebs"]["SnapshotId"] for m in image["BlockDeviceMappings"] if "SnapshotId" in m.get("Ebs", {})]
+        assert snapshots, region
+        for snapshot in ec2.describe_snapshots(SnapshotIds=snapshots)["Snapshots"]:
+            assert "bakery:expires-at" not in {t["Key"] for t in snapshot.get("Tags", [])}, (region, snapshot["SnapshotId"])
+    after = account(aws)
+    for region in REGIONS:
+        for kind in ("instances", "key_pairs", "security_groups"):
+            assert after[region][kind] == before[region][kind], (region, kind)
+
+
 # ---------------------------------------------------------------------------------------------
 # validation: bad configuration fails before any AWS resource is created
 
@@ -287,6 +311,7 @@ def test_failure_of_one_copy_rolls_back(aws, rootfs_image, run_playbook, out):
     ({"bake_family": "web base!"}, "bake_family"),
     ({"bake_builder": "aws", "bake_ssh_cidrs": ["0.0.0.0/0"]}, "bake_allow_open_ssh"),
     ({"bake_roles": ["no_such_role_here"]}, "bake_roles"),
+    ({"bake_customize": False, "bake_packages": ["cron"]}, "bake_customize"),
 ])
 def test_bad_configuration_fails_before_anything_exists(aws, run_playbook, out, overrides, message):
     result = bake(run_playbook, aws, out, **overrides)
