@@ -1,27 +1,28 @@
 # -*- coding: utf-8 -*-
 # Copyright: Contributors to the bakery.ami project
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Shared by every test tier: keep the local builder's cache from growing with each test run."""
+"""Shared by every test tier: keep the local builder's cache from growing with each test."""
 from __future__ import annotations
 
-import os
+import sys
 from pathlib import Path
 
 import pytest
 
-
-def _snapshot_dir() -> Path:
-    # The local builder archives each baked root as <cache>/snapshots/<ami-id>.tar (tools/local_builder.py).
-    cache = os.environ.get("BAKERY_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "bakery-ami")
-    return Path(cache) / "snapshots"
+REPO_ROOT = Path(__file__).resolve().parents[1]
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _remove_snapshot_archives_of_this_session():
-    """Local bakes in tests leave a ~250 MB archive per image; remove the ones this session made."""
-    snapshots = _snapshot_dir()
-    before = set(snapshots.glob("*.tar")) if snapshots.is_dir() else set()
+@pytest.fixture(autouse=True)
+def _remove_snapshot_archives_of_this_test():
+    """Each local bake archives its root as <cache>/snapshots/<ami-id>.tar (about 250 MB, see
+    tools/local_builder.py); remove the ones a test made once it is over. Tests that bake must not
+    run concurrently with other bakes on the same cache."""
+    from tools.rootfs import harness  # pylint: disable=import-outside-toplevel
+
+    archives = harness.cache_dir() / "snapshots"
+    before = set(archives.glob("ami-*")) if archives.is_dir() else set()
     yield
-    if snapshots.is_dir():
-        for archive in set(snapshots.glob("*.tar")) - before:
-            archive.unlink(missing_ok=True)
+    for path in (set(archives.glob("ami-*")) if archives.is_dir() else set()) - before:
+        path.unlink(missing_ok=True)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -21,7 +20,7 @@ import pytest
 from tests.integration.conftest import REPO_ROOT, ansible_env, run_playbook_cmd
 
 CATALOG = REPO_ROOT / "tools" / "local_aws" / "catalogs" / "local-default.json"
-REGIONS = ["us-east-1", "us-west-2", "eu-west-1"]
+REGIONS = ("us-east-1", "us-west-2", "eu-west-1")
 DEBIAN_OWNER = "136693071363"
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the local builder needs root (mount, chroot)")
@@ -44,18 +43,6 @@ def rootfs_image():
     if reasons:
         pytest.skip("rootfs harness unavailable: " + "; ".join(reasons))
     return harness.ensure_image()
-
-
-@pytest.fixture(autouse=True)
-def _forget_snapshot_archives():
-    """Remove the snapshot archives (about 250 MB each) that a test's local bakes wrote."""
-    from tools.rootfs import harness  # pylint: disable=import-outside-toplevel
-
-    archives = harness.cache_dir() / "snapshots"
-    before = set(archives.glob("ami-*")) if archives.is_dir() else set()
-    yield
-    for path in (set(archives.glob("ami-*")) if archives.is_dir() else set()) - before:
-        path.unlink(missing_ok=True)
 
 
 @pytest.fixture
@@ -219,7 +206,7 @@ def yaml_vars():
 # failures: the account ends with nothing from the failed run
 
 
-QUICK = {"bake_packages": [], "bake_services": [], "bake_regions": REGIONS}
+QUICK = {"bake_packages": [], "bake_services": [], "bake_regions": list(REGIONS)}
 
 
 def assert_nothing_from_run(aws, out, before):
@@ -333,7 +320,10 @@ def test_sweep_removes_leftovers_of_a_killed_run(aws, run_playbook, out):
     for region, expires in (("us-east-1", past), ("eu-west-1", past), ("us-west-2", future)):
         ec2 = aws.client("ec2", region)
         tags = [{"Key": "bakery:run-id", "Value": "killed-run"}, {"Key": "bakery:expires-at", "Value": expires}]
-        spec = lambda kind: [{"ResourceType": kind, "Tags": tags}]  # noqa: E731
+
+        def spec(kind, tags=tags):
+            return [{"ResourceType": kind, "Tags": tags}]
+
         ec2.create_key_pair(KeyName="bakery-killed-run", KeyType="ed25519", TagSpecifications=spec("key-pair"))
         group = ec2.create_security_group(GroupName="bakery-killed-run", Description="x",
                                           TagSpecifications=spec("security-group"))["GroupId"]
