@@ -34,8 +34,8 @@ options:
   family:
     description:
       - The image family, the value of the tag C(bakery:family).
-      - 1-64 characters, letters, digits, C(.), C(_) or C(-), starting with a letter or digit: the
-        rule the bake applies to family names, since they become part of AMI names.
+      - 1-64 characters, letters, digits, C(.), C(_) or C(-), starting with a letter or digit (the
+        rule the bake applies to family names, since they become part of AMI names).
       - At least one of O(family) and O(tags) is required; given both, an image must match both.
     type: str
   tags:

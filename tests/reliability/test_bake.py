@@ -160,8 +160,6 @@ KILL_POINTS = {
 }
 
 
-
-
 @needs_root()
 @pytest.mark.parametrize("point", sorted(KILL_POINTS))
 def test_sweep_removes_everything_of_a_killed_bake(aws, tmp_path, point):
