@@ -23,6 +23,8 @@ import tempfile
 import traceback
 import typing as t
 
+from ansible_collections.bakery.ami.plugins.module_utils import _paths
+
 try:
     import yaml
 except ImportError:
@@ -194,28 +196,8 @@ def acts(rule: dict, cfg: dict) -> tuple[bool, t.Any]:
 
 
 def resolve_in_root(root: str, relpath: str) -> str:
-    """Host path of ``relpath`` inside ``root``; symbolic links never lead out of root."""
-    parts = [p for p in relpath.split("/") if p not in ("", ".")]
-    resolved: list[str] = []
-    hops = 0
-    while parts:
-        part = parts.pop(0)
-        if part == "..":
-            if resolved:
-                resolved.pop()
-            continue
-        candidate = os.path.join(root, *resolved, part)
-        if os.path.islink(candidate):
-            hops += 1
-            if hops > 40:
-                raise GuardError("root: too many levels of symbolic links resolving /%s under %s" % (relpath, root))
-            target = os.readlink(candidate)
-            if target.startswith("/"):
-                resolved = []
-            parts = [p for p in target.split("/") if p not in ("", ".")] + parts
-            continue
-        resolved.append(part)
-    return os.path.join(root, *resolved)
+    """Host path of relpath inside root; symbolic links never lead out of root."""
+    return _paths.resolve_in_root(root, relpath, GuardError)
 
 
 def read_text(path: str, display: str) -> str | None:

@@ -29,11 +29,12 @@ import time
 import typing as t
 
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import ansible_dict_to_boto3_tag_list
-from ansible_collections.amazon.aws.plugins.module_utils.tagging import boto3_tag_list_to_ansible_dict
 
 from ansible_collections.bakery.ami.plugins.module_utils import _aws
 from ansible_collections.bakery.ami.plugins.module_utils import _validate
 from ansible_collections.bakery.ami.plugins.module_utils import _waiter
+from ansible_collections.bakery.ami.plugins.module_utils._images import snapshot_ids
+from ansible_collections.bakery.ami.plugins.module_utils._images import tags_of as tag_dict
 
 SOURCE_TAG = "bakery:source-image"
 SOURCE_NAME_TAG = "bakery:source-name"
@@ -299,22 +300,9 @@ def client_token(source_region: str, source_image_id: str, region: str, name: st
     return f"bakery-{digest[:48]}"
 
 
-def tag_dict(resource: dict) -> dict:
-    return boto3_tag_list_to_ansible_dict(resource.get("Tags") or [])
-
-
 def user_tags(tags: dict) -> dict:
     """Tags a copy may inherit: not AWS's own and not our bookkeeping tags."""
     return {key: value for key, value in tags.items() if not key.startswith("aws:") and key not in MANAGED_TAGS}
-
-
-def snapshot_ids(image: dict) -> list:
-    ids = []
-    for mapping in image.get("BlockDeviceMappings") or []:
-        snapshot_id = (mapping.get("Ebs") or {}).get("SnapshotId")
-        if snapshot_id and snapshot_id not in ids:
-            ids.append(snapshot_id)
-    return ids
 
 
 def missing_tags(current: dict, desired: dict) -> dict:

@@ -24,6 +24,9 @@ import typing as t
 from ansible_collections.bakery.ami.plugins.module_utils import _aws
 from ansible_collections.bakery.ami.plugins.module_utils import _validate
 from ansible_collections.bakery.ami.plugins.module_utils import _waiter
+from ansible_collections.bakery.ami.plugins.module_utils._images import round_to_minute
+from ansible_collections.bakery.ami.plugins.module_utils._images import snapshot_ids as image_snapshot_ids
+from ansible_collections.bakery.ami.plugins.module_utils._images import tags_of as image_tags
 
 BUILD_ID_TAG = "bakery:build-id"
 DUPLICATE_NAME = "InvalidAMIName.Duplicate"
@@ -38,27 +41,6 @@ VISIBLE_TIMEOUT = 120
 
 class CreateError(Exception):
     """A user-level failure: the message names the option and the rule."""
-
-
-def image_tags(image: dict) -> dict:
-    return {tag["Key"]: tag.get("Value", "") for tag in image.get("Tags") or []}
-
-
-def image_snapshot_ids(image: dict) -> list:
-    ids = []
-    for mapping in image.get("BlockDeviceMappings") or []:
-        snapshot_id = (mapping.get("Ebs") or {}).get("SnapshotId")
-        if snapshot_id and snapshot_id not in ids:
-            ids.append(snapshot_id)
-    return ids
-
-
-def round_to_minute(moment: datetime.datetime) -> datetime.datetime:
-    """EC2 rounds a deprecation time to the nearest minute."""
-    rounded = moment.replace(second=0, microsecond=0)
-    if moment.second >= 30:
-        rounded += datetime.timedelta(minutes=1)
-    return rounded
 
 
 def ten_years_after(moment: datetime.datetime) -> datetime.datetime:

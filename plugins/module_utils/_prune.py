@@ -28,6 +28,9 @@ import datetime
 
 from ansible_collections.bakery.ami.plugins.module_utils import _aws
 from ansible_collections.bakery.ami.plugins.module_utils import _validate
+from ansible_collections.bakery.ami.plugins.module_utils._images import round_to_minute as _round_minute
+from ansible_collections.bakery.ami.plugins.module_utils._images import snapshot_ids
+from ansible_collections.bakery.ami.plugins.module_utils._images import tags_of as _tags
 
 FAMILY_TAG = "bakery:family"
 KEEP_TAG = "bakery:keep"
@@ -79,10 +82,6 @@ def selection_filters(family: str | None, tags: dict | None) -> list:
     return [{"Name": f"tag:{key}", "Values": [value]} for key, value in sorted(wanted.items())]
 
 
-def _tags(resource: dict) -> dict:
-    return {tag["Key"]: tag.get("Value", "") for tag in resource.get("Tags") or []}
-
-
 def _time(value) -> datetime.datetime | None:
     if not value:
         return None
@@ -94,24 +93,8 @@ def _iso(moment: datetime.datetime) -> str:
     return moment.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _round_minute(moment: datetime.datetime) -> datetime.datetime:
-    rounded = moment.replace(second=0, microsecond=0)
-    if moment.second >= 30:
-        rounded += datetime.timedelta(minutes=1)
-    return rounded
-
-
 def _next_minute(moment: datetime.datetime) -> datetime.datetime:
     return moment.replace(second=0, microsecond=0) + datetime.timedelta(minutes=1)
-
-
-def snapshot_ids(image: dict) -> list:
-    ids = []
-    for mapping in image.get("BlockDeviceMappings") or []:
-        snapshot_id = (mapping.get("Ebs") or {}).get("SnapshotId")
-        if snapshot_id and snapshot_id not in ids:
-            ids.append(snapshot_id)
-    return ids
 
 
 def _summary(image: dict, **extra) -> dict:

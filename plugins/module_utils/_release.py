@@ -21,6 +21,8 @@ import stat
 import tempfile
 import typing as t
 
+from ansible_collections.bakery.ami.plugins.module_utils import _paths
+
 # Generations of Amazon Linux, named like the ami_find catalog entries.
 AL2023 = "al2023"
 AL2 = "al2"
@@ -219,32 +221,8 @@ def parse_os_release(text: str) -> dict[str, str]:
 
 
 def resolve_in_root(root: str, relpath: str) -> str:
-    """Host path of relpath inside root, following symbolic links without leaving root.
-
-    Absolute link targets are taken relative to root (as in a chroot); `..` stops at root.
-    The last component need not exist.
-    """
-    parts = [p for p in relpath.split("/") if p not in ("", ".")]
-    resolved: list[str] = []
-    hops = 0
-    while parts:
-        part = parts.pop(0)
-        if part == "..":
-            if resolved:
-                resolved.pop()
-            continue
-        candidate = os.path.join(root, *resolved, part)
-        if os.path.islink(candidate):
-            hops += 1
-            if hops > 40:
-                raise ReleaseLockError(f"root: too many levels of symbolic links resolving /{relpath} under {root}")
-            target = os.readlink(candidate)
-            if target.startswith("/"):
-                resolved = []
-            parts = [p for p in target.split("/") if p not in ("", ".")] + parts
-            continue
-        resolved.append(part)
-    return os.path.join(root, *resolved)
+    """Host path of relpath inside root; symbolic links never lead out of root."""
+    return _paths.resolve_in_root(root, relpath, ReleaseLockError)
 
 
 def _read_text(root: str, relpath: str) -> str | None:

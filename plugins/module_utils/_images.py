@@ -1,0 +1,34 @@
+# -*- coding: utf-8 -*-
+# Copyright: Contributors to the bakery.ami project
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+# Private to bakery.ami: not a public API; may change without notice.
+#
+# Small readers of EC2 image descriptions that the image modules share.
+
+from __future__ import annotations
+
+import datetime
+
+
+def tags_of(resource: dict) -> dict:
+    """An image's or snapshot's tags as a plain dict."""
+    return {tag["Key"]: tag.get("Value", "") for tag in resource.get("Tags") or []}
+
+
+def snapshot_ids(image: dict) -> list:
+    """The EBS snapshots behind an image, in block-device order, without repeats."""
+    ids = []
+    for mapping in image.get("BlockDeviceMappings") or []:
+        snapshot_id = (mapping.get("Ebs") or {}).get("SnapshotId")
+        if snapshot_id and snapshot_id not in ids:
+            ids.append(snapshot_id)
+    return ids
+
+
+def round_to_minute(moment: datetime.datetime) -> datetime.datetime:
+    """EC2 rounds a deprecation time to the nearest minute."""
+    rounded = moment.replace(second=0, microsecond=0)
+    if moment.second >= 30:
+        rounded += datetime.timedelta(minutes=1)
+    return rounded
