@@ -312,6 +312,10 @@ def test_bad_configuration_fails_before_anything_exists(aws, run_playbook, out, 
 # ---------------------------------------------------------------------------------------------
 
 
+def tag_spec(kind, tags):
+    return [{"ResourceType": kind, "Tags": tags}]
+
+
 def test_sweep_removes_leftovers_of_a_killed_run(aws, run_playbook, out):
     """Resources planted as a killed run left them (expires-at passed) go; others stay."""
     past = (datetime.now(timezone.utc) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -321,22 +325,19 @@ def test_sweep_removes_leftovers_of_a_killed_run(aws, run_playbook, out):
         ec2 = aws.client("ec2", region)
         tags = [{"Key": "bakery:run-id", "Value": "killed-run"}, {"Key": "bakery:expires-at", "Value": expires}]
 
-        def spec(kind, tags=tags):
-            return [{"ResourceType": kind, "Tags": tags}]
-
-        ec2.create_key_pair(KeyName="bakery-killed-run", KeyType="ed25519", TagSpecifications=spec("key-pair"))
+        ec2.create_key_pair(KeyName="bakery-killed-run", KeyType="ed25519", TagSpecifications=tag_spec("key-pair", tags))
         group = ec2.create_security_group(GroupName="bakery-killed-run", Description="x",
-                                          TagSpecifications=spec("security-group"))["GroupId"]
+                                          TagSpecifications=tag_spec("security-group", tags))["GroupId"]
         source = ec2.describe_images(Owners=[DEBIAN_OWNER])["Images"][0]["ImageId"]
         instance = ec2.run_instances(ImageId=source, MinCount=1, MaxCount=1,
-                                     TagSpecifications=spec("instance"))["Instances"][0]["InstanceId"]
-        image = ec2.create_image(InstanceId=instance, Name="killed-" + region, TagSpecifications=spec("image"))["ImageId"]
+                                     TagSpecifications=tag_spec("instance", tags))["Instances"][0]["InstanceId"]
+        image = ec2.create_image(InstanceId=instance, Name="killed-" + region, TagSpecifications=tag_spec("image", tags))["ImageId"]
         seed = ec2.create_volume(AvailabilityZone=region + "a", Size=1)["VolumeId"]
-        snapshot = ec2.create_snapshot(VolumeId=seed, TagSpecifications=spec("snapshot"))["SnapshotId"]
+        snapshot = ec2.create_snapshot(VolumeId=seed, TagSpecifications=tag_spec("snapshot", tags))["SnapshotId"]
         ec2.delete_volume(VolumeId=seed)
         # (from a snapshot: amazon.aws.ec2_vol_info fails on moto's volumes without SnapshotId)
         volume = ec2.create_volume(AvailabilityZone=region + "a", SnapshotId=snapshot,
-                                   TagSpecifications=spec("volume"))["VolumeId"]
+                                   TagSpecifications=tag_spec("volume", tags))["VolumeId"]
         planted[region] = {"group": group, "instance": instance, "volume": volume, "image": image,
                            "snapshot": snapshot}
     result = bake(run_playbook, aws, out, playbook="playbooks/sweep.yml")
