@@ -18,7 +18,6 @@ import fnmatch
 import os
 import re
 import shutil
-import stat
 import tempfile
 import traceback
 import typing as t
@@ -689,30 +688,4 @@ def write_dropin(plan: Plan, move: t.Callable[[str, str], t.Any] | None = None) 
     The temporary name starts with '.' and does not end in .cfg, so cloud-init never reads
     a partial file. Mode and owner of an existing file are kept; a new one gets 0644.
     """
-    directory = os.path.dirname(plan.path)
-    if not os.path.isdir(directory):
-        os.makedirs(directory, mode=0o755)
-    existing = None
-    try:
-        existing = os.stat(plan.path)
-    except FileNotFoundError:
-        pass
-    fd, tmp = tempfile.mkstemp(prefix=".bakery-guard-", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write((plan.after or "").encode("utf-8"))
-        if existing is not None:
-            os.chmod(tmp, stat.S_IMODE(existing.st_mode))
-            if os.geteuid() == 0:
-                os.chown(tmp, existing.st_uid, existing.st_gid)
-        else:
-            os.chmod(tmp, 0o644)
-        if move is None:
-            os.replace(tmp, plan.path)
-        else:
-            move(tmp, plan.path)
-            if existing is None:
-                os.chmod(plan.path, 0o644)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    _paths.write_atomically(plan.path, plan.after or "", move)

@@ -9,7 +9,11 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
+import tempfile
+import typing as t
 
 MAX_LINK_HOPS = 40
 
@@ -41,3 +45,43 @@ def resolve_in_root(root: str, relpath: str, error: type = ValueError) -> str:
             continue
         resolved.append(part)
     return os.path.join(root, *resolved)
+
+
+def write_atomically(path: str, text: str, move: t.Callable[[str, str], t.Any] | None = None) -> None:
+    """Write text to path through a temporary file beside it, then a move, so no reader (nor
+    cloud-init, which reads only *.cfg) ever sees a partial file.
+
+    move(src, dest) is AnsibleModule.atomic_move in a module (it keeps the target's mode, owner
+    and SELinux context); without it the mode and owner are copied here and os.replace is used.
+    A new file gets mode 0644, a new directory 0755.
+    """
+    directory = os.path.dirname(path)
+    if not os.path.isdir(directory):
+        os.makedirs(directory, mode=0o755)
+    existing = None
+    try:
+        existing = os.stat(path)
+    except FileNotFoundError:
+        pass
+    fd, tmp = tempfile.mkstemp(prefix=".bakery-", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(text.encode("utf-8"))
+        if existing is not None:
+            os.chmod(tmp, stat.S_IMODE(existing.st_mode))
+            try:
+                os.chown(tmp, existing.st_uid, existing.st_gid)
+            except OSError as exc:
+                if exc.errno != errno.EPERM:  # not root: the file stays ours
+                    raise
+        else:
+            os.chmod(tmp, 0o644)
+        if move is None:
+            os.replace(tmp, path)
+        else:
+            move(tmp, path)
+            if existing is None:
+                os.chmod(path, 0o644)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)

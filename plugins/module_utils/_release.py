@@ -14,11 +14,8 @@
 from __future__ import annotations
 
 import datetime
-import errno
 import os
 import re
-import stat
-import tempfile
 import typing as t
 
 from ansible_collections.bakery.ami.plugins.module_utils import _paths
@@ -628,35 +625,6 @@ def apply_plan(plan: Plan, move: t.Callable[[str, str], t.Any] | None = None) ->
     """
     written = []
     for change in plan.changes:
-        directory = os.path.dirname(change.path)
-        if not os.path.isdir(directory):
-            os.makedirs(directory, mode=0o755)
-        existing = None
-        try:
-            existing = os.stat(change.path)
-        except FileNotFoundError:
-            pass
-        fd, tmp = tempfile.mkstemp(prefix=".bakery-", dir=directory)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(change.after.encode("utf-8"))
-            if existing is not None:
-                os.chmod(tmp, stat.S_IMODE(existing.st_mode))
-                try:
-                    os.chown(tmp, existing.st_uid, existing.st_gid)
-                except OSError as exc:
-                    if exc.errno != errno.EPERM:
-                        raise
-            else:
-                os.chmod(tmp, 0o644)
-            if move is None:
-                os.replace(tmp, change.path)
-            else:
-                move(tmp, change.path)
-                if existing is None:
-                    os.chmod(change.path, 0o644)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        _paths.write_atomically(change.path, change.after, move)
         written.append(change.path)
     return written
