@@ -10,11 +10,12 @@ from unittest.mock import MagicMock, patch
 import botocore.exceptions
 import pytest
 
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.bakery.ami.plugins.module_utils import _aws
 from ansible_collections.bakery.ami.plugins.module_utils import _copy
 from ansible_collections.bakery.ami.plugins.modules import ami_copy
+
+from tests.unit.plugins.modules.module_runner import run_module
 
 CLIENT = "ansible_collections.amazon.aws.plugins.module_utils.modules.AnsibleAWSModule.client"
 REGIONAL = "ansible_collections.bakery.ami.plugins.module_utils._aws.regional_clients"
@@ -31,16 +32,8 @@ GOOD = {"source_image_id": SOURCE, "regions": ["us-west-2", "eu-west-1"]}
 
 
 def run_main(capsys, check_mode=False, diff=False, **args):
-    args = dict(BASE, **args)
-    if check_mode:
-        args["_ansible_check_mode"] = True
-    if diff:
-        args["_ansible_diff"] = True
-    with patch_module_args(args):
-        with pytest.raises(SystemExit) as exit_info:
-            ami_copy.main()
-    result = json.loads(capsys.readouterr().out)
-    result["_rc"] = exit_info.value.code
+    rc, result = run_module(ami_copy.main, capsys, dict(BASE, **args), check_mode=check_mode, diff=diff)
+    result["_rc"] = rc
     return result
 
 

@@ -12,10 +12,11 @@ import json
 
 import pytest
 
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.bakery.ami.plugins.modules import ami_find
+
+from tests.unit.plugins.modules.module_runner import run_module
 
 from tests.unit.plugins.module_utils.find_fakes import FakeEC2, FakeSSM, image
 
@@ -51,10 +52,7 @@ def aws(monkeypatch):
 
 
 def run_main(capsys, **args):
-    with patch_module_args(dict(BASE, **args)):
-        with pytest.raises(SystemExit) as info:
-            ami_find.main()
-    return info.value.code, json.loads(capsys.readouterr().out)
+    return run_module(ami_find.main, capsys, dict(BASE, **args))
 
 
 def calls(aws):

@@ -18,10 +18,11 @@ from pathlib import Path
 
 import pytest
 
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.bakery.ami.plugins.module_utils import _release as r
 from ansible_collections.bakery.ami.plugins.modules import ami_lock_release
+
+from tests.unit.plugins.modules.module_runner import run_module
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "amazon_linux"
 DROPIN = "etc/cloud/cloud.cfg.d/90_bakery_release_lock.cfg"
@@ -63,10 +64,7 @@ def lock(root: Path, **kwargs) -> r.Plan:
 
 
 def run_main(capsys, **args) -> dict:
-    with patch_module_args(args):
-        with pytest.raises(SystemExit):
-            ami_lock_release.main()
-    return json.loads(capsys.readouterr().out)
+    return run_module(ami_lock_release.main, capsys, args)[1]
 
 
 # ------------------------------------------------------------------------- Amazon Linux 2023

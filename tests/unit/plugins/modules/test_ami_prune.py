@@ -4,15 +4,15 @@
 """ami_prune's main(): bad input fails before any AWS client exists; regions, check mode and failures."""
 from __future__ import annotations
 
-import json
 from unittest.mock import MagicMock, patch
 
 import pytest
 
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.bakery.ami.plugins.module_utils import _prune
 from ansible_collections.bakery.ami.plugins.modules import ami_prune
+
+from tests.unit.plugins.modules.module_runner import run_module
 
 CLIENT = "ansible_collections.amazon.aws.plugins.module_utils.modules.AnsibleAWSModule.client"
 REGIONAL = "ansible_collections.bakery.ami.plugins.module_utils._aws.regional_clients"
@@ -27,14 +27,8 @@ BASE = {"region": "us-east-1", "access_key": "testing", "secret_key": "testing"}
 
 
 def run_main(capsys, check_mode=False, **args):
-    args = dict(BASE, **args)
-    if check_mode:
-        args["_ansible_check_mode"] = True
-    with patch_module_args(args):
-        with pytest.raises(SystemExit) as exit_info:
-            ami_prune.main()
-    result = json.loads(capsys.readouterr().out)
-    result["_rc"] = exit_info.value.code
+    rc, result = run_module(ami_prune.main, capsys, dict(BASE, **args), check_mode=check_mode)
+    result["_rc"] = rc
     return result
 
 

@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import stat
 from pathlib import Path
@@ -13,9 +12,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.bakery.ami.plugins.modules import cloudinit_guard
+
+from tests.unit.plugins.modules.module_runner import run_module
 
 DROPIN = "etc/cloud/cloud.cfg.d/99_bakery_guard.cfg"
 CLOUD_CFG = {
@@ -53,10 +53,7 @@ def warnings_of(result: dict) -> list:
 
 
 def run_main(capsys, **args) -> dict:
-    with patch_module_args(args):
-        with pytest.raises(SystemExit):
-            cloudinit_guard.main()
-    return json.loads(capsys.readouterr().out)
+    return run_module(cloudinit_guard.main, capsys, args)[1]
 
 
 def test_check_then_real_then_idempotent(root, capsys):

@@ -9,10 +9,11 @@ import os
 
 import pytest
 
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.bakery.ami.plugins.module_utils import _hygiene
 from ansible_collections.bakery.ami.plugins.modules import image_scan
+
+from tests.unit.plugins.modules.module_runner import run_module
 
 BAKE_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBakeBakeBakeBakeBakeBakeBakeBakeBakeBake0001 bakery-temp"
 
@@ -37,13 +38,8 @@ def image(tmp_path):
 
 
 def run_main(capsys, check_mode=False, **args):
-    if check_mode:
-        args["_ansible_check_mode"] = True
-    with patch_module_args(args):
-        with pytest.raises(SystemExit) as exit_info:
-            image_scan.main()
-    result = json.loads(capsys.readouterr().out)
-    result["_rc"] = exit_info.value.code
+    rc, result = run_module(image_scan.main, capsys, args, check_mode=check_mode)
+    result["_rc"] = rc
     return result
 
 
