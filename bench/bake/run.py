@@ -307,6 +307,7 @@ def main() -> int:
     parser.add_argument("--timeout", type=int, default=1200, help="seconds per run before it is killed")
     parser.add_argument("--out", default=str(HERE / "RESULTS.md"))
     parser.add_argument("--json", default="", help="also write every run's figures here")
+    parser.add_argument("--keep", default="", help="keep every run's work directory (logs, bake report) here")
     args = parser.parse_args()
     args.regions = [int(n) for n in args.regions.split(",")]
     tools = [t for t in args.tools.split(",") if t]
@@ -325,7 +326,8 @@ def main() -> int:
     results = []
     with tempfile.TemporaryDirectory(prefix="bakery-bench-bake-") as tmp, \
             LocalAws.start(port=0, amis=str(CATALOG)) as aws:
-        scratch = Path(tmp)
+        scratch = Path(args.keep or tmp)
+        scratch.mkdir(parents=True, exist_ok=True)
         for seq in range(1, args.rounds + 1):
             for count in args.regions:
                 # alternate the order of the tools from round to round

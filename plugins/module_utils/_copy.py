@@ -98,6 +98,7 @@ class CopyRequest:
     kms_key_id: str | None = None
     copy_tags: bool = True
     tags: dict = dataclasses.field(default_factory=dict)
+    pending_tags: dict = dataclasses.field(default_factory=dict)
     launch_permissions: list = dataclasses.field(default_factory=list)
     share_user_ids: list = dataclasses.field(default_factory=list)
     deprecate_at: datetime.datetime | None = None
@@ -209,6 +210,16 @@ def build_request(
             if key in tags:
                 errors.append(f"tags: '{key}' is set by ami_copy itself and cannot be given")
 
+    pending_tags = params.get("pending_tags") or {}
+    error = _validate.tags("pending_tags", pending_tags)
+    _add(errors, error)
+    if not error:
+        for key in pending_tags:
+            if key in MANAGED_TAGS:
+                errors.append(f"pending_tags: '{key}' is set by ami_copy itself and cannot be given")
+            elif key in tags:
+                errors.append(f"pending_tags: '{key}' is also in tags; a tag is either kept or removed when done, not both")
+
     permissions: list = []
     share_user_ids: list = []
     launch = params.get("launch_permissions") or {}
@@ -273,6 +284,7 @@ def build_request(
         kms_key_id=kms_key_id,
         copy_tags=True if copy_tags is None else bool(copy_tags),
         tags=dict(tags),
+        pending_tags=dict(pending_tags),
         launch_permissions=permissions,
         share_user_ids=share_user_ids,
         deprecate_at=deprecate_at,
@@ -353,6 +365,10 @@ class RegionPlan:
     action: str  # "source", "reuse" or "copy"
     existing: dict | None = None
     preexisting_ids: tuple = ()
+    # what the run knows of the region's copy: its image as last described, and whether it changed
+    image: dict | None = None
+    changed: bool = False
+    done: bool = False  # its entry is final (check-mode prediction, failure, halt)
 
 
 class AmiCopier:
@@ -408,6 +424,11 @@ class AmiCopier:
             and region not in rolled_back
         )
         changed = any(entry.get("changed") for region, entry in self.images.items() if region not in rolled_back)
+        if not self.failed:
+            try:
+                changed = self.release_pending() or changed
+            except RegionFailed as exc:
+                self.failed["pending_tags"] = str(exc)
         result = {
             "changed": changed,
             "images": self.images,
@@ -488,24 +509,44 @@ class AmiCopier:
         return plans
 
     def _run_all(self, plans: list) -> None:
+        """Start every copy (concurrently), wait for all of them together, then finish each."""
         for plan in plans:
             if plan.action == "source":
                 self.images[plan.region] = self._entry(self.source, changed=False)
         work = [plan for plan in plans if plan.action != "source"]
-        workers = min(len(work), self.request.max_concurrency or len(work)) or 1
-        with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
-            futures = {pool.submit(self._region, plan): plan for plan in work}
-            for future in concurrent.futures.as_completed(futures):
-                future.result()
-
-    def _region(self, plan: RegionPlan) -> None:
-        """One region from start to finish; a failure is recorded, never raised."""
+        if self.request.max_concurrency and self.request.max_concurrency < len(work):
+            # at most max_concurrency copies in flight: each worker takes a region from start to end
+            self._each(self._from_start_to_end, work)
+            return
+        self._each(self._start, work)
+        live = [plan for plan in work if not plan.done]
         if self._abort.is_set():
-            self._halt(plan, "not started")
+            for plan in live:
+                self._halt(plan, "stopped")
+            return
+        if self.request.wait and not self.check_mode:
+            self._wait_together(live)
+            live = [plan for plan in live if not plan.done]
+        self._each(self._finish, live)
+
+    def _from_start_to_end(self, plan: RegionPlan) -> None:
+        self._start(plan)
+        if not plan.done and self.request.wait and not self.check_mode:
+            self._wait_together([plan])
+        if not plan.done:
+            self._finish(plan)
+
+    def _each(self, step: t.Callable, plans: list) -> None:
+        """Run step(plan) for every plan concurrently; a region's failure is recorded, never raised."""
+        list(self._map(lambda plan: self._guarded(step, plan), plans))
+
+    def _guarded(self, step: t.Callable, plan: RegionPlan) -> None:
+        if self._abort.is_set():
+            self._halt(plan, "not started" if plan.image is None else "stopped")
             return
         finished = False
         try:
-            entry = self._process(plan)
+            step(plan)
             finished = True
         except (_aws.BakeryAWSError, RegionFailed, _waiter.ImageFailed) as exc:
             self._fail(plan, str(exc))
@@ -513,19 +554,20 @@ class AmiCopier:
             self._fail(plan, f"{exc} (still pending: {exc.pending})")
         except _Aborted:
             self._halt(plan, "stopped")
-        else:
-            with self._lock:
-                self.images[plan.region] = entry
         finally:
-            if not finished and plan.region not in self.failed:
+            if not finished and not plan.done:
                 # An unexpected error is on its way up: stop the other regions, run() rolls back.
                 self._abort.set()
 
-    def _process(self, plan: RegionPlan) -> dict:
-        request = self.request
-        if plan.action == "copy":
-            if self.check_mode:
-                return {
+    def _start(self, plan: RegionPlan) -> None:
+        """Start the region's copy (or take the existing one); plan.image is what is known of it."""
+        if plan.action == "reuse":
+            plan.image = plan.existing
+            return
+        if self.check_mode:
+            plan.done = True
+            with self._lock:
+                self.images[plan.region] = {
                     "image_id": None,
                     "name": plan.name,
                     "state": "predicted",
@@ -533,26 +575,108 @@ class AmiCopier:
                     "snapshot_ids": [],
                     "tags": self.desired_tags(),
                 }
-            image_id = self.start_copy(plan)
-            changed = plan.region in self.started
-        else:
-            image_id = plan.existing["ImageId"]
-            changed = False
-        if request.wait and not self.check_mode:
-            image = self._wait({plan.region: (plan.client, [image_id])})[plan.region][image_id]
-        elif plan.action == "reuse":
-            image = plan.existing
-        else:
-            image = self._describe(plan.client, image_id) or {"ImageId": image_id, "Name": plan.name, "State": "pending"}
-        if image.get("State") == "available" or (self.check_mode and request.wait):
-            changed = self.converge(plan, image) or changed
-            image = self._describe(plan.client, image_id) or image
+            return
+        image_id = self.start_copy(plan)
+        plan.changed = plan.region in self.started
+        if plan.image is None or plan.image.get("ImageId") != image_id:
+            plan.image = {"ImageId": image_id, "Name": plan.name, "State": "pending"}
+
+    def _wait_together(self, plans: list) -> None:
+        """One wait for every region's copy: few calls, and the total is the slowest region."""
+        pending = [plan for plan in plans if (plan.image or {}).get("State") != _waiter.IMAGE_DONE]
+        if not pending:
+            return
+        by_region = {plan.region: plan for plan in pending}
+        targets = {plan.region: (plan.client, [plan.image["ImageId"]]) for plan in pending}
+        # copies this run has just started cannot be done yet: no poll at time zero
+        fresh = all(plan.changed for plan in pending)
+        try:
+            done = self._wait(targets, spread=True, first_delay=_waiter.MIN_DELAY if fresh else 0.0,
+                              collect_failures=not self.request.rollback_on_failure)
+        except _waiter.ImageFailed as exc:
+            self._fail(by_region[exc.region], str(exc))
+            for plan in pending:
+                if not plan.done:
+                    self._halt(plan, "stopped")
+            return
+        except _waiter.WaitTimeout as exc:
+            for region in exc.pending:
+                self._fail(by_region[region], f"{exc} (still pending: {exc.pending})")
+            for plan in pending:
+                if not plan.done:
+                    plan.image = self._describe(plan.client, plan.image["ImageId"]) or plan.image
+            return
+        for region, images in done.items():
+            plan = by_region[region]
+            image = images[plan.image["ImageId"]]
+            if image.get("State") in _waiter.IMAGE_FAILED:
+                self._fail(plan, str(_waiter.ImageFailed(region, image["ImageId"], image["State"],
+                                                         _waiter.image_state_reason(image))))
+            else:
+                plan.image = image
+
+    def _finish(self, plan: RegionPlan) -> None:
+        """Tags, permissions and deprecation of an available copy; the region's entry."""
+        request = self.request
+        image = plan.image
+        changed = plan.changed
+        if image.get("State") == _waiter.IMAGE_DONE or (self.check_mode and request.wait):
+            if self.converge(plan, image):
+                changed = True
+                image = self._describe(plan.client, image["ImageId"]) or image
         elif request.launch_permissions or request.deprecate_at or request.share_user_ids:
             self._warn(
-                f"{plan.region}: {image_id} is still {image.get('State')}; launch permissions, snapshot "
+                f"{plan.region}: {image['ImageId']} is still {image.get('State')}; launch permissions, snapshot "
                 "permissions and deprecation are applied once it is available (run the task again with wait=true)"
             )
-        return self._entry(image, changed)
+        with self._lock:
+            self.images[plan.region] = self._entry(image, changed)
+
+    def release_pending(self) -> bool:
+        """Take pending_tags off the source, every copy and their snapshots once all are available.
+
+        One DeleteTags per region (image and snapshots together), so an image without the tags
+        means its snapshots lost them in the same call. Returns whether anything was (or, in check
+        mode, would be) removed.
+        """
+        request = self.request
+        keys = sorted(request.pending_tags)
+        if not keys or self.failed:
+            return False
+        states = {entry.get("state") for region, entry in self.images.items()}
+        if not states <= {_waiter.IMAGE_DONE, "predicted"}:
+            self._warn("pending_tags stay on the images until every copy is available (run the task again with wait=true)")
+            return False
+        work = []
+        if any(key in self.source_tags for key in keys):
+            work.append((request.source_region, [request.source_image_id] + snapshot_ids(self.source)))
+        for region, entry in sorted(self.images.items()):
+            if region != request.source_region and entry.get("image_id") and any(key in entry["tags"] for key in keys):
+                work.append((region, [entry["image_id"]] + list(entry.get("snapshot_ids") or [])))
+        if not work or self.check_mode:
+            return bool(work)
+        failures: dict = {}
+
+        def untag(item: tuple) -> None:
+            region, resource_ids = item
+            try:
+                _aws.delete_tags(self.clients[region], resource_ids, [{"Key": key} for key in keys])
+            except _aws.BakeryAWSError as exc:
+                with self._lock:
+                    failures[region] = str(exc)
+
+        list(self._map(untag, work))
+        for region, entry in self.images.items():
+            if region not in failures:
+                for key in keys:
+                    entry["tags"].pop(key, None)
+        if failures:
+            raise RegionFailed(
+                "the copies are available but pending_tags could not be removed in "
+                + "; ".join(f"{region}: {error}" for region, error in sorted(failures.items()))
+                + " (run the task again)"
+            )
+        return True
 
     # -- AWS steps --------------------------------------------------------------------------------
 
@@ -588,6 +712,8 @@ class AmiCopier:
         # CopyImageTags brings the source's tags to the image (not to its snapshots); the image's
         # tag specification adds only what it would not bring.
         inherited = user_tags(self.source_tags) if request.copy_tags else {}
+        # pending_tags mark the new copy and its snapshots until every copy is done
+        desired.update(request.pending_tags)
         own = {key: value for key, value in desired.items() if inherited.get(key) != value}
         params = {
             "SourceImageId": request.source_image_id,
@@ -629,7 +755,9 @@ class AmiCopier:
             if image_id in plan.preexisting_ids:
                 return image_id
             self._record_start(plan, image_id)
-            if self._is_live(plan.client, image_id):
+            seen: list = [None]
+            if self._is_live(plan.client, image_id, seen):
+                plan.image = seen[0]
                 return image_id
             with self._lock:
                 self.started.pop(plan.region, None)
@@ -649,13 +777,14 @@ class AmiCopier:
         )
         return images[0]["ImageId"] if images else None
 
-    def _is_live(self, client, image_id: str) -> bool:
-        """Is the copy CopyImage answered with really there (pending or available)?"""
+    def _is_live(self, client, image_id: str, seen: list) -> bool:
+        """Is the copy CopyImage answered with really there (pending or available)? seen[0]: its image."""
         start = self._clock()
         delay = 0.5
         while True:
             image = self._describe(client, image_id)
             if image is not None:
+                seen[0] = image
                 return image.get("State") in LIVE_STATES
             if self._clock() - start >= VISIBILITY_GRACE:
                 return False
@@ -678,7 +807,8 @@ class AmiCopier:
                 _aws.create_tags(client, [image_id], ansible_dict_to_boto3_tag_list(todo))
 
         snaps = snapshot_ids(image)
-        if snaps:
+        # a copy this run started got its snapshot tags from CopyImage's tag specification
+        if snaps and plan.region not in self.started:
             snapshot_todo: dict = {}
             needing = []
             for snapshot in _aws.describe_snapshots(client, SnapshotIds=snaps):
@@ -770,6 +900,7 @@ class AmiCopier:
         }
 
     def _fail(self, plan: RegionPlan, message: str) -> None:
+        plan.done = True
         with self._lock:
             self.failed[plan.region] = message
             self.images[plan.region] = self._blank(plan, "failed")
@@ -779,8 +910,13 @@ class AmiCopier:
 
     def _halt(self, plan: RegionPlan, state: str) -> None:
         """A region left unfinished because another one failed (its copy is rolled back)."""
+        plan.done = True
         with self._lock:
-            self.images[plan.region] = self._blank(plan, state)
+            if plan.action == "reuse" and plan.image is not None:
+                # an earlier run's copy: not rolled back, reported as it is
+                self.images[plan.region] = self._entry(plan.image, False)
+            else:
+                self.images[plan.region] = self._blank(plan, state)
 
     def _blank(self, plan: RegionPlan, state: str) -> dict:
         """Call with the lock held."""
@@ -809,14 +945,14 @@ class AmiCopier:
             if self._abort.is_set():
                 raise _Aborted()
 
-    def _wait(self, targets: dict) -> dict:
+    def _wait(self, targets: dict, **options: t.Any) -> dict:
         remaining = self._deadline - self._clock()
         if remaining <= 0:
             raise _waiter.WaitTimeout(
                 f"timed out after {int(self.request.wait_timeout)} s waiting for images to become available",
                 {region: ids for region, (_client, ids) in targets.items()},
             )
-        return _waiter.wait_for_images(targets, remaining, sleep=self._pause, clock=self._clock)
+        return _waiter.wait_for_images(targets, remaining, sleep=self._pause, clock=self._clock, **options)
 
     def _map(self, func: t.Callable, items: list) -> list:
         if len(items) <= 1:

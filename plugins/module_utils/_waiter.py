@@ -6,13 +6,18 @@
 #
 # The one waiter every bakery.ami module uses. Fixed-attempt waiters give up on slow image
 # creations and keep polling images that have already failed; this one:
-# - polls adaptively: about 2 s at first, then a delay that grows with the time already waited
-#   (15 % of it), capped at 15 s, so short waits end promptly and long ones cost few API calls;
+# - polls adaptively: every 3 s at first, then a delay that grows with the time already waited
+#   (20 % of it), capped at 15 s, so short waits end promptly and long ones cost few API calls;
+# - can skip the poll at time zero (first_delay) when the caller has just started the operation
+#   and already knows it is pending;
 # - honours a wall-clock timeout (wait_timeout) rather than an attempt count;
 # - treats an image that is not visible yet (EC2 is eventually consistent right after
 #   CreateImage/CopyImage) as still pending;
 # - stops at once when an image fails, with its state reason.
-# Several regions are waited for together, so time to "all available" is the slowest one.
+# Several regions are waited for together, so time to "all available" is the slowest one. With
+# spread=True (copies started together), each poll asks one region in turn until one of them is
+# done, then asks every region still pending: a near-simultaneous finish costs one call per region
+# instead of one per region per poll.
 
 from __future__ import annotations
 
@@ -21,9 +26,9 @@ import typing as t
 
 from ansible_collections.bakery.ami.plugins.module_utils import _aws
 
-MIN_DELAY = 2.0
+MIN_DELAY = 3.0
 MAX_DELAY = 15.0
-GROWTH = 0.15
+GROWTH = 0.2
 
 IMAGE_DONE = "available"
 IMAGE_FAILED = frozenset(("failed", "error", "invalid", "deregistered", "disabled"))
@@ -63,10 +68,16 @@ def poll(
     clock: t.Callable[[], float] = time.monotonic,
     min_delay: float = MIN_DELAY,
     max_delay: float = MAX_DELAY,
+    first_delay: float = 0.0,
 ) -> int:
-    """Call check() until it returns True; returns how many polls were made."""
+    """Call check() until it returns True; returns how many polls were made.
+
+    first_delay: pause before the first check (the caller knows the thing is not done yet).
+    """
     start = clock()
     polls = 0
+    if first_delay > 0:
+        sleep(min(first_delay, timeout))
     while True:
         polls += 1
         if check():
@@ -88,21 +99,37 @@ def wait_for_images(
     timeout: float,
     *,
     collect_failures: bool = False,
+    spread: bool = False,
+    first_delay: float = 0.0,
     sleep: t.Callable[[float], None] = time.sleep,
     clock: t.Callable[[], float] = time.monotonic,
 ) -> dict:
     """Wait until every image is available.
 
     targets: {region: (ec2_client, [image_id, ...])}.
+    spread: until some region is done, each poll asks only the next region in turn (for images
+    started together, which finish close together); afterwards every pending region is asked.
+    first_delay: no poll before this many seconds (the caller has just started the images).
     Returns {region: {image_id: image}} with each image as DescribeImages gives it.
     A failed image raises ImageFailed at once, unless collect_failures is true: then it is
     returned with its failed State and the others are still waited for.
     """
     results: dict = {region: {} for region in targets}
     pending = {region: set(ids) for region, (_client, ids) in targets.items() if ids}
+    turn = {"next": 0, "one_done": not spread or len(pending) < 2}
+
+    def regions_to_ask() -> list:
+        regions = sorted(pending)
+        if turn["one_done"]:
+            return regions
+        region = regions[turn["next"] % len(regions)]
+        turn["next"] += 1
+        return [region]
 
     def check() -> bool:
-        for region in list(pending):
+        asked = regions_to_ask()
+        while asked:
+            region = asked.pop(0)
             client = targets[region][0]
             ids = sorted(pending[region])
             # A filter (not ImageIds) so an ID that is not visible yet is simply absent instead
@@ -120,6 +147,10 @@ def wait_for_images(
                     pending[region].discard(image_id)
             if not pending[region]:
                 del pending[region]
+                if not turn["one_done"]:
+                    # the first region is done: the others are probably done too, ask them now
+                    turn["one_done"] = True
+                    asked = sorted(pending)
         return not pending
 
     poll(
@@ -129,6 +160,7 @@ def wait_for_images(
         "images to become available",
         sleep=sleep,
         clock=clock,
+        first_delay=first_delay,
     )
     return results
 
@@ -139,6 +171,7 @@ def wait_for_instances(
     state: str,
     timeout: float,
     *,
+    first_delay: float = 0.0,
     sleep: t.Callable[[float], None] = time.sleep,
     clock: t.Callable[[], float] = time.monotonic,
 ) -> dict:
@@ -175,5 +208,6 @@ def wait_for_instances(
         f"instances to be {state}",
         sleep=sleep,
         clock=clock,
+        first_delay=first_delay,
     )
     return results

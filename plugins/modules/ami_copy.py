@@ -78,6 +78,16 @@ options:
       - Every copy's EBS snapshots get the same tags as the copy.
       - C(bakery:source-image) and C(bakery:source-name) are set by the module and cannot be given.
     type: dict
+  pending_tags:
+    description:
+      - Tags that mark the copies as unfinished while the copy runs, for example an expiry time that a
+        clean-up job honours (C(bakery:expires-at) in this collection's bake).
+      - Every new copy and its snapshots get them when the copy starts. Once every copy is available,
+        they are removed from the copies, their snapshots, and the source image and its snapshots, with
+        one C(DeleteTags) call per region. If any region fails, or O(wait=false), they stay.
+      - They are never added back to an available image, so a rerun does not undo their removal.
+      - A key cannot be both in O(tags) and here.
+    type: dict
   launch_permissions:
     description:
       - Who may launch the copies. Permissions are added; existing ones are left alone.
@@ -115,6 +125,8 @@ options:
       - How many regions are copied at once. Defaults to all of them.
       - A region's slot is held until its copy is available and post-processed, so this also bounds the
         copies in flight.
+      - Without it every copy starts at once and all of them are waited for together: one region is
+        asked per poll until a copy is available, then every region still pending.
     type: int
   rollback_on_failure:
     description:
@@ -176,6 +188,15 @@ EXAMPLES = r"""
 - name: Use the copy in us-west-2
   ansible.builtin.debug:
     msg: "{{ copies.images['us-west-2'].image_id }}"
+
+- name: Mark the copies as temporary until all of them are available (a sweep removes expired ones)
+  bakery.ami.ami_copy:
+    source_image_id: "{{ ami.image_id }}"
+    regions: [us-west-2, eu-west-1, ap-southeast-2]
+    tags:
+      bakery:run-id: "{{ run_id }}"
+    pending_tags:
+      bakery:expires-at: "2026-12-01T12:00:00Z"
 
 - name: Start the copies, two regions at a time, and do not wait
   bakery.ami.ami_copy:
@@ -264,6 +285,7 @@ def main():
         kms_key_id=dict(type="str", no_log=False),
         copy_tags=dict(type="bool", default=True),
         tags=dict(type="dict"),
+        pending_tags=dict(type="dict"),
         launch_permissions=dict(
             type="dict",
             options=dict(

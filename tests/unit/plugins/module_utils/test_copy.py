@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime
 import itertools
 import threading
+from unittest.mock import patch
 
 import pytest
 
@@ -212,6 +213,13 @@ class FakeEC2:
             current = {t["Key"]: t["Value"] for t in resource["Tags"]}
             current.update({t["Key"]: t["Value"] for t in Tags})
             resource["Tags"] = [{"Key": k, "Value": v} for k, v in current.items()]
+
+    def delete_tags(self, Resources, Tags):
+        self._record("delete_tags", dict(Resources=Resources, Tags=Tags))
+        keys = {t["Key"] for t in Tags}
+        for resource_id in Resources:
+            resource = self.images.get(resource_id) or self.snapshots[resource_id]
+            resource["Tags"] = [t for t in resource["Tags"] if t["Key"] not in keys]
 
     def describe_snapshots(self, SnapshotIds=None, OwnerIds=None, Filters=None, **_):
         self._record("describe_snapshots", dict(SnapshotIds=SnapshotIds, OwnerIds=OwnerIds, Filters=Filters))
@@ -570,6 +578,11 @@ def test_tags_missing_after_copy_are_reapplied(world, source):
     client = world.regions["eu-west-1"]
     assert client.tags_of(entry["image_id"])["team"] == "platform"
     assert client.tags_of(entry["image_id"])["bakery:source-image"] == f"us-east-1/{source}"
+    # the snapshots of a copy this run made are trusted to CopyImage's tag specification: not read
+    assert not [call for call in client.calls if call[0] == "describe_snapshots"]
+    # a rerun reuses the copy and does read its snapshots: what they lack is added
+    again = run(world, source, tags={"extra": "1"})
+    assert again["images"]["eu-west-1"]["image_id"] == entry["image_id"]
     assert client.tags_of(entry["snapshot_ids"][0])["extra"] == "1"
 
 
@@ -616,8 +629,10 @@ def test_failure_in_one_region_rolls_back_the_others(world, source):
     assert not [call for call in west.calls if call[0] in ("deregister_image", "delete_snapshot")]
     assert result["images"]["ap-southeast-2"]["state"] == "deregistered"
     assert result["images"]["us-west-2"]["image_id"] == kept
-    # what lasts is the tags added to the kept copy; the rolled-back copy does not count
-    assert result["changed"] is True
+    # a failed run leaves the kept copy as it was (no tags added) and the rolled-back copy does
+    # not count: nothing lasting changed
+    assert not [call for call in west.calls if call[0] == "create_tags"]
+    assert result["changed"] is False
     assert result["images"]["ap-southeast-2"]["changed"] is False
 
 
@@ -773,3 +788,93 @@ def test_unexpected_error_still_rolls_back_what_this_run_started(world, source):
         run(world, source, launch_permissions={"user_ids": ["111122223333"]})
     for region in ("ap-southeast-2", "eu-west-1", "us-west-2"):
         assert not [i for i in world.regions[region].images.values() if i.get("_copied")], region
+
+
+# ---------------------------------------------------------------------------------------------
+# Waiting together, pending tags
+
+
+def test_copies_are_waited_for_together_without_a_poll_at_time_zero(world, source):
+    seen = []
+    real = _copy._waiter.wait_for_images
+
+    def recording(targets, timeout, **options):
+        seen.append((sorted(targets), options.get("spread"), options.get("first_delay")))
+        return real(targets, timeout, **options)
+
+    for client in world.regions.values():
+        client.copy_polls = 3
+    with patch.object(_copy._waiter, "wait_for_images", side_effect=recording):
+        result = run(world, source)
+    assert seen == [(["ap-southeast-2", "eu-west-1", "us-west-2"], True, _copy._waiter.MIN_DELAY)]
+    assert all(entry["state"] == "available" for entry in result["images"].values())
+
+
+def test_pending_tags_mark_the_copies_until_all_are_available_then_go_everywhere(world, source):
+    east = world.regions["us-east-1"]
+    source_snapshot = east.images[source]["BlockDeviceMappings"][0]["Ebs"]["SnapshotId"]
+    east.create_tags([source, source_snapshot], [{"Key": "bakery:expires-at", "Value": "2026-12-01T00:00:00Z"}])
+    pending = {"bakery:expires-at": "2026-12-01T00:00:00Z"}
+    result = run(world, source, tags={"bakery:run-id": "r1"}, pending_tags=pending)
+    assert result["changed"] is True
+    for region in ("us-west-2", "eu-west-1", "ap-southeast-2"):
+        client = world.regions[region]
+        (_name, copy_call), = [c for c in client.calls if c[0] == "copy_image"]
+        specs = {spec["ResourceType"]: {t["Key"]: t["Value"] for t in spec["Tags"]} for spec in copy_call["TagSpecifications"]}
+        assert specs["snapshot"]["bakery:expires-at"] == pending["bakery:expires-at"]
+        entry = result["images"][region]
+        # gone from the copy and its snapshot, in one call per region; other tags stay
+        deletes = [c for c in client.calls if c[0] == "delete_tags"]
+        assert len(deletes) == 1
+        assert set(deletes[0][1]["Resources"]) == {entry["image_id"], *entry["snapshot_ids"]}
+        assert "bakery:expires-at" not in client.tags_of(entry["image_id"])
+        assert "bakery:expires-at" not in client.tags_of(entry["snapshot_ids"][0])
+        assert client.tags_of(entry["image_id"])["bakery:run-id"] == "r1"
+        assert "bakery:expires-at" not in entry["tags"]
+    assert "bakery:expires-at" not in east.tags_of(source)
+    assert "bakery:expires-at" not in east.tags_of(source_snapshot)
+    # a rerun finds nothing to remove and puts nothing back
+    before = {region: len(client.calls) for region, client in world.regions.items()}
+    again = run(world, source, tags={"bakery:run-id": "r1"}, pending_tags=pending)
+    assert again["changed"] is False
+    mutating = [
+        (region, call[0]) for region, client in world.regions.items() for call in client.calls[before[region]:]
+        if call[0] in ("delete_tags", "create_tags", "copy_image")
+    ]
+    assert mutating == []
+
+
+def test_pending_tags_stay_when_a_region_fails(world, source):
+    world.regions["eu-west-1"].add_image("web-base-1.0")  # the name is taken there
+    with pytest.raises(_copy.CopyFailed):
+        run(world, source, rollback_on_failure=False, pending_tags={"bakery:expires-at": "2026-12-01T00:00:00Z"})
+    west = world.regions["us-west-2"]
+    (copy_id,) = [i for i, image in west.images.items() if image.get("_copied")]
+    assert west.tags_of(copy_id)["bakery:expires-at"] == "2026-12-01T00:00:00Z"
+    assert not world.calls("delete_tags")
+
+
+def test_pending_tags_stay_in_check_mode_and_without_wait(world, source):
+    pending = {"bakery:expires-at": "2026-12-01T00:00:00Z"}
+    east = world.regions["us-east-1"]
+    east.create_tags([source], [{"Key": "bakery:expires-at", "Value": "x"}])
+    assert run(world, source, check_mode=True, pending_tags=pending)["changed"] is True
+    assert not world.calls("delete_tags") and not world.calls("copy_image")
+    for client in world.regions.values():
+        client.copy_polls = 5
+    run(world, source, wait=False, pending_tags=pending)
+    assert not world.calls("delete_tags")
+    assert east.tags_of(source)["bakery:expires-at"] == "x"
+
+
+@pytest.mark.parametrize(
+    "extra,message",
+    [
+        ({"pending_tags": {"a": "1"}, "tags": {"a": "2"}}, "pending_tags: 'a' is also in tags"),
+        ({"pending_tags": {"bakery:source-image": "x"}}, "pending_tags: 'bakery:source-image' is set by ami_copy"),
+        ({"pending_tags": {"": "x"}}, "pending_tags"),
+    ],
+)
+def test_pending_tags_are_validated(extra, message):
+    with pytest.raises(_copy.InputError, match=message):
+        _copy.build_request(params("ami-0123456789abcdef0", **extra), "us-east-1", KNOWN, now=NOW)

@@ -37,9 +37,9 @@ def image(image_id, state, reason=None):
 
 @pytest.mark.parametrize(
     "elapsed,expected",
-    [(0, 2.0), (5, 2.0), (20, 3.0), (60, 9.0), (100, 15.0), (10000, 15.0)],
+    [(0, 3.0), (5, 3.0), (20, 4.0), (60, 12.0), (100, 15.0), (10000, 15.0)],
 )
-def test_next_delay_grows_with_elapsed_time_between_2_and_15_seconds(elapsed, expected):
+def test_next_delay_grows_with_elapsed_time_between_3_and_15_seconds(elapsed, expected):
     assert _waiter.next_delay(elapsed) == pytest.approx(expected)
 
 
@@ -54,7 +54,7 @@ def test_not_found_right_after_create_is_pending_then_available():
     assert describe.call_count == 3
     # The ID goes to the server as a filter, so an invisible ID cannot fail the call.
     assert describe.call_args.kwargs["Filters"] == [{"Name": "image-id", "Values": ["ami-11111111"]}]
-    assert clock.sleeps == [2.0, 2.0]
+    assert clock.sleeps == [3.0, 3.0]
 
 
 def test_failed_image_stops_the_wait_at_once_with_its_reason():
@@ -122,3 +122,52 @@ def test_instances_wait_for_state_and_fail_when_terminated():
     with patch(DESCRIBE_INSTANCES, return_value=[{"InstanceId": "i-12345678", "State": {"Name": "terminated"}}]):
         with pytest.raises(_waiter.WaitTimeout, match="terminated while waiting"):
             _waiter.wait_for_instances("c", ["i-12345678"], "stopped", 60, sleep=clock.sleep, clock=clock.clock)
+
+
+def test_first_delay_skips_the_poll_at_time_zero():
+    clock = FakeClock()
+    answers = [[image("ami-11111111", "available")]]
+    with patch(DESCRIBE, side_effect=answers) as describe:
+        _waiter.wait_for_images(
+            {"us-east-1": ("client", ["ami-11111111"])}, 600, first_delay=3.0, sleep=clock.sleep, clock=clock.clock
+        )
+    assert describe.call_count == 1
+    assert clock.sleeps == [3.0]
+
+
+def _spread_run(ready_at: dict, spread: bool):
+    clock = FakeClock()
+    ids = {client: "ami-0000000%d" % n for n, client in enumerate(sorted(ready_at), start=1)}
+    asked = []
+
+    def describe(client, **params):
+        asked.append(client)
+        return [image(ids[client], "available" if clock.now >= ready_at[client] else "pending")]
+
+    targets = {"r-" + client: (client, [image_id]) for client, image_id in ids.items()}
+    with patch(DESCRIBE, side_effect=describe):
+        result = _waiter.wait_for_images(targets, 600, spread=spread, first_delay=3.0, sleep=clock.sleep, clock=clock.clock)
+    return clock, asked, result
+
+
+def test_spread_asks_one_region_per_poll_until_one_is_done_then_the_rest_at_once():
+    clock, asked, result = _spread_run({"a": 30, "b": 30, "c": 30}, spread=True)
+    _clock2, asked_all, _result2 = _spread_run({"a": 30, "b": 30, "c": 30}, spread=False)
+    assert all(len(images) == 1 for images in result.values())
+    polls = len(clock.sleeps)
+    # one call per poll, plus the two other regions asked right after the first one is done
+    assert len(asked) == polls + 2
+    assert len(asked_all) == 3 * polls
+    # the regions take turns
+    assert asked[:3] == ["a", "b", "c"]
+    assert 30 <= clock.now <= 30 * 1.25
+
+
+def test_spread_still_waits_for_a_slower_region_and_asks_only_it():
+    clock, asked, result = _spread_run({"a": 10, "b": 40, "c": 10}, spread=True)
+    assert set(result) == {"r-a", "r-b", "r-c"}
+    assert 40 <= clock.now <= 40 * 1.25
+    # once a and c are done, only b is asked
+    last_a_or_c = max(i for i, client in enumerate(asked) if client in ("a", "c"))
+    assert asked[last_a_or_c + 1:] and set(asked[last_a_or_c + 1:]) == {"b"}
+    assert len(asked) < 3 * len(clock.sleeps)
