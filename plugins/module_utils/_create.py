@@ -37,6 +37,8 @@ IOPS_RANGES = {"gp3": (3000, 80000), "io1": (100, 64000), "io2": (100, 256000)}
 THROUGHPUT_RANGE = (125, 2000)
 # How long to look for an image that is known to exist (a Duplicate answer) or was just created.
 VISIBLE_TIMEOUT = 120
+# An instance takes a moment to stop even when EC2 is quick: first look after a second.
+STOP_FIRST_POLL = 1.0
 
 
 class CreateError(Exception):
@@ -118,6 +120,8 @@ def validate(params: dict) -> list:
                 errors.append(f"{option}: applies only to images registered from a snapshot (snapshot_id)")
     if snapshot_id is not None:
         errors.append(_validate.resource_id("snapshot_id", snapshot_id, "snapshot"))
+        if params.get("stop_instance"):
+            errors.append("stop_instance: applies only to images created from an instance (instance_id)")
         if params.get("reboot") is False:
             errors.append("reboot: applies only to images created from an instance (instance_id)")
         root = params.get("root_device_name")
@@ -231,7 +235,8 @@ class ImageCreator:
             "to adopt it."
         )
 
-    def check_source(self) -> None:
+    def check_source(self) -> dict | None:
+        """The instance (or snapshot) must exist in a state an image can be made from; returns the instance."""
         if self.snapshot_mode:
             snapshot_id = self.params["snapshot_id"]
             snapshots = _aws.describe_snapshots(self.client, SnapshotIds=[snapshot_id])
@@ -240,14 +245,35 @@ class ImageCreator:
             state = snapshots[0].get("State")
             if state != "completed":
                 raise CreateError(f"snapshot_id: snapshot {snapshot_id} is '{state}'; an image needs a completed snapshot")
-            return
+            return None
         instance_id = self.params["instance_id"]
         instances = _aws.describe_instances(self.client, InstanceIds=[instance_id])
         if not instances:
             raise CreateError(f"instance_id: instance {instance_id} does not exist in {self.region}")
         state = (instances[0].get("State") or {}).get("Name")
-        if state not in SOURCE_STATES:
+        allowed = SOURCE_STATES + (("pending", "stopping") if self.params.get("stop_instance") else ())
+        if state not in allowed:
             raise CreateError(f"instance_id: instance {instance_id} is '{state}'; it must be stopped or running")
+        return instances[0]
+
+    def stop_source(self, instance: dict) -> None:
+        """stop_instance: stop the builder and wait until it is stopped, for a consistent image without a reboot."""
+        instance_id = instance["InstanceId"]
+        state = (instance.get("State") or {}).get("Name")
+        if state == "stopped":
+            return
+        timeout = self.params.get("wait_timeout") or 3600
+        try:
+            if state == "pending":
+                _waiter.wait_for_instances(self.client, [instance_id], "running", timeout, **self._timing)
+                state = "running"
+            if state == "running":
+                _aws.stop_instances(self.client, [instance_id])
+            _waiter.wait_for_instances(
+                self.client, [instance_id], "stopped", timeout, first_delay=STOP_FIRST_POLL, **self._timing
+            )
+        except _waiter.WaitTimeout as exc:
+            raise CreateError(f"stop_instance: {exc}") from None
 
     # -- create ---------------------------------------------------------------------------------
 
@@ -351,18 +377,25 @@ class ImageCreator:
         _waiter.poll(check, timeout, lambda: {self.region: [image_id]}, f"image {image_id} to become visible", **self._timing)
         return found["image"]
 
-    def _wait(self, image_id: str) -> dict:
+    def _wait(self, image_id: str, just_created: bool = False) -> dict:
         if self.params.get("wait", True):
             done = _waiter.wait_for_images(
-                {self.region: (self.client, [image_id])}, self.params.get("wait_timeout") or 3600, **self._timing
+                {self.region: (self.client, [image_id])},
+                self.params.get("wait_timeout") or 3600,
+                # an image CreateImage has just started cannot be available at once
+                first_delay=_waiter.MIN_DELAY if just_created else 0.0,
+                **self._timing,
             )
             return done[self.region][image_id]
         return self._wait_visible(image_id)
 
     # -- converge -------------------------------------------------------------------------------
 
-    def plan_updates(self, image: dict, extra_snapshot_ids: t.Iterable = ()) -> dict:
-        """What an image (new or adopted) lacks compared with the options; nothing is changed."""
+    def plan_updates(self, image: dict, extra_snapshot_ids: t.Iterable = (), snapshots_tagged: bool = False) -> dict:
+        """What an image (new or adopted) lacks compared with the options; nothing is changed.
+
+        snapshots_tagged: CreateImage has just tagged the snapshots (tag specification): not read.
+        """
         updates: dict = {}
         current = image_tags(image)
         missing = {k: v for k, v in self.image_tags.items() if current.get(k) != v}
@@ -372,7 +405,7 @@ class ImageCreator:
         for snapshot_id in extra_snapshot_ids:
             if snapshot_id not in snapshot_ids:
                 snapshot_ids.append(snapshot_id)
-        if snapshot_ids and self.snapshot_tags:
+        if snapshot_ids and self.snapshot_tags and not snapshots_tagged:
             snapshots = _aws.describe_snapshots(self.client, SnapshotIds=snapshot_ids)
             by_id = {snapshot["SnapshotId"]: snapshot for snapshot in snapshots}
             untagged = {}
@@ -453,15 +486,18 @@ class ImageCreator:
             if not self.owned_by_this_build(existing):
                 raise self.name_taken_error(existing)
             return self._adopt(existing)
-        self.check_source()
+        instance = self.check_source()
         if self.deprecate_at is not None:
             self.check_updates_allowed({"deprecate_at": self.deprecate_at})
         if self.check_mode:
             return self.result(None, True, False, {})
+        if instance is not None and self.params.get("stop_instance"):
+            self.stop_source(instance)
         image_id, adopted = self._create()
-        image = self._wait(image_id)
+        image = self._wait(image_id, just_created=not adopted)
         extra = [self.params["snapshot_id"]] if self.snapshot_mode else []
-        updates = self.plan_updates(image, extra)
+        # CreateImage tags the snapshots itself; RegisterImage (snapshot mode) does not
+        updates = self.plan_updates(image, extra, snapshots_tagged=not self.snapshot_mode and not adopted)
         self.check_updates_allowed(updates)
         self.apply_updates(image_id, updates)
         return self.result(image, True, adopted, updates)

@@ -45,6 +45,15 @@ options:
       - Only with O(instance_id).
     type: bool
     default: true
+  stop_instance:
+    description:
+      - Stop the instance and wait until it is stopped before the image is made, so the image is
+        consistent without a reboot (use with O(reboot=false)). A stopped instance is left as it is.
+      - Only when the image is created; an image that already exists is adopted without stopping anything.
+        In check mode nothing is stopped.
+      - Only with O(instance_id).
+    type: bool
+    default: false
   snapshot_id:
     description:
       - The EBS snapshot of the root volume to register the image from (the chroot-style flow).
@@ -254,6 +263,7 @@ def main():
         description=dict(type="str"),
         instance_id=dict(type="str"),
         reboot=dict(type="bool", default=True),
+        stop_instance=dict(type="bool", default=False),
         snapshot_id=dict(type="str"),
         architecture=dict(type="str", choices=["x86_64", "arm64", "i386"]),
         root_device_name=dict(type="str"),

@@ -13,7 +13,7 @@ from ansible_collections.bakery.ami.plugins.module_utils import _aws
 from ansible_collections.bakery.ami.plugins.module_utils import _create
 from ansible_collections.bakery.ami.plugins.module_utils import _waiter
 
-MUTATING = ("create_image", "register_image", "create_tags", "modify_image_attribute", "enable_image_deprecation")
+MUTATING = ("create_image", "register_image", "create_tags", "modify_image_attribute", "enable_image_deprecation", "stop_instances")
 NEXT_YEAR = datetime.datetime.now(datetime.timezone.utc).year + 1
 FUTURE = f"{NEXT_YEAR}-01-31T00:00:00Z"
 
@@ -95,7 +95,17 @@ class FakeEC2:
 
     def describe_instances(self, client, **params):
         self.calls.append(("describe_instances", params))
-        return [dict(self.instances[i]) for i in params.get("InstanceIds", []) if i in self.instances]
+        ids = list(params.get("InstanceIds", []))
+        for flt in params.get("Filters") or []:
+            if flt["Name"] == "instance-id":
+                ids += flt["Values"]
+        return [dict(self.instances[i]) for i in ids if i in self.instances]
+
+    def stop_instances(self, client, instance_ids):
+        self.calls.append(("stop_instances", {"InstanceIds": list(instance_ids)}))
+        for instance_id in instance_ids:
+            self.instances[instance_id]["State"] = {"Name": "stopped"}
+        return True
 
     def _made(self, request, snapshot_ids, imds=None):
         image_tags = {}
@@ -174,6 +184,7 @@ def ec2(monkeypatch):
         "describe_images",
         "describe_snapshots",
         "describe_instances",
+        "stop_instances",
         "create_image",
         "register_image",
         "create_tags",
@@ -561,3 +572,47 @@ def test_round_to_minute_matches_ec2():
     moment = datetime.datetime(2030, 1, 1, 10, 0, 30, tzinfo=datetime.timezone.utc)
     assert _create.round_to_minute(moment) == datetime.datetime(2030, 1, 1, 10, 1, tzinfo=datetime.timezone.utc)
     assert _create.round_to_minute(moment.replace(second=29)) == moment.replace(second=0)
+
+
+# ---------------------------------------------------------------------------------------------
+# stop_instance
+
+
+def test_stop_instance_stops_a_running_builder_before_the_image_is_made(ec2):
+    instance_id = ec2.add_instance("running")
+    result = creator(params(instance_id=instance_id, reboot=False, stop_instance=True)).run()
+    names = [call[0] for call in ec2.calls]
+    assert names.index("stop_instances") < names.index("create_image")
+    assert ec2.instances[instance_id]["State"]["Name"] == "stopped"
+    assert result["changed"] is True
+
+
+def test_stop_instance_leaves_a_stopped_builder_alone_and_stops_nothing_in_check_mode(ec2):
+    stopped = ec2.add_instance("stopped")
+    creator(params(instance_id=stopped, stop_instance=True)).run()
+    running = ec2.add_instance("running")
+    predicted = creator(params(name="other name", instance_id=running, stop_instance=True), check_mode=True).run()
+    assert predicted["changed"] is True
+    assert not [call for call in ec2.calls if call[0] == "stop_instances"]
+    assert ec2.instances[running]["State"]["Name"] == "running"
+
+
+def test_stop_instance_does_not_stop_anything_when_the_image_is_adopted(ec2):
+    instance_id = ec2.add_instance("running")
+    ec2.add_image("web-base 2025.11.26", tags={"bakery:build-id": "build-1"})
+    result = creator(params(instance_id=instance_id, stop_instance=True)).run()
+    assert result["adopted"] is True
+    assert ec2.instances[instance_id]["State"]["Name"] == "running"
+
+
+def test_stop_instance_applies_to_instances_only():
+    errors = _create.validate(params(snapshot_id="snap-0123456789abcdef0", stop_instance=True))
+    assert "stop_instance: applies only to images created from an instance (instance_id)" in errors
+
+
+def test_a_fresh_image_does_not_read_its_snapshots_but_an_adopted_one_does(ec2):
+    instance_id = ec2.add_instance("stopped")
+    creator(params(instance_id=instance_id)).run()
+    assert not [call for call in ec2.calls if call[0] == "describe_snapshots"]
+    creator(params(instance_id=instance_id)).run()
+    assert [call for call in ec2.calls if call[0] == "describe_snapshots"]
