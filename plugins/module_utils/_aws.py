@@ -91,6 +91,12 @@ class _VolumeHandler(_Handler):
         return is_boto3_error_code("InvalidVolume.NotFound")
 
 
+class _SubnetHandler(_Handler):
+    @classmethod
+    def _is_missing(cls):
+        return is_boto3_error_code("InvalidSubnetID.NotFound")
+
+
 class _ParameterHandler(_Handler):
     @classmethod
     def _is_missing(cls):
@@ -369,6 +375,13 @@ def authorize_security_group_ingress(client, **params) -> bool:
 def delete_security_group(client, group_id: str) -> bool:
     client.delete_security_group(GroupId=group_id)
     return True
+
+
+@_SubnetHandler.list_error_handler("describe subnets", [])
+@_retry()
+def describe_subnets(client, **params) -> list:
+    """All pages of DescribeSubnets. A missing subnet ID yields [] rather than an error."""
+    return _paginate(client, "describe_subnets", "Subnets", params)
 
 
 # ---------------------------------------------------------------------------------------------

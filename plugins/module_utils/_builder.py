@@ -1,0 +1,556 @@
+# -*- coding: utf-8 -*-
+# Copyright: Contributors to the bakery.ami project
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+# Private to bakery.ami: not a public API; may change without notice.
+#
+# The core of bakery.ami.ami_builder: the temporary builder instance of one bake run, with its
+# security group and key pair, made and removed with as few EC2 calls as possible.
+#
+# Everything of a run carries the tag bakery:run-id and the name bakery-<run_id>, so:
+# - state=running looks for the run's instance with one DescribeInstances. Found: nothing is
+#   changed (at most a wait for `running`). Not found: the security group and key pair are
+#   created directly (a Duplicate answer means an earlier attempt made them: reuse), then
+#   RunInstances with a ClientToken, then the wait. Fresh without key or SSH ranges that is
+#   DescribeInstances, CreateSecurityGroup, RunInstances, DescribeInstances.
+# - state=absent finds each kind of resource by the tag and removes it, instances first (the
+#   security group cannot go while an instance uses it), carrying on after a failure and
+#   reporting every error at the end.
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import os
+import re
+import tempfile
+import typing as t
+
+from ansible_collections.bakery.ami.plugins.module_utils import _aws
+from ansible_collections.bakery.ami.plugins.module_utils import _validate
+from ansible_collections.bakery.ami.plugins.module_utils import _waiter
+
+RUN_ID_TAG = "bakery:run-id"
+EXPIRES_TAG = "bakery:expires-at"
+NAME_PREFIX = "bakery-"
+VOLUME_TYPES = ("gp2", "gp3", "io1", "io2", "st1", "sc1", "standard")
+VOLUME_SIZE_RANGE = (1, 16384)
+# States of a builder that still exists; shutting-down and terminated ones are gone for good.
+LIVE_STATES = ("pending", "running", "stopping", "stopped")
+# States absent removes (an instance already shutting down is waited for as well).
+REMOVABLE_STATES = ("pending", "running", "stopping", "stopped", "shutting-down")
+# Preference when (against the rules) several live instances carry the run's tag.
+STATE_PREFERENCE = {"running": 0, "pending": 1, "stopping": 2, "stopped": 3}
+OPEN_RANGES = ("0.0.0.0/0", "::/0")
+SSH_PORT = 22
+
+_RUN_ID = re.compile(r"^[A-Za-z0-9-]{6,64}$")
+_IMAGE_REF = re.compile(r"^(ami-[0-9a-f]{8}([0-9a-f]{9})?|resolve:ssm:[A-Za-z0-9_.\-/:]{1,2048})$")
+_INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9-]+$")
+_DEVICE = re.compile(r"^/dev/[a-z0-9]+$")
+
+
+class BuilderError(Exception):
+    """A user-level failure: the message names the option and the rule."""
+
+
+class CleanupError(Exception):
+    """state=absent could not remove everything; `errors` lists each failure, `result` what was done."""
+
+    def __init__(self, errors: list, result: dict):
+        super().__init__(
+            f"could not remove everything of the run ({len(errors)} error{'s' if len(errors) != 1 else ''}): "
+            + "; ".join(errors)
+        )
+        self.errors = errors
+        self.result = result
+
+
+def resource_name(run_id: str) -> str:
+    return NAME_PREFIX + run_id
+
+
+def client_token(run_id: str, group_id: str) -> str:
+    """The RunInstances idempotency token (at most 64 ASCII characters).
+
+    It comes from the run ID and the security group the instance goes into: a retried request
+    (the answer lost) finds the group again and launches nothing new, while a builder made again
+    after state=absent (a new group) is not answered with the terminated one.
+    """
+    digest = hashlib.sha256(f"{run_id}/{group_id}".encode("utf-8")).hexdigest()[:40]
+    return f"bakery-{digest}"
+
+
+def tag_list(tags: dict) -> list:
+    return [{"Key": key, "Value": value} for key, value in sorted(tags.items())]
+
+
+def tags_of(resource: dict) -> dict:
+    return {tag["Key"]: tag["Value"] for tag in resource.get("Tags") or []}
+
+
+def _tag_spec(resource_type: str, tags: dict) -> dict:
+    return {"ResourceType": resource_type, "Tags": tag_list(tags)}
+
+
+def _run_filter(run_id: str) -> dict:
+    return {"Name": f"tag:{RUN_ID_TAG}", "Values": [run_id]}
+
+
+# ---------------------------------------------------------------------------------------------
+# Input
+
+
+def _validate_cidrs(cidrs: t.Any, allow_open: bool) -> list:
+    if cidrs is None:
+        return []
+    if not isinstance(cidrs, list):
+        return ["ssh_cidrs: must be a list of IPv4 or IPv6 CIDR blocks"]
+    errors = []
+    for index, cidr in enumerate(cidrs):
+        where = f"ssh_cidrs[{index}]"
+        if not isinstance(cidr, str) or "/" not in cidr:
+            errors.append(f"{where}: '{cidr}' is not a CIDR block with a prefix length (for example 203.0.113.10/32)")
+            continue
+        try:
+            network = ipaddress.ip_network(cidr, strict=False)
+        except ValueError:
+            errors.append(f"{where}: '{cidr}' is not an IPv4 or IPv6 CIDR block (for example 203.0.113.0/24)")
+            continue
+        if str(network) != cidr:
+            errors.append(f"{where}: '{cidr}' has host bits set; write the network, '{network}'")
+            continue
+        if network.prefixlen == 0 and not allow_open:
+            errors.append(
+                f"{where}: '{cidr}' opens SSH to the whole internet; set allow_open_ssh: true to allow it"
+            )
+    return errors
+
+
+def _validate_key_file(path: t.Any) -> str | None:
+    if not isinstance(path, str) or not path:
+        return "key_file: must be a file path"
+    if path.endswith("/") or os.path.isdir(path):
+        return f"key_file: '{path}' is a directory; give the path of the private key file to write"
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        return f"key_file: the directory of '{path}' ({directory}) does not exist; create it first"
+    return None
+
+
+def validate(params: dict) -> list:
+    """Every problem with the options, found without any API call."""
+    errors = []
+    run_id = params.get("run_id")
+    if not isinstance(run_id, str) or not _RUN_ID.match(run_id):
+        shown = run_id if not isinstance(run_id, str) or len(run_id) <= 80 else run_id[:80] + "..."
+        errors.append(f"run_id: must be 6-64 characters of letters, digits and '-', got '{shown}'")
+    errors.append(_validate.tags("tags", params.get("tags")))
+    for key in (params.get("tags") or {}) if isinstance(params.get("tags"), dict) else ():
+        if key in (RUN_ID_TAG, EXPIRES_TAG, "Name"):
+            errors.append(f"tags: '{key}' is set by the module (from run_id / expires_at); leave it out of tags")
+    timeout = params.get("wait_timeout")
+    if timeout is not None and not 1 <= timeout <= 86400:
+        errors.append(f"wait_timeout: must be 1-86400 seconds, got {timeout}")
+    if params.get("state", "running") == "absent":
+        return [error for error in errors if error]
+
+    image_id = params.get("image_id")
+    if image_id is None:
+        errors.append("image_id: required when state is running")
+    elif not isinstance(image_id, str) or not _IMAGE_REF.match(image_id):
+        errors.append(
+            f"image_id: '{str(image_id)[:80]}' is neither an image ID (ami- followed by 8 or 17 hex digits) "
+            "nor resolve:ssm:<parameter name>"
+        )
+    instance_type = params.get("instance_type")
+    if not isinstance(instance_type, str) or len(instance_type) > 64 or not _INSTANCE_TYPE.match(instance_type):
+        errors.append(f"instance_type: '{str(instance_type)[:80]}' is not an instance type such as t3.micro")
+    if params.get("subnet_id") is not None:
+        errors.append(_validate.resource_id("subnet_id", params["subnet_id"], "subnet"))
+    if params.get("vpc_id") is not None:
+        errors.append(_validate.resource_id("vpc_id", params["vpc_id"], "vpc"))
+    errors.extend(_validate_cidrs(params.get("ssh_cidrs"), bool(params.get("allow_open_ssh"))))
+    if params.get("key_file") is not None:
+        errors.append(_validate_key_file(params["key_file"]))
+    root = params.get("root_device_name")
+    if not isinstance(root, str) or not _DEVICE.match(root):
+        errors.append(f"root_device_name: must be a device path such as /dev/xvda, got '{str(root)[:80]}'")
+    size = params.get("volume_size")
+    low, high = VOLUME_SIZE_RANGE
+    if isinstance(size, bool) or not isinstance(size, int) or not low <= size <= high:
+        errors.append(f"volume_size: must be {low}-{high} GiB, got {size!r}")
+    if params.get("volume_type") not in VOLUME_TYPES:
+        errors.append(f"volume_type: must be one of {', '.join(VOLUME_TYPES)}, got '{params.get('volume_type')}'")
+    if params.get("kms_key_id") is not None:
+        errors.append(_validate.kms_key("kms_key_id", params["kms_key_id"]))
+    if params.get("expires_at") is not None:
+        errors.append(_validate.parse_time("expires_at", params["expires_at"])[1])
+    return [error for error in errors if error]
+
+
+# ---------------------------------------------------------------------------------------------
+# Private key file
+
+
+def write_private_key(path: str, material: str) -> None:
+    """Write the private key through a 0600 temporary file beside it and a rename: no reader
+    ever sees a partial key, and at no moment is it readable by anyone but its owner."""
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".bakery-key-", suffix=".tmp", dir=directory)
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(material if material.endswith("\n") else material + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+# ---------------------------------------------------------------------------------------------
+# The builder
+
+
+class Builder:
+    """Look up, compare, create or remove; act only outside check mode."""
+
+    def __init__(self, client, params: dict, check_mode: bool = False, *, warn=None, sleep=None, clock=None, write_key=None):
+        self.client = client
+        self.params = params
+        self.check_mode = check_mode
+        self.run_id = params["run_id"]
+        self.name = resource_name(self.run_id)
+        self._timing = {}
+        if sleep is not None:
+            self._timing["sleep"] = sleep
+        if clock is not None:
+            self._timing["clock"] = clock
+        self._write_key = write_key or write_private_key
+        self.tags = dict(params.get("tags") or {})
+        self.tags[RUN_ID_TAG] = self.run_id
+        self.tags["Name"] = self.name
+        if params.get("expires_at") is not None:
+            parsed, _error = _validate.parse_time("expires_at", params["expires_at"])
+            self.tags[EXPIRES_TAG] = parsed.strftime("%Y-%m-%dT%H:%M:%SZ")
+        self.key_file = params.get("key_file")
+        self.created: list = []
+        self.warnings: list = []
+        self._warn = warn
+
+    def warn(self, message: str) -> None:
+        self.warnings.append(message)
+        if self._warn is not None:
+            self._warn(message)
+
+    # -- lookups --------------------------------------------------------------------------------
+
+    def find_instances(self, states: t.Iterable[str]) -> list:
+        return _aws.describe_instances(
+            self.client,
+            Filters=[_run_filter(self.run_id), {"Name": "instance-state-name", "Values": list(states)}],
+        )
+
+    def pick(self, instances: list) -> dict:
+        ordered = sorted(
+            instances,
+            key=lambda i: (STATE_PREFERENCE.get(i.get("State", {}).get("Name"), 9), str(i.get("LaunchTime", "")), i["InstanceId"]),
+        )
+        if len(ordered) > 1:
+            self.warn(
+                f"several instances carry {RUN_ID_TAG}={self.run_id} "
+                f"({', '.join(i['InstanceId'] for i in ordered)}); using {ordered[0]['InstanceId']}"
+            )
+        return ordered[0]
+
+    def find_group_by_name(self, vpc_id: str | None) -> dict | None:
+        filters = [{"Name": "group-name", "Values": [self.name]}]
+        if vpc_id:
+            filters.append({"Name": "vpc-id", "Values": [vpc_id]})
+        groups = _aws.describe_security_groups(self.client, Filters=filters)
+        groups = [g for g in groups if g.get("GroupName") == self.name]
+        if not groups:
+            return None
+        # without a VPC, the group EC2 just refused is the one in the default VPC; prefer ours
+        groups.sort(key=lambda g: (tags_of(g).get(RUN_ID_TAG) != self.run_id, g["GroupId"]))
+        return groups[0]
+
+    def find_key_pair(self) -> dict | None:
+        pairs = _aws.describe_key_pairs(self.client, KeyNames=[self.name])
+        return pairs[0] if pairs else None
+
+    def resolve_vpc(self) -> str | None:
+        """The security group's VPC: vpc_id, else the subnet's (one DescribeSubnets), else the default."""
+        if self.params.get("vpc_id"):
+            return self.params["vpc_id"]
+        subnet_id = self.params.get("subnet_id")
+        if not subnet_id:
+            return None
+        subnets = _aws.describe_subnets(self.client, SubnetIds=[subnet_id])
+        if not subnets:
+            raise BuilderError(f"subnet_id: subnet {subnet_id} does not exist")
+        return subnets[0]["VpcId"]
+
+    # -- running ----------------------------------------------------------------------------------
+
+    def _key_file_missing_error(self, detail: str) -> BuilderError:
+        return BuilderError(
+            f"key_file: '{self.key_file}' does not exist, but {detail}; EC2 hands out a private key only "
+            f"once, so it cannot be recovered. Remove the builder (state: absent) and run again"
+        )
+
+    def ensure_key_pair(self) -> str | None:
+        if self.key_file is None:
+            return None
+        request = {
+            "KeyName": self.name,
+            "KeyType": "ed25519",
+            "TagSpecifications": [_tag_spec("key-pair", self.tags)],
+        }
+        try:
+            answer = _aws.create_key_pair(self.client, **request)
+        except _aws.BakeryAWSError as e:
+            if _aws.error_code(e) != "InvalidKeyPair.Duplicate":
+                raise
+            if not os.path.exists(self.key_file):
+                raise self._key_file_missing_error(f"the key pair {self.name} already exists") from None
+            return self.name
+        self._write_key(self.key_file, answer["KeyMaterial"])
+        self.created.append("key_pair")
+        return self.name
+
+    def ensure_security_group(self, vpc_id: str | None) -> str:
+        request = {
+            "GroupName": self.name,
+            "Description": f"bakery.ami builder of run {self.run_id} (temporary)",
+            "TagSpecifications": [_tag_spec("security-group", self.tags)],
+        }
+        if vpc_id:
+            request["VpcId"] = vpc_id
+        try:
+            group_id = _aws.create_security_group(self.client, **request)["GroupId"]
+        except _aws.BakeryAWSError as e:
+            if _aws.error_code(e) != "InvalidGroup.Duplicate":
+                raise
+            group = self.find_group_by_name(vpc_id)
+            if group is None:
+                raise BuilderError(
+                    f"run_id: security group {self.name} exists (InvalidGroup.Duplicate) but could not be found; rerun the task"
+                ) from None
+            self._adopt_group(group)
+            return group["GroupId"]
+        self.created.append("security_group")
+        self.authorize(group_id, self.params.get("ssh_cidrs") or [], reused=False)
+        return group_id
+
+    def _adopt_group(self, group: dict) -> None:
+        missing = {k: v for k, v in self.tags.items() if tags_of(group).get(k) != v}
+        if missing:
+            # so that state=absent (which finds groups by tag) removes it too
+            _aws.create_tags(self.client, [group["GroupId"]], tag_list(missing))
+        have = set()
+        for permission in group.get("IpPermissions") or []:
+            if permission.get("IpProtocol") == "tcp" and permission.get("FromPort") == SSH_PORT and permission.get("ToPort") == SSH_PORT:
+                have.update(r.get("CidrIp") for r in permission.get("IpRanges") or [])
+                have.update(r.get("CidrIpv6") for r in permission.get("Ipv6Ranges") or [])
+        wanted = [cidr for cidr in self.params.get("ssh_cidrs") or [] if cidr not in have]
+        self.authorize(group["GroupId"], wanted, reused=True)
+
+    def authorize(self, group_id: str, cidrs: list, reused: bool) -> None:
+        if not cidrs:
+            return
+        v4 = [c for c in cidrs if ":" not in c]
+        v6 = [c for c in cidrs if ":" in c]
+        permission: dict = {"IpProtocol": "tcp", "FromPort": SSH_PORT, "ToPort": SSH_PORT}
+        description = f"SSH to the bakery.ami builder of run {self.run_id}"
+        if v4:
+            permission["IpRanges"] = [{"CidrIp": c, "Description": description} for c in v4]
+        if v6:
+            permission["Ipv6Ranges"] = [{"CidrIpv6": c, "Description": description} for c in v6]
+        try:
+            _aws.authorize_security_group_ingress(self.client, GroupId=group_id, IpPermissions=[permission])
+        except _aws.BakeryAWSError as e:
+            if not (reused and _aws.error_code(e) == "InvalidPermission.Duplicate"):
+                raise
+
+    def run_request(self, group_id: str, key_name: str | None) -> dict:
+        params = self.params
+        ebs = {
+            "VolumeSize": params["volume_size"],
+            "VolumeType": params["volume_type"],
+            "Encrypted": True,
+            "DeleteOnTermination": True,
+        }
+        if params.get("kms_key_id"):
+            ebs["KmsKeyId"] = params["kms_key_id"]
+        request = {
+            "ImageId": params["image_id"],
+            "InstanceType": params["instance_type"],
+            "MinCount": 1,
+            "MaxCount": 1,
+            "ClientToken": client_token(self.run_id, group_id),
+            "MetadataOptions": {"HttpTokens": "required", "HttpPutResponseHopLimit": 1, "HttpEndpoint": "enabled"},
+            "BlockDeviceMappings": [{"DeviceName": params["root_device_name"], "Ebs": ebs}],
+            "InstanceInitiatedShutdownBehavior": "stop",
+            "TagSpecifications": [_tag_spec("instance", self.tags), _tag_spec("volume", self.tags)],
+        }
+        if key_name:
+            request["KeyName"] = key_name
+        if params.get("associate_public_ip") is not None:
+            interface = {
+                "DeviceIndex": 0,
+                "AssociatePublicIpAddress": bool(params["associate_public_ip"]),
+                "Groups": [group_id],
+                "DeleteOnTermination": True,
+            }
+            if params.get("subnet_id"):
+                interface["SubnetId"] = params["subnet_id"]
+            request["NetworkInterfaces"] = [interface]
+        else:
+            request["SecurityGroupIds"] = [group_id]
+            if params.get("subnet_id"):
+                request["SubnetId"] = params["subnet_id"]
+        return request
+
+    def _wait_running(self, instance: dict) -> dict:
+        done = _waiter.wait_for_instances(
+            self.client, [instance["InstanceId"]], "running", self.params.get("wait_timeout") or 600, **self._timing
+        )
+        return done[instance["InstanceId"]]
+
+    def _group_of(self, instance: dict) -> str | None:
+        groups = list(instance.get("SecurityGroups") or [])
+        for interface in instance.get("NetworkInterfaces") or []:
+            groups.extend(interface.get("Groups") or [])
+        for group in groups:
+            if group.get("GroupName") == self.name:
+                return group.get("GroupId")
+        return groups[0].get("GroupId") if groups else None
+
+    def result(self, instance: dict | None, changed: bool, group_id: str | None, key_name: str | None) -> dict:
+        instance = instance or {}
+        return {
+            "changed": changed,
+            "instance_id": instance.get("InstanceId"),
+            "state": (instance.get("State") or {}).get("Name"),
+            "private_ip": instance.get("PrivateIpAddress"),
+            "public_ip": instance.get("PublicIpAddress"),
+            "subnet_id": instance.get("SubnetId"),
+            "vpc_id": instance.get("VpcId"),
+            "security_group_id": group_id,
+            "key_name": key_name,
+            "key_file": self.key_file,
+            "tags": tags_of(instance) if instance else dict(self.tags),
+            "created": list(self.created),
+        }
+
+    def _existing(self, instance: dict) -> dict:
+        key_name = None
+        if self.key_file is not None:
+            key_name = instance.get("KeyName")
+            if not key_name:
+                raise BuilderError(
+                    f"key_file: builder {instance['InstanceId']} of run {self.run_id} was launched without a key pair; "
+                    "remove it (state: absent) and run again"
+                )
+            if not os.path.exists(self.key_file):
+                raise self._key_file_missing_error(f"builder {instance['InstanceId']} uses the key pair {key_name}")
+        state = (instance.get("State") or {}).get("Name")
+        if state == "pending" and self.params.get("wait", True) and not self.check_mode:
+            instance = self._wait_running(instance)
+        elif state in ("stopping", "stopped"):
+            self.warn(f"builder {instance['InstanceId']} is {state}; the module does not start it")
+        return self.result(instance, False, self._group_of(instance), key_name)
+
+    def _predict(self) -> dict:
+        """Check mode without a builder: what would be made (lookups only)."""
+        if self.key_file is not None:
+            if self.find_key_pair() is None:
+                self.created.append("key_pair")
+            elif not os.path.exists(self.key_file):
+                raise self._key_file_missing_error(f"the key pair {self.name} already exists")
+        vpc_id = self.params.get("vpc_id")
+        group = self.find_group_by_name(vpc_id)
+        if group is None:
+            self.created.append("security_group")
+        self.created.append("instance")
+        key_name = self.name if self.key_file is not None else None
+        return self.result(None, True, group["GroupId"] if group else None, key_name)
+
+    def ensure_running(self) -> dict:
+        found = self.find_instances(LIVE_STATES)
+        if found:
+            return self._existing(self.pick(found))
+        if self.check_mode:
+            return self._predict()
+        vpc_id = self.resolve_vpc()
+        key_name = self.ensure_key_pair()
+        group_id = self.ensure_security_group(vpc_id)
+        instance = _aws.run_instances(self.client, **self.run_request(group_id, key_name))[0]
+        self.created.append("instance")
+        if self.params.get("wait", True):
+            instance = self._wait_running(instance)
+        return self.result(instance, True, group_id, key_name)
+
+    # -- absent -----------------------------------------------------------------------------------
+
+    def remove(self) -> dict:
+        removed: dict = {"instances": [], "security_groups": [], "key_pairs": [], "volumes": []}
+        errors: list = []
+
+        def attempt(what: str, action: t.Callable[[], t.Any]) -> t.Any:
+            try:
+                return action()
+            except (_aws.BakeryAWSError, _waiter.WaitTimeout) as e:
+                errors.append(f"{what}: {e}")
+                return None
+
+        instances = attempt("find instances", lambda: self.find_instances(REMOVABLE_STATES)) or []
+        instance_ids = sorted(i["InstanceId"] for i in instances)
+        if instance_ids:
+            if self.check_mode:
+                removed["instances"] = instance_ids
+            elif attempt(f"terminate {', '.join(instance_ids)}", lambda: _aws.terminate_instances(self.client, instance_ids)):
+                removed["instances"] = instance_ids
+                attempt(
+                    f"wait for {', '.join(instance_ids)} to terminate",
+                    lambda: _waiter.wait_for_instances(
+                        self.client, instance_ids, "terminated", self.params.get("wait_timeout") or 600, **self._timing
+                    ),
+                )
+
+        groups = attempt(
+            "find security groups", lambda: _aws.describe_security_groups(self.client, Filters=[_run_filter(self.run_id)])
+        ) or []
+        for group_id in sorted(g["GroupId"] for g in groups):
+            if self.check_mode or attempt(f"delete security group {group_id}", lambda g=group_id: _aws.delete_security_group(self.client, g)):
+                removed["security_groups"].append(group_id)
+
+        pairs = attempt(
+            "find key pairs", lambda: _aws.describe_key_pairs(self.client, Filters=[_run_filter(self.run_id)])
+        ) or []
+        for key_name in sorted(p["KeyName"] for p in pairs):
+            if self.check_mode or attempt(f"delete key pair {key_name}", lambda k=key_name: _aws.delete_key_pair(self.client, k)):
+                removed["key_pairs"].append(key_name)
+
+        volumes = attempt(
+            "find volumes",
+            lambda: _aws.describe_volumes(
+                self.client, Filters=[_run_filter(self.run_id), {"Name": "status", "Values": ["available"]}]
+            ),
+        ) or []
+        for volume_id in sorted(v["VolumeId"] for v in volumes):
+            if self.check_mode or attempt(f"delete volume {volume_id}", lambda v=volume_id: _aws.delete_volume(self.client, v)):
+                removed["volumes"].append(volume_id)
+
+        result = {"changed": any(removed.values()), "removed": removed}
+        if errors:
+            raise CleanupError(errors, result)
+        return result
+
+    def run(self) -> dict:
+        if self.params.get("state", "running") == "absent":
+            return self.remove()
+        return self.ensure_running()

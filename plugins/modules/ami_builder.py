@@ -1,0 +1,301 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: Contributors to the bakery.ami project
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: ami_builder
+short_description: Launch or remove the temporary builder instance of a bake run, with its security group and key pair
+version_added: 0.1.0
+author: "bakery.ami contributors (@bakery-ami)"
+description:
+  - With O(state=running), makes sure the run's builder instance exists, with a temporary security group
+    admitting SSH only from O(ssh_cidrs), optionally an ed25519 key pair whose private key is
+    written to O(key_file), and the instance with IMDSv2 required and an encrypted root volume.
+  - Every resource is named C(bakery-<run_id>) and tagged C(bakery:run-id), C(Name),
+    C(bakery:expires-at) (with O(expires_at)) and O(tags), so O(state=absent) and the collection's
+    sweep find them.
+  - Idempotent with few API calls. One C(DescribeInstances) by the C(bakery:run-id) tag finds a
+    builder of the run that is not terminated; when there is one nothing is changed (with O(wait),
+    a C(pending) builder is waited for). Otherwise the security group and the key pair are created
+    directly (an existing one of the same name is reused) and the instance is launched with a
+    C(ClientToken) derived from O(run_id) and the security group, so a retried request never
+    launches a second instance.
+  - With O(state=absent), terminates the run's instances and waits for them, then deletes the
+    run's security groups, key pairs and the run's volumes that are C(available), all found by the
+    C(bakery:run-id) tag. It carries on after a failure and fails at the end listing every error.
+  - Every option is checked before any API call.
+options:
+  run_id:
+    description:
+      - Identifies the bake run; 6-64 letters, digits and C(-).
+      - The value of the tag C(bakery:run-id) and, as C(bakery-<run_id>), the name of every resource.
+    type: str
+    required: true
+  state:
+    description:
+      - V(running) makes sure the builder exists (and runs, with O(wait)); V(absent) removes everything of the run.
+    type: str
+    choices: [running, absent]
+    default: running
+  image_id:
+    description:
+      - The image to launch, an image ID or C(resolve:ssm:<parameter>). Required with O(state=running).
+    type: str
+  instance_type:
+    description: The instance type of the builder.
+    type: str
+    default: t3.micro
+  subnet_id:
+    description:
+      - The subnet of the builder. Without it EC2 uses a default subnet of the default VPC.
+    type: str
+  vpc_id:
+    description:
+      - The VPC of the security group. Without it, the VPC of O(subnet_id) (one C(DescribeSubnets));
+        without either, the default VPC.
+    type: str
+  ssh_cidrs:
+    description:
+      - IPv4 and IPv6 CIDR blocks allowed to reach port 22 of the builder.
+      - Empty means no ingress rule at all (nothing can connect, for example a builder that is only
+        snapshotted).
+      - V(0.0.0.0/0) and V(::/0) are refused unless O(allow_open_ssh=true).
+    type: list
+    elements: str
+    default: []
+  allow_open_ssh:
+    description: Accept V(0.0.0.0/0) or V(::/0) in O(ssh_cidrs).
+    type: bool
+    default: false
+  key_file:
+    description:
+      - Create the ed25519 key pair C(bakery-<run_id>) and write its private key to this path, mode C(0600),
+        atomically. The directory must exist.
+      - When the key pair already exists and the file is there, both are reused. When the key pair exists but
+        the file does not, the task fails, since EC2 hands out a private key only once.
+      - Without it the builder has no key pair.
+    type: path
+  associate_public_ip:
+    description:
+      - Whether the builder gets a public IPv4 address. Only when set, the instance is launched with a network
+        interface that carries the security group and O(subnet_id); unset leaves it to the subnet's setting.
+    type: bool
+  root_device_name:
+    description: The root device of the image (the source image's C(root_device_name)).
+    type: str
+    default: /dev/xvda
+  volume_size:
+    description: Size of the root volume in GiB (1-16384). EC2 refuses one smaller than the image's.
+    type: int
+    default: 8
+  volume_type:
+    description: The root volume type.
+    type: str
+    choices: [gp2, gp3, io1, io2, st1, sc1, standard]
+    default: gp3
+  kms_key_id:
+    description:
+      - The KMS key (key ID, alias or ARN) of the encrypted root volume. Without it the account's
+        default EBS key is used. The root volume is always encrypted.
+    type: str
+  expires_at:
+    description:
+      - ISO-8601 time (UTC unless an offset is given) after which the collection's sweep may remove what the
+        run left behind; tagged C(bakery:expires-at) in the form C(YYYY-MM-DDTHH:MM:SSZ).
+    type: str
+  tags:
+    description:
+      - Extra tags on every resource. C(bakery:run-id), C(bakery:expires-at) and C(Name) come from
+        O(run_id) and O(expires_at).
+    type: dict
+  wait:
+    description:
+      - With O(state=running), wait until the builder is C(running).
+      - With O(state=absent) the module always waits for the instances to terminate, since the security
+        group cannot be deleted before.
+    type: bool
+    default: true
+  wait_timeout:
+    description: How long to wait for the instance, in seconds.
+    type: int
+    default: 600
+extends_documentation_fragment:
+  - amazon.aws.common.modules
+  - amazon.aws.region.modules
+  - amazon.aws.boto3
+  - bakery.ami.attributes
+attributes:
+  check_mode:
+    description: Looks the run's resources up and reports what would be made or removed; changes nothing.
+    support: full
+  diff_mode:
+    description: The module reports its changes in its result, not as a diff.
+    support: none
+  idempotent:
+    description:
+      - A rerun with the same O(run_id) finds the builder (or nothing left to remove) and reports no change
+        without any call that changes the account.
+    support: full
+notes:
+  - The instance requires IMDSv2 (C(HttpTokens=required), hop limit 1), its root volume is encrypted and
+    deleted with it, and a shutdown from inside stops it (C(InstanceInitiatedShutdownBehavior=stop)).
+  - A run ID is meant for one builder at a time. A builder that exists is returned as it is, even when
+    other options differ; remove it with O(state=absent) to launch another.
+seealso:
+  - module: bakery.ami.ami_create
+  - module: amazon.aws.ec2_instance
+"""
+
+EXAMPLES = r"""
+- name: Launch the builder of this run, reachable over SSH from the controller's network
+  bakery.ami.ami_builder:
+    run_id: "{{ run_id }}"
+    image_id: "{{ source.image.image_id }}"
+    root_device_name: "{{ source.image.root_device_name }}"
+    volume_size: 16
+    subnet_id: subnet-0123456789abcdef0
+    associate_public_ip: true
+    ssh_cidrs: [203.0.113.0/24]
+    key_file: "{{ key_dir.path }}/id_ed25519"
+    expires_at: "2030-01-01T00:00:00Z"
+    tags:
+      cost-center: images
+  register: builder
+
+- name: Remove everything of the run (in an always section)
+  bakery.ami.ami_builder:
+    run_id: "{{ run_id }}"
+    state: absent
+  register: removed
+  ignore_errors: true
+"""
+
+RETURN = r"""
+instance_id:
+  description: The builder instance. Null in check mode when it would be launched.
+  returned: state is running
+  type: str
+  sample: i-0123456789abcdef0
+state:
+  description: The state of the instance (C(running) after a wait). Null in check mode for a new builder.
+  returned: state is running
+  type: str
+  sample: running
+private_ip:
+  description: The private IPv4 address of the builder.
+  returned: state is running
+  type: str
+public_ip:
+  description: The public IPv4 address of the builder, if it has one.
+  returned: state is running
+  type: str
+subnet_id:
+  description: The subnet of the builder.
+  returned: state is running
+  type: str
+vpc_id:
+  description: The VPC of the builder.
+  returned: state is running
+  type: str
+security_group_id:
+  description: The builder's security group. Null in check mode when it would be created.
+  returned: state is running
+  type: str
+  sample: sg-0123456789abcdef0
+key_name:
+  description: The key pair of the builder, C(bakery-<run_id>); null without O(key_file).
+  returned: state is running
+  type: str
+key_file:
+  description: The private key file (O(key_file)).
+  returned: state is running
+  type: str
+tags:
+  description: The tags of the instance (in check mode for a new builder, the tags it would get).
+  returned: state is running
+  type: dict
+created:
+  description: What this task made (or would make in check mode), among V(key_pair), V(security_group), V(instance).
+  returned: state is running
+  type: list
+  elements: str
+removed:
+  description: What the task removed (or would remove in check mode), by kind. On failure, what was removed before it.
+  returned: state is absent
+  type: dict
+  contains:
+    instances:
+      description: Terminated instances.
+      type: list
+      elements: str
+    security_groups:
+      description: Deleted security groups.
+      type: list
+      elements: str
+    key_pairs:
+      description: Deleted key pairs.
+      type: list
+      elements: str
+    volumes:
+      description: Deleted volumes.
+      type: list
+      elements: str
+errors:
+  description: Every failure of a removal (O(state=absent)) or every problem with the options.
+  returned: on failure
+  type: list
+  elements: str
+"""
+
+from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
+
+from ansible_collections.bakery.ami.plugins.module_utils import _aws
+from ansible_collections.bakery.ami.plugins.module_utils import _builder
+from ansible_collections.bakery.ami.plugins.module_utils import _waiter
+
+
+def main():
+    argument_spec = dict(
+        run_id=dict(type="str", required=True),
+        state=dict(type="str", choices=["running", "absent"], default="running"),
+        image_id=dict(type="str"),
+        instance_type=dict(type="str", default="t3.micro"),
+        subnet_id=dict(type="str"),
+        vpc_id=dict(type="str"),
+        ssh_cidrs=dict(type="list", elements="str", default=[]),
+        allow_open_ssh=dict(type="bool", default=False),
+        key_file=dict(type="path", no_log=False),
+        associate_public_ip=dict(type="bool"),
+        root_device_name=dict(type="str", default="/dev/xvda"),
+        volume_size=dict(type="int", default=8),
+        volume_type=dict(type="str", choices=list(_builder.VOLUME_TYPES), default="gp3"),
+        kms_key_id=dict(type="str", no_log=False),
+        expires_at=dict(type="str"),
+        tags=dict(type="dict"),
+        wait=dict(type="bool", default=True),
+        wait_timeout=dict(type="int", default=600),
+    )
+    module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True)
+    errors = _builder.validate(module.params)
+    if errors:
+        module.fail_json(msg="; ".join(errors), errors=errors)
+
+    builder = _builder.Builder(module.client("ec2"), module.params, module.check_mode, warn=module.warn)
+    try:
+        result = builder.run()
+    except _builder.BuilderError as e:
+        module.fail_json(msg=str(e))
+    except _builder.CleanupError as e:
+        module.fail_json(msg=str(e), errors=e.errors, **e.result)
+    except _waiter.WaitTimeout as e:
+        module.fail_json(msg=str(e), pending=e.pending)
+    except _aws.BakeryAWSError as e:
+        module.fail_json_aws_error(e)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
