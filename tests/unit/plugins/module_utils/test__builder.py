@@ -1,0 +1,514 @@
+# -*- coding: utf-8 -*-
+# Copyright: Contributors to the bakery.ami project
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""_builder: validation, the launch request, call sequences and counts (fresh, existing, absent), check mode."""
+from __future__ import annotations
+
+import os
+import stat
+
+import botocore.exceptions
+import pytest
+
+from ansible_collections.bakery.ami.plugins.module_utils import _aws
+from ansible_collections.bakery.ami.plugins.module_utils import _builder
+
+MUTATING = (
+    "create_security_group", "authorize_security_group_ingress", "create_key_pair", "run_instances",
+    "terminate_instances", "delete_security_group", "delete_key_pair", "delete_volume", "create_tags",
+)
+RUN = "run-abc123"
+IMAGE = "ami-0123456789abcdef0"
+SUBNET = "subnet-0123456789abcdef0"
+VPC = "vpc-0123456789abcdef0"
+
+
+def aws_error(code, operation="CreateSecurityGroup"):
+    cause = botocore.exceptions.ClientError({"Error": {"Code": code, "Message": f"{code} message"}}, operation)
+    return _aws.BakeryAWSError(message=f"Failed: {operation}", exception=cause)
+
+
+def params(**extra):
+    base = dict(
+        run_id=RUN, state="running", image_id=IMAGE, instance_type="t3.micro", subnet_id=None, vpc_id=None,
+        ssh_cidrs=[], allow_open_ssh=False, key_file=None, associate_public_ip=None, root_device_name="/dev/xvda",
+        volume_size=8, volume_type="gp3", kms_key_id=None, expires_at=None, tags=None, wait=True, wait_timeout=600,
+    )
+    base.update(extra)
+    return base
+
+
+class FakeEC2:
+    """The _aws functions _builder and _waiter use, over an in-memory account."""
+
+    def __init__(self):
+        self.instances = {}
+        self.groups = {}
+        self.pairs = {}
+        self.volumes = {}
+        self.subnets = {SUBNET: {"SubnetId": SUBNET, "VpcId": VPC}}
+        self.calls = []
+        self.counter = 0
+        self.start_pending_polls = 0  # how many DescribeInstances a new instance stays pending
+        self.errors = {}  # operation -> exception raised once
+
+    def _next(self, prefix):
+        self.counter += 1
+        return f"{prefix}-{self.counter:017x}"
+
+    def _call(self, name, params):
+        self.calls.append((name, params))
+        if name in self.errors:
+            raise self.errors.pop(name)
+
+    def names(self):
+        return [name for name, _params in self.calls]
+
+    def mutations(self):
+        return [name for name in self.names() if name in MUTATING]
+
+    @staticmethod
+    def _tags(specs, kind):
+        for spec in specs or []:
+            if spec["ResourceType"] == kind:
+                return list(spec["Tags"])
+        return []
+
+    @staticmethod
+    def _match(resource, filters):
+        tags = {t["Key"]: t["Value"] for t in resource.get("Tags", [])}
+        for flt in filters or []:
+            name, values = flt["Name"], flt["Values"]
+            if name.startswith("tag:"):
+                if tags.get(name[4:]) not in values:
+                    return False
+            elif name == "instance-state-name":
+                if resource["State"]["Name"] not in values:
+                    return False
+            elif name == "instance-id":
+                if resource["InstanceId"] not in values:
+                    return False
+            elif name == "group-name":
+                if resource["GroupName"] not in values:
+                    return False
+            elif name == "status":
+                if resource["State"] not in values:
+                    return False
+        return True
+
+    def add_instance(self, state="running", tags=None, group_id="sg-00000000000000001", key_name=None):
+        instance_id = self._next("i")
+        self.instances[instance_id] = {
+            "InstanceId": instance_id, "State": {"Name": state}, "PrivateIpAddress": "10.0.0.5",
+            "Tags": [{"Key": k, "Value": v} for k, v in (tags or {_builder.RUN_ID_TAG: RUN}).items()],
+            "SecurityGroups": [{"GroupId": group_id, "GroupName": "bakery-" + RUN}],
+        }
+        if key_name:
+            self.instances[instance_id]["KeyName"] = key_name
+        return instance_id
+
+    # -- the _aws functions -----------------------------------------------------------------------
+
+    def describe_instances(self, client, **params):
+        self._call("describe_instances", params)
+        for instance in self.instances.values():
+            if instance["State"]["Name"] == "pending":
+                instance["_polls"] = instance.get("_polls", 0) + 1
+                if instance["_polls"] > self.start_pending_polls:
+                    instance["State"] = {"Name": "running"}
+            elif instance["State"]["Name"] == "shutting-down":
+                instance["State"] = {"Name": "terminated"}
+        return [dict(i) for i in self.instances.values() if self._match(i, params.get("Filters"))]
+
+    def describe_subnets(self, client, **params):
+        self._call("describe_subnets", params)
+        return [dict(self.subnets[s]) for s in params.get("SubnetIds", []) if s in self.subnets]
+
+    def create_security_group(self, client, **params):
+        self._call("create_security_group", params)
+        for group in self.groups.values():
+            if group["GroupName"] == params["GroupName"]:
+                raise aws_error("InvalidGroup.Duplicate")
+        group_id = self._next("sg")
+        self.groups[group_id] = {
+            "GroupId": group_id, "GroupName": params["GroupName"], "VpcId": params.get("VpcId", "vpc-default"),
+            "Tags": self._tags(params.get("TagSpecifications"), "security-group"), "IpPermissions": [],
+        }
+        return {"GroupId": group_id}
+
+    def describe_security_groups(self, client, **params):
+        self._call("describe_security_groups", params)
+        return [dict(g) for g in self.groups.values() if self._match(g, params.get("Filters"))]
+
+    def authorize_security_group_ingress(self, client, **params):
+        self._call("authorize_security_group_ingress", params)
+        self.groups[params["GroupId"]]["IpPermissions"].extend(params["IpPermissions"])
+        return True
+
+    def delete_security_group(self, client, group_id):
+        self._call("delete_security_group", {"GroupId": group_id})
+        return self.groups.pop(group_id, None) is not None
+
+    def create_key_pair(self, client, **params):
+        self._call("create_key_pair", params)
+        if params["KeyName"] in self.pairs:
+            raise aws_error("InvalidKeyPair.Duplicate", "CreateKeyPair")
+        self.pairs[params["KeyName"]] = {"KeyName": params["KeyName"], "Tags": self._tags(params.get("TagSpecifications"), "key-pair")}
+        return {"KeyName": params["KeyName"], "KeyMaterial": "-----BEGIN OPENSSH PRIVATE KEY-----\nsecret\n-----END OPENSSH PRIVATE KEY-----"}
+
+    def describe_key_pairs(self, client, **params):
+        self._call("describe_key_pairs", params)
+        pairs = list(self.pairs.values())
+        if "KeyNames" in params:
+            pairs = [p for p in pairs if p["KeyName"] in params["KeyNames"]]
+        return [dict(p) for p in pairs if self._match(p, params.get("Filters"))]
+
+    def delete_key_pair(self, client, key_name):
+        self._call("delete_key_pair", {"KeyName": key_name})
+        return self.pairs.pop(key_name, None) is not None
+
+    def run_instances(self, client, **params):
+        self._call("run_instances", params)
+        instance_id = self._next("i")
+        group_id = (params.get("SecurityGroupIds") or params["NetworkInterfaces"][0]["Groups"])[0]
+        instance = {
+            "InstanceId": instance_id, "State": {"Name": "pending"}, "PrivateIpAddress": "10.0.0.9",
+            "PublicIpAddress": "198.51.100.9", "Tags": self._tags(params["TagSpecifications"], "instance"),
+            "SecurityGroups": [{"GroupId": group_id, "GroupName": self.groups.get(group_id, {}).get("GroupName")}],
+        }
+        if params.get("KeyName"):
+            instance["KeyName"] = params["KeyName"]
+        self.instances[instance_id] = instance
+        return [dict(instance, State={"Name": "pending"})]
+
+    def terminate_instances(self, client, instance_ids):
+        self._call("terminate_instances", {"InstanceIds": instance_ids})
+        for instance_id in instance_ids:
+            self.instances[instance_id]["State"] = {"Name": "shutting-down"}
+        return True
+
+    def describe_volumes(self, client, **params):
+        self._call("describe_volumes", params)
+        return [dict(v) for v in self.volumes.values() if self._match(v, params.get("Filters"))]
+
+    def delete_volume(self, client, volume_id):
+        self._call("delete_volume", {"VolumeId": volume_id})
+        return self.volumes.pop(volume_id, None) is not None
+
+    def create_tags(self, client, resource_ids, tags):
+        self._call("create_tags", {"Resources": resource_ids, "Tags": tags})
+        return True
+
+
+@pytest.fixture
+def ec2(monkeypatch):
+    fake = FakeEC2()
+    for name in ("describe_instances", "describe_subnets", "create_security_group", "describe_security_groups",
+                 "authorize_security_group_ingress", "delete_security_group", "create_key_pair", "describe_key_pairs",
+                 "delete_key_pair", "run_instances", "terminate_instances", "describe_volumes", "delete_volume",
+                 "create_tags"):
+        monkeypatch.setattr(_aws, name, getattr(fake, name))
+    return fake
+
+
+def builder(p, check_mode=False, **extra):
+    return _builder.Builder(None, p, check_mode, sleep=lambda s: None, **extra)
+
+
+# ---------------------------------------------------------------------------------------------
+# Validation
+
+
+@pytest.mark.parametrize(
+    "extra,fragment",
+    [
+        ({"run_id": "abc"}, "run_id: must be 6-64 characters of letters, digits and '-', got 'abc'"),
+        ({"run_id": "run id with spaces"}, "run_id: must be 6-64 characters"),
+        ({"run_id": "r" * 65}, "run_id: must be 6-64 characters"),
+        ({"image_id": None}, "image_id: required when state is running"),
+        ({"image_id": "ami-xyz"}, "image_id: 'ami-xyz' is neither an image ID"),
+        ({"instance_type": "big one"}, "instance_type: 'big one' is not an instance type"),
+        ({"subnet_id": "sub-1"}, "subnet_id: 'sub-1' is not a valid subnet ID"),
+        ({"vpc_id": "vpc-zz"}, "vpc_id: 'vpc-zz' is not a valid vpc ID"),
+        ({"ssh_cidrs": ["0.0.0.0/0"]}, "ssh_cidrs[0]: '0.0.0.0/0' opens SSH to the whole internet; set allow_open_ssh: true"),
+        ({"ssh_cidrs": ["10.0.0.0/8", "::/0"]}, "ssh_cidrs[1]: '::/0' opens SSH"),
+        ({"ssh_cidrs": ["10.1.2.3"]}, "ssh_cidrs[0]: '10.1.2.3' is not a CIDR block with a prefix length"),
+        ({"ssh_cidrs": ["10.1.2.3/8"]}, "ssh_cidrs[0]: '10.1.2.3/8' has host bits set; write the network, '10.0.0.0/8'"),
+        ({"ssh_cidrs": ["300.1.2.0/24"]}, "ssh_cidrs[0]: '300.1.2.0/24' is not an IPv4 or IPv6 CIDR block"),
+        ({"key_file": "/no/such/dir/id_ed25519"}, "key_file: the directory of '/no/such/dir/id_ed25519' (/no/such/dir) does not exist"),
+        ({"key_file": "/tmp"}, "key_file: '/tmp' is a directory"),
+        ({"root_device_name": "xvda"}, "root_device_name: must be a device path such as /dev/xvda, got 'xvda'"),
+        ({"volume_size": 0}, "volume_size: must be 1-16384 GiB, got 0"),
+        ({"volume_size": 20000}, "volume_size: must be 1-16384 GiB, got 20000"),
+        ({"volume_type": "ssd"}, "volume_type: must be one of gp2, gp3"),
+        ({"kms_key_id": "my key"}, "kms_key_id: 'my key' is not a KMS key reference"),
+        ({"expires_at": "tomorrow"}, "expires_at: 'tomorrow' is not an ISO-8601 time"),
+        ({"tags": {"bakery:run-id": "other"}}, "tags: 'bakery:run-id' is set by the module"),
+        ({"tags": {"team": 5}}, "tags: the value of tag 'team' must be a string"),
+        ({"wait_timeout": 0}, "wait_timeout: must be 1-86400 seconds, got 0"),
+    ],
+)
+def test_validation_names_the_option_and_the_rule(extra, fragment):
+    errors = _builder.validate(params(**extra))
+    assert any(fragment in error for error in errors), errors
+
+
+def test_valid_options_pass():
+    assert _builder.validate(params(ssh_cidrs=["203.0.113.10/32", "2001:db8::/32"], expires_at="2030-01-01T00:00:00Z",
+                                    kms_key_id="alias/builder", image_id="resolve:ssm:/aws/service/debian/release/12/latest/amd64",
+                                    subnet_id=SUBNET, tags={"team": "images"})) == []
+    assert _builder.validate(params(ssh_cidrs=["0.0.0.0/0"], allow_open_ssh=True)) == []
+
+
+def test_absent_needs_only_the_run_id():
+    assert _builder.validate({"run_id": RUN, "state": "absent", "image_id": None, "volume_size": 0}) == []
+    assert _builder.validate({"run_id": "x", "state": "absent"})[0].startswith("run_id:")
+
+
+# ---------------------------------------------------------------------------------------------
+# The launch request
+
+
+def test_run_request_requires_imdsv2_encrypts_the_root_and_tags_instance_and_volume():
+    b = builder(params(kms_key_id="alias/builder", volume_size=16, expires_at="2030-01-01T01:00:00+01:00",
+                       tags={"team": "images"}, subnet_id=SUBNET))
+    request = b.run_request("sg-1", "bakery-" + RUN)
+    assert request["MetadataOptions"] == {"HttpTokens": "required", "HttpPutResponseHopLimit": 1, "HttpEndpoint": "enabled"}
+    assert request["BlockDeviceMappings"] == [{"DeviceName": "/dev/xvda", "Ebs": {
+        "VolumeSize": 16, "VolumeType": "gp3", "Encrypted": True, "DeleteOnTermination": True, "KmsKeyId": "alias/builder"}}]
+    assert request["InstanceInitiatedShutdownBehavior"] == "stop"
+    assert request["SecurityGroupIds"] == ["sg-1"] and request["SubnetId"] == SUBNET
+    assert "NetworkInterfaces" not in request
+    assert request["KeyName"] == "bakery-" + RUN
+    assert request["MinCount"] == request["MaxCount"] == 1
+    want = {"Name": "bakery-" + RUN, "bakery:run-id": RUN, "bakery:expires-at": "2030-01-01T00:00:00Z", "team": "images"}
+    for spec in request["TagSpecifications"]:
+        assert {t["Key"]: t["Value"] for t in spec["Tags"]} == want
+    assert sorted(s["ResourceType"] for s in request["TagSpecifications"]) == ["instance", "volume"]
+
+
+def test_public_ip_choice_moves_group_and_subnet_onto_the_interface():
+    request = builder(params(associate_public_ip=False, subnet_id=SUBNET)).run_request("sg-1", None)
+    assert request["NetworkInterfaces"] == [{"DeviceIndex": 0, "AssociatePublicIpAddress": False, "Groups": ["sg-1"],
+                                             "DeleteOnTermination": True, "SubnetId": SUBNET}]
+    assert "SecurityGroupIds" not in request and "SubnetId" not in request and "KeyName" not in request
+
+
+def test_client_token_is_stable_per_run_and_group_and_fits_ec2():
+    token = _builder.client_token("r" * 64, "sg-0123456789abcdef0")
+    assert token == _builder.client_token("r" * 64, "sg-0123456789abcdef0")
+    assert token != _builder.client_token("r" * 64, "sg-0123456789abcdef1")
+    assert token != _builder.client_token("s" * 64, "sg-0123456789abcdef0")
+    assert len(token) <= 64 and token.isascii()
+
+
+# ---------------------------------------------------------------------------------------------
+# state=running
+
+
+def test_fresh_builder_takes_four_calls(ec2):
+    result = builder(params()).run()
+    assert ec2.names() == ["describe_instances", "create_security_group", "run_instances", "describe_instances"]
+    assert result["changed"] is True
+    assert result["state"] == "running"
+    assert result["created"] == ["security_group", "instance"]
+    assert result["key_name"] is None and result["key_file"] is None
+    assert result["security_group_id"] in ec2.groups
+    first = ec2.calls[0][1]["Filters"]
+    assert {"Name": "tag:bakery:run-id", "Values": [RUN]} in first
+    assert {"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]} in first
+    create = ec2.calls[1][1]
+    assert create["GroupName"] == "bakery-" + RUN and "VpcId" not in create
+    assert {t["Key"]: t["Value"] for t in create["TagSpecifications"][0]["Tags"]}["bakery:run-id"] == RUN
+    run = ec2.calls[2][1]
+    assert run["ClientToken"] == _builder.client_token(RUN, result["security_group_id"])
+
+
+def test_fresh_builder_with_ranges_key_and_subnet(ec2, tmp_path):
+    key_file = tmp_path / "id_ed25519"
+    result = builder(params(ssh_cidrs=["203.0.113.0/24", "2001:db8::/32"], key_file=str(key_file), subnet_id=SUBNET)).run()
+    assert ec2.names() == ["describe_instances", "describe_subnets", "create_key_pair", "create_security_group",
+                           "authorize_security_group_ingress", "run_instances", "describe_instances"]
+    assert ec2.calls[3][1]["VpcId"] == VPC
+    permission = ec2.calls[4][1]["IpPermissions"]
+    assert len(permission) == 1 and permission[0]["FromPort"] == permission[0]["ToPort"] == 22
+    assert [r["CidrIp"] for r in permission[0]["IpRanges"]] == ["203.0.113.0/24"]
+    assert [r["CidrIpv6"] for r in permission[0]["Ipv6Ranges"]] == ["2001:db8::/32"]
+    assert ec2.calls[2][1]["KeyType"] == "ed25519"
+    assert ec2.calls[5][1]["KeyName"] == "bakery-" + RUN
+    assert result["created"] == ["key_pair", "security_group", "instance"]
+    assert result["key_name"] == "bakery-" + RUN
+    assert stat.S_IMODE(os.stat(key_file).st_mode) == 0o600
+    assert key_file.read_text().startswith("-----BEGIN OPENSSH PRIVATE KEY-----")
+    assert "secret" not in repr(result)
+    assert [p.name for p in tmp_path.iterdir()] == ["id_ed25519"]  # no temporary file left
+
+
+def test_vpc_id_given_means_no_subnet_lookup(ec2):
+    builder(params(vpc_id=VPC, subnet_id=SUBNET)).run()
+    assert "describe_subnets" not in ec2.names()
+    assert ec2.calls[1][1]["VpcId"] == VPC
+
+
+def test_missing_subnet_fails_before_anything_is_made(ec2):
+    with pytest.raises(_builder.BuilderError, match="subnet_id: subnet subnet-0000000000000000f does not exist"):
+        builder(params(subnet_id="subnet-0000000000000000f")).run()
+    assert ec2.mutations() == []
+
+
+def test_existing_builder_no_mutating_call(ec2):
+    instance_id = ec2.add_instance(state="running")
+    result = builder(params(ssh_cidrs=["203.0.113.0/24"])).run()
+    assert ec2.names() == ["describe_instances"]
+    assert result["changed"] is False
+    assert result["instance_id"] == instance_id
+    assert result["security_group_id"] == "sg-00000000000000001"
+    assert result["created"] == []
+
+
+def test_existing_pending_builder_is_waited_for(ec2):
+    ec2.start_pending_polls = 1
+    instance_id = ec2.add_instance(state="pending")
+    result = builder(params()).run()
+    assert ec2.mutations() == []
+    assert result["changed"] is False and result["state"] == "running" and result["instance_id"] == instance_id
+    assert ec2.names().count("describe_instances") >= 2
+
+
+def test_existing_builder_whose_key_file_is_gone_fails_clearly(ec2, tmp_path):
+    ec2.add_instance(key_name="bakery-" + RUN)
+    with pytest.raises(_builder.BuilderError, match="key_file: .* does not exist, but builder i-.* uses the key pair"):
+        builder(params(key_file=str(tmp_path / "id"))).run()
+    assert ec2.mutations() == []
+
+
+def test_reused_group_and_key_pair(ec2, tmp_path):
+    key_file = tmp_path / "id"
+    key_file.write_text("kept\n")
+    ec2.pairs["bakery-" + RUN] = {"KeyName": "bakery-" + RUN, "Tags": []}
+    ec2.groups["sg-0000000000000000a"] = {
+        "GroupId": "sg-0000000000000000a", "GroupName": "bakery-" + RUN, "Tags": [],
+        "IpPermissions": [{"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "203.0.113.0/24"}]}],
+    }
+    result = builder(params(key_file=str(key_file), ssh_cidrs=["203.0.113.0/24", "198.51.100.0/24"])).run()
+    assert result["created"] == ["instance"]
+    assert result["security_group_id"] == "sg-0000000000000000a"
+    assert key_file.read_text() == "kept\n"
+    names = ec2.names()
+    assert names[:5] == ["describe_instances", "create_key_pair", "create_security_group", "describe_security_groups", "create_tags"]
+    authorize = [p for n, p in ec2.calls if n == "authorize_security_group_ingress"]
+    assert [r["CidrIp"] for r in authorize[0]["IpPermissions"][0]["IpRanges"]] == ["198.51.100.0/24"]
+
+
+def test_reused_group_ignores_a_duplicate_rule(ec2):
+    ec2.groups["sg-0000000000000000a"] = {"GroupId": "sg-0000000000000000a", "GroupName": "bakery-" + RUN,
+                                          "Tags": [{"Key": k, "Value": v} for k, v in {"bakery:run-id": RUN, "Name": "bakery-" + RUN}.items()],
+                                          "IpPermissions": []}
+    ec2.errors["authorize_security_group_ingress"] = aws_error("InvalidPermission.Duplicate", "AuthorizeSecurityGroupIngress")
+    result = builder(params(ssh_cidrs=["203.0.113.0/24"])).run()
+    assert result["changed"] is True and "create_tags" not in ec2.names()
+
+
+def test_new_group_does_not_ignore_a_duplicate_rule(ec2):
+    ec2.errors["authorize_security_group_ingress"] = aws_error("InvalidPermission.Duplicate", "AuthorizeSecurityGroupIngress")
+    with pytest.raises(_aws.BakeryAWSError):
+        builder(params(ssh_cidrs=["203.0.113.0/24"])).run()
+    assert "run_instances" not in ec2.names()
+
+
+def test_key_pair_exists_but_file_is_gone_fails_before_the_group(ec2, tmp_path):
+    ec2.pairs["bakery-" + RUN] = {"KeyName": "bakery-" + RUN, "Tags": []}
+    with pytest.raises(_builder.BuilderError, match="cannot be recovered"):
+        builder(params(key_file=str(tmp_path / "id"))).run()
+    assert ec2.mutations() == ["create_key_pair"]
+
+
+def test_no_wait_returns_the_pending_instance(ec2):
+    result = builder(params(wait=False)).run()
+    assert result["state"] == "pending"
+    assert ec2.names() == ["describe_instances", "create_security_group", "run_instances"]
+
+
+def test_check_mode_fresh_predicts_and_changes_nothing(ec2, tmp_path):
+    result = builder(params(key_file=str(tmp_path / "id"), ssh_cidrs=["203.0.113.0/24"]), check_mode=True).run()
+    assert ec2.mutations() == []
+    assert result["changed"] is True
+    assert result["instance_id"] is None
+    assert result["created"] == ["key_pair", "security_group", "instance"]
+    assert not (tmp_path / "id").exists()
+
+
+def test_check_mode_existing_is_unchanged(ec2):
+    ec2.add_instance(state="pending")
+    result = builder(params(), check_mode=True).run()
+    assert result["changed"] is False
+    assert ec2.names() == ["describe_instances"]
+
+
+# ---------------------------------------------------------------------------------------------
+# state=absent
+
+
+def _populate(ec2):
+    instance_id = ec2.add_instance(state="running")
+    ec2.groups["sg-0000000000000000a"] = {"GroupId": "sg-0000000000000000a", "GroupName": "bakery-" + RUN,
+                                          "Tags": [{"Key": "bakery:run-id", "Value": RUN}], "IpPermissions": []}
+    ec2.pairs["bakery-" + RUN] = {"KeyName": "bakery-" + RUN, "Tags": [{"Key": "bakery:run-id", "Value": RUN}]}
+    ec2.volumes["vol-0000000000000000b"] = {"VolumeId": "vol-0000000000000000b", "State": "available",
+                                            "Tags": [{"Key": "bakery:run-id", "Value": RUN}]}
+    ec2.volumes["vol-0000000000000000c"] = {"VolumeId": "vol-0000000000000000c", "State": "available",
+                                            "Tags": [{"Key": "bakery:run-id", "Value": "another-run"}]}
+    return instance_id
+
+
+def test_absent_removes_everything_of_the_run_in_order(ec2):
+    instance_id = _populate(ec2)
+    result = builder({"run_id": RUN, "state": "absent", "wait_timeout": 60}).run()
+    assert result == {"changed": True, "removed": {"instances": [instance_id], "security_groups": ["sg-0000000000000000a"],
+                                                   "key_pairs": ["bakery-" + RUN], "volumes": ["vol-0000000000000000b"]}}
+    assert ec2.names() == ["describe_instances", "terminate_instances", "describe_instances", "describe_security_groups",
+                           "delete_security_group", "describe_key_pairs", "delete_key_pair", "describe_volumes", "delete_volume"]
+    assert "vol-0000000000000000c" in ec2.volumes
+    assert {"Name": "status", "Values": ["available"]} in ec2.calls[7][1]["Filters"]
+
+
+def test_absent_rerun_is_unchanged_without_mutating_calls(ec2):
+    _populate(ec2)
+    builder({"run_id": RUN, "state": "absent"}).run()
+    ec2.calls.clear()
+    result = builder({"run_id": RUN, "state": "absent"}).run()
+    assert result["changed"] is False
+    assert ec2.mutations() == []
+    assert ec2.names() == ["describe_instances", "describe_security_groups", "describe_key_pairs", "describe_volumes"]
+
+
+def test_absent_check_mode_reports_and_changes_nothing(ec2):
+    instance_id = _populate(ec2)
+    result = builder({"run_id": RUN, "state": "absent"}, check_mode=True).run()
+    assert result["changed"] is True
+    assert result["removed"]["instances"] == [instance_id]
+    assert result["removed"]["volumes"] == ["vol-0000000000000000b"]
+    assert ec2.mutations() == []
+
+
+def test_absent_carries_on_after_a_failure_and_lists_every_error(ec2):
+    _populate(ec2)
+    ec2.errors["delete_security_group"] = aws_error("DependencyViolation", "DeleteSecurityGroup")
+    ec2.errors["delete_volume"] = aws_error("VolumeInUse", "DeleteVolume")
+    with pytest.raises(_builder.CleanupError) as info:
+        builder({"run_id": RUN, "state": "absent"}).run()
+    assert len(info.value.errors) == 2
+    assert info.value.errors[0].startswith("delete security group sg-0000000000000000a:")
+    assert info.value.errors[1].startswith("delete volume vol-0000000000000000b:")
+    assert info.value.result["removed"]["key_pairs"] == ["bakery-" + RUN]
+    assert info.value.result["changed"] is True
+    assert "2 errors" in str(info.value)
+
+
+def test_write_private_key_replaces_an_old_file_with_mode_0600(tmp_path):
+    path = tmp_path / "id"
+    path.write_text("old\n")
+    os.chmod(path, 0o644)
+    _builder.write_private_key(str(path), "new-key")
+    assert path.read_text() == "new-key\n"
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600

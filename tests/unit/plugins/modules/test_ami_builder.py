@@ -1,0 +1,113 @@
+# -*- coding: utf-8 -*-
+# Copyright: Contributors to the bakery.ami project
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""ami_builder's main(): bad input fails before any AWS client exists; outcomes map to results and failures."""
+from __future__ import annotations
+
+from unittest.mock import MagicMock, patch
+
+import botocore.exceptions
+import pytest
+
+from ansible_collections.bakery.ami.plugins.module_utils import _aws
+from ansible_collections.bakery.ami.plugins.module_utils import _builder
+from ansible_collections.bakery.ami.plugins.module_utils import _waiter
+from ansible_collections.bakery.ami.plugins.modules import ami_builder
+
+from tests.unit.plugins.modules.module_runner import run_module
+
+CLIENT = "ansible_collections.amazon.aws.plugins.module_utils.modules.AnsibleAWSModule.client"
+RUN = "ansible_collections.bakery.ami.plugins.module_utils._builder.Builder.run"
+BASE = {"region": "us-east-1", "access_key": "testing", "secret_key": "testing"}
+GOOD = {"run_id": "run-abc123", "image_id": "ami-0123456789abcdef0"}
+
+
+def run_main(capsys, check_mode=False, **args):
+    rc, result = run_module(ami_builder.main, capsys, dict(BASE, **args), check_mode=check_mode)
+    result["_rc"] = rc
+    return result
+
+
+@pytest.mark.parametrize(
+    "args,fragment",
+    [
+        ({"run_id": "ab", "image_id": "ami-0123456789abcdef0"}, "run_id: must be 6-64 characters"),
+        ({"run_id": "run-abc123"}, "image_id: required when state is running"),
+        (dict(GOOD, ssh_cidrs=["0.0.0.0/0"]), "ssh_cidrs[0]: '0.0.0.0/0' opens SSH to the whole internet"),
+        (dict(GOOD, key_file="/no/such/dir/key"), "key_file: the directory of '/no/such/dir/key'"),
+        (dict(GOOD, volume_size=0), "volume_size: must be 1-16384 GiB, got 0"),
+        (dict(GOOD, volume_type="ssd"), "value of volume_type must be one of"),
+        (dict(GOOD, expires_at="whenever"), "expires_at: 'whenever' is not an ISO-8601 time"),
+        (dict(GOOD, state="gone"), "value of state must be one of"),
+        ({"run_id": "no", "state": "absent"}, "run_id: must be 6-64 characters"),
+    ],
+)
+def test_bad_input_fails_before_any_client_is_made(capsys, args, fragment):
+    with patch(CLIENT) as client, patch(RUN) as run:
+        result = run_main(capsys, **args)
+    assert result["_rc"] == 1
+    assert result["failed"] is True
+    assert fragment in result["msg"]
+    client.assert_not_called()
+    run.assert_not_called()
+
+
+def test_options_reach_the_builder_and_the_result_is_returned(capsys):
+    seen = {}
+
+    def fake_run(self):
+        seen.update(params=self.params, check_mode=self.check_mode, tags=self.tags)
+        self.warn("a warning from the core")
+        return {"changed": True, "instance_id": "i-0123456789abcdef0", "state": "running", "created": ["instance"]}
+
+    with patch(CLIENT, return_value=MagicMock()) as client, patch.object(_builder.Builder, "run", fake_run):
+        result = run_main(capsys, check_mode=True, expires_at="2030-01-01T00:00:00Z", **GOOD)
+    assert result["_rc"] == 0
+    assert result["instance_id"] == "i-0123456789abcdef0"
+    assert "a warning from the core" in str(result["warnings"])
+    assert seen["check_mode"] is True
+    p = seen["params"]
+    assert (p["state"], p["instance_type"], p["volume_size"], p["volume_type"], p["root_device_name"]) == (
+        "running", "t3.micro", 8, "gp3", "/dev/xvda")
+    assert p["wait"] is True and p["wait_timeout"] == 600 and p["ssh_cidrs"] == [] and p["allow_open_ssh"] is False
+    assert p["associate_public_ip"] is None
+    assert seen["tags"] == {"bakery:run-id": "run-abc123", "Name": "bakery-run-abc123", "bakery:expires-at": "2030-01-01T00:00:00Z"}
+    client.assert_called_once_with("ec2")
+
+
+@pytest.mark.parametrize(
+    "error,expected",
+    [
+        (_builder.BuilderError("key_file: '/k' does not exist"), "key_file: '/k' does not exist"),
+        (_waiter.WaitTimeout("timed out after 60 s waiting for instances to be running", {"instances": ["i-1"]}),
+         "timed out after 60 s waiting for instances to be running"),
+    ],
+)
+def test_failures_are_clean_messages(capsys, error, expected):
+    with patch(CLIENT, return_value=MagicMock()), patch(RUN, side_effect=error):
+        result = run_main(capsys, **GOOD)
+    assert result["_rc"] == 1
+    assert result["msg"] == expected
+
+
+def test_cleanup_failure_lists_every_error_and_what_was_removed(capsys):
+    removed = {"instances": ["i-1"], "security_groups": [], "key_pairs": ["bakery-run-abc123"], "volumes": []}
+    error = _builder.CleanupError(["delete security group sg-1: in use", "delete volume vol-1: in use"],
+                                  {"changed": True, "removed": removed})
+    with patch(CLIENT, return_value=MagicMock()), patch(RUN, side_effect=error):
+        result = run_main(capsys, run_id="run-abc123", state="absent")
+    assert result["_rc"] == 1
+    assert result["errors"] == ["delete security group sg-1: in use", "delete volume vol-1: in use"]
+    assert result["removed"] == removed
+    assert result["changed"] is True
+    assert "2 errors" in result["msg"]
+
+
+def test_aws_errors_carry_the_operation_and_the_code(capsys):
+    cause = botocore.exceptions.ClientError({"Error": {"Code": "UnauthorizedOperation", "Message": "denied"}}, "RunInstances")
+    error = _aws.BakeryAWSError(message="Failed to run instances", exception=cause)
+    with patch(CLIENT, return_value=MagicMock()), patch(RUN, side_effect=error):
+        result = run_main(capsys, **GOOD)
+    assert result["_rc"] == 1
+    assert result["msg"].startswith("Failed to run instances")
+    assert result["error"]["code"] == "UnauthorizedOperation"
