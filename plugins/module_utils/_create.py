@@ -37,8 +37,8 @@ IOPS_RANGES = {"gp3": (3000, 80000), "io1": (100, 64000), "io2": (100, 256000)}
 THROUGHPUT_RANGE = (125, 2000)
 # How long to look for an image that is known to exist (a Duplicate answer) or was just created.
 VISIBLE_TIMEOUT = 120
-# An instance takes a moment to stop even when EC2 is quick: first look after a second.
-STOP_FIRST_POLL = 1.0
+# Look at once: StopInstances can answer with the instance already stopped.
+STOP_FIRST_POLL = 0.0
 
 
 class CreateError(Exception):

@@ -16,7 +16,7 @@ description:
   - Every criterion is sent to EC2 as a C(DescribeImages) filter; results are read page by page and
     only the best O(limit) candidates are kept, so a broad query over a large catalog stays cheap.
   - Broad queries (owners and attributes only) and O(distro) queries ordered by creation date are read
-    newest first, in C(creation-date) windows of 1, 2, 4, 8, 16 and 32 months and then the rest, and the
+    newest first, in C(creation-date) windows (the two newest calendar months, then the rest), and the
     search stops once O(limit) candidates are found; the count in RV(images_by_region) then covers only
     the windows read. Queries by image ID, tag or an own O(name) glob are read in one pass.
   - The defaults (O(architecture=x86_64), O(virtualization_type=hvm), O(root_device_type=ebs)) encode
