@@ -471,7 +471,7 @@ class Builder:
                 self.created.append("key_pair")
             elif not os.path.exists(self.key_file):
                 raise self._key_file_missing_error(f"the key pair {self.name} already exists")
-        vpc_id = self.params.get("vpc_id")
+        vpc_id = self.resolve_vpc()
         group = self.find_group_by_name(vpc_id)
         if group is None:
             self.created.append("security_group")
