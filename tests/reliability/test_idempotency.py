@@ -13,7 +13,7 @@ import pytest
 from tests.reliability.checks import idempotency_problems
 from tests.reliability.conftest import FIXTURES, run_tasks, scratch_collection
 
-MODULES = ["ami_find", "ami_create", "ami_copy", "ami_prune", "ami_lock_release", "cloudinit_guard", "image_scan"]
+MODULES = ["ami_find", "ami_builder", "ami_create", "ami_copy", "ami_prune", "ami_lock_release", "cloudinit_guard", "image_scan"]
 
 
 def twice(module: str, args: dict, url: str) -> list:
@@ -41,6 +41,9 @@ def module_args(aws, tmp) -> dict:
     family = "rel-idem"
     return {
         "ami_find": {"distro": "debian-12"},
+        "ami_builder": {"run_id": "rel-idem-builder", "image_id": source["Images"][0]["ImageId"],
+                        "ssh_cidrs": ["203.0.113.0/24"], "key_file": str(tmp / "builder-key"),
+                        "expires_at": "2030-01-01T00:00:00Z", "wait": True},
         "ami_create": {"instance_id": instance, "name": "rel-idem-2", "build_id": "rel-idem-2", "reboot": False,
                        "tags": {"bakery:family": family, "bakery:version": "2"}, "wait": True},
         "ami_copy": {"source_image_id": "{{ ami_create_1.image_id }}", "regions": ["us-west-2", "eu-west-1"],
@@ -72,7 +75,7 @@ def idempotency_runs(endpoint, tmp_path_factory):
 def test_second_run_changes_nothing(idempotency_runs, module):
     first, second = idempotency_runs["%s_1" % module], idempotency_runs["%s_2" % module]
     assert first and not first.get("failed"), first
-    if module in ("ami_create", "ami_copy", "ami_prune", "ami_lock_release", "cloudinit_guard"):
+    if module in ("ami_builder", "ami_create", "ami_copy", "ami_prune", "ami_lock_release", "cloudinit_guard"):
         assert first["changed"], "%s: the first run should have changed something: %s" % (module, first)
     counts = idempotency_runs["%s_c" % module]["json"]["counts"]
     assert idempotency_problems(module, second, counts) == []
