@@ -144,6 +144,9 @@ notes:
     deleted with it, and a shutdown from inside stops it (C(InstanceInitiatedShutdownBehavior=stop)).
   - A run ID is meant for one builder at a time. A builder that exists is returned as it is, even when
     other options differ; remove it with O(state=absent) to launch another.
+  - When the builder was terminated some other way, run O(state=absent) before launching again, so
+    that its security group (and with it the C(ClientToken)) is made anew; otherwise EC2 may answer the
+    launch with the terminated instance.
 seealso:
   - module: bakery.ami.ami_create
   - module: amazon.aws.ec2_instance
