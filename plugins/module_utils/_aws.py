@@ -316,9 +316,13 @@ def run_instances(client, **params) -> list:
 
 @_InstanceHandler.deletion_error_handler("stop instances")
 @_retry()
-def stop_instances(client, instance_ids: list) -> bool:
-    client.stop_instances(InstanceIds=list(instance_ids))
-    return True
+def stop_instances(client, instance_ids: list) -> dict | bool:
+    """{instance_id: state after the call}; False when an instance does not exist."""
+    response = client.stop_instances(InstanceIds=list(instance_ids))
+    return {
+        item["InstanceId"]: (item.get("CurrentState") or {}).get("Name")
+        for item in response.get("StoppingInstances") or []
+    } or True
 
 
 @_InstanceHandler.deletion_error_handler("terminate instances")

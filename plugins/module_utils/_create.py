@@ -256,22 +256,31 @@ class ImageCreator:
             raise CreateError(f"instance_id: instance {instance_id} is '{state}'; it must be stopped or running")
         return instances[0]
 
-    def stop_source(self, instance: dict) -> None:
-        """stop_instance: stop the builder and wait until it is stopped, for a consistent image without a reboot."""
-        instance_id = instance["InstanceId"]
-        state = (instance.get("State") or {}).get("Name")
-        if state == "stopped":
-            return
+    def stop_source(self) -> None:
+        """stop_instance: stop the builder and wait until it is stopped, for a consistent image without a reboot.
+
+        StopInstances comes first: it answers with the state (an instance already stopped stays so),
+        and only an instance it cannot stop (pending, gone, terminated) is described.
+        """
+        instance_id = self.params["instance_id"]
         timeout = self.params.get("wait_timeout") or 3600
         try:
-            if state == "pending":
-                _waiter.wait_for_instances(self.client, [instance_id], "running", timeout, **self._timing)
-                state = "running"
-            if state == "running":
-                _aws.stop_instances(self.client, [instance_id])
-            _waiter.wait_for_instances(
-                self.client, [instance_id], "stopped", timeout, first_delay=STOP_FIRST_POLL, **self._timing
-            )
+            try:
+                states = _aws.stop_instances(self.client, [instance_id])
+            except _aws.BakeryAWSError as exc:
+                if exc.code != "IncorrectInstanceState":
+                    raise
+                states = None
+            if states is None or states is False:
+                # missing or in a state StopInstances refuses: the source check says which
+                instance = self.check_source()
+                if (instance.get("State") or {}).get("Name") == "pending":
+                    _waiter.wait_for_instances(self.client, [instance_id], "running", timeout, **self._timing)
+                states = _aws.stop_instances(self.client, [instance_id])
+            if not isinstance(states, dict) or states.get(instance_id) != "stopped":
+                _waiter.wait_for_instances(
+                    self.client, [instance_id], "stopped", timeout, first_delay=STOP_FIRST_POLL, **self._timing
+                )
         except _waiter.WaitTimeout as exc:
             raise CreateError(f"stop_instance: {exc}") from None
 
@@ -486,13 +495,16 @@ class ImageCreator:
             if not self.owned_by_this_build(existing):
                 raise self.name_taken_error(existing)
             return self._adopt(existing)
-        instance = self.check_source()
+        stopping = self.params.get("stop_instance") and not self.snapshot_mode and not self.check_mode
+        if not stopping:
+            # (stop_source checks the instance itself, with the StopInstances call)
+            self.check_source()
         if self.deprecate_at is not None:
             self.check_updates_allowed({"deprecate_at": self.deprecate_at})
         if self.check_mode:
             return self.result(None, True, False, {})
-        if instance is not None and self.params.get("stop_instance"):
-            self.stop_source(instance)
+        if stopping:
+            self.stop_source()
         image_id, adopted = self._create()
         image = self._wait(image_id, just_created=not adopted)
         extra = [self.params["snapshot_id"]] if self.snapshot_mode else []

@@ -125,8 +125,8 @@ options:
       - How many regions are copied at once. Defaults to all of them.
       - A region's slot is held until its copy is available and post-processed, so this also bounds the
         copies in flight.
-      - Without it every copy starts at once and all of them are waited for together: one region is
-        asked per poll until a copy is available, then every region still pending.
+      - Without it every copy starts at once and all of them are waited for together; each poll asks one
+        region until a copy is available, then every region still pending.
     type: int
   rollback_on_failure:
     description:

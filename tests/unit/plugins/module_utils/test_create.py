@@ -103,9 +103,15 @@ class FakeEC2:
 
     def stop_instances(self, client, instance_ids):
         self.calls.append(("stop_instances", {"InstanceIds": list(instance_ids)}))
+        states = {}
         for instance_id in instance_ids:
+            if instance_id not in self.instances:
+                return False
+            if self.instances[instance_id]["State"]["Name"] not in ("running", "stopping", "stopped"):
+                raise aws_error("IncorrectInstanceState", "stop instances")
             self.instances[instance_id]["State"] = {"Name": "stopped"}
-        return True
+            states[instance_id] = "stopped"
+        return states
 
     def _made(self, request, snapshot_ids, imds=None):
         image_tags = {}
@@ -587,9 +593,31 @@ def test_stop_instance_stops_a_running_builder_before_the_image_is_made(ec2):
     assert result["changed"] is True
 
 
-def test_stop_instance_leaves_a_stopped_builder_alone_and_stops_nothing_in_check_mode(ec2):
+def test_stop_instance_needs_no_describe_when_stop_instances_answers_stopped(ec2):
     stopped = ec2.add_instance("stopped")
     creator(params(instance_id=stopped, stop_instance=True)).run()
+    assert ec2.instances[stopped]["State"]["Name"] == "stopped"
+    assert not [call for call in ec2.calls if call[0] == "describe_instances"]
+
+
+def test_stop_instance_waits_for_a_pending_builder_and_names_a_missing_one(ec2, monkeypatch):
+    pending = ec2.add_instance("pending")
+    ec2.instances[pending]["State"] = {"Name": "pending"}
+    original = ec2.describe_instances
+
+    def boot(client, **params):
+        answer = original(client, **params)
+        ec2.instances[pending]["State"] = {"Name": "running"}  # running by the next look
+        return answer
+
+    monkeypatch.setattr(_create._aws, "describe_instances", boot)
+    result = creator(params(instance_id=pending, stop_instance=True)).run()
+    assert result["changed"] is True and ec2.instances[pending]["State"]["Name"] == "stopped"
+    with pytest.raises(_create.CreateError, match="instance_id: instance i-0000ffff does not exist"):
+        creator(params(name="another", instance_id="i-0000ffff", stop_instance=True)).run()
+
+
+def test_stop_instance_stops_nothing_in_check_mode(ec2):
     running = ec2.add_instance("running")
     predicted = creator(params(name="other name", instance_id=running, stop_instance=True), check_mode=True).run()
     assert predicted["changed"] is True
