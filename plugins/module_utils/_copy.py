@@ -7,9 +7,11 @@
 # The backend of bakery.ami.ami_copy: distribute one AMI to many regions.
 #
 #   validate -> load the source -> plan per region (look up existing copies)
-#   -> act per region, concurrently: start the copy, wait for it, post-process it
-#      (tags on the copy and its snapshots, launch permissions, snapshot createVolumePermission,
-#      deprecation)
+#   -> start every copy (concurrently), wait for all of them together (one region asked per poll
+#      until a copy is done), then post-process each (concurrently): tags on the copy and its
+#      snapshots, launch permissions, snapshot createVolumePermission, deprecation
+#   -> once every copy is available, take pending_tags off the source, the copies and snapshots
+#   (with max_concurrency below the region count, each worker takes a region from start to end)
 #   -> when any region fails: roll back the copies this run started (never earlier ones).
 #
 # Idempotency: every copy carries bakery:source-image = <source_region>/<source_image_id> and
@@ -367,6 +369,7 @@ class RegionPlan:
     preexisting_ids: tuple = ()
     # what the run knows of the region's copy: its image as last described, and whether it changed
     image: dict | None = None
+    generation: int = 0  # of the ClientToken that started the copy
     changed: bool = False
     done: bool = False  # its entry is final (check-mode prediction, failure, halt)
 
@@ -582,38 +585,66 @@ class AmiCopier:
             plan.image = {"ImageId": image_id, "Name": plan.name, "State": "pending"}
 
     def _wait_together(self, plans: list) -> None:
-        """One wait for every region's copy: few calls, and the total is the slowest region."""
+        """One wait for every region's copy: few calls, and the total is the slowest region.
+
+        A copy CopyImage answered with but that never shows up alive (not visible after
+        VISIBILITY_GRACE, or already failed) is one an old token still points at, deregistered
+        since: the region starts again with the next token.
+        """
         pending = [plan for plan in plans if (plan.image or {}).get("State") != _waiter.IMAGE_DONE]
-        if not pending:
-            return
-        by_region = {plan.region: plan for plan in pending}
-        targets = {plan.region: (plan.client, [plan.image["ImageId"]]) for plan in pending}
-        # copies this run has just started cannot be done yet: no poll at time zero
-        fresh = all(plan.changed for plan in pending)
-        try:
-            done = self._wait(targets, spread=True, first_delay=_waiter.MIN_DELAY if fresh else 0.0,
-                              collect_failures=not self.request.rollback_on_failure)
-        except _waiter.ImageFailed as exc:
-            self._fail(by_region[exc.region], str(exc))
-            for plan in pending:
-                if not plan.done:
+        alive: set = set()
+        while pending:
+            by_region = {plan.region: plan for plan in pending}
+            targets = {plan.region: (plan.client, [plan.image["ImageId"]]) for plan in pending}
+            # copies this run has just started cannot be done yet: no poll at time zero
+            fresh = all(plan.changed for plan in pending)
+            try:
+                done = self._wait(
+                    targets,
+                    spread=True,
+                    first_delay=_waiter.MIN_DELAY if fresh else 0.0,
+                    collect_failures=True,
+                    stop_at_failure=True,
+                    vanish_after=VISIBILITY_GRACE,
+                    seen=alive,
+                )
+            except _waiter.WaitTimeout as exc:
+                for region in exc.pending:
+                    self._fail(by_region[region], f"{exc} (still pending: {exc.pending})")
+                for plan in pending:
+                    if not plan.done:
+                        plan.image = self._describe(plan.client, plan.image["ImageId"]) or plan.image
+                return
+            again = []
+            failed = False
+            for region, plan in sorted(by_region.items()):
+                image_id = plan.image["ImageId"]
+                image = done.get(region, {}).get(image_id)
+                if image is None:
+                    again.append(plan)  # still pending: another region ended this wait
+                elif image.get("State") == _waiter.IMAGE_DONE:
+                    plan.image = image
+                elif plan.action == "copy" and plan.region in self.started and image_id not in alive:
+                    with self._lock:
+                        self.started.pop(plan.region, None)
+                    try:
+                        restarted = self.start_copy(plan, plan.generation + 1, suspect=image_id)
+                    except (_aws.BakeryAWSError, RegionFailed) as exc:
+                        self._fail(plan, str(exc))
+                        failed = True
+                        continue
+                    plan.image = {"ImageId": restarted, "Name": plan.name, "State": "pending"}
+                    plan.changed = plan.region in self.started
+                    again.append(plan)
+                else:
+                    self._fail(plan, str(_waiter.ImageFailed(region, image_id, image.get("State"),
+                                                             _waiter.image_state_reason(image))))
+                    failed = True
+            if failed and self.request.rollback_on_failure:
+                for plan in again:
                     self._halt(plan, "stopped")
-            return
-        except _waiter.WaitTimeout as exc:
-            for region in exc.pending:
-                self._fail(by_region[region], f"{exc} (still pending: {exc.pending})")
-            for plan in pending:
-                if not plan.done:
-                    plan.image = self._describe(plan.client, plan.image["ImageId"]) or plan.image
-            return
-        for region, images in done.items():
-            plan = by_region[region]
-            image = images[plan.image["ImageId"]]
-            if image.get("State") in _waiter.IMAGE_FAILED:
-                self._fail(plan, str(_waiter.ImageFailed(region, image["ImageId"], image["State"],
-                                                         _waiter.image_state_reason(image))))
-            else:
-                plan.image = image
+                return
+            pending = again
 
     def _finish(self, plan: RegionPlan) -> None:
         """Tags, permissions and deprecation of an available copy; the region's entry."""
@@ -733,12 +764,15 @@ class AmiCopier:
                 params["KmsKeyId"] = plan.kms_key_id
         return params
 
-    def start_copy(self, plan: RegionPlan) -> str:
-        """CopyImage in the destination region, retiring tokens whose copy no longer exists."""
+    def start_copy(self, plan: RegionPlan, generation: int = 0, suspect: str | None = None) -> str:
+        """CopyImage in the destination region with the request's ClientToken of `generation`.
+
+        suspect: the copy the previous token answered with, which never showed up alive (see
+        _wait_together); should the next token meet its name, the module goes back to it.
+        """
         request = self.request
         params = self.copy_params(plan)
-        suspect = None
-        for generation in range(MAX_TOKEN_GENERATIONS):
+        for generation in range(generation, MAX_TOKEN_GENERATIONS):
             token = client_token(request.source_region, request.source_image_id, plan.region, plan.name, generation)
             try:
                 image_id = _aws.copy_image(plan.client, ClientToken=token, **params)["ImageId"]
@@ -749,19 +783,14 @@ class AmiCopier:
                     holder = self._name_holder(plan)
                     if holder is None or holder == suspect:
                         # The copy the previous token answered with exists but was not visible yet.
+                        plan.generation = generation
                         self._record_start(plan, suspect)
                         return suspect
                 raise RegionFailed(f"CopyImage failed: {exc}") from exc
-            if image_id in plan.preexisting_ids:
-                return image_id
-            self._record_start(plan, image_id)
-            seen: list = [None]
-            if self._is_live(plan.client, image_id, seen):
-                plan.image = seen[0]
-                return image_id
-            with self._lock:
-                self.started.pop(plan.region, None)
-            suspect = image_id
+            plan.generation = generation
+            if image_id not in plan.preexisting_ids:
+                self._record_start(plan, image_id)
+            return image_id
         raise RegionFailed(
             f"CopyImage answered {MAX_TOKEN_GENERATIONS} times with copies that no longer exist "
             f"(last {suspect}); deregistered copies keep their client tokens"
@@ -776,20 +805,6 @@ class AmiCopier:
             plan.client, Owners=["self"], Filters=[{"Name": "name", "Values": [plan.name]}], IncludeDeprecated=True
         )
         return images[0]["ImageId"] if images else None
-
-    def _is_live(self, client, image_id: str, seen: list) -> bool:
-        """Is the copy CopyImage answered with really there (pending or available)? seen[0]: its image."""
-        start = self._clock()
-        delay = 0.5
-        while True:
-            image = self._describe(client, image_id)
-            if image is not None:
-                seen[0] = image
-                return image.get("State") in LIVE_STATES
-            if self._clock() - start >= VISIBILITY_GRACE:
-                return False
-            self._pause(delay)
-            delay = min(delay * 2, 2.0)
 
     def converge(self, plan: RegionPlan, image: dict) -> bool:
         """Bring an available copy's tags, permissions and deprecation to the request; True if changed."""

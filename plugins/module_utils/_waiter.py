@@ -32,6 +32,8 @@ GROWTH = 0.2
 
 IMAGE_DONE = "available"
 IMAGE_FAILED = frozenset(("failed", "error", "invalid", "deregistered", "disabled"))
+# The State wait_for_images(vanish_after=...) gives an image that is not visible when it should be.
+IMAGE_MISSING = "missing"
 
 
 class WaitTimeout(Exception):
@@ -101,6 +103,9 @@ def wait_for_images(
     collect_failures: bool = False,
     spread: bool = False,
     first_delay: float = 0.0,
+    vanish_after: float | None = None,
+    stop_at_failure: bool = False,
+    seen: set | None = None,
     sleep: t.Callable[[float], None] = time.sleep,
     clock: t.Callable[[], float] = time.monotonic,
 ) -> dict:
@@ -112,9 +117,15 @@ def wait_for_images(
     first_delay: no poll before this many seconds (the caller has just started the images).
     Returns {region: {image_id: image}} with each image as DescribeImages gives it.
     A failed image raises ImageFailed at once, unless collect_failures is true: then it is
-    returned with its failed State and the others are still waited for.
+    returned with its failed State and the others are still waited for (or, with stop_at_failure,
+    the wait ends after that poll and the images still pending are left out of the result).
+    vanish_after: an image not visible at a poll this many seconds into the wait is returned with
+    State "missing" (collect_failures) instead of being waited for until the timeout.
+    seen: a set to which every image ID observed pending is added.
     """
+    start = clock()
     results: dict = {region: {} for region in targets}
+    failed: list = []
     pending = {region: set(ids) for region, (_client, ids) in targets.items() if ids}
     turn = {"next": 0, "one_done": not spread or len(pending) < 2}
 
@@ -137,21 +148,34 @@ def wait_for_images(
             images = _aws.describe_images(
                 client, Filters=[{"Name": "image-id", "Values": ids}], IncludeDeprecated=True
             )
+            visible = set()
             for image in images:
                 image_id = image["ImageId"]
+                visible.add(image_id)
                 state = image.get("State")
                 if state == IMAGE_DONE or state in IMAGE_FAILED:
                     if state in IMAGE_FAILED and not collect_failures:
                         raise ImageFailed(region, image_id, state, image_state_reason(image))
                     results[region][image_id] = image
                     pending[region].discard(image_id)
+                    if state in IMAGE_FAILED:
+                        failed.append(image_id)
+                elif seen is not None:
+                    seen.add(image_id)
+            if vanish_after is not None and clock() - start >= vanish_after:
+                for image_id in sorted(pending[region] - visible):
+                    if not collect_failures:
+                        raise ImageFailed(region, image_id, IMAGE_MISSING, "not visible (deregistered, or never made)")
+                    results[region][image_id] = {"ImageId": image_id, "State": IMAGE_MISSING}
+                    pending[region].discard(image_id)
+                    failed.append(image_id)
             if not pending[region]:
                 del pending[region]
                 if not turn["one_done"]:
                     # the first region is done: the others are probably done too, ask them now
                     turn["one_done"] = True
                     asked = sorted(pending)
-        return not pending
+        return not pending or (stop_at_failure and bool(failed))
 
     poll(
         check,

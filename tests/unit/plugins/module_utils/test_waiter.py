@@ -171,3 +171,31 @@ def test_spread_still_waits_for_a_slower_region_and_asks_only_it():
     last_a_or_c = max(i for i, client in enumerate(asked) if client in ("a", "c"))
     assert asked[last_a_or_c + 1:] and set(asked[last_a_or_c + 1:]) == {"b"}
     assert len(asked) < 3 * len(clock.sleeps)
+
+
+def test_vanish_after_reports_an_image_that_never_shows_up_and_stop_at_failure_ends_the_wait():
+    clock = FakeClock()
+    seen = set()
+
+    def describe(client, **params):
+        if client == "gone":
+            return []
+        return [image("ami-00000002", "available" if clock.now >= 30 else "pending")]
+
+    targets = {"r-gone": ("gone", ["ami-00000001"]), "r-slow": ("slow", ["ami-00000002"])}
+    with patch(DESCRIBE, side_effect=describe):
+        result = _waiter.wait_for_images(targets, 600, collect_failures=True, stop_at_failure=True,
+                                         vanish_after=4.0, seen=seen, sleep=clock.sleep, clock=clock.clock)
+    assert result["r-gone"] == {"ami-00000001": {"ImageId": "ami-00000001", "State": _waiter.IMAGE_MISSING}}
+    assert result["r-slow"] == {}  # still pending when the wait ended
+    assert 4.0 <= clock.now < 30
+    assert seen == {"ami-00000002"}
+
+
+def test_without_collect_failures_a_vanished_image_raises():
+    clock = FakeClock()
+    with patch(DESCRIBE, return_value=[]):
+        with pytest.raises(_waiter.ImageFailed, match="not visible"):
+            _waiter.wait_for_images({"r": ("c", ["ami-00000001"])}, 600, vanish_after=4.0,
+                                    sleep=clock.sleep, clock=clock.clock)
+    assert clock.now < 10
