@@ -26,6 +26,9 @@ description:
   - With O(state=absent), terminates the run's instances and waits for them, then deletes the
     run's security groups, key pairs and the run's volumes that are C(available), all found by the
     C(bakery:run-id) tag. It carries on after a failure and fails at the end listing every error.
+    Key pairs are looked for only when one of the instances found used a key pair, and volumes only
+    when one of them kept a volume at termination (C(DeleteOnTermination=false)); with no instance
+    found, both are always looked for. C(sweep.yml) finds leftovers of any kind by their tags.
   - Every option is checked before any API call.
 options:
   run_id:

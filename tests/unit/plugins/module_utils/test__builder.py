@@ -449,8 +449,12 @@ def test_check_mode_existing_is_unchanged(ec2):
 # state=absent
 
 
-def _populate(ec2):
-    instance_id = ec2.add_instance(state="running")
+def _populate(ec2, key_name="bakery-" + RUN, keeps_volume=True):
+    instance_id = ec2.add_instance(state="running", key_name=key_name)
+    ec2.instances[instance_id]["BlockDeviceMappings"] = [
+        {"DeviceName": "/dev/xvda", "Ebs": {"VolumeId": "vol-00000000000000001", "DeleteOnTermination": True}},
+        {"DeviceName": "/dev/xvdb", "Ebs": {"VolumeId": "vol-0000000000000000b", "DeleteOnTermination": not keeps_volume}},
+    ]
     ec2.groups["sg-0000000000000000a"] = {"GroupId": "sg-0000000000000000a", "GroupName": "bakery-" + RUN,
                                           "Tags": [{"Key": "bakery:run-id", "Value": RUN}], "IpPermissions": []}
     ec2.pairs["bakery-" + RUN] = {"KeyName": "bakery-" + RUN, "Tags": [{"Key": "bakery:run-id", "Value": RUN}]}
@@ -470,6 +474,21 @@ def test_absent_removes_everything_of_the_run_in_order(ec2):
                            "delete_security_group", "describe_key_pairs", "delete_key_pair", "describe_volumes", "delete_volume"]
     assert "vol-0000000000000000c" in ec2.volumes
     assert {"Name": "status", "Values": ["available"]} in ec2.calls[7][1]["Filters"]
+
+
+def test_absent_looks_for_key_pairs_and_volumes_only_when_the_instance_could_have_left_them(ec2):
+    # a builder without key pair whose volumes all go with it (the bake without customization)
+    instance_id = _populate(ec2, key_name=None, keeps_volume=False)
+    result = builder({"run_id": RUN, "state": "absent", "wait_timeout": 60}).run()
+    assert result["removed"]["instances"] == [instance_id]
+    assert ec2.names() == ["describe_instances", "terminate_instances", "describe_instances", "describe_security_groups",
+                           "delete_security_group"]
+    # with no instance left to tell, a rerun looks for everything (and removes what it finds)
+    ec2.calls.clear()
+    again = builder({"run_id": RUN, "state": "absent"}).run()
+    assert [name for name in ec2.names() if name.startswith("describe")] == [
+        "describe_instances", "describe_security_groups", "describe_key_pairs", "describe_volumes"]
+    assert again["removed"]["key_pairs"] == ["bakery-" + RUN] and again["removed"]["volumes"] == ["vol-0000000000000000b"]
 
 
 def test_absent_rerun_is_unchanged_without_mutating_calls(ec2):
