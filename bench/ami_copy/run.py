@@ -206,9 +206,9 @@ def write_results(args: argparse.Namespace, regions: list, rows: list) -> None:
         f"**Median: ami_copy {median_copy:.1f} s, loop {median_loop:.1f} s, ratio {median_ratio:.3f}** (target <= 0.35).",
         "",
         "Why: ami_copy starts every copy at once and waits for them together with the shared adaptive",
-        "waiter (2 s polls growing with the time waited), so it takes about one copy's time; the loop",
-        "waits for each region in turn, and its boto3 waiter polls every 15 s, so each region costs",
-        "the copy time rounded up to the next 15 s.",
+        "waiter (one region asked per poll until a copy is done, polls from 3 s growing with the time",
+        "waited), so it takes about one copy's time; the loop waits for each region in turn, and its",
+        "boto3 waiter polls every 15 s, so each region costs the copy time rounded up to the next 15 s.",
         "",
     ]
     args.output.write_text("\n".join(lines))
