@@ -52,6 +52,10 @@ MAX_TOKEN_GENERATIONS = 4
 # on purpose: should the copy exist after all, the next token's CopyImage meets its name
 # (InvalidAMIName.Duplicate) and the module goes back to that copy.
 VISIBILITY_GRACE = 4.0
+# A copy a token answers with that is already failed is an old one (the token's copy from an
+# earlier run) only if it was made well before this run's CopyImage; otherwise it is this run's
+# copy failing, and the region fails. The margin covers a clock that differs from EC2's.
+OLD_COPY_MARGIN = datetime.timedelta(minutes=10)
 # EC2 rounds deprecation times to the minute.
 DEPRECATION_TOLERANCE = datetime.timedelta(seconds=60)
 
@@ -370,6 +374,7 @@ class RegionPlan:
     # what the run knows of the region's copy: its image as last described, and whether it changed
     image: dict | None = None
     generation: int = 0  # of the ClientToken that started the copy
+    started_at: datetime.datetime | None = None  # when this run's CopyImage answered
     changed: bool = False
     done: bool = False  # its entry is final (check-mode prediction, failure, halt)
 
@@ -624,7 +629,7 @@ class AmiCopier:
                     again.append(plan)  # still pending: another region ended this wait
                 elif image.get("State") == _waiter.IMAGE_DONE:
                     plan.image = image
-                elif plan.action == "copy" and plan.region in self.started and image_id not in alive:
+                elif plan.action == "copy" and plan.region in self.started and self._dead_token(plan, image, alive):
                     with self._lock:
                         self.started.pop(plan.region, None)
                     try:
@@ -645,6 +650,21 @@ class AmiCopier:
                     self._halt(plan, "stopped")
                 return
             pending = again
+
+    @staticmethod
+    def _dead_token(plan: RegionPlan, image: dict, alive: set) -> bool:
+        """Did CopyImage answer with a copy of an earlier run that is gone (or failed) since?
+
+        Never for a copy seen alive in this run. A copy that is not visible at all is one. A failed
+        one only if it was made well before this run's CopyImage: a copy of this run that fails
+        fast (a KMS key it may not use, for example) fails the region instead of being retried.
+        """
+        if image["ImageId"] in alive:
+            return False
+        if image.get("State") == _waiter.IMAGE_MISSING:
+            return True
+        created = parse_aws_time(image.get("CreationDate"))
+        return created is not None and plan.started_at is not None and created < plan.started_at - OLD_COPY_MARGIN
 
     def _finish(self, plan: RegionPlan) -> None:
         """Tags, permissions and deprecation of an available copy; the region's entry."""
@@ -788,6 +808,7 @@ class AmiCopier:
                         return suspect
                 raise RegionFailed(f"CopyImage failed: {exc}") from exc
             plan.generation = generation
+            plan.started_at = datetime.datetime.now(datetime.timezone.utc)
             if image_id not in plan.preexisting_ids:
                 self._record_start(plan, image_id)
             return image_id

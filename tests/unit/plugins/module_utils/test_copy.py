@@ -195,7 +195,7 @@ class FakeEC2:
                 "Description": params.get("Description"),
                 "State": "pending",
                 "OwnerId": ACCOUNT,
-                "CreationDate": "2026-01-01T00:00:00.000Z",
+                "CreationDate": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000Z"),
                 "BlockDeviceMappings": [{"DeviceName": "/dev/xvda", "Ebs": {"SnapshotId": snapshot_id}}],
                 "Tags": [{"Key": k, "Value": v} for k, v in tags.items()],
                 "_copied": True,
@@ -886,3 +886,16 @@ def test_pending_tags_stay_in_check_mode_and_without_wait(world, source):
 def test_pending_tags_are_validated(extra, message):
     with pytest.raises(_copy.InputError, match=message):
         _copy.build_request(params("ami-0123456789abcdef0", **extra), "us-east-1", KNOWN, now=NOW)
+
+
+def test_a_copy_of_this_run_that_fails_before_it_is_seen_fails_the_region_and_is_not_retried(world, source):
+    eu = world.regions["eu-west-1"]
+    eu.copy_fails = True  # fails at its first look (a KMS key it may not use, say): never seen pending
+    with pytest.raises(_copy.CopyFailed) as excinfo:
+        run(world, source)
+    result = excinfo.value.result
+    assert list(result["failed_regions"]) == ["eu-west-1"] and "copy failed (fake)" in result["failed_regions"]["eu-west-1"]
+    assert len([c for c in eu.calls if c[0] == "copy_image"]) == 1
+    # the failed copy was this run's: rolled back with the others, nothing left in any region
+    assert "eu-west-1" in result["rolled_back"]
+    assert not [i for client in world.regions.values() for i in client.images.values() if i.get("_copied")]
