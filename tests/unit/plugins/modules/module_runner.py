@@ -5,10 +5,13 @@
 from __future__ import annotations
 
 import json
+from unittest.mock import patch
 
 import pytest
 
 from ansible.module_utils.testing import patch_module_args
+
+AWS_CLIENT = "ansible_collections.amazon.aws.plugins.module_utils.modules.AnsibleAWSModule.client"
 
 
 def run_module(main, capsys, args: dict, check_mode: bool = False, diff: bool = False) -> tuple:
@@ -22,3 +25,14 @@ def run_module(main, capsys, args: dict, check_mode: bool = False, diff: bool = 
         with pytest.raises(SystemExit) as exit_info:
             main()
     return exit_info.value.code, json.loads(capsys.readouterr().out)
+
+
+def refused_before_aws(run_main, capsys, args: dict, core_run: str) -> dict:
+    """Run main() with bad arguments: it must fail without making a client or running its core."""
+    with patch(AWS_CLIENT) as client, patch(core_run) as run:
+        result = run_main(capsys, **args)
+    assert result["_rc"] == 1
+    assert result["failed"] is True
+    client.assert_not_called()
+    run.assert_not_called()
+    return result

@@ -15,7 +15,7 @@ from ansible_collections.bakery.ami.plugins.module_utils import _create
 from ansible_collections.bakery.ami.plugins.module_utils import _waiter
 from ansible_collections.bakery.ami.plugins.modules import ami_create
 
-from tests.unit.plugins.modules.module_runner import run_module
+from tests.unit.plugins.modules.module_runner import run_module, refused_before_aws
 
 CLIENT = "ansible_collections.amazon.aws.plugins.module_utils.modules.AnsibleAWSModule.client"
 RUN = "ansible_collections.bakery.ami.plugins.module_utils._create.ImageCreator.run"
@@ -43,13 +43,7 @@ def run_main(capsys, check_mode=False, **args):
     ],
 )
 def test_bad_input_fails_before_any_client_is_made(capsys, args, fragment):
-    with patch(CLIENT) as client, patch(RUN) as run:
-        result = run_main(capsys, **args)
-    assert result["_rc"] == 1
-    assert result["failed"] is True
-    assert fragment in result["msg"]
-    client.assert_not_called()
-    run.assert_not_called()
+    assert fragment in refused_before_aws(run_main, capsys, args, RUN)["msg"]
 
 
 def test_options_reach_the_creator_and_the_result_is_returned(capsys):

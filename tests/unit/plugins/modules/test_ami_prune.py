@@ -12,7 +12,7 @@ import pytest
 from ansible_collections.bakery.ami.plugins.module_utils import _prune
 from ansible_collections.bakery.ami.plugins.modules import ami_prune
 
-from tests.unit.plugins.modules.module_runner import run_module
+from tests.unit.plugins.modules.module_runner import run_module, refused_before_aws
 
 CLIENT = "ansible_collections.amazon.aws.plugins.module_utils.modules.AnsibleAWSModule.client"
 REGIONAL = "ansible_collections.bakery.ami.plugins.module_utils._aws.regional_clients"
@@ -43,12 +43,7 @@ def run_main(capsys, check_mode=False, **args):
     ],
 )
 def test_bad_input_fails_before_any_client_is_made(capsys, args, fragment):
-    with patch(CLIENT) as client, patch(RUN) as run:
-        result = run_main(capsys, **args)
-    assert result["_rc"] == 1
-    assert fragment in result["msg"]
-    client.assert_not_called()
-    run.assert_not_called()
+    assert fragment in refused_before_aws(run_main, capsys, args, RUN)["msg"]
 
 
 def test_one_client_per_region_and_check_mode_reaches_the_pruner(capsys):
