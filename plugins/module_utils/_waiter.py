@@ -34,6 +34,7 @@ IMAGE_DONE = "available"
 IMAGE_FAILED = frozenset(("failed", "error", "invalid", "deregistered", "disabled"))
 # The State wait_for_images(vanish_after=...) gives an image that is not visible when it should be.
 IMAGE_MISSING = "missing"
+VANISHED = "not visible (deregistered, or never made)"
 
 
 class WaitTimeout(Exception):
@@ -165,8 +166,9 @@ def wait_for_images(
             if vanish_after is not None and clock() - start >= vanish_after:
                 for image_id in sorted(pending[region] - visible):
                     if not collect_failures:
-                        raise ImageFailed(region, image_id, IMAGE_MISSING, "not visible (deregistered, or never made)")
-                    results[region][image_id] = {"ImageId": image_id, "State": IMAGE_MISSING}
+                        raise ImageFailed(region, image_id, IMAGE_MISSING, VANISHED)
+                    results[region][image_id] = {"ImageId": image_id, "State": IMAGE_MISSING,
+                                                 "StateReason": {"Message": VANISHED}}
                     pending[region].discard(image_id)
                     failed.append(image_id)
             if not pending[region]:

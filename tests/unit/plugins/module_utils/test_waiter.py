@@ -186,7 +186,8 @@ def test_vanish_after_reports_an_image_that_never_shows_up_and_stop_at_failure_e
     with patch(DESCRIBE, side_effect=describe):
         result = _waiter.wait_for_images(targets, 600, collect_failures=True, stop_at_failure=True,
                                          vanish_after=4.0, seen=seen, sleep=clock.sleep, clock=clock.clock)
-    assert result["r-gone"] == {"ami-00000001": {"ImageId": "ami-00000001", "State": _waiter.IMAGE_MISSING}}
+    assert result["r-gone"] == {"ami-00000001": {"ImageId": "ami-00000001", "State": _waiter.IMAGE_MISSING,
+                                                 "StateReason": {"Message": _waiter.VANISHED}}}
     assert result["r-slow"] == {}  # still pending when the wait ended
     assert 4.0 <= clock.now < 30
     assert seen == {"ami-00000002"}
