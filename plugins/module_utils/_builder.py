@@ -23,12 +23,15 @@ import hashlib
 import ipaddress
 import os
 import re
-import tempfile
 import typing as t
 
 from ansible_collections.bakery.ami.plugins.module_utils import _aws
 from ansible_collections.bakery.ami.plugins.module_utils import _validate
 from ansible_collections.bakery.ami.plugins.module_utils import _waiter
+from ansible_collections.bakery.ami.plugins.module_utils._images import tag_list
+from ansible_collections.bakery.ami.plugins.module_utils._images import tag_spec as _tag_spec
+from ansible_collections.bakery.ami.plugins.module_utils._images import tags_of
+from ansible_collections.bakery.ami.plugins.module_utils._paths import write_atomically
 
 RUN_ID_TAG = "bakery:run-id"
 EXPIRES_TAG = "bakery:expires-at"
@@ -79,18 +82,6 @@ def client_token(run_id: str, group_id: str) -> str:
     """
     digest = hashlib.sha256(f"{run_id}/{group_id}".encode("utf-8")).hexdigest()[:40]
     return f"bakery-{digest}"
-
-
-def tag_list(tags: dict) -> list:
-    return [{"Key": key, "Value": value} for key, value in sorted(tags.items())]
-
-
-def tags_of(resource: dict) -> dict:
-    return {tag["Key"]: tag["Value"] for tag in resource.get("Tags") or []}
-
-
-def _tag_spec(resource_type: str, tags: dict) -> dict:
-    return {"ResourceType": resource_type, "Tags": tag_list(tags)}
 
 
 def _run_filter(run_id: str) -> dict:
@@ -194,20 +185,8 @@ def validate(params: dict) -> list:
 
 
 def write_private_key(path: str, material: str) -> None:
-    """Write the private key through a 0600 temporary file beside it and a rename: no reader
-    ever sees a partial key, and at no moment is it readable by anyone but its owner."""
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".bakery-key-", suffix=".tmp", dir=directory)
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(material if material.endswith("\n") else material + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    """The private key, written atomically and 0600 from the start (never readable by others)."""
+    write_atomically(os.path.abspath(path), material if material.endswith("\n") else material + "\n", mode=0o600)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -537,19 +516,23 @@ class Builder:
             not ((mapping.get("Ebs") or {}).get("DeleteOnTermination", False))
             for i in instances for mapping in i.get("BlockDeviceMappings") or [] if "Ebs" in mapping
         )
-        pairs = attempt(
-            "find key pairs", lambda: _aws.describe_key_pairs(self.client, Filters=[_run_filter(self.run_id)])
-        ) or [] if used_key or not told else []
+        pairs = []
+        if used_key or not told:
+            pairs = attempt(
+                "find key pairs", lambda: _aws.describe_key_pairs(self.client, Filters=[_run_filter(self.run_id)])
+            ) or []
         for key_name in sorted(p["KeyName"] for p in pairs):
             if self.check_mode or attempt(f"delete key pair {key_name}", lambda k=key_name: _aws.delete_key_pair(self.client, k)):
                 removed["key_pairs"].append(key_name)
 
-        volumes = attempt(
-            "find volumes",
-            lambda: _aws.describe_volumes(
-                self.client, Filters=[_run_filter(self.run_id), {"Name": "status", "Values": ["available"]}]
-            ),
-        ) or [] if kept_volume or not told else []
+        volumes = []
+        if kept_volume or not told:
+            volumes = attempt(
+                "find volumes",
+                lambda: _aws.describe_volumes(
+                    self.client, Filters=[_run_filter(self.run_id), {"Name": "status", "Values": ["available"]}]
+                ),
+            ) or []
         for volume_id in sorted(v["VolumeId"] for v in volumes):
             if self.check_mode or attempt(f"delete volume {volume_id}", lambda v=volume_id: _aws.delete_volume(self.client, v)):
                 removed["volumes"].append(volume_id)

@@ -26,6 +26,8 @@ from ansible_collections.bakery.ami.plugins.module_utils import _validate
 from ansible_collections.bakery.ami.plugins.module_utils import _waiter
 from ansible_collections.bakery.ami.plugins.module_utils._images import round_to_minute
 from ansible_collections.bakery.ami.plugins.module_utils._images import snapshot_ids as image_snapshot_ids
+from ansible_collections.bakery.ami.plugins.module_utils._images import tag_list
+from ansible_collections.bakery.ami.plugins.module_utils._images import tag_spec as _tag_spec
 from ansible_collections.bakery.ami.plugins.module_utils._images import tags_of as image_tags
 
 BUILD_ID_TAG = "bakery:build-id"
@@ -37,8 +39,6 @@ IOPS_RANGES = {"gp3": (3000, 80000), "io1": (100, 64000), "io2": (100, 256000)}
 THROUGHPUT_RANGE = (125, 2000)
 # How long to look for an image that is known to exist (a Duplicate answer) or was just created.
 VISIBLE_TIMEOUT = 120
-# Look at once: StopInstances can answer with the instance already stopped.
-STOP_FIRST_POLL = 0.0
 
 
 class CreateError(Exception):
@@ -177,10 +177,6 @@ def _ebs(mapping: dict) -> dict:
     return ebs
 
 
-def _tag_spec(resource_type: str, tags: dict) -> dict:
-    return {"ResourceType": resource_type, "Tags": [{"Key": k, "Value": v} for k, v in sorted(tags.items())]}
-
-
 class ImageCreator:
     """Look up, compare, create or adopt; apply only outside check mode."""
 
@@ -278,9 +274,7 @@ class ImageCreator:
                     _waiter.wait_for_instances(self.client, [instance_id], "running", timeout, **self._timing)
                 states = _aws.stop_instances(self.client, [instance_id])
             if not isinstance(states, dict) or states.get(instance_id) != "stopped":
-                _waiter.wait_for_instances(
-                    self.client, [instance_id], "stopped", timeout, first_delay=STOP_FIRST_POLL, **self._timing
-                )
+                _waiter.wait_for_instances(self.client, [instance_id], "stopped", timeout, **self._timing)
         except _waiter.WaitTimeout as exc:
             raise CreateError(f"stop_instance: {exc}") from None
 
@@ -451,9 +445,9 @@ class ImageCreator:
 
     def apply_updates(self, image_id: str, updates: dict) -> None:
         if "image_tags" in updates:
-            _aws.create_tags(self.client, [image_id], _tag_spec("image", updates["image_tags"])["Tags"])
+            _aws.create_tags(self.client, [image_id], tag_list(updates["image_tags"]))
         for snapshot_id, tags in sorted((updates.get("snapshot_tags") or {}).items()):
-            _aws.create_tags(self.client, [snapshot_id], _tag_spec("snapshot", tags)["Tags"])
+            _aws.create_tags(self.client, [snapshot_id], tag_list(tags))
         if "imds_support" in updates:
             _aws.modify_image_attribute(self.client, image_id, ImdsSupport={"Value": "v2.0"})
         if "deprecate_at" in updates:

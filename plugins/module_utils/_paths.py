@@ -47,13 +47,16 @@ def resolve_in_root(root: str, relpath: str, error: type = ValueError) -> str:
     return os.path.join(root, *resolved)
 
 
-def write_atomically(path: str, text: str, move: t.Callable[[str, str], t.Any] | None = None) -> None:
+def write_atomically(path: str, text: str, move: t.Callable[[str, str], t.Any] | None = None,
+                     mode: int | None = None) -> None:
     """Write text to path through a temporary file beside it, then a move, so no reader (nor
     cloud-init, which reads only *.cfg) ever sees a partial file.
 
     move(src, dest) is AnsibleModule.atomic_move in a module (it keeps the target's mode, owner
     and SELinux context); without it the mode and owner are copied here and os.replace is used.
-    A new file gets mode 0644, a new directory 0755.
+    A new file gets mode 0644, a new directory 0755. With `mode` (a secret: 0600) the file gets
+    exactly that mode, new or not; the temporary file is 0600 from the start, so the content is
+    never readable by anyone else on the way.
     """
     directory = os.path.dirname(path)
     if not os.path.isdir(directory):
@@ -67,7 +70,9 @@ def write_atomically(path: str, text: str, move: t.Callable[[str, str], t.Any] |
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(text.encode("utf-8"))
-        if existing is not None:
+        if mode is not None:
+            os.chmod(tmp, mode)
+        elif existing is not None:
             os.chmod(tmp, stat.S_IMODE(existing.st_mode))
             try:
                 os.chown(tmp, existing.st_uid, existing.st_gid)
@@ -80,8 +85,8 @@ def write_atomically(path: str, text: str, move: t.Callable[[str, str], t.Any] |
             os.replace(tmp, path)
         else:
             move(tmp, path)
-            if existing is None:
-                os.chmod(path, 0o644)
+            if mode is not None or existing is None:
+                os.chmod(path, 0o644 if mode is None else mode)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)

@@ -197,7 +197,6 @@ def wait_for_instances(
     state: str,
     timeout: float,
     *,
-    first_delay: float = 0.0,
     sleep: t.Callable[[float], None] = time.sleep,
     clock: t.Callable[[], float] = time.monotonic,
 ) -> dict:
@@ -234,6 +233,5 @@ def wait_for_instances(
         f"instances to be {state}",
         sleep=sleep,
         clock=clock,
-        first_delay=first_delay,
     )
     return results

@@ -531,3 +531,8 @@ def test_write_private_key_replaces_an_old_file_with_mode_0600(tmp_path):
     _builder.write_private_key(str(path), "new-key")
     assert path.read_text() == "new-key\n"
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    fresh = tmp_path / "id_new"
+    _builder.write_private_key(str(fresh), "fresh-key\n")
+    assert fresh.read_text() == "fresh-key\n"
+    assert stat.S_IMODE(os.stat(fresh).st_mode) == 0o600
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["id", "id_new"]  # no temporary file left
