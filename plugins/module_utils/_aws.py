@@ -374,8 +374,10 @@ def authorize_security_group_ingress(client, **params) -> bool:
     return True
 
 
+# DependencyViolation (an instance still holds the group) is the caller's to wait out: ami_builder
+# asks again on the waiter's schedule, bounded by its wait_timeout.
 @_SecurityGroupHandler.deletion_error_handler("delete security group")
-@_retry(catch_extra_error_codes=["DependencyViolation"])
+@_retry()
 def delete_security_group(client, group_id: str) -> bool:
     client.delete_security_group(GroupId=group_id)
     return True

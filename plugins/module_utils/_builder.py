@@ -493,19 +493,6 @@ class Builder:
                 removed["instances"] = instance_ids
             elif attempt(f"terminate {', '.join(instance_ids)}", lambda: _aws.terminate_instances(self.client, instance_ids)):
                 removed["instances"] = instance_ids
-                attempt(
-                    f"wait for {', '.join(instance_ids)} to terminate",
-                    lambda: _waiter.wait_for_instances(
-                        self.client, instance_ids, "terminated", self.params.get("wait_timeout") or 600, **self._timing
-                    ),
-                )
-
-        groups = attempt(
-            "find security groups", lambda: _aws.describe_security_groups(self.client, Filters=[_run_filter(self.run_id)])
-        ) or []
-        for group_id in sorted(g["GroupId"] for g in groups):
-            if self.check_mode or attempt(f"delete security group {group_id}", lambda g=group_id: _aws.delete_security_group(self.client, g)):
-                removed["security_groups"].append(group_id)
 
         # A run's key pair and leftover volumes can only exist if one of its instances used a key
         # or had a volume kept at termination, or if no instance of it is left to tell: only then
@@ -516,6 +503,23 @@ class Builder:
             not ((mapping.get("Ebs") or {}).get("DeleteOnTermination", False))
             for i in instances for mapping in i.get("BlockDeviceMappings") or [] if "Ebs" in mapping
         )
+        if removed["instances"] and kept_volume and not self.check_mode:
+            # a kept volume becomes `available` (and findable as a leftover) only at termination
+            attempt(
+                f"wait for {', '.join(instance_ids)} to terminate",
+                lambda: _waiter.wait_for_instances(
+                    self.client, instance_ids, "terminated", self.params.get("wait_timeout") or 600, **self._timing
+                ),
+            )
+
+        groups = attempt(
+            "find security groups", lambda: _aws.describe_security_groups(self.client, Filters=[_run_filter(self.run_id)])
+        ) or []
+        for group_id in sorted(g["GroupId"] for g in groups):
+            if self.check_mode or attempt(
+                f"delete security group {group_id}", lambda g=group_id: self.delete_group(g, [i["InstanceId"] for i in instances])
+            ):
+                removed["security_groups"].append(group_id)
         pairs = []
         if used_key or not told:
             pairs = attempt(
@@ -541,6 +545,39 @@ class Builder:
         if errors:
             raise CleanupError(errors, result)
         return result
+
+    def delete_group(self, group_id: str, instance_ids: list) -> bool:
+        """Delete a security group of the run once no instance of the run holds it any more.
+
+        While terminated instances release their network interfaces, DeleteSecurityGroup answers
+        DependencyViolation: it is asked again on the waiter's schedule (up to wait_timeout), which
+        takes the place of waiting for the instances to be `terminated` and also rides out the
+        short lag between `terminated` and the group being free. With no instance of the run found,
+        a DependencyViolation is something else's and fails at once.
+        """
+        if not instance_ids:
+            return _aws.delete_security_group(self.client, group_id)
+
+        outcome: dict = {}
+
+        def settled() -> bool:
+            try:
+                # False: the group was gone already
+                outcome["deleted"] = _aws.delete_security_group(self.client, group_id)
+            except _aws.BakeryAWSError as exc:
+                if exc.code == "DependencyViolation":
+                    return False
+                raise
+            return True
+
+        _waiter.poll(
+            settled,
+            self.params.get("wait_timeout") or 600,
+            lambda: {"security_groups": [group_id], "instances": sorted(instance_ids)},
+            f"security group {group_id} to be released by {', '.join(sorted(instance_ids))}",
+            **self._timing,
+        )
+        return outcome["deleted"]
 
     def run(self) -> dict:
         if self.params.get("state", "running") == "absent":

@@ -6,8 +6,9 @@
 #
 # The one waiter every bakery.ami module uses. Fixed-attempt waiters give up on slow image
 # creations and keep polling images that have already failed; this one:
-# - polls adaptively: every 3 s at first, then a delay that grows with the time already waited
-#   (20 % of it), capped at 15 s, so short waits end promptly and long ones cost few API calls;
+# - polls adaptively: every 3 s for the first 30 s, then a delay that grows with the time already
+#   waited (10 % of it), capped at 15 s: an image is noticed at most 10 % (and never more than
+#   15 s) after it becomes available, and a long wait costs a poll every 15 s;
 # - can skip the poll at time zero (first_delay) when the caller has just started the operation
 #   and already knows it is pending;
 # - honours a wall-clock timeout (wait_timeout) rather than an attempt count;
@@ -28,7 +29,7 @@ from ansible_collections.bakery.ami.plugins.module_utils import _aws
 
 MIN_DELAY = 3.0
 MAX_DELAY = 15.0
-GROWTH = 0.2
+GROWTH = 0.1
 
 IMAGE_DONE = "available"
 IMAGE_FAILED = frozenset(("failed", "error", "invalid", "deregistered", "disabled"))

@@ -23,9 +23,11 @@ description:
     directly (an existing one of the same name is reused) and the instance is launched with a
     C(ClientToken) derived from O(run_id) and the security group, so a retried request never
     launches a second instance.
-  - With O(state=absent), terminates the run's instances and waits for them, then deletes the
-    run's security groups, key pairs and the run's volumes that are C(available), all found by the
-    C(bakery:run-id) tag. It carries on after a failure and fails at the end listing every error.
+  - With O(state=absent), terminates the run's instances, then deletes the run's security groups,
+    key pairs and the run's volumes that are C(available), all found by the C(bakery:run-id) tag.
+    A security group is deleted as soon as the terminating instances release it (C(DeleteSecurityGroup)
+    is asked again while it answers C(DependencyViolation), up to O(wait_timeout)); the instances are
+    waited for until C(terminated) only when one of them kept a volume, which is C(available) only then. It carries on after a failure and fails at the end listing every error.
     Key pairs are looked for only when one of the instances found used a key pair, and volumes only
     when one of them kept a volume at termination (C(DeleteOnTermination=false)); with no instance
     found, both are always looked for. C(sweep.yml) finds leftovers of any kind by their tags.
@@ -117,12 +119,12 @@ options:
   wait:
     description:
       - With O(state=running), wait until the builder is C(running).
-      - With O(state=absent) the module always waits for the instances to terminate, since the security
-        group cannot be deleted before.
+      - With O(state=absent) the module always waits until the security group is free to delete (and,
+        when an instance kept a volume, until the instances are C(terminated)).
     type: bool
     default: true
   wait_timeout:
-    description: How long to wait for the instance, in seconds.
+    description: How long to wait for the instance (and, with O(state=absent), for its security group to be free), in seconds.
     type: int
     default: 600
 extends_documentation_fragment:

@@ -12,6 +12,7 @@ import pytest
 
 from ansible_collections.bakery.ami.plugins.module_utils import _aws
 from ansible_collections.bakery.ami.plugins.module_utils import _builder
+from ansible_collections.bakery.ami.plugins.module_utils import _waiter
 
 MUTATING = (
     "create_security_group", "authorize_security_group_ingress", "create_key_pair", "run_instances",
@@ -147,6 +148,15 @@ class FakeEC2:
 
     def delete_security_group(self, client, group_id):
         self._call("delete_security_group", {"GroupId": group_id})
+        holders = [
+            i for i in self.instances.values()
+            if i["State"]["Name"] != "terminated" and any(g["GroupId"] == group_id for g in i.get("SecurityGroups", []))
+        ]
+        if holders:
+            for instance in holders:
+                if instance["State"]["Name"] == "shutting-down":
+                    instance["State"] = {"Name": "terminated"}  # done by the next attempt
+            raise aws_error("DependencyViolation", "DeleteSecurityGroup")
         return self.groups.pop(group_id, None) is not None
 
     def create_key_pair(self, client, **params):
@@ -212,7 +222,8 @@ def ec2(monkeypatch):
 
 
 def builder(p, check_mode=False, **extra):
-    return _builder.Builder(None, p, check_mode, sleep=lambda s: None, **extra)
+    extra.setdefault("sleep", lambda s: None)
+    return _builder.Builder(None, p, check_mode, **extra)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -481,8 +492,8 @@ def test_absent_looks_for_key_pairs_and_volumes_only_when_the_instance_could_hav
     instance_id = _populate(ec2, key_name=None, keeps_volume=False)
     result = builder({"run_id": RUN, "state": "absent", "wait_timeout": 60}).run()
     assert result["removed"]["instances"] == [instance_id]
-    assert ec2.names() == ["describe_instances", "terminate_instances", "describe_instances", "describe_security_groups",
-                           "delete_security_group"]
+    # no wait for `terminated`: the instance's group is deleted as soon as it is free
+    assert ec2.names() == ["describe_instances", "terminate_instances", "describe_security_groups", "delete_security_group"]
     # with no instance left to tell, a rerun looks for everything (and removes what it finds)
     ec2.calls.clear()
     again = builder({"run_id": RUN, "state": "absent"}).run()
@@ -510,9 +521,50 @@ def test_absent_check_mode_reports_and_changes_nothing(ec2):
     assert ec2.mutations() == []
 
 
+def test_absent_asks_again_while_a_terminating_instance_holds_the_group(ec2):
+    instance_id = ec2.add_instance(state="running", group_id="sg-0000000000000000a")
+    ec2.groups["sg-0000000000000000a"] = {"GroupId": "sg-0000000000000000a", "GroupName": "bakery-" + RUN,
+                                          "Tags": [{"Key": "bakery:run-id", "Value": RUN}], "IpPermissions": []}
+    sleeps = []
+    result = builder({"run_id": RUN, "state": "absent"}, sleep=sleeps.append).run()
+    assert result["removed"]["security_groups"] == ["sg-0000000000000000a"]
+    assert ec2.instances[instance_id]["State"]["Name"] == "terminated"
+    # DependencyViolation while the instance shuts down, then deleted on the waiter's schedule
+    assert ec2.names()[-2:] == ["delete_security_group", "delete_security_group"]
+    assert sleeps == [_waiter.MIN_DELAY]
+
+
+def test_absent_gives_up_on_a_group_still_held_at_wait_timeout(ec2):
+    ec2.add_instance(state="running", group_id="sg-0000000000000000a")
+    ec2.groups["sg-0000000000000000a"] = {"GroupId": "sg-0000000000000000a", "GroupName": "bakery-" + RUN,
+                                          "Tags": [{"Key": "bakery:run-id", "Value": RUN}], "IpPermissions": []}
+    # an instance of another run (never terminated here) holds the group too
+    ec2.add_instance(state="running", tags={"bakery:run-id": "another-run"}, group_id="sg-0000000000000000a")
+    now = [0.0]
+
+    def sleep(seconds):
+        now[0] += seconds
+
+    with pytest.raises(_builder.CleanupError) as info:
+        builder({"run_id": RUN, "state": "absent", "wait_timeout": 30}, sleep=sleep, clock=lambda: now[0]).run()
+    assert info.value.errors[0].startswith("delete security group sg-0000000000000000a: timed out after 30 s")
+    assert "sg-0000000000000000a" in ec2.groups
+    assert ec2.names().count("delete_security_group") == 11  # at 0 s, then every 3 s up to 30 s
+
+
+def test_absent_fails_at_once_when_no_instance_of_the_run_holds_the_group(ec2):
+    ec2.add_instance(state="running", tags={"bakery:run-id": "another-run"}, group_id="sg-0000000000000000a")
+    ec2.groups["sg-0000000000000000a"] = {"GroupId": "sg-0000000000000000a", "GroupName": "bakery-" + RUN,
+                                          "Tags": [{"Key": "bakery:run-id", "Value": RUN}], "IpPermissions": []}
+    with pytest.raises(_builder.CleanupError) as info:
+        builder({"run_id": RUN, "state": "absent"}).run()
+    assert "DependencyViolation" in info.value.errors[0]
+    assert ec2.names().count("delete_security_group") == 1
+
+
 def test_absent_carries_on_after_a_failure_and_lists_every_error(ec2):
     _populate(ec2)
-    ec2.errors["delete_security_group"] = aws_error("DependencyViolation", "DeleteSecurityGroup")
+    ec2.errors["delete_security_group"] = aws_error("UnauthorizedOperation", "DeleteSecurityGroup")
     ec2.errors["delete_volume"] = aws_error("VolumeInUse", "DeleteVolume")
     with pytest.raises(_builder.CleanupError) as info:
         builder({"run_id": RUN, "state": "absent"}).run()

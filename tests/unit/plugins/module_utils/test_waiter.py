@@ -37,7 +37,7 @@ def image(image_id, state, reason=None):
 
 @pytest.mark.parametrize(
     "elapsed,expected",
-    [(0, 3.0), (5, 3.0), (20, 4.0), (60, 12.0), (100, 15.0), (10000, 15.0)],
+    [(0, 3.0), (5, 3.0), (20, 3.0), (30, 3.0), (60, 6.0), (120, 12.0), (150, 15.0), (10000, 15.0)],
 )
 def test_next_delay_grows_with_elapsed_time_between_3_and_15_seconds(elapsed, expected):
     assert _waiter.next_delay(elapsed) == pytest.approx(expected)
