@@ -59,6 +59,34 @@ def test_region_names():
 def test_known_regions_come_from_botocore():
     regions = v.known_regions()
     assert "us-east-1" in regions and "eu-central-1" in regions and "cn-north-1" in regions
+    assert "us-gov-west-1" in regions
+    assert not [name for name in regions if name.endswith("-global")]
+
+
+def test_known_regions_hold_every_region_of_botocore_endpoint_data():
+    import boto3
+
+    session = boto3.session.Session()
+    endpoint_regions = set()
+    for partition in ("aws", "aws-cn", "aws-us-gov"):
+        endpoint_regions.update(session.get_available_regions("ec2", partition_name=partition))
+    assert endpoint_regions <= set(v.known_regions())
+
+
+def test_known_regions_fall_back_to_the_endpoint_data_without_partition_data(monkeypatch):
+    import botocore.loaders
+    from botocore.exceptions import DataNotFoundError
+
+    def missing(self, name):
+        raise DataNotFoundError(data_path=name)
+
+    monkeypatch.setattr(botocore.loaders.Loader, "load_data", missing)
+    monkeypatch.setattr(botocore.loaders, "create_loader", lambda *a, **k: botocore.loaders.Loader())
+    import boto3
+
+    monkeypatch.setattr(boto3.session.Session, "get_available_regions",
+                        lambda self, service, partition_name="aws": ["us-east-1"] if partition_name == "aws" else [])
+    assert v.known_regions() == ["us-east-1"]
 
 
 @pytest.mark.parametrize(
