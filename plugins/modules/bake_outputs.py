@@ -1,0 +1,175 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: Contributors to the bakery.ami project
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: bake_outputs
+short_description: Write a bake's report, launch user-data and Packer-format manifest on the controller
+version_added: 0.1.0
+author: "bakery.ami contributors (@bakery-ami)"
+description:
+  - Writes up to three output files of a bake in one task, on the Ansible controller, in the
+    controller's own process. No module is sent to or run on any host, and the files are written
+    on the controller whatever host the task targets.
+  - "The report: O(report) as JSON (two-space indent, keys sorted, a final newline), byte for byte
+    what C(to_nice_json(indent=2)) gives."
+  - "The launch user-data: the line C(#cloud-config) then O(user_data) as block-style YAML
+    (two-space indent, keys in the order given), byte for byte what C(to_nice_yaml(indent=2, sort_keys=false))
+    gives; the line C({}) when O(user_data) is empty."
+  - "The manifest, in Packer's manifest format: O(manifest_build) is appended to the C(builds) of
+    the existing file (which is created when missing), or replaces the entry with the same
+    C(packer_run_uuid), and C(last_run_uuid) is set to its C(packer_run_uuid)."
+  - Each pair of a path and its data is optional, but a path needs its data and data its path;
+    at least one pair is required.
+  - Every option is checked, and every existing file read, before anything is written; when any
+    of them is wrong the task fails naming the option and nothing is written.
+  - A file is written only when its content or its mode differs, through a temporary file in the
+    same directory and a rename, so no reader ever sees a partial file.
+options:
+  report_path:
+    description:
+      - Where to write the JSON report. A relative path is taken from the controller's current
+        directory.
+      - Missing parent directories are created with mode C(0755). An existing file is replaced;
+        a symbolic link to a file is followed. A directory or any other kind of file is refused.
+      - Requires O(report).
+    type: path
+  report:
+    description:
+      - The report, written as JSON to O(report_path). Must be a dictionary (a string is refused,
+        not parsed).
+      - Requires O(report_path).
+    type: dict
+  user_data_path:
+    description:
+      - Where to write the launch user-data (a cloud-config file). Same rules as O(report_path).
+      - Requires O(user_data).
+    type: path
+  user_data:
+    description:
+      - The cloud-config settings of the launch user-data, written as YAML to O(user_data_path)
+        in the order given. V({}) writes a cloud-config that sets nothing.
+      - Requires O(user_data_path).
+    type: dict
+  manifest_path:
+    description:
+      - The manifest to add O(manifest_build) to. Same rules as O(report_path).
+      - An existing file must be JSON with a C(builds) list; otherwise the task fails naming this
+        option and leaves the file as it is. Other top-level keys of the file are kept.
+      - Requires O(manifest_build).
+    type: path
+  manifest_build:
+    description:
+      - One build, in the shape of an entry of Packer's C(builds) (C(name), C(builder_type),
+        C(build_time), C(files), C(artifact_id), C(packer_run_uuid), C(custom_data)).
+      - C(packer_run_uuid) is required, a non-empty string. A build with the C(packer_run_uuid)
+        of an entry already in the manifest replaces that entry where it is, so a rerun with the
+        same arguments changes nothing.
+      - Requires O(manifest_path).
+    type: dict
+  mode:
+    description:
+      - The mode of every file written, new or existing, as a quoted octal string (V(0644),
+        V(644) or V(0o644)). A number is refused, since an unquoted V(0644) in YAML is the
+        decimal number 420.
+      - An existing file whose content is right but whose mode differs only gets its mode set.
+    type: str
+    default: "0644"
+extends_documentation_fragment:
+  - bakery.ami.attributes
+  - bakery.ami.group_defaults
+attributes:
+  action:
+    description: The whole task runs in an action plugin on the controller; there is no module to run on a host.
+    support: full
+  async:
+    description: The task runs in the controller's process and cannot run asynchronously.
+    support: none
+  check_mode:
+    description: Reads the files and reports what would change; writes nothing and creates no directory.
+    support: full
+  diff_mode:
+    description:
+      - Returns a diff for each file that changes, with its before and after text and its path
+        as header, as M(ansible.builtin.copy) does; a mode change is shown as the file's mode before and after.
+    support: full
+  idempotent:
+    description: A rerun with the same options writes nothing and reports C(changed=false).
+    support: full
+notes:
+  - The files are written on the controller, with the permissions of the user running
+    C(ansible-playbook); C(become) does not apply.
+  - Values may come from templates; strings and other values that ansible-core marks or wraps
+    are written as their plain values.
+seealso:
+  - module: ansible.builtin.copy
+"""
+
+EXAMPLES = r"""
+- name: Write the report, the launch user-data and the manifest of a bake
+  bakery.ami.bake_outputs:
+    report_path: "{{ bake_output_dir }}/bake-report.json"
+    report:
+      run_id: "{{ run_id }}"
+      status: succeeded
+      images: "{{ publish_result.images }}"
+    user_data_path: "{{ bake_output_dir }}/launch-user-data.yml"
+    user_data:
+      packages: [nginx]
+      runcmd:
+        - [systemctl, enable, --now, nginx]
+    manifest_path: "{{ bake_output_dir }}/bake-manifest.json"
+    manifest_build:
+      name: web
+      builder_type: amazon-ebs
+      build_time: "{{ now(utc=true).timestamp() | int }}"
+      files: null
+      artifact_id: "{{ publish_result.images.items() | map('join', ':') | join(',') }}"
+      packer_run_uuid: "{{ run_id }}"
+      custom_data:
+        version: "{{ version }}"
+
+- name: A failed bake writes its report and user-data but adds nothing to the manifest
+  bakery.ami.bake_outputs:
+    report_path: /srv/bakes/bake-report.json
+    report: "{{ report }}"
+    user_data_path: /srv/bakes/launch-user-data.yml
+    user_data: {}
+    mode: "0640"
+"""
+
+RETURN = r"""
+files:
+  description:
+    - One entry per file the task was given (V(report), V(user_data), V(manifest)), with its
+      absolute path and whether it was (or in check mode would be) written or had its mode set.
+  returned: always
+  type: dict
+  contains:
+    report:
+      description: The report file (O(report_path)).
+      returned: when O(report_path) is given
+      type: dict
+      contains:
+        path:
+          description: The absolute path.
+          type: str
+        changed:
+          description: Whether the file was written or had its mode set.
+          type: bool
+    user_data:
+      description: The launch user-data file (O(user_data_path)), with the same keys as RV(files.report).
+      returned: when O(user_data_path) is given
+      type: dict
+    manifest:
+      description: The manifest file (O(manifest_path)), with the same keys as RV(files.report).
+      returned: when O(manifest_path) is given
+      type: dict
+  sample:
+    report: {path: /srv/bakes/bake-report.json, changed: true}
+    user_data: {path: /srv/bakes/launch-user-data.yml, changed: false}
+    manifest: {path: /srv/bakes/bake-manifest.json, changed: true}
+"""
