@@ -27,6 +27,13 @@ from ansible.parsing.yaml.dumper import AnsibleDumper
 from ansible_collections.bakery.ami.plugins.module_utils._paths import write_atomically
 
 try:
+    from ansible.module_utils.datatag import native_type_name
+except ImportError:  # ansible-core < 2.19: no tagged types
+
+    def native_type_name(value: t.Any) -> str:
+        return type(value).__name__
+
+try:
     from ansible.module_utils.common.json import get_encoder
 except ImportError:  # ansible-core < 2.19: the encoder to_nice_json used then
     from ansible.module_utils.common.json import AnsibleJSONEncoder as JSON_ENCODER
@@ -132,7 +139,7 @@ def parse_mode(value: t.Any) -> int:
         if isinstance(value, int) and not isinstance(value, bool):
             hint = " (quote it: an unquoted 0644 in YAML is the decimal number 420)"
         raise OutputsError("mode: must be an octal string such as '0644', got %s %r%s"
-                           % (type(value).__name__, value, hint))
+                           % (native_type_name(value), value, hint))
     if not MODE_RE.match(value):
         shown = value if len(value) <= 40 else value[:40] + "..."
         raise OutputsError("mode: must be an octal string of 3 or 4 digits such as '0644', got %r" % shown)
@@ -202,7 +209,7 @@ def check_path(option: str, value: t.Any, cwd: str | None = None) -> str:
 
 def check_data(option: str, value: t.Any) -> None:
     if not isinstance(value, t.Mapping):
-        raise OutputsError("%s: must be a dict, got %s" % (option, type(value).__name__))
+        raise OutputsError("%s: must be a dict, got %s" % (option, native_type_name(value)))
 
 
 def _read(option: str, path: str) -> tuple[bytes | None, int | None]:

@@ -111,6 +111,8 @@ def test_tagged_values_render_like_plain_ones():
     assert type(tagged["run_id"]) is not str  # the test means something only with tagged values
     assert render_json(tagged) == render_json(plain)
     assert render_user_data(tagged) == render_user_data(plain)
+    with pytest.raises(OutputsError, match="^report: must be a dict, got str$"):
+        _outputs.check_data("report", origin.tag("{}"))
 
 
 # --------------------------------------------------------------------------------------------
