@@ -16,6 +16,10 @@ from tests.reliability.conftest import FIXTURES, run_tasks, scratch_collection
 HUGE = "x" * 100_000
 NOT_YAML = "{name: [unclosed, 'quote}"
 
+# bake_outputs cases write under {root}, so any file they create changes the tree's digest; most
+# carry this valid pair too, proving that nothing at all is written when any option is bad
+OUTPUT_REPORT = {"report_path": "{root}/bake-out/bake-report.json", "report": {"run_id": "rel-bad"}}
+
 # module -> [(case id, arguments, the option the message must name)]; {root} is a fixture tree
 # copy, {file} a plain file, {broken} a tree whose cloud.cfg does not parse, {instance} an instance
 CASES = {
@@ -158,6 +162,27 @@ CASES = {
         ("bake-path-relative", {"root": "{root}", "bake_paths": ["relative/path"]}, "bake_paths"),
         ("bool-wrong-type", {"root": "{root}", "fail_on_findings": "sometimes"}, "fail_on_findings"),
         ("categories-not-yaml", {"root": "{root}", "categories": NOT_YAML}, "categories"),
+    ],
+    "bake_outputs": [
+        ("report-path-without-report", {"report_path": "{root}/bake-out/bake-report.json"}, "report"),
+        ("report-not-yaml", {"report_path": "{root}/bake-out/bake-report.json", "report": NOT_YAML}, "report"),
+        ("report-path-wrong-type", {"report_path": 12345, "report": {"run_id": "rel-bad"}}, "report_path"),
+        ("report-path-huge", {"report_path": "{root}/" + HUGE, "report": {"run_id": "rel-bad"}}, "report_path"),
+        ("user-data-path-empty", dict(OUTPUT_REPORT, user_data_path="", user_data={}), "user_data_path"),
+        ("user-data-path-is-a-directory", dict(OUTPUT_REPORT, user_data_path="{root}/etc", user_data={}),
+         "user_data_path"),
+        ("user-data-same-file-as-report", dict(OUTPUT_REPORT, user_data_path="{root}/bake-out/bake-report.json",
+                                               user_data={}), "user_data_path"),
+        ("manifest-path-traversal", dict(OUTPUT_REPORT, manifest_path="{root}/etc/image-id/../bake-manifest.json",
+                                         manifest_build={"packer_run_uuid": "rel-bad"}), "manifest_path"),
+        ("manifest-not-json", dict(OUTPUT_REPORT, manifest_path="{root}/etc/image-id",
+                                   manifest_build={"packer_run_uuid": "rel-bad"}), "manifest_path"),
+        ("manifest-build-without-uuid", dict(OUTPUT_REPORT, manifest_path="{root}/bake-out/bake-manifest.json",
+                                             manifest_build={"name": "rel-bad"}), "manifest_build"),
+        ("mode-not-octal", dict(OUTPUT_REPORT, mode="rw-r--r--"), "mode"),
+        ("mode-wrong-type", dict(OUTPUT_REPORT, mode=420), "mode"),
+        ("mode-huge", dict(OUTPUT_REPORT, mode="7" * 5000), "mode"),
+        ("unknown-option", dict(OUTPUT_REPORT, colour="red"), "colour"),
     ],
 }
 

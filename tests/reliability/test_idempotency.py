@@ -13,7 +13,8 @@ import pytest
 from tests.reliability.checks import idempotency_problems
 from tests.reliability.conftest import FIXTURES, run_tasks, scratch_collection
 
-MODULES = ["ami_find", "ami_builder", "ami_create", "ami_copy", "ami_prune", "ami_lock_release", "cloudinit_guard", "image_scan"]
+MODULES = ["ami_find", "ami_builder", "ami_create", "ami_copy", "ami_prune", "ami_lock_release", "cloudinit_guard", "image_scan",
+           "bake_outputs"]
 
 
 def twice(module: str, args: dict, url: str) -> list:
@@ -52,6 +53,16 @@ def module_args(aws, tmp) -> dict:
         "ami_lock_release": {"root": str(roots["ami_lock_release"]), "release": "2023.6.20241010"},
         "cloudinit_guard": {"root": str(roots["cloudinit_guard"]), "protect": ["ssh_config", "hostname"]},
         "image_scan": {"root": str(roots["image_scan"])},
+        # templated values (tagged strings in ansible-core 2.19) in every file
+        "bake_outputs": {
+            "report_path": str(tmp / "bake-outputs" / "bake-report.json"),
+            "report": {"run_id": "rel-idem", "images": {"us-east-1": "{{ ami_create_1.image_id }}"}, "error": None},
+            "user_data_path": str(tmp / "bake-outputs" / "launch-user-data.yml"),
+            "user_data": {"packages": ["curl"], "runcmd": [["echo", "{{ ami_create_1.image_id }}"]]},
+            "manifest_path": str(tmp / "bake-outputs" / "bake-manifest.json"),
+            "manifest_build": {"name": family, "builder_type": "bakery-local-chroot", "files": None,
+                               "artifact_id": "us-east-1:{{ ami_create_1.image_id }}", "packer_run_uuid": "rel-idem"},
+        },
         "_instance": instance,
     }
 
@@ -75,7 +86,8 @@ def idempotency_runs(endpoint, tmp_path_factory):
 def test_second_run_changes_nothing(idempotency_runs, module):
     first, second = idempotency_runs["%s_1" % module], idempotency_runs["%s_2" % module]
     assert first and not first.get("failed"), first
-    if module in ("ami_builder", "ami_create", "ami_copy", "ami_prune", "ami_lock_release", "cloudinit_guard"):
+    if module in ("ami_builder", "ami_create", "ami_copy", "ami_prune", "ami_lock_release", "cloudinit_guard",
+                  "bake_outputs"):
         assert first["changed"], "%s: the first run should have changed something: %s" % (module, first)
     counts = idempotency_runs["%s_c" % module]["json"]["counts"]
     assert idempotency_problems(module, second, counts) == []
