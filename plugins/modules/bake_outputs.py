@@ -102,6 +102,9 @@ attributes:
 notes:
   - The files are written on the controller, with the permissions of the user running
     C(ansible-playbook); C(become) does not apply.
+  - Each host of a play runs the task in its own worker process. When a play has several hosts,
+    give each its own paths, or use C(run_once), so that two of them never update one manifest
+    at the same time.
   - Values may come from templates; strings and other values that ansible-core marks or wraps
     are written as their plain values.
 seealso:

@@ -356,6 +356,23 @@ def test_unwritable_directory_is_refused_before_anything_is_written(tmp_path, mo
 
 
 # --------------------------------------------------------------------------------------------
+# Documentation and argument spec (validate-modules does not compare them for a docs-only module)
+
+
+def test_documented_options_are_the_argument_spec():
+    import yaml  # pylint: disable=import-outside-toplevel
+
+    from ansible_collections.bakery.ami.plugins.action import bake_outputs as action  # pylint: disable=import-outside-toplevel
+    from ansible_collections.bakery.ami.plugins.module_utils._group import GROUP_DEFAULT_OPTIONS  # pylint: disable=import-outside-toplevel
+    from ansible_collections.bakery.ami.plugins.modules import bake_outputs as docs  # pylint: disable=import-outside-toplevel
+
+    options = yaml.safe_load(docs.DOCUMENTATION)["options"]
+    assert set(options) | set(GROUP_DEFAULT_OPTIONS) == set(action.ARGUMENT_SPEC)
+    assert options["mode"]["default"] == action.ARGUMENT_SPEC["mode"]["default"] == _outputs.DEFAULT_MODE
+    assert {name for name, _path, _data in _outputs.PAIRS} == set(yaml.safe_load(docs.RETURN)["files"]["contains"])
+
+
+# --------------------------------------------------------------------------------------------
 # A real playbook: old report.yml tasks and bake_outputs on the same data, byte for byte
 
 PLAYBOOK_VARS = {
