@@ -25,9 +25,10 @@ description:
     launches a second instance.
   - With O(state=absent), terminates the run's instances, then deletes the run's security groups,
     key pairs and the run's volumes that are C(available), all found by the C(bakery:run-id) tag.
-    A security group is deleted as soon as the terminating instances release it (C(DeleteSecurityGroup)
-    is asked again while it answers C(DependencyViolation), up to O(wait_timeout)); the instances are
-    waited for until C(terminated) only when one of them kept a volume, which is C(available) only then. It carries on after a failure and fails at the end listing every error.
+    A security group is deleted as soon as the terminating instances release it
+    (C(DeleteSecurityGroup) is asked again while it answers C(DependencyViolation), up to
+    O(wait_timeout)); the instances are waited for until C(terminated) only when one of them
+    kept a volume, which is C(available) only then. It carries on after a failure and fails at the end listing every error.
     Key pairs are looked for only when one of the instances found used a key pair, and volumes only
     when one of them kept a volume at termination (C(DeleteOnTermination=false)); with no instance
     found, both are always looked for. C(sweep.yml) finds leftovers of any kind by their tags.

@@ -108,7 +108,7 @@ def test_tagged_values_render_like_plain_ones():
     tagged = origin.tag({origin.tag("run_id"): tags.TrustedAsTemplate().tag("r-1"),
                          "list": origin.tag([origin.tag("x"), 2])})
     plain = {"run_id": "r-1", "list": ["x", 2]}
-    assert type(tagged["run_id"]) is not str  # the test means something only with tagged values
+    assert type(tagged["run_id"]) is not str  # pylint: disable=unidiomatic-typecheck  # only tagged values make the test mean something
     assert render_json(tagged) == render_json(plain)
     assert render_user_data(tagged) == render_user_data(plain)
     with pytest.raises(OutputsError, match="^report: must be a dict, got str$"):
@@ -179,8 +179,8 @@ def test_rerun_with_the_same_run_keeps_one_entry_and_a_new_run_appends(tmp_path)
     changed = bake_outputs(args(tmp_path, manifest_build=dict(BUILD, artifact_id="us-east-1:ami-0fedcba9876543210")))
     assert changed["files"]["manifest"]["changed"] is True
     builds = json.loads(manifest.read_text())["builds"]
-    assert [b["artifact_id"] for b in builds] == [OLD_MANIFEST["builds"][0]["artifact_id"],
-                                                 "us-east-1:ami-0fedcba9876543210"]
+    assert [b["artifact_id"] for b in builds] == [
+        OLD_MANIFEST["builds"][0]["artifact_id"], "us-east-1:ami-0fedcba9876543210"]
 
 
 def test_only_the_pairs_given_are_written(tmp_path):
