@@ -47,6 +47,23 @@ def resolve_in_root(root: str, relpath: str, error: type = ValueError) -> str:
     return os.path.join(root, *resolved)
 
 
+def make_directories(directory: str, mode: int = 0o755) -> None:
+    """Create directory and the missing ones above it, each with exactly `mode`, whatever the umask
+    (os.makedirs applies its mode to the last one only, and through the umask)."""
+    missing = []
+    while directory and not os.path.isdir(directory):
+        missing.append(directory)
+        directory = os.path.dirname(directory)
+    for each in reversed(missing):
+        try:
+            os.mkdir(each, mode)
+        except FileExistsError:
+            if not os.path.isdir(each):
+                raise
+            continue
+        os.chmod(each, mode)
+
+
 def write_atomically(path: str, text: str, move: t.Callable[[str, str], t.Any] | None = None,
                      mode: int | None = None) -> None:
     """Write text to path through a temporary file beside it, then a move, so no reader (nor
@@ -59,8 +76,7 @@ def write_atomically(path: str, text: str, move: t.Callable[[str, str], t.Any] |
     never readable by anyone else on the way.
     """
     directory = os.path.dirname(path)
-    if not os.path.isdir(directory):
-        os.makedirs(directory, mode=0o755)
+    make_directories(directory)
     existing = None
     try:
         existing = os.stat(path)

@@ -47,7 +47,6 @@ PAIRS = (
     ("manifest", "manifest_path", "manifest_build"),
 )
 DEFAULT_MODE = "0644"
-DIR_MODE = 0o755
 PATH_MAX = 4095  # bytes, without the terminating NUL of the kernel's PATH_MAX (4096)
 NAME_MAX = 255
 MODE_RE = re.compile(r"^(?:0o)?[0-7]{3,4}$")
@@ -317,28 +316,12 @@ def diffs(plans: list[FilePlan], max_size: int = DEFAULT_MAX_DIFF_SIZE) -> list:
     return result
 
 
-def _make_parents(option: str, path: str) -> None:
-    """Create the missing directories above path, each with mode 0755."""
-    missing = []
-    parent = os.path.dirname(path)
-    while not os.path.isdir(parent):
-        missing.append(parent)
-        parent = os.path.dirname(parent)
-    for directory in reversed(missing):
-        try:
-            os.mkdir(directory, DIR_MODE)
-            os.chmod(directory, DIR_MODE)  # whatever the umask
-        except FileExistsError:
-            if not os.path.isdir(directory):
-                raise OutputsError("%s: %s is not a directory" % (option, directory)) from None
-
-
 def write(plans: list[FilePlan]) -> None:
     """Write the changed files atomically (temporary file beside each, then a rename)."""
     for item in plans:
         try:
             if item.content_changed:
-                _make_parents(item.option, item.target)
+                # missing parent directories are made 0755, whatever the umask
                 write_atomically(item.target, item.after.decode("utf-8"), mode=item.mode)
             elif item.mode_changed:
                 os.chmod(item.target, item.mode)
