@@ -174,8 +174,13 @@ def build_request(
     default_region: str | None,
     known_regions: t.Iterable[str] | None = None,
     now: datetime.datetime | None = None,
+    option_prefix: str = "",
 ) -> CopyRequest:
-    """Check every option and return the request; raises InputError listing every problem."""
+    """Check every option and return the request; raises InputError listing every problem.
+
+    option_prefix names the options in messages when they are suboptions of another module's
+    option (ami_create's copy: "copy.regions: ...").
+    """
     known = sorted(known_regions) if known_regions else None
     errors: list = []
 
@@ -276,7 +281,7 @@ def build_request(
         errors.append(f"max_concurrency: must be at least 1, got {max_concurrency}")
 
     if errors:
-        raise InputError("; ".join(errors))
+        raise InputError("; ".join(option_prefix + error for error in errors))
     copy_tags = params.get("copy_tags")
     wait = params.get("wait")
     rollback = params.get("rollback_on_failure")
@@ -299,6 +304,108 @@ def build_request(
         max_concurrency=max_concurrency,
         rollback_on_failure=True if rollback is None else bool(rollback),
     )
+
+
+def copy_suboptions() -> dict:
+    """The argument spec of what to copy where: ami_copy's options, and the suboptions of ami_create's copy."""
+    return dict(
+        regions=dict(type="list", elements="raw", required=True),
+        name=dict(type="str"),
+        description=dict(type="str"),
+        encrypted=dict(type="bool", default=False),
+        kms_key_id=dict(type="str", no_log=False),
+        copy_tags=dict(type="bool", default=True),
+        tags=dict(type="dict"),
+        pending_tags=dict(type="dict"),
+        launch_permissions=dict(
+            type="dict",
+            options=dict(
+                user_ids=dict(type="list", elements="str"),
+                group_names=dict(type="list", elements="str"),
+                org_arns=dict(type="list", elements="str"),
+                org_unit_arns=dict(type="list", elements="str"),
+            ),
+        ),
+        share_snapshots=dict(type="bool"),
+        deprecate_at=dict(type="str"),
+        max_concurrency=dict(type="int"),
+        rollback_on_failure=dict(type="bool", default=True),
+    )
+
+
+# The image ami_create is about to make has no ID yet: its copy request is checked with this one
+# and gets the real ID once the image exists.
+UNKNOWN_SOURCE_ID = "ami-00000000000000000"
+
+
+def request_for_new_image(params: dict, region: str | None, known_regions: t.Iterable[str] | None = None,
+                          now: datetime.datetime | None = None) -> CopyRequest:
+    """ami_create's copy option: the copy request for the image the task makes, checked up front.
+
+    params are ami_create's; messages name the suboptions as copy.<option>.
+    """
+    errors = []
+    if not params.get("wait", True):
+        errors.append("copy: the copies start once the image is available; it needs wait=true")
+    copy = dict(params.get("copy") or {})
+    clash = sorted(set(copy.get("pending_tags") or {}) & set(params.get("tags") or {}))
+    if clash:
+        errors.append(f"copy.pending_tags: '{clash[0]}' is also in tags; a tag is either kept or removed when done, not both")
+    try:
+        request = build_request(
+            dict(copy, source_image_id=UNKNOWN_SOURCE_ID, source_region=region, wait=True,
+                 wait_timeout=params.get("wait_timeout")),
+            region, known_regions, now, option_prefix="copy.",
+        )
+    except InputError as exc:
+        errors.insert(0, str(exc))
+    if errors:
+        raise InputError("; ".join(errors))
+    return request
+
+
+def copy_created_image(request: CopyRequest, clients: dict, created: dict, image: dict | None, check_mode: bool,
+                       warn: t.Callable[[str], None], **timing: t.Any) -> dict:
+    """Copy the image ami_create has just made or adopted; returns the copy result (without diff).
+
+    created: ami_create's result; image: the image as ami_create last described it (None when
+    check mode predicts a new one). Raises CopyFailed (its result without diff) or InputError as
+    AmiCopier does; its warnings go to warn either way.
+    """
+    if created.get("image_id") is None:
+        return predict_for_new_source(request, created["name"], created.get("tags") or {})
+    request = dataclasses.replace(request, source_image_id=created["image_id"])
+    # ami_create may have tagged the image after describing it: the copier sees its tags as they are now
+    source = dict(image or {}, ImageId=created["image_id"],
+                  Tags=[{"Key": key, "Value": value} for key, value in sorted((created.get("tags") or {}).items())])
+    copier = AmiCopier(request, clients, check_mode=check_mode, source=source, **timing)
+    try:
+        result = copier.run()
+    except CopyFailed as exc:
+        exc.result.pop("diff", None)
+        raise
+    finally:
+        for warning in copier.warnings:
+            warn(warning)
+    result.pop("diff", None)
+    return result
+
+
+def predict_for_new_source(request: CopyRequest, name: str, tags: dict) -> dict:
+    """Check mode, source not made yet: every region would get a copy (nothing to look up)."""
+    images = {}
+    for spec in request.regions:
+        if spec.region == request.source_region:
+            images[spec.region] = {"image_id": None, "name": name, "state": "predicted", "changed": True,
+                                   "snapshot_ids": [], "tags": dict(tags)}
+            continue
+        copy_tags = user_tags(tags) if request.copy_tags else {}
+        copy_tags.update(request.tags)
+        copy_tags.update(request.pending_tags)
+        copy_tags[SOURCE_NAME_TAG] = name
+        images[spec.region] = {"image_id": None, "name": spec.name or request.name or name, "state": "predicted",
+                               "changed": True, "snapshot_ids": [], "tags": copy_tags}
+    return {"changed": bool(images), "images": images, "failed_regions": {}}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -390,8 +497,11 @@ class AmiCopier:
         *,
         sleep: t.Callable[[float], None] = time.sleep,
         clock: t.Callable[[], float] = time.monotonic,
+        source: dict | None = None,
     ):
+        """source: the source image as the caller has just described it (ami_create), saving the look-up."""
         self.request = request
+        self._given_source = source
         self.clients = clients
         self.check_mode = check_mode
         self._sleep = sleep
@@ -458,7 +568,10 @@ class AmiCopier:
     def load_source(self) -> None:
         request = self.request
         client = self.clients[request.source_region]
-        images = _aws.describe_images(client, ImageIds=[request.source_image_id])
+        if self._given_source is not None:
+            images = [self._given_source]
+        else:
+            images = _aws.describe_images(client, ImageIds=[request.source_image_id])
         if not images:
             raise InputError(
                 f"source_image_id: image {request.source_image_id} does not exist in {request.source_region} "

@@ -180,7 +180,8 @@ def _ebs(mapping: dict) -> dict:
 class ImageCreator:
     """Look up, compare, create or adopt; apply only outside check mode."""
 
-    def __init__(self, client, region: str, params: dict, check_mode: bool = False, *, sleep=None, clock=None):
+    def __init__(self, client, region: str, params: dict, check_mode: bool = False, *, pending_tags=None,
+                 sleep=None, clock=None):
         self.client = client
         self.region = region
         self.params = params
@@ -199,6 +200,10 @@ class ImageCreator:
         if self.build_id is not None:
             self.image_tags[BUILD_ID_TAG] = self.build_id
             self.snapshot_tags[BUILD_ID_TAG] = self.build_id
+        # Tags a new image and its snapshots are born with that a later step takes off (the copy
+        # step's pending tags): never compared, so an adopted image does not get them back.
+        self.pending_tags = dict(pending_tags or {})
+        self.image: dict | None = None  # the image as last described
         self.deprecate_at = None
         if params.get("deprecate_at") is not None:
             parsed, _error = _validate.parse_time("deprecate_at", params["deprecate_at"])
@@ -299,10 +304,10 @@ class ImageCreator:
             if api_mappings:
                 request["BlockDeviceMappings"] = api_mappings
             specs = []
-            if self.image_tags:
-                specs.append(_tag_spec("image", self.image_tags))
-            if self.snapshot_tags:
-                specs.append(_tag_spec("snapshot", self.snapshot_tags))
+            if self.image_tags or self.pending_tags:
+                specs.append(_tag_spec("image", dict(self.image_tags, **self.pending_tags)))
+            if self.snapshot_tags or self.pending_tags:
+                specs.append(_tag_spec("snapshot", dict(self.snapshot_tags, **self.pending_tags)))
             if specs:
                 request["TagSpecifications"] = specs
             return "create_image", request
@@ -326,9 +331,9 @@ class ImageCreator:
             request["BootMode"] = params["boot_mode"]
         if self.imds_v2:
             request["ImdsSupport"] = "v2.0"
-        if self.image_tags:
+        if self.image_tags or self.pending_tags:
             # RegisterImage tags the image only; the snapshots are tagged afterwards.
-            request["TagSpecifications"] = [_tag_spec("image", self.image_tags)]
+            request["TagSpecifications"] = [_tag_spec("image", dict(self.image_tags, **self.pending_tags))]
         return "register_image", request
 
     def _create(self) -> tuple:
@@ -394,27 +399,32 @@ class ImageCreator:
 
     # -- converge -------------------------------------------------------------------------------
 
-    def plan_updates(self, image: dict, extra_snapshot_ids: t.Iterable = (), snapshots_tagged: bool = False) -> dict:
+    def plan_updates(
+        self, image: dict, extra_snapshot_ids: t.Iterable = (), snapshots_tagged: bool = False, new: bool = False
+    ) -> dict:
         """What an image (new or adopted) lacks compared with the options; nothing is changed.
 
         snapshots_tagged: CreateImage has just tagged the snapshots (tag specification): not read.
+        new: the image was just made here, so it is also owed the pending tags.
         """
         updates: dict = {}
         current = image_tags(image)
-        missing = {k: v for k, v in self.image_tags.items() if current.get(k) != v}
+        wanted_image_tags = dict(self.image_tags, **self.pending_tags) if new else self.image_tags
+        wanted_snapshot_tags = dict(self.snapshot_tags, **self.pending_tags) if new else self.snapshot_tags
+        missing = {k: v for k, v in wanted_image_tags.items() if current.get(k) != v}
         if missing:
             updates["image_tags"] = missing
         snapshot_ids = image_snapshot_ids(image)
         for snapshot_id in extra_snapshot_ids:
             if snapshot_id not in snapshot_ids:
                 snapshot_ids.append(snapshot_id)
-        if snapshot_ids and self.snapshot_tags and not snapshots_tagged:
+        if snapshot_ids and wanted_snapshot_tags and not snapshots_tagged:
             snapshots = _aws.describe_snapshots(self.client, SnapshotIds=snapshot_ids)
             by_id = {snapshot["SnapshotId"]: snapshot for snapshot in snapshots}
             untagged = {}
             for snapshot_id in snapshot_ids:
                 have = image_tags(by_id.get(snapshot_id) or {})
-                lacking = {k: v for k, v in self.snapshot_tags.items() if have.get(k) != v}
+                lacking = {k: v for k, v in wanted_snapshot_tags.items() if have.get(k) != v}
                 if lacking and snapshot_id in by_id:
                     untagged[snapshot_id] = lacking
             if untagged:
@@ -456,8 +466,9 @@ class ImageCreator:
     # -- the task -------------------------------------------------------------------------------
 
     def result(self, image: dict | None, changed: bool, adopted: bool, updates: dict) -> dict:
+        self.image = image
         image = image or {}
-        tags = image_tags(image) if image else dict(self.image_tags)
+        tags = image_tags(image) if image else dict(self.image_tags, **self.pending_tags)
         tags.update(updates.get("image_tags") or {})
         snapshot_ids = image_snapshot_ids(image)
         if self.snapshot_mode and self.params["snapshot_id"] not in snapshot_ids:
@@ -503,7 +514,7 @@ class ImageCreator:
         image = self._wait(image_id, just_created=not adopted)
         extra = [self.params["snapshot_id"]] if self.snapshot_mode else []
         # CreateImage tags the snapshots itself; RegisterImage (snapshot mode) does not
-        updates = self.plan_updates(image, extra, snapshots_tagged=not self.snapshot_mode and not adopted)
+        updates = self.plan_updates(image, extra, snapshots_tagged=not self.snapshot_mode and not adopted, new=not adopted)
         self.check_updates_allowed(updates)
         self.apply_updates(image_id, updates)
         return self.result(image, True, adopted, updates)

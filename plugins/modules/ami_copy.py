@@ -278,29 +278,9 @@ def main():
     argument_spec = dict(
         source_image_id=dict(type="str", required=True),
         source_region=dict(type="str"),
-        regions=dict(type="list", elements="raw", required=True),
-        name=dict(type="str"),
-        description=dict(type="str"),
-        encrypted=dict(type="bool", default=False),
-        kms_key_id=dict(type="str", no_log=False),
-        copy_tags=dict(type="bool", default=True),
-        tags=dict(type="dict"),
-        pending_tags=dict(type="dict"),
-        launch_permissions=dict(
-            type="dict",
-            options=dict(
-                user_ids=dict(type="list", elements="str"),
-                group_names=dict(type="list", elements="str"),
-                org_arns=dict(type="list", elements="str"),
-                org_unit_arns=dict(type="list", elements="str"),
-            ),
-        ),
-        share_snapshots=dict(type="bool"),
-        deprecate_at=dict(type="str"),
         wait=dict(type="bool", default=True),
         wait_timeout=dict(type="int", default=3600),
-        max_concurrency=dict(type="int"),
-        rollback_on_failure=dict(type="bool", default=True),
+        **_copy.copy_suboptions(),
     )
     module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True)
 

@@ -144,6 +144,90 @@ options:
       delete_on_termination:
         description: Whether the volume is deleted when the instance terminates.
         type: bool
+  copy:
+    description:
+      - Copy the image to other regions in the same task, the moment it is available (and has
+        IMDSv2 and its deprecation time), as M(bakery.ami.ami_copy) would with these options. The copies
+        start without the second module run and source look-up a separate M(bakery.ami.ami_copy)
+        task costs, and with the same idempotency (a rerun reuses the image and its copies).
+      - The suboptions mean what the options of the same name of M(bakery.ami.ami_copy) mean; the
+        source is this task's image, in O(region). O(wait_timeout) applies to the create and to the
+        copies, each.
+      - Needs O(wait=true). If copying fails the task fails; the image stays (the result names
+        it), and with O(copy.rollback_on_failure=true) the copies this run started are removed.
+    type: dict
+    suboptions:
+      regions:
+        description:
+          - The destination regions; each a region name or a dictionary with C(region) and the optional
+            C(kms_key_id), C(name) and C(description). O(region), when listed, reports the image itself.
+        type: list
+        elements: raw
+        required: true
+      name:
+        description: The name of every copy. Defaults to O(name).
+        type: str
+      description:
+        description: The description of every copy. Defaults to O(description).
+        type: str
+      encrypted:
+        description: Encrypt the copies' snapshots, with O(copy.kms_key_id) or the region's default EBS key.
+        type: bool
+        default: false
+      kms_key_id:
+        description: The KMS key of the copies' snapshots in every region without its own. Needs O(copy.encrypted=true).
+        type: str
+      copy_tags:
+        description: Give every copy the image's tags.
+        type: bool
+        default: true
+      tags:
+        description: Extra tags for every copy and its snapshots.
+        type: dict
+      pending_tags:
+        description:
+          - Tags that mark the image, the copies and all their snapshots as unfinished until every copy
+            is available, for example an expiry time a clean-up job honours. A new image is created
+            with them; once every copy is available they are removed from all.
+          - An adopted image does not get them back. A key cannot also be in O(tags).
+        type: dict
+      launch_permissions:
+        description: Who may launch the copies; permissions are added, existing ones left alone.
+        type: dict
+        suboptions:
+          user_ids:
+            description: AWS account IDs (12 digits).
+            type: list
+            elements: str
+          group_names:
+            description: Launch permission groups; only V(all) (public) exists.
+            type: list
+            elements: str
+          org_arns:
+            description: AWS Organizations organization ARNs.
+            type: list
+            elements: str
+          org_unit_arns:
+            description: AWS Organizations organizational unit ARNs.
+            type: list
+            elements: str
+      share_snapshots:
+        description:
+          - Give the accounts in O(copy.launch_permissions.user_ids) C(createVolumePermission) on each copy's
+            snapshots. Defaults to V(true) when O(copy.launch_permissions.user_ids) is given.
+        type: bool
+      deprecate_at:
+        description: When the copies are deprecated, as an ISO-8601 time in the future.
+        type: str
+      max_concurrency:
+        description: How many regions are copied at once. Defaults to all of them.
+        type: int
+      rollback_on_failure:
+        description:
+          - When any region fails, deregister the copies this run started and delete their snapshots.
+            The image itself stays.
+        type: bool
+        default: true
 extends_documentation_fragment:
   - amazon.aws.common.modules
   - amazon.aws.region.modules
@@ -164,7 +248,10 @@ notes:
   - Images created from an instance get IMDSv2 and the deprecation time after creation
     (ModifyImageAttribute, EnableImageDeprecation); CreateImage has no parameter for them.
   - RegisterImage tags only the image; the module tags the snapshots of the image itself.
+  - With O(copy), the credentials also need the permissions M(bakery.ami.ami_copy) lists, in every
+    region of O(copy.regions).
 seealso:
+  - module: bakery.ami.ami_copy
   - module: bakery.ami.ami_prune
   - module: amazon.aws.ec2_ami
 """
@@ -199,6 +286,27 @@ EXAMPLES = r"""
     boot_mode: uefi
     tags:
       bakery:family: web-base
+
+- name: Create the image and copy it to two more regions as soon as it is available
+  bakery.ami.ami_create:
+    instance_id: "{{ builder.instance_id }}"
+    region: us-east-1
+    name: "web-base {{ version }}"
+    build_id: "{{ build_id }}"
+    stop_instance: true
+    reboot: false
+    tags:
+      bakery:family: web-base
+    copy:
+      regions: [us-west-2, eu-west-1]
+      # the image and its copies count as unfinished (a sweep may remove them) until every copy is available
+      pending_tags:
+        bakery:expires-at: "2026-12-01T12:00:00Z"
+  register: image
+
+- name: Use the copy in eu-west-1
+  ansible.builtin.debug:
+    msg: "{{ image.copies.images['eu-west-1'].image_id }}"
 """
 
 RETURN = r"""
@@ -242,6 +350,23 @@ imds_support:
   description: V(v2.0) when instances launched from the image require IMDSv2.
   returned: always
   type: str
+copies:
+  description:
+    - With O(copy), the copies by region, as M(bakery.ami.ami_copy) returns them (C(images), C(failed_regions),
+      and after a failure C(rolled_back)).
+  returned: when O(copy) is given
+  type: dict
+  sample:
+    changed: true
+    failed_regions: {}
+    images:
+      us-west-2:
+        image_id: ami-0abcdef1234567890
+        name: web-base 1.4.0
+        state: available
+        changed: true
+        snapshot_ids: [snap-0abcdef1234567890]
+        tags: {"bakery:source-image": "us-east-1/ami-0123456789abcdef0", "bakery:source-name": "web-base 1.4.0"}
 updates:
   description: What the task added to the image after creating or adopting it
     (V(image_tags), V(snapshot_tags), V(deprecate_at), V(imds_support)).
@@ -253,7 +378,9 @@ updates:
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
 from ansible_collections.bakery.ami.plugins.module_utils import _aws
+from ansible_collections.bakery.ami.plugins.module_utils import _copy
 from ansible_collections.bakery.ami.plugins.module_utils import _create
+from ansible_collections.bakery.ami.plugins.module_utils import _validate
 from ansible_collections.bakery.ami.plugins.module_utils import _waiter
 
 
@@ -288,6 +415,7 @@ def main():
                 delete_on_termination=dict(type="bool"),
             ),
         ),
+        copy=dict(type="dict", options=_copy.copy_suboptions()),
         wait=dict(type="bool", default=True),
         wait_timeout=dict(type="int", default=3600),
     )
@@ -298,11 +426,24 @@ def main():
         required_one_of=[("instance_id", "snapshot_id")],
     )
     errors = _create.validate(module.params)
+    copy_request = None
+    if module.params["copy"] is not None:
+        try:
+            copy_request = _copy.request_for_new_image(module.params, module.region, _validate.known_regions())
+        except _copy.InputError as e:
+            errors.append(str(e))
     if errors:
         module.fail_json(msg="; ".join(errors), errors=errors)
 
-    client = module.client("ec2")
-    creator = _create.ImageCreator(client, module.region, module.params, module.check_mode)
+    if copy_request is None:
+        clients = {module.region: module.client("ec2")}
+    else:
+        # one session for the image's region and every destination
+        clients = _aws.regional_clients(module, "ec2", [module.region] + [spec.region for spec in copy_request.regions])
+    creator = _create.ImageCreator(
+        clients[module.region], module.region, module.params, module.check_mode,
+        pending_tags=copy_request.pending_tags if copy_request is not None else None,
+    )
     try:
         result = creator.run()
     except _create.CreateError as e:
@@ -313,7 +454,27 @@ def main():
         module.fail_json(msg=str(e), pending=e.pending)
     except _aws.BakeryAWSError as e:
         module.fail_json_aws_error(e)
+    if copy_request is not None:
+        result = _copy_image(module, copy_request, clients, creator, result)
     module.exit_json(**result)
+
+
+def _copy_image(module, request, clients: dict, creator, result: dict) -> dict:
+    """The copy option: copy the image at once, in the same task; a failure names the image it leaves."""
+    made = f"image {result['image_id']} in {module.region} is {'adopted' if result['adopted'] else 'made'}"
+    try:
+        copies = _copy.copy_created_image(request, clients, result, creator.image, module.check_mode, module.warn)
+    except _copy.InputError as e:
+        module.fail_json(msg=f"{made}, but it cannot be copied: copy: {e}", **result)
+    except _copy.CopyFailed as e:
+        module.fail_json(msg=f"{made}, but copying it failed: {e}", **dict(result, copies=e.result))
+    except _aws.BakeryAWSError as e:
+        module.fail_json_aws_error(e)
+    result = dict(result, copies=copies, changed=result["changed"] or copies["changed"])
+    if not module.check_mode and request.pending_tags and not copies["failed_regions"]:
+        # the copy step took them off the image once every copy was available
+        result["tags"] = {key: value for key, value in result["tags"].items() if key not in request.pending_tags}
+    return result
 
 
 if __name__ == "__main__":

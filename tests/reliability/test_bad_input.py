@@ -81,6 +81,12 @@ CASES = {
          "wait_timeout"),
         ("volume-size-huge", {"instance_id": "{instance}", "name": "rel-bad-1", "block_device_mappings": [
             {"device_name": "/dev/xvda", "volume_size": 10 ** 9}]}, "volume_size"),
+        ("copy-region-unknown", {"instance_id": "{instance}", "name": "rel-bad-1", "copy": {"regions": ["moon-1"]}},
+         "copy.regions"),
+        ("copy-regions-wrong-type", {"instance_id": "{instance}", "name": "rel-bad-1", "copy": {"regions": "us-west-2 x"}},
+         "regions"),
+        ("copy-pending-tags-not-yaml", {"instance_id": "{instance}", "name": "rel-bad-1",
+                                        "copy": {"regions": ["us-west-2"], "pending_tags": NOT_YAML}}, "pending_tags"),
     ],
     "ami_copy": [
         ("source-empty", {"source_image_id": "", "regions": ["us-west-2"]}, "source_image_id"),

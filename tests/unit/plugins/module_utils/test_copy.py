@@ -899,3 +899,87 @@ def test_a_copy_of_this_run_that_fails_before_it_is_seen_fails_the_region_and_is
     # the failed copy was this run's: rolled back with the others, nothing left in any region
     assert "eu-west-1" in result["rolled_back"]
     assert not [i for client in world.regions.values() for i in client.images.values() if i.get("_copied")]
+
+
+# ---------------------------------------------------------------------------------------------
+# ami_create's copy option
+
+
+def create_params(**copy):
+    return {"name": "web-base-1.0", "tags": {"team": "platform"}, "wait": True, "wait_timeout": 600,
+            "copy": dict({"regions": ["us-west-2", "eu-west-1"]}, **copy)}
+
+
+def test_copy_option_messages_name_the_suboptions():
+    with pytest.raises(_copy.InputError) as caught:
+        _copy.request_for_new_image(create_params(regions=["moon-1"], deprecate_at="soon"), "us-east-1", KNOWN, now=NOW)
+    message = str(caught.value)
+    assert message.startswith("copy.regions")
+    assert "copy.deprecate_at: 'soon'" in message
+
+
+@pytest.mark.parametrize(
+    "params,needle",
+    [
+        (dict(create_params(), wait=False), "copy: the copies start once the image is available; it needs wait=true"),
+        (create_params(pending_tags={"team": "x"}), "copy.pending_tags: 'team' is also in tags"),
+        (create_params(regions=[]), "copy.regions"),
+    ],
+)
+def test_copy_option_rules(params, needle):
+    with pytest.raises(_copy.InputError, match=needle.replace("(", r"\(").replace(")", r"\)")):
+        _copy.request_for_new_image(params, "us-east-1", KNOWN, now=NOW)
+
+
+def test_copy_option_request_copies_from_the_task_region():
+    request = _copy.request_for_new_image(create_params(pending_tags={"bakery:expires-at": "x"}), "us-east-1", KNOWN, now=NOW)
+    assert request.source_region == "us-east-1"
+    assert [spec.region for spec in request.regions] == ["us-west-2", "eu-west-1"]
+    assert request.wait is True and request.wait_timeout == 600
+    assert request.pending_tags == {"bakery:expires-at": "x"}
+
+
+def test_copy_of_a_created_image_uses_the_image_as_given_and_skips_the_source_lookup(world, source):
+    east = world.regions["us-east-1"]
+    request = _copy.request_for_new_image(create_params(pending_tags={"bakery:expires-at": "x"}), "us-east-1", KNOWN, now=NOW)
+    image = dict(east.images[source])
+    east.create_tags([source], [{"Key": "bakery:expires-at", "Value": "x"}])
+    created = {"image_id": source, "name": "web-base-1.0", "tags": {"team": "platform", "bakery:expires-at": "x"}}
+    clock = FakeClock()
+    warnings = []
+    result = _copy.copy_created_image(request, world.regions, created, image, False, warnings.append,
+                                      sleep=clock.sleep, clock=clock)
+    assert [call for call in east.calls if call[0] == "describe_images"] == []
+    assert sorted(result["images"]) == ["eu-west-1", "us-west-2"]
+    assert all(entry["state"] == "available" and entry["changed"] for entry in result["images"].values())
+    assert "diff" not in result and result["failed_regions"] == {}
+    # the pending tag came off the image too (its tags as the caller gave them), and off the copies
+    assert "bakery:expires-at" not in east.tags_of(source)
+    for region in ("us-west-2", "eu-west-1"):
+        assert "bakery:expires-at" not in world.regions[region].tags_of(result["images"][region]["image_id"])
+    assert warnings == []
+
+
+def test_check_mode_copy_of_an_image_not_made_yet_predicts_every_region(world):
+    request = _copy.request_for_new_image(create_params(tags={"bakery:run-id": "r1"}), "us-east-1", KNOWN, now=NOW)
+    created = {"image_id": None, "name": "web-base-1.0", "tags": {"team": "platform", "aws:x": "y"}}
+    result = _copy.copy_created_image(request, world.regions, created, None, True, lambda _m: None)
+    assert result["changed"] is True
+    assert {region: entry["state"] for region, entry in result["images"].items()} == {
+        "us-west-2": "predicted", "eu-west-1": "predicted"}
+    tags = result["images"]["us-west-2"]["tags"]
+    assert tags == {"team": "platform", "bakery:run-id": "r1", "bakery:source-name": "web-base-1.0"}
+    assert world.calls() == []
+
+
+def test_failed_copy_of_a_created_image_raises_without_diff_and_passes_the_warnings_on(world, source):
+    world.regions["eu-west-1"].add_image("web-base-1.0")  # the name is taken there
+    request = _copy.request_for_new_image(create_params(), "us-east-1", KNOWN, now=NOW)
+    created = {"image_id": source, "name": "web-base-1.0", "tags": {"team": "platform"}}
+    clock = FakeClock()
+    with pytest.raises(_copy.CopyFailed) as caught:
+        _copy.copy_created_image(request, world.regions, created, dict(world.regions["us-east-1"].images[source]),
+                                 False, lambda _m: None, sleep=clock.sleep, clock=clock)
+    assert "eu-west-1" in caught.value.result["failed_regions"]
+    assert "diff" not in caught.value.result
+    assert "us-west-2" in caught.value.result["rolled_back"]

@@ -644,3 +644,45 @@ def test_a_fresh_image_does_not_read_its_snapshots_but_an_adopted_one_does(ec2):
     assert not [call for call in ec2.calls if call[0] == "describe_snapshots"]
     creator(params(instance_id=instance_id)).run()
     assert [call for call in ec2.calls if call[0] == "describe_snapshots"]
+
+
+# ---------------------------------------------------------------------------------------------
+# pending tags (ami_create's copy.pending_tags)
+
+PENDING = {"bakery:expires-at": "2030-01-01T00:00:00Z"}
+
+
+def pending_creator(p):
+    timing = NoSleep()
+    return _create.ImageCreator("client", "us-east-1", p, False, pending_tags=PENDING, sleep=timing.sleep, clock=timing.clock)
+
+
+def tags_of(resource):
+    return {t["Key"]: t["Value"] for t in resource.get("Tags", [])}
+
+
+def test_a_new_image_and_its_snapshots_are_born_with_the_pending_tags_and_an_adopted_one_never_gets_them_back(ec2):
+    instance_id = ec2.add_instance("stopped")
+    creator_ = pending_creator(params(instance_id=instance_id))
+    first = creator_.run()
+    image = ec2.images[first["image_id"]]
+    assert tags_of(image)["bakery:expires-at"] == PENDING["bakery:expires-at"]
+    (snapshot_id,) = first["snapshot_ids"]
+    assert tags_of(ec2.snapshots[snapshot_id])["bakery:expires-at"] == PENDING["bakery:expires-at"]
+    assert first["tags"]["bakery:expires-at"] == PENDING["bakery:expires-at"]
+    assert creator_.image["ImageId"] == first["image_id"]
+    # the copy step takes them off; a rerun adopts the image and leaves them off
+    for resource in (image, ec2.snapshots[snapshot_id]):
+        resource["Tags"] = [t for t in resource["Tags"] if t["Key"] not in PENDING]
+    before = len(ec2.mutations())
+    again = pending_creator(params(instance_id=instance_id)).run()
+    assert again["adopted"] is True and again["changed"] is False
+    assert len(ec2.mutations()) == before
+    assert "bakery:expires-at" not in tags_of(ec2.images[first["image_id"]])
+
+
+def test_an_image_registered_from_a_snapshot_gets_the_pending_tags_on_the_snapshot_too(ec2):
+    snapshot_id = ec2.add_snapshot(tags={"bakery:run-id": "r1"})
+    result = pending_creator(params(snapshot_id=snapshot_id)).run()
+    assert tags_of(ec2.images[result["image_id"]])["bakery:expires-at"] == PENDING["bakery:expires-at"]
+    assert tags_of(ec2.snapshots[snapshot_id])["bakery:expires-at"] == PENDING["bakery:expires-at"]

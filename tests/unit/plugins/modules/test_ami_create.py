@@ -91,3 +91,92 @@ def test_aws_errors_carry_the_operation_and_the_code(capsys):
     assert result["msg"].startswith("Failed to create image")
     assert "UnauthorizedOperation" in result["msg"]
     assert result["error"]["code"] == "UnauthorizedOperation"
+
+
+# ---------------------------------------------------------------------------------------------
+# copy: the image copied to other regions in the same task
+
+COPY_IN = "ansible_collections.bakery.ami.plugins.module_utils._copy.copy_created_image"
+CLIENTS = "ansible_collections.bakery.ami.plugins.module_utils._aws.regional_clients"
+CREATED = {"changed": True, "adopted": False, "image_id": "ami-0123456789abcdef0", "name": "web-base 1", "state": "available",
+           "snapshot_ids": ["snap-0123456789abcdef0"], "tags": {"team": "a", "bakery:expires-at": "2030-01-01T00:00:00Z"}}
+GOOD = {"name": "web-base 1", "instance_id": "i-0123456789abcdef0"}
+
+
+@pytest.mark.parametrize(
+    "args,fragment",
+    [
+        (dict(GOOD, copy={"regions": ["moon-1"]}), "copy.regions"),
+        (dict(GOOD, copy={"regions": ["us-west-2"]}, wait=False), "copy: the copies start once the image is available"),
+        (dict(GOOD, copy={"regions": ["us-west-2"], "kms_key_id": "alias/x"}), "copy.kms_key_id: a KMS key needs encrypted=true"),
+        (dict(GOOD, tags={"a": "1"}, copy={"regions": ["us-west-2"], "pending_tags": {"a": "2"}}), "copy.pending_tags: 'a' is also in tags"),
+        (dict(GOOD, name="x", copy={"regions": ["us-west-2"], "deprecate_at": "soon"}), "name: AMI names are 3-128 characters"),
+    ],
+)
+def test_bad_copy_input_fails_before_any_client_is_made(capsys, args, fragment):
+    with patch(CLIENTS) as clients, patch(COPY_IN) as copy_in:
+        result = refused_before_aws(run_main, capsys, args, RUN)
+    clients.assert_not_called()
+    copy_in.assert_not_called()
+    assert fragment in result["msg"]
+
+
+def test_copy_starts_from_the_image_the_task_made_and_the_pending_tags_leave_its_tags(capsys):
+    seen = {}
+
+    def fake_run(self):
+        seen["pending"] = self.pending_tags
+        self.image = {"ImageId": CREATED["image_id"], "State": "available"}
+        return dict(CREATED)
+
+    def fake_copy(request, clients, created, image, check_mode, warn, **_timing):
+        seen.update(regions=[spec.region for spec in request.regions], clients=sorted(clients), image=image, check_mode=check_mode)
+        warn("a warning from the copy")
+        return {"changed": True, "images": {"us-west-2": {"image_id": "ami-0abcdef1234567890", "state": "available"}},
+                "failed_regions": {}}
+
+    copy = {"regions": ["us-west-2"], "pending_tags": {"bakery:expires-at": "2030-01-01T00:00:00Z"}}
+    with patch(CLIENTS, return_value={"us-east-1": MagicMock(), "us-west-2": MagicMock()}) as clients, \
+            patch.object(_create.ImageCreator, "run", fake_run), patch(COPY_IN, side_effect=fake_copy):
+        result = run_main(capsys, **dict(GOOD, copy=copy))
+    assert result["_rc"] == 0
+    assert clients.call_args[0][2] == ["us-east-1", "us-west-2"]
+    assert seen["pending"] == {"bakery:expires-at": "2030-01-01T00:00:00Z"}
+    assert seen["regions"] == ["us-west-2"] and seen["check_mode"] is False
+    assert seen["image"]["ImageId"] == CREATED["image_id"]
+    assert result["copies"]["images"]["us-west-2"]["image_id"] == "ami-0abcdef1234567890"
+    assert result["tags"] == {"team": "a"}
+    assert "a warning from the copy" in str(result["warnings"])
+
+
+def test_an_unchanged_image_with_a_new_copy_reports_changed(capsys):
+    def fake_run(self):
+        self.image = {"ImageId": CREATED["image_id"], "State": "available"}
+        return dict(CREATED, changed=False, adopted=True)
+
+    copies = {"changed": True, "images": {}, "failed_regions": {}}
+    with patch(CLIENTS, return_value={"us-east-1": MagicMock(), "us-west-2": MagicMock()}), \
+            patch.object(_create.ImageCreator, "run", fake_run), patch(COPY_IN, return_value=copies):
+        result = run_main(capsys, **dict(GOOD, copy={"regions": ["us-west-2"]}))
+    assert result["changed"] is True and result["adopted"] is True
+
+
+def test_a_failed_copy_fails_the_task_and_names_the_image_it_leaves(capsys):
+    from ansible_collections.bakery.ami.plugins.module_utils import _copy  # pylint: disable=import-outside-toplevel
+
+    failure = _copy.CopyFailed("ami_copy failed in eu-west-1: CopyImage failed", {
+        "changed": True, "images": {}, "failed_regions": {"eu-west-1": "CopyImage failed"}, "rolled_back": {"us-west-2": "ami-2"}})
+
+    def fake_run(self):
+        self.image = {"ImageId": CREATED["image_id"], "State": "available"}
+        return dict(CREATED)
+
+    with patch(CLIENTS, return_value={"us-east-1": MagicMock(), "us-west-2": MagicMock(), "eu-west-1": MagicMock()}), \
+            patch.object(_create.ImageCreator, "run", fake_run), patch(COPY_IN, side_effect=failure):
+        result = run_main(capsys, **dict(GOOD, copy={"regions": ["us-west-2", "eu-west-1"]}))
+    assert result["_rc"] == 1
+    assert result["msg"] == ("image ami-0123456789abcdef0 in us-east-1 is made, but copying it failed: "
+                             "ami_copy failed in eu-west-1: CopyImage failed")
+    assert result["image_id"] == CREATED["image_id"]
+    assert result["copies"]["rolled_back"] == {"us-west-2": "ami-2"}
+    assert "exception" not in result
