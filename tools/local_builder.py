@@ -13,6 +13,10 @@ through ``python -m tools.local_builder`` with the repository root as working di
     archive   --root R --cache C --image-id AMI       release, then tar the root as the content of
                                                       the image's snapshot: C/snapshots/AMI.tar
     remove    --root R                                unmount anything left, delete the root
+    sweep     --older-than T [--ttl-minutes N] | --run-id ID [--check]
+                                                      remove the roots of killed runs (cache
+                                                      work/<run-id>/root): those made more than
+                                                      N minutes before T (UTC), or run ID's
     boot-check --cache C --image-id AMI --user-data F --expect F --work W
                                                       first-boot a copy of the archive with real
                                                       cloud-init and check every customization
@@ -23,6 +27,7 @@ check that finds a problem exits 1.
 from __future__ import annotations
 
 import argparse
+import datetime
 import hashlib
 import json
 import os
@@ -162,6 +167,42 @@ def remove(root: Path) -> dict:
     except OSError:
         pass
     return {"root": str(root), "removed": existed}
+
+
+# A run's root lives in <cache>/work/<run id>/root; boot checks use work/boot-check-*.
+RUN_ID = re.compile(r"^[A-Za-z0-9-]{6,64}$")
+
+
+def sweep(cache: str | None, older_than: float | None, run_id: str | None, check: bool) -> dict:
+    """Remove (unmount, delete) the roots that killed local bakes left in the cache.
+
+    A root goes when its run directory was made before `older_than` (epoch seconds; sweep.yml
+    passes its sweep time minus bake_ttl_minutes, the same expiry as the run's AWS resources),
+    or when it belongs to `run_id`. A run still going has a newer directory and is left alone.
+    """
+    work = harness.cache_dir(cache) / "work"
+    found = []
+    for run_dir in sorted(work.iterdir()) if work.is_dir() else []:
+        root = run_dir / "root"
+        if run_dir.name.startswith("boot-check-") or not RUN_ID.match(run_dir.name) or not root.is_dir():
+            continue
+        if run_id is not None and run_dir.name != run_id:
+            continue
+        if run_id is None and (older_than is None or run_dir.stat().st_mtime >= older_than):
+            continue
+        found.append(root)
+    for root in found:
+        if not check:
+            remove(root)
+    return {"removed": [str(root) for root in found], "check": check}
+
+
+def _epoch(value: str) -> float:
+    try:
+        moment = datetime.datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ")
+    except ValueError:
+        raise ValueError("--older-than: %r is not a UTC time like 2030-01-01T00:00:00Z" % value) from None
+    return moment.replace(tzinfo=datetime.timezone.utc).timestamp()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -346,6 +387,11 @@ def main(argv=None) -> int:
     cmd.add_argument("--meta", default=None, help="JSON object stored beside the archive")
     cmd = sub.add_parser("remove")
     cmd.add_argument("--root", required=True)
+    cmd = sub.add_parser("sweep")
+    cmd.add_argument("--older-than", default=None, help="remove roots made before this time (2030-01-01T00:00:00Z)")
+    cmd.add_argument("--ttl-minutes", type=int, default=0, help="... less this many minutes (the bake's TTL)")
+    cmd.add_argument("--run-id", default=None, help="remove the root of this run, whatever its age")
+    cmd.add_argument("--check", action="store_true", help="only list what would be removed")
     cmd = sub.add_parser("boot-check")
     cmd.add_argument("--image-id", required=True)
     cmd.add_argument("--user-data", required=True)
@@ -367,6 +413,11 @@ def main(argv=None) -> int:
             result = archive(Path(args.root).resolve(), args.cache, args.image_id, meta)
         elif args.command == "remove":
             result = remove(Path(args.root).resolve())
+        elif args.command == "sweep":
+            if (args.older_than is None) == (args.run_id is None):
+                raise ValueError("sweep: give exactly one of --older-than and --run-id")
+            older = _epoch(args.older_than) - 60 * args.ttl_minutes if args.older_than is not None else None
+            result = sweep(args.cache, older, args.run_id, args.check)
         else:
             if os.geteuid() != 0:
                 raise BuilderError("the boot check needs root (mount, chroot, unshare)")

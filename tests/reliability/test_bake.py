@@ -28,6 +28,7 @@ import pytest
 from tests.integration.conftest import ansible_bin, ansible_env
 from tests.reliability.checks import account_problems, run_leftovers, secret_leaks
 from tests.reliability.conftest import REPO_ROOT, needs_root, play, run_ansible, scratch_collection
+from tools.rootfs import harness
 
 REGIONS = ["us-east-1", "us-west-2", "eu-west-1"]
 FAULT_SEEDS = [11, 29]
@@ -46,10 +47,13 @@ def bake_argv(extra: dict, verbosity: str = "") -> list:
     return argv + ([verbosity] if verbosity else [])
 
 
+def local_root(run_id: str) -> Path:
+    return harness.cache_dir() / "work" / run_id / "root"
+
+
 def remove_local_root(run_id: str) -> None:
-    """The local builder's root of a killed run stays mounted: unmount and delete it."""
-    cache = Path(os.environ.get("BAKERY_CACHE_DIR", Path.home() / ".cache" / "bakery-ami"))
-    root = cache / "work" / run_id / "root"
+    """The local builder's root of a killed run stays mounted (sweep.yml removes it): make sure."""
+    root = local_root(run_id)
     if root.exists() or root.parent.exists():
         subprocess.run([sys.executable, "-m", "tools.local_builder", "remove", "--root", str(root)],
                        cwd=str(REPO_ROOT), capture_output=True, text=True, check=False, timeout=300)
@@ -167,20 +171,53 @@ def test_sweep_removes_everything_of_a_killed_bake(aws, tmp_path, point):
     aws.configure(**timeline)
     run_id = "killed-%s-%s" % (point, secrets.token_hex(3))
     extra = bake_vars(aws.url, tmp_path / "out", run_id, "rel-killed")
+    root = local_root(run_id)
     try:
         proc = subprocess.Popen(bake_argv(extra), env=ansible_env({"PYTHONUNBUFFERED": "1"}), cwd=str(REPO_ROOT),
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
         _kill_when(proc, aws, ready)
         time.sleep(1)
         assert run_leftovers(aws, REGIONS, run_id), "the kill came too late: nothing of the run was left to sweep"
+        # the killed run's root is still there, mounted: the sweep has something local to remove
+        assert harness.mounts_under(root), "the killed run left no mounted root to sweep"
+        sweep = run_ansible(REPO_ROOT / "playbooks" / "sweep.yml",
+                            ["-e", "@examples/local.yml", "-e", json.dumps(dict(extra, sweep_now=SWEEP_NOW))])
+        assert sweep.returncode == 0, sweep.stdout[-4000:]
+        assert run_leftovers(aws, REGIONS, run_id) == []
+        # the account was empty before the bake: nothing at all may remain
+        assert account_problems(aws, REGIONS, {}) == []
+        # nor on this machine: the root is unmounted and gone
+        assert harness.mounts_under(root) == [] and not root.exists(), harness.mounts_under(root)
     finally:
         remove_local_root(run_id)
-    sweep = run_ansible(REPO_ROOT / "playbooks" / "sweep.yml",
-                        ["-e", "@examples/local.yml", "-e", json.dumps(dict(extra, sweep_now=SWEEP_NOW))])
-    assert sweep.returncode == 0, sweep.stdout[-4000:]
-    assert run_leftovers(aws, REGIONS, run_id) == []
-    # the account was empty before the bake: nothing at all may remain
-    assert account_problems(aws, REGIONS, {}) == []
+
+
+@needs_root()
+def test_local_sweep_unmounts_and_removes_stale_roots_only(tmp_path):
+    """The local half of sweep.yml: a killed run's root (mounted, older than the TTL) goes; a root
+    of a run still going stays. The mount check used above sees the planted mount first."""
+    cache = tmp_path / "cache"
+    stale = cache / "work" / "stale-run-1" / "root"
+    fresh = cache / "work" / "fresh-run-1" / "root"
+    for root in (stale, fresh):
+        (root / "proc").mkdir(parents=True)
+    source = tmp_path / "bind-source"
+    source.mkdir()
+    subprocess.run(["mount", "--bind", str(source), str(stale / "proc")], check=True)
+    try:
+        os.utime(stale.parent, (1577836800, 1577836800))  # made in 2020
+        assert harness.mounts_under(stale), "the planted mount is not seen"
+        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        proc = subprocess.run([sys.executable, "-m", "tools.local_builder", "--cache", str(cache), "sweep",
+                               "--older-than", now, "--ttl-minutes", "180"],
+                              cwd=str(REPO_ROOT), capture_output=True, text=True, check=False, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        assert json.loads(proc.stdout)["removed"] == [str(stale)]
+        assert harness.mounts_under(stale) == [] and not stale.exists()
+        assert fresh.is_dir()
+    finally:
+        if stale.exists():
+            harness.unmount_all(stale)
 
 
 def test_planted_run_leftover_is_found(aws):
