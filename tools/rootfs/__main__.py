@@ -24,6 +24,8 @@ def _read(path):
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.rootfs", description=__doc__)
     parser.add_argument("--cache-dir", help="cache directory (default $BAKERY_CACHE_DIR or ~/.cache/bakery-ami)")
+    parser.add_argument("--suite", choices=sorted(harness.SUITES),
+                        help="Debian suite (default $BAKERY_DEBIAN_SUITE or %s)" % harness.DEFAULT_SUITE)
     sub = parser.add_subparsers(dest="command", required=True)
     build = sub.add_parser("build", help="build the cached image unless present")
     build.add_argument("--force", action="store_true", help="rebuild even if cached")
@@ -46,15 +48,15 @@ def main(argv=None) -> int:
     try:
         if args.command == "build":
             started = time.monotonic()
-            path = harness.ensure_image(args.cache_dir, force=args.force)
+            path = harness.ensure_image(args.cache_dir, force=args.force, suite=args.suite)
             print(json.dumps({"image": str(path), "seconds": round(time.monotonic() - started, 1)}))
         elif args.command == "path":
-            path = harness.image_path(args.cache_dir)
+            path = harness.image_path(args.cache_dir, args.suite)
             print(path)
             return 0 if path.exists() else 1
         elif args.command == "fresh":
             started = time.monotonic()
-            root = harness.fresh_root(args.dest, args.cache_dir)
+            root = harness.fresh_root(args.dest, args.cache_dir, args.suite)
             print(json.dumps({"root": str(root), "seconds": round(time.monotonic() - started, 2)}))
         elif args.command == "firstboot":
             result = harness.first_boot(

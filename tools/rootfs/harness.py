@@ -49,7 +49,13 @@ from pathlib import Path
 
 HARNESS_VERSION = 1
 
-SUITE = "bookworm"
+# Debian suites the harness builds: the two cloud-init generations the project verifies.
+SUITES = {
+    "bookworm": {"release": "12", "cloud_init": "22.4"},
+    "trixie": {"release": "13", "cloud_init": "25.1"},
+}
+DEFAULT_SUITE = "bookworm"
+SUITE = DEFAULT_SUITE  # kept for callers that name the default suite
 VARIANT = "minbase"
 # Packages installed with apt inside the chroot after debootstrap.  cloud-init
 # is installed with apt, not debootstrap --include, because debootstrap does
@@ -66,6 +72,23 @@ PACKAGES = (
     "procps",
     "ca-certificates",
 )
+# Packages a suite names differently: {suite: {package: replacement}}.
+_SUITE_PACKAGES: dict = {}
+
+
+def check_suite(suite: str | None) -> str:
+    """The suite name, or HarnessError naming the known ones."""
+    suite = suite or os.environ.get("BAKERY_DEBIAN_SUITE") or DEFAULT_SUITE
+    if suite not in SUITES:
+        raise HarnessError("suite: must be one of %s, got %r" % (", ".join(SUITES), suite))
+    return suite
+
+
+def packages(suite: str | None = None) -> tuple:
+    suite = check_suite(suite)
+    swap = _SUITE_PACKAGES.get(suite, {})
+    return tuple(swap.get(name, name) for name in PACKAGES)
+
 
 DEFAULT_CACHE_DIR = "~/.cache/bakery-ami"
 CHROOT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -105,19 +128,20 @@ class HarnessError(RuntimeError):
 # recipe, cache, mirror
 
 
-def recipe() -> dict:
+def recipe(suite: str | None = None) -> dict:
     """What the cached image is made of; its hash keys the cache."""
+    suite = check_suite(suite)
     return {
         "harness_version": HARNESS_VERSION,
-        "suite": SUITE,
+        "suite": suite,
         "variant": VARIANT,
-        "packages": sorted(PACKAGES),
+        "packages": sorted(packages(suite)),
         "arch": os.uname().machine,
     }
 
 
-def recipe_hash() -> str:
-    blob = json.dumps(recipe(), sort_keys=True).encode()
+def recipe_hash(suite: str | None = None) -> str:
+    blob = json.dumps(recipe(suite), sort_keys=True).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
 
 
@@ -127,26 +151,44 @@ def cache_dir(path: str | os.PathLike | None = None) -> Path:
     return Path(os.path.expanduser(str(chosen))).resolve()
 
 
-def image_path(cache: str | os.PathLike | None = None) -> Path:
-    """Path of the cached image tarball for the current recipe (may not exist yet)."""
-    return cache_dir(cache) / f"debian-{SUITE}-{recipe_hash()}.tar"
+def image_path(cache: str | os.PathLike | None = None, suite: str | None = None) -> Path:
+    """Path of the cached image tarball for the suite's recipe (may not exist yet)."""
+    suite = check_suite(suite)
+    return cache_dir(cache) / f"debian-{suite}-{recipe_hash(suite)}.tar"
 
 
-def _suite_matches(suites) -> bool:
-    return SUITE in suites
+def _suite_matches(suites, wanted=None) -> bool:
+    """Whether a source line serves the wanted suite; with wanted None, any Debian release
+    suite itself (not -updates, -security or -backports): the same archive serves every suite."""
+    if wanted is not None:
+        return wanted in suites
+    return any(name in SUITES or (name.isalpha() and name.islower()) for name in suites)
 
 
 def find_mirror(sources_list: str = "/etc/apt/sources.list",
-                sources_dir: str = "/etc/apt/sources.list.d") -> str:
+                sources_dir: str = "/etc/apt/sources.list.d", suite: str | None = None) -> str:
     """The Debian mirror of this machine, read from its apt sources.
 
     $BAKERY_DEBIAN_MIRROR overrides.  Otherwise the first ``deb`` entry (one-line
     format in sources.list / *.list, or deb822 ``*.sources``) whose suites include
-    bookworm itself (not bookworm-security or -updates).
+    the wanted suite itself (not -security or -updates); failing that, the first entry of any
+    Debian release suite, since one archive serves them all (a bookworm machine builds trixie).
     """
     override = os.environ.get("BAKERY_DEBIAN_MIRROR")
     if override:
         return override
+    suite = check_suite(suite)
+    for wanted in (suite, None):
+        found = _find_source(sources_list, sources_dir, wanted)
+        if found:
+            return found
+    raise HarnessError(
+        "no apt source for suite %s found in %s or %s/*.list|*.sources; "
+        "set BAKERY_DEBIAN_MIRROR" % (suite, sources_list, sources_dir)
+    )
+
+
+def _find_source(sources_list: str, sources_dir: str, wanted: str | None) -> str | None:
     one_line = [sources_list] + sorted(glob.glob(os.path.join(sources_dir, "*.list")))
     for path in one_line:
         try:
@@ -164,7 +206,7 @@ def find_mirror(sources_list: str = "/etc/apt/sources.list",
                 while words and not words[0].endswith("]"):
                     words.pop(0)
                 words = words[1:]
-            if len(words) >= 2 and _suite_matches([words[1]]):
+            if len(words) >= 2 and _suite_matches([words[1]], wanted) and "security" not in words[0]:
                 return words[0]
     for path in sorted(glob.glob(os.path.join(sources_dir, "*.sources"))):
         try:
@@ -183,12 +225,10 @@ def find_mirror(sources_list: str = "/etc/apt/sources.list",
                 continue
             if "deb" not in fields.get("types", []):
                 continue
-            if _suite_matches(fields.get("suites", [])) and fields.get("uris"):
-                return fields["uris"][0]
-    raise HarnessError(
-        "no apt source for suite %s found in %s or %s/*.list|*.sources; "
-        "set BAKERY_DEBIAN_MIRROR" % (SUITE, sources_list, sources_dir)
-    )
+            uris = [uri for uri in fields.get("uris", []) if "security" not in uri]
+            if _suite_matches(fields.get("suites", []), wanted) and uris:
+                return uris[0]
+    return None
 
 
 def missing_prerequisites() -> list[str]:
@@ -337,8 +377,8 @@ def chroot_run(root: str | os.PathLike, argv: list[str], env: dict | None = None
 POLICY_RC_D = "#!/bin/sh\n# bakery rootfs harness: start no service during the image build\nexit 101\n"
 
 
-def _build_into(root: Path, mirror: str, log) -> None:
-    cmd = ["debootstrap", "--variant=%s" % VARIANT, SUITE, str(root), mirror]
+def _build_into(root: Path, mirror: str, log, suite: str = DEFAULT_SUITE) -> None:
+    cmd = ["debootstrap", "--variant=%s" % VARIANT, suite, str(root), mirror]
     log("running: %s" % " ".join(cmd))
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
@@ -355,9 +395,9 @@ def _build_into(root: Path, mirror: str, log) -> None:
     shutil.copyfile("/etc/resolv.conf", resolv)
     try:
         with mounted(root):
-            log("installing: %s" % " ".join(PACKAGES))
+            log("installing: %s" % " ".join(packages(suite)))
             chroot_run(root, ["apt-get", "update"], timeout=1800)
-            chroot_run(root, ["apt-get", "install", "-y", "--no-install-recommends"] + list(PACKAGES),
+            chroot_run(root, ["apt-get", "install", "-y", "--no-install-recommends"] + list(packages(suite)),
                        timeout=3600)
             chroot_run(root, ["apt-get", "clean"])
     finally:
@@ -386,8 +426,8 @@ def _build_into(root: Path, mirror: str, log) -> None:
 
 
 def ensure_image(cache: str | os.PathLike | None = None, force: bool = False,
-                 log=None) -> Path:
-    """The cached image tarball for the current recipe, built if missing.
+                 log=None, suite: str | None = None) -> Path:
+    """The cached image tarball for the suite's recipe, built if missing.
 
     Concurrent callers serialize on a lock file; the build goes into a temp dir
     in the cache dir and the tarball is renamed into place at the end, so an
@@ -395,7 +435,8 @@ def ensure_image(cache: str | os.PathLike | None = None, force: bool = False,
     leftovers).
     """
     log = log or (lambda msg: print("rootfs: %s" % msg, file=sys.stderr))
-    target = image_path(cache)
+    suite = check_suite(suite)
+    target = image_path(cache, suite)
     if target.exists() and not force:
         return target
     reasons = missing_prerequisites()
@@ -407,23 +448,23 @@ def ensure_image(cache: str | os.PathLike | None = None, force: bool = False,
         fcntl.flock(lock, fcntl.LOCK_EX)
         if target.exists() and not force:
             return target
-        for stale in glob.glob(str(target.parent / ("build-%s-*" % recipe_hash()))):
+        for stale in glob.glob(str(target.parent / ("build-%s-*" % recipe_hash(suite)))):
             log("removing interrupted build %s" % stale)
             remove_root(stale)
-        build = Path(tempfile.mkdtemp(prefix="build-%s-" % recipe_hash(), dir=target.parent))
+        build = Path(tempfile.mkdtemp(prefix="build-%s-" % recipe_hash(suite), dir=target.parent))
         try:
             root = build / "root"
             root.mkdir()
             started = time.monotonic()
-            mirror = find_mirror()
-            _build_into(root, mirror, log)
+            mirror = find_mirror(suite=suite)
+            _build_into(root, mirror, log, suite)
             partial = build / "image.tar"
             proc = subprocess.run(["tar", "--numeric-owner", "-C", str(root), "-cf", str(partial), "."],
                                   capture_output=True, text=True, check=False)
             if proc.returncode != 0:
                 raise HarnessError("tar failed: %s" % proc.stderr.strip())
             (target.parent / (target.stem + ".json")).write_text(
-                json.dumps(dict(recipe(), built_seconds=round(time.monotonic() - started, 1)),
+                json.dumps(dict(recipe(suite), built_seconds=round(time.monotonic() - started, 1)),
                            indent=2, sort_keys=True) + "\n")
             os.replace(partial, target)
             log("built %s in %.0fs" % (target, time.monotonic() - started))
@@ -441,9 +482,10 @@ def remove_root(path: str | os.PathLike) -> None:
     shutil.rmtree(path)
 
 
-def fresh_root(dest: str | os.PathLike, cache: str | os.PathLike | None = None) -> Path:
-    """Extract the cached image into ``dest`` (created; must be empty) and return it."""
-    tarball = ensure_image(cache)
+def fresh_root(dest: str | os.PathLike, cache: str | os.PathLike | None = None,
+               suite: str | None = None) -> Path:
+    """Extract the suite's cached image into ``dest`` (created; must be empty) and return it."""
+    tarball = ensure_image(cache, suite=suite)
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
     if any(dest.iterdir()):
