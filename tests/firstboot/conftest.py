@@ -3,7 +3,11 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Fixtures for first-boot tests (real cloud-init in a chroot of a debootstrap root).
 
-rootfs_cache  (session)  Path of the cached Debian 12 image tarball; built on first use
+suite         (session)  each Debian suite the project verifies, in turn: bookworm (Debian 12,
+                         cloud-init 22.4) and trixie (Debian 13, cloud-init 25.1); every test
+                         that uses the fixtures below runs once per suite.
+                         $BAKERY_TEST_SUITES (comma-separated) narrows the list.
+rootfs_cache  (session)  Path of the suite's cached image tarball; built on first use
                          (about a minute), reused afterwards.  Cache dir: $BAKERY_CACHE_DIR,
                          default ~/.cache/bakery-ami.
 fresh_root    (function) Path of a fresh extracted copy of that image under tmp_path
@@ -27,18 +31,30 @@ if REPO_ROOT not in sys.path:
 from tools.rootfs import harness  # noqa: E402
 
 
+def _test_suites() -> list:
+    wanted = [s.strip() for s in os.environ.get("BAKERY_TEST_SUITES", "").split(",") if s.strip()]
+    for name in wanted:
+        harness.check_suite(name)
+    return wanted or list(harness.SUITES)
+
+
+@pytest.fixture(scope="session", params=_test_suites())
+def suite(request):
+    return request.param
+
+
 @pytest.fixture(scope="session")
-def rootfs_cache():
+def rootfs_cache(suite):
     reasons = harness.missing_prerequisites()
     if reasons:
         pytest.skip("rootfs harness unavailable: " + "; ".join(reasons))
-    return harness.ensure_image()
+    return harness.ensure_image(suite=suite)
 
 
 @pytest.fixture
-def fresh_root(rootfs_cache, tmp_path):
+def fresh_root(rootfs_cache, suite, tmp_path):
     root = tmp_path / "root"
-    harness.fresh_root(root)
+    harness.fresh_root(root, suite=suite)
     try:
         yield root
     finally:
