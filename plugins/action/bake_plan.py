@@ -1,0 +1,121 @@
+# -*- coding: utf-8 -*-
+# Copyright: Contributors to the bakery.ami project
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""bakery.ami.bake_plan: validate every bake_* variable once and derive the bake's plan.
+
+Runs in the controller's process. It gathers the play's bake_* variables (templated), the facts
+of the controller the rules need (time, root, installed roles, rendered templates, the local
+tools of a checkout) and returns the plan of plugins/module_utils/_plan.py as `bake`.
+"""
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import secrets
+import string
+
+from ansible import constants as C
+from ansible.errors import AnsibleError
+from ansible.plugins.action import ActionBase
+from ansible.plugins.loader import lookup_loader
+from ansible.utils.collection_loader._collection_finder import _get_collection_role_path
+
+from ansible_collections.bakery.ami.plugins.module_utils import _plan, _validate
+from ansible_collections.bakery.ami.plugins.module_utils._errors import BakeryError
+
+NAME = "bakery.ami.bake_plan"
+LOCAL_TOOL = os.path.join("tools", "local_builder.py")
+
+
+def _plain(value):
+    """Ansible's tagged strings, lists and dicts as plain Python values."""
+    return json.loads(json.dumps(value))
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _requires_connection = False
+    _supports_check_mode = True
+    _supports_async = False
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        del tmp  # not used
+        task_vars = task_vars or {}
+        if self._task.args:
+            result.update(failed=True, changed=False,
+                          msg="%s takes no options: it reads the play's bake_* variables (unsupported: %s)"
+                              % (NAME, ", ".join(sorted(self._task.args))))
+            return result
+        try:
+            given = {}
+            for name in task_vars:
+                if name.startswith("bake_"):
+                    given[name] = _plain(self._templar.template(task_vars[name]))
+        except AnsibleError as exc:
+            result.update(failed=True, changed=False, msg="bake variables: cannot be templated: %s" % exc)
+            return result
+        playbook_dir = task_vars.get("playbook_dir") or os.getcwd()
+        try:
+            context = _plan.Context(
+                now=datetime.datetime.now(datetime.timezone.utc),
+                run_token="".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(8)),
+                is_root=os.geteuid() == 0,
+                known_regions=_validate.known_regions(),
+                cwd=os.environ.get("PWD") or os.getcwd(),
+                cache_dir=os.environ.get("BAKERY_CACHE_DIR") or os.path.expanduser("~/.cache/bakery-ami"),
+                role_exists=lambda role: self._role_exists(role, playbook_dir),
+                local_tools=self._local_tools(given, playbook_dir),
+                rendered_templates=self._render_templates(given, task_vars),
+            )
+            plan = _plan.build_plan(given, context)
+        except BakeryError as exc:
+            result.update(failed=True, changed=False, msg=exc.msg)
+            return result
+        result.update(changed=False, bake=plan)
+        warnings = _plan.unknown_variables(given)
+        if warnings:
+            result["warnings"] = warnings
+        return result
+
+    @staticmethod
+    def _role_exists(role: str, playbook_dir: str) -> bool:
+        if role.count(".") >= 2:
+            return _get_collection_role_path(role) is not None
+        for base in [os.path.join(playbook_dir, "roles")] + list(C.DEFAULT_ROLES_PATH or []) + [playbook_dir]:
+            if os.path.isdir(os.path.join(os.path.expanduser(base), role)):
+                return True
+        return False
+
+    @staticmethod
+    def _local_tools(given: dict, playbook_dir: str):
+        """The checkout whose tools/ carry the embedded default (bake_builder: local), or None."""
+        if given.get("bake_builder") != "local":
+            return None
+        candidate = given.get("bake_local_tools_dir") or os.path.dirname(os.path.abspath(playbook_dir))
+        if isinstance(candidate, str) and os.path.isfile(os.path.join(candidate, LOCAL_TOOL)):
+            return candidate
+        return None
+
+    def _render_templates(self, given: dict, task_vars: dict) -> dict:
+        """Each template named by bake_files or bake_launch_config.files, rendered on the controller
+        the way `lookup('ansible.builtin.template', name)` renders it."""
+        names = []
+        entries = list(given.get("bake_files") or []) if isinstance(given.get("bake_files"), list) else []
+        launch = given.get("bake_launch_config")
+        if isinstance(launch, dict) and isinstance(launch.get("files"), list):
+            entries += launch["files"]
+        for entry in entries:
+            if isinstance(entry, dict) and isinstance(entry.get("template"), str) and entry["template"]:
+                names.append(entry["template"])
+        if not names:
+            return {}
+        lookup = lookup_loader.get("ansible.builtin.template", loader=self._loader, templar=self._templar)
+        rendered = {}
+        for name in dict.fromkeys(names):
+            try:
+                rendered[name] = str(lookup.run([name], variables=task_vars)[0])
+            except AnsibleError as exc:
+                raise _plan.PlanError("bake_files: template %s cannot be rendered: %s" % (name, exc)) from exc
+        return rendered

@@ -1,0 +1,507 @@
+# -*- coding: utf-8 -*-
+# Copyright: Contributors to the bakery.ami project
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+# Private to bakery.ami: not a public API; may change without notice.
+#
+# The bake's plan: every bake_* variable validated once, and every value the bake derives from
+# them (run ID, version, names, paths, regions, tags, copy and share settings, the customize
+# plan, the protected paths) computed once, in plain Python that unit tests drive directly.
+# The bakery.ami.bake_plan action plugin gathers the variables and the facts of the controller
+# (time, whether it runs as root, which roles are installed, rendered templates) and calls
+# build_plan(); playbooks/bake.yml and the roles only pass its values on.
+#
+# Rules are checked in a fixed order and the first one broken is reported alone, with a message
+# that names the variable and the rule (later rules may rely on the types the earlier ones
+# established).
+
+from __future__ import annotations
+
+import datetime
+import difflib
+import ipaddress
+import re
+import typing as t
+
+from ansible_collections.bakery.ami.plugins.module_utils import _customize, _tags, _validate
+from ansible_collections.bakery.ami.plugins.module_utils._errors import BakeryError
+
+
+class PlanError(BakeryError):
+    """A bake variable breaks a rule; the message names it and the rule."""
+
+
+# --- the variables ------------------------------------------------------------------------------
+
+_TRUE = ("true", "yes", "on", "1", "y", "t")
+_FALSE = ("false", "no", "off", "0", "n", "f")
+
+LEVELS = ("full", "standard", "minimal")
+STAGES = ("base", "service")
+BUILDERS = ("aws", "local")
+ARCHES = ("x86_64", "arm64")
+VOLUME_TYPES = ("gp3", "gp2", "io1", "io2", "st1", "sc1", "standard")
+NAME_FIELDS = ("family", "version", "arch", "stage", "level")
+
+# name -> (kind, default). Kinds: str, bool, int, list, dict, any. Defaults that depend on the
+# controller (the output directory) are filled in by build_plan from the context.
+OPTIONS: t.Dict[str, t.Tuple[str, t.Any]] = {
+    # what to build
+    "bake_family": ("str", ""),
+    "bake_stage": ("str", "base"),
+    "bake_base_family": ("str", ""),
+    "bake_version": ("version", ""),
+    "bake_arch": ("str", "x86_64"),
+    "bake_name_template": ("str", "{family}-{version}-{arch}"),
+    "bake_description": ("str", ""),
+    "bake_build_id": ("str", ""),
+    "bake_tags": ("dict", {}),
+    # where
+    "bake_region": ("str", "us-east-1"),
+    "bake_regions": ("list", ["us-east-1"]),
+    "bake_endpoint_url": ("str", ""),
+    "bake_aws_profile": ("str", ""),
+    # the source image
+    "bake_source": ("dict", {}),
+    # the builder
+    "bake_builder": ("str", "aws"),
+    "bake_instance_type": ("str", "t3.micro"),
+    "bake_subnet_id": ("str", ""),
+    "bake_vpc_id": ("str", ""),
+    "bake_public_ip": ("bool", True),
+    "bake_ssh_user": ("str", "ec2-user"),
+    "bake_ssh_cidrs": ("list", []),
+    "bake_allow_open_ssh": ("bool", False),
+    "bake_kms_key_id": ("str", ""),
+    "bake_volume_size": ("int", 0),
+    "bake_volume_type": ("str", "gp3"),
+    "bake_ttl_minutes": ("int", 180),
+    "bake_wait_timeout": ("int", 1800),
+    "bake_local_cache_dir": ("str", ""),
+    "bake_local_tools_dir": ("str", ""),
+    # how much to bake
+    "bake_customize": ("bool", True),
+    "bake_level": ("str", "full"),
+    "bake_packages": ("list", []),
+    "bake_files": ("list", []),
+    "bake_services": ("list", []),
+    "bake_launch_config": ("dict", {}),
+    "bake_roles": ("list", []),
+    # release lock, cloud-init guard, generalize
+    "bake_release": ("str", "source"),
+    "bake_launch_updates": ("str", ""),
+    "bake_cloudinit_protect": ("list", ["ssh_config", "etc_hosts"]),
+    "bake_cloudinit_settings": ("dict", {}),
+    "bake_generalize_exclude": ("list", []),
+    # publishing and lifecycle
+    "bake_share_user_ids": ("list", []),
+    "bake_share_org_arns": ("list", []),
+    "bake_share_org_unit_arns": ("list", []),
+    "bake_deprecate_days": ("int", 0),
+    "bake_keep_latest": ("int", 0),
+    "bake_keep_days": ("int", 0),
+    "bake_prune_deprecate_after_days": ("int", 0),
+    "bake_keep_failed": ("bool", False),
+    # outputs
+    "bake_output_dir": ("str", ""),
+    "bake_manifest_path": ("str", ""),
+    "bake_report_path": ("str", ""),
+    "bake_user_data_path": ("str", ""),
+    "bake_run_id": ("str", ""),
+}
+
+_KIND_WORDS = {"str": "a string", "bool": "a boolean (true/false, yes/no)", "int": "a whole number",
+               "list": "a list", "dict": "a mapping", "version": "a string"}
+
+_NAME_RULE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
+_RUN_ID = re.compile(r"[A-Za-z0-9-]{6,64}\Z")
+_VERSION = re.compile(r"[A-Za-z0-9._+-]{1,64}\Z")
+_CIDR_SHAPE = re.compile(r"[0-9a-fA-F:.]+/[0-9]{1,3}\Z")
+_ROLE_NAME = re.compile(r"([a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*\.)?[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}\Z")
+_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+_ABSOLUTE = re.compile(r"/[^\x00-\x1f\x7f]*\Z")
+
+
+def _fail(message: str) -> t.NoReturn:
+    raise PlanError(message)
+
+
+def convert(name: str, kind: str, value: t.Any) -> t.Any:
+    """A variable's value as its kind, accepting Ansible's usual spellings of booleans and whole
+    numbers given as strings (`-e bake_customize=false`, `-e bake_keep_latest=3`)."""
+    if kind == "bool":
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, int) and value in (0, 1):
+            return bool(value)
+        if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
+            return value.strip().lower() in _TRUE
+    elif kind == "int":
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, str) and re.fullmatch(r"-?[0-9]{1,18}", value.strip()):
+            return int(value.strip())
+    elif kind == "str":
+        if isinstance(value, str):
+            return value
+    elif kind == "version":
+        if isinstance(value, str):
+            return value
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return str(value)
+    elif kind == "list":
+        if isinstance(value, (list, tuple)):
+            return list(value)
+    elif kind == "dict":
+        if value is None:
+            return {}
+        if isinstance(value, dict):
+            return dict(value)
+    else:
+        return value
+    _fail("%s: must be %s, got %s %r" % (name, _KIND_WORDS[kind], type(value).__name__, _short(value)))
+
+
+def _short(value: t.Any, limit: int = 80) -> t.Any:
+    text = repr(value)
+    return value if len(text) <= limit else text[:limit] + "..."
+
+
+def unknown_variables(given: t.Iterable[str]) -> list:
+    """Warnings for bake_* names the bake does not know (a typo silently ignored is worse)."""
+    warnings = []
+    for name in sorted(given):
+        if name.startswith("bake_") and name not in OPTIONS:
+            close = difflib.get_close_matches(name, list(OPTIONS), n=1)
+            warnings.append("%s: not a variable of the bake; it is ignored%s"
+                            % (name, " (did you mean %s?)" % close[0] if close else ""))
+    return warnings
+
+
+def settle(given: dict, defaults: t.Optional[dict] = None) -> dict:
+    """Every bake_* variable converted to its kind, defaults filled in."""
+    values = {}
+    for name, (kind, default) in OPTIONS.items():
+        if name in given and given[name] is not None:
+            values[name] = convert(name, kind, given[name])
+        else:
+            values[name] = (defaults or {}).get(name, default)
+            if isinstance(values[name], (list, dict)):
+                values[name] = type(values[name])(values[name])
+    return values
+
+
+# --- rules ----------------------------------------------------------------------------------------
+
+def open_ssh_ranges(cidrs: t.Iterable[str]) -> list:
+    """The address families whose whole space the CIDR blocks cover together ('0.0.0.0/0',
+    '::/0'): 0.0.0.0/1 + 128.0.0.0/1 opens SSH to the world as surely as 0.0.0.0/0."""
+    networks: t.Dict[int, list] = {4: [], 6: []}
+    for cidr in cidrs:
+        try:
+            network = ipaddress.ip_network(cidr, strict=False)
+        except ValueError:
+            continue
+        networks[network.version].append(network)
+    found = []
+    for version, every in ((4, "0.0.0.0/0"), (6, "::/0")):
+        collapsed = list(ipaddress.collapse_addresses(networks[version]))
+        if any(net.prefixlen == 0 for net in collapsed):
+            found.append(every)
+    return found
+
+
+def _check_list_of_strings(name: str, value: list, rule: t.Optional[re.Pattern] = None, what: str = "") -> None:
+    for item in value:
+        if not isinstance(item, str) or not item or (rule is not None and not rule.fullmatch(item)):
+            _fail("%s: every entry must be %s, got %r" % (name, what or "a non-empty string", _short(item)))
+
+
+def _roles(value: list) -> list:
+    """bake_roles as [{name, vars}] in the order given (strings and mappings alike)."""
+    roles = []
+    for entry in value:
+        if isinstance(entry, str):
+            roles.append({"name": entry, "vars": {}})
+        elif isinstance(entry, dict) and isinstance(entry.get("name"), str):
+            extra = set(entry) - {"name", "vars"}
+            if extra:
+                _fail("bake_roles: an entry has unknown keys %s; each entry is a role name or a mapping "
+                      "with name and optional vars" % ", ".join(sorted(map(str, extra))))
+            role_vars = entry.get("vars") or {}
+            if not isinstance(role_vars, dict):
+                _fail("bake_roles: the vars of role %s must be a mapping" % entry["name"])
+            roles.append({"name": entry["name"], "vars": dict(role_vars)})
+        else:
+            _fail("bake_roles: each entry must be a role name or a mapping with name (and optional vars), "
+                  "got %r" % (_short(entry),))
+    for role in roles:
+        if not _ROLE_NAME.fullmatch(role["name"]):
+            _fail("bake_roles: %r is not a role name (name, or namespace.collection.name)" % role["name"])
+    return roles
+
+
+def image_name(template: str, fields: dict) -> str:
+    """The name template with its {placeholders} replaced; PlanError for an unknown one."""
+    unknown = sorted({m for m in _PLACEHOLDER.findall(template) if m not in NAME_FIELDS})
+    if unknown:
+        _fail("bake_name_template: unknown placeholder%s %s; known: %s" % (
+            "s" if len(unknown) > 1 else "", ", ".join("{%s}" % u for u in unknown),
+            ", ".join("{%s}" % f for f in NAME_FIELDS)))
+    return _PLACEHOLDER.sub(lambda m: str(fields[m.group(1)]), template)
+
+
+def _utc(moment: datetime.datetime) -> str:
+    return moment.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class Context(t.NamedTuple):
+    """What the plan needs to know about the controller."""
+
+    now: datetime.datetime  # aware, UTC
+    run_token: str  # 8 random lowercase letters and digits, for a generated run ID
+    is_root: bool
+    known_regions: t.Sequence[str]
+    cwd: str  # where bake-output/ goes by default
+    cache_dir: str  # $BAKERY_CACHE_DIR or ~/.cache/bakery-ami
+    role_exists: t.Callable[[str], bool]
+    local_tools: t.Optional[str]  # the checkout holding tools/ for bake_builder: local, or None
+    rendered_templates: t.Mapping[str, str]  # template path -> rendered text (bake_files, launch files)
+
+
+def validate(values: dict, context: Context) -> None:
+    """The rules of the bake's variables, in order; PlanError with the first one broken."""
+    v = values
+    for name, choices in (("bake_level", LEVELS), ("bake_stage", STAGES), ("bake_builder", BUILDERS),
+                          ("bake_arch", ARCHES), ("bake_volume_type", VOLUME_TYPES)):
+        if v[name] not in choices:
+            article = "one of " if len(choices) > 2 else ""
+            _fail("%s: must be %s%s, got %s" % (name, article, ", ".join(choices) if len(choices) > 2
+                                                 else " or ".join(choices), _short(v[name])))
+    for name in ("bake_family",) + (("bake_base_family",) if v["bake_stage"] == "service" else ()):
+        if not _NAME_RULE.fullmatch(v[name]):
+            _fail("%s: must be 1-64 characters, letters, digits, '.', '_' or '-', starting with a letter or "
+                  "digit, so that it can be used in AMI names and tags; got %r" % (name, v[name]))
+    regions = v["bake_regions"]
+    if not regions or len(set(map(str, regions))) != len(regions) or not all(isinstance(r, str) for r in regions):
+        _fail("bake_regions: must be a non-empty list of region names without duplicates, got %s" % (regions,))
+    if not v["bake_region"]:
+        _fail("bake_region: must be a region name")
+    known = set(context.known_regions)
+    for name, listed in (("bake_region", [v["bake_region"]]), ("bake_regions", regions)):
+        unknown = [r for r in listed if not re.fullmatch(r"[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]+", r)
+                   or (known and r not in known)]
+        if unknown:
+            _fail("%s: unknown region(s) %s (not an AWS region name)" % (name, ", ".join(unknown)))
+    _check_list_of_strings("bake_ssh_cidrs", v["bake_ssh_cidrs"], _CIDR_SHAPE,
+                           "a CIDR block such as 203.0.113.10/32")
+    for cidr in v["bake_ssh_cidrs"]:
+        try:
+            ipaddress.ip_network(cidr, strict=False)
+        except ValueError:
+            _fail("bake_ssh_cidrs: %r is not a CIDR block (e.g. 203.0.113.10/32)" % cidr)
+    opened = open_ssh_ranges(v["bake_ssh_cidrs"])
+    if opened and not v["bake_allow_open_ssh"]:
+        _fail("bake_ssh_cidrs: SSH from anywhere (%s, together covering %s) is refused; list the controller's "
+              "address range, or set bake_allow_open_ssh: true to accept the risk"
+              % (", ".join(v["bake_ssh_cidrs"]), " and ".join(opened)))
+    if connects_over_ssh(v) and not v["bake_ssh_cidrs"]:
+        _fail("bake_ssh_cidrs: must be a non-empty list of CIDR blocks (e.g. 203.0.113.10/32) from which the "
+              "controller reaches the builder over SSH (bake_builder: aws with bake_customize: true)")
+    _check_list_of_strings("bake_packages", v["bake_packages"], re.compile(r"[A-Za-z0-9][A-Za-z0-9.+:~=_*-]{0,199}\Z"),
+                           "a package name")
+    _check_list_of_strings("bake_services", v["bake_services"], re.compile(r"[A-Za-z0-9_@.:-]{1,200}\Z"),
+                           "a service name")
+    _customize.check_files("bake_files", v["bake_files"])
+    _customize.check_launch_config("bake_launch_config", v["bake_launch_config"])
+    roles = _roles(v["bake_roles"])
+    if not v["bake_customize"]:
+        busy = [n for n in ("bake_packages", "bake_files", "bake_services", "bake_roles") if v[n]]
+        if busy:
+            _fail("bake_customize: false bakes the source as launched; it cannot be combined with %s"
+                  % ", ".join(busy))
+    if v["bake_builder"] == "local" and not context.is_root:
+        _fail("bake_builder: local needs root: the local builder mounts proc, sys and dev in a Debian root "
+              "filesystem and customizes it through chroot. Run the bake as root (e.g. sudo), or bake on AWS "
+              "with bake_builder: aws.")
+    if v["bake_builder"] == "local" and not context.local_tools:
+        _fail("bake_builder: local is the embedded default of a checkout of the bakery.ami repository: its "
+              "tools/ directory is not part of the installed collection. Run `bash tools/bake_local.sh` in a "
+              "checkout, or set bake_local_tools_dir to a checkout's root, or bake on AWS with bake_builder: aws.")
+    missing = [r["name"] for r in roles if not context.role_exists(r["name"])]
+    if missing:
+        _fail("bake_roles: not installed: %s (looked in the playbook's roles/, the roles path and the "
+              "collections paths)" % ", ".join(missing))
+    if v["bake_run_id"] and not _RUN_ID.fullmatch(v["bake_run_id"]):
+        _fail("bake_run_id: must be 6-64 letters, digits or '-', got %r" % v["bake_run_id"])
+    if v["bake_version"] and not _VERSION.fullmatch(v["bake_version"]):
+        _fail("bake_version: must be 1-64 letters, digits, '.', '_', '+' or '-', got %r" % v["bake_version"])
+    for name, low, high in (("bake_ttl_minutes", 10, 7 * 24 * 60), ("bake_wait_timeout", 60, 24 * 3600),
+                            ("bake_volume_size", 0, 16384), ("bake_deprecate_days", 0, 36500),
+                            ("bake_keep_latest", 0, 10000), ("bake_keep_days", 0, 36500),
+                            ("bake_prune_deprecate_after_days", 0, 36500)):
+        if not low <= v[name] <= high:
+            _fail("%s: must be a whole number from %d to %d, got %d" % (name, low, high, v[name]))
+    if v["bake_kms_key_id"]:
+        _raise_if(_validate.kms_key("bake_kms_key_id", v["bake_kms_key_id"]))
+    for user in v["bake_share_user_ids"]:
+        _raise_if(_validate.account_id("bake_share_user_ids", user))
+    for arn in v["bake_share_org_arns"]:
+        _raise_if(_validate.org_arn("bake_share_org_arns", arn))
+    for arn in v["bake_share_org_unit_arns"]:
+        _raise_if(_validate.org_unit_arn("bake_share_org_unit_arns", arn))
+    for name in ("bake_subnet_id", "bake_vpc_id"):
+        if v[name]:
+            _raise_if(_validate.resource_id(name, v[name], "subnet" if name == "bake_subnet_id" else "vpc"))
+    for name in ("bake_output_dir", "bake_manifest_path", "bake_report_path", "bake_user_data_path",
+                 "bake_local_cache_dir", "bake_local_tools_dir"):
+        if v[name] and not _ABSOLUTE.fullmatch(v[name]):
+            _fail("%s: must be an absolute path without control characters, got %r" % (name, v[name]))
+    _check_list_of_strings("bake_generalize_exclude", v["bake_generalize_exclude"], _ABSOLUTE,
+                           "an absolute path inside the image (glob patterns allowed)")
+    _check_list_of_strings("bake_cloudinit_protect", v["bake_cloudinit_protect"])
+
+
+def _raise_if(message: t.Optional[str]) -> None:
+    if message:
+        _fail(message)
+
+
+def connects_over_ssh(values: dict) -> bool:
+    """Whether the controller reaches the builder over SSH (and so needs bake_ssh_cidrs)."""
+    return values["bake_builder"] == "aws" and bool(values["bake_customize"])
+
+
+def image_tags(values: dict, run_id: str, version: str, build_id: str, expires_at: str) -> dict:
+    """The tags every image and snapshot of this bake carries (the source, parent and release tags
+    are added by the bake once known: their names are in plan['tag_names'])."""
+    own = {
+        _tags.FAMILY: values["bake_family"],
+        _tags.VERSION: version,
+        _tags.STAGE: values["bake_stage"],
+        _tags.BUILD_ID: build_id,
+        _tags.BAKE_LEVEL: values["bake_level"],
+        _tags.RUN_ID: run_id,
+        _tags.EXPIRES_AT: expires_at,
+    }
+    tags = dict(values["bake_tags"])
+    clash = sorted(k for k in tags if k in own or k in (_tags.SOURCE_IMAGE, _tags.PARENT_IMAGE, _tags.AL_RELEASE))
+    if clash:
+        _fail("bake_tags: %s %s set by the bake itself" % (", ".join(clash), "is" if len(clash) == 1 else "are"))
+    tags.update(own)
+    # room for the tags added later (source, parent, release) and by the copies (source name)
+    later = 4
+    _raise_if(_validate.tags("bake_tags", values["bake_tags"]))
+    if len(tags) + later > _tags.MAX_TAGS:
+        _fail("bake_tags: %d tags, with the %d the bake adds, exceed EC2's limit of %d tags per resource"
+              % (len(values["bake_tags"]), len(own) + later, _tags.MAX_TAGS))
+    return tags
+
+
+def build_plan(given: dict, context: Context) -> dict:
+    """The bake's plan from its variables (bake_* names to values); PlanError for the first
+    broken rule."""
+    values = settle(given)
+    if not values["bake_output_dir"]:
+        values["bake_output_dir"] = context.cwd.rstrip("/") + "/bake-output"
+    validate(values, context)
+    v = values
+    now = context.now.astimezone(datetime.timezone.utc)
+    version = v["bake_version"] or now.strftime("%Y%m%d%H%M%S")
+    run_id = v["bake_run_id"] or "%s-%s" % (now.strftime("%Y%m%d%H%M%S"), context.run_token)
+    name = image_name(v["bake_name_template"], {"family": v["bake_family"], "version": version,
+                                                "arch": v["bake_arch"], "stage": v["bake_stage"],
+                                                "level": v["bake_level"]})
+    _raise_if(_validate.ami_name("bake_name_template", name) and
+              "bake_name_template: gives the image name %r, which is not a valid AMI name (3-128 letters, digits, "
+              "spaces and ( ) [ ] . / - ' @ _)" % name)
+    build_id = v["bake_build_id"] or name
+    if len(build_id) > 256:
+        _fail("bake_build_id: must be at most 256 characters (it is a tag value)")
+    expires_at = _utc(now + datetime.timedelta(minutes=v["bake_ttl_minutes"]))
+    regions = [v["bake_region"]] + [r for r in v["bake_regions"] if r != v["bake_region"]]
+    out = v["bake_output_dir"].rstrip("/")
+    cache = (v["bake_local_cache_dir"] or context.cache_dir).rstrip("/")
+    tags = image_tags(v, run_id, version, build_id, expires_at)
+    customize = _customize.plan(v["bake_level"] if v["bake_customize"] else "full",
+                                v["bake_packages"], v["bake_files"], v["bake_services"], v["bake_launch_config"],
+                                context.rendered_templates, option_prefix="bake_")
+    # a pinned version or build ID (or a template without the version) names an image a previous
+    # run may have made: the bake looks for it and adopts it
+    adoptable = bool(v["bake_version"] or v["bake_build_id"] or "{version}" not in v["bake_name_template"])
+    archive_after = v["bake_builder"] == "local" and v["bake_customize"]
+    pending = {} if archive_after else {_tags.EXPIRES_AT: expires_at}
+    copy_tags = {_tags.RUN_ID: run_id}
+    if archive_after:
+        copy_tags[_tags.EXPIRES_AT] = expires_at
+    deprecate_at = _utc(now + datetime.timedelta(days=v["bake_deprecate_days"])) if v["bake_deprecate_days"] else ""
+    source = dict(v["bake_source"])
+    if v["bake_stage"] == "service":
+        source = {"owners": ["self"],
+                  "tags": dict({_tags.FAMILY: v["bake_base_family"], _tags.STAGE: "base"}, **(source.get("tags") or {})),
+                  **{k: source[k] for k in ("include_deprecated", "sort_by") if k in source}}
+    return {
+        "run_id": run_id,
+        "version": version,
+        "name": name,
+        "build_id": build_id,
+        "description": v["bake_description"],
+        "started_at": _utc(now),
+        "expires_at": expires_at,
+        "family": v["bake_family"],
+        "base_family": v["bake_base_family"],
+        "stage": v["bake_stage"],
+        "arch": v["bake_arch"],
+        "level": v["bake_level"],
+        "region": v["bake_region"],
+        "regions": regions,
+        "copy_regions": regions[1:],
+        "aws": {"endpoint_url": v["bake_endpoint_url"], "profile": v["bake_aws_profile"]},
+        "source": source,
+        "adoptable": adoptable,
+        "builder": {
+            "mode": v["bake_builder"],
+            "connect": bool(v["bake_customize"]),
+            "ssh": connects_over_ssh(v),
+            "instance_type": v["bake_instance_type"],
+            "subnet_id": v["bake_subnet_id"],
+            "vpc_id": v["bake_vpc_id"],
+            "public_ip": v["bake_public_ip"],
+            "ssh_user": v["bake_ssh_user"],
+            "ssh_cidrs": v["bake_ssh_cidrs"],
+            "allow_open_ssh": v["bake_allow_open_ssh"],
+            "kms_key_id": v["bake_kms_key_id"],
+            "volume_size": v["bake_volume_size"],
+            "volume_type": v["bake_volume_type"],
+            "wait_timeout": v["bake_wait_timeout"],
+            "key_dir": "%s/keys/%s" % (cache, run_id),
+            "local_root": "%s/work/%s/root" % (cache, run_id),
+            "local_cache_dir": v["bake_local_cache_dir"],
+            "local_tools_dir": context.local_tools or "",
+        },
+        "customize": dict(customize, enabled=bool(v["bake_customize"])),
+        "roles": _roles(v["bake_roles"]),
+        "release": {"release": v["bake_release"], "launch_updates": v["bake_launch_updates"]},
+        "cloudinit": {"protect": v["bake_cloudinit_protect"], "settings": v["bake_cloudinit_settings"]},
+        "generalize": {"exclude": v["bake_generalize_exclude"]},
+        "tag_names": {"source_image": _tags.SOURCE_IMAGE, "parent_image": _tags.PARENT_IMAGE,
+                      "al_release": _tags.AL_RELEASE, "expires_at": _tags.EXPIRES_AT, "run_id": _tags.RUN_ID,
+                      "build_id": _tags.BUILD_ID},
+        "tags": {"image": tags, "copy": copy_tags, "pending": pending},
+        "archive_after_publish": archive_after,
+        "share": {"user_ids": v["bake_share_user_ids"], "org_arns": v["bake_share_org_arns"],
+                  "org_unit_arns": v["bake_share_org_unit_arns"]},
+        "shared": bool(v["bake_share_user_ids"] or v["bake_share_org_arns"] or v["bake_share_org_unit_arns"]),
+        "deprecate_at": deprecate_at,
+        "prune": {"enabled": bool(v["bake_keep_latest"] or v["bake_keep_days"] or v["bake_prune_deprecate_after_days"]),
+                  "keep_latest": v["bake_keep_latest"], "keep_days": v["bake_keep_days"],
+                  "deprecate_after_days": v["bake_prune_deprecate_after_days"]},
+        "keep_failed": v["bake_keep_failed"],
+        "paths": {
+            "output_dir": out,
+            "manifest": v["bake_manifest_path"] or out + "/bake-manifest.json",
+            "report": v["bake_report_path"] or out + "/bake-report.json",
+            "user_data": v["bake_user_data_path"] or out + "/launch-user-data.yml",
+            "cache_dir": cache,
+        },
+    }

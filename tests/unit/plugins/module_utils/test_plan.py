@@ -1,0 +1,194 @@
+# -*- coding: utf-8 -*-
+# Copyright: Contributors to the bakery.ami project
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The bake's plan: every rule of the bake's variables with its message, and the derived values."""
+from __future__ import annotations
+
+import datetime
+import re
+
+import pytest
+
+from ansible_collections.bakery.ami.plugins.module_utils import _plan, _tags
+from ansible_collections.bakery.ami.plugins.module_utils._errors import BakeryError as PlanError
+
+NOW = datetime.datetime(2026, 12, 5, 10, 0, 0, tzinfo=datetime.timezone.utc)
+REGIONS = ("us-east-1", "us-west-2", "eu-west-1", "eu-central-1", "ap-southeast-2")
+
+
+def context(**overrides):
+    fields = dict(now=NOW, run_token="abcd1234", is_root=True, known_regions=REGIONS, cwd="/work/here",
+                  cache_dir="/var/cache/bakery", role_exists=lambda name: name in ("my_role", "ns.coll.web"),
+                  local_tools="/checkout", rendered_templates={"app.conf.j2": "rendered\n"})
+    fields.update(overrides)
+    return _plan.Context(**fields)
+
+
+def good(**overrides):
+    settings = {"bake_family": "web-base", "bake_regions": ["us-east-1", "eu-west-1"],
+                "bake_ssh_cidrs": ["203.0.113.10/32"], "bake_source": {"distro": "al2023"}}
+    settings.update(overrides)
+    return settings
+
+
+def plan(**overrides):
+    ctx = overrides.pop("ctx", context())
+    return _plan.build_plan(good(**overrides), ctx)
+
+
+def refused(pattern, ctx=None, **overrides):
+    with pytest.raises(PlanError) as caught:
+        _plan.build_plan(good(**overrides), ctx or context())
+    assert re.search(pattern, caught.value.msg), caught.value.msg
+    return caught.value.msg
+
+
+# --- every rule the bake used to state in validate.yml, with its message ------------------------
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"bake_level": "medium"}, r"^bake_level: must be one of full, standard, minimal, got medium$"),
+    ({"bake_stage": "prod"}, r"^bake_stage: must be base or service, got prod$"),
+    ({"bake_builder": "vm"}, r"^bake_builder: must be aws or local, got vm$"),
+    ({"bake_arch": "sparc"}, r"^bake_arch: must be x86_64 or arm64, got sparc$"),
+    ({"bake_family": "web base!"}, r"^bake_family: must be 1-64 characters, letters, digits, '\.', '_' or '-', "
+                                   r"starting with a letter or digit, so that it can be used in AMI names and tags; "
+                                   r"got 'web base!'$"),
+    ({"bake_family": "web\n"}, r"^bake_family: .* got 'web\\n'$"),
+    ({"bake_stage": "service", "bake_base_family": ""}, r"^bake_base_family: must be 1-64 characters"),
+    ({"bake_regions": []}, r"^bake_regions: must be a non-empty list of region names without duplicates"),
+    ({"bake_regions": ["us-east-1", "us-east-1"]}, r"^bake_regions: must be a non-empty list .* without duplicates"),
+    ({"bake_region": ""}, r"^bake_region: must be a region name$"),
+    ({"bake_regions": ["us-east-1", "mars-north-1"]}, r"^bake_regions: unknown region\(s\) mars-north-1"),
+    ({"bake_region": "moon-1"}, r"^bake_region: unknown region\(s\) moon-1"),
+    ({"bake_ssh_cidrs": ["0.0.0.0/0"]}, r"^bake_ssh_cidrs: SSH from anywhere .* is refused; .*bake_allow_open_ssh: true"),
+    ({"bake_ssh_cidrs": ["::/0"]}, r"^bake_ssh_cidrs: SSH from anywhere"),
+    ({"bake_ssh_cidrs": []}, r"^bake_ssh_cidrs: must be a non-empty list of CIDR blocks"),
+    ({"bake_ssh_cidrs": ["not a cidr"]}, r"^bake_ssh_cidrs: every entry must be a CIDR block"),
+    ({"bake_ssh_cidrs": "203.0.113.10/32"}, r"^bake_ssh_cidrs: must be a list, got str"),
+    ({"bake_packages": "cron"}, r"^bake_packages: must be a list, got str"),
+    ({"bake_services": {"cron": 1}}, r"^bake_services: must be a list, got dict"),
+    ({"bake_roles": "my_role"}, r"^bake_roles: must be a list, got str"),
+    ({"bake_files": [{"content": "x"}]}, r"^bake_files: every entry needs an absolute path"),
+    ({"bake_files": [{"path": "etc/x", "content": "x"}]}, r"^bake_files: path must be an absolute file path"),
+    ({"bake_launch_config": ["x"]}, r"^bake_launch_config: must be a mapping, got list"),
+    ({"bake_tags": ["x"]}, r"^bake_tags: must be a mapping, got list"),
+    ({"bake_source": "al2023"}, r"^bake_source: must be a mapping, got str"),
+    ({"bake_customize": "sometimes"}, r"^bake_customize: must be a boolean \(true/false, yes/no\), got str"),
+    ({"bake_customize": False, "bake_packages": ["cron"]},
+     r"^bake_customize: false bakes the source as launched; it cannot be combined with bake_packages$"),
+    ({"bake_roles": [{"vars": {}}]}, r"^bake_roles: each entry must be a role name or a mapping with name"),
+    ({"bake_roles": ["no_such_role_here"]}, r"^bake_roles: not installed: no_such_role_here \(looked in"),
+    ({"bake_name_template": "{family}|{version}"}, r"^bake_name_template: gives the image name 'web-base\|"),
+    ({"bake_name_template": "{family}-{vresion}"}, r"^bake_name_template: unknown placeholder \{vresion\}"),
+])
+def test_each_rule_names_the_variable_and_the_rule(overrides, message):
+    refused(message, **overrides)
+
+
+def test_local_builder_needs_root():
+    refused(r"^bake_builder: local needs root: .*Run the bake as root", ctx=context(is_root=False),
+            bake_builder="local")
+
+
+def test_local_builder_outside_a_checkout_says_what_to_do():
+    msg = refused(r"^bake_builder: local is the embedded default of a checkout", ctx=context(local_tools=None),
+                  bake_builder="local")
+    assert "bash tools/bake_local.sh" in msg and "bake_local_tools_dir" in msg
+
+
+@pytest.mark.parametrize("cidrs", [["0.0.0.0/1", "128.0.0.0/1"], ["::/1", "8000::/1"],
+                                   ["0.0.0.0/2", "64.0.0.0/2", "128.0.0.0/1"]])
+def test_cidrs_that_together_cover_everything_are_refused(cidrs):
+    refused(r"^bake_ssh_cidrs: SSH from anywhere", bake_ssh_cidrs=cidrs)
+    assert plan(bake_ssh_cidrs=cidrs, bake_allow_open_ssh=True)["builder"]["ssh_cidrs"] == cidrs
+
+
+def test_cidrs_that_leave_a_gap_are_accepted():
+    assert plan(bake_ssh_cidrs=["0.0.0.0/1", "128.0.0.0/2"])["builder"]["ssh_cidrs"]
+
+
+@pytest.mark.parametrize("spelling, expected", [("false", False), ("no", False), ("False", False), ("0", False),
+                                                ("off", False), ("true", True), ("yes", True), ("on", True)])
+def test_booleans_accept_ansibles_spellings(spelling, expected):
+    assert plan(bake_public_ip=spelling)["builder"]["public_ip"] is expected
+
+
+def test_numbers_given_as_strings_are_accepted_and_checked():
+    assert plan(bake_keep_latest="3")["prune"]["keep_latest"] == 3
+    refused(r"^bake_keep_latest: must be a whole number, got str 'three'", bake_keep_latest="three")
+    refused(r"^bake_ttl_minutes: must be a whole number from 10 to", bake_ttl_minutes=-5)
+
+
+def test_ssh_cidrs_are_needed_only_when_the_controller_connects_over_ssh():
+    assert plan(bake_ssh_cidrs=[], bake_customize=False)["builder"]["ssh"] is False
+    assert plan(bake_ssh_cidrs=[], bake_builder="local")["builder"]["mode"] == "local"
+
+
+def test_unicode_digits_and_newlines_never_pass_the_rules():
+    refused(r"^bake_run_id: ", bake_run_id="run-١٢٣٤٥٦")
+    refused(r"^bake_run_id: ", bake_run_id="run-123456\n")
+    refused(r"^bake_version: ", bake_version="1.0\n")
+
+
+def test_too_many_tags_are_refused_before_anything_is_made():
+    many = {"t%02d" % i: "v" for i in range(40)}
+    refused(r"^bake_tags: 40 tags, with the 11 the bake adds, exceed EC2's limit of 50", bake_tags=many)
+    refused(r"^bake_tags: bakery:family is set by the bake itself", bake_tags={_tags.FAMILY: "x"})
+    refused(r"^bake_tags: tag name 'aws:x' uses the reserved prefix", bake_tags={"aws:x": "y"})
+
+
+def test_unknown_bake_variables_are_named_with_a_suggestion():
+    warnings = _plan.unknown_variables(["bake_regoins", "bake_family", "other"])
+    assert warnings == ["bake_regoins: not a variable of the bake; it is ignored (did you mean bake_regions?)"]
+
+
+# --- derived values -------------------------------------------------------------------------------
+
+def test_names_tags_and_paths_are_derived_once():
+    p = plan(bake_version="7", bake_tags={"team": "platform"}, bake_regions=["eu-west-1", "us-east-1"],
+             bake_region="us-east-1", bake_deprecate_days=365)
+    assert p["version"] == "7"
+    assert p["name"] == "web-base-7-x86_64"
+    assert p["build_id"] == p["name"]
+    assert p["run_id"] == "20261205100000-abcd1234"
+    assert p["expires_at"] == "2026-12-05T13:00:00Z"
+    assert p["regions"] == ["us-east-1", "eu-west-1"]
+    assert p["copy_regions"] == ["eu-west-1"]
+    assert p["deprecate_at"] == "2027-12-05T10:00:00Z"
+    assert p["tags"]["image"] == {"team": "platform", _tags.FAMILY: "web-base", _tags.VERSION: "7",
+                                  _tags.STAGE: "base", _tags.BUILD_ID: "web-base-7-x86_64",
+                                  _tags.BAKE_LEVEL: "full", _tags.RUN_ID: p["run_id"],
+                                  _tags.EXPIRES_AT: p["expires_at"]}
+    assert p["tags"]["pending"] == {_tags.EXPIRES_AT: p["expires_at"]}
+    assert p["paths"] == {"output_dir": "/work/here/bake-output", "manifest": "/work/here/bake-output/bake-manifest.json",
+                          "report": "/work/here/bake-output/bake-report.json",
+                          "user_data": "/work/here/bake-output/launch-user-data.yml", "cache_dir": "/var/cache/bakery"}
+    assert p["builder"]["key_dir"] == "/var/cache/bakery/keys/" + p["run_id"]
+    assert p["adoptable"] is True
+
+
+def test_a_clock_version_cannot_adopt_and_a_pinned_one_can():
+    assert plan()["adoptable"] is False
+    assert plan()["version"] == "20261205100000"
+    assert plan(bake_build_id="b-1")["adoptable"] is True
+
+
+def test_service_stage_finds_its_base_by_tags():
+    p = plan(bake_stage="service", bake_base_family="web-base", bake_family="web-app",
+             bake_source={"tags": {"team": "x"}, "include_deprecated": True, "distro": "ignored"})
+    assert p["source"] == {"owners": ["self"], "tags": {_tags.FAMILY: "web-base", _tags.STAGE: "base", "team": "x"},
+                           "include_deprecated": True}
+
+
+def test_bake_roles_keep_their_order_and_their_vars():
+    p = plan(bake_roles=["my_role", {"name": "ns.coll.web", "vars": {"port": 80}}, "my_role"])
+    assert p["roles"] == [{"name": "my_role", "vars": {}}, {"name": "ns.coll.web", "vars": {"port": 80}},
+                          {"name": "my_role", "vars": {}}]
+
+
+def test_a_local_bake_keeps_expiry_on_copies_until_the_archive_is_made():
+    p = plan(bake_builder="local")
+    assert p["archive_after_publish"] is True
+    assert p["tags"]["pending"] == {}
+    assert p["tags"]["copy"][_tags.EXPIRES_AT] == p["expires_at"]
+    assert p["builder"]["local_root"] == "/var/cache/bakery/work/%s/root" % p["run_id"]
