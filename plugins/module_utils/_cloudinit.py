@@ -1498,10 +1498,10 @@ def schema_deprecations(output: str) -> list:
 def validate_schema(plan: Plan, run: t.Callable[..., tuple[int, str, str]]) -> tuple[bool, list]:
     """Validate the user-data part of the drop-in with the image's own `cloud-init schema`.
 
-    The image's cloud-init runs through _sandbox.run_in_image (directly when the root is "/",
-    otherwise in private namespaces without devices or the capabilities to leave its root) and
-    reads the text from its standard input: nothing is written into the image, in check mode
-    or not. ``run(argv, data=..., binary_data=..., environ_update=...)`` is
+    The image's cloud-init runs through the sandbox (_sandbox: directly when the root is "/",
+    otherwise in private namespaces without devices or the capabilities to leave its root, with
+    private /tmp and /run) and reads the text from its standard input: nothing is written into
+    the image, in check mode or not. ``run(argv, data=..., binary_data=..., environ_update=...)`` is
     AnsibleModule.run_command. Returns (validated, warnings): cloud-init's own deprecation
     messages, or why the schema could not be run. Raises GuardError when cloud-init rejects it.
     """
@@ -1517,8 +1517,15 @@ def validate_schema(plan: Plan, run: t.Callable[..., tuple[int, str, str]]) -> t
     def feed(args, **kwargs):
         return run(args, data=plan.schema_text, binary_data=True, **kwargs)
 
+    # cloud-init 24.x and later write /run/cloud-init/instance-data*.json when they validate, and
+    # Python may cache bytecode: in the image neither is wanted (check mode writes nothing).
+    env = {"PYTHONDONTWRITEBYTECODE": "1"}
     try:
-        rc, out, err = _sandbox.run_in_image(plan.image.root, argv, feed)
+        if _sandbox.is_host_root(plan.image.root):
+            rc, out, err = _sandbox.run_in_image(plan.image.root, argv, feed, env=env)
+        else:
+            # the sandbox of run_in_image, with fresh tmpfs mounts on the image's /tmp and /run
+            rc, out, err = feed(_sandbox.image_command(plan.image.root, argv, env=env, tmp_private=True))
     except _sandbox.SandboxError as exc:
         return False, ["%s; schema validation skipped" % exc.msg]
     output = _printable("%s\n%s" % (out or "", err or ""))
