@@ -633,7 +633,8 @@ def _plan_al2(image: _image_root.ImageRoot, release: str, launch_updates: str | 
         " (hold packages with yum versionlock or serve a private mirror instead)"
     )
     if release != "source":
-        raise ReleaseLockError(f"release: {_short(release)} is not possible on Amazon Linux 2: {not_versioned}")
+        shown = release if len(release) <= 80 else _short(release)  # checked: ASCII, no control characters
+        raise ReleaseLockError(f"release: {shown} is not possible on Amazon Linux 2: {not_versioned}")
     changes: list[FileChange] = []
     msg = not_versioned + ": nothing was locked"
     if launch_updates is not None:

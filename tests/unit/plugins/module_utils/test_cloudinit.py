@@ -1080,3 +1080,32 @@ def test_schema_on_the_live_system_runs_directly(image, monkeypatch):
 def test_schema_skipped_without_cloud_init(image):
     validated, warnings = c.validate_schema(c.plan_guard(str(image()), protect=["hostname"]), None)
     assert validated is False and "schema validation skipped" in warnings[0]
+
+
+# ------------------------------------------------------------------------------ defaults
+
+
+REPO = Path(__file__).resolve().parents[4]
+
+
+def _protect_lists(data, found):
+    if isinstance(data, dict):
+        for key, value in data.items():
+            if key in ("bake_cloudinit_protect", "cloudinit_protect") and isinstance(value, list):
+                found.append(value)
+            else:
+                _protect_lists(value, found)
+    elif isinstance(data, list):
+        for item in data:
+            _protect_lists(item, found)
+    return found
+
+
+def test_hostname_is_in_no_default_or_example_protection():
+    files = [REPO / "playbooks/vars/bake_defaults.yml", REPO / "roles/cloudinit/defaults/main.yml"] + sorted(
+        (REPO / "examples").glob("*.yml"))
+    lists = []
+    for path in files:
+        lists += _protect_lists(yaml.safe_load(path.read_text()), [])
+    assert len(lists) >= 5
+    assert all(set(protect) <= set(PROTECTIONS) and "hostname" not in protect for protect in lists), lists

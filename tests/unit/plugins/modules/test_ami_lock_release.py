@@ -326,7 +326,7 @@ def _break_no_os_release(root):
         ("amzn-2018.03", {"launch_updates": "all"}, _break_yum_binary, "yum.conf is not UTF-8 text"),
         ("amzn-2018.03", {}, _break_yum_missing, "yum.conf does not exist"),
         ("amzn-2018.03", {"ami_name": AL2023_NAME}, None, "names a al2023 image but"),
-        ("al2", {"release": "latest"}, None, "release: 'latest' is not possible on Amazon Linux 2"),
+        ("al2", {"release": "latest"}, None, "release: latest is not possible on Amazon Linux 2"),
         ("al2023", {"release": "2023.\u0666.20241010"}, None, "release: must be ASCII (digits 0-9 and dots)"),
         ("al2023", {"release": "2023.6.20241010\n"}, None, "release: must not have leading or trailing spaces or control"),
         ("al2023", {"release": "2023.6.2024\x001010"}, None, "release: must not have leading or trailing spaces or control"),
