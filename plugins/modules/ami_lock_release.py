@@ -30,7 +30,7 @@ description:
   - Edits are minimal (comments, other keys, mode and owner of each file are kept), every write
     is atomic, and nothing is written unless every input is valid. A rerun changes nothing.
   - Every file under O(root) is read and written through the collection's root-confined file
-    layer: a symbolic link in the image never leads outside it, and a link at a file's path is
+    layer. A symbolic link in the image never leads outside it, and a link at a file's path is
     replaced, never written through.
   - User-data given at launch still wins over the image's cloud-init files.
 options:

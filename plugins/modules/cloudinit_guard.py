@@ -101,7 +101,8 @@ options:
         unless O(allow_privileged_settings).
       - Bounds - C(hostname) and C(fqdn) are host names of at most 253 characters; no string or
         key holds control characters other than newline and tab; at most 32 levels of nesting and
-        64 KiB when written. C(network) may only be V({config: disabled}).
+        64 KiB when written. C(network) may only set C(config) to V(disabled) (cloud-init then renders no
+        network configuration).
     type: dict
     default: {}
   allow_privileged_settings:
