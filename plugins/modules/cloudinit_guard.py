@@ -314,7 +314,7 @@ def main():
                           params["filename"], params["audit"], params["customized_paths"],
                           params["allow_privileged_settings"])
     except BakeryError as exc:
-        module.fail_json(msg=exc.msg)
+        module.fail_json(msg=str(exc))
 
     result = dict(
         changed=plan.changed,
