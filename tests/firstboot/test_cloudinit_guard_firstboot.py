@@ -129,8 +129,8 @@ def run_guard(collections: Path, root: Path, tasks: list, check: bool = False) -
     try:
         data = json.loads(proc.stdout)
     except json.JSONDecodeError:
-        pytest.fail("ansible output is not JSON (rc %d): %s %s" % (proc.returncode, proc.stdout[-2000:],
-                                                                  proc.stderr[-2000:]))
+        pytest.fail("ansible output is not JSON (rc %d): %s %s"
+                    % (proc.returncode, proc.stdout[-2000:], proc.stderr[-2000:]))
     return [task["hosts"]["localhost"] for task in data["plays"][0]["tasks"]]
 
 

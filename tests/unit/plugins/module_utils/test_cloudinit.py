@@ -532,8 +532,6 @@ def test_guard_path_that_is_a_directory_is_refused(image):
         c.plan_guard(str(root), protect=["hostname"])
 
 
-
-
 # ------------------------------------------------------------------------------ decoys outside
 
 
@@ -858,6 +856,11 @@ def test_privileged_settings_allowed_explicitly(image):
 # ------------------------------------------------------------------------------ bounds
 
 
+DEEP: dict = {"G": 1}
+for _level in range(40):
+    DEEP = {"a": DEEP}
+
+
 @pytest.mark.parametrize("settings, message", [
     ({"hostname": "a" * 254}, "settings.hostname: must be at most 253 characters, got 254"),
     ({"fqdn": ("a" * 63 + ".") * 4}, "settings.fqdn: must be at most 253 characters"),
@@ -870,9 +873,7 @@ def test_privileged_settings_allowed_explicitly(image):
     ({"final_message": "up\x1b[2J"}, "settings.final_message: must not contain control characters"),
     ({"ntp": {"servers": ["a\x00b"]}}, "settings.ntp.servers[0]: must not contain control characters"),
     ({"bad\nkey": True}, "settings: keys must be non-empty and hold no control characters"),
-    ({"a": {"b": {"c": {"d": {"e": {"f": {"g": {"h": {"i": {"j": {"k": {"l": {"m": {"n": {"o": {"p": {
-        "q": {"r": {"s": {"t": {"u": {"v": {"w": {"x": {"y": {"z": {"A": {"B": {"C": {"D": {"E": {"F": {"G": 1}}}}}}}}}}
-        }}}}}}}}}}}}}}}}}}}}}}}, "settings.a.b.c"),
+    (DEEP, "settings.a.a.a"),
     ({"final_message": "x" * (c.MAX_SETTINGS_BYTES + 1)}, "settings: 65"),
 ])
 def test_unbounded_settings_are_refused_before_anything_is_written(image, settings, message):
