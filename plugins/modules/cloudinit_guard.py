@@ -37,7 +37,8 @@ description:
     as user-data, is validated with the image's own C(cloud-init schema --config-file), in check
     mode too. When O(root) is not V(/) that cloud-init runs in private mount, PID, network, IPC
     and UTS namespaces, chrooted into a C(nodev,nosuid) bind of O(root) with a device-less
-    C(/dev) and without the capabilities that leave a chroot; it reads the text from its standard
+    C(/dev), fresh C(/tmp) and C(/run) and without the capabilities that leave a chroot (never as
+    host root in a plain chroot); it reads the text from its standard
     input, so nothing is written into the image. Its own deprecation messages are returned as
     warnings. A key that is neither a known system setting nor in the image's cloud-init schema is
     refused.
