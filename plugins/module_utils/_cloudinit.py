@@ -10,19 +10,27 @@
 # the earlier value), plans the guard's own drop-in, finds later files that set its keys
 # back, and audits what cloud-init will still rewrite at first boot. Nothing is written
 # unless every input is valid.
+#
+# Every file of the image is read and written through the root-confined layer (_image_root):
+# a link in the image never leads outside it. The image's cloud-init version is read from its
+# files (cloudinit/version.py, dpkg status, the Python package metadata), never by running it;
+# its own `cloud-init schema` validates the user-data part of the drop-in inside the sandbox
+# (_sandbox), reading the text from its standard input, so nothing is written into the image.
+# System settings (network, datasource_list, system_info, ...) are checked by the guard's own
+# rules: cloud-init's schema describes user-data, and from 24.x it rejects keys it does not know.
 
 from __future__ import annotations
 
 import copy
 import fnmatch
-import os
+import json
 import re
-import shutil
-import tempfile
+import stat
 import traceback
 import typing as t
 
-from ansible_collections.bakery.ami.plugins.module_utils import _paths
+from ansible_collections.bakery.ami.plugins.module_utils import _image_root, _sandbox
+from ansible_collections.bakery.ami.plugins.module_utils._errors import BakeryError
 
 try:
     import yaml
@@ -36,22 +44,53 @@ from ansible_collections.bakery.ami.plugins.module_utils._cloudinit_protections 
     DISTRO_SETTINGS,
     EXTRA_KEYS,
     FIRST_BOOT_EFFECTS,
+    GENKEYTYPES,
+    GENKEYTYPES_DSA_DROPPED,
+    GENKEYTYPES_WITH_DSA,
+    OPENSSH_WITHOUT_DSA,
+    PRIVILEGED_KEYS,
+    PRIVILEGED_SUBKEYS,
     PROTECTIONS,
+    SSH_PWAUTH_STRING_DEPRECATED,
+    SYSTEM_KEYS,
 )
 
-CLOUD_CFG = "etc/cloud/cloud.cfg"
-CLOUD_CFG_D = "etc/cloud/cloud.cfg.d"
+CLOUD_CFG = "/etc/cloud/cloud.cfg"
+CLOUD_CFG_D = "/etc/cloud/cloud.cfg.d"
 MODULE_LISTS = ("cloud_init_modules", "cloud_config_modules", "cloud_final_modules")
 DEFAULT_FILENAME = "99_bakery_guard.cfg"
 HEADER = "#cloud-config\n"
-_FILENAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+-]*\.cfg$")
-_MODULE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
-_CLOUD_INIT_BINARIES = ("usr/bin/cloud-init", "bin/cloud-init", "usr/local/bin/cloud-init")
+_FILENAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+-]*\.cfg")
+_MODULE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
+_CLOUD_INIT_BINARIES = ("/usr/bin/cloud-init", "/bin/cloud-init", "/usr/local/bin/cloud-init")
 _TRUE_STRINGS = ("true", "1", "on", "yes")
 _FALSE_STRINGS = ("false", "0", "off", "no")
 
+# Bounds on what is read from the image and written from the options.
+MAX_CONFIG_BYTES = 1 << 20  # one cloud-init configuration file
+MAX_FACT_BYTES = 64 << 20  # dpkg status and other files read for facts
+MAX_DEPTH = 32  # nesting of a configuration or of the settings
+MAX_SETTINGS_BYTES = 64 * 1024  # the settings as written in the drop-in
+MAX_NAME = 255  # the drop-in's file name
+MAX_HOSTNAME = 253
+MAX_DATASOURCES = 32
+MAX_SCHEMA_OUTPUT = 2000  # characters of cloud-init's own messages kept in ours
 
-class GuardError(Exception):
+_HOSTNAME_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+                          r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?")
+_DATASOURCE_RE = re.compile(r"[A-Za-z][A-Za-z0-9]{0,39}")
+_DISTRO_RE = re.compile(r"[a-z][a-z0-9_-]{0,39}")
+_SERVICE_RE = re.compile(r"[A-Za-z0-9_.@-]{1,64}")
+_OWNER_RE = re.compile(r"[A-Za-z0-9_.-]{1,32}:[A-Za-z0-9_.-]{1,32}")
+_VERSION_RE = re.compile(r"([0-9]{1,4})\.([0-9]{1,4})(?:\.([0-9]{1,4}))?(?![0-9])")
+_FREQUENCIES = ("always", "once", "once-per-instance", "instance", "per-instance", "per-once", "per-always")
+_RENDERERS = ("eni", "netplan", "network-manager", "networkd", "sysconfig", "freebsd", "netbsd", "openbsd")
+_ACTIVATORS = ("eni", "netplan", "network-manager", "networkd")
+_DEBIAN_FAMILY = ("debian", "ubuntu")
+DEFAULT_LOCALE = "en_US.UTF-8"
+
+
+class GuardError(BakeryError):
     """A user mistake or an unreadable image; the message names the option or file."""
 
 
@@ -194,23 +233,62 @@ def acts(rule: dict, cfg: dict) -> tuple[bool, t.Any]:
 # reading the image
 
 
-def resolve_in_root(root: str, relpath: str) -> str:
-    """Host path of relpath inside root; symbolic links never lead out of root."""
-    return _paths.resolve_in_root(root, relpath, GuardError)
+def _short(value: t.Any, limit: int = 60) -> str:
+    """repr() of a user value, cut to ``limit`` characters for messages."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
-def read_text(path: str, display: str) -> str | None:
+def _printable(text: str) -> str:
+    """The image's own text for a message: control characters dropped, cut to a bound."""
+    cleaned = "".join(ch if ch in "\n\t" or (ord(ch) >= 32 and ord(ch) != 127) else "?" for ch in text)
+    return cleaned[:MAX_SCHEMA_OUTPUT]
+
+
+def open_root(root: t.Any) -> _image_root.ImageRoot:
     try:
-        with open(path, "rb") as handle:
-            data = handle.read()
-    except FileNotFoundError:
+        return _image_root.ImageRoot(root)
+    except _image_root.RootError as exc:
+        raise GuardError(exc.msg) from exc
+
+
+def read_text(image: _image_root.ImageRoot, path: str, limit: int = MAX_CONFIG_BYTES) -> str | None:
+    """UTF-8 text of the regular file at ``path`` (a final link followed inside the image);
+    None when it does not exist. GuardError naming the file when too large or not UTF-8."""
+    data = image.read_bytes(path, limit=limit + 1, follow_last=True)
+    if data is None:
         return None
-    except OSError as exc:
-        raise GuardError("%s: cannot read: %s" % (display, exc.strerror)) from exc
+    if len(data) > limit:
+        raise GuardError("%s: larger than %d bytes; not a cloud-init configuration the guard reads" % (path, limit))
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise GuardError("%s: not UTF-8 text (byte %d)" % (display, exc.start)) from exc
+        raise GuardError("%s: not UTF-8 text (byte %d)" % (path, exc.start)) from exc
+
+
+def _fact_text(image: _image_root.ImageRoot, path: str, limit: int = MAX_FACT_BYTES) -> str | None:
+    """Text of a file read for a fact (lenient: undecodable bytes replaced)."""
+    data = image.read_bytes(path, limit=limit, follow_last=True)
+    return None if data is None else data.decode("utf-8", errors="replace")
+
+
+def _depth(value: t.Any) -> int:
+    """Nesting depth of dicts and lists (iterative: a hostile file cannot exhaust the stack)."""
+    deepest = 0
+    stack = [(value, 1)]
+    while stack:
+        node, level = stack.pop()
+        if isinstance(node, dict):
+            children = list(node.values())
+        elif isinstance(node, (list, tuple)):
+            children = list(node)
+        else:
+            continue
+        deepest = max(deepest, level)
+        if level > MAX_DEPTH:
+            return level
+        stack.extend((child, level + 1) for child in children)
+    return deepest
 
 
 def parse_config(text: str, display: str) -> dict:
@@ -226,10 +304,14 @@ def parse_config(text: str, display: str) -> dict:
             problem = "%s (%s at line %d, column %d)" % (problem, context, context_mark.line + 1,
                                                          context_mark.column + 1)
         raise GuardError("%s:%s malformed YAML: %s" % (display, where, problem)) from exc
+    except RecursionError as exc:
+        raise GuardError("%s: nested more than %d levels deep" % (display, MAX_DEPTH)) from exc
     if data is None:
         return {}
     if not isinstance(data, dict):
         raise GuardError("%s: line 1: the top level must be a mapping, got %s" % (display, type(data).__name__))
+    if _depth(data) > MAX_DEPTH:
+        raise GuardError("%s: nested more than %d levels deep" % (display, MAX_DEPTH))
     return data
 
 
@@ -239,41 +321,36 @@ class ConfigFile(t.NamedTuple):
     config: dict
 
 
-def read_configs(root: str, skip_name: str | None = None) -> tuple[list[ConfigFile], list[str]]:
+def read_configs(image: _image_root.ImageRoot, skip_name: str | None = None) -> tuple[list[ConfigFile], list[str]]:
     """cloud.cfg then every cloud.cfg.d/*.cfg in sorted order (lowest priority first).
 
     ``skip_name`` (the guard's own drop-in) is left out. Returns the files and warnings.
     """
     warnings = []
     files = []
-    text = read_text(resolve_in_root(root, CLOUD_CFG), "/" + CLOUD_CFG)
+    text = read_text(image, CLOUD_CFG)
     if text is not None:
-        cfg = parse_config(text, "/" + CLOUD_CFG)
-        files.append(ConfigFile("cloud.cfg", "/" + CLOUD_CFG, cfg))
+        cfg = parse_config(text, CLOUD_CFG)
+        files.append(ConfigFile("cloud.cfg", CLOUD_CFG, cfg))
         if "conf_d" in cfg:
-            warnings.append("/%s sets conf_d; the guard reads /%s only" % (CLOUD_CFG, CLOUD_CFG_D))
-    confd = resolve_in_root(root, CLOUD_CFG_D)
-    names = sorted(os.listdir(confd)) if os.path.isdir(confd) else []
-    for name in names:
+            warnings.append("%s sets conf_d; the guard reads %s only" % (CLOUD_CFG, CLOUD_CFG_D))
+    for entry in image.entries(CLOUD_CFG_D):
+        name = entry.path.rsplit("/", 1)[1]
         if not name.endswith(".cfg") or name == skip_name:
             continue
-        display = "/%s/%s" % (CLOUD_CFG_D, name)
-        host = resolve_in_root(root, "%s/%s" % (CLOUD_CFG_D, name))
-        if not os.path.isfile(host):
+        display = "%s/%s" % (CLOUD_CFG_D, name)
+        if not image.is_file(display):
             continue
-        cfg = parse_config(read_text(host, display) or "", display)
+        cfg = parse_config(read_text(image, display) or "", display)
         if "merge_how" in cfg or "merge_type" in cfg:
             warnings.append("%s sets merge_how/merge_type; the guard merges it the default way" % display)
         files.append(ConfigFile(name, display, cfg))
     return files, warnings
 
 
-def detect_distro(root: str, effective: dict) -> str | None:
-    distro = lookup(effective, "system_info.distro")
-    if isinstance(distro, str) and distro:
-        return distro.lower()
-    for rel in ("etc/os-release", "usr/lib/os-release"):
-        text = read_text(resolve_in_root(root, rel), "/" + rel)
+def _os_release_id(image: _image_root.ImageRoot) -> str | None:
+    for path in ("/etc/os-release", "/usr/lib/os-release"):
+        text = _fact_text(image, path, MAX_CONFIG_BYTES)
         if text is None:
             continue
         for line in text.splitlines():
@@ -283,20 +360,313 @@ def detect_distro(root: str, effective: dict) -> str | None:
     return None
 
 
+def detect_distro(image: _image_root.ImageRoot, effective: dict) -> str | None:
+    distro = lookup(effective, "system_info.distro")
+    if isinstance(distro, str) and distro:
+        return distro.lower()
+    return _os_release_id(image)
+
+
+def parse_version(text: t.Any) -> tuple | None:
+    """(major, minor, patch) of the version at the start of ``text`` ('22.4.2-1+deb12u1',
+    '1:10.0p1-7' after its epoch), or None. ASCII digits only."""
+    if not isinstance(text, str):
+        return None
+    text = text.strip()
+    if re.match(r"[0-9]{1,4}:", text):
+        text = text.split(":", 1)[1]
+    match = _VERSION_RE.match(text)
+    if not match:
+        return None
+    return tuple(int(part) for part in match.groups(default="0"))
+
+
+def version_text(version: tuple | None) -> str:
+    return ".".join(str(part) for part in version) if version else "unknown"
+
+
+class CloudInit(t.NamedTuple):
+    """The image's cloud-init, as read from its files."""
+
+    version: tuple | None  # (22, 4, 2)
+    source: str | None  # the file the version was read from
+    binary: str | None  # /usr/bin/cloud-init
+    package: str | None  # /usr/lib/python3/dist-packages/cloudinit
+
+    @property
+    def version_text(self) -> str | None:
+        return version_text(self.version) if self.version else None
+
+
+class Sshd(t.NamedTuple):
+    """The image's effective sshd PasswordAuthentication (first value wins, as sshd reads it)."""
+
+    password_auth: bool | None  # None: not set anywhere (sshd's default, yes)
+    source: str | None  # the file that sets it
+    includes_dconf: bool  # sshd_config includes sshd_config.d/*.conf (cloud-init writes 50-cloud-init.conf)
+
+    @property
+    def effective(self) -> bool:
+        return True if self.password_auth is None else self.password_auth
+
+
+_SSHD_CONFIG = "/etc/ssh/sshd_config"
+_SSHD_DROPIN = "/etc/ssh/sshd_config.d/50-cloud-init.conf"
+_MAX_INCLUDE_DEPTH = 16
+
+
+class ImageFacts:
+    """What the guard reads from an image besides its cloud-init configuration (each fact read
+    once, through the root-confined layer)."""
+
+    def __init__(self, image: _image_root.ImageRoot):
+        self.image = image
+        self._cache: dict = {}
+
+    def _cached(self, key: str, compute: t.Callable[[], t.Any]) -> t.Any:
+        if key not in self._cache:
+            self._cache[key] = compute()
+        return self._cache[key]
+
+    # -- packages ---------------------------------------------------------------------------
+
+    def dpkg_versions(self) -> dict:
+        """Version of each installed package of dpkg's status file ({} without dpkg)."""
+        return self._cached("dpkg", self._read_dpkg)
+
+    def _read_dpkg(self) -> dict:
+        text = _fact_text(self.image, "/var/lib/dpkg/status")
+        result: dict = {}
+        if not text:
+            return result
+        for stanza in re.split(r"\n[ \t]*\n", text):
+            fields = {}
+            for line in stanza.splitlines():
+                if line[:1] in (" ", "\t") or ":" not in line:
+                    continue
+                key, value = line.split(":", 1)
+                fields[key.strip().lower()] = value.strip()
+            if fields.get("package") and fields.get("status", "").endswith(" installed"):
+                result[fields["package"]] = fields.get("version", "")
+        return result
+
+    def python_package_dirs(self) -> list:
+        """Directories of the image's system Python packages, where cloudinit may live."""
+        dirs = ["/usr/lib/python3/dist-packages"]
+        for base in ("/usr/lib", "/usr/lib64", "/usr/local/lib"):
+            for entry in self.image.entries(base):
+                name = entry.path.rsplit("/", 1)[1]
+                if re.fullmatch(r"python3(?:\.[0-9]{1,3})?", name):
+                    dirs.extend(entry.path + sub for sub in ("/site-packages", "/dist-packages"))
+        return dirs
+
+    @property
+    def cloud_init(self) -> CloudInit:
+        return self._cached("cloud_init", self._detect_cloud_init)
+
+    def _detect_cloud_init(self) -> CloudInit:
+        binary = next((path for path in _CLOUD_INIT_BINARIES if self.image.is_file(path)), None)
+        package = None
+        version = None
+        source = None
+        for directory in self.python_package_dirs():
+            candidate = directory + "/cloudinit"
+            text = _fact_text(self.image, candidate + "/version.py", MAX_CONFIG_BYTES)
+            if text is None:
+                continue
+            package = package or candidate
+            packaged = re.search(r"""^_PACKAGED_VERSION\s*=\s*["']([^"'\n]*)["']""", text, re.M)
+            upstream = re.search(r"""^__VERSION__\s*=\s*["']([^"'\n]*)["']""", text, re.M)
+            for match in (packaged, upstream):
+                if match and not match.group(1).startswith("@@") and parse_version(match.group(1)):
+                    version, source = parse_version(match.group(1)), candidate + "/version.py"
+                    break
+            if version:
+                package = candidate
+                break
+        if version is None:
+            dpkg = self.dpkg_versions().get("cloud-init")
+            if parse_version(dpkg):
+                version, source = parse_version(dpkg), "/var/lib/dpkg/status"
+        if version is None:
+            for directory in self.python_package_dirs():
+                for entry in self.image.entries(directory):
+                    name = entry.path.rsplit("/", 1)[1]
+                    match = re.fullmatch(r"cloud_init-([0-9][0-9A-Za-z.+]*)(?:-py[0-9.]+)?\.(?:egg|dist)-info", name)
+                    if match and parse_version(match.group(1)):
+                        version, source = parse_version(match.group(1)), entry.path
+                        break
+                if version:
+                    break
+        return CloudInit(version, source, binary, package)
+
+    def schema_keys(self) -> set | None:
+        """Top-level keys of the image's cloud-config schema, or None when it cannot be read."""
+        return self._cached("schema_keys", self._read_schema_keys)
+
+    def _read_schema_keys(self) -> set | None:
+        package = self.cloud_init.package
+        if package is None:
+            return None
+        text = _fact_text(self.image, package + "/config/schemas/schema-cloud-config-v1.json", 8 << 20)
+        try:
+            schema = json.loads(text) if text else None
+        except ValueError:
+            return None
+        if not isinstance(schema, dict) or not isinstance(schema.get("$defs"), dict):
+            return None
+        keys = set(schema.get("properties") or {})
+        for item in schema.get("allOf") or []:
+            ref = item.get("$ref", "") if isinstance(item, dict) else ""
+            definition = schema["$defs"].get(ref.rsplit("/", 1)[-1]) if ref.startswith("#/$defs/") else None
+            if isinstance(definition, dict) and isinstance(definition.get("properties"), dict):
+                keys.update(definition["properties"])
+        return keys or None
+
+    def datasources(self) -> set | None:
+        """Names of the datasources the image's cloud-init has (None when unknown)."""
+        return self._cached("datasources", self._read_datasources)
+
+    def _read_datasources(self) -> set | None:
+        package = self.cloud_init.package
+        if package is None:
+            return None
+        names = set()
+        for entry in self.image.entries(package + "/sources"):
+            match = re.fullmatch(r"DataSource([A-Za-z0-9]+)\.py", entry.path.rsplit("/", 1)[1])
+            if match:
+                names.add(match.group(1))
+        return names or None
+
+    @property
+    def openssh_version(self) -> tuple | None:
+        dpkg = self.dpkg_versions()
+        for package in ("openssh-server", "openssh-client"):
+            version = parse_version(dpkg.get(package))
+            if version:
+                return version
+        return None
+
+    # -- accounts, hostname, locale ---------------------------------------------------------
+
+    @property
+    def passwd(self) -> dict:
+        """User name -> home directory, from the image's /etc/passwd."""
+        return self._cached("passwd", self._read_passwd)
+
+    def _read_passwd(self) -> dict:
+        users = {}
+        for line in (_fact_text(self.image, "/etc/passwd", MAX_CONFIG_BYTES) or "").splitlines():
+            fields = line.split(":")
+            if len(fields) >= 7 and fields[0] and not fields[0].startswith(("#", "+", "-")):
+                users[fields[0]] = fields[5]
+        return users
+
+    @property
+    def hostname(self) -> str | None:
+        text = _fact_text(self.image, "/etc/hostname", 4096)
+        line = (text or "").strip().splitlines()[0:1]
+        return _printable(line[0])[:MAX_HOSTNAME] if line else None
+
+    @property
+    def locale(self) -> str | None:
+        """LANG of the image's system locale (/etc/default/locale, else /etc/locale.conf)."""
+        for path in ("/etc/default/locale", "/etc/locale.conf"):
+            for line in (_fact_text(self.image, path, MAX_CONFIG_BYTES) or "").splitlines():
+                line = line.strip()
+                if line.startswith("LANG="):
+                    value = line[5:].strip().strip("\"'")
+                    if value:
+                        return value
+        return None
+
+    # -- sshd -------------------------------------------------------------------------------
+
+    @property
+    def sshd(self) -> Sshd:
+        return self._cached("sshd", self._read_sshd)
+
+    def _read_sshd(self) -> Sshd:
+        main = _fact_text(self.image, _SSHD_CONFIG, MAX_CONFIG_BYTES)
+        includes = main is not None and any(
+            line.startswith("Include %s.d/*.conf" % _SSHD_CONFIG) for line in main.splitlines())
+        found = self._sshd_value(_SSHD_CONFIG, main, 0)
+        return Sshd(found[0] if found else None, found[1] if found else None, includes)
+
+    def _sshd_value(self, path: str, text: str | None, depth: int) -> tuple | None:
+        """(value, file) of the first PasswordAuthentication outside a Match block, Include
+        files read in place (sorted, as sshd's glob), or None."""
+        if text is None or depth > _MAX_INCLUDE_DEPTH:
+            return None
+        for raw in text.splitlines():
+            line = raw.strip()
+            if not line or line.startswith("#"):
+                continue
+            words = re.split(r"[ \t]+|[ \t]*=[ \t]*", line, maxsplit=1)
+            keyword = words[0].lower()
+            argument = words[1].strip() if len(words) > 1 else ""
+            if keyword == "match":
+                return None
+            if keyword == "passwordauthentication":
+                value = argument.split()[0].lower() if argument else ""
+                if value in ("yes", "no"):
+                    return value == "yes", path
+                continue
+            if keyword == "include":
+                for pattern in argument.split():
+                    for included in self._glob(pattern if pattern.startswith("/") else "/etc/ssh/" + pattern):
+                        found = self._sshd_value(included, _fact_text(self.image, included, MAX_CONFIG_BYTES),
+                                                 depth + 1)
+                        if found:
+                            return found
+        return None
+
+    def _glob(self, pattern: str) -> list:
+        directory, _sep, base = pattern.rpartition("/")
+        if any(ch in directory for ch in "*?["):
+            return []
+        if not any(ch in base for ch in "*?["):
+            return [pattern]
+        names = [entry.path for entry in self.image.entries(directory or "/")
+                 if fnmatch.fnmatchcase(entry.path.rsplit("/", 1)[1], base)
+                 and not (entry.path.rsplit("/", 1)[1].startswith(".") and not base.startswith("."))]
+        return sorted(names)
+
+    def sshd_dropin_value(self) -> bool | None:
+        """PasswordAuthentication in cloud-init's own sshd drop-in, None when absent or unset."""
+        text = _fact_text(self.image, _SSHD_DROPIN, MAX_CONFIG_BYTES)
+        for raw in (text or "").splitlines():
+            words = raw.strip().split()
+            if len(words) >= 2 and words[0].lower() == "passwordauthentication" and words[1] in ("yes", "no"):
+                return words[1] == "yes"
+        return None
+
+    def sshd_config_lines(self) -> list:
+        """Values of every PasswordAuthentication line of sshd_config itself (cloud-init rewrites
+        them all when sshd_config includes no drop-in directory)."""
+        text = _fact_text(self.image, _SSHD_CONFIG, MAX_CONFIG_BYTES) or ""
+        values = []
+        for raw in text.splitlines():
+            words = raw.strip().split()
+            if len(words) >= 2 and words[0].lower() == "passwordauthentication":
+                values.append(words[1])
+        return values
+
+
 # --------------------------------------------------------------------------
 # validation of the options
 
 
 def check_filename(filename: t.Any) -> str | None:
     if not isinstance(filename, str) or not filename:
-        return "filename: must be a plain file name ending in .cfg, got %r" % (filename,)
+        return "filename: must be a plain file name ending in .cfg, got %s" % _short(filename)
     if "/" in filename or "\\" in filename or ".." in filename or "\0" in filename:
-        return "filename: must be a plain file name without a path or '..', got '%s'" % filename
+        return "filename: must be a plain file name without a path or '..', got %s" % _short(filename)
     if not filename.endswith(".cfg"):
-        return "filename: must end in .cfg (cloud-init reads only *.cfg), got '%s'" % filename
-    if not _FILENAME_RE.match(filename):
-        return ("filename: must be letters, digits, '_', '-', '+' or '.' ending in .cfg and not "
-                "starting with '.', got '%s'" % filename)
+        return "filename: must end in .cfg (cloud-init reads only *.cfg), got %s" % _short(filename)
+    if len(filename) > MAX_NAME or not _FILENAME_RE.fullmatch(filename):
+        return ("filename: must be at most %d letters, digits, '_', '-', '+' or '.' ending in .cfg and "
+                "not starting with '.', got %s" % (MAX_NAME, _short(filename)))
     return None
 
 
@@ -308,35 +678,231 @@ def check_extra_key(key: str, value: t.Any, where: str) -> str | None:
     ok = {"str": isinstance(value, str), "list": isinstance(value, list),
           "bool": isinstance(value, bool)}[kind]
     if not ok:
-        return "%s.%s: must be a %s, got %r" % (where, key, kind, value)
+        return "%s.%s: must be a %s, got %s" % (where, key, kind, _short(value))
     if "choices" in rule and value not in rule["choices"]:
-        return "%s.%s: must be one of %s, got %r" % (where, key, ", ".join(rule["choices"]), value)
+        return "%s.%s: must be one of %s, got %s" % (where, key, ", ".join(rule["choices"]), _short(value))
+    if kind == "list" and not all(isinstance(item, str) and item for item in value):
+        return "%s.%s: must be a list of non-empty strings, got %s" % (where, key, _short(value))
     return None
 
 
-def _plain_yaml(value: t.Any, path: str) -> str | None:
+def _has_control(text: str) -> bool:
+    return any(ord(ch) < 32 and ch not in "\n\t" or ord(ch) == 127 for ch in text)
+
+
+def _plain_yaml(value: t.Any, path: str, depth: int = 1) -> str | None:
+    """The first problem of a value that must be plain YAML: string keys, scalars, lists and
+    dicts only, no control characters in keys or strings, at most MAX_DEPTH levels."""
+    if depth > MAX_DEPTH:
+        return "%s: nested more than %d levels deep" % (path, MAX_DEPTH)
     if isinstance(value, dict):
         for key, item in value.items():
             if not isinstance(key, str):
-                return "%s: keys must be strings, got %r" % (path, key)
-            problem = _plain_yaml(item, "%s.%s" % (path, key))
+                return "%s: keys must be strings, got %s" % (path, _short(key))
+            if not key or _has_control(key) or "\n" in key or "\t" in key:
+                return "%s: keys must be non-empty and hold no control characters, got %s" % (path, _short(key))
+            problem = _plain_yaml(item, "%s.%s" % (path, key), depth + 1)
             if problem:
                 return problem
         return None
     if isinstance(value, (list, tuple)):
         for index, item in enumerate(value):
-            problem = _plain_yaml(item, "%s[%d]" % (path, index))
+            problem = _plain_yaml(item, "%s[%d]" % (path, index), depth + 1)
             if problem:
                 return problem
         return None
-    if value is None or isinstance(value, (str, bool, int, float)):
+    if isinstance(value, str):
+        if _has_control(value):
+            return "%s: must not contain control characters (other than newline and tab), got %s" % (
+                path, _short(value))
+        return None
+    if value is None or isinstance(value, (bool, int, float)):
         return None
     return "%s: %s values cannot be written to a cloud-config file" % (path, type(value).__name__)
 
 
+def check_hostname(key: str, value: t.Any) -> str | None:
+    if not isinstance(value, str):
+        return "settings.%s: must be a string, got %s" % (key, _short(value))
+    if len(value) > MAX_HOSTNAME:
+        return "settings.%s: must be at most %d characters, got %d" % (key, MAX_HOSTNAME, len(value))
+    if not _HOSTNAME_RE.fullmatch(value):
+        return ("settings.%s: must be a host name: labels of 1 to 63 letters, digits and '-' (not first or "
+                "last) separated by '.', got %s" % (key, _short(value)))
+    return None
+
+
+def _module_list_problem(key: str, entries: t.Any) -> str | None:
+    if not isinstance(entries, list):
+        return "settings.%s: must be a list of cloud-init module names, got %s" % (key, _short(entries))
+    for entry in entries:
+        name, frequency = entry, None
+        if isinstance(entry, list) and 1 <= len(entry) <= 3:
+            name = entry[0]
+            frequency = entry[1] if len(entry) > 1 else None
+        if not isinstance(name, str) or len(name) > 64 or not _MODULE_RE.fullmatch(name):
+            return "settings.%s: %s is not a module name or [name, frequency]" % (key, _short(entry))
+        if frequency is not None and frequency not in _FREQUENCIES:
+            return "settings.%s: frequency %s of %s is not one of %s" % (
+                key, _short(frequency), name, ", ".join(_FREQUENCIES))
+    return None
+
+
+def check_system_key(key: str, value: t.Any) -> str | None:
+    """The first problem of a system setting, by its own rule."""
+    where = "settings." + key
+    if key in EXTRA_KEYS:
+        return check_extra_key(key, value, "settings")
+    if key == "network":
+        if value != {"config": "disabled"}:
+            return ("%s: the guard writes only {config: disabled} (cloud-init then renders no network "
+                    "configuration; the baked one stays), got %s" % (where, _short(value)))
+        return None
+    if key == "datasource_list":
+        if not isinstance(value, list) or not 1 <= len(value) <= MAX_DATASOURCES:
+            return "%s: must be a list of 1 to %d datasource names, got %s" % (where, MAX_DATASOURCES, _short(value))
+        for name in value:
+            if not isinstance(name, str) or not _DATASOURCE_RE.fullmatch(name):
+                return "%s: %s is not a datasource name (letters and digits, e.g. Ec2, None)" % (where, _short(name))
+        return None
+    if key == "datasource":
+        if not isinstance(value, dict):
+            return "%s: must be a mapping of datasource names to their settings, got %s" % (where, _short(value))
+        for name, config in value.items():
+            if not _DATASOURCE_RE.fullmatch(name):
+                return "%s: %s is not a datasource name (letters and digits, e.g. Ec2)" % (where, _short(name))
+            if not isinstance(config, dict):
+                return "%s.%s: must be a mapping, got %s" % (where, name, _short(config))
+            for field in ("timeout", "max_wait", "retries"):
+                if field in config and (isinstance(config[field], bool) or not isinstance(config[field], int)
+                                        or not 0 <= config[field] <= 3600):
+                    return "%s.%s.%s: must be a number of seconds from 0 to 3600, got %s" % (
+                        where, name, field, _short(config[field]))
+        return None
+    if key in ("manual_cache_clean", "allow_userdata"):
+        if not isinstance(value, bool):
+            return "%s: must be a bool, got %s" % (where, _short(value))
+        return None
+    if key == "system_info":
+        if not isinstance(value, dict):
+            return "%s: must be a mapping, got %s" % (where, _short(value))
+        known = ("distro", "network", "ssh_svcname", "default_user", "paths", "package_mirrors")
+        for field in value:
+            if field not in known:
+                return "%s: %s is not a system_info key the guard writes (%s)" % (where, _short(field), ", ".join(known))
+        if "distro" in value and not (isinstance(value["distro"], str) and _DISTRO_RE.fullmatch(value["distro"])):
+            return "%s.distro: must be a distribution name such as debian or amazon, got %s" % (
+                where, _short(value["distro"]))
+        if "ssh_svcname" in value and not (isinstance(value["ssh_svcname"], str)
+                                           and _SERVICE_RE.fullmatch(value["ssh_svcname"])):
+            return "%s.ssh_svcname: must be a service name, got %s" % (where, _short(value["ssh_svcname"]))
+        if "network" in value:
+            network = value["network"]
+            if not isinstance(network, dict) or set(network) - {"renderers", "activators"}:
+                return "%s.network: must be a mapping of renderers and activators, got %s" % (where, _short(network))
+            for field, allowed in (("renderers", _RENDERERS), ("activators", _ACTIVATORS)):
+                items = network.get(field, [])
+                if not isinstance(items, list) or any(item not in allowed for item in items):
+                    return "%s.network.%s: must be a list of %s, got %s" % (
+                        where, field, ", ".join(allowed), _short(items))
+        for field in ("default_user", "paths"):
+            if field in value and not isinstance(value[field], dict):
+                return "%s.%s: must be a mapping, got %s" % (where, field, _short(value[field]))
+        if "package_mirrors" in value and not isinstance(value["package_mirrors"], list):
+            return "%s.package_mirrors: must be a list, got %s" % (where, _short(value["package_mirrors"]))
+        return None
+    if key in MODULE_LISTS:
+        return _module_list_problem(key, value)
+    if key == "syslog_fix_perms":
+        items = [value] if isinstance(value, str) else value
+        if not isinstance(items, list) or not all(isinstance(i, str) and _OWNER_RE.fullmatch(i) for i in items):
+            return "%s: must be user:group or a list of them, got %s" % (where, _short(value))
+        return None
+    if key == "output":
+        if not isinstance(value, dict):
+            return "%s: must be a mapping of stages to destinations, got %s" % (where, _short(value))
+        return None
+    if key == "reporting":
+        if not isinstance(value, dict):
+            return "%s: must be a mapping of reporter names to settings, got %s" % (where, _short(value))
+        return None
+    if key == "def_log_file":
+        if not isinstance(value, str) or not value.startswith("/"):
+            return "%s: must be an absolute path, got %s" % (where, _short(value))
+        return None
+    if key == "log_cfgs":
+        if not isinstance(value, list):
+            return "%s: must be a list, got %s" % (where, _short(value))
+        return None
+    return None
+
+
+def privileged_settings(settings: dict) -> list:
+    """(dotted key, what it does) of every setting that needs allow_privileged_settings."""
+    found = []
+    for key in sorted(settings):
+        value = settings[key]
+        if key in PRIVILEGED_KEYS:
+            found.append((key, PRIVILEGED_KEYS[key]))
+            continue
+        if key == "disable_root" and is_false(value):
+            found.append((key, "lets the launch key pair log in as root"))
+            continue
+        if key in PRIVILEGED_SUBKEYS and isinstance(value, dict):
+            allowed, reason = PRIVILEGED_SUBKEYS[key]
+            if key == "datasource":
+                for name in sorted(value):
+                    config = value[name] if isinstance(value[name], dict) else {}
+                    found.extend(("%s.%s.%s" % (key, name, field), reason)
+                                 for field in sorted(config) if field not in allowed)
+            else:
+                found.extend(("%s.%s" % (key, field), reason) for field in sorted(value) if field not in allowed)
+    return found
+
+
+def check_settings(settings: t.Any, allow_privileged: bool = False) -> list:
+    """Every problem of the settings that needs no image: shape, bounds, privilege, system keys."""
+    if not isinstance(settings, dict):
+        return ["settings: must be a dictionary of cloud-init keys"]
+    problem = _plain_yaml(settings, "settings")
+    if problem:
+        return [problem]
+    errors = []
+    for key in sorted(settings):
+        value = settings[key]
+        if key in ("hostname", "fqdn"):
+            problem = check_hostname(key, value)
+        elif key in SYSTEM_KEYS:
+            problem = check_system_key(key, value)
+        else:
+            problem = None
+        if problem:
+            errors.append(problem)
+    if not allow_privileged:
+        refused = privileged_settings(settings)
+        if refused:
+            errors.append("settings: refused without allow_privileged_settings=true: %s" % "; ".join(
+                "%s (%s)" % (key, reason) for key, reason in refused))
+    if not errors and settings:
+        size = len(yaml.safe_dump(settings, default_flow_style=False, width=1000).encode("utf-8"))
+        if size > MAX_SETTINGS_BYTES:
+            errors.append("settings: %d bytes when written; at most %d" % (size, MAX_SETTINGS_BYTES))
+    return errors
+
+
+def check_customized_path(path: t.Any) -> str | None:
+    if not isinstance(path, str) or not path.startswith("/"):
+        return "customized_paths: %s is not an absolute path in the image" % _short(path)
+    try:
+        _image_root.normalize_path(path, "customized_paths")
+    except _image_root.RootError as exc:
+        return exc.msg
+    return None
+
+
 def check_options(protect: t.Any, settings: t.Any, disable_modules: t.Any, filename: t.Any,
-                  customized_paths: t.Any) -> list[str]:
-    """Every problem with the options, each naming the option and the rule."""
+                  customized_paths: t.Any, allow_privileged: bool = False) -> list[str]:
+    """Every problem with the options that needs no image, each naming the option and the rule."""
     errors = []
     problem = check_filename(filename)
     if problem:
@@ -344,27 +910,18 @@ def check_options(protect: t.Any, settings: t.Any, disable_modules: t.Any, filen
     if not isinstance(protect, list):
         errors.append("protect: must be a list of protection names")
     else:
-        unknown = [str(p) for p in protect if p not in PROTECTIONS]
+        unknown = [_short(p) for p in protect if not isinstance(p, str) or p not in PROTECTIONS]
         if unknown:
             errors.append("protect: unknown protection %s; known: %s"
-                          % (", ".join("'%s'" % u for u in unknown), ", ".join(sorted(PROTECTIONS))))
-    if not isinstance(settings, dict):
-        errors.append("settings: must be a dictionary of cloud-init keys")
-    else:
-        problem = _plain_yaml(settings, "settings")
-        if problem:
-            errors.append(problem)
-        for key, value in settings.items():
-            problem = check_extra_key(str(key), value, "settings")
-            if problem:
-                errors.append(problem)
+                          % (", ".join(unknown[:5]), ", ".join(sorted(PROTECTIONS))))
+    errors.extend(check_settings(settings, allow_privileged))
     if not isinstance(disable_modules, list):
         errors.append("disable_modules: must be a list of cloud-init module names")
     else:
         for name in disable_modules:
-            if not isinstance(name, str) or not _MODULE_RE.match(name):
-                errors.append("disable_modules: '%s' is not a cloud-init module name "
-                              "(letters, digits, '_' and '-')" % (name,))
+            if not isinstance(name, str) or len(name) > 64 or not _MODULE_RE.fullmatch(name):
+                errors.append("disable_modules: %s is not a cloud-init module name "
+                              "(letters, digits, '_' and '-')" % _short(name))
         if isinstance(settings, dict) and disable_modules:
             clash = sorted(k for k in settings if k in MODULE_LISTS)
             if clash:
@@ -374,16 +931,33 @@ def check_options(protect: t.Any, settings: t.Any, disable_modules: t.Any, filen
         errors.append("customized_paths: must be a list of absolute paths in the image")
     else:
         for path in customized_paths:
-            if not isinstance(path, str) or not path.startswith("/"):
-                errors.append("customized_paths: '%s' is not an absolute path in the image" % (path,))
-    if not errors and isinstance(protect, list) and isinstance(settings, dict):
-        for name in protect:
-            for key in leaf_keys(PROTECTIONS[name]["settings"]):
-                found, value = sets_key(settings, key)
-                wanted = lookup(PROTECTIONS[name]["settings"], key)
-                if found and value != wanted:
-                    errors.append("settings: %s=%r contradicts protection '%s', which sets %r"
-                                  % (key, value, name, wanted))
+            problem = check_customized_path(path)
+            if problem:
+                errors.append(problem)
+                break
+    return errors
+
+
+def check_settings_against_image(settings: dict, facts: ImageFacts) -> list:
+    """Problems of the settings that only the image's own cloud-init can tell."""
+    errors = []
+    cloud_init = facts.cloud_init
+    schema_keys = facts.schema_keys()
+    if schema_keys is not None:
+        unknown = sorted(key for key in settings if key not in SYSTEM_KEYS and key not in schema_keys)
+        if unknown:
+            errors.append("settings: %s %s neither a system setting the guard knows (%s) nor a key of the "
+                          "image's cloud-init %s schema" % (
+                              ", ".join(_short(key) for key in unknown[:5]), "is" if len(unknown) == 1 else "are",
+                              ", ".join(SYSTEM_KEYS[:6]) + ", ...",
+                              cloud_init.version_text or ""))
+    known = facts.datasources()
+    if known is not None:
+        asked = list(settings.get("datasource_list") or []) + list(settings.get("datasource") or {})
+        missing = sorted({name for name in asked if isinstance(name, str) and name not in known})
+        if missing:
+            errors.append("settings: datasource %s not in the image's cloud-init %s (it has: %s)" % (
+                ", ".join(missing), cloud_init.version_text or "", ", ".join(sorted(known))))
     return errors
 
 
@@ -392,31 +966,84 @@ def check_options(protect: t.Any, settings: t.Any, disable_modules: t.Any, filen
 
 
 class Plan(t.NamedTuple):
+    image: _image_root.ImageRoot
     path: str  # host path of the drop-in
     display: str  # its path inside the image
     before: str | None
     after: str | None
     content: dict
+    schema_text: str  # the user-data part of the drop-in, for cloud-init's schema
     effective: dict
     conflicts: list
     first_boot_changes: list
     unprotected: list
     warnings: list
     distro: str | None
+    cloud_init: CloudInit
 
     @property
     def changed(self) -> bool:
         return self.after is not None and self.after != self.before
 
 
-def protection_settings(protect: list, distro: str | None) -> dict:
+# A protection key that must stay unset (ssh_pwauth when no file of the image sets it).
+UNSET = object()
+
+
+def ssh_pwauth_setting(base: dict, facts: ImageFacts) -> t.Any:
+    """What ssh_config writes for ssh_pwauth: UNSET when no configuration of the image sets it
+    (set_passwords then leaves sshd alone); else, on cloud-init older than 22.2, the string
+    'unchanged' (not deprecated there); else the boolean of the image's effective
+    PasswordAuthentication, so set_passwords writes what sshd already does."""
+    current = lookup(base, "ssh_pwauth")
+    if current is _MISSING or current is None:
+        return UNSET
+    version = facts.cloud_init.version
+    if version is not None and version < SSH_PWAUTH_STRING_DEPRECATED:
+        return "unchanged"
+    return facts.sshd.effective
+
+
+def protection_settings(protect: list, distro: str | None, base: dict | None = None,
+                        facts: ImageFacts | None = None) -> tuple[dict, dict]:
+    """The protections' settings for this image, and every key they own -> its value (UNSET
+    for a key that must stay unset)."""
     content: dict = {}
+    owned: dict = {}
     for name in protect:
-        content = merge(content, PROTECTIONS[name]["settings"])
+        entry = PROTECTIONS[name]
+        content = merge(content, entry["settings"])
         extra = DISTRO_SETTINGS.get(name, {}).get(distro or "")
         if extra:
             content = merge(content, extra)
-    return content
+        for key in entry.get("derive", []):
+            if key == "ssh_pwauth":
+                value = ssh_pwauth_setting(base or {}, facts) if facts is not None else UNSET
+                owned[key] = value
+                if value is not UNSET:
+                    content[key] = value
+    for key in leaf_keys(content):
+        owned.setdefault(key, lookup(content, key))
+    return content, owned
+
+
+def contradictions(protect: list, settings: dict, owned: dict) -> list:
+    """Settings that set a key a chosen protection owns to another value, or set a key the
+    protection leaves unset (ssh_pwauth, when no file of the image sets it)."""
+    errors = []
+    for key, wanted in owned.items():
+        found, value = sets_key(settings, key)
+        if not found or (value == wanted and type(value) is type(wanted)):
+            continue
+        which = next((name for name in protect if key in PROTECTIONS[name].get("derive", [])
+                      or lookup(PROTECTIONS[name]["settings"], key) is not _MISSING), "?")
+        if wanted is UNSET:
+            errors.append("settings: %s=%s contradicts protection '%s', which leaves it unset so that "
+                          "cloud-init keeps the baked sshd settings" % (key, _short(value), which))
+        else:
+            errors.append("settings: %s=%s contradicts protection '%s', which sets %r"
+                          % (key, _short(value), which, wanted))
+    return errors
 
 
 def disabled_lists(effective: dict, disabled: list[str]) -> tuple[dict, list[str]]:
@@ -457,6 +1084,10 @@ def unknown_modules(effective: dict, names: list) -> str | None:
         ", ".join("'%s' is" % name for name in missing), ", ".join(MODULE_LISTS), ", ".join(sorted(present)))
 
 
+def _dump(content: dict) -> str:
+    return yaml.safe_dump(content, default_flow_style=False, sort_keys=True, width=1000)
+
+
 def render(content: dict, protect: list, disabled: list) -> str:
     lines = [HEADER.rstrip("\n"),
              "# Written by bakery.ami.cloudinit_guard to keep the baked image's customizations",
@@ -466,8 +1097,13 @@ def render(content: dict, protect: list, disabled: list) -> str:
         lines.append("# Protections: %s" % ", ".join(sorted(set(protect))))
     if disabled:
         lines.append("# Modules removed: %s" % ", ".join(sorted({canonical_module(d) for d in disabled})))
-    body = yaml.safe_dump(content, default_flow_style=False, sort_keys=True, width=1000)
-    return "\n".join(lines) + "\n" + body
+    return "\n".join(lines) + "\n" + _dump(content)
+
+
+def schema_document(content: dict) -> str:
+    """The user-data part of the drop-in (system settings left out), as cloud-config text."""
+    userdata = {key: value for key, value in content.items() if key not in SYSTEM_KEYS}
+    return HEADER + (_dump(userdata) if userdata else "{}\n")
 
 
 def enabled_modules(effective: dict) -> dict | None:
@@ -497,7 +1133,173 @@ def _expand(rule: dict, value: t.Any) -> list[str]:
     return [pattern.replace("{item}", item) for pattern in files for item in items]
 
 
-def first_boot_changes(effective: dict, distro: str | None) -> tuple[list, list]:
+def _change(module: str, path: str, key: str, value: t.Any, frequency: str,
+            overrides: t.Sequence = (), detail: str | None = None) -> dict:
+    return {"module": module, "file": path, "key": key, "value": value, "frequency": frequency,
+            "overrides": list(overrides), "detail": detail}
+
+
+class User(t.NamedTuple):
+    name: str
+    home: str | None
+    sudo: t.Any
+    default: bool
+
+
+def configured_users(effective: dict) -> list:
+    """The users users_groups creates or updates (the default user resolved from system_info)."""
+    users = effective.get("users")
+    entries: list = []
+    if isinstance(users, str):
+        entries = [part.strip() for part in users.split(",") if part.strip()]
+    elif isinstance(users, list):
+        entries = users
+    elif isinstance(users, dict):
+        entries = [dict(config, name=name) if isinstance(config, dict) else name for name, config in users.items()]
+    legacy = effective.get("user")
+    default_cfg = lookup(effective, "system_info.default_user")
+    default_cfg = dict(default_cfg) if isinstance(default_cfg, dict) else {}
+    if isinstance(legacy, dict):
+        default_cfg = merge(default_cfg, legacy)
+    elif isinstance(legacy, str) and legacy:
+        default_cfg["name"] = legacy
+    result = []
+    wants_default = legacy is not None and legacy != ""
+    for entry in entries:
+        if entry == "default" or (isinstance(entry, dict) and entry.get("name") == "default"):
+            wants_default = True
+        elif isinstance(entry, str):
+            result.append(User(entry, None, None, False))
+        elif isinstance(entry, dict) and isinstance(entry.get("name"), str):
+            home = entry.get("homedir") if isinstance(entry.get("homedir"), str) else None
+            result.append(User(entry["name"], home, entry.get("sudo"), False))
+    if wants_default and isinstance(default_cfg.get("name"), str) and default_cfg["name"]:
+        home = default_cfg.get("homedir") if isinstance(default_cfg.get("homedir"), str) else None
+        result.insert(0, User(default_cfg["name"], home, default_cfg.get("sudo"), True))
+    return result
+
+
+def default_user_name(effective: dict) -> str | None:
+    name = lookup(effective, "system_info.default_user.name")
+    return name if isinstance(name, str) and name else None
+
+
+def _sudo_rules(sudo: t.Any) -> list:
+    """The sudoers rules of a user's ``sudo`` setting (none for unset, false or 'false')."""
+    if sudo is None or isinstance(sudo, bool) or (isinstance(sudo, str) and is_false(sudo)):
+        return []
+    if isinstance(sudo, str):
+        return [sudo]
+    if isinstance(sudo, list):
+        return [str(rule) for rule in sudo if rule]
+    return []
+
+
+def computed_effects(effective: dict, facts: ImageFacts, enabled: dict | None, distro: str | None) -> list:
+    """First-boot changes that depend on the image's own files: host keys, users and sudo, the
+    default user's keys, sshd's PasswordAuthentication and the locale."""
+    changes = []
+
+    def runs(module: str) -> bool:
+        return enabled is None or module in enabled
+
+    def frequency(module: str, default: str = "once-per-instance") -> str:
+        return (enabled or {}).get(module) or default
+
+    users = configured_users(effective)
+    passwd = facts.passwd
+    if runs("users_groups") and users:
+        freq = frequency("users_groups")
+        for path in ("/etc/passwd", "/etc/shadow", "/etc/group", "/etc/gshadow"):
+            changes.append(_change("users_groups", path, "users", [u.name for u in users], freq))
+        for user in users:
+            if user.name not in passwd:
+                home = user.home or "/home/" + user.name
+                changes.append(_change("users_groups", home, "users", user.name, freq,
+                                       detail="home directory of %s, who is created" % user.name))
+            rules = _sudo_rules(user.sudo)
+            if rules:
+                nopasswd = any("NOPASSWD" in rule for rule in rules)
+                changes.append(_change(
+                    "users_groups", "/etc/sudoers.d/90-cloud-init-users", "users", rules, freq,
+                    overrides=["/etc/sudoers", "/etc/sudoers.d/*"],
+                    detail="gives %s%s sudo %s%s, over the image's sudoers policy" % (
+                        "the default user " if user.default else "", user.name, ", ".join(rules),
+                        " (no password asked)" if nopasswd else "")))
+
+    if runs("ssh"):
+        freq = frequency("ssh")
+        version = facts.cloud_init.version
+        if isinstance(effective.get("ssh_keys"), dict) and effective["ssh_keys"]:
+            changes.append(_change("ssh", "/etc/ssh/ssh_host_*_key", "ssh_keys", "(keys)", freq,
+                                   detail="host keys written from ssh_keys"))
+        else:
+            types = effective.get("ssh_genkeytypes")
+            if not isinstance(types, list):
+                types = GENKEYTYPES if version is not None and version >= GENKEYTYPES_DSA_DROPPED \
+                    else GENKEYTYPES_WITH_DSA
+            openssh = facts.openssh_version
+            types = [str(kind) for kind in types
+                     if not (kind == "dsa" and openssh is not None and openssh >= OPENSSH_WITHOUT_DSA)]
+            deletekeys = lookup(effective, "ssh_deletekeys")
+            if deletekeys is _MISSING or deletekeys is None or not is_false(deletekeys):
+                for path in ("/etc/ssh/ssh_host_*_key", "/etc/ssh/ssh_host_*_key.pub"):
+                    changes.append(_change("ssh", path, "ssh_deletekeys", True, freq,
+                                           detail="every host key deleted; new ones of types %s" % ", ".join(types)))
+            else:
+                for kind in types:
+                    path = "/etc/ssh/ssh_host_%s_key" % kind
+                    if not facts.image.exists(path):
+                        for each in (path, path + ".pub"):
+                            changes.append(_change(
+                                "ssh", each, "ssh_genkeytypes", kind, freq,
+                                detail="the image has no %s host key, so one is generated" % kind))
+        disable_root = lookup(effective, "disable_root")
+        root_refused = disable_root is _MISSING or disable_root is None or not is_false(disable_root)
+        changes.append(_change("ssh", "/root/.ssh/authorized_keys", "disable_root", root_refused, freq,
+                               detail="the launch key, with a command refusing root logins" if root_refused
+                               else "the launch key: root logs in with it"))
+        default = next((user for user in users if user.default), None)
+        if default is not None:
+            home = passwd.get(default.name) or default.home or "/home/" + default.name
+            changes.append(_change("ssh", home.rstrip("/") + "/.ssh/authorized_keys", "users", default.name, freq,
+                                   detail="the launch key pair's public key, for the default user %s"
+                                          % default.name))
+
+    if runs("set_passwords"):
+        value = lookup(effective, "ssh_pwauth")
+        if value is not _MISSING and (is_true(value) or is_false(value)):
+            wanted = is_true(value)
+            sshd = facts.sshd
+            freq = frequency("set_passwords")
+            detail = "PasswordAuthentication %s" % ("yes" if wanted else "no")
+            overrides = [] if wanted == sshd.effective else ["/etc/ssh/sshd_config", "/etc/ssh/sshd_config.d/*"]
+            if sshd.includes_dconf:
+                if facts.sshd_dropin_value() != wanted:
+                    changes.append(_change("set_passwords", _SSHD_DROPIN, "ssh_pwauth", value, freq,
+                                           overrides, detail))
+            else:
+                lines = facts.sshd_config_lines()
+                if not lines or any(line != ("yes" if wanted else "no") for line in lines):
+                    changes.append(_change("set_passwords", _SSHD_CONFIG, "ssh_pwauth", value, freq,
+                                           overrides, detail))
+
+    if runs("locale"):
+        value = lookup(effective, "locale")
+        if value is _MISSING or value is None or not is_false(value):
+            own = facts.locale
+            if value is _MISSING or value is None:
+                target = own if own and (distro in _DEBIAN_FAMILY) else DEFAULT_LOCALE
+            else:
+                target = str(value)
+            if own is None or own.lower() != target.lower():
+                for path in ("/etc/default/locale", "/etc/locale.conf", "/etc/locale.gen"):
+                    changes.append(_change("locale", path, "locale", target, frequency("locale"),
+                                           detail="LANG=%s (the image has %s)" % (target, own or "none")))
+    return changes
+
+
+def first_boot_changes(effective: dict, distro: str | None, facts: ImageFacts | None = None) -> tuple[list, list]:
     """Each (module, file, key) cloud-init will still change at first boot; warnings."""
     warnings = []
     enabled = enabled_modules(effective)
@@ -515,16 +1317,16 @@ def first_boot_changes(effective: dict, distro: str | None) -> tuple[list, list]
             continue
         frequency = (enabled or {}).get(module) or rule["frequency"]
         for path in _expand(rule, value):
-            changes.append({"module": module, "file": path, "key": rule["key"],
-                            "value": value, "frequency": frequency,
-                            "overrides": list(rule.get("overrides", []))})
+            changes.append(_change(module, path, rule["key"], value, frequency, rule.get("overrides", [])))
+    if facts is not None:
+        changes.extend(computed_effects(effective, facts, enabled, distro))
     return changes, warnings
 
 
 def unprotected_paths(changes: list, customized: list) -> list:
     result = []
     for path in customized:
-        norm = os.path.normpath(path)
+        norm = _image_root.normalize_path(path, "customized_paths")
         for change in changes:
             patterns = [change["file"]] + change["overrides"]
             if any(fnmatch.fnmatchcase(norm, pattern) for pattern in patterns):
@@ -545,9 +1347,39 @@ def conflicts_of(later: list[ConfigFile], content: dict) -> list:
     return found
 
 
+def identity_warnings(protect: list, settings: dict, facts: ImageFacts) -> list:
+    warnings = []
+    for name in protect:
+        text = PROTECTIONS[name].get("warning")
+        if text:
+            hostname = facts.hostname if name == "hostname" else None
+            warnings.append(text.replace("{name}", " (%r)" % hostname if hostname else ""))
+    for key in ("hostname", "fqdn"):
+        if isinstance(settings.get(key), str):
+            warnings.append("settings: %s %r is applied on every instance launched from this image, so all of "
+                            "them share one %s" % (key, settings[key], key))
+    return warnings
+
+
+def default_user_warning(effective: dict, facts: ImageFacts) -> str | None:
+    """A warning when the default user will not exist at first boot: the launch key pair's public
+    key then reaches no user."""
+    name = default_user_name(effective)
+    if name is None or name in facts.passwd:
+        return None
+    enabled = enabled_modules(effective)
+    creates = (enabled is None or "users_groups" in enabled) and any(u.default for u in configured_users(effective))
+    if creates:
+        return None
+    return ("default_user: the image has no user '%s' (system_info.default_user) and cloud-init will not create "
+            "it (users_groups does not run or users has no 'default'), so the launch key pair's public key is "
+            "installed for no user; bake the user, or leave users_groups to cloud-init" % name)
+
+
 def plan_guard(root: str, protect: list | None = None, settings: dict | None = None,
                disable_modules: list | None = None, filename: str = DEFAULT_FILENAME,
-               audit: bool = True, customized_paths: list | None = None) -> Plan:
+               audit: bool = True, customized_paths: list | None = None,
+               allow_privileged_settings: bool = False) -> Plan:
     """Everything the guard will do under ``root``, without writing. GuardError on bad input."""
     protect = [] if protect is None else protect
     settings = {} if settings is None else settings
@@ -555,31 +1387,43 @@ def plan_guard(root: str, protect: list | None = None, settings: dict | None = N
     customized_paths = [] if customized_paths is None else customized_paths
     if yaml is None:
         raise GuardError("PyYAML is required by cloudinit_guard")
-    errors = check_options(protect, settings, disable_modules, filename, customized_paths)
-    if not isinstance(root, str) or not os.path.isdir(root):
-        errors.insert(0, "root: %s is not a directory" % (root,))
-    elif not os.path.isdir(resolve_in_root(root, "etc/cloud")):
-        errors.insert(0, "root: %s has no /etc/cloud; is cloud-init installed in the image?" % root)
+    errors = check_options(protect, settings, disable_modules, filename, customized_paths,
+                           bool(allow_privileged_settings))
+    image = None
+    try:
+        image = _image_root.ImageRoot(root)
+    except _image_root.RootError as exc:
+        errors.insert(0, exc.msg)
+    else:
+        if not image.is_dir("/etc/cloud"):
+            errors.insert(0, "root: %s has no /etc/cloud; is cloud-init installed in the image?" % root)
     if errors:
         raise GuardError("; ".join(errors))
+    facts = ImageFacts(image)
 
-    display = "/%s/%s" % (CLOUD_CFG_D, filename)
-    host = resolve_in_root(root, "%s/%s" % (CLOUD_CFG_D, filename))
-    if os.path.lexists(host) and not os.path.isfile(host):
+    display = "%s/%s" % (CLOUD_CFG_D, filename)
+    entry = image.lstat(display)
+    if entry is not None and not stat.S_ISREG(entry.stat.st_mode):
         raise GuardError("filename: %s exists and is not a regular file" % display)
-    before = read_text(host, display)
+    before = read_text(image, display) if entry is not None else None
+    directory = image.canonical(CLOUD_CFG_D, follow_last=True) or CLOUD_CFG_D
+    host = image.host_path(directory.rstrip("/") + "/" + filename)
 
-    others, warnings = read_configs(root, skip_name=filename)
+    others, warnings = read_configs(image, skip_name=filename)
     base = merge_all(item.config for item in others)
-    distro = detect_distro(root, base)
+    distro = detect_distro(image, base)
 
+    errors = check_settings_against_image(settings, facts)
     unknown = unknown_modules(base, disable_modules)
     if unknown:
-        raise GuardError(unknown)
+        errors.append(unknown)
+    content, owned = protection_settings(protect, distro, base, facts)
+    errors.extend(contradictions(protect, settings, owned))
+    if errors:
+        raise GuardError("; ".join(errors))
     disabled = list(disable_modules)
     for name in protect:
         disabled.extend(PROTECTIONS[name]["disable_modules"])
-    content = protection_settings(protect, distro)
     content = merge(content, settings)
     lists, list_warnings = disabled_lists(base, disabled)
     warnings.extend(list_warnings)
@@ -605,32 +1449,33 @@ def plan_guard(root: str, protect: list | None = None, settings: dict | None = N
         value = lookup(effective_after, key)
         effective[key] = None if value is _MISSING else value
 
+    warnings.extend(identity_warnings(protect, settings, facts))
+    missing_user = default_user_warning(effective_after, facts)
+    if missing_user and ("default_user" in protect or "users_groups" in {canonical_module(m) for m in disabled}):
+        warnings.append(missing_user)
+
     changes: list = []
     unprotected: list = []
     if audit:
-        changes, audit_warnings = first_boot_changes(effective_after, distro)
+        changes, audit_warnings = first_boot_changes(effective_after, distro, facts)
         warnings.extend(audit_warnings)
         unprotected = unprotected_paths(changes, customized_paths)
-    return Plan(path=host, display=display, before=before, after=after, content=content,
-                effective=effective, conflicts=conflicts, first_boot_changes=changes,
-                unprotected=unprotected, warnings=warnings, distro=distro)
+    return Plan(image=image, path=host, display=display, before=before, after=after, content=content,
+                schema_text=schema_document(content), effective=effective, conflicts=conflicts,
+                first_boot_changes=changes, unprotected=unprotected, warnings=warnings, distro=distro,
+                cloud_init=facts.cloud_init)
 
 
 # --------------------------------------------------------------------------
 # schema validation and writing
 
 
-def find_cloud_init(root: str) -> str | None:
-    """Path of cloud-init inside the image ('/usr/bin/cloud-init'), or None."""
-    for rel in _CLOUD_INIT_BINARIES:
-        if os.path.isfile(resolve_in_root(root, rel)):
-            return "/" + rel
-    return None
+_DEPRECATIONS = "Cloud config schema deprecations:"
 
 
 def _schema_problem(output: str) -> str | None:
     lines = [line.strip() for line in output.splitlines()
-             if line.strip() and not line.startswith("Cloud config schema deprecations")]
+             if line.strip() and not line.startswith(_DEPRECATIONS)]
     for line in lines:
         lowered = line.lower()
         if "schema errors" in lowered or "invalid" in lowered or "not valid yaml" in lowered \
@@ -639,53 +1484,63 @@ def _schema_problem(output: str) -> str | None:
     return None
 
 
-def validate_schema(root: str, text: str, run: t.Callable[..., tuple[int, str, str]]) -> tuple[bool, str | None]:
-    """Run ``cloud-init schema --config-file`` on ``text`` inside ``root``.
+def schema_deprecations(output: str) -> list:
+    """cloud-init's own deprecation messages of a `cloud-init schema` run."""
+    found = []
+    for line in output.splitlines():
+        if line.startswith(_DEPRECATIONS):
+            text = line[len(_DEPRECATIONS):].strip()
+            if text:
+                found.append(text)
+    return found
 
-    Returns (validated, warning). Raises GuardError when cloud-init rejects the text.
-    ``run(argv, environ_update=...)`` is AnsibleModule.run_command. The text goes to a
-    temporary file in the image's /tmp (root's tmp dir for root /) that is removed at once.
+
+def validate_schema(plan: Plan, run: t.Callable[..., tuple[int, str, str]]) -> tuple[bool, list]:
+    """Validate the user-data part of the drop-in with the image's own `cloud-init schema`.
+
+    The image's cloud-init runs through the sandbox (_sandbox: directly when the root is "/",
+    otherwise in private namespaces without devices or the capabilities to leave its root, with
+    private /tmp and /run) and reads the text from its standard input: nothing is written into
+    the image, in check mode or not. ``run(argv, data=..., binary_data=..., environ_update=...)`` is
+    AnsibleModule.run_command. Returns (validated, warnings): cloud-init's own deprecation
+    messages, or why the schema could not be run. Raises GuardError when cloud-init rejects it.
     """
-    binary = find_cloud_init(root)
-    if binary is None:
-        return False, "cloud-init is not installed under %s: schema validation skipped" % root
-    is_host = os.path.realpath(root) == "/"
-    if is_host:
-        tmp_dir = tempfile.gettempdir()
-        prefix: list[str] = []
-    else:
-        chroot = shutil.which("chroot") or next(
-            (p for p in ("/usr/sbin/chroot", "/sbin/chroot", "/usr/bin/chroot") if os.path.exists(p)), None)
-        if chroot is None:
-            return False, "chroot is not available: schema validation of %s skipped" % root
-        tmp_dir = resolve_in_root(root, "tmp")
-        if not os.path.isdir(tmp_dir):
-            return False, "%s/tmp does not exist: schema validation skipped" % root
-        prefix = [chroot, root]
-    fd, tmp = tempfile.mkstemp(prefix=".bakery-guard-", suffix=".cfg", dir=tmp_dir)
+    cloud_init = plan.cloud_init
+    label = "cloud-init %s" % cloud_init.version_text if cloud_init.version else "cloud-init"
+    if cloud_init.binary is None:
+        return False, ["cloud-init is not installed under %s: schema validation skipped" % plan.image.root]
+    command = ["schema"]
+    if cloud_init.version is not None and cloud_init.version < (22, 2):
+        command = ["devel", "schema"]
+    argv = [cloud_init.binary] + command + ["--config-file", "/dev/stdin"]
+
+    def feed(args, **kwargs):
+        return run(args, data=plan.schema_text, binary_data=True, **kwargs)
+
+    # cloud-init 24.x and later write /run/cloud-init/instance-data*.json when they validate, and
+    # Python may cache bytecode: in the image neither is wanted (check mode writes nothing).
+    env = {"PYTHONDONTWRITEBYTECODE": "1"}
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.chmod(tmp, 0o644)
-        inside = tmp if is_host else "/tmp/" + os.path.basename(tmp)
-        argv = prefix + [binary, "schema", "--config-file", inside]
-        rc, out, err = run(argv, environ_update={"LANG": "C.UTF-8", "LC_ALL": "C.UTF-8",
-                                                 "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"})
-    finally:
-        os.unlink(tmp)
-    output = "%s\n%s" % (out, err)
+        if _sandbox.is_host_root(plan.image.root):
+            rc, out, err = _sandbox.run_in_image(plan.image.root, argv, feed, env=env)
+        else:
+            # the sandbox of run_in_image, with fresh tmpfs mounts on the image's /tmp and /run
+            rc, out, err = feed(_sandbox.image_command(plan.image.root, argv, env=env, tmp_private=True))
+    except _sandbox.SandboxError as exc:
+        return False, ["%s; schema validation skipped" % exc.msg]
+    output = _printable("%s\n%s" % (out or "", err or ""))
+    warnings = ["%s schema: deprecated: %s" % (label, text) for text in schema_deprecations(output)]
     if rc == 0:
-        return True, None
+        return True, warnings
     problem = _schema_problem(output)
     if problem:
-        raise GuardError("settings: the drop-in fails cloud-init's schema: %s" % problem)
-    return False, "could not run cloud-init schema (rc %d): %s" % (rc, output.strip()[-500:])
+        raise GuardError("settings: the drop-in fails cloud-init's schema (%s): %s" % (label, problem))
+    return False, warnings + ["could not run %s schema (rc %d): %s" % (label, rc, output.strip()[-500:])]
 
 
-def write_dropin(plan: Plan, move: t.Callable[[str, str], t.Any] | None = None) -> None:
-    """Write the drop-in atomically (temporary file beside it, then move).
-
-    The temporary name starts with '.' and does not end in .cfg, so cloud-init never reads
-    a partial file. Mode and owner of an existing file are kept; a new one gets 0644.
-    """
-    _paths.write_atomically(plan.path, plan.after or "", move)
+def write_dropin(plan: Plan) -> str:
+    """Write the drop-in through the root-confined layer: atomically (a temporary file beside it
+    whose name starts with '.' and does not end in .cfg, so cloud-init never reads a partial
+    file, then a rename), keeping the mode and owner of an existing file (a new one gets 0644),
+    and replacing a link at its path rather than writing through it. Returns its image path."""
+    return plan.image.write_text(plan.display, plan.after or "")

@@ -9,16 +9,23 @@
 #
 # The lock is planned first (plan_lock reads files and computes every new content, raising
 # ReleaseLockError naming the option on any bad input), then applied (apply_plan writes each
-# changed file atomically). Nothing is written unless the whole plan succeeded.
+# changed file atomically). Nothing is written unless the whole plan succeeded. Every file of
+# the image is read and written through the root-confined layer (_image_root): a link in the
+# image never leads outside it, and a write replaces a link rather than following it.
+#
+# Every pattern applied to user input or image text is a full-string match over ASCII classes
+# ([0-9], never \d, which also matches other scripts' digits; fullmatch or \Z, never a bare $,
+# which also matches before a final newline).
 
 from __future__ import annotations
 
 import datetime
-import os
 import re
+import stat
 import typing as t
 
-from ansible_collections.bakery.ami.plugins.module_utils import _paths
+from ansible_collections.bakery.ami.plugins.module_utils import _image_root
+from ansible_collections.bakery.ami.plugins.module_utils._errors import BakeryError
 
 # Generations of Amazon Linux, named like the ami_find catalog entries.
 AL2023 = "al2023"
@@ -33,6 +40,7 @@ GENERATION_TITLES = {
 
 LAUNCH_UPDATES = ("security", "bugfix", "all", "none")
 
+# Paths inside the image, without the leading slash (as FileChange.relpath and in messages after "/").
 DNF_VARS_RELEASEVER = "etc/dnf/vars/releasever"
 YUM_CONF = "etc/yum.conf"
 CLOUD_CFG_D = "etc/cloud/cloud.cfg.d"
@@ -55,36 +63,39 @@ _DROPIN_HEADER = (
 
 # al2023-ami-2023.6.20241010.0-kernel-6.1-x86_64, al2023-ami-minimal-2023.6.20241010.0-kernel-default-arm64
 _AL2023_NAME = re.compile(
-    r"^al2023-ami-(?P<minimal>minimal-)?(?P<release>2023\.\d+\.\d{8})(?:\.\d+)?-kernel-[0-9a-z.]+-(?:x86_64|arm64)$"
+    r"al2023-ami-(?P<minimal>minimal-)?(?P<release>2023\.[0-9]+\.[0-9]{8})(?:\.[0-9]+)?-kernel-[0-9a-z.]+-(?:x86_64|arm64)"
 )
 # amzn2-ami-hvm-2.0.20240131.0-x86_64-gp2, amzn2-ami-kernel-5.10-hvm-2.0.20240131.0-arm64-gp2,
 # amzn2-ami-minimal-hvm-2.0.20240131.0-x86_64-ebs
 _AL2_NAME = re.compile(
-    r"^amzn2-ami-(?:kernel-[0-9.]+-)?(?:minimal-)?hvm-(?P<release>2\.0\.\d{8})(?:\.\d+)?-(?:x86_64|arm64|i386)-(?:gp2|gp3|ebs)$"
+    r"amzn2-ami-(?:kernel-[0-9.]+-)?(?:minimal-)?hvm-(?P<release>2\.0\.[0-9]{8})(?:\.[0-9]+)?-(?:x86_64|arm64|i386)-(?:gp2|gp3|ebs)"
 )
 # amzn-ami-hvm-2018.03.0.20231218.0-x86_64-gp2, amzn-ami-minimal-hvm-2018.03.0.20231218.0-x86_64-ebs,
 # amzn-ami-2018.03.0.20231218.0-x86_64-ebs (paravirtual), amzn-ami-vpc-nat-2018.03.0.20231218.0-x86_64-ebs
 _AL1_NAME = re.compile(
-    r"^amzn-ami-(?:[a-z]+-)*(?P<release>20\d\d\.(?:03|09))\.\d+(?:\.\d{8})?(?:\.\d+)?-(?:x86_64|i386)-(?:gp2|ebs|s3)$"
+    r"amzn-ami-(?:[a-z]+-)*(?P<release>20[0-9][0-9]\.(?:03|09))\.[0-9]+(?:\.[0-9]{8})?(?:\.[0-9]+)?-(?:x86_64|i386)-(?:gp2|ebs|s3)"
 )
 # ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-amd64-server-20240801,
 # ubuntu-minimal/images/hvm-ssd/ubuntu-jammy-22.04-arm64-minimal-20240801,
 # ubuntu-pro-server/images/hvm-ssd/ubuntu-focal-20.04-amd64-pro-server-20240801.1
 _UBUNTU_NAME = re.compile(
-    r"^ubuntu(?:-[a-z]+)*/images(?:-testing)?/[a-z0-9-]+/ubuntu-[a-z]+-(?P<version>\d\d\.\d\d)"
-    r"-(?:amd64|arm64|i386)-(?:[a-z]+-)*(?:server|minimal)-(?P<release>\d{8}(?:\.\d+)?)$"
+    r"ubuntu(?:-[a-z]+)*/images(?:-testing)?/[a-z0-9-]+/ubuntu-[a-z]+-(?P<version>[0-9][0-9]\.[0-9][0-9])"
+    r"-(?:amd64|arm64|i386)-(?:[a-z]+-)*(?:server|minimal)-(?P<release>[0-9]{8}(?:\.[0-9]+)?)"
 )
 # debian-12-amd64-20240717-1811, debian-11-arm64-20240717-1811, debian-12-backports-amd64-...
 _DEBIAN_NAME = re.compile(
-    r"^debian-(?P<version>\d+)-(?:[a-z]+-)*(?:amd64|arm64)-(?:daily-)?(?P<release>\d{8}-\d+)$"
+    r"debian-(?P<version>[0-9]+)-(?:[a-z]+-)*(?:amd64|arm64)-(?:daily-)?(?P<release>[0-9]{8}-[0-9]+)"
 )
 # RHEL-9.4.0_HVM-20240423-x86_64-62-Hourly2-GP3, RHEL-8.10.0_HVM-20240327-arm64-2-Access2-GP3
+# (a prefix: the rest of a RHEL name varies; matched with .match, anchored at the start)
 _RHEL_NAME = re.compile(
-    r"^RHEL-(?P<major>\d+)\.(?P<minor>\d+)(?:\.\d+)?_HVM(?:_[A-Z0-9]+)?-\d{8}-(?:x86_64|arm64)-"
+    r"RHEL-(?P<major>[0-9]+)\.(?P<minor>[0-9]+)(?:\.[0-9]+)?_HVM(?:_[A-Z0-9]+)?-[0-9]{8}-(?:x86_64|arm64)-"
 )
 
 
 def _valid_date(yyyymmdd: str) -> bool:
+    if not re.fullmatch(r"[0-9]{8}", yyyymmdd):
+        return False
     try:
         datetime.datetime.strptime(yyyymmdd, "%Y%m%d")
     except ValueError:
@@ -110,25 +121,25 @@ def release_from_ami_name(name: t.Any) -> tuple[str, str] | None:
     Names of derived images (ECS- or EKS-optimized, vendors' own images) and anything else
     return None: a guess there would be worse than no answer.
     """
-    if not isinstance(name, str):
+    if not isinstance(name, str) or not name.isascii():
         return None
-    match = _AL2023_NAME.match(name)
+    match = _AL2023_NAME.fullmatch(name)
     if match and _valid_date(match.group("release").rsplit(".", 1)[1]):
         return ("al2023-minimal" if match.group("minimal") else AL2023), match.group("release")
-    match = _AL2_NAME.match(name)
+    match = _AL2_NAME.fullmatch(name)
     if match and _valid_date(match.group("release").rsplit(".", 1)[1]):
         return AL2, match.group("release")
-    match = _AL1_NAME.match(name)
+    match = _AL1_NAME.fullmatch(name)
     if match:
         return AL1, match.group("release")
-    match = _UBUNTU_NAME.match(name)
+    match = _UBUNTU_NAME.fullmatch(name)
     if match and _valid_date(match.group("release")[:8]):
         return "ubuntu-" + match.group("version"), match.group("release")
-    match = _DEBIAN_NAME.match(name)
+    match = _DEBIAN_NAME.fullmatch(name)
     if match and _valid_date(match.group("release")[:8]):
         return "debian-" + match.group("version"), match.group("release")
     match = _RHEL_NAME.match(name)
-    if match:
+    if match and not _has_control(name):
         return "rhel-" + match.group("major"), match.group("major") + "." + match.group("minor")
     return None
 
@@ -157,25 +168,29 @@ def generation_of_release(release: t.Any) -> str | None:
 # Release strings of each generation
 # --------------------------------------------------------------------------------------------
 
-_AL2023_RELEASE = re.compile(r"^2023\.(\d+)\.(\d{8})$")
-_AL1_RELEASE = re.compile(r"^(20\d\d)\.(03|09)$")
+_AL2023_RELEASE = re.compile(r"2023\.([0-9]+)\.([0-9]{8})")
+_AL1_RELEASE = re.compile(r"(20[0-9][0-9])\.(03|09)")
+
+
+def _has_control(text: str) -> bool:
+    return any(ord(ch) < 32 or ord(ch) == 127 for ch in text)
 
 
 def validate_release(generation: str, release: t.Any) -> str | None:
     """None when release is a lockable release of that generation, else the rule it breaks."""
     if generation == AL2023:
-        match = _AL2023_RELEASE.match(release) if isinstance(release, str) else None
+        match = _AL2023_RELEASE.fullmatch(release) if isinstance(release, str) else None
         if match and _valid_date(match.group(2)):
             return None
         hint = ""
-        if isinstance(release, str) and re.match(r"^2023\.\d+\.\d{8}\.\d+$", release):
+        if isinstance(release, str) and re.fullmatch(r"2023\.[0-9]+\.[0-9]{8}\.[0-9]+", release):
             hint = " (drop the trailing image build number)"
         return (
             "an Amazon Linux 2023 release has the form 2023.<minor>.<YYYYMMDD> with a real date,"
             f" e.g. 2023.6.20241010{hint}"
         )
     if generation == AL1:
-        match = _AL1_RELEASE.match(release) if isinstance(release, str) else None
+        match = _AL1_RELEASE.fullmatch(release) if isinstance(release, str) else None
         if match and "2011.09" <= release <= "2018.03":
             return None
         return "an Amazon Linux AMI release has the form YYYY.MM, from 2011.09 to 2018.03, e.g. 2018.03"
@@ -184,7 +199,7 @@ def validate_release(generation: str, release: t.Any) -> str | None:
 
 def release_key(release: str) -> tuple[int, ...]:
     """Sort key of a release string of one generation (numeric, component by component)."""
-    return tuple(int(part) for part in re.findall(r"\d+", release))
+    return tuple(int(part) for part in re.findall(r"[0-9]+", release))
 
 
 # --------------------------------------------------------------------------------------------
@@ -192,7 +207,7 @@ def release_key(release: str) -> tuple[int, ...]:
 # --------------------------------------------------------------------------------------------
 
 
-class ReleaseLockError(Exception):
+class ReleaseLockError(BakeryError):
     """Bad input or an unusable root; the message names the option or file at fault."""
 
 
@@ -205,7 +220,7 @@ def parse_os_release(text: str) -> dict[str, str]:
             continue
         key, value = line.split("=", 1)
         key = key.strip()
-        if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", key):
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
             continue
         value = value.strip()
         if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
@@ -217,25 +232,45 @@ def parse_os_release(text: str) -> dict[str, str]:
     return result
 
 
-def resolve_in_root(root: str, relpath: str) -> str:
-    """Host path of relpath inside root; symbolic links never lead out of root."""
-    return _paths.resolve_in_root(root, relpath, ReleaseLockError)
+MAX_FILE_BYTES = 1 << 20  # the files the lock reads are a few hundred bytes
 
 
-def _read_text(root: str, relpath: str) -> str | None:
-    """Text of a file under root, None when it does not exist. Unreadable -> ReleaseLockError."""
-    path = resolve_in_root(root, relpath)
+def open_root(root: t.Any) -> _image_root.ImageRoot:
     try:
-        with open(path, "rb") as handle:
-            data = handle.read()
-    except FileNotFoundError:
+        return _image_root.ImageRoot(root)
+    except _image_root.RootError as exc:
+        raise ReleaseLockError(exc.msg) from exc
+
+
+def host_path(image: _image_root.ImageRoot, relpath: str) -> str:
+    """Where the file at relpath lies on this host: its directory resolved inside the image
+    (links followed there, never out of it), for messages and the module's `files`."""
+    directory, _sep, name = ("/" + relpath).rpartition("/")
+    canonical = image.canonical(directory or "/", follow_last=True) or directory or "/"
+    return image.host_path(canonical.rstrip("/") + "/" + name)
+
+
+def _read_text(image: _image_root.ImageRoot, relpath: str) -> str | None:
+    """Text of the regular file at /relpath (a final link followed inside the image), None when
+    it does not exist. Not a regular file, too large or not UTF-8 -> ReleaseLockError."""
+    path = "/" + relpath
+    try:
+        entry = image.stat(path)
+    except _image_root.RootError as exc:
+        raise ReleaseLockError(exc.msg) from exc
+    if entry is None:
         return None
-    except OSError as exc:
-        raise ReleaseLockError(f"root: cannot read {path}: {exc.strerror}") from exc
+    if not stat.S_ISREG(entry.stat.st_mode):
+        raise ReleaseLockError(f"root: {host_path(image, relpath)} is not a regular file")
+    data = image.read_bytes(path, limit=MAX_FILE_BYTES + 1, follow_last=True)
+    if data is None:
+        raise ReleaseLockError(f"root: cannot read {host_path(image, relpath)}")
+    if len(data) > MAX_FILE_BYTES:
+        raise ReleaseLockError(f"root: {host_path(image, relpath)} is larger than {MAX_FILE_BYTES} bytes")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise ReleaseLockError(f"root: {path} is not UTF-8 text (byte {exc.start})") from exc
+        raise ReleaseLockError(f"root: {host_path(image, relpath)} is not UTF-8 text (byte {exc.start})") from exc
 
 
 class Identity(t.NamedTuple):
@@ -244,12 +279,12 @@ class Identity(t.NamedTuple):
     installed_release: str | None  # the release the image is on now, where it can be read
 
 
-def detect(root: str) -> Identity:
-    if not os.path.isdir(root):
-        raise ReleaseLockError(f"root: {root} does not exist or is not a directory")
+def detect(root: str | _image_root.ImageRoot) -> Identity:
+    image = root if isinstance(root, _image_root.ImageRoot) else open_root(root)
+    root = image.root
     text = None
     for relpath in OS_RELEASE:
-        text = _read_text(root, relpath)
+        text = _read_text(image, relpath)
         if text is not None:
             break
     if text is None:
@@ -262,18 +297,18 @@ def detect(root: str) -> Identity:
     pretty = fields.get("PRETTY_NAME") or " ".join(x for x in (fields.get("NAME", os_id), version_id) if x) or "unknown"
     if os_id != "amzn":
         return Identity(None, f"{pretty} (ID={os_id or 'unset'})", None)
-    system_release = (_read_text(root, SYSTEM_RELEASE) or "").strip()
+    system_release = (_read_text(image, SYSTEM_RELEASE) or "").strip()
     if version_id == "2023":
         installed = None
         for source in (system_release, pretty):
-            match = re.search(r"\b(2023\.\d+\.\d{8})\b", source)
+            match = re.search(r"(?<![0-9A-Za-z.])(2023\.[0-9]+\.[0-9]{8})(?![0-9A-Za-z])", source)
             if match:
                 installed = match.group(1)
                 break
         return Identity(AL2023, pretty, installed)
     if version_id == "2":
         return Identity(AL2, pretty, None)
-    if _AL1_RELEASE.match(version_id):
+    if _AL1_RELEASE.fullmatch(version_id):
         return Identity(AL1, pretty, version_id)
     raise ReleaseLockError(
         f"root: {root} is Amazon Linux with VERSION_ID={version_id or 'unset'} in its os-release,"
@@ -285,8 +320,9 @@ def detect(root: str) -> Identity:
 # Minimal edits of each file
 # --------------------------------------------------------------------------------------------
 
-_SECTION = re.compile(r"^\s*\[([^\]]+)\]\s*$")
-_KEY = re.compile(r"^(?P<key>[A-Za-z0-9_.-]+)(?P<sep>\s*[=:]\s*)(?P<value>.*?)(?P<trail>\s*)$")
+# (applied with fullmatch to one line without its line ending)
+_SECTION = re.compile(r"[ \t]*\[([^\]]+)\][ \t]*")
+_KEY = re.compile(r"(?P<key>[A-Za-z0-9_.-]+)(?P<sep>[ \t]*[=:][ \t]*)(?P<value>.*?)(?P<trail>[ \t]*)")
 
 
 def _split_lines(text: str) -> list[str]:
@@ -308,7 +344,7 @@ def _scan_yum(text: str, path: str) -> tuple[tuple[int, int], str | None, int | 
     for number, raw in enumerate(lines):
         line = raw.rstrip("\r\n")
         stripped = line.strip()
-        match = _SECTION.match(line)
+        match = _SECTION.fullmatch(line)
         if match:
             if section == "main":
                 main_end = number
@@ -328,7 +364,7 @@ def _scan_yum(text: str, path: str) -> tuple[tuple[int, int], str | None, int | 
             raise ReleaseLockError(
                 f"{path}: malformed: line {number + 1} ({stripped[:40]!r}) comes before any [section] header"
             )
-        key_match = _KEY.match(line)
+        key_match = _KEY.fullmatch(line)
         if not key_match:
             raise ReleaseLockError(f"{path}: malformed: line {number + 1} ({stripped[:40]!r}) is not key=value")
         if section == "main" and key_match.group("key") == "releasever":
@@ -353,7 +389,7 @@ def set_yum_releasever(text: str, release: str, path: str) -> str:
     if index is not None:
         if value == release:
             return text
-        match = _KEY.match(lines[index].rstrip("\r\n"))
+        match = _KEY.fullmatch(lines[index].rstrip("\r\n"))
         ending = lines[index][len(lines[index].rstrip("\r\n")):] or newline
         lines[index] = match.group("key") + match.group("sep") + release + match.group("trail") + ending
         return "".join(lines)
@@ -370,14 +406,14 @@ def set_yum_releasever(text: str, release: str, path: str) -> str:
 
 
 def _yaml_scalar(value: str) -> str:
-    if re.match(r"^[a-z]+$", value) and value not in ("null", "true", "false", "yes", "no", "on", "off", "y", "n"):
+    if re.fullmatch(r"[a-z]+", value) and value not in ("null", "true", "false", "yes", "no", "on", "off", "y", "n"):
         return value
     return "'" + value.replace("'", "''") + "'"
 
 
 def _dropin_value(text: str, key: str) -> str | None:
     for line in text.splitlines():
-        match = re.match(rf"^{re.escape(key)}\s*:\s*(.*?)\s*(?:#.*)?$", line)
+        match = re.fullmatch(rf"{re.escape(key)}[ \t]*:[ \t]*(.*?)[ \t]*(?:#.*)?", line.rstrip("\r\n"))
         if match:
             value = match.group(1)
             if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
@@ -396,7 +432,7 @@ def update_dropin(text: str | None, settings: dict[str, str]) -> str:
     for key, value in settings.items():
         rendered = f"{key}: {_yaml_scalar(value)}\n"
         for number, line in enumerate(lines):
-            if re.match(rf"^{re.escape(key)}\s*:", line):
+            if re.match(rf"{re.escape(key)}[ \t]*:", line):
                 if _dropin_value(line, key) != value:
                     lines[number] = rendered
                 break
@@ -405,17 +441,14 @@ def update_dropin(text: str | None, settings: dict[str, str]) -> str:
     return "".join(lines)
 
 
-def later_dropin_conflicts(root: str, settings: dict[str, str]) -> list[str]:
+def later_dropin_conflicts(image: _image_root.ImageRoot, settings: dict[str, str]) -> list[str]:
     """Warnings for cloud.cfg.d files sorting after ours that set one of our keys differently."""
-    directory = resolve_in_root(root, CLOUD_CFG_D)
-    try:
-        names = sorted(n for n in os.listdir(directory) if n.endswith(".cfg") and n > CLOUD_DROPIN_NAME)
-    except OSError:
-        return []
+    names = sorted(name for name in (entry.path.rsplit("/", 1)[1] for entry in image.entries("/" + CLOUD_CFG_D))
+                   if name.endswith(".cfg") and name > CLOUD_DROPIN_NAME)
     warnings = []
     for name in names:
         try:
-            text = _read_text(root, f"{CLOUD_CFG_D}/{name}") or ""
+            text = _read_text(image, f"{CLOUD_CFG_D}/{name}") or ""
         except ReleaseLockError:
             continue
         for key, value in settings.items():
@@ -435,12 +468,13 @@ def later_dropin_conflicts(root: str, settings: dict[str, str]) -> list[str]:
 
 class FileChange(t.NamedTuple):
     relpath: str  # inside the image, without the leading slash
-    path: str  # on this host (resolved under root)
+    path: str  # on this host (its directory resolved inside the image), for the module's `files`
     before: str | None  # None: the file does not exist yet
     after: str
 
 
 class Plan(t.NamedTuple):
+    image: _image_root.ImageRoot
     generation: str | None
     distribution: str
     lockable: bool
@@ -456,17 +490,20 @@ class Plan(t.NamedTuple):
         return self.generation is None
 
 
-def _change(root: str, relpath: str, before: str | None, after: str) -> list[FileChange]:
+def _change(image: _image_root.ImageRoot, relpath: str, before: str | None, after: str) -> list[FileChange]:
     if before == after:
         return []
-    return [FileChange(relpath, resolve_in_root(root, relpath), before, after)]
+    return [FileChange(relpath, host_path(image, relpath), before, after)]
 
 
 def _check_options(release: t.Any, ami_name: t.Any, launch_updates: t.Any) -> tuple[str, str, str] | None:
     if not isinstance(release, str) or not release.strip():
         raise ReleaseLockError("release: must be 'source', 'latest' or a release string, got an empty value")
-    if release != release.strip():
-        raise ReleaseLockError(f"release: must not have leading or trailing spaces, got {release!r}")
+    if release != release.strip() or _has_control(release):
+        raise ReleaseLockError(f"release: must not have leading or trailing spaces or control characters, "
+                               f"got {_short(release)}")
+    if not release.isascii():
+        raise ReleaseLockError(f"release: must be ASCII (digits 0-9 and dots), got {_short(release)}")
     if launch_updates is not None and launch_updates not in LAUNCH_UPDATES:
         raise ReleaseLockError(f"launch_updates: must be one of {', '.join(LAUNCH_UPDATES)}, got {launch_updates!r}")
     if ami_name is None:
@@ -478,21 +515,27 @@ def _check_options(release: t.Any, ami_name: t.Any, launch_updates: t.Any) -> tu
     parsed = release_from_ami_name(ami_name)
     if parsed is None:
         raise ReleaseLockError(
-            f"ami_name: no release can be read from {ami_name!r} (expected a name such as"
+            f"ami_name: no release can be read from {_short(ami_name)} (expected a name such as"
             " al2023-ami-2023.6.20241010.0-kernel-6.1-x86_64, amzn2-ami-hvm-2.0.20240131.0-x86_64-gp2"
             " or amzn-ami-hvm-2018.03.0.20231218.0-x86_64-gp2)"
         )
     return ami_name, parsed[0], parsed[1]
 
 
+def _short(value: t.Any, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
 def plan_lock(root: str, release: str = "source", ami_name: str | None = None,
               launch_updates: str | None = None) -> Plan:
     """Work out every file change; raise ReleaseLockError on any bad input. Writes nothing."""
     from_name = _check_options(release, ami_name, launch_updates)
-    identity = detect(root)
+    image = open_root(root)
+    identity = detect(image)
     generation = identity.generation
     if generation is None:
-        return Plan(None, identity.distribution, False, None, None, False, [], [],
+        return Plan(image, None, identity.distribution, False, None, None, False, [], [],
                     f"{identity.distribution} is not Amazon Linux: nothing to lock")
     title = GENERATION_TITLES[generation]
     if from_name is not None and generation_of_distro(from_name[1]) != generation:
@@ -501,7 +544,7 @@ def plan_lock(root: str, release: str = "source", ami_name: str | None = None,
         )
     warnings: list[str] = []
     if generation == AL2:
-        return _plan_al2(root, release, launch_updates, identity, warnings)
+        return _plan_al2(image, release, launch_updates, identity, warnings)
 
     # Which release to lock to.
     if release == "source":
@@ -524,7 +567,7 @@ def plan_lock(root: str, release: str = "source", ami_name: str | None = None,
     else:
         problem = validate_release(generation, release)
         if problem:
-            raise ReleaseLockError(f"release: {release!r} is not valid on {title}: {problem}")
+            raise ReleaseLockError(f"release: {_short(release)} is not valid on {title}: {problem}")
         target = release
         if identity.installed_release and release_key(target) < release_key(identity.installed_release):
             warnings.append(
@@ -540,63 +583,66 @@ def plan_lock(root: str, release: str = "source", ami_name: str | None = None,
                 " updates at launch and whose support for cloud-init's repo_upgrade is unconfirmed;"
                 " leave launch_updates unset (or none), or update at launch through user-data"
             )
-        if not os.path.isdir(resolve_in_root(root, "etc/dnf")):
+        if not image.is_dir("/etc/dnf"):
             raise ReleaseLockError(f"root: {root} has no etc/dnf directory: is dnf installed in this image?")
-        before_text = _read_text(root, DNF_VARS_RELEASEVER)
+        before_text = _read_text(image, DNF_VARS_RELEASEVER)
         release_before = before_text.splitlines()[0].strip() if before_text and before_text.strip() else None
         if before_text is None or not before_text.strip():
             after_text = target + "\n"
         else:
             first, sep, rest = before_text.partition("\n")
             after_text = before_text if first.strip() == target else target + "\n" + rest if sep else target + "\n"
-        changes = _change(root, DNF_VARS_RELEASEVER, before_text, after_text)
+        changes = _change(image, DNF_VARS_RELEASEVER, before_text, after_text)
         if launch_updates == "none":
             warnings.append("launch_updates: none is what Amazon Linux 2023 does already; nothing written for it")
         msg = (f"{title} locked to release {target} through /{DNF_VARS_RELEASEVER}" if locked else
                f"{title} unlocked: dnf follows the latest release (/{DNF_VARS_RELEASEVER} = latest)")
-        return Plan(generation, identity.distribution, True, release_before, target, locked, changes, warnings, msg)
+        return Plan(image, generation, identity.distribution, True, release_before, target, locked, changes,
+                    warnings, msg)
 
     # The Amazon Linux AMI (2018.03 and earlier).
-    yum_text = _read_text(root, YUM_CONF)
-    yum_path = resolve_in_root(root, YUM_CONF)
+    yum_text = _read_text(image, YUM_CONF)
+    yum_path = host_path(image, YUM_CONF)
     if yum_text is None:
         raise ReleaseLockError(f"root: {yum_path} does not exist: every Amazon Linux AMI has one")
     release_before = yum_releasever(yum_text, yum_path)
-    changes = _change(root, YUM_CONF, yum_text, set_yum_releasever(yum_text, target, yum_path))
+    changes = _change(image, YUM_CONF, yum_text, set_yum_releasever(yum_text, target, yum_path))
     settings = {"repo_releasever": target}
     if launch_updates is not None:
         settings["repo_upgrade"] = launch_updates
-    changes += _plan_dropin(root, settings)
-    warnings += later_dropin_conflicts(root, settings)
+    changes += _plan_dropin(image, settings)
+    warnings += later_dropin_conflicts(image, settings)
     msg = (f"{title} locked to release {target}: releasever in /{YUM_CONF} and repo_releasever in /{CLOUD_DROPIN}"
            if locked else
            f"{title} unlocked: releasever=latest in /{YUM_CONF} and repo_releasever: latest in /{CLOUD_DROPIN}")
-    return Plan(generation, identity.distribution, True, release_before, target, locked, changes, warnings, msg)
+    return Plan(image, generation, identity.distribution, True, release_before, target, locked, changes,
+                warnings, msg)
 
 
-def _plan_dropin(root: str, settings: dict[str, str]) -> list[FileChange]:
-    if not os.path.isdir(resolve_in_root(root, "etc/cloud")):
-        raise ReleaseLockError(f"root: {root} has no etc/cloud directory: is cloud-init installed in this image?")
-    before = _read_text(root, CLOUD_DROPIN)
-    return _change(root, CLOUD_DROPIN, before, update_dropin(before, settings))
+def _plan_dropin(image: _image_root.ImageRoot, settings: dict[str, str]) -> list[FileChange]:
+    if not image.is_dir("/etc/cloud"):
+        raise ReleaseLockError(f"root: {image.root} has no etc/cloud directory: is cloud-init installed in this image?")
+    before = _read_text(image, CLOUD_DROPIN)
+    return _change(image, CLOUD_DROPIN, before, update_dropin(before, settings))
 
 
-def _plan_al2(root: str, release: str, launch_updates: str | None, identity: Identity,
+def _plan_al2(image: _image_root.ImageRoot, release: str, launch_updates: str | None, identity: Identity,
               warnings: list[str]) -> Plan:
     not_versioned = (
         "Amazon Linux 2 repositories are not versioned by release, so there is no release lock"
         " (hold packages with yum versionlock or serve a private mirror instead)"
     )
     if release != "source":
-        raise ReleaseLockError(f"release: {release} is not possible on Amazon Linux 2: {not_versioned}")
+        shown = release if len(release) <= 80 else _short(release)  # checked: ASCII, no control characters
+        raise ReleaseLockError(f"release: {shown} is not possible on Amazon Linux 2: {not_versioned}")
     changes: list[FileChange] = []
     msg = not_versioned + ": nothing was locked"
     if launch_updates is not None:
         settings = {"repo_upgrade": launch_updates}
-        changes = _plan_dropin(root, settings)
-        warnings += later_dropin_conflicts(root, settings)
+        changes = _plan_dropin(image, settings)
+        warnings += later_dropin_conflicts(image, settings)
         msg += f"; launch updates set to {launch_updates} through repo_upgrade in /{CLOUD_DROPIN}"
-    return Plan(AL2, identity.distribution, False, None, None, False, changes, warnings, msg)
+    return Plan(image, AL2, identity.distribution, False, None, None, False, changes, warnings, msg)
 
 
 # --------------------------------------------------------------------------------------------
@@ -616,15 +662,13 @@ def diff_of(plan: Plan) -> list[dict[str, str]]:
     ]
 
 
-def apply_plan(plan: Plan, move: t.Callable[[str, str], t.Any] | None = None) -> list[str]:
-    """Write every change atomically: a temporary file beside the target, then move.
-
-    move(src, dest) is AnsibleModule.atomic_move in the module (which keeps the target's mode,
-    owner and SELinux context); without it the mode and owner are copied here and os.replace is
-    used. New files get mode 0644 and new directories 0755. Returns the host paths written.
-    """
+def apply_plan(plan: Plan) -> list[str]:
+    """Write every change through the root-confined layer: atomically (a temporary file beside
+    the target, then a rename), keeping an existing file's mode, owner and SELinux label, a new
+    file 0644 and new directories 0755, and replacing a link at the path rather than writing
+    through it. Returns the host paths written."""
     written = []
     for change in plan.changes:
-        _paths.write_atomically(change.path, change.after, move)
+        plan.image.write_text("/" + change.relpath, change.after)
         written.append(change.path)
     return written

@@ -29,6 +29,9 @@ description:
   - Any other distribution is skipped (RV(skipped=true)) with the detected distribution in RV(msg).
   - Edits are minimal (comments, other keys, mode and owner of each file are kept), every write
     is atomic, and nothing is written unless every input is valid. A rerun changes nothing.
+  - Every file under O(root) is read and written through the collection's root-confined file
+    layer. A symbolic link in the image never leads outside it, and a link at a file's path is
+    replaced, never written through.
   - User-data given at launch still wins over the image's cloud-init files.
 options:
   release:
@@ -40,6 +43,7 @@ options:
       - Anything else is an explicit release, checked against the form of the generation,
         C(2023.<minor>.<YYYYMMDD>) such as V(2023.6.20241010) on Amazon Linux 2023,
         C(YYYY.MM) such as V(2018.03) on the Amazon Linux AMI. Amazon Linux 2 has none.
+        The whole value must match, in ASCII digits (0-9) only.
     type: str
     default: source
   ami_name:
@@ -170,8 +174,8 @@ diff:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.bakery.ami.plugins.module_utils._group import accept_group_defaults
+from ansible_collections.bakery.ami.plugins.module_utils._errors import BakeryError
 from ansible_collections.bakery.ami.plugins.module_utils._release import (
-    ReleaseLockError,
     apply_plan,
     diff_of,
     plan_lock,
@@ -193,8 +197,8 @@ def main():
     params = module.params
     try:
         plan = plan_lock(params["root"], params["release"], params["ami_name"], params["launch_updates"])
-    except ReleaseLockError as exc:
-        module.fail_json(msg=str(exc))
+    except BakeryError as exc:
+        module.fail_json(msg=exc.msg)
 
     result = dict(
         changed=bool(plan.changes),
@@ -215,7 +219,10 @@ def main():
         module.warn(warning)
     if plan.changes and not module.check_mode:
         try:
-            apply_plan(plan, move=module.atomic_move)
+            apply_plan(plan)
+        except BakeryError as exc:
+            result["msg"] = exc.msg
+            module.fail_json(**result)
         except OSError as exc:
             result["msg"] = f"root: writing {exc.filename or params['root']} failed: {exc.strerror}"
             module.fail_json(**result)

@@ -24,25 +24,52 @@ description:
     the image's own lists.
   - Files that sort after the drop-in and set one of its keys back are reported in RV(conflicts)
     (and warned about); they win over the guard.
-  - The drop-in starts with C(#cloud-config), is written atomically, and is validated with
-    C(cloud-init schema --config-file) where cloud-init is installed under O(root) (in a chroot
-    when O(root) is not V(/)). Keys the schema does not know, such as Amazon Linux's
-    C(repo_upgrade), are checked by the module itself.
+  - Every file under O(root) is read and written through the collection's root-confined file
+    layer, so a symbolic link in the image never leads outside it. The drop-in starts with
+    C(#cloud-config) and is written atomically (a link at its path is replaced, never written
+    through).
+  - The image's cloud-init version is read from its files (C(cloudinit/version.py), dpkg's status,
+    the Python package metadata) and returned in RV(cloud_init_version); the guard never writes a
+    value that version deprecates.
+  - System settings (C(network), C(datasource_list), C(datasource), C(manual_cache_clean),
+    C(allow_userdata), C(system_info), the module lists, Amazon Linux's C(repo_upgrade)...) are
+    checked by the module's own rules. The rest of the drop-in, the part cloud-init also accepts
+    as user-data, is validated with the image's own C(cloud-init schema --config-file), in check
+    mode too. When O(root) is not V(/) that cloud-init runs in private mount, PID, network, IPC
+    and UTS namespaces, chrooted into a C(nodev,nosuid) bind of O(root) with a device-less
+    C(/dev), fresh C(/tmp) and C(/run) and without the capabilities that leave a chroot (never as
+    host root in a plain chroot); it reads the text from its standard
+    input, so nothing is written into the image. Its own deprecation messages are returned as
+    warnings. A key that is neither a known system setting nor in the image's cloud-init schema is
+    refused.
   - B(User-data given at launch still wins) over everything under C(/etc/cloud), and so does
     vendor-data. The guard protects the image from its own defaults, not from what the person
     launching it asks for.
   - With O(audit), the module returns RV(first_boot_changes), what cloud-init will still change at
     first boot after the guard, and with O(customized_paths) the RV(unprotected) files among them.
+  - With O(audit), the audit also covers what depends on the image's own files - the default user
+    created with sudo rights over the image's sudoers policy (C(/etc/sudoers.d/90-cloud-init-users)),
+    its home and C(authorized_keys), host keys generated for missing types when C(ssh_deletekeys) is
+    false (DSA only where the image's cloud-init and OpenSSH still make it), C(sshd_config.d/50-cloud-init.conf),
+    C(/etc/udev/rules.d/70-persistent-net.rules) - and leaves out the locale when cloud-init only
+    re-applies the image's own. It warns when the default user is not in the image and cloud-init
+    will not create it (the launch key pair would reach no user).
   - Bad input (an unknown protection, a O(filename) with a path or another suffix, a O(root) without
-    C(/etc/cloud), a malformed existing configuration file, settings cloud-init's schema rejects)
-    fails with a message naming the option or the file and line, and writes nothing.
+    C(/etc/cloud), a malformed existing configuration file, privileged or unbounded O(settings),
+    settings cloud-init's schema rejects) fails with a message naming the option or the file and
+    line, and writes nothing.
 options:
   protect:
     description:
       - Named protections. Each maps, in one table of the collection, to the cloud-init settings or
         module removals that keep that part of the image as baked.
-      - V(ssh_config) C(ssh_pwauth=unchanged), so set_passwords leaves sshd_config and sshd_config.d alone.
-      - V(hostname) C(preserve_hostname=true).
+      - V(ssh_config) leaves C(ssh_pwauth) unset when no configuration file of the image sets it, so
+        set_passwords leaves sshd_config and sshd_config.d alone; when one does, it writes the boolean
+        of the image's effective C(PasswordAuthentication) (read from sshd_config and the files it
+        includes, first value wins), so sshd keeps doing what it did. On cloud-init older than 22.2
+        it writes C(unchanged), which those versions do not deprecate.
+      - V(hostname) C(preserve_hostname=true). Every instance launched from the image then keeps
+        the baked hostname, so all of them share one; the module warns. Not a default of the bake.
       - V(etc_hosts) C(manage_etc_hosts=false).
       - V(resolv_conf) C(manage_resolv_conf=false).
       - V(network) C(network.config=disabled).
@@ -66,8 +93,25 @@ options:
       - A key that contradicts a chosen protection is refused.
       - C(cloud_init_modules), C(cloud_config_modules) and C(cloud_final_modules) cannot be given
         together with O(disable_modules).
+      - Keys that create users or groups or set passwords (C(users), C(groups), C(chpasswd),
+        C(password), ...), install keys (C(ssh_authorized_keys), C(ssh_keys), C(ca_certs), ...), run
+        commands or install software (C(runcmd), C(bootcmd), C(packages), C(yum_repos), C(snap),
+        C(ansible), ...), write files or change disks (C(write_files), C(mounts), C(fs_setup), ...),
+        send data (C(phone_home), C(reporting)), C(disable_root=false), sub-keys of C(apt) other than
+        C(preserve_sources_list) and C(disable_suites), and C(system_info.default_user) are refused
+        unless O(allow_privileged_settings).
+      - Bounds - C(hostname) and C(fqdn) are host names of at most 253 characters; no string or
+        key holds control characters other than newline and tab; at most 32 levels of nesting and
+        64 KiB when written. C(network) may only set C(config) to V(disabled) (cloud-init then renders no
+        network configuration).
     type: dict
     default: {}
+  allow_privileged_settings:
+    description:
+      - Allow O(settings) that create users, set passwords, install keys or software, run commands,
+        write files or send data at first boot.
+    type: bool
+    default: false
   disable_modules:
     description:
       - cloud-init module names (with or without C(cc_); C(-) and C(_) are the same) to drop from
@@ -111,8 +155,8 @@ extends_documentation_fragment:
 attributes:
   check_mode:
     description:
-      - Reports what would change without writing the drop-in (schema validation still runs,
-        through a temporary file in the image's /tmp that is removed at once).
+      - Reports what would change without writing the drop-in. Schema validation still runs; the
+        image's cloud-init reads the drop-in from its standard input, so nothing is written.
     support: full
   diff_mode:
     description: Returns the before and after text of the drop-in.
@@ -131,9 +175,9 @@ seealso:
 """
 
 EXAMPLES = r"""
-- name: Keep sshd, the hostname, /etc/hosts and the network as baked
+- name: Keep sshd, /etc/hosts and the network as baked
   bakery.ami.cloudinit_guard:
-    protect: [ssh_config, hostname, etc_hosts, network]
+    protect: [ssh_config, etc_hosts, network]
     customized_paths:
       - /etc/ssh/sshd_config.d/60-bake.conf
       - /etc/hosts
@@ -147,6 +191,13 @@ EXAMPLES = r"""
     disable_modules: [landscape]
     settings:
       ssh_deletekeys: true
+      datasource_list: [Ec2, None]
+
+- name: Bake a user-data key that runs commands (refused without the explicit flag)
+  bakery.ami.cloudinit_guard:
+    settings:
+      runcmd: [[systemctl, restart, my-app]]
+    allow_privileged_settings: true
 
 - name: Only audit what cloud-init will change at first boot
   bakery.ami.cloudinit_guard:
@@ -182,13 +233,15 @@ conflicts:
 first_boot_changes:
   description:
     - Each file a cloud-init module will still change at first boot under the configuration after
-      the guard, with the key responsible, its value and the module's frequency. Names in
-      parentheses are not files (partition table, package set, commands). Empty without O(audit).
+      the guard, with the key responsible, its value, the module's frequency, the files it
+      overrides and, where useful, a C(detail) in words. Names in parentheses are not files
+      (partition table, package set, commands). Empty without O(audit).
   returned: always
   type: list
   elements: dict
   sample: [{"module": "ssh", "file": "/etc/ssh/ssh_host_*_key", "key": "ssh_deletekeys",
-            "value": true, "frequency": "once-per-instance", "overrides": []}]
+            "value": true, "frequency": "once-per-instance", "overrides": [],
+            "detail": "every host key deleted; new ones of types rsa, ecdsa, ed25519"}]
 unprotected:
   description: The O(customized_paths) that a module will still rewrite or override at first boot.
   returned: always
@@ -197,10 +250,17 @@ unprotected:
   sample: [{"path": "/etc/hostname", "module": "set_hostname", "key": "preserve_hostname",
             "file": "/etc/hostname", "frequency": "once-per-instance"}]
 schema_validated:
-  description: Whether cloud-init's schema validated the drop-in (false when cloud-init is not in the image or nothing changed).
+  description:
+    - Whether the image's cloud-init schema validated the user-data part of the drop-in (false when
+      cloud-init is not in the image, cannot be run, or nothing changed).
   returned: always
   type: bool
   sample: true
+cloud_init_version:
+  description: The version of the image's cloud-init, read from its files; null when unknown.
+  returned: always
+  type: str
+  sample: 25.1.4
 diff:
   description: Before and after text of the drop-in, in diff mode.
   returned: when diff mode is on and the drop-in changes
@@ -212,11 +272,11 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.bakery.ami.plugins.module_utils._cloudinit import (
     DEFAULT_FILENAME,
     YAML_IMPORT_ERROR,
-    GuardError,
     plan_guard,
     validate_schema,
     write_dropin,
 )
+from ansible_collections.bakery.ami.plugins.module_utils._errors import BakeryError
 from ansible_collections.bakery.ami.plugins.module_utils._group import accept_group_defaults
 
 
@@ -239,6 +299,7 @@ def main():
                 audit=dict(type="bool", default=True),
                 customized_paths=dict(type="list", elements="str", default=[]),
                 fail_on_unprotected=dict(type="bool", default=False),
+                allow_privileged_settings=dict(type="bool", default=False),
             )
         ),
         supports_check_mode=True,
@@ -251,8 +312,9 @@ def main():
 
     try:
         plan = plan_guard(params["root"], params["protect"], params["settings"], params["disable_modules"],
-                          params["filename"], params["audit"], params["customized_paths"])
-    except GuardError as exc:
+                          params["filename"], params["audit"], params["customized_paths"],
+                          params["allow_privileged_settings"])
+    except BakeryError as exc:
         module.fail_json(msg=str(exc))
 
     result = dict(
@@ -264,14 +326,15 @@ def main():
         first_boot_changes=plan.first_boot_changes,
         unprotected=plan.unprotected,
         schema_validated=False,
+        cloud_init_version=plan.cloud_init.version_text,
     )
     if plan.changed:
         try:
-            validated, warning = validate_schema(params["root"], plan.after, module.run_command)
-        except GuardError as exc:
-            module.fail_json(msg=str(exc), **_failure(result, changed=False, written=False))
+            validated, schema_warnings = validate_schema(plan, module.run_command)
+        except BakeryError as exc:
+            module.fail_json(msg=exc.msg, **_failure(result, changed=False, written=False))
         result["schema_validated"] = validated
-        if warning:
+        for warning in schema_warnings:
             module.warn(warning)
     if params["fail_on_unprotected"] and plan.unprotected:
         module.fail_json(
@@ -286,9 +349,11 @@ def main():
                               before_header=plan.path, after_header=plan.path)
     if plan.changed and not module.check_mode:
         try:
-            write_dropin(plan, move=module.atomic_move)
+            write_dropin(plan)
+        except BakeryError as exc:
+            module.fail_json(msg=exc.msg, **_failure(result, written=False))
         except OSError as exc:
-            module.fail_json(msg="root: writing %s failed: %s" % (exc.filename or plan.path, exc.strerror),
+            module.fail_json(msg="root: writing %s failed: %s" % (plan.path, exc.strerror),
                              **_failure(result, written=False))
     module.exit_json(**result)
 

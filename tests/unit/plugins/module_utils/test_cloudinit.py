@@ -2,10 +2,13 @@
 # Copyright: Contributors to the bakery.ami project
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """_cloudinit: merging like cloud-init, planning the guard's drop-in, the audit, every
-protection and every bad input, against hand-written configuration sets."""
+protection and every bad input, against hand-written configuration sets; the version-aware
+parts (cloud-init's version, ssh_pwauth, schema keys, host key types) against fake image files
+shaped like Debian 12 (cloud-init 22.4.2, OpenSSH 9.2) and Debian 13 (25.1.4, OpenSSH 10.0)."""
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 from pathlib import Path
@@ -51,8 +54,9 @@ VENDOR_CFG = {
 }
 
 # For each protection: a customized path it must keep (or None) and modules it must stop.
+# (ssh_config keeps sshd's behaviour, not set_passwords' file: see the ssh_pwauth tests.)
 PROTECTED = {
-    "ssh_config": ("/etc/ssh/sshd_config.d/60-bake.conf", ["set_passwords"]),
+    "ssh_config": ("/etc/ssh/sshd_config.d/60-bake.conf", []),
     "hostname": ("/etc/hostname", ["set_hostname", "update_hostname"]),
     "etc_hosts": ("/etc/hosts", ["update_etc_hosts"]),
     "resolv_conf": ("/etc/resolv.conf", ["resolv_conf"]),
@@ -83,8 +87,11 @@ def write_cfg(root: Path, rel: str, data) -> Path:
 def image(tmp_path):
     """image(**dropins) -> root with BASE_CFG as cloud.cfg and the given cloud.cfg.d files."""
 
+    made = []
+
     def make(base="default", **dropins) -> Path:
-        root = tmp_path / "root"
+        root = tmp_path / ("root%d" % len(made) if made else "root")
+        made.append(root)
         (root / "etc/cloud/cloud.cfg.d").mkdir(parents=True)
         if base == "default":
             base = BASE_CFG
@@ -104,6 +111,44 @@ def tree_state(root: Path) -> dict:
         data = path.read_bytes() if path.is_file() and not path.is_symlink() else None
         state[str(path.relative_to(root))] = (data, stat.S_IMODE(info.st_mode), info.st_mtime_ns)
     return state
+
+
+SSHD_CONFIG = "Include /etc/ssh/sshd_config.d/*.conf\n#PasswordAuthentication yes\nKbdInteractiveAuthentication no\n"
+
+
+def write(root: Path, path: str, text: str) -> Path:
+    target = root / path.lstrip("/")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(text)
+    return target
+
+
+def fake_cloud_init(root: Path, version: str, openssh: str | None = None, schema_keys=None,
+                    datasources=("Ec2", "NoCloud", "None")) -> None:
+    """Files of an installed cloud-init: version.py, dpkg status, its schema and datasources."""
+    package = root / "usr/lib/python3/dist-packages/cloudinit"
+    write(root, "/usr/bin/cloud-init", "#!/bin/sh\n")
+    write(root, str(package.relative_to(root)) + "/version.py",
+          '__VERSION__ = "%s"\n_PACKAGED_VERSION = "@@PACKAGED_VERSION@@"\n' % version)
+    stanzas = ["Package: cloud-init\nStatus: install ok installed\nVersion: %s-1\n" % version]
+    if openssh:
+        stanzas.append("Package: openssh-server\nStatus: install ok installed\nVersion: 1:%s-1\n" % openssh)
+    write(root, "/var/lib/dpkg/status", "\n".join(stanzas))
+    keys = schema_keys if schema_keys is not None else sorted(
+        {"preserve_hostname", "manage_etc_hosts", "manage_resolv_conf", "apt", "package_update",
+         "package_upgrade", "package_reboot_if_required", "ntp", "growpart", "resize_rootfs", "ssh_pwauth",
+         "ssh_deletekeys", "ssh_genkeytypes", "disable_root", "users", "runcmd", "write_files", "locale",
+         "timezone", "hostname", "fqdn", "final_message", "cloud_init_modules", "cloud_config_modules",
+         "cloud_final_modules", "bootcmd", "packages", "chpasswd", "yum_repos", "ssh_authorized_keys"})
+    schema = {"$defs": {"base": {"properties": {key: {} for key in keys}}},
+              "allOf": [{"$ref": "#/$defs/base"}]}
+    write(root, str(package.relative_to(root)) + "/config/schemas/schema-cloud-config-v1.json", json.dumps(schema))
+    for name in datasources:
+        write(root, str(package.relative_to(root)) + "/sources/DataSource%s.py" % name, "")
+
+
+# The two generations the project verifies, as fake image files.
+GENERATIONS = {"bookworm": ("22.4.2", "9.2p1"), "trixie": ("25.1.4", "10.0p1")}
 
 
 def apply(root: Path, **kwargs) -> c.Plan:
@@ -157,7 +202,7 @@ def test_read_configs_sorted_drop_ins_only_cfg(image):
     root = image(**{"10_b.cfg": {"k": "10"}, "9_a.cfg": {"k": "9"}, "README": "k: readme",
                     "50_x.cfg.bak": {"k": "bak"}, "ab.cfg.d": "ignored"})
     (root / "etc/cloud/cloud.cfg.d/dir.cfg").mkdir()
-    files, _warnings = c.read_configs(str(root))
+    files, _warnings = c.read_configs(c.open_root(str(root)))
     # string order: "10_b.cfg" < "9_a.cfg"; cloud.cfg first; README, .bak and directories skipped
     assert [f.name for f in files] == ["cloud.cfg", "10_b.cfg", "9_a.cfg"]
     assert c.merge_all(f.config for f in files)["k"] == "9"
@@ -240,7 +285,7 @@ def test_protection_table_shape():
     assert len(PROTECTIONS) >= 14
     assert set(PROTECTED) <= set(PROTECTIONS)
     for name, entry in PROTECTIONS.items():
-        assert entry["settings"] or entry["disable_modules"], name
+        assert entry["settings"] or entry["disable_modules"] or entry.get("derive"), name
         assert entry["description"] and entry["paths"], name
     for rule in FIRST_BOOT_EFFECTS:
         assert rule["acts"] in ("always", "if_true", "unless_true", "unless_false", "if_set",
@@ -254,7 +299,7 @@ def test_every_protection_stops_its_modules(image, name):
     customized = [path] if path else []
 
     unguarded = c.plan_guard(str(root), customized_paths=customized)
-    assert set(modules) & modules_changing(unguarded), "fixture must make %s act" % name
+    assert not modules or set(modules) & modules_changing(unguarded), "fixture must make %s act" % name
     if path:
         assert [u["path"] for u in unguarded.unprotected] == [path]
 
@@ -269,15 +314,24 @@ def test_every_protection_stops_its_modules(image, name):
     for module in PROTECTIONS[name]["disable_modules"]:
         names = {c.module_entry_name(e) for key in c.MODULE_LISTS for e in written.get(key, [])}
         assert module not in names
+    if "ssh_pwauth" in PROTECTIONS[name].get("derive", []):
+        # the vendor file sets ssh_pwauth; the image's sshd has no PasswordAuthentication: yes
+        assert written["ssh_pwauth"] is True and plan.effective["ssh_pwauth"] is True
 
 
 def test_all_protections_together_leave_only_per_instance_identity(image):
     root = image(**{"50_vendor.cfg": VENDOR_CFG})
+    write(root, "/etc/ssh/sshd_config", SSHD_CONFIG)
     plan = c.plan_guard(str(root), protect=sorted(PROTECTIONS))
-    # what must still change per instance: SSH host keys (and root's authorized_keys)
-    assert modules_changing(plan) == {"ssh"}
+    # what must still change per instance: SSH host keys and the launch key's authorized_keys;
+    # set_passwords writes sshd's own value (the vendor file sets ssh_pwauth), overriding nothing
+    assert modules_changing(plan) == {"ssh", "set_passwords"}
     files = {x["file"] for x in plan.first_boot_changes}
     assert "/etc/ssh/ssh_host_*_key" in files
+    assert {"/root/.ssh/authorized_keys", "/home/debian/.ssh/authorized_keys"} <= files
+    passwords = [x for x in plan.first_boot_changes if x["module"] == "set_passwords"]
+    assert [(x["file"], x["value"], x["overrides"]) for x in passwords] == [
+        ("/etc/ssh/sshd_config.d/50-cloud-init.conf", True, [])]
 
 
 def test_packages_on_amazon_linux_sets_repo_upgrade(image):
@@ -328,7 +382,8 @@ def test_audit_off_returns_nothing(image):
 
 
 def test_unprotected_matches_overridden_dropins(image):
-    root = image(**{"50_vendor.cfg": {"ssh_pwauth": True}})
+    root = image(**{"50_vendor.cfg": {"ssh_pwauth": False}})
+    write(root, "/etc/ssh/sshd_config", SSHD_CONFIG)
     plan = c.plan_guard(str(root), customized_paths=["/etc/ssh/sshd_config.d/60-bake.conf", "/etc/motd"])
     assert [(u["path"], u["module"]) for u in plan.unprotected] == [
         ("/etc/ssh/sshd_config.d/60-bake.conf", "set_passwords")]
@@ -392,6 +447,7 @@ def test_nothing_to_manage_is_audit_only(image):
 
 
 def test_symlinked_confd_stays_inside_root(image, tmp_path):
+    # the drop-in directory is a link inside the image: followed there, never out of the root
     root = image()
     outside = tmp_path / "outside"
     outside.mkdir()
@@ -415,7 +471,9 @@ def test_symlinked_confd_stays_inside_root(image, tmp_path):
     ({"filename": "sub/x.cfg"}, "filename: must be a plain file name without a path"),
     ({"filename": "x.conf"}, "filename: must end in .cfg"),
     ({"filename": "x.cfg.bak"}, "filename: must end in .cfg"),
-    ({"filename": ".hidden.cfg"}, "filename: must be letters"),
+    ({"filename": ".hidden.cfg"}, "filename: must be at most 255 letters"),
+    ({"filename": "x" * 300 + ".cfg"}, "filename: must be at most 255 letters"),
+    ({"filename": "x\n.cfg"}, "filename: must be at most 255 letters"),
     ({"filename": ""}, "filename: must be a plain file name"),
     ({"settings": {"repo_upgrade": "sometimes"}}, "settings.repo_upgrade: must be one of"),
     ({"settings": {"manual_cache_clean": "yes"}}, "settings.manual_cache_clean: must be a bool"),
@@ -474,54 +532,581 @@ def test_guard_path_that_is_a_directory_is_refused(image):
         c.plan_guard(str(root), protect=["hostname"])
 
 
-# ------------------------------------------------------------------------------ schema
+# ------------------------------------------------------------------------------ decoys outside
 
 
-def _fake_cloud_init(root: Path) -> None:
-    binary = root / "usr/bin/cloud-init"
-    binary.parent.mkdir(parents=True, exist_ok=True)
-    binary.write_text("#!/bin/sh\n")
-    (root / "tmp").mkdir(exist_ok=True)
+def decoy_state(top: Path) -> dict:
+    """Hash-free identity of every entry of a decoy tree: bytes, inode, mode, mtime."""
+    state = {}
+    for path in sorted([top] + list(top.rglob("*"))):
+        info = os.lstat(path)
+        data = path.read_bytes() if path.is_file() and not path.is_symlink() else None
+        state[str(path)] = (data, info.st_ino, info.st_mode, info.st_mtime_ns)
+    return state
 
 
-def test_schema_valid_runs_in_chroot_and_cleans_up(image):
+@pytest.mark.parametrize("link", ["absolute", "dotdot", "proc"])
+def test_links_out_of_the_root_never_reach_outside(image, tmp_path, link):
+    """cloud.cfg.d as a link to a directory outside the root (absolute, a ../ chain, or through
+    /proc/self/root): read and written inside the root, the outside tree untouched."""
     root = image()
-    _fake_cloud_init(root)
-    calls = []
+    outside = tmp_path / "outside"
+    (outside / "etc/cloud/cloud.cfg.d").mkdir(parents=True)
+    (outside / "etc/cloud/cloud.cfg.d/99_zz_outside.cfg").write_text("#cloud-config\npreserve_hostname: false\n")
+    confd = root / "etc/cloud/cloud.cfg.d"
+    confd.rmdir()
+    target = {"absolute": str(outside / "etc/cloud/cloud.cfg.d"),
+              "dotdot": "../../../" * 8 + str(outside / "etc/cloud/cloud.cfg.d").lstrip("/"),
+              "proc": "/proc/self/root" + str(outside / "etc/cloud/cloud.cfg.d")}[link]
+    confd.symlink_to(target)
+    # where the link leads when resolved inside the root (as in a chroot): the drop-in goes there
+    inside = root / ((str(outside).lstrip("/") if link != "proc" else "proc/self/root" + str(outside))
+                     + "/etc/cloud/cloud.cfg.d")
+    inside.mkdir(parents=True)
+    before = decoy_state(outside)
+    plan = c.plan_guard(str(root), protect=["hostname"])
+    assert plan.conflicts == [] and "preserve_hostname" in plan.content  # the outside file was not read
+    c.write_dropin(plan)
+    assert decoy_state(outside) == before
+    assert plan.path == str(inside / "99_bakery_guard.cfg")
+    assert (inside / "99_bakery_guard.cfg").read_text() == plan.after
 
-    def run(argv, environ_update=None):
-        calls.append(argv)
-        inside = argv[-1]
-        assert (root / inside.lstrip("/")).read_text() == "#cloud-config\na: 1\n"
-        return 0, "Valid cloud-config: %s\n" % inside, ""
 
-    assert c.validate_schema(str(root), "#cloud-config\na: 1\n", run) == (True, None)
-    argv = calls[0]
-    assert argv[1] == str(root) and argv[2:5] == ["/usr/bin/cloud-init", "schema", "--config-file"]
-    assert argv[5].startswith("/tmp/.bakery-guard-")
-    assert list((root / "tmp").iterdir()) == []
-
-
-def test_schema_errors_fail_with_cloud_init_message(image):
+def test_a_link_at_the_dropin_path_is_refused(image, tmp_path):
     root = image()
-    _fake_cloud_init(root)
+    victim = tmp_path / "victim.cfg"
+    victim.write_text("precious\n")
+    (root / "etc/cloud/cloud.cfg.d/99_bakery_guard.cfg").symlink_to(victim)
+    before = decoy_state(tmp_path / "victim.cfg")
+    with pytest.raises(c.GuardError, match="filename: /etc/cloud/cloud.cfg.d/99_bakery_guard.cfg exists and is not"):
+        c.plan_guard(str(root), protect=["hostname"])
+    assert decoy_state(tmp_path / "victim.cfg") == before
 
-    def run(argv, environ_update=None):
-        return 1, "", "Error:\nCloud config schema errors: preserve_hostname: 7 is not of type 'boolean'\n"
 
-    with pytest.raises(c.GuardError, match="settings: the drop-in fails cloud-init's schema: .*not of type 'boolean'"):
-        c.validate_schema(str(root), "#cloud-config\npreserve_hostname: 7\n", run)
-    assert list((root / "tmp").iterdir()) == []
+def test_oversized_or_deep_image_files_fail_cleanly(image):
+    root = image(**{"50_big.cfg": "#cloud-config\nfinal_message: '" + "x" * (c.MAX_CONFIG_BYTES + 10) + "'\n"})
+    with pytest.raises(c.GuardError, match="50_big.cfg: larger than"):
+        c.plan_guard(str(root), protect=["hostname"])
+    root = image(base="#cloud-config\na: " + "[" * 200 + "]" * 200 + "\n")
+    with pytest.raises(c.GuardError, match="cloud.cfg: nested more than"):
+        c.plan_guard(str(root), protect=["hostname"])
 
 
-def test_schema_unrunnable_is_a_warning(image):
+# ------------------------------------------------------------------------------ the image's cloud-init
+
+
+@pytest.mark.parametrize("suite", sorted(GENERATIONS))
+def test_cloud_init_version_from_the_image_files(image, suite):
     root = image()
-    _fake_cloud_init(root)
-    validated, warning = c.validate_schema(str(root), "#cloud-config\n", lambda argv, environ_update=None: (
-        126, "", "chroot: failed to run command: Exec format error"))
-    assert validated is False and "could not run cloud-init schema" in warning
+    fake_cloud_init(root, GENERATIONS[suite][0], GENERATIONS[suite][1])
+    facts = c.ImageFacts(c.open_root(str(root)))
+    assert facts.cloud_init.version == c.parse_version(GENERATIONS[suite][0])
+    assert facts.cloud_init.source.endswith("/cloudinit/version.py")
+    assert facts.cloud_init.binary == "/usr/bin/cloud-init"
+    assert facts.openssh_version[:2] == {"bookworm": (9, 2), "trixie": (10, 0)}[suite]
+
+
+def test_cloud_init_version_fallbacks(image):
+    root = image()
+    fake_cloud_init(root, "23.1.2")
+    version_py = root / "usr/lib/python3/dist-packages/cloudinit/version.py"
+    version_py.write_text('__VERSION__ = "23.1"\n_PACKAGED_VERSION = "23.1.2-0ubuntu0~22.04.1"\n')
+    assert c.ImageFacts(c.open_root(str(root))).cloud_init.version == (23, 1, 2)  # the packaged one
+    version_py.unlink()
+    facts = c.ImageFacts(c.open_root(str(root)))
+    assert (facts.cloud_init.version, facts.cloud_init.source) == ((23, 1, 2), "/var/lib/dpkg/status")
+    (root / "var/lib/dpkg/status").unlink()
+    (root / "usr/lib/python3.9/site-packages/cloud_init-22.2.2-py3.9.egg-info").mkdir(parents=True)
+    facts = c.ImageFacts(c.open_root(str(root)))
+    assert facts.cloud_init.version == (22, 2, 2)
+    assert facts.cloud_init.source == "/usr/lib/python3.9/site-packages/cloud_init-22.2.2-py3.9.egg-info"
+
+
+@pytest.mark.parametrize("text, version", [
+    ("22.4.2", (22, 4, 2)), ("25.1", (25, 1, 0)), ("22.4.2-1+deb12u1", (22, 4, 2)), ("1:10.0p1-7", (10, 0, 0)),
+    ("\u0662\u0662.4.2", None), ("22.\u0664", None), ("", None), (None, None), ("version", None), ("12345.1", None),
+])
+def test_parse_version_is_ascii_only(text, version):
+    assert c.parse_version(text) == version
+
+
+# ------------------------------------------------------------------------------ ssh_pwauth
+
+
+def sshd_root(image, suite: str, vendor: dict | None, bake: str | None):
+    root = image(**({"50_vendor.cfg": vendor} if vendor is not None else {}))
+    fake_cloud_init(root, GENERATIONS[suite][0], GENERATIONS[suite][1])
+    write(root, "/etc/ssh/sshd_config", SSHD_CONFIG)
+    if bake is not None:
+        write(root, "/etc/ssh/sshd_config.d/60-bake.conf", "PasswordAuthentication %s\n" % bake)
+    return root
+
+
+@pytest.mark.parametrize("suite", sorted(GENERATIONS))
+def test_ssh_config_leaves_ssh_pwauth_unset_when_no_file_sets_it(image, suite):
+    root = sshd_root(image, suite, None, "yes")
+    plan = c.plan_guard(str(root), protect=["ssh_config"], customized_paths=["/etc/ssh/sshd_config.d/60-bake.conf"])
+    assert "ssh_pwauth" not in plan.content and "ssh_pwauth" not in plan.after
+    assert "set_passwords" not in modules_changing(plan)
+    assert plan.unprotected == []
+
+
+@pytest.mark.parametrize("suite", sorted(GENERATIONS))
+@pytest.mark.parametrize("vendor, bake, expected", [
+    (False, "yes", True), (True, "no", False), ("unchanged", "no", False), (False, None, True),
+])
+def test_ssh_config_writes_sshd_own_value_as_a_boolean(image, suite, vendor, bake, expected):
+    root = sshd_root(image, suite, {"ssh_pwauth": vendor}, bake)
+    custom = ["/etc/ssh/sshd_config.d/60-bake.conf"]
+    unguarded = c.plan_guard(str(root), customized_paths=custom)
+    if isinstance(vendor, bool) and vendor != expected:
+        assert [u["module"] for u in unguarded.unprotected] == ["set_passwords"]
+    plan = c.plan_guard(str(root), protect=["ssh_config"], customized_paths=custom)
+    assert plan.content["ssh_pwauth"] is expected
+    assert yaml.safe_load(plan.after)["ssh_pwauth"] is expected
+    assert "unchanged" not in plan.after and "unchanged" not in plan.schema_text
+    assert plan.unprotected == []
+    changes = [x for x in plan.first_boot_changes if x["module"] == "set_passwords"]
+    assert all(x["overrides"] == [] for x in changes)
+
+
+def test_ssh_config_on_cloud_init_older_than_22_2_writes_unchanged(image):
+    root = image(**{"50_vendor.cfg": {"ssh_pwauth": False}})
+    fake_cloud_init(root, "22.1.1")
+    plan = c.plan_guard(str(root), protect=["ssh_config"])
+    assert plan.content["ssh_pwauth"] == "unchanged"
+    assert "set_passwords" not in modules_changing(plan)
+
+
+def test_sshd_effective_value_follows_includes_first_wins_and_skips_match(image):
+    root = image()
+    write(root, "/etc/ssh/sshd_config",
+          "# c\nInclude sshd_config.d/*.conf /etc/ssh/extra.conf\nPasswordAuthentication yes\n")
+    write(root, "/etc/ssh/sshd_config.d/10-a.conf", "Match User x\nPasswordAuthentication yes\n")
+    write(root, "/etc/ssh/sshd_config.d/20-b.conf", "passwordauthentication=no\n")
+    write(root, "/etc/ssh/sshd_config.d/30-c.conf", "PasswordAuthentication yes\n")
+    write(root, "/etc/ssh/sshd_config.d/.hidden.conf", "PasswordAuthentication yes\n")
+    write(root, "/etc/ssh/extra.conf", "Include /etc/ssh/extra.conf\n")  # a loop is bounded
+    sshd = c.ImageFacts(c.open_root(str(root))).sshd
+    assert (sshd.password_auth, sshd.source, sshd.includes_dconf) == (False, "/etc/ssh/sshd_config.d/20-b.conf", False)
+    write(root, "/etc/ssh/sshd_config.d/20-b.conf", "# nothing\n")
+    assert c.ImageFacts(c.open_root(str(root))).sshd.source == "/etc/ssh/sshd_config.d/30-c.conf"
+
+
+def test_sshd_include_loop_is_bounded(image):
+    root = image()
+    write(root, "/etc/ssh/sshd_config", "Include /etc/ssh/sshd_config\n")
+    sshd = c.ImageFacts(c.open_root(str(root))).sshd
+    assert sshd.password_auth is None and sshd.effective is True
+
+
+def test_settings_ssh_pwauth_must_agree_with_ssh_config(image):
+    root = sshd_root(image, "trixie", {"ssh_pwauth": False}, "no")
+    with pytest.raises(c.GuardError, match=r"settings: ssh_pwauth=True contradicts protection 'ssh_config'"):
+        c.plan_guard(str(root), protect=["ssh_config"], settings={"ssh_pwauth": True})
+    assert c.plan_guard(str(root), protect=["ssh_config"], settings={"ssh_pwauth": False}).content["ssh_pwauth"] is False
+    root = sshd_root(image, "trixie", None, "no")
+    with pytest.raises(c.GuardError, match="which leaves it unset"):
+        c.plan_guard(str(root), protect=["ssh_config"], settings={"ssh_pwauth": "unchanged"})
+
+
+@pytest.mark.parametrize("suite", sorted(GENERATIONS))
+def test_no_protection_writes_a_value_cloud_init_deprecates(image, suite):
+    """Property over every protection, alone and all together, with a vendor file that makes
+    every module act: the guard's own values are never a deprecated form (string ssh_pwauth,
+    boolean growpart.mode)."""
+    for protect in [[name] for name in sorted(PROTECTIONS)] + [sorted(PROTECTIONS)]:
+        root_dir = image(**{"50_vendor.cfg": VENDOR_CFG})
+        fake_cloud_init(root_dir, GENERATIONS[suite][0], GENERATIONS[suite][1])
+        plan = c.plan_guard(str(root_dir), protect=protect)
+        written = yaml.safe_load(plan.after)
+        assert not isinstance(written.get("ssh_pwauth", True), str), protect
+        assert written.get("growpart", {}).get("mode", "off") == "off", protect
+
+
+# ------------------------------------------------------------------------------ system settings
+
+
+def test_network_is_a_system_setting_kept_out_of_the_schema_document(image):
+    root = image()
+    fake_cloud_init(root, "25.1.4")
+    plan = c.plan_guard(str(root), protect=["network", "hostname"],
+                        settings={"datasource_list": ["Ec2", "None"], "manual_cache_clean": False,
+                                  "datasource": {"Ec2": {"timeout": 5, "max_wait": 10}}})
+    assert yaml.safe_load(plan.after)["network"] == {"config": "disabled"}
+    assert yaml.safe_load(plan.schema_text) == {"preserve_hostname": True}
+    assert plan.schema_text.startswith("#cloud-config\n")
+
+
+@pytest.mark.parametrize("settings, message", [
+    ({"network": {"config": "enabled"}}, "settings.network: the guard writes only {config: disabled}"),
+    ({"network": {"version": 2, "ethernets": {}}}, "settings.network: the guard writes only"),
+    ({"datasource_list": []}, "settings.datasource_list: must be a list of 1 to 32"),
+    ({"datasource_list": ["Ec2", "Ec2\n"]}, "settings.datasource_list: 'Ec2\\n' is not a datasource name"),
+    ({"datasource_list": ["Ec2", "Ec2\x00"]}, "settings.datasource_list[1]: must not contain control"),
+    ({"datasource_list": ["E\u0662c"]}, "settings.datasource_list: 'E\u0662c' is not a datasource name"),
+    ({"datasource_list": ["Ec2", "../x"]}, "settings.datasource_list: '../x' is not a datasource name"),
+    ({"datasource": {"Ec2": {"timeout": -1}}}, "settings.datasource.Ec2.timeout: must be a number"),
+    ({"datasource": {"Ec2": "fast"}}, "settings.datasource.Ec2: must be a mapping"),
+    ({"manual_cache_clean": "yes"}, "settings.manual_cache_clean: must be a bool"),
+    ({"allow_userdata": 1}, "settings.allow_userdata: must be a bool"),
+    ({"system_info": {"distro": "Debian!"}}, "settings.system_info.distro: must be a distribution name"),
+    ({"system_info": {"colour": "red"}}, "settings.system_info: 'colour' is not a system_info key"),
+    ({"system_info": {"network": {"renderers": ["magic"]}}}, "settings.system_info.network.renderers: must be"),
+    ({"cloud_final_modules": [["final_message", "sometimes"]]}, "settings.cloud_final_modules: frequency"),
+    ({"cloud_final_modules": ["bad name"]}, "settings.cloud_final_modules: 'bad name' is not a module name"),
+    ({"repo_upgrade_exclude": [1]}, "settings.repo_upgrade_exclude: must be a list of non-empty strings"),
+    ({"syslog_fix_perms": "root"}, "settings.syslog_fix_perms: must be user:group"),
+])
+def test_system_settings_are_checked_by_their_own_rules(image, settings, message):
+    root = image()
+    before = tree_state(root)
+    with pytest.raises(c.GuardError) as info:
+        c.plan_guard(str(root), settings=settings)
+    assert info.value.msg.startswith(message), info.value.msg
+    assert tree_state(root) == before
+
+
+@pytest.mark.parametrize("suite", sorted(GENERATIONS))
+def test_keys_unknown_to_the_image_schema_are_refused(image, suite):
+    root = image()
+    fake_cloud_init(root, GENERATIONS[suite][0])
+    before = tree_state(root)
+    with pytest.raises(c.GuardError, match=r"settings: 'preserve_hostnam' is neither a system setting the guard "
+                                           r"knows .* nor a key of the image's cloud-init %s schema"
+                                           % GENERATIONS[suite][0].replace(".", r"\.")):
+        c.plan_guard(str(root), settings={"preserve_hostnam": True})
+    with pytest.raises(c.GuardError, match=r"settings: datasource Azure2 not in the image's cloud-init"):
+        c.plan_guard(str(root), settings={"datasource_list": ["Ec2", "Azure2"]})
+    assert tree_state(root) == before
+
+
+# ------------------------------------------------------------------------------ privileged settings
+
+
+PRIVILEGED_EXAMPLES = {
+    "users": [{"name": "ops", "plain_text_passwd": "secret", "sudo": "ALL=(ALL) NOPASSWD:ALL"}],
+    "groups": ["admins"],
+    "chpasswd": {"expire": False, "users": [{"name": "root", "password": "x"}]},
+    "password": "hunter2",
+    "runcmd": [["touch", "/x"]],
+    "bootcmd": ["echo hi"],
+    "write_files": [{"path": "/etc/x", "content": "y"}],
+    "ssh_authorized_keys": ["ssh-ed25519 AAAA x"],
+    "ssh_keys": {"rsa_private": "x"},
+    "packages": ["nginx"],
+    "yum_repos": {"x": {"baseurl": "http://example.invalid"}},
+    "ca_certs": {"trusted": ["x"]},
+    "phone_home": {"url": "http://example.invalid"},
+    "mounts": [["/dev/xvdb", "/mnt"]],
+    "power_state": {"mode": "reboot"},
+    "output": {"all": "| tee -a /var/log/x"},
+    "reporting": {"hook": {"type": "webhook", "endpoint": "http://example.invalid"}},
+    "def_log_file": "/var/log/x.log",
+}
+
+
+@pytest.mark.parametrize("key", sorted(c.PRIVILEGED_KEYS))
+def test_every_privileged_key_is_refused_and_nothing_is_written(image, key):
+    root = image()
+    before = tree_state(root)
+    value = PRIVILEGED_EXAMPLES.get(key, ["x"])
+    with pytest.raises(c.GuardError) as info:
+        c.plan_guard(str(root), protect=["hostname"], settings={key: value})
+    assert info.value.msg.startswith("settings: refused without allow_privileged_settings=true: %s (" % key), \
+        info.value.msg
+    assert tree_state(root) == before
+
+
+@pytest.mark.parametrize("settings, refused", [
+    ({"apt": {"sources": {"x": {"source": "deb http://example.invalid x main"}}}}, "apt.sources"),
+    ({"apt": {"conf": "DPkg::Post-Invoke {\"touch /x\";};"}}, "apt.conf"),
+    ({"ntp": {"enabled": True, "config": {"check_exe": "x"}}}, "ntp.config"),
+    ({"datasource": {"Ec2": {"metadata_urls": ["http://example.invalid"]}}}, "datasource.Ec2.metadata_urls"),
+    ({"system_info": {"default_user": {"name": "ops", "sudo": "ALL=(ALL) NOPASSWD:ALL"}}}, "system_info.default_user"),
+    ({"system_info": {"paths": {"cloud_dir": "/tmp/x"}}}, "system_info.paths"),
+    ({"disable_root": False}, "disable_root"),
+    ({"vendor_data": {"enabled": True, "prefix": ["/bin/sh"]}}, "vendor_data.prefix"),
+])
+def test_privileged_sub_keys_and_values(image, settings, refused):
+    root = image()
+    with pytest.raises(c.GuardError, match=r"^settings: refused without allow_privileged_settings=true: %s \("
+                                           % refused.replace(".", r"\.")):
+        c.plan_guard(str(root), settings=settings)
+    plan = c.plan_guard(str(root), settings=settings, allow_privileged_settings=True)
+    assert plan.changed
+
+
+@pytest.mark.parametrize("settings", [
+    {"apt": {"preserve_sources_list": True}}, {"ntp": {"enabled": True, "servers": ["169.254.169.123"]}},
+    {"datasource": {"Ec2": {"timeout": 5, "max_wait": 10}}}, {"disable_root": True},
+    {"system_info": {"network": {"renderers": ["eni"]}}}, {"ssh_deletekeys": True, "final_message": "up\n"},
+])
+def test_harmless_settings_need_no_privilege(image, settings):
+    assert c.plan_guard(str(image()), settings=settings).changed
+
+
+def test_privileged_settings_allowed_explicitly(image):
+    root = image()
+    plan = apply(root, settings=dict(PRIVILEGED_EXAMPLES), allow_privileged_settings=True)
+    assert yaml.safe_load((root / "etc/cloud/cloud.cfg.d/99_bakery_guard.cfg").read_text())["runcmd"] == [["touch", "/x"]]
+    assert {"/etc/x", "(any file: commands)"} <= {x["file"] for x in plan.first_boot_changes}
+
+
+# ------------------------------------------------------------------------------ bounds
+
+
+DEEP: dict = {"G": 1}
+for _level in range(40):
+    DEEP = {"a": DEEP}
+
+
+@pytest.mark.parametrize("settings, message", [
+    ({"hostname": "a" * 254}, "settings.hostname: must be at most 253 characters, got 254"),
+    ({"fqdn": ("a" * 63 + ".") * 4}, "settings.fqdn: must be at most 253 characters"),
+    ({"hostname": "x" * 100000}, "settings.hostname: must be at most 253 characters, got 100000"),
+    ({"hostname": "bad_host"}, "settings.hostname: must be a host name"),
+    ({"hostname": "-lead"}, "settings.hostname: must be a host name"),
+    ({"hostname": "a" * 64}, "settings.hostname: must be a host name"),
+    ({"hostname": "h\u0661"}, "settings.hostname: must be a host name"),
+    ({"hostname": 5}, "settings.hostname: must be a string"),
+    ({"final_message": "up\x1b[2J"}, "settings.final_message: must not contain control characters"),
+    ({"ntp": {"servers": ["a\x00b"]}}, "settings.ntp.servers[0]: must not contain control characters"),
+    ({"bad\nkey": True}, "settings: keys must be non-empty and hold no control characters"),
+    (DEEP, "settings.a.a.a"),
+    ({"final_message": "x" * (c.MAX_SETTINGS_BYTES + 1)}, "settings: 65"),
+])
+def test_unbounded_settings_are_refused_before_anything_is_written(image, settings, message):
+    root = image()
+    before = tree_state(root)
+    with pytest.raises(c.GuardError) as info:
+        c.plan_guard(str(root), settings=settings)
+    assert info.value.msg.startswith(message), info.value.msg
+    assert tree_state(root) == before
+
+
+@pytest.mark.parametrize("name", ["h", "web-01", "a" * 63, "ip-10-0-0-1.ec2.internal", ("a" * 63 + ".") * 3 + "a" * 61])
+def test_valid_hostnames_pass_and_warn_about_sharing(image, name):
+    plan = c.plan_guard(str(image()), settings={"hostname": name})
+    assert plan.content["hostname"] == name
+    assert any("share one hostname" in w for w in plan.warnings)
+
+
+def test_hostname_protection_warns_that_instances_share_it(image):
+    root = image()
+    write(root, "/etc/hostname", "builder-7\n")
+    plan = c.plan_guard(str(root), protect=["hostname"])
+    assert any(w.startswith("protect: hostname keeps the baked /etc/hostname ('builder-7') on every instance")
+               for w in plan.warnings)
+    assert not any("hostname" in w for w in c.plan_guard(str(root), protect=["etc_hosts"]).warnings)
+
+
+# ------------------------------------------------------------------------------ audit of the image's own files
+
+
+def test_locale_the_image_already_has_is_not_a_change(image):
+    root = image()
+    write(root, "/etc/default/locale", "LANG=C.UTF-8\n")
+    plan = c.plan_guard(str(root), customized_paths=["/etc/default/locale"])
+    assert "locale" not in modules_changing(plan) and plan.unprotected == []
+    root2 = image(**{"50_x.cfg": {"locale": "de_DE.UTF-8"}})
+    plan = c.plan_guard(str(root2), customized_paths=["/etc/default/locale"])
+    assert [u["module"] for u in plan.unprotected] == ["locale"]
+
+
+def test_locale_is_written_when_the_image_has_none(image):
+    plan = c.plan_guard(str(image()), customized_paths=["/etc/default/locale"])
+    change = next(x for x in plan.first_boot_changes if x["module"] == "locale")
+    assert change["value"] == "en_US.UTF-8" and "the image has none" in change["detail"]
+    assert [u["path"] for u in plan.unprotected] == ["/etc/default/locale"]
+
+
+def test_default_user_sudo_home_and_keys_are_audited(image):
+    root = image(base=dict(BASE_CFG, system_info={"distro": "debian", "default_user": {
+        "name": "debian", "sudo": ["ALL=(ALL) NOPASSWD:ALL"], "groups": ["sudo"]}}))
+    write(root, "/etc/passwd", "root:x:0:0:root:/root:/bin/bash\n")
+    custom = ["/etc/sudoers.d/10-policy", "/home/debian", "/home/debian/.ssh/authorized_keys"]
+    plan = c.plan_guard(str(root), customized_paths=custom)
+    assert [(u["path"], u["module"]) for u in plan.unprotected] == [
+        ("/etc/sudoers.d/10-policy", "users_groups"), ("/home/debian", "users_groups"),
+        ("/home/debian/.ssh/authorized_keys", "ssh")]
+    sudo = next(x for x in plan.first_boot_changes if x["file"] == "/etc/sudoers.d/90-cloud-init-users")
+    assert "NOPASSWD:ALL" in sudo["detail"] and "no password asked" in sudo["detail"]
+    guarded = c.plan_guard(str(root), protect=["default_user"], customized_paths=custom)
+    assert [u["path"] for u in guarded.unprotected] == ["/home/debian/.ssh/authorized_keys"]
+    # the user is not in the image and nothing creates it: the launch key would reach nobody
+    assert any(w.startswith("default_user: the image has no user 'debian'") for w in guarded.warnings)
+
+
+def test_existing_default_user_keys_go_to_its_home_and_no_warning(image):
+    root = image()
+    write(root, "/etc/passwd", "root:x:0:0:root:/root:/bin/bash\ndebian:x:1000:1000::/srv/debian:/bin/sh\n")
+    plan = c.plan_guard(str(root), protect=["default_user"])
+    assert "/srv/debian/.ssh/authorized_keys" in {x["file"] for x in plan.first_boot_changes}
+    assert not any(x["module"] == "users_groups" for x in plan.first_boot_changes)
+    assert not any("default_user" in w for w in plan.warnings)
+
+
+def test_network_audit_includes_the_persistent_net_rules(image):
+    custom = ["/etc/udev/rules.d/70-persistent-net.rules"]
+    plan = c.plan_guard(str(image()), customized_paths=custom)
+    assert [u["module"] for u in plan.unprotected] == ["network_config"]
+    guarded = c.plan_guard(str(image()), protect=["network"], customized_paths=custom)
+    assert guarded.unprotected == []
+
+
+@pytest.mark.parametrize("suite, expected", [("bookworm", {"rsa", "dsa", "ecdsa"}), ("trixie", {"rsa", "ecdsa"})])
+def test_missing_host_key_types_are_generated_when_keys_are_kept(image, suite, expected):
+    root = image(**{"50_x.cfg": {"ssh_deletekeys": False}})
+    fake_cloud_init(root, GENERATIONS[suite][0], GENERATIONS[suite][1])
+    write(root, "/etc/ssh/ssh_host_ed25519_key", "k\n")
+    plan = c.plan_guard(str(root), customized_paths=["/etc/ssh/ssh_host_dsa_key", "/etc/ssh/ssh_host_ed25519_key"])
+    generated = {x["value"] for x in plan.first_boot_changes if x["key"] == "ssh_genkeytypes"}
+    assert generated == expected
+    assert [u["path"] for u in plan.unprotected] == (["/etc/ssh/ssh_host_dsa_key"] if "dsa" in expected else [])
+
+
+def test_dsa_is_not_generated_by_openssh_10_even_when_asked(image):
+    root = image(**{"50_x.cfg": {"ssh_deletekeys": False, "ssh_genkeytypes": ["dsa", "ed25519"]}})
+    fake_cloud_init(root, "22.4.2", "10.0p1")
+    plan = c.plan_guard(str(root))
+    assert {x["value"] for x in plan.first_boot_changes if x["key"] == "ssh_genkeytypes"} == {"ed25519"}
+
+
+# ------------------------------------------------------------------------------ schema, in the sandbox
+
+
+@pytest.fixture
+def sandbox_host(monkeypatch):
+    """A host where the sandbox can be built (root, util-linux unshare), whatever runs the test."""
+    monkeypatch.setattr(c._sandbox.os, "geteuid", lambda: 0)
+    monkeypatch.setattr(c._sandbox, "find_unshare", lambda: "/usr/bin/unshare")
+
+
+def fake_runner(rc: int, out: str, err: str = "", calls: list | None = None):
+    def run(argv, data=None, binary_data=False, environ_update=None):
+        if calls is not None:
+            calls.append({"argv": argv, "data": data, "env": environ_update})
+        return rc, out, err
+    return run
+
+
+@pytest.mark.parametrize("suite", sorted(GENERATIONS))
+def test_schema_runs_the_image_cloud_init_in_the_sandbox_from_stdin(image, sandbox_host, suite):
+    root = image()
+    fake_cloud_init(root, GENERATIONS[suite][0])
+    plan = c.plan_guard(str(root), protect=["hostname", "network"])
+    before = tree_state(root)
+    calls: list = []
+    assert c.validate_schema(plan, fake_runner(0, "Valid schema /dev/stdin\n", calls=calls)) == (True, [])
+    argv = calls[0]["argv"]
+    assert argv[0] == "/usr/bin/unshare" and "--net" in argv and "--pid" in argv and "--mount" in argv
+    assert "chroot" not in argv
+    assert argv[-4:] == ["/usr/bin/cloud-init", "schema", "--config-file", "/dev/stdin"]
+    assert os.path.realpath(str(root)) in argv
+    settings = json.loads(argv[argv.index(os.path.realpath(str(root))) + 1])
+    assert settings["tmp_private"] is True and settings["env"]["PYTHONDONTWRITEBYTECODE"] == "1"
+    assert 21 in settings["drop"] and 18 in settings["drop"]  # sys_admin, sys_chroot
+    assert calls[0]["data"] == plan.schema_text and "network" not in calls[0]["data"]
+    assert tree_state(root) == before  # nothing written into the image, not even /tmp
+
+
+def test_schema_deprecations_become_warnings(image, sandbox_host):
+    root = image()
+    fake_cloud_init(root, "25.1.4")
+    plan = c.plan_guard(str(root), settings={"ssh_pwauth": "no"})
+    out = ("Cloud config schema deprecations: ssh_pwauth:  Changed in version 22.3. Use of non-boolean values "
+           "for this field is deprecated.\nValid schema /dev/stdin\n")
+    validated, warnings = c.validate_schema(plan, fake_runner(0, out))
+    assert validated is True
+    assert warnings == ["cloud-init 25.1.4 schema: deprecated: ssh_pwauth:  Changed in version 22.3. Use of "
+                        "non-boolean values for this field is deprecated."]
+
+
+@pytest.mark.parametrize("rc, out, err", [
+    (1, "", "Error:\nCloud config schema errors: preserve_hostname: 7 is not of type 'boolean'\n"),
+    (1, "Invalid user-data /dev/stdin\n", "Error: Cloud config schema errors: preserve_hostname: 7 is not of "
+                                          "type 'boolean'\n\nError: Invalid schema: user-data\n\n"),
+])
+def test_schema_errors_fail_with_cloud_init_message(image, sandbox_host, rc, out, err):
+    root = image()
+    fake_cloud_init(root, "22.4.2")
+    plan = c.plan_guard(str(root), settings={"preserve_hostname": 7})
+    with pytest.raises(c.GuardError, match=r"settings: the drop-in fails cloud-init's schema \(cloud-init 22\.4\.2\): "
+                                           r".*not of type 'boolean'"):
+        c.validate_schema(plan, fake_runner(rc, out, err))
+
+
+def test_schema_output_from_the_image_is_sanitized_and_bounded(image, sandbox_host):
+    root = image()
+    fake_cloud_init(root, "22.4.2")
+    plan = c.plan_guard(str(root), settings={"preserve_hostname": True})
+    with pytest.raises(c.GuardError) as info:
+        c.validate_schema(plan, fake_runner(1, "", "Cloud config schema errors: \x1b[31m" + "x" * 100000))
+    assert "\x1b" not in info.value.msg and len(info.value.msg) < 3000
+
+
+def test_schema_unrunnable_is_a_warning(image, sandbox_host):
+    root = image()
+    fake_cloud_init(root, "22.4.2")
+    plan = c.plan_guard(str(root), protect=["hostname"])
+    validated, warnings = c.validate_schema(plan, fake_runner(125, "", "bakery sandbox: mount failed"))
+    assert validated is False and "could not run cloud-init 22.4.2 schema (rc 125)" in warnings[-1]
+
+
+def test_schema_not_run_without_a_sandbox(image, monkeypatch):
+    root = image()
+    fake_cloud_init(root, "22.4.2")
+    monkeypatch.setattr(c._sandbox, "find_unshare", lambda: None)
+    plan = c.plan_guard(str(root), protect=["hostname"])
+
+    def never(*_args, **_kwargs):
+        raise AssertionError("the image's cloud-init must not run outside the sandbox")
+
+    validated, warnings = c.validate_schema(plan, never)
+    assert validated is False and "unshare is not installed" in warnings[0] and "skipped" in warnings[0]
+
+
+def test_schema_on_the_live_system_runs_directly(image, monkeypatch):
+    root = image()
+    fake_cloud_init(root, "22.4.2")
+    plan = c.plan_guard(str(root), protect=["hostname"])
+    monkeypatch.setattr(c._sandbox, "is_host_root", lambda _root: True)
+    calls: list = []
+    c.validate_schema(plan, fake_runner(0, "Valid cloud-config: /dev/stdin\n", calls=calls))
+    assert calls[0]["argv"] == ["/usr/bin/cloud-init", "schema", "--config-file", "/dev/stdin"]
+    assert calls[0]["env"]["LC_ALL"] == "C.UTF-8"
 
 
 def test_schema_skipped_without_cloud_init(image):
-    validated, warning = c.validate_schema(str(image()), "#cloud-config\n", None)
-    assert validated is False and "schema validation skipped" in warning
+    validated, warnings = c.validate_schema(c.plan_guard(str(image()), protect=["hostname"]), None)
+    assert validated is False and "schema validation skipped" in warnings[0]
+
+
+# ------------------------------------------------------------------------------ defaults
+
+
+REPO = Path(__file__).resolve().parents[4]
+
+
+def _protect_lists(data, found):
+    if isinstance(data, dict):
+        for key, value in data.items():
+            if key in ("bake_cloudinit_protect", "cloudinit_protect") and isinstance(value, list):
+                found.append(value)
+            else:
+                _protect_lists(value, found)
+    elif isinstance(data, list):
+        for item in data:
+            _protect_lists(item, found)
+    return found
+
+
+def test_hostname_is_in_no_default_or_example_protection():
+    files = [REPO / "playbooks/vars/bake_defaults.yml", REPO / "roles/cloudinit/defaults/main.yml"] + sorted(
+        (REPO / "examples").glob("*.yml"))
+    lists = []
+    for path in files:
+        lists += _protect_lists(yaml.safe_load(path.read_text()), [])
+    assert len(lists) >= 5
+    assert all(set(protect) <= set(PROTECTIONS) and "hostname" not in protect for protect in lists), lists

@@ -71,6 +71,26 @@ def test_release_from_ami_name_refuses_to_guess(name):
     assert r.release_from_ami_name(name) is None
 
 
+ARABIC_SIX = "\u0666"
+
+
+@pytest.mark.parametrize("name", [
+    "al2023-ami-2023.6.20241010.0-kernel-6.1-x86_64\n",
+    "al2023-ami-2023.%s.20241010.0-kernel-6.1-x86_64" % ARABIC_SIX,
+    "amzn2-ami-hvm-2.0.2024013%s.0-x86_64-gp2" % ARABIC_SIX,
+    "amzn2-ami-hvm-2.0.20240131.0-x86_64-gp2\n",
+    "amzn-ami-hvm-2018.03.0.20231218.0-x86_64-gp2\n",
+    "ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-amd64-server-20240801\n",
+    "ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.0%s-amd64-server-20240801" % ARABIC_SIX,
+    "debian-12-amd64-20240717-1811\n",
+    "debian-1%s-amd64-20240717-1811" % ARABIC_SIX,
+    "RHEL-9.4.0_HVM-20240423-x86_64-62-Hourly2-GP3\n",
+    "RHEL-%s.4.0_HVM-20240423-x86_64-62-Hourly2-GP3" % ARABIC_SIX,
+])
+def test_release_from_ami_name_is_a_full_ascii_match(name):
+    assert r.release_from_ami_name(name) is None
+
+
 @pytest.mark.parametrize(
     "release,generation",
     [("2023.6.20241010", "al2023"), ("2018.03", "amzn"), ("2.0.20240131", None), ("latest", None), (None, None)],
@@ -113,10 +133,30 @@ def test_validate_release_accepts(generation, release):
         ("amzn", "2018.06", "YYYY.MM"),
         ("amzn", "2023.6.20241010", "YYYY.MM"),
         ("al2", "2.0.20240131", "no lockable releases"),
+        ("al2023", "2023.\u0666.20241010", "2023.<minor>.<YYYYMMDD>"),
+        ("al2023", "2023.6.2024101\u0660", "2023.<minor>.<YYYYMMDD>"),
+        ("al2023", "2023.6.20241010\n", "2023.<minor>.<YYYYMMDD>"),
+        ("amzn", "2018.03\n", "YYYY.MM"),
+        ("amzn", "2018.0\u0663", "YYYY.MM"),
+        ("amzn", "\u0662\u0660\u0661\u0668.03", "YYYY.MM"),
     ],
 )
 def test_validate_release_rejects(generation, release, needle):
     assert needle in r.validate_release(generation, release)
+
+
+def test_generation_of_release_needs_the_whole_ascii_string():
+    assert r.generation_of_release("2023.6.20241010\n") is None
+    assert r.generation_of_release("2023.\u0666.20241010") is None
+
+
+def test_installed_release_is_read_in_ascii_only(tmp_path):
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc/os-release").write_text('ID="amzn"\nVERSION_ID="2023"\nPRETTY_NAME="Amazon Linux 2023"\n')
+    (tmp_path / "etc/system-release").write_text("Amazon Linux release 2023.\u0666.20241010 (Amazon Linux)\n")
+    assert r.detect(str(tmp_path)).installed_release is None
+    (tmp_path / "etc/system-release").write_text("Amazon Linux release 2023.6.20241010 (Amazon Linux)\n")
+    assert r.detect(str(tmp_path)).installed_release == "2023.6.20241010"
 
 
 def test_release_key_orders_numerically():
@@ -134,22 +174,24 @@ def test_parse_os_release_quotes_comments_and_escapes():
     }
 
 
-def test_resolve_in_root_keeps_absolute_links_inside(tmp_path):
+def test_reads_follow_links_inside_the_root_only(tmp_path):
     (tmp_path / "usr/lib").mkdir(parents=True)
     (tmp_path / "etc").mkdir()
-    (tmp_path / "usr/lib/os-release").write_text("ID=x\n")
+    (tmp_path / "usr/lib/os-release").write_text('ID=amzn\nVERSION_ID="2018.03"\n')
     os.symlink("/usr/lib/os-release", tmp_path / "etc/os-release")  # absolute: must not reach the host
-    os.symlink("../../../../../../etc/passwd", tmp_path / "etc/escape")
-    assert r.resolve_in_root(str(tmp_path), "etc/os-release") == str(tmp_path / "usr/lib/os-release")
-    assert r.resolve_in_root(str(tmp_path), "etc/escape") == str(tmp_path / "etc/passwd")
-    assert r.resolve_in_root(str(tmp_path), "etc/new/file") == str(tmp_path / "etc/new/file")
+    image = r.open_root(str(tmp_path))
+    assert r.detect(image).generation == "amzn"
+    assert r.host_path(image, "etc/new/file") == str(tmp_path / "etc/new/file")
+    os.symlink("../../../../../../etc", tmp_path / "escape")
+    assert r.host_path(image, "escape/passwd") == str(tmp_path / "etc/passwd")
 
 
-def test_resolve_in_root_refuses_link_loops(tmp_path):
-    os.symlink("b", tmp_path / "a")
-    os.symlink("a", tmp_path / "b")
+def test_link_loops_are_refused(tmp_path):
+    (tmp_path / "etc").mkdir()
+    os.symlink("b", tmp_path / "etc/os-release")
+    os.symlink("os-release", tmp_path / "etc/b")
     with pytest.raises(r.ReleaseLockError, match="too many levels"):
-        r.resolve_in_root(str(tmp_path), "a")
+        r.detect(str(tmp_path))
 
 
 @pytest.mark.parametrize(
@@ -267,5 +309,5 @@ def test_later_dropin_conflicts_are_warned(tmp_path):
     (directory / "95_ecs.cfg").write_text("repo_upgrade: none\n")
     (directory / "10_early.cfg").write_text("repo_upgrade: all\n")  # sorts before ours: overridden by ours
     (directory / "99_same.cfg").write_text("repo_upgrade: security\n")
-    warnings = r.later_dropin_conflicts(str(tmp_path), {"repo_upgrade": "security"})
+    warnings = r.later_dropin_conflicts(r.open_root(str(tmp_path)), {"repo_upgrade": "security"})
     assert len(warnings) == 1 and "95_ecs.cfg" in warnings[0] and "repo_upgrade: none" in warnings[0]

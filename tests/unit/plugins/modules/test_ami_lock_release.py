@@ -321,12 +321,17 @@ def _break_no_os_release(root):
         ("al2023", {"ami_name": AL2023_NAME, "release": "latest"}, None, "ami_name: only used with release=source"),
         ("amzn-2018.03", {"release": "2018.3"}, None, "release: '2018.3' is not valid on Amazon Linux AMI"),
         ("amzn-2018.03", {"release": "2023.6.20241010"}, None, "is not valid on Amazon Linux AMI"),
-        ("amzn-2018.03", {}, _break_yum_unreadable, "root: cannot read"),
+        ("amzn-2018.03", {}, _break_yum_unreadable, "yum.conf is not a regular file"),
         ("amzn-2018.03", {}, _break_yum_malformed, "yum.conf: malformed: line 1"),
         ("amzn-2018.03", {"launch_updates": "all"}, _break_yum_binary, "yum.conf is not UTF-8 text"),
         ("amzn-2018.03", {}, _break_yum_missing, "yum.conf does not exist"),
         ("amzn-2018.03", {"ami_name": AL2023_NAME}, None, "names a al2023 image but"),
         ("al2", {"release": "latest"}, None, "release: latest is not possible on Amazon Linux 2"),
+        ("al2023", {"release": "2023.\u0666.20241010"}, None, "release: must be ASCII (digits 0-9 and dots)"),
+        ("al2023", {"release": "2023.6.20241010\n"}, None, "release: must not have leading or trailing spaces or control"),
+        ("al2023", {"release": "2023.6.2024\x001010"}, None, "release: must not have leading or trailing spaces or control"),
+        ("al2023", {"ami_name": AL2023_NAME + "\n"}, None, "ami_name: no release can be read"),
+        ("amzn-2018.03", {"release": "2018.0\u0663"}, None, "release: must be ASCII"),
         ("al2", {"release": "2.0.20240131", "launch_updates": "none"}, None, "not possible on Amazon Linux 2"),
         ("al2", {"ami_name": "al2023-ami-2023.6.20241010.0-kernel-6.1-x86_64", "launch_updates": "none"}, None,
          "holds Amazon Linux 2"),
@@ -351,10 +356,61 @@ def test_missing_root_fails(capsys, tmp_path):
     assert result["failed"] is True and result["msg"].startswith("root: ") and "does not exist" in result["msg"]
 
 
+def test_arabic_digit_release_is_never_written(tree, capsys):
+    """issue 17 item 12: release "2023.\u0666.20241010" went to /etc/dnf/vars/releasever (\\d matched it)."""
+    root = tree("al2023")
+    before = snapshot(root)
+    for release in ("2023.\u0666.20241010", "\u0662\u0660\u0662\u0663.6.20241010", "2023.6.20241010\n"):
+        result = run_main(capsys, root=str(root), release=release)
+        assert result["failed"] is True and result["msg"].startswith("release: ")
+    assert snapshot(root) == before
+
+
+@pytest.mark.parametrize("how", ["absolute", "dotdot", "proc"])
+def test_links_out_of_the_root_never_reach_outside(tree, tmp_path, capsys, how):
+    """/etc/dnf (or the releasever file itself) a link to a directory outside the root: the lock is
+    written inside the root; the outside tree keeps its bytes, inodes and modes."""
+    root = tree("al2023")
+    outside = tmp_path / "outside"
+    (outside / "vars").mkdir(parents=True)
+    (outside / "vars/releasever").write_text("outside\n")
+    shutil.rmtree(root / "etc/dnf")
+    target = {"absolute": str(outside),
+              "dotdot": "../" * 12 + str(outside).lstrip("/"),
+              "proc": "/proc/self/root" + str(outside)}[how]
+    (root / "etc/dnf").symlink_to(target)
+    # where the link leads when resolved inside the root (as in a chroot): the lock goes there
+    inside = root / (str(outside).lstrip("/") if how != "proc" else "proc/self/root" + str(outside))
+    (inside / "vars").mkdir(parents=True)
+
+    def decoy():
+        return {str(p): (p.read_bytes() if p.is_file() else None, os.lstat(p).st_ino, os.lstat(p).st_mode)
+                for p in [outside] + sorted(outside.rglob("*"))}
+
+    before = decoy()
+    result = run_main(capsys, root=str(root), release="2023.6.20241010")
+    assert decoy() == before
+    assert result["changed"] is True and not result.get("failed"), result
+    assert (inside / "vars/releasever").read_text() == "2023.6.20241010\n"
+    assert result["files"] == [str(inside / "vars/releasever")]
+
+
+def test_a_link_at_the_lock_file_is_replaced_not_followed(tree, tmp_path, capsys):
+    root = tree("al2023")
+    victim = tmp_path / "victim"
+    victim.write_text("keep me\n")
+    (root / RELEASEVER).parent.mkdir(parents=True, exist_ok=True)
+    (root / RELEASEVER).symlink_to(victim)
+    result = run_main(capsys, root=str(root), release="2023.6.20241010")
+    assert victim.read_text() == "keep me\n"
+    if not result.get("failed"):
+        assert not (root / RELEASEVER).is_symlink() and (root / RELEASEVER).read_text() == "2023.6.20241010\n"
+
+
 def test_write_failure_is_reported_without_traceback(tree, capsys, monkeypatch):
     root = tree("al2023")
 
-    def refuse(plan, move=None):
+    def refuse(plan):
         raise PermissionError(13, "Permission denied", str(root / RELEASEVER))
 
     monkeypatch.setattr(ami_lock_release, "apply_plan", refuse)

@@ -1,7 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright: Contributors to the bakery.ami project
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""cloudinit_guard main(): check mode, diff mode, idempotence, failures that write nothing."""
+"""cloudinit_guard main(): check mode, diff mode, idempotence, failures that write nothing, the
+image's cloud-init run only through the sandbox (and its deprecations passed on as warnings)."""
 
 from __future__ import annotations
 
@@ -54,6 +55,22 @@ def warnings_of(result: dict) -> list:
 
 def run_main(capsys, **args) -> dict:
     return run_module(cloudinit_guard.main, capsys, args)[1]
+
+
+def install_cloud_init(root: Path, version: str = "25.1.4") -> None:
+    binary = root / "usr/bin/cloud-init"
+    binary.parent.mkdir(parents=True, exist_ok=True)
+    binary.write_text("#!/bin/sh\n")
+    package = root / "usr/lib/python3/dist-packages/cloudinit"
+    package.mkdir(parents=True, exist_ok=True)
+    (package / "version.py").write_text('__VERSION__ = "%s"\n' % version)
+
+
+@pytest.fixture
+def sandbox_host(monkeypatch):
+    from ansible_collections.bakery.ami.plugins.module_utils import _sandbox
+    monkeypatch.setattr(_sandbox.os, "geteuid", lambda: 0)
+    monkeypatch.setattr(_sandbox, "find_unshare", lambda: "/usr/bin/unshare")
 
 
 def test_check_then_real_then_idempotent(root, capsys):
@@ -137,39 +154,72 @@ def test_malformed_cloud_cfg_fails_with_file_and_line(root, capsys):
     assert tree_state(root) == before
 
 
-def test_schema_failure_fails_and_writes_nothing(root, capsys, monkeypatch):
-    binary = root / "usr/bin/cloud-init"
-    binary.parent.mkdir(parents=True)
-    binary.write_text("#!/bin/sh\n")
-    (root / "tmp").mkdir()
+@pytest.mark.parametrize("check", [True, False])
+def test_schema_failure_fails_and_writes_nothing(root, capsys, monkeypatch, sandbox_host, check):
+    install_cloud_init(root)
     seen = []
 
     def fake_run(self, argv, **kwargs):
-        seen.append(argv)
+        seen.append((argv, kwargs))
         return 1, "", "Error:\nCloud config schema errors: ssh_deletekeys: 'maybe' is not of type 'boolean'\n"
 
     monkeypatch.setattr("ansible.module_utils.basic.AnsibleModule.run_command", fake_run)
     before = tree_state(root)
-    result = run_main(capsys, root=str(root), settings={"ssh_deletekeys": "maybe"})
+    result = run_main(capsys, root=str(root), settings={"ssh_deletekeys": "maybe"}, _ansible_check_mode=check)
     assert result["failed"] is True and result["written"] is False
     assert "fails cloud-init's schema" in result["msg"] and "ssh_deletekeys" in result["msg"]
-    assert seen and seen[0][2:5] == ["/usr/bin/cloud-init", "schema", "--config-file"]
-    after = tree_state(root)
-    # only the image's /tmp saw the transient validation file (removed again)
-    assert after.pop("tmp")[:2] == before.pop("tmp")[:2]
-    assert after == before
+    argv, kwargs = seen[0]
+    # the image's cloud-init ran in the sandbox (namespaces, no chroot as host root), fed on stdin
+    assert argv[0] == "/usr/bin/unshare" and "--net" in argv and "chroot" not in argv
+    assert argv[-4:] == ["/usr/bin/cloud-init", "schema", "--config-file", "/dev/stdin"]
+    assert "ssh_deletekeys: maybe" in kwargs["data"]
+    assert tree_state(root) == before
 
 
-def test_schema_success_marks_validated(root, capsys, monkeypatch):
-    binary = root / "usr/bin/cloud-init"
-    binary.parent.mkdir(parents=True)
-    binary.write_text("#!/bin/sh\n")
-    (root / "tmp").mkdir()
-    monkeypatch.setattr("ansible.module_utils.basic.AnsibleModule.run_command",
-                        lambda self, argv, **kwargs: (0, "Valid cloud-config: %s\n" % argv[-1], ""))
+def test_schema_success_marks_validated_and_passes_deprecations_on(root, capsys, monkeypatch, sandbox_host):
+    install_cloud_init(root, "22.4.2")
+    monkeypatch.setattr("ansible.module_utils.basic.AnsibleModule.run_command", lambda self, argv, **kwargs: (
+        0, "Cloud config schema deprecations: growpart.mode: DEPRECATED: Specifying a boolean ``false`` value "
+           "for this key is deprecated. Use ``off`` instead.\nValid cloud-config: /dev/stdin\n", ""))
     result = run_main(capsys, root=str(root), protect=["growpart"])
     assert result["changed"] is True and result["schema_validated"] is True
+    assert result["cloud_init_version"] == "22.4.2"
     assert yaml.safe_load((root / DROPIN).read_text())["resize_rootfs"] is False
+    assert any(w.startswith("cloud-init 22.4.2 schema: deprecated: growpart.mode: DEPRECATED")
+               for w in warnings_of(result))
+
+
+@pytest.mark.parametrize("settings", [
+    {"runcmd": [["id"]]}, {"users": [{"name": "ops", "sudo": "ALL=(ALL) NOPASSWD:ALL"}]},
+    {"write_files": [{"path": "/etc/x", "content": "y"}]}, {"chpasswd": {"users": [{"name": "root"}]}},
+])
+def test_privileged_settings_need_the_flag(root, capsys, settings):
+    before = tree_state(root)
+    result = run_main(capsys, root=str(root), settings=settings)
+    assert result["failed"] is True
+    assert result["msg"].startswith("settings: refused without allow_privileged_settings=true: %s (" % next(iter(settings)))
+    assert tree_state(root) == before
+    result = run_main(capsys, root=str(root), settings=settings, allow_privileged_settings=True)
+    assert result["changed"] is True and (root / DROPIN).is_file()
+
+
+@pytest.mark.parametrize("settings, message", [
+    ({"hostname": "h" * 100000}, "settings.hostname: must be at most 253 characters, got 100000"),
+    ({"final_message": "bye\x07"}, "settings.final_message: must not contain control characters"),
+    ({"network": {"config": "enabled"}}, "settings.network: the guard writes only {config: disabled}"),
+])
+def test_bounds_fail_with_a_clear_message(root, capsys, settings, message):
+    before = tree_state(root)
+    result = run_main(capsys, root=str(root), settings=settings)
+    assert result["failed"] is True and result["msg"].startswith(message)
+    assert "Traceback" not in result["msg"] and "exception" not in result
+    assert tree_state(root) == before
+
+
+def test_hostname_protection_warns(root, capsys):
+    (root / "etc/hostname").write_text("builder\n")
+    result = run_main(capsys, root=str(root), protect=["hostname"], _ansible_check_mode=True)
+    assert any("all of them share one hostname" in w for w in warnings_of(result))
 
 
 def test_audit_only_writes_nothing(root, capsys):
