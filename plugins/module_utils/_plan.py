@@ -92,6 +92,7 @@ OPTIONS: t.Dict[str, t.Tuple[str, t.Any]] = {
     "bake_launch_updates": ("str", ""),
     "bake_cloudinit_protect": ("list", ["ssh_config", "etc_hosts"]),
     "bake_cloudinit_settings": ("dict", {}),
+    "bake_cloudinit_allow_privileged_settings": ("bool", False),
     "bake_generalize_exclude": ("list", []),
     # publishing and lifecycle
     "bake_share_user_ids": ("list", []),
@@ -482,7 +483,8 @@ def build_plan(given: dict, context: Context) -> dict:
         "customize": dict(customize, enabled=bool(v["bake_customize"])),
         "roles": _roles(v["bake_roles"]),
         "release": {"release": v["bake_release"], "launch_updates": v["bake_launch_updates"]},
-        "cloudinit": {"protect": v["bake_cloudinit_protect"], "settings": v["bake_cloudinit_settings"]},
+        "cloudinit": {"protect": v["bake_cloudinit_protect"], "settings": v["bake_cloudinit_settings"],
+                      "allow_privileged_settings": v["bake_cloudinit_allow_privileged_settings"]},
         "generalize": {"exclude": v["bake_generalize_exclude"]},
         "tag_names": {"source_image": _tags.SOURCE_IMAGE, "parent_image": _tags.PARENT_IMAGE,
                       "al_release": _tags.AL_RELEASE, "expires_at": _tags.EXPIRES_AT, "run_id": _tags.RUN_ID,
