@@ -299,6 +299,8 @@ def test_without_customization(aws, rootfs_image, run_playbook, out):
     ({"bake_builder": "aws", "bake_ssh_cidrs": ["0.0.0.0/0"]}, "bake_allow_open_ssh"),
     ({"bake_roles": ["no_such_role_here"]}, "bake_roles"),
     ({"bake_customize": False, "bake_packages": ["cron"]}, "bake_customize"),
+    ({"bake_launch_config": {"values": {"BAD-KEY": "x"}}}, "bake_launch_config.values: keys must be shell variable"),
+    ({"bake_launch_config": {"values": {"OK": ["a", "list"]}}}, "bake_launch_config.values: each value must be"),
 ])
 def test_bad_configuration_fails_before_anything_exists(aws, run_playbook, out, overrides, message):
     result = bake(run_playbook, aws, out, **overrides)
@@ -381,3 +383,51 @@ def test_launch_config_without_some_keys(run_playbook, tmp_path, launch_config, 
     for path in launch_files:
         assert "path: " + path in user_data
     assert ("write_files" in user_data) == bool(launch_files)
+
+
+# (launch config, what the message says after "customize_launch_config"); keys that are not shell
+# variable names, values that cannot be one shell variable, a relative values_path
+BAD_LAUNCH_CONFIGS = [
+    ({"values": {"BAD-KEY": "x"}}, '.values: keys must be shell variable names', '"BAD-KEY"'),
+    ({"values": {"1ABC": "x"}}, '.values: keys must be shell variable names', '"1ABC"'),
+    ({"values": {"A\n": "x"}}, '.values: keys must be shell variable names', '"A\\n"'),
+    ({"values": {"": "x"}}, '.values: keys must be shell variable names', '""'),
+    ({"values": {"A B": "x"}}, '.values: keys must be shell variable names', '"A B"'),
+    ({"values": {"A=B": "x"}}, '.values: keys must be shell variable names', '"A=B"'),
+    ({"values": {"A;id": "x"}}, '.values: keys must be shell variable names', '"A;id"'),
+    ({"values": {"\u00c4B": "x"}}, '.values: keys must be shell variable names', '"\\u00c4B"'),
+    ({"values": {"OK": "x", "$(id)": "x"}}, '.values: keys must be shell variable names', '"$(id)"'),
+    ({"values": {"OK": ["a"]}}, '.values: each value must be a string, a number, a boolean or null', "OK"),
+    ({"values": {"OK": {"a": 1}}}, '.values: each value must be a string, a number, a boolean or null', "OK"),
+    ({"values": {"OK": "a\u0000b"}}, '.values: a value must not contain a NUL character', ""),
+    ({"values": "A=B"}, '.values: must be a mapping', ""),
+    ({"values": {"A": "x"}, "values_path": "etc/default/x"}, '.values_path: must be an absolute path', ""),
+    ({"values": {"A": "x"}, "values_path": "/etc/default/x\ny"}, '.values_path: must be an absolute path', ""),
+    ({"files": [{"content": "x"}]}, '.files: every entry needs an absolute path', ""),
+]
+
+
+def test_bad_launch_values_are_refused_naming_the_variable(run_playbook, tmp_path):
+    """Each bad launch config fails the plan with a clear message before anything is written."""
+    tasks = []
+    for index, (config, _message, _shown) in enumerate(BAD_LAUNCH_CONFIGS):
+        tasks.append({"name": "case %d" % index, "block": [
+            {"name": "Plan", "ansible.builtin.include_role": {"name": "bakery.ami.customize", "tasks_from": "plan.yml"},
+             "vars": {"customize_level": "standard", "customize_launch_config": config,
+                      "customize_user_data_path": str(tmp_path / ("user-data-%d.yml" % index))}},
+            {"name": "Not refused", "ansible.builtin.set_fact": {"result_%d" % index: "not refused"}}],
+            "rescue": [{"name": "Refused", "ansible.builtin.set_fact": {
+                "result_%d" % index: "{{ ansible_failed_result.msg }}"}}]})
+    tasks.append({"name": "dump", "ansible.builtin.copy": {
+        "dest": str(tmp_path / "results.json"), "mode": "0600",
+        "content": "{{ [%s] | to_json }}" % ", ".join("result_%d" % i for i in range(len(BAD_LAUNCH_CONFIGS)))}})
+    playbook = tmp_path / "plan.yml"
+    playbook.write_text(json.dumps([{"hosts": "localhost", "gather_facts": False, "tasks": tasks}]))
+    result = run_playbook(playbook, timeout=300)
+    assert result.returncode == 0, result.stdout[-3000:]
+    messages = json.loads((tmp_path / "results.json").read_text())
+    for (config, message, shown), got in zip(BAD_LAUNCH_CONFIGS, messages):
+        assert got.startswith("customize_launch_config" + message), (config, got)
+        assert shown in got, (config, got)
+        assert "Traceback" not in got
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["plan.yml", "results.json"], "a refused plan wrote nothing"
