@@ -94,11 +94,22 @@ def images_by_tag(aws, key, value, regions=REGIONS):
     return found
 
 
-def boot_check(run_playbook, aws, out):
-    result = bake(run_playbook, aws, out, playbook="playbooks/boot_check.yml")
+def boot_check(run_playbook, aws, out, **overrides):
+    result = bake(run_playbook, aws, out, playbook="playbooks/boot_check.yml", **overrides)
     assert result.returncode == 0, "boot check failed"
     assert "came up with every baked customization intact" in result.stdout
     return result
+
+
+def boot_checks(result) -> dict:
+    """The boot check's checks, name -> PASS or FAIL, from its output."""
+    found = {}
+    for line in result.stdout.splitlines():
+        text = line.strip().strip('",')
+        for state in ("PASS", "FAIL"):
+            if text.startswith(state + "  "):
+                found[text[len(state) + 2:]] = state
+    return found
 
 
 # ---------------------------------------------------------------------------------------------
@@ -126,7 +137,12 @@ def test_base_then_service_then_rerun_adopts(aws, rootfs_image, run_playbook, ou
     assert manifest["builds"][-1]["artifact_id"].count("ami-") == 3
     assert sorted(manifest["builds"][-1]["artifact_id"].split(",")) == sorted("%s:%s" % kv for kv in base["images"].items())
     assert (out / "launch-user-data.yml").read_text().startswith("#cloud-config\n")
-    boot_check(run_playbook, aws, out)
+    assert base["local_archive"] == "written" and base["warnings"] == []
+    assert base["snapshot_archive"].endswith(base_id + ".tar")
+    checks = boot_checks(boot_check(run_playbook, aws, out))
+    # examples/local.yml's launch values, sourced by the image's sh, and its protected hostname
+    assert checks["launch values in /etc/default/bakery-demo equal bake_launch_config.values when sourced by sh"] == "PASS"
+    assert checks["hostname protected: kept as baked (every instance shares it)"] == "PASS"
     nothing_temporary = account(aws)
     for region in REGIONS:
         assert nothing_temporary[region]["instances"] == []
@@ -158,6 +174,9 @@ def test_base_then_service_then_rerun_adopts(aws, rootfs_image, run_playbook, ou
     rerun = report(service_out)
     assert rerun["adopted"] is True
     assert rerun["images"] == first["images"]
+    # the adopted image's content is the archive the first run wrote
+    assert rerun["local_archive"] == "present" and rerun["warnings"] == []
+    assert rerun["snapshot_archive"] == first["snapshot_archive"]
     after = aws.counts()
     for action in ("RunInstances", "CreateImage", "CopyImage", "CreateKeyPair"):
         assert after.get(action, 0) == before.get(action, 0), action
@@ -200,6 +219,82 @@ def yaml_vars():
     import yaml  # pylint: disable=import-outside-toplevel
 
     return yaml.safe_load((REPO_ROOT / "examples" / "local.yml").read_text())
+
+
+# ---------------------------------------------------------------------------------------------
+# launch values and hostname after a real first boot; local archives
+
+# values that KEY=value lines joined by the old plan broke (and a naive writer still would)
+HOSTILE_VALUES = {
+    "BAKERY_ENVIRONMENT": "local demo",
+    "BAKERY_LOG_LEVEL": "info",
+    "BAKERY_QUOTES": "it's \"quoted\"",
+    "BAKERY_EQUALS": "a=b",
+    "BAKERY_DOLLAR": "$HOME `id` $(id)",
+    "BAKERY_LINES": "one\ntwo",
+    "BAKERY_FLAG": True,
+    "BAKERY_PORT": 8080,
+}
+ONE_REGION = {"bake_packages": [], "bake_services": [], "bake_regions": ["us-east-1"]}
+
+
+def test_launch_values_intact_and_new_hostname_after_a_local_bake(aws, rootfs_image, run_playbook, out):
+    """With the bake's default protections: the booted values file, sourced by the image's sh,
+    equals bake_launch_config.values, and the instance first-booted with a new hostname has it."""
+    import yaml  # pylint: disable=import-outside-toplevel
+
+    defaults = yaml.safe_load((REPO_ROOT / "playbooks" / "vars" / "bake_defaults.yml").read_text())
+    launch = {"values": HOSTILE_VALUES, "values_path": "/etc/default/bakery-demo"}
+    common = dict(ONE_REGION, bake_launch_config=launch, bake_cloudinit_protect=defaults["bake_cloudinit_protect"])
+    result = bake(run_playbook, aws, out, bake_version="values", **common)
+    assert result.returncode == 0
+    result = bake(run_playbook, aws, out, playbook="playbooks/boot_check.yml", boot_check_hostname="ip-10-20-30-40",
+                  **common)
+    checks = boot_checks(result)
+    assert checks["launch values in /etc/default/bakery-demo equal bake_launch_config.values when sourced by sh"] == "PASS"
+    assert [name for name, state in checks.items() if state == "FAIL"] == [] and result.returncode == 0
+
+    # the same check refuses a values file whose variables differ from the bake's
+    wrong = dict(HOSTILE_VALUES, BAKERY_LOG_LEVEL="debug")
+    wrong_result = bake(run_playbook, aws, out, playbook="playbooks/boot_check.yml",
+                        **dict(common, bake_launch_config=dict(launch, values=wrong)))
+    assert wrong_result.returncode != 0
+    assert boot_checks(wrong_result)[
+        "launch values in /etc/default/bakery-demo equal bake_launch_config.values when sourced by sh"] == "FAIL"
+    assert "BAKERY_LOG_LEVEL: 4 characters, expected 5 characters" in wrong_result.stdout
+
+    if "hostname protected: kept as baked (every instance shares it)" in checks:
+        pytest.xfail("the default protections keep the builder's hostname: passes once hostname leaves them and "
+                     "generalize resets /etc/hostname (other branches of issue 16)")
+    assert checks["first boot: the instance has its new hostname ip-10-20-30-40"] == "PASS"
+
+
+def test_adopted_image_without_its_archive_is_reported_and_not_booted(aws, rootfs_image, run_playbook, out):
+    """A rerun that adopts a local image whose archive is gone says local_archive: missing in its
+    report and final message; the boot check refuses the image, saying why, instead of booting."""
+    from tools import local_builder  # pylint: disable=import-outside-toplevel
+
+    result = bake(run_playbook, aws, out, bake_version="noarchive", **ONE_REGION)
+    assert result.returncode == 0
+    first = report(out)
+    archive = Path(first["snapshot_archive"])
+    assert first["local_archive"] == "written" and archive.is_file()
+    archive.unlink()
+    assert not local_builder.archive_status(None, first["images"]["us-east-1"])["present"]
+
+    result = bake(run_playbook, aws, out, bake_version="noarchive", **ONE_REGION)
+    assert result.returncode == 0
+    rerun = report(out)
+    assert rerun["adopted"] is True and rerun["status"] == "succeeded"
+    assert rerun["local_archive"] == "missing" and rerun["snapshot_archive"] is None
+    assert len(rerun["warnings"]) == 1 and rerun["warnings"][0].startswith("local_archive: missing: ")
+    final = [line for line in result.stdout.splitlines() if "Baked " in line]
+    assert final and "local_archive: missing" in final[-1], final
+
+    result = bake(run_playbook, aws, out, playbook="playbooks/boot_check.yml", **ONE_REGION)
+    assert result.returncode != 0
+    assert "says local_archive: missing" in result.stdout
+    assert "First-boot a copy" not in result.stdout, "nothing is booted"
 
 
 # ---------------------------------------------------------------------------------------------
