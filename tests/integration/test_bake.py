@@ -255,9 +255,9 @@ def test_launch_values_intact_and_new_hostname_after_a_local_bake(aws, rootfs_im
     assert [name for name, state in checks.items() if state == "FAIL"] == [] and result.returncode == 0
 
     # the same check refuses a values file whose variables differ from the bake's
-    wrong = dict(HOSTILE_VALUES, BAKERY_LOG_LEVEL="debug")
-    wrong_result = bake(run_playbook, aws, out, playbook="playbooks/boot_check.yml",
-                        **dict(common, bake_launch_config=dict(launch, values=wrong)))
+    wrong_vars = dict(common)
+    wrong_vars["bake_launch_config"] = dict(launch, values=dict(HOSTILE_VALUES, BAKERY_LOG_LEVEL="debug"))
+    wrong_result = bake(run_playbook, aws, out, playbook="playbooks/boot_check.yml", **wrong_vars)
     assert wrong_result.returncode != 0
     assert boot_checks(wrong_result)[
         "launch values in /etc/default/bakery-demo equal bake_launch_config.values when sourced by sh"] == "FAIL"

@@ -176,8 +176,8 @@ def test_writes_three_files_then_changes_nothing(tmp_path):
     assert (out / "bake-report.json").read_text() == render_report(REPORT)
     assert json.loads((out / "bake-report.json").read_text()) == dict(REPORT, _bakery_outputs="report")
     assert (out / "launch-user-data.yml").read_text() == render_user_data(USER_DATA)
-    assert json.loads((out / "bake-manifest.json").read_text()) == {"builds": [BUILD], "last_run_uuid": "run-2",
-                                                                     "_bakery_outputs": "manifest"}
+    assert json.loads((out / "bake-manifest.json").read_text()) == {
+        "builds": [BUILD], "last_run_uuid": "run-2", "_bakery_outputs": "manifest"}
     assert stat.S_IMODE(out.stat().st_mode) == 0o755
     before = snapshot(tmp_path)
     second = bake_outputs(args(tmp_path))
@@ -814,7 +814,7 @@ def test_hostile_input_from_the_environment(tmp_path, monkeypatch):
 def test_hostile_deep_data_is_refused(tmp_path):
     decoy, out = hostile_tree(tmp_path)
     deep: list = []
-    for _ in range(100000):
+    for _level in range(100000):
         deep = [deep]
     before = snapshot(tmp_path)
     with pytest.raises(OutputsError, match="^report: cannot be written as JSON"):
