@@ -11,15 +11,22 @@ through ``python -m tools.local_builder`` with the repository root as working di
                                                       Debian 12 image), mounted, host resolv.conf in
     release   --root R                                unmount, take resolv.conf out again
     archive   --root R --cache C --image-id AMI       release, then tar the root as the content of
-                                                      the image's snapshot: C/snapshots/AMI.tar
+                                                      the image's snapshot: C/snapshots/AMI.tar, one
+                                                      writer per image (an flock on AMI.tar.lock)
+    archive-status --cache C --image-id AMI           whether the image's archive is in the cache
+                                                      (a rerun that adopts an image reports it)
     remove    --root R                                unmount anything left, delete the root
     sweep     --older-than T [--ttl-minutes N] | --run-id ID [--check]
                                                       remove the roots of killed runs (cache
                                                       work/<run-id>/root): those made more than
                                                       N minutes before T (UTC), or run ID's
-    boot-check --cache C --image-id AMI --user-data F --expect F --work W
+    boot-check --cache C --image-id AMI --user-data F --expect F --work W [--hostname H]
                                                       first-boot a copy of the archive with real
-                                                      cloud-init and check every customization
+                                                      cloud-init under a new hostname (default: a
+                                                      random ip-10-x-x-x) and check every
+                                                      customization, the launch values (sourced by
+                                                      the image's own sh in a sandbox) and the
+                                                      hostname
 
 Every command prints one JSON object on stdout; errors go to stderr with exit code 2; a boot
 check that finds a problem exits 1.
@@ -27,16 +34,21 @@ check that finds a problem exits 1.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
+import fcntl
 import hashlib
+import importlib
 import json
 import os
+import random
 import re
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+import types
 import uuid
 from pathlib import Path
 
@@ -48,16 +60,57 @@ RESOLV_MARK = ".bakery-resolv-conf"
 POLICY_MARK = ".bakery-policy-rc-d"
 POLICY_RC_D = "#!/bin/sh\n# bakery local builder: start no service on the host while customizing\nexit 101\n"
 LOCK_DIR = "var/lib/bakery"
+# How long a writer or reader of a snapshot archive waits for another bake writing the same one.
+ARCHIVE_LOCK_TIMEOUT = 1800
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 class BuilderError(RuntimeError):
     """A local builder step failed; the message says which and why."""
 
 
+AMI_ID = re.compile(r"ami-[0-9a-f]{8}(?:[0-9a-f]{9})?")
+
+
 def _archive_path(cache: str, image_id: str) -> Path:
-    if not image_id.startswith("ami-") or "/" in image_id:
-        raise BuilderError("image id %r is not an AMI ID" % image_id)
+    if not AMI_ID.fullmatch(image_id):
+        raise BuilderError("image id %r is not an AMI ID (ami- and 8 or 17 hexadecimal digits)" % image_id[:100])
     return harness.cache_dir(cache) / "snapshots" / ("%s.tar" % image_id)
+
+
+@contextlib.contextmanager
+def archive_lock(cache: str | None, image_id: str, shared: bool = False,
+                 timeout: float = ARCHIVE_LOCK_TIMEOUT):
+    """Hold the lock of an image's snapshot archive: exclusive for the one writer (two identical
+    local bakes that end up with the same image write one after the other, never interleaved),
+    shared for readers (a service bake's source, a boot check). The lock file, AMI.tar.lock next
+    to the archive, stays: removing it would let two writers lock two different files."""
+    path = _archive_path(cache, image_id).with_suffix(".tar.lock")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(str(path), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise BuilderError("another bake has been writing the snapshot archive of %s for more than %d s "
+                                       "(lock %s held); try again when it is done" % (image_id, timeout, path)) from None
+                time.sleep(0.2)
+        yield path
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def archive_status(cache: str | None, image_id: str) -> dict:
+    """Whether the snapshot archive of image_id is in the cache (waits for a writer to finish)."""
+    with archive_lock(cache, image_id, shared=True):
+        target = _archive_path(cache, image_id)
+        present = target.is_file() and not target.is_symlink()
+        return {"image_id": image_id, "archive": str(target), "present": present,
+                "bytes": target.stat().st_size if present else None}
 
 
 def _mark(root: Path, kind: str = RESOLV_MARK) -> Path:
@@ -112,10 +165,13 @@ def prepare(root: Path, cache: str, source_image: str) -> dict:
     if root.exists() and any(root.iterdir()):
         raise BuilderError("%s exists and is not empty" % root)
     archive = _archive_path(cache, source_image)
-    if archive.exists():
-        root.mkdir(parents=True, exist_ok=True)
-        proc = subprocess.run(["tar", "--numeric-owner", "-xpf", str(archive), "-C", str(root)],
-                              capture_output=True, text=True, check=False)
+    with archive_lock(cache, source_image, shared=True):  # not while a bake writes it
+        extracted = archive.is_file()
+        if extracted:
+            root.mkdir(parents=True, exist_ok=True)
+            proc = subprocess.run(["tar", "--numeric-owner", "-xpf", str(archive), "-C", str(root)],
+                                  capture_output=True, text=True, check=False)
+    if extracted:
         if proc.returncode != 0:
             raise BuilderError("extracting %s failed: %s" % (archive, proc.stderr.strip()))
         origin = str(archive)
@@ -209,14 +265,72 @@ def _epoch(value: str) -> float:
 # boot check
 
 
-def _sha256(path: Path) -> str | None:
-    if not path.is_file() or path.is_symlink():
-        return None
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 16), b""):
-            digest.update(block)
-    return digest.hexdigest()
+def collection_module(name: str) -> types.ModuleType:
+    """A module of this checkout's collection (``plugins.module_utils._sandbox``), imported as
+    ansible_collections.bakery.ami.<name> even when the checkout is not on a collections path:
+    tools/ run from the checkout and use its own root-confined file layer and sandbox."""
+    if "ansible_collections.bakery.ami" not in sys.modules:
+        try:
+            import ansible_collections  # pylint: disable=import-outside-toplevel
+        except ImportError:
+            ansible_collections = types.ModuleType("ansible_collections")
+            ansible_collections.__path__ = []
+            sys.modules["ansible_collections"] = ansible_collections
+        for package, path in (("ansible_collections.bakery", []), ("ansible_collections.bakery.ami", [str(REPO_ROOT)])):
+            if package not in sys.modules:
+                module = types.ModuleType(package)
+                module.__path__ = path
+                sys.modules[package] = module
+    return importlib.import_module("ansible_collections.bakery.ami." + name)
+
+
+def _image_sha256(image, path: str) -> str | None:
+    """sha256 of the regular file at path in the image (no link followed), None when it is not one."""
+    data = image.read_bytes(path)
+    return None if data is None else hashlib.sha256(data).hexdigest()
+
+
+def launch_value_text(value) -> str:
+    """How a launch value is written (roles/customize/tasks/plan.yml): a string as it is, a
+    boolean as true or false, nothing (null) as the empty string, a number as it prints."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def source_in_image(root: Path, path: str) -> tuple[dict | None, str]:
+    """The variables that the image's own /bin/sh has after sourcing path (``set -a; . path``),
+    run in the sandbox of plugins/module_utils/_sandbox.py (private namespaces, no devices, no
+    capabilities that leave the root); (None, why) when the shell fails."""
+    sandbox = collection_module("plugins.module_utils._sandbox")
+    try:
+        argv = sandbox.image_command(str(root), ["/bin/sh", "-c", 'set -a; . "$0" || exit 97; exec env -0', path],
+                                     tmp_private=True)
+        proc = subprocess.run(argv, capture_output=True, timeout=120, check=False)
+    except sandbox.SandboxError as exc:
+        return None, exc.msg
+    except subprocess.TimeoutExpired:
+        return None, "sh did not finish sourcing %s within 120 s" % path
+    if proc.returncode != 0:
+        return None, "sh could not source %s (exit %d): %s" % (
+            path, proc.returncode, proc.stderr.decode("utf-8", "replace").strip()[-500:])
+    found = {}
+    for entry in proc.stdout.split(b"\0"):
+        name, sep, value = entry.decode("utf-8", "surrogateescape").partition("=")
+        if sep:
+            found[name] = value
+    return found, ""
+
+
+HOSTNAME_RULE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*")
+
+
+def new_hostname() -> str:
+    """A hostname no builder had, as EC2 names instances (ip-10-x-y-z)."""
+    rng = random.SystemRandom()
+    return "ip-10-%d-%d-%d" % (rng.randrange(256), rng.randrange(256), rng.randrange(1, 255))
 
 
 def _installed_packages(root: Path) -> set:
@@ -246,10 +360,6 @@ def _service_enabled(root: Path, service: str) -> bool:
             if wants.is_symlink() or wants.exists():
                 return True
     return False
-
-
-def _in(root: Path, path: str) -> Path:
-    return root / str(path).lstrip("/")
 
 
 def _prefetch(root: Path, packages: list) -> dict:
@@ -284,10 +394,10 @@ def _check(results: list, name: str, ok: bool, detail: str) -> None:
 def boot_check(cache: str, image_id: str, user_data_path: str, expect_path: str, work: str,
                hostname: str, keep: bool) -> tuple[dict, bool]:
     started = time.monotonic()
+    if not HOSTNAME_RULE.fullmatch(hostname) or len(hostname) > 253:
+        raise BuilderError("--hostname: %r is not a host name (letters, digits and '-', dot-separated labels of at "
+                           "most 63 characters, 253 in all)" % hostname[:300])
     archive_file = _archive_path(cache, image_id)
-    if not archive_file.exists():
-        raise BuilderError("no snapshot archive for %s at %s (was it baked with bake_builder: local?)"
-                           % (image_id, archive_file))
     user_data = Path(user_data_path).read_text(encoding="utf-8")
     launch = yaml.safe_load(user_data) or {}
     if not isinstance(launch, dict):
@@ -296,17 +406,28 @@ def boot_check(cache: str, image_id: str, user_data_path: str, expect_path: str,
     baked = expect.get("baked", {})
     at_launch = expect.get("launch", {})
     protected = expect.get("protected_paths", [])
+    launch_values = expect.get("launch_values") or {}
 
     work_dir = Path(tempfile.mkdtemp(prefix="boot-check-", dir=work))
     root = work_dir / "root"
     results: list = []
-    report = {"image_id": image_id, "root": str(root), "checks": results}
+    report = {"image_id": image_id, "root": str(root), "hostname": hostname, "checks": results}
     try:
         root.mkdir()
-        proc = subprocess.run(["tar", "--numeric-owner", "-xpf", str(archive_file), "-C", str(root)],
-                              capture_output=True, text=True, check=False)
+        with archive_lock(cache, image_id, shared=True):
+            if not archive_file.is_file():
+                # without it there is nothing of the image to boot (a fresh Debian root would pass
+                # for it): say why instead
+                raise BuilderError(
+                    "no snapshot archive for %s at %s: its content is not in this cache, so it cannot be booted. "
+                    "Either it was not baked here with bake_builder: local, or a rerun adopted it after its "
+                    "archive was removed (the bake report says local_archive: missing); bake a new version"
+                    % (image_id, archive_file))
+            proc = subprocess.run(["tar", "--numeric-owner", "-xpf", str(archive_file), "-C", str(root)],
+                                  capture_output=True, text=True, check=False)
         if proc.returncode != 0:
             raise BuilderError("extracting %s failed: %s" % (archive_file, proc.stderr.strip()))
+        image = collection_module("plugins.module_utils._image_root").ImageRoot(str(root))
 
         # The image as captured: hygiene and baked customizations, before anything runs.
         _check(results, "image: no SSH host keys", not list((root / "etc/ssh").glob("ssh_host_*")),
@@ -336,7 +457,7 @@ def boot_check(cache: str, image_id: str, user_data_path: str, expect_path: str,
         for package in baked.get("packages", []):
             _check(results, "baked package %s installed" % package, package in installed, "dpkg status")
         for item in baked.get("files", []):
-            digest = _sha256(_in(root, item["path"]))
+            digest = _image_sha256(image, item["path"])
             _check(results, "baked file %s intact" % item["path"], digest == item.get("sha256"),
                    "sha256 %s, expected %s" % (digest, item.get("sha256")))
         for service in baked.get("services", []):
@@ -352,11 +473,36 @@ def boot_check(cache: str, image_id: str, user_data_path: str, expect_path: str,
             else:
                 data = content.encode("utf-8")
             want = hashlib.sha256(data).hexdigest()
-            digest = _sha256(_in(root, item["path"]))
+            digest = _image_sha256(image, item["path"])
             _check(results, "launch file %s written" % item["path"], digest == want,
                    "sha256 %s, expected %s" % (digest, want))
         for service in at_launch.get("services", []):
             _check(results, "launch service %s enabled" % service, _service_enabled(root, service), "wants link")
+
+        # The launch values as a program of the instance sees them: sourced by the image's own sh,
+        # compared with the bake's variables themselves (not with text from the same template).
+        if launch_values.get("values"):
+            values_path = launch_values.get("path") or "/etc/default/bakery-launch"
+            sourced, why = source_in_image(root, values_path)
+            wrong = []
+            for key, value in launch_values["values"].items():
+                want = launch_value_text(value)
+                got = None if sourced is None else sourced.get(str(key))
+                if got != want:  # lengths only: a launch value may be a secret
+                    wrong.append("%s: %s, expected %d characters" % (
+                        key, "unset" if got is None else "%d characters" % len(got), len(want)))
+            _check(results, "launch values in %s equal bake_launch_config.values when sourced by sh" % values_path,
+                   sourced is not None and not wrong,
+                   why or ("; ".join(wrong) if wrong else "%d values" % len(launch_values["values"])))
+
+        # A new instance gets its own name, unless the bake protected the baked one.
+        baked_name = (image.read_text("/etc/hostname", limit=4096) or "").strip()
+        if "/etc/hostname" in protected:
+            _check(results, "hostname protected: kept as baked (every instance shares it)", True,
+                   "/etc/hostname is %r" % baked_name[:80])
+        else:
+            _check(results, "first boot: the instance has its new hostname %s" % hostname, baked_name == hostname,
+                   "/etc/hostname is %r" % baked_name[:80])
 
         after = harness.snapshot_files(root, protected)
         for path in protected:
@@ -385,6 +531,8 @@ def main(argv=None) -> int:
     cmd.add_argument("--root", required=True)
     cmd.add_argument("--image-id", required=True)
     cmd.add_argument("--meta", default=None, help="JSON object stored beside the archive")
+    cmd = sub.add_parser("archive-status")
+    cmd.add_argument("--image-id", required=True)
     cmd = sub.add_parser("remove")
     cmd.add_argument("--root", required=True)
     cmd = sub.add_parser("sweep")
@@ -397,7 +545,7 @@ def main(argv=None) -> int:
     cmd.add_argument("--user-data", required=True)
     cmd.add_argument("--expect", required=True)
     cmd.add_argument("--work", default=None)
-    cmd.add_argument("--hostname", default="bakery-boot-check")
+    cmd.add_argument("--hostname", default=None, help="the new instance's name (default: a random ip-10-x-y-z)")
     cmd.add_argument("--keep", action="store_true")
     args = parser.parse_args(argv)
     code = 0
@@ -410,7 +558,12 @@ def main(argv=None) -> int:
             result = {"root": str(root)}
         elif args.command == "archive":
             meta = json.loads(args.meta) if args.meta else None
-            result = archive(Path(args.root).resolve(), args.cache, args.image_id, meta)
+            # one writer per image: a second bake that made (or adopted) the same image waits, then
+            # replaces the archive whole (archive() writes a temporary file and renames it)
+            with archive_lock(args.cache, args.image_id):
+                result = archive(Path(args.root).resolve(), args.cache, args.image_id, meta)
+        elif args.command == "archive-status":
+            result = archive_status(args.cache, args.image_id)
         elif args.command == "remove":
             result = remove(Path(args.root).resolve())
         elif args.command == "sweep":
@@ -424,7 +577,7 @@ def main(argv=None) -> int:
             work = args.work or str(harness.cache_dir(args.cache) / "work")
             Path(work).mkdir(parents=True, exist_ok=True)
             result, ok = boot_check(args.cache, args.image_id, args.user_data, args.expect, work,
-                                    args.hostname, args.keep)
+                                    args.hostname or new_hostname(), args.keep)
             code = 0 if ok else 1
     except (BuilderError, harness.HarnessError, OSError, ValueError, yaml.YAMLError) as exc:
         print("local builder: %s" % exc, file=sys.stderr)

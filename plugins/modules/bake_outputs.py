@@ -14,38 +14,56 @@ description:
   - Writes up to three output files of a bake in one task, on the Ansible controller, in the
     controller's own process. No module is sent to or run on any host, and the files are written
     on the controller whatever host the task targets.
-  - "The report: O(report) as JSON (two-space indent, keys sorted, a final newline), byte for byte
-    what C(to_nice_json(indent=2)) gives."
-  - "The launch user-data: the line C(#cloud-config) then O(user_data) as block-style YAML
-    (two-space indent, keys in the order given), byte for byte what C(to_nice_yaml(indent=2, sort_keys=false))
-    gives; the line C({}) when O(user_data) is empty."
+  - "The report: O(report) and the marker key C(\"_bakery_outputs\": \"report\") as JSON (two-space
+    indent, keys sorted, a final newline), as the C(to_nice_json) filter writes it with C(indent=2)."
+  - "The launch user-data: the line C(#cloud-config), a marker comment line that names
+    C(bakery.ami.bake_outputs), then
+    O(user_data) as block-style YAML (two-space indent, keys in the order given), as
+    the C(to_nice_yaml) filter writes it with C(indent=2) and C(sort_keys=false); the line C({}) when O(user_data) is empty."
   - "The manifest, in Packer's manifest format: O(manifest_build) is appended to the C(builds) of
     the existing file (which is created when missing), or replaces the entry with the same
-    C(packer_run_uuid), and C(last_run_uuid) is set to its C(packer_run_uuid)."
+    C(packer_run_uuid), C(last_run_uuid) is set to its C(packer_run_uuid), and the marker key
+    C(\"_bakery_outputs\": \"manifest\") is set (readers of Packer manifests ignore it)."
+  - "The files cannot be turned against the user who runs the task: a path with a symbolic link
+    anywhere in it (its directories or the file itself) is refused, never followed; an existing file
+    is replaced only when it carries the marker of the same kind of file (so this module never
+    replaces a file it did not write); the modes are data-file modes; a path with a control character
+    or on C(/proc), C(/sys) or C(/dev) is refused."
   - Each pair of a path and its data is optional, but a path needs its data and data its path;
     at least one pair is required.
   - Every option is checked, and every existing file read, before anything is written; when any
     of them is wrong the task fails naming the option and nothing is written.
-  - A file is written only when its content or its mode differs, through a temporary file in the
-    same directory and a rename, so no reader ever sees a partial file.
+  - A file is written only when its content or its mode differs, through a new file in the same
+    directory and a rename in that directory (a mode change too, so an existing file is never changed
+    in place), so no reader ever sees a partial file. The directories are walked from C(/) one at a
+    time without following links, and a file that appeared or changed since it was checked is not
+    replaced.
 options:
   report_path:
     description:
       - Where to write the JSON report. A relative path is taken from the controller's current
-        directory.
-      - Missing parent directories are created with mode C(0755). An existing file is replaced;
-        a symbolic link to a file is followed. A directory or any other kind of file is refused.
+        directory; C(~) and environment variables are expanded.
+      - Missing parent directories are created with mode C(0755).
+      - An existing file is replaced only when bake_outputs wrote it as a report (it carries the
+        marker); any other file, a directory, a symbolic link, a device or a FIFO is refused and left
+        as it is.
+      - A symbolic link anywhere in the path is refused, not followed. When the directory you mean
+        lies behind one, give its real path (for example C({{ dir | realpath }}) when you trust the
+        links).
+      - Control characters (newline, tab, NUL, ...) are refused, as are paths on C(/proc), C(/sys)
+        and C(/dev). At most 4095 bytes, 255 per component.
       - Requires O(report).
     type: path
   report:
     description:
       - The report, written as JSON to O(report_path). Must be a dictionary (a string is refused,
-        not parsed).
+        not parsed), without the key C(_bakery_outputs) (the marker, set by this module).
       - Requires O(report_path).
     type: dict
   user_data_path:
     description:
-      - Where to write the launch user-data (a cloud-config file). Same rules as O(report_path).
+      - Where to write the launch user-data (a cloud-config file). Same rules as O(report_path); an
+        existing file is replaced only when it carries the user-data marker line.
       - Requires O(user_data).
     type: path
   user_data:
@@ -57,8 +75,10 @@ options:
   manifest_path:
     description:
       - The manifest to add O(manifest_build) to. Same rules as O(report_path).
-      - An existing file must be JSON with a C(builds) list; otherwise the task fails naming this
-        option and leaves the file as it is. Other top-level keys of the file are kept.
+      - An existing file must be a manifest bake_outputs wrote (the marker key C(_bakery_outputs)
+        with the value C(manifest)), JSON with a C(builds) list; otherwise the task fails
+        naming this option and leaves the file as it is. Other top-level keys of the file are kept.
+        A manifest that Packer wrote is refused; give bake_outputs its own file.
       - Requires O(manifest_build).
     type: path
   manifest_build:
@@ -75,7 +95,12 @@ options:
       - The mode of every file written, new or existing, as a quoted octal string (V(0644),
         V(644) or V(0o644)). A number is refused, since an unquoted V(0644) in YAML is the
         decimal number 420.
-      - An existing file whose content is right but whose mode differs only gets its mode set.
+      - A data-file mode. The owner must read and write (a rerun reads and replaces the file);
+        execute bits, the setuid, setgid and sticky bits and write for others are refused (so
+        V(4755), V(0000), V(0777), V(0755), V(0400) and V(0666) are refused; V(0644), V(0640),
+        V(0600) are fine).
+      - An existing file whose content is right but whose mode differs is replaced by a copy with
+        the new mode.
     type: str
     default: "0644"
 extends_documentation_fragment:

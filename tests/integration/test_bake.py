@@ -94,11 +94,22 @@ def images_by_tag(aws, key, value, regions=REGIONS):
     return found
 
 
-def boot_check(run_playbook, aws, out):
-    result = bake(run_playbook, aws, out, playbook="playbooks/boot_check.yml")
+def boot_check(run_playbook, aws, out, **overrides):
+    result = bake(run_playbook, aws, out, playbook="playbooks/boot_check.yml", **overrides)
     assert result.returncode == 0, "boot check failed"
     assert "came up with every baked customization intact" in result.stdout
     return result
+
+
+def boot_checks(result) -> dict:
+    """The boot check's checks, name -> PASS or FAIL, from its output."""
+    found = {}
+    for line in result.stdout.splitlines():
+        text = line.strip().strip('",')
+        for state in ("PASS", "FAIL"):
+            if text.startswith(state + "  "):
+                found[text[len(state) + 2:]] = state
+    return found
 
 
 # ---------------------------------------------------------------------------------------------
@@ -126,7 +137,12 @@ def test_base_then_service_then_rerun_adopts(aws, rootfs_image, run_playbook, ou
     assert manifest["builds"][-1]["artifact_id"].count("ami-") == 3
     assert sorted(manifest["builds"][-1]["artifact_id"].split(",")) == sorted("%s:%s" % kv for kv in base["images"].items())
     assert (out / "launch-user-data.yml").read_text().startswith("#cloud-config\n")
-    boot_check(run_playbook, aws, out)
+    assert base["local_archive"] == "written" and base["warnings"] == []
+    assert base["snapshot_archive"].endswith(base_id + ".tar")
+    checks = boot_checks(boot_check(run_playbook, aws, out))
+    # examples/local.yml's launch values, sourced by the image's sh, and its protected hostname
+    assert checks["launch values in /etc/default/bakery-demo equal bake_launch_config.values when sourced by sh"] == "PASS"
+    assert checks["hostname protected: kept as baked (every instance shares it)"] == "PASS"
     nothing_temporary = account(aws)
     for region in REGIONS:
         assert nothing_temporary[region]["instances"] == []
@@ -158,6 +174,9 @@ def test_base_then_service_then_rerun_adopts(aws, rootfs_image, run_playbook, ou
     rerun = report(service_out)
     assert rerun["adopted"] is True
     assert rerun["images"] == first["images"]
+    # the adopted image's content is the archive the first run wrote
+    assert rerun["local_archive"] == "present" and rerun["warnings"] == []
+    assert rerun["snapshot_archive"] == first["snapshot_archive"]
     after = aws.counts()
     for action in ("RunInstances", "CreateImage", "CopyImage", "CreateKeyPair"):
         assert after.get(action, 0) == before.get(action, 0), action
@@ -200,6 +219,82 @@ def yaml_vars():
     import yaml  # pylint: disable=import-outside-toplevel
 
     return yaml.safe_load((REPO_ROOT / "examples" / "local.yml").read_text())
+
+
+# ---------------------------------------------------------------------------------------------
+# launch values and hostname after a real first boot; local archives
+
+# values that KEY=value lines joined by the old plan broke (and a naive writer still would)
+HOSTILE_VALUES = {
+    "BAKERY_ENVIRONMENT": "local demo",
+    "BAKERY_LOG_LEVEL": "info",
+    "BAKERY_QUOTES": "it's \"quoted\"",
+    "BAKERY_EQUALS": "a=b",
+    "BAKERY_DOLLAR": "$HOME `id` $(id)",
+    "BAKERY_LINES": "one\ntwo",
+    "BAKERY_FLAG": True,
+    "BAKERY_PORT": 8080,
+}
+ONE_REGION = {"bake_packages": [], "bake_services": [], "bake_regions": ["us-east-1"]}
+
+
+def test_launch_values_intact_and_new_hostname_after_a_local_bake(aws, rootfs_image, run_playbook, out):
+    """With the bake's default protections: the booted values file, sourced by the image's sh,
+    equals bake_launch_config.values, and the instance first-booted with a new hostname has it."""
+    import yaml  # pylint: disable=import-outside-toplevel
+
+    defaults = yaml.safe_load((REPO_ROOT / "playbooks" / "vars" / "bake_defaults.yml").read_text())
+    launch = {"values": HOSTILE_VALUES, "values_path": "/etc/default/bakery-demo"}
+    common = dict(ONE_REGION, bake_launch_config=launch, bake_cloudinit_protect=defaults["bake_cloudinit_protect"])
+    result = bake(run_playbook, aws, out, bake_version="values", **common)
+    assert result.returncode == 0
+    result = bake(run_playbook, aws, out, playbook="playbooks/boot_check.yml", boot_check_hostname="ip-10-20-30-40",
+                  **common)
+    checks = boot_checks(result)
+    assert checks["launch values in /etc/default/bakery-demo equal bake_launch_config.values when sourced by sh"] == "PASS"
+    assert [name for name, state in checks.items() if state == "FAIL"] == [] and result.returncode == 0
+
+    # the same check refuses a values file whose variables differ from the bake's
+    wrong_vars = dict(common)
+    wrong_vars["bake_launch_config"] = dict(launch, values=dict(HOSTILE_VALUES, BAKERY_LOG_LEVEL="debug"))
+    wrong_result = bake(run_playbook, aws, out, playbook="playbooks/boot_check.yml", **wrong_vars)
+    assert wrong_result.returncode != 0
+    assert boot_checks(wrong_result)[
+        "launch values in /etc/default/bakery-demo equal bake_launch_config.values when sourced by sh"] == "FAIL"
+    assert "BAKERY_LOG_LEVEL: 4 characters, expected 5 characters" in wrong_result.stdout
+
+    if "hostname protected: kept as baked (every instance shares it)" in checks:
+        pytest.xfail("the default protections keep the builder's hostname: passes once hostname leaves them and "
+                     "generalize resets /etc/hostname (other branches of issue 16)")
+    assert checks["first boot: the instance has its new hostname ip-10-20-30-40"] == "PASS"
+
+
+def test_adopted_image_without_its_archive_is_reported_and_not_booted(aws, rootfs_image, run_playbook, out):
+    """A rerun that adopts a local image whose archive is gone says local_archive: missing in its
+    report and final message; the boot check refuses the image, saying why, instead of booting."""
+    from tools import local_builder  # pylint: disable=import-outside-toplevel
+
+    result = bake(run_playbook, aws, out, bake_version="noarchive", **ONE_REGION)
+    assert result.returncode == 0
+    first = report(out)
+    archive = Path(first["snapshot_archive"])
+    assert first["local_archive"] == "written" and archive.is_file()
+    archive.unlink()
+    assert not local_builder.archive_status(None, first["images"]["us-east-1"])["present"]
+
+    result = bake(run_playbook, aws, out, bake_version="noarchive", **ONE_REGION)
+    assert result.returncode == 0
+    rerun = report(out)
+    assert rerun["adopted"] is True and rerun["status"] == "succeeded"
+    assert rerun["local_archive"] == "missing" and rerun["snapshot_archive"] is None
+    assert len(rerun["warnings"]) == 1 and rerun["warnings"][0].startswith("local_archive: missing: ")
+    final = [line for line in result.stdout.splitlines() if "Baked " in line]
+    assert final and "local_archive: missing" in final[-1], final
+
+    result = bake(run_playbook, aws, out, playbook="playbooks/boot_check.yml", **ONE_REGION)
+    assert result.returncode != 0
+    assert "says local_archive: missing" in result.stdout
+    assert "First-boot a copy" not in result.stdout, "nothing is booted"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -299,6 +394,8 @@ def test_without_customization(aws, rootfs_image, run_playbook, out):
     ({"bake_builder": "aws", "bake_ssh_cidrs": ["0.0.0.0/0"]}, "bake_allow_open_ssh"),
     ({"bake_roles": ["no_such_role_here"]}, "bake_roles"),
     ({"bake_customize": False, "bake_packages": ["cron"]}, "bake_customize"),
+    ({"bake_launch_config": {"values": {"BAD-KEY": "x"}}}, "bake_launch_config.values: keys must be shell variable"),
+    ({"bake_launch_config": {"values": {"OK": ["a", "list"]}}}, "bake_launch_config.values: each value must be"),
 ])
 def test_bad_configuration_fails_before_anything_exists(aws, run_playbook, out, overrides, message):
     result = bake(run_playbook, aws, out, **overrides)
@@ -381,3 +478,51 @@ def test_launch_config_without_some_keys(run_playbook, tmp_path, launch_config, 
     for path in launch_files:
         assert "path: " + path in user_data
     assert ("write_files" in user_data) == bool(launch_files)
+
+
+# (launch config, what the message says after "customize_launch_config"); keys that are not shell
+# variable names, values that cannot be one shell variable, a relative values_path
+BAD_LAUNCH_CONFIGS = [
+    ({"values": {"BAD-KEY": "x"}}, '.values: keys must be shell variable names', '"BAD-KEY"'),
+    ({"values": {"1ABC": "x"}}, '.values: keys must be shell variable names', '"1ABC"'),
+    ({"values": {"A\n": "x"}}, '.values: keys must be shell variable names', '"A\\n"'),
+    ({"values": {"": "x"}}, '.values: keys must be shell variable names', '""'),
+    ({"values": {"A B": "x"}}, '.values: keys must be shell variable names', '"A B"'),
+    ({"values": {"A=B": "x"}}, '.values: keys must be shell variable names', '"A=B"'),
+    ({"values": {"A;id": "x"}}, '.values: keys must be shell variable names', '"A;id"'),
+    ({"values": {"\u00c4B": "x"}}, '.values: keys must be shell variable names', '"\\u00c4B"'),
+    ({"values": {"OK": "x", "$(id)": "x"}}, '.values: keys must be shell variable names', '"$(id)"'),
+    ({"values": {"OK": ["a"]}}, '.values: each value must be a string, a number, a boolean or null', "OK"),
+    ({"values": {"OK": {"a": 1}}}, '.values: each value must be a string, a number, a boolean or null', "OK"),
+    ({"values": {"OK": "a\u0000b"}}, '.values: a value must not contain a NUL character', ""),
+    ({"values": "A=B"}, '.values: must be a mapping', ""),
+    ({"values": {"A": "x"}, "values_path": "etc/default/x"}, '.values_path: must be an absolute path', ""),
+    ({"values": {"A": "x"}, "values_path": "/etc/default/x\ny"}, '.values_path: must be an absolute path', ""),
+    ({"files": [{"content": "x"}]}, '.files: every entry needs an absolute path', ""),
+]
+
+
+def test_bad_launch_values_are_refused_naming_the_variable(run_playbook, tmp_path):
+    """Each bad launch config fails the plan with a clear message before anything is written."""
+    tasks = []
+    for index, (config, _message, _shown) in enumerate(BAD_LAUNCH_CONFIGS):
+        tasks.append({"name": "case %d" % index, "block": [
+            {"name": "Plan", "ansible.builtin.include_role": {"name": "bakery.ami.customize", "tasks_from": "plan.yml"},
+             "vars": {"customize_level": "standard", "customize_launch_config": config,
+                      "customize_user_data_path": str(tmp_path / ("user-data-%d.yml" % index))}},
+            {"name": "Not refused", "ansible.builtin.set_fact": {"result_%d" % index: "not refused"}}],
+            "rescue": [{"name": "Refused", "ansible.builtin.set_fact": {
+                "result_%d" % index: "{{ ansible_failed_result.msg }}"}}]})
+    tasks.append({"name": "dump", "ansible.builtin.copy": {
+        "dest": str(tmp_path / "results.json"), "mode": "0600",
+        "content": "{{ [%s] | to_json }}" % ", ".join("result_%d" % i for i in range(len(BAD_LAUNCH_CONFIGS)))}})
+    playbook = tmp_path / "plan.yml"
+    playbook.write_text(json.dumps([{"hosts": "localhost", "gather_facts": False, "tasks": tasks}]))
+    result = run_playbook(playbook, timeout=300)
+    assert result.returncode == 0, result.stdout[-3000:]
+    messages = json.loads((tmp_path / "results.json").read_text())
+    for (config, message, shown), got in zip(BAD_LAUNCH_CONFIGS, messages):
+        assert got.startswith("customize_launch_config" + message), (config, got)
+        assert shown in got, (config, got)
+        assert "Traceback" not in got
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["plan.yml", "results.json"], "a refused plan wrote nothing"
