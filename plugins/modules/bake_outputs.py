@@ -24,8 +24,9 @@ description:
     the existing file (which is created when missing), or replaces the entry with the same
     C(packer_run_uuid), C(last_run_uuid) is set to its C(packer_run_uuid), and the marker key
     C(\"_bakery_outputs\": \"manifest\") is set (readers of Packer manifests ignore it)."
-  - "The files cannot be turned against the user who runs the task: a path with a symbolic link
-    anywhere in it (its directories or the file itself) is refused, never followed; an existing file
+  - "The files cannot be turned against the user who runs the task: the file itself is never a
+    symbolic link followed, and a directory link is followed only when root or the user running the
+    task owns it (never one another user could have planted, nor one in C(/proc), C(/sys) or C(/dev)); an existing file
     is replaced only when it carries the marker of the same kind of file (so this module never
     replaces a file it did not write); the modes are data-file modes; a path with a control character
     or on C(/proc), C(/sys) or C(/dev) is refused."
@@ -36,7 +37,7 @@ description:
   - A file is written only when its content or its mode differs, through a new file in the same
     directory and a rename in that directory (a mode change too, so an existing file is never changed
     in place), so no reader ever sees a partial file. The directories are walked from C(/) one at a
-    time without following links, and a file that appeared or changed since it was checked is not
+    time, following only the directory links of root or of the user, and a file that appeared or changed since it was checked is not
     replaced.
 options:
   report_path:
@@ -47,9 +48,9 @@ options:
       - An existing file is replaced only when bake_outputs wrote it as a report (it carries the
         marker); any other file, a directory, a symbolic link, a device or a FIFO is refused and left
         as it is.
-      - A symbolic link anywhere in the path is refused, not followed. When the directory you mean
-        lies behind one, give its real path (for example C({{ dir | realpath }}) when you trust the
-        links).
+      - A directory link on the way is followed only when root or the user running the task owns
+        it; a link owned by anybody else is refused, not followed. A link at the file itself is
+        refused.
       - Control characters (newline, tab, NUL, ...) are refused, as are paths on C(/proc), C(/sys)
         and C(/dev). At most 4095 bytes, 255 per component.
       - Requires O(report).

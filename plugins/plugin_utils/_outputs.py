@@ -14,8 +14,10 @@
 #
 # The files are written so that a path cannot be turned against the user who runs the bake:
 #
-# - no symbolic link is ever followed: each path is walked from "/" one component at a time with
-#   directory descriptors opened O_NOFOLLOW (openat-style), a link anywhere in it is refused, and
+# - no symbolic link planted by someone else is followed: each path is walked from "/" one
+#   component at a time with directory descriptors opened O_NOFOLLOW (openat-style); a directory
+#   link is followed only when root or the user running the task owns it (and never in /proc, /sys
+#   or /dev), a link at the file itself never, and
 #   the file is created beside its final name and renamed into place through the descriptor of
 #   its directory, so a link swapped in between the check and the write is never written through;
 # - a file is only ever replaced when bake_outputs wrote it: each file carries a marker (the key
@@ -299,6 +301,9 @@ class _Place(t.NamedTuple):
     path: str  # the file's absolute normal path
 
 
+_MAX_DIR_LINKS = 40
+
+
 def _join(base: str, name: str) -> str:
     return base.rstrip("/") + "/" + name
 
@@ -311,8 +316,10 @@ def _walk(option: str, path: str, create: bool = False) -> _Place:
     stack = [os.open("/", os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0))]
     names: list = []
     missing: list = []
+    hops = 0
     try:
-        for part in parts:
+        while parts:
+            part = parts.pop(0)
             here = "/" + "/".join(names)
             if missing:
                 if part == "..":
@@ -347,8 +354,20 @@ def _walk(option: str, path: str, create: bool = False) -> _Place:
             where = _join(here, part)
             if stat.S_ISLNK(st.st_mode):
                 target = os.readlink(part, dir_fd=stack[-1])
-                raise OutputsError("%s: %s is a symbolic link (to %s); bake_outputs never follows links: give a path "
-                                   "without one" % (option, where, _shown(target)))
+                # A directory link the administrator or this user made (/home -> /data/home, a
+                # checkout reached through a link) is followed; one anybody else owns, which they
+                # could have planted in a shared directory, is refused.
+                if st.st_uid not in (0, os.geteuid()) or hops >= _MAX_DIR_LINKS or names[:1] in (["proc"], ["sys"], ["dev"]):
+                    raise OutputsError("%s: %s is a symbolic link (to %s) owned by another user; bake_outputs "
+                                       "follows only directory links of root or of the user running it: give a "
+                                       "path without it" % (option, where, _shown(target)))
+                hops += 1
+                if target.startswith("/"):
+                    while names:
+                        os.close(stack.pop())
+                        names.pop()
+                parts = [p for p in target.split("/") if p not in ("", ".")] + parts
+                continue
             if not stat.S_ISDIR(st.st_mode):
                 raise OutputsError("%s: %s is not a directory" % (option, where))
             try:

@@ -627,6 +627,7 @@ def test_a_directory_swapped_for_a_link_after_the_check_is_not_followed(tmp_path
     plans = _outputs.plan(args(tmp_path))
     (tmp_path / "out").rmdir()
     (tmp_path / "out").symlink_to(decoy)
+    os.lchown(tmp_path / "out", PLANTER, PLANTER)
     before = snapshot(tmp_path)
     with pytest.raises(OutputsError, match="^report_path: .*/out is a symbolic link"):
         _outputs.write(plans)
@@ -652,6 +653,17 @@ def test_a_link_swapped_in_at_the_file_after_the_check_is_replaced_not_followed(
     bake_outputs(args(tmp_path))
     assert decoy.read_text() == "PRIVATE\n" and stat.S_IMODE(decoy.stat().st_mode) == 0o600
     assert not report.is_symlink() and report.read_text() == render_report(REPORT)
+
+
+def test_a_directory_link_of_the_user_is_followed_and_the_file_lands_in_its_target(tmp_path):
+    """A checkout or an output directory reached through the user's own link (or root's, such as
+    /home -> /data/home) works; the file itself is never a link."""
+    real = tmp_path / "real-out"
+    real.mkdir()
+    (tmp_path / "out").symlink_to(real)
+    bake_outputs(args(tmp_path))
+    assert (real / "bake-report.json").read_text() == render_report(REPORT)
+    assert (tmp_path / "out").is_symlink()
 
 
 def test_sizes_are_bounded(tmp_path, monkeypatch):
@@ -708,7 +720,13 @@ def hostile_tree(base: Path) -> tuple[Path, Path]:
     (out / "loop").symlink_to("loop")
     (out / "real-dir").mkdir()
     (out / "real-dir" / "inner-link").symlink_to(decoy)
+    # directory links planted by another user (bake_outputs follows only those of root or its own user)
+    for link in ("dir-link", "rel-dir-link", "chain-a", "chain-b", "loop", "real-dir/inner-link"):
+        os.lchown(out / link, PLANTER, PLANTER)
     return decoy, out
+
+
+PLANTER = 65534  # nobody: the owner of links someone else planted
 
 
 SHM = Path("/dev/shm")
