@@ -304,7 +304,7 @@ def seed(aws):
 
 def test_check_mode_reports_every_region_and_changes_nothing(aws):
     seed(aws)
-    result = pruner(check_mode=True).run()
+    result = pruner(check_mode=True, max_deletions=4).run()
     assert result["changed"] is True and result["dry_run"] is True
     assert aws.mutations() == []
     regions = result["regions"]
@@ -318,13 +318,13 @@ def test_check_mode_reports_every_region_and_changes_nothing(aws):
 
 def test_real_run_then_rerun_is_unchanged(aws):
     seed(aws)
-    result = pruner().run()
+    result = pruner(max_deletions=4).run()
     assert result["changed"] is True
     assert sorted(c[2] for c in aws.mutations() if c[0] == "deregister_image") == ["ami-ea2", "ami-ea3", "ami-so3", "ami-we2"]
     assert "ami-other" in aws.images["us-east-1"] and "ami-foreign" in aws.images["us-east-1"]
     assert aws.snapshots["us-east-1"] == {"snap-ea1", "snap-other", "snap-foreign"}
     before = len(aws.mutations())
-    again = pruner().run()
+    again = pruner(max_deletions=4).run()
     assert again["changed"] is False
     assert len(aws.mutations()) == before
 
@@ -348,7 +348,7 @@ def test_a_failing_region_is_reported_and_the_others_are_done(aws):
     error = botocore.exceptions.ClientError({"Error": {"Code": "UnauthorizedOperation", "Message": "no"}}, "DeregisterImage")
     aws.fail["eu-west-1"] = _aws.BakeryAWSError(message="Failed to deregister image", exception=error)
     with pytest.raises(_prune.PartialFailure) as failure:
-        pruner().run()
+        pruner(max_deletions=4).run()
     assert "pruning failed in eu-west-1; in eu-west-1: Failed to deregister image" in str(failure.value)
     assert "UnauthorizedOperation" in str(failure.value)
     assert failure.value.result["failed_regions"] == ["eu-west-1"]
