@@ -77,7 +77,7 @@ options:
       - Extra tags for every copy, applied after the source's tags.
       - Every copy's EBS snapshots get the same tags as the copy.
       - C(bakery:source-image) and C(bakery:source-name) are set by the module and cannot be given.
-      - Tag names are 1-128 letters, digits, spaces and C(_ . : / = + - @) and may not start with C(aws:);
+      - Tag names are 1-128 letters, digits, spaces and C(_.:/=+-@) and may not start with C(aws:);
         values are strings of at most 256 characters without control characters or line breaks. A
         C(bakery:expires-at) value must be an ISO-8601 time in the future.
       - A copy may carry at most 50 tags, counting the source's tags (O(copy_tags)), these, O(pending_tags),

@@ -82,7 +82,7 @@ options:
     description:
       - Tags of the image. O(build_id) adds C(bakery:build-id).
       - Tags the image already has are never removed.
-      - Tag names are 1-128 letters, digits, spaces and C(_ . : / = + - @) and may not start with C(aws:);
+      - Tag names are 1-128 letters, digits, spaces and C(_.:/=+-@) and may not start with C(aws:);
         values are strings of at most 256 characters without control characters or line breaks. A
         C(bakery:expires-at) value must be an ISO-8601 time in the future.
       - The image may carry at most 50 tags, counting O(tags), C(bakery:build-id), O(copy.pending_tags)

@@ -55,7 +55,7 @@ options:
     description:
       - Select images that carry all these tags, with exactly these values.
       - Values may not hold V(*), V(?) or V(\\), nor control characters. Tag names are 1-128 letters,
-        digits, spaces and C(_ . : / = + - @) and may not start with C(aws:).
+        digits, spaces and C(_.:/=+-@) and may not start with C(aws:).
       - Without O(family), every family among the selected images is pruned on its own.
     type: dict
   regions:
