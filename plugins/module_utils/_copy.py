@@ -221,15 +221,21 @@ def build_request(
             if key in tags:
                 errors.append(f"tags: '{key}' is set by ami_copy itself and cannot be given")
 
+    _add(errors, _validate.expires_tag("tags", tags, now))
+
     pending_tags = params.get("pending_tags") or {}
-    error = _validate.tags("pending_tags", pending_tags)
-    _add(errors, error)
-    if not error:
+    pending_error = _validate.tags("pending_tags", pending_tags)
+    _add(errors, pending_error)
+    if not pending_error:
         for key in pending_tags:
             if key in MANAGED_TAGS:
                 errors.append(f"pending_tags: '{key}' is set by ami_copy itself and cannot be given")
             elif key in tags:
                 errors.append(f"pending_tags: '{key}' is also in tags; a tag is either kept or removed when done, not both")
+        _add(errors, _validate.expires_tag("pending_tags", pending_tags, now))
+    if not error and not pending_error:
+        # what every copy gets whatever the source carries: the source's own tags are counted once read
+        _add(errors, _validate.tag_total("tags", "copy", copy_tag_sources(tags, pending_tags)))
 
     permissions: list = []
     share_user_ids: list = []
@@ -351,6 +357,7 @@ def request_for_new_image(params: dict, region: str | None, known_regions: t.Ite
     clash = sorted(set(copy.get("pending_tags") or {}) & set(params.get("tags") or {}))
     if clash:
         errors.append(f"copy.pending_tags: '{clash[0]}' is also in tags; a tag is either kept or removed when done, not both")
+    request = None
     try:
         request = build_request(
             dict(copy, source_image_id=UNKNOWN_SOURCE_ID, source_region=region, wait=True,
@@ -359,6 +366,15 @@ def request_for_new_image(params: dict, region: str | None, known_regions: t.Ite
         )
     except InputError as exc:
         errors.insert(0, str(exc))
+    if request is not None and isinstance(params.get("tags") or {}, dict):
+        # the image is made with its tags, bakery:build-id and the pending tags; copies inherit them
+        source_tags = dict(params.get("tags") or {}, **request.pending_tags)
+        if params.get("build_id") is not None:
+            source_tags["bakery:build-id"] = params["build_id"]
+        _add(errors, _validate.tag_total(
+            "copy.tags", "copy",
+            copy_tag_sources(request.tags, request.pending_tags, source_tags, request.copy_tags),
+        ))
     if errors:
         raise InputError("; ".join(errors))
     return request
@@ -426,8 +442,19 @@ def client_token(source_region: str, source_image_id: str, region: str, name: st
 
 
 def user_tags(tags: dict) -> dict:
-    """Tags a copy may inherit: not AWS's own and not our bookkeeping tags."""
-    return {key: value for key, value in tags.items() if not key.startswith("aws:") and key not in MANAGED_TAGS}
+    """Tags a copy may inherit: not AWS's own (aws:, in any case) and not our bookkeeping tags."""
+    return {key: value for key, value in tags.items() if not key.lower().startswith("aws:") and key not in MANAGED_TAGS}
+
+
+def copy_tag_sources(tags: dict, pending_tags: dict, source_tags: dict | None = None, copy_tags: bool = True) -> list:
+    """Every source of a copy's tags, for _validate.tag_total: inherited, tags, pending_tags, ours."""
+    sources = []
+    if source_tags and copy_tags:
+        sources.append(("the source image (copy_tags)", user_tags(source_tags)))
+    sources.append(("tags", tags))
+    sources.append(("pending_tags", pending_tags))
+    sources.append(("ami_copy's own tags", dict.fromkeys(MANAGED_TAGS, "")))
+    return sources
 
 
 def missing_tags(current: dict, desired: dict) -> dict:
@@ -599,6 +626,12 @@ class AmiCopier:
             )
         self.source = source
         self.source_tags = tag_dict(source)
+        error = _validate.tag_total(
+            "tags", "copy",
+            copy_tag_sources(request.tags, request.pending_tags, self.source_tags, request.copy_tags),
+        )
+        if error:
+            raise InputError(f"{error} (source image {request.source_image_id} has {len(self.source_tags)} tags)")
 
     def plan(self) -> list:
         request = self.request
@@ -627,6 +660,14 @@ class AmiCopier:
             plan.existing = pick_existing(found, plan.name)
             if plan.existing is not None:
                 plan.action = "reuse"
+                # a copy made earlier keeps the tags it has: with the ones it lacks, still 50 at most
+                have = tag_dict(plan.existing)
+                error = _validate.tag_total(
+                    "tags", f"copy {plan.existing.get('ImageId')} in {plan.region}",
+                    [("its current tags", have), ("this task", missing_tags(have, self.desired_tags()))],
+                )
+                if error:
+                    raise InputError(error)
         return plans
 
     def _run_all(self, plans: list) -> None:

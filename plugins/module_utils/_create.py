@@ -66,8 +66,9 @@ def _validate_mappings(mappings: list, snapshot_mode: bool, root_device_name: st
     for index, mapping in enumerate(mappings or []):
         where = f"block_device_mappings[{index}]"
         device = mapping.get("device_name")
-        if not device or not isinstance(device, str) or not device.startswith("/dev/"):
-            errors.append(f"{where}.device_name: must be a device path such as /dev/xvda, got '{device}'")
+        error = _validate.device_name(f"{where}.device_name", device)
+        if error:
+            errors.append(error)
             continue
         if device in seen:
             errors.append(f"{where}.device_name: '{device}' appears more than once")
@@ -104,7 +105,31 @@ def _validate_mappings(mappings: list, snapshot_mode: bool, root_device_name: st
     return [error for error in errors if error]
 
 
-def validate(params: dict) -> list:
+def tag_sources(params: dict) -> dict:
+    """Every source of the tags a new image and its snapshots get: {resource: [(label, tags), ...]}.
+
+    The image: tags, build_id (bakery:build-id) and copy.pending_tags (the copy step's tags that
+    mark the image until every copy is available); its snapshots: snapshot_tags (or tags), build_id
+    and copy.pending_tags. Values that are not dictionaries are left out (their own rule says why).
+    """
+    def as_dict(value) -> dict:
+        return value if isinstance(value, dict) else {}
+
+    build_id = params.get("build_id")
+    build = [("build_id", {BUILD_ID_TAG: build_id})] if build_id is not None else []
+    copy = params.get("copy")
+    pending = [("copy.pending_tags", as_dict(as_dict(copy).get("pending_tags")))]
+    if params.get("snapshot_tags") is None:
+        snapshot = [("tags", as_dict(params.get("tags")))]
+    else:
+        snapshot = [("snapshot_tags", as_dict(params.get("snapshot_tags")))]
+    return {
+        "image": [("tags", as_dict(params.get("tags")))] + build + pending,
+        "snapshot": snapshot + build + pending,
+    }
+
+
+def validate(params: dict, now: datetime.datetime | None = None) -> list:
     """Every problem with the options, found without any API call."""
     errors = [_validate.ami_name("name", params.get("name"))]
     instance_id = params.get("instance_id")
@@ -124,17 +149,26 @@ def validate(params: dict) -> list:
             errors.append("stop_instance: applies only to images created from an instance (instance_id)")
         if params.get("reboot") is False:
             errors.append("reboot: applies only to images created from an instance (instance_id)")
-        root = params.get("root_device_name")
-        if root is not None and (not isinstance(root, str) or not root.startswith("/dev/")):
-            errors.append(f"root_device_name: must be a device path such as /dev/xvda, got '{root}'")
+        if params.get("root_device_name") is not None:
+            errors.append(_validate.device_name("root_device_name", params["root_device_name"]))
     description = params.get("description")
     if description is not None and len(description) > 255:
         errors.append(f"description: at most 255 characters, got {len(description)}")
-    errors.append(_validate.tags("tags", params.get("tags")))
-    errors.append(_validate.tags("snapshot_tags", params.get("snapshot_tags")))
+    tag_errors = [_validate.tags("tags", params.get("tags")), _validate.tags("snapshot_tags", params.get("snapshot_tags"))]
+    errors.extend(tag_errors)
+    errors.append(_validate.expires_tag("tags", params.get("tags"), now))
+    errors.append(_validate.expires_tag("snapshot_tags", params.get("snapshot_tags"), now))
     build_id = params.get("build_id")
-    if build_id is not None and not 1 <= len(build_id) <= 256:
-        errors.append("build_id: must be 1-256 characters (it is the value of the tag bakery:build-id)")
+    if build_id is not None:
+        if not isinstance(build_id, str) or not build_id:
+            errors.append("build_id: must be 1-256 characters (it is the value of the tag bakery:build-id)")
+        else:
+            errors.append(_validate.tag_value("build_id", BUILD_ID_TAG, build_id))
+    if not any(tag_errors):
+        sources = tag_sources(params)
+        errors.append(_validate.tag_total("tags", "image", sources["image"]))
+        errors.append(_validate.tag_total("snapshot_tags" if params.get("snapshot_tags") is not None else "tags",
+                                          "image's snapshots", sources["snapshot"]))
     for option in ("tags", "snapshot_tags"):
         given = (params.get(option) or {}).get(BUILD_ID_TAG)
         if given is not None and build_id is not None and given != build_id:
@@ -246,6 +280,10 @@ class ImageCreator:
             state = snapshots[0].get("State")
             if state != "completed":
                 raise CreateError(f"snapshot_id: snapshot {snapshot_id} is '{state}'; an image needs a completed snapshot")
+            # RegisterImage does not tag the snapshot: the task adds its tags to the ones it has
+            have = image_tags(snapshots[0])
+            wanted = dict(self.snapshot_tags, **self.pending_tags)
+            self._check_total(f"snapshot {snapshot_id}", have, {k: v for k, v in wanted.items() if have.get(k) != v})
             return None
         instance_id = self.params["instance_id"]
         instances = _aws.describe_instances(self.client, InstanceIds=[instance_id])
@@ -414,6 +452,7 @@ class ImageCreator:
         missing = {k: v for k, v in wanted_image_tags.items() if current.get(k) != v}
         if missing:
             updates["image_tags"] = missing
+            self._check_total(f"image {image.get('ImageId')}", current, missing)
         snapshot_ids = image_snapshot_ids(image)
         for snapshot_id in extra_snapshot_ids:
             if snapshot_id not in snapshot_ids:
@@ -427,6 +466,7 @@ class ImageCreator:
                 lacking = {k: v for k, v in wanted_snapshot_tags.items() if have.get(k) != v}
                 if lacking and snapshot_id in by_id:
                     untagged[snapshot_id] = lacking
+                    self._check_total(f"snapshot {snapshot_id}", have, lacking)
             if untagged:
                 updates["snapshot_tags"] = untagged
         if self.deprecate_at is not None:
@@ -439,6 +479,13 @@ class ImageCreator:
         if self.imds_v2 and image.get("ImdsSupport") != "v2.0":
             updates["imds_support"] = "v2.0"
         return updates
+
+    @staticmethod
+    def _check_total(resource: str, current: dict, adding: dict) -> None:
+        """A resource that already has tags (an adopted image) takes at most 50 with the ones added."""
+        error = _validate.tag_total("tags", resource, [("its current tags", current), ("this task", adding)])
+        if error:
+            raise CreateError(error)
 
     def check_updates_allowed(self, updates: dict, now: datetime.datetime | None = None) -> None:
         """EC2 refuses a deprecation time in the past: say so before anything is created."""

@@ -56,9 +56,8 @@ WINDOW_MONTHS = (2,)
 OLDEST_YEAR = 2000
 # Dropped from the query when diagnosing a miss, then checked on each image to say which failed.
 _RELAXED = ("architecture", "virtualization-type", "root-device-type", "state")
-_SSM_NAME = re.compile(r"^[A-Za-z0-9_.\-/]{1,2048}(:[A-Za-z0-9_.\-]{1,100})?$")
-_IMAGE_ID = re.compile(r"^ami-[0-9a-f]{8}([0-9a-f]{9})?$")
-_DIGITS = re.compile(r"(\d+)")
+# ASCII digits only: a Unicode digit (\u0666) is text, not part of a number.
+_DIGITS = re.compile(r"([0-9]+)")
 
 
 class FindError(Exception):
@@ -207,9 +206,11 @@ def check_options(params: dict, default_region: str | None, known_regions: t.Ite
 
     ssm_parameter = params.get("ssm_parameter")
     if ssm_parameter is not None:
-        if not isinstance(ssm_parameter, str) or not _SSM_NAME.match(strip_ssm_prefix(ssm_parameter)):
-            errors.append(f"ssm_parameter: '{ssm_parameter}' is not an SSM parameter name"
-                          " (letters, digits, . - _ and /, optionally with the resolve:ssm: prefix)")
+        error = _validate.ssm_parameter(
+            "ssm_parameter", strip_ssm_prefix(ssm_parameter) if isinstance(ssm_parameter, str) else ssm_parameter
+        )
+        if error:
+            errors.append(f"{error}; the resolve:ssm: prefix may come first")
         else:
             ssm_parameter = strip_ssm_prefix(ssm_parameter)
     if image_ids is not None and ssm_parameter is not None:
@@ -229,7 +230,8 @@ def check_options(params: dict, default_region: str | None, known_regions: t.Ite
         errors.append("name: must be a non-empty glob on the image name")
 
     tags = params.get("tags") or {}
-    errors.append(_validate.tags("tags", tags))
+    # tags are matched literally: a * or ? would make EC2 match other values (a glob goes in filters)
+    errors.append(_validate.literal_tags("tags", tags))
     filters = _check_filters(params.get("filters"), errors)
     if name is not None and "name" in filters:
         errors.append("name: also given as filters.name; give the name glob once")
@@ -665,7 +667,7 @@ def resolve_ssm(clients: dict, spec: Spec) -> dict:
             errors.append(f"ssm_parameter: parameter {spec.ssm_parameter} does not exist in {region}")
             continue
         value = str(parameter.get("Value", "")).strip()
-        if not _IMAGE_ID.match(value):
+        if _validate.resource_id("ssm_parameter", value, "image"):
             errors.append(f"ssm_parameter: the value of {spec.ssm_parameter} in {region} is '{value[:60]}',"
                           " which is not an AMI ID")
             continue

@@ -77,6 +77,12 @@ options:
       - Extra tags for every copy, applied after the source's tags.
       - Every copy's EBS snapshots get the same tags as the copy.
       - C(bakery:source-image) and C(bakery:source-name) are set by the module and cannot be given.
+      - Tag names are 1-128 letters, digits, spaces and C(_.:/=+-@) and may not start with C(aws:);
+        values are strings of at most 256 characters without control characters or line breaks. A
+        C(bakery:expires-at) value must be an ISO-8601 time in the future.
+      - A copy may carry at most 50 tags, counting the source's tags (O(copy_tags)), these, O(pending_tags),
+        the module's two C(bakery:source-*) tags and, on a copy made by an earlier run, the tags it already
+        has. More fail before any copy starts.
     type: dict
   pending_tags:
     description:
@@ -86,7 +92,7 @@ options:
         they are removed from the copies, their snapshots, and the source image and its snapshots, with
         one C(DeleteTags) call per region. If any region fails, or O(wait=false), they stay.
       - They are never added back to an available image, so a rerun does not undo their removal.
-      - A key cannot be both in O(tags) and here.
+      - A key cannot be both in O(tags) and here. The rules of O(tags) apply.
     type: dict
   launch_permissions:
     description:

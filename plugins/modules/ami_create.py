@@ -82,11 +82,19 @@ options:
     description:
       - Tags of the image. O(build_id) adds C(bakery:build-id).
       - Tags the image already has are never removed.
+      - Tag names are 1-128 letters, digits, spaces and C(_.:/=+-@) and may not start with C(aws:);
+        values are strings of at most 256 characters without control characters or line breaks. A
+        C(bakery:expires-at) value must be an ISO-8601 time in the future.
+      - The image may carry at most 50 tags, counting O(tags), C(bakery:build-id), O(copy.pending_tags)
+        and, on an image that is adopted, the tags it already has. More fail before anything is
+        created or tagged.
     type: dict
   snapshot_tags:
     description:
       - Tags of the image's snapshots, separate from O(tags). Defaults to O(tags).
       - O(build_id) adds C(bakery:build-id) to them as well.
+      - The rules of O(tags) apply; the 50 tags of a snapshot count these, C(bakery:build-id),
+        O(copy.pending_tags) and the tags the snapshot already has (O(snapshot_id)).
     type: dict
   build_id:
     description:
@@ -182,7 +190,10 @@ options:
         type: bool
         default: true
       tags:
-        description: Extra tags for every copy and its snapshots.
+        description:
+          - Extra tags for every copy and its snapshots.
+          - A copy may carry at most 50 tags, counting the image's tags (O(copy.copy_tags)), these,
+            O(copy.pending_tags) and the two C(bakery:source-*) tags; more fail before the image is made.
         type: dict
       pending_tags:
         description:

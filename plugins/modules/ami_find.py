@@ -60,6 +60,8 @@ options:
     description:
       - Tags a matching image must carry, as a dictionary of tag names to string values. This is how a
         service bake finds the newest base image of its own family.
+      - Values are matched literally, so a value may not hold V(*), V(?) or V(\\) (EC2 filters read them as
+        wildcards and escapes). For a glob on a tag, use O(filters) (C(tag:NAME)).
     type: dict
     default: {}
   architecture:

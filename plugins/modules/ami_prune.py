@@ -14,10 +14,19 @@ description:
   - Selects this account's images of one family (the tag C(bakery:family)) or with given tags in
     one or more regions, and retires the old ones (sets their deprecation time, deregisters them
     and deletes their snapshots).
-  - Per region the images are ranked newest first by creation date. An image is kept, with the
-    reason reported, when it is the newest available image of the family, is tagged
-    C(bakery:keep=true), is in use by an instance (O(protect_in_use)), is among the
-    O(keep_latest) newest, or is not C(available) (still pending, or failed).
+  - Tags select images literally. DescribeImages is asked for the exact values, and every image
+    it returns is compared again with the selected tags before anything is decided; an image that
+    does not carry them exactly is reported under RV(regions.ignored) and never touched. Tag values
+    holding V(*), V(?) or V(\\) are refused, since an EC2 filter reads them as wildcards and escapes
+    (C(bakery:family=*) would select every family).
+  - Keep rules apply per family. The selected images of a region are grouped by their
+    C(bakery:family) value and each family is ranked on its own, newest first by creation date, so
+    O(keep_latest=2) keeps two images of every family the selection holds. An image without a
+    C(bakery:family) tag is never touched unless O(prune_without_family=true).
+  - In each family an image is kept, with the reason reported, when it is the newest available
+    image of the family, is tagged C(bakery:keep=true), is in use by an instance
+    (O(protect_in_use)), is among the O(keep_latest) newest, or is not C(available) (still
+    pending, or failed).
   - Every other image is superseded. A superseded image older than O(keep_days) (any superseded
     image without O(keep_days)) is deregistered when O(deregister=true), and its snapshots
     deleted when O(delete_snapshots=true) and no other image of the account uses them.
@@ -26,10 +35,14 @@ description:
   - A superseded image that stays gets a deprecation time of its creation date plus
     O(deprecate_after_days), or the next minute when that lies in the past, unless it already
     has an earlier one.
-  - Only images owned by this account are ever selected. The newest image of the family is
+  - Deletion limits. Without O(max_deletions) a run deregisters at most 10 images in all (every
+    region and family together) and at most half of the images of any family in a region. A run
+    that would deregister more fails before any change, in check mode too, and lists the images
+    it would deregister; set O(max_deletions) to the number it names to allow it.
+  - Only images owned by this account are ever selected. The newest image of every family is
     always kept, whatever the policy says.
   - All regions are read first, then changed, each region in its own thread. Check mode is the
-    dry run; it reports what would be done.
+    dry run; it reports what the real run would do, and fails where the real run would fail.
 options:
   family:
     description:
@@ -40,7 +53,10 @@ options:
     type: str
   tags:
     description:
-      - Select images that carry all these tags.
+      - Select images that carry all these tags, with exactly these values.
+      - Values may not hold V(*), V(?) or V(\\), nor control characters. Tag names are 1-128 letters,
+        digits, spaces and C(_.:/=+-@) and may not start with C(aws:).
+      - Without O(family), every family among the selected images is pruned on its own.
     type: dict
   regions:
     description:
@@ -88,6 +104,23 @@ options:
       - Fail when the selection matches no image in any of the regions, before anything is changed.
     type: bool
     default: false
+  max_deletions:
+    description:
+      - The most images this run may deregister, over every region and family together. A run that
+        would deregister more fails before any change and lists them.
+      - Without it, a run deregisters at most 10 images, and at most half of the images of any
+        family in a region (a safeguard against a selection or keep rule that is wider than meant).
+        Given, it replaces both limits.
+      - V(0) lets a run deprecate but never deregister.
+      - From V(0) to V(100000).
+    type: int
+  prune_without_family:
+    description:
+      - Also prune selected images that carry no C(bakery:family) tag. They are ranked as one group
+        of their own, under the same keep rules.
+      - By default they are kept, with the reason reported.
+    type: bool
+    default: false
 extends_documentation_fragment:
   - amazon.aws.common.modules
   - amazon.aws.region.modules
@@ -124,6 +157,18 @@ EXAMPLES = r"""
     deprecate_after_days: 30
   check_mode: true
 
+- name: First prune of a family with many old images - allow the run to deregister up to 40
+  bakery.ami.ami_prune:
+    family: web-base
+    keep_latest: 3
+    max_deletions: 40
+
+- name: Keep the two newest images of every base family (each family on its own)
+  bakery.ami.ami_prune:
+    tags:
+      bakery:stage: base
+    keep_latest: 2
+
 - name: Retire by deprecation only
   bakery.ami.ami_prune:
     tags:
@@ -139,20 +184,27 @@ dry_run:
   description: Whether this was a check-mode run that changed nothing.
   returned: always
   type: bool
+would_deregister:
+  description: How many images the run would have deregistered when it stopped at the deletion limits.
+  returned: when the deletion limits stopped the run
+  type: int
 regions:
   description: What was done (in check mode, would be done) in each region.
   returned: always
   type: dict
   contains:
     images:
-      description: How many images matched the selection.
+      description: How many images carry the selected tags (the ignored ones not counted).
       type: int
     deprecated:
-      description: Images given a deprecation time (C(image_id), C(name), C(creation_date), C(deprecation_time), C(reason)).
+      description:
+        - Images given a deprecation time (C(image_id), C(name), C(creation_date), C(family), C(deprecation_time),
+          C(reason)).
+        - C(family) is the image's C(bakery:family) value, or null.
       type: list
       elements: dict
     deregistered:
-      description: Images deregistered (C(image_id), C(name), C(creation_date), C(snapshot_ids)).
+      description: Images deregistered (C(image_id), C(name), C(creation_date), C(family), C(snapshot_ids)).
       type: list
       elements: dict
     deleted_snapshots:
@@ -160,7 +212,13 @@ regions:
       type: list
       elements: str
     kept:
-      description: Images left alone (C(image_id), C(name), C(creation_date), C(reason)).
+      description: Images left alone (C(image_id), C(name), C(creation_date), C(family), C(reason)).
+      type: list
+      elements: dict
+    ignored:
+      description:
+        - Images DescribeImages returned that do not carry the selected tags with exactly these values; never
+          touched (C(image_id), C(name), C(creation_date), C(family), C(reason)).
       type: list
       elements: dict
     kept_snapshots:
@@ -175,14 +233,17 @@ regions:
         - image_id: ami-0123456789abcdef0
           name: web-base 2025.10.01
           creation_date: "2025-10-01T10:00:00.000Z"
+          family: web-base
           snapshot_ids: [snap-0123456789abcdef0]
       deleted_snapshots: [snap-0123456789abcdef0]
       kept:
         - image_id: ami-0fedcba9876543210
           name: web-base 2025.11.26
           creation_date: "2025-11-26T10:00:00.000Z"
+          family: web-base
           reason: newest image
       kept_snapshots: []
+      ignored: []
 """
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
@@ -203,6 +264,8 @@ def main():
         delete_snapshots=dict(type="bool", default=True),
         protect_in_use=dict(type="bool", default=True),
         required=dict(type="bool", default=False),
+        max_deletions=dict(type="int"),
+        prune_without_family=dict(type="bool", default=False),
     )
     module = AnsibleAWSModule(
         argument_spec=argument_spec,
@@ -221,7 +284,7 @@ def main():
     try:
         result = pruner.run()
     except _prune.PruneError as e:
-        module.fail_json(msg=str(e))
+        module.fail_json(msg=e.msg, **e.result)
     except _prune.PartialFailure as e:
         module.fail_json(msg=str(e), **e.result)
     except _aws.BakeryAWSError as e:

@@ -932,16 +932,16 @@ def test_copy_option_rules(params, needle):
 
 
 def test_copy_option_request_copies_from_the_task_region():
-    request = _copy.request_for_new_image(create_params(pending_tags={"bakery:expires-at": "x"}), "us-east-1", KNOWN, now=NOW)
+    request = _copy.request_for_new_image(create_params(pending_tags={"bakery:expires-at": "2026-12-01T00:00:00Z"}), "us-east-1", KNOWN, now=NOW)
     assert request.source_region == "us-east-1"
     assert [spec.region for spec in request.regions] == ["us-west-2", "eu-west-1"]
     assert request.wait is True and request.wait_timeout == 600
-    assert request.pending_tags == {"bakery:expires-at": "x"}
+    assert request.pending_tags == {"bakery:expires-at": "2026-12-01T00:00:00Z"}
 
 
 def test_copy_of_a_created_image_uses_the_image_as_given_and_skips_the_source_lookup(world, source):
     east = world.regions["us-east-1"]
-    request = _copy.request_for_new_image(create_params(pending_tags={"bakery:expires-at": "x"}), "us-east-1", KNOWN, now=NOW)
+    request = _copy.request_for_new_image(create_params(pending_tags={"bakery:expires-at": "2026-12-01T00:00:00Z"}), "us-east-1", KNOWN, now=NOW)
     image = dict(east.images[source])
     east.create_tags([source], [{"Key": "bakery:expires-at", "Value": "x"}])
     created = {"image_id": source, "name": "web-base-1.0", "tags": {"team": "platform", "bakery:expires-at": "x"}}
@@ -983,3 +983,85 @@ def test_failed_copy_of_a_created_image_raises_without_diff_and_passes_the_warni
     assert "eu-west-1" in caught.value.result["failed_regions"]
     assert "diff" not in caught.value.result
     assert "us-west-2" in caught.value.result["rolled_back"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Hostile input and the 50-tag limit: refused before any mutating call
+
+
+def many(count, prefix="t"):
+    return {f"{prefix}{n:02d}": "v" for n in range(count)}
+
+
+@pytest.mark.parametrize(
+    "extra,needle",
+    [
+        (dict(source_image_id="ami-0123456789abcdef0\n"), "source_image_id: 'ami-0123456789abcdef0\\n' is not a valid image ID"),
+        (dict(regions=["us-west-2\n"]), "regions[0]: 'us-west-2\\n' is not an AWS region name"),
+        (dict(name="web-base\n"), "name: 'web-base\\n' has characters AMI names do not allow ('\\n')"),
+        (dict(regions=[{"region": "us-west-2", "name": "web\n"}]), "regions[0] (us-west-2).name: 'web\\n'"),
+        (dict(launch_permissions={"user_ids": ["111122223333\n"]}), "launch_permissions.user_ids: '111122223333\\n'"),
+        (dict(launch_permissions={"user_ids": ["\u0661\u0661\u0661\u0661\u0662\u0662\u0662\u0662\u0663\u0663\u0663\u0663"]}),
+         "is not an AWS account ID"),
+        (dict(deprecate_at="2027-01-01T00:00:00Z\n"), "deprecate_at: '2027-01-01T00:00:00Z\\n' is not an ISO-8601 time"),
+        (dict(deprecate_at="\u0662027-01-01T00:00:00Z"), "is not an ISO-8601 time"),
+        (dict(tags={"k" * 129: "v"}), "tags: tag name"),
+        (dict(tags={"AWS:x": "v"}), "tags: tag name 'AWS:x' uses the reserved prefix 'aws:'"),
+        (dict(tags={"team": "a\nb"}), "tags: the value of tag 'team' is 'a\\nb', with the control character '\\n'"),
+        (dict(tags={"team": "x" * 257}), "longer than 256 characters"),
+        (dict(pending_tags={"bakery:expires-at": "2020-01-01T00:00:00Z"}),
+         "pending_tags: tag bakery:expires-at: '2020-01-01T00:00:00Z' is in the past; an expiry time"),
+        (dict(tags={"bakery:expires-at": "soon"}), "tags: tag bakery:expires-at: 'soon' is not an ISO-8601 time"),
+        (dict(tags=many(48), pending_tags={"p": "1"}),
+         "tags: the copy would carry 51 tags (48 from tags, 1 from pending_tags, 2 from ami_copy's own tags); "
+         "EC2 allows at most 50 tags per resource"),
+    ],
+)
+def test_hostile_input_is_refused_before_any_call(world, extra, needle):
+    with pytest.raises(_copy.InputError) as excinfo:
+        _copy.build_request(params("ami-0123456789abcdef0", **extra), "us-east-1", KNOWN, now=NOW)
+    assert needle in str(excinfo.value)
+    assert world.calls() == []
+
+
+def test_fifty_tags_counting_the_copys_own_are_accepted():
+    request = _copy.build_request(params("ami-0123456789abcdef0", tags=many(47), pending_tags={"p": "1"}),
+                                  "us-east-1", KNOWN, now=NOW)
+    assert len(request.tags) == 47
+
+
+@pytest.mark.parametrize("copy_tags,refused", [(True, True), (False, False)])
+def test_the_source_images_tags_count_once_it_is_read_and_before_any_copy_starts(world, copy_tags, refused):
+    # 40 tags on the source (and one aws: tag, which a copy never inherits), 9 from tags, 2 of ours: 51
+    source_tags = dict(many(40, "s"), **{"aws:internal": "x"})
+    source_id = world.regions["us-east-1"].add_image("web-base-1.0", tags=source_tags)
+    if refused:
+        with pytest.raises(_copy.InputError) as excinfo:
+            run(world, source_id, tags=many(9), copy_tags=copy_tags)
+        assert ("tags: the copy would carry 51 tags (40 from the source image (copy_tags), 9 from tags, "
+                "2 from ami_copy's own tags)") in str(excinfo.value)
+        assert [call[1] for call in world.calls()] == ["describe_images"]
+    else:
+        assert run(world, source_id, tags=many(9), copy_tags=copy_tags)["failed_regions"] == {}
+
+
+def test_an_earlier_copy_with_its_own_tags_is_counted_with_what_the_task_adds(world, source):
+    west = world.regions["us-west-2"]
+    existing = west.add_image("web-base-1.0", tags=dict(many(48, "old"), **{
+        "bakery:source-image": f"us-east-1/{source}", "bakery:source-name": "web-base-1.0"}))
+    with pytest.raises(_copy.InputError, match=f"tags: the copy {existing} in us-west-2 would carry 52 tags"):
+        run(world, source, tags={"extra": "1"})
+    assert not [call for call in world.calls() if call[1] in MUTATING]
+
+
+def test_the_copy_option_counts_the_new_images_tags_before_the_image_is_made():
+    # 45 tags + bakery:build-id + 1 pending on the image; copies add 2 tags and ami_copy's 2: 51
+    params_ = create_params(tags={"extra": "1", "more": "2"}, pending_tags={"p": "1"})
+    params_["tags"] = many(45)
+    params_["build_id"] = "build-1"
+    with pytest.raises(_copy.InputError) as excinfo:
+        _copy.request_for_new_image(params_, "us-east-1", KNOWN, now=NOW)
+    assert ("copy.tags: the copy would carry 51 tags (47 from the source image (copy_tags), 2 from tags, "
+            "2 from ami_copy's own tags)") in str(excinfo.value)
+    params_["copy"]["copy_tags"] = False
+    assert _copy.request_for_new_image(params_, "us-east-1", KNOWN, now=NOW).copy_tags is False

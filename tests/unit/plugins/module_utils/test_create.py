@@ -686,3 +686,68 @@ def test_an_image_registered_from_a_snapshot_gets_the_pending_tags_on_the_snapsh
     result = pending_creator(params(snapshot_id=snapshot_id)).run()
     assert tags_of(ec2.images[result["image_id"]])["bakery:expires-at"] == PENDING["bakery:expires-at"]
     assert tags_of(ec2.snapshots[snapshot_id])["bakery:expires-at"] == PENDING["bakery:expires-at"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Hostile input and the 50-tag limit: refused before any mutating call
+
+
+def many(count, prefix="t"):
+    return {f"{prefix}{n:02d}": "v" for n in range(count)}
+
+
+@pytest.mark.parametrize(
+    "overrides,fragment",
+    [
+        # a pattern ending in $ also matches before a trailing newline
+        ({"name": "web-base 2025\n"}, "name: 'web-base 2025\\n' has characters AMI names do not allow ('\\n')"),
+        ({"instance_id": "i-0123456789abcdef0\n"}, "instance_id: 'i-0123456789abcdef0\\n' is not a valid instance ID"),
+        ({"instance_id": None, "snapshot_id": "snap-0123456789abcdef0\n"}, "snapshot_id: 'snap-0123456789abcdef0\\n'"),
+        ({"instance_id": None, "snapshot_id": "snap-0123456789abcdef0", "root_device_name": "/dev/xvda\n"},
+         "root_device_name: must be a device path such as /dev/xvda"),
+        ({"block_device_mappings": [{"device_name": "/dev/xvda\n"}]}, "block_device_mappings[0].device_name: must be a device path"),
+        ({"block_device_mappings": [{"device_name": "/dev/../xvda"}]}, "block_device_mappings[0].device_name: must be a device path"),
+        ({"deprecate_at": "2030-01-01T00:00:00Z\n"}, "deprecate_at: '2030-01-01T00:00:00Z\\n' is not an ISO-8601 time"),
+        # \d would take these Arabic-Indic digits
+        ({"deprecate_at": "\u0662\u0660\u0663\u0660-01-01T00:00:00Z"}, "is not an ISO-8601 time"),
+        ({"build_id": "build-1\n", "tags": {}}, "build_id: the value of tag 'bakery:build-id' is 'build-1\\n', with the control character"),
+        ({"build_id": "b" * 257, "tags": {}}, "build_id: the value of tag 'bakery:build-id' is longer than 256 characters"),
+        ({"tags": {"k" * 129: "v"}}, "tags: tag name"),
+        ({"tags": {"Aws:team": "v"}}, "tags: tag name 'Aws:team' uses the reserved prefix 'aws:'"),
+        ({"tags": {"team\n": "v"}}, "tags: tag name 'team\\n' has the character '\\n' at position 4"),
+        ({"tags": {"team": "x" * 257}}, "tags: the value of tag 'team' is longer than 256 characters"),
+        ({"tags": {"bakery:expires-at": "2020-01-01T00:00:00Z"}},
+         "tags: tag bakery:expires-at: '2020-01-01T00:00:00Z' is in the past; an expiry time"),
+        ({"snapshot_tags": {"bakery:expires-at": "tomorrow"}}, "snapshot_tags: tag bakery:expires-at: 'tomorrow' is not an ISO-8601 time"),
+        ({"tags": many(50)}, "tags: the image would carry 51 tags (50 from tags, 1 from build_id); EC2 allows at most 50"),
+        ({"tags": many(49), "copy": {"pending_tags": {"p": "1"}}},
+         "tags: the image would carry 51 tags (49 from tags, 1 from build_id, 1 from copy.pending_tags)"),
+        ({"tags": {}, "snapshot_tags": many(50)}, "snapshot_tags: the image's snapshots would carry 51 tags (50 from snapshot_tags, 1 from build_id)"),
+    ],
+)
+def test_hostile_values_are_refused_by_validate(overrides, fragment):
+    p = params(instance_id="i-0123456789abcdef0")
+    p.update(overrides)
+    errors = _create.validate(p)
+    assert any(fragment in error for error in errors), errors
+
+
+@pytest.mark.parametrize("user_tags,pending,ok", [(49, 0, True), (48, 1, True), (50, 0, False), (49, 1, False)])
+def test_fifty_tags_counting_build_id_and_pending_tags(user_tags, pending, ok):
+    p = params(instance_id="i-0123456789abcdef0", tags=many(user_tags), copy={"pending_tags": many(pending, "p")})
+    assert (_create.validate(p) == []) is ok
+
+
+def test_an_adopted_image_counts_the_tags_it_has_before_tagging(ec2):
+    # the image holds 45 tags of its own plus the build ID: the task's 5 new ones make 51
+    ec2.add_image("web-base 2025.11.26", tags=dict(many(45, "own"), **{"bakery:build-id": "build-1"}))
+    with pytest.raises(_create.CreateError, match=r"tags: the image ami-\S+ would carry 51 tags \(46 from its current tags, 5 from this task\)"):
+        creator(params(instance_id=ec2.add_instance(), tags=many(5))).run()
+    assert ec2.mutations() == []
+
+
+def test_a_snapshot_with_tags_of_its_own_is_counted_before_the_image_is_registered(ec2):
+    snapshot_id = ec2.add_snapshot(tags=many(48, "own"))
+    with pytest.raises(_create.CreateError, match=f"tags: the snapshot {snapshot_id} would carry 51 tags"):
+        creator(params(snapshot_id=snapshot_id, snapshot_tags={"kind": "root", "more": "x"})).run()
+    assert ec2.mutations() == []

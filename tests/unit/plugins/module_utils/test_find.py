@@ -99,6 +99,33 @@ def test_bad_input_names_the_option(params, expected):
     assert expected in errors_of(**params)
 
 
+# Hostile values: a trailing newline passes a pattern ending in $, a Unicode digit passes \d, a
+# wildcard in a tag value makes EC2 match any value. Each is refused with the option named.
+@pytest.mark.parametrize("params, expected", [
+    ({"image_ids": ["ami-0123456789abcdef0\n"]}, "image_ids: 'ami-0123456789abcdef0\\n' is not a valid image ID"),
+    ({"owners": ["123456789012\n"]}, "owners: '123456789012\\n' is neither a 12-digit account ID"),
+    ({"owners": ["\u0661\u0662\u0663456789012"]}, "is neither a 12-digit account ID"),
+    ({"owners": ["self"], "regions": ["us-east-1\n"]}, "regions: 'us-east-1\\n' is not an AWS region name"),
+    ({"ssm_parameter": "/base/ami\n"}, "ssm_parameter: '/base/ami\\n' is not an SSM parameter name"),
+    ({"owners": ["self"], "tags": {"bakery:family": "*"}}, "tags: the value of tag 'bakery:family' is '*'; tag values are matched literally"),
+    ({"owners": ["self"], "tags": {"bakery:family": "web-?"}}, "may not hold ?"),
+    ({"owners": ["self"], "tags": {"bakery:family": "web\\"}}, "may not hold \\"),
+    ({"owners": ["self"], "tags": {"bakery:family": "web\n"}}, "control character '\\n'"),
+    ({"owners": ["self"], "tags": {"aws:cloudformation:stack-name": "x"}}, "reserved prefix 'aws:'"),
+])
+def test_hostile_values_are_refused(params, expected):
+    assert expected in errors_of(**params)
+
+
+def test_a_glob_on_a_tag_still_goes_through_filters():
+    assert spec(owners=["self"], filters={"tag:bakery:family": "web-*"}).filters == {"tag:bakery:family": ["web-*"]}
+
+
+def test_natural_key_reads_only_ascii_digits_as_numbers():
+    # '\u0666' is ARABIC-INDIC DIGIT SIX: \d would read it as 6 and sort 2023.\u0666 between 2023.5 and 2023.7
+    assert f.natural_key("2023.\u0666") == (((1, 2023, "2023"), (0, 0, ".\u0666")), "2023.\u0666")
+
+
 def test_unknown_distro_lists_every_known_one():
     message = errors_of(distro="centos-7")
     for name in ("al2023", "al2023-minimal", "al2", "amzn", "ubuntu-24.04", "ubuntu-22.04", "ubuntu-20.04",

@@ -62,6 +62,9 @@ def outcome(changed=True):
         (dict(GOOD, deprecate_at="someday"), "deprecate_at: 'someday' is not an ISO-8601 time"),
         (dict(GOOD, launch_permissions={"accounts": ["111122223333"]}), "accounts"),
         ({"source_image_id": SOURCE}, "missing required arguments: regions"),
+        (dict(GOOD, name="web\n"), "name: 'web\\n' has characters AMI names do not allow"),
+        (dict(GOOD, tags={f"t{n}": "v" for n in range(49)}), "tags: the copy would carry 51 tags"),
+        (dict(GOOD, tags={"aws:x": "v"}), "tags: tag name 'aws:x' uses the reserved prefix 'aws:'"),
     ],
 )
 def test_bad_input_fails_before_any_client_is_made(capsys, args, fragment):

@@ -40,6 +40,12 @@ def run_main(capsys, check_mode=False, **args):
         ),
         ({"name": "good name", "instance_id": "i-0123456789abcdef0", "deprecate_at": "soon"}, "deprecate_at: 'soon' is not an ISO-8601 time"),
         ({"name": "good name", "snapshot_id": "vol-0123456789abcdef0"}, "snapshot_id: 'vol-0123456789abcdef0' is not a valid snapshot ID"),
+        ({"name": "good name\n", "instance_id": "i-0123456789abcdef0"}, "name: 'good name\\n' has characters AMI names do not allow"),
+        ({"name": "good name", "instance_id": "i-0123456789abcdef0", "build_id": "b1",
+          "tags": {f"t{n}": "v" for n in range(50)}}, "tags: the image would carry 51 tags (50 from tags, 1 from build_id)"),
+        ({"name": "good name", "instance_id": "i-0123456789abcdef0",
+          "copy": {"regions": ["us-west-2"], "pending_tags": {"bakery:expires-at": "2001-01-01T00:00:00Z"}}},
+         "copy.pending_tags: tag bakery:expires-at: '2001-01-01T00:00:00Z' is in the past"),
     ],
 )
 def test_bad_input_fails_before_any_client_is_made(capsys, args, fragment):

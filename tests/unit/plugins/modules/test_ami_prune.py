@@ -40,6 +40,11 @@ def run_main(capsys, check_mode=False, **args):
         ({"family": "web-base"}, "one of the following is required: keep_latest, keep_days, deprecate_after_days"),
         ({"family": "web-base", "keep_latest": 1, "regions": ["us-east-1", "nowhere"]}, "regions: 'nowhere' is not an AWS region name"),
         ({"family": "web-base", "keep_days": -2}, "keep_days: must be a whole number of days from 0 to 36500, got -2"),
+        ({"tags": {"bakery:family": "*"}, "keep_latest": 1},
+         "tags: the value of tag 'bakery:family' is '*'; tag values are matched literally and may not hold *"),
+        ({"family": "web-base\n", "keep_latest": 1}, "family: 'web-base\\n' is not a family name"),
+        ({"family": "web-base", "keep_latest": 1, "max_deletions": -1}, "max_deletions: must be a whole number of images"),
+        ({"family": "web-base", "keep_latest": 1, "tags": {"aws:x": "y"}}, "tags: tag name 'aws:x' uses the reserved prefix"),
     ],
 )
 def test_bad_input_fails_before_any_client_is_made(capsys, args, fragment):
@@ -60,6 +65,7 @@ def test_one_client_per_region_and_check_mode_reaches_the_pruner(capsys):
     assert seen["check_mode"] is True
     assert seen["params"]["deregister"] is True and seen["params"]["delete_snapshots"] is True
     assert seen["params"]["protect_in_use"] is True and seen["params"]["required"] is False
+    assert seen["params"]["max_deletions"] is None and seen["params"]["prune_without_family"] is False
     # one client per region, all made at once
     assert regional.call_count == 1 and list(regional.call_args.args[2]) == ["eu-west-1", "us-west-2"]
 
@@ -89,3 +95,15 @@ def test_partial_failure_reports_the_plan(capsys):
     assert result["_rc"] == 1
     assert result["msg"] == "pruning failed in eu-west-1; in eu-west-1: Failed to deregister image: UnauthorizedOperation"
     assert result["regions"] == {"eu-west-1": {"deregistered": []}}
+
+
+def test_a_run_stopped_at_the_deletion_limits_returns_its_plan(capsys):
+    plan = {"eu-west-1": {"images": 5, "deregistered": [{"image_id": "ami-1"}], "kept": [], "deprecated": []}}
+    error = _prune.PruneError("max_deletions: stopped before any change; this run would deregister ...",
+                              {"changed": False, "regions": plan, "dry_run": True, "would_deregister": 4})
+    with patch(CLIENT, return_value=MagicMock()), patch(RUN, side_effect=error):
+        result = run_main(capsys, check_mode=True, family="web-base", keep_latest=1)
+    assert result["_rc"] == 1 and result["failed"] is True
+    assert result["msg"] == error.msg
+    assert result["regions"] == plan and result["would_deregister"] == 4 and result["changed"] is False
+    assert "exception" not in result
