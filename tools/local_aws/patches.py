@@ -433,6 +433,35 @@ def _r_copy_image(self: EC2Response) -> Any:
     return ActionResult({"ImageId": image.id})
 
 
+def _r_run_instances(self: EC2Response) -> Any:
+    """RunInstances with a ClientToken is idempotent, as in EC2: the same token with the same
+    parameters answers the first launch's reservation (its instances as they are now, even
+    terminated) without launching again; with other parameters, IdempotentParameterMismatch.
+    moto stored the token and launched again, so a retry after a lost answer made a second
+    instance. Tokens are per account and region."""
+    from moto.core.responses import ActionResult
+
+    token = self._get_param("ClientToken")
+    if not token:
+        return _ORIGINAL["EC2Response.run_instances"](self)
+    tokens: dict[str, tuple[str, Any]] = self.ec2_backend.__dict__.setdefault("_bakery_run_tokens", {})
+    fingerprint = json.dumps(
+        sorted((key, value) for key, value in self.querystring.items() if key not in ("Action", "Version", "ClientToken")),
+        sort_keys=True, default=str,
+    )
+    known = tokens.get(token)
+    if known is not None:
+        if known[0] != fingerprint:
+            raise EC2ClientError(
+                "IdempotentParameterMismatch",
+                f"Client token {token} was already used with different request parameters",
+            )
+        return ActionResult(known[1])
+    answer = _ORIGINAL["EC2Response.run_instances"](self)
+    tokens[token] = (fingerprint, answer.result)
+    return answer
+
+
 def _r_register_image(self: EC2Response) -> Any:
     from moto.core.responses import ActionResult
 
@@ -721,6 +750,8 @@ def install() -> None:
     EC2Response.disable_image_deprecation = _r_disable_image_deprecation
     _ORIGINAL["EC2Response.modify_image_attribute"] = EC2Response.modify_image_attribute
     EC2Response.modify_image_attribute = _r_modify_image_attribute
+    _ORIGINAL["EC2Response.run_instances"] = EC2Response.run_instances
+    EC2Response.run_instances = _r_run_instances
 
     _ORIGINAL["Volume.__init__"] = Volume.__init__
     Volume.__init__ = _volume_init
