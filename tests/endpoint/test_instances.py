@@ -14,6 +14,12 @@ def _image(ec2):
     return ec2.describe_images(Owners=["amazon"], MaxResults=5)["Images"][0]["ImageId"]
 
 
+def _launch_with_interface(ec2):
+    """An instance whose network interface goes with it (as ami_builder launches with associate_public_ip)."""
+    return ec2.run_instances(ImageId=_image(ec2), MinCount=1, MaxCount=1, NetworkInterfaces=[
+        {"DeviceIndex": 0, "AssociatePublicIpAddress": True, "DeleteOnTermination": True}])["Instances"][0]["InstanceId"]
+
+
 def _live(ec2):
     return sorted(i["InstanceId"] for r in ec2.describe_instances()["Reservations"] for i in r["Instances"]
                   if i["State"]["Name"] != "terminated")
@@ -62,3 +68,23 @@ def test_a_lost_answer_then_the_retry_makes_one_instance(aws, ec2):
     retry = ec2.run_instances(**params)
     assert _live(ec2) == [retry["Instances"][0]["InstanceId"]]
     assert aws.faults() == {"RunInstances": 1} and aws.counts()["RunInstances"] == 2
+
+
+@pytest.mark.parametrize("stop_delay", [0, 30])
+def test_terminating_again_is_answered_and_changes_nothing(aws, ec2, stop_delay):
+    aws.configure(instance_stop_delay=stop_delay)
+    instance = _launch_with_interface(ec2)
+    ec2.terminate_instances(InstanceIds=[instance])
+    again = ec2.terminate_instances(InstanceIds=[instance])["TerminatingInstances"][0]
+    assert again["InstanceId"] == instance
+    state = ec2.describe_instances(InstanceIds=[instance])["Reservations"][0]["Instances"][0]["State"]["Name"]
+    assert state == ("terminated" if stop_delay == 0 else "shutting-down")
+
+
+def test_a_lost_terminate_answer_then_the_retry_succeeds(aws, ec2):
+    instance = _launch_with_interface(ec2)
+    aws.configure(fault_rate=1.0, fault_actions=["TerminateInstances"], fault_timing="after", fault_limit=1)
+    with pytest.raises(ClientError):
+        ec2.terminate_instances(InstanceIds=[instance])
+    ec2.terminate_instances(InstanceIds=[instance])
+    assert _live(ec2) == []

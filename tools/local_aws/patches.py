@@ -9,6 +9,7 @@ fill follows the EC2 API reference; README.md in this directory explains each on
 from __future__ import annotations
 
 import base64
+import copy
 import json
 import os
 import re
@@ -688,6 +689,21 @@ def _wrap_instance(name: str, interim: str, final: str, delay_key: str) -> Any:
     return wrapper
 
 
+def _terminate_once(wrapped: Any) -> Any:
+    """TerminateInstances is idempotent in EC2: an instance already shutting down or terminated is
+    answered with its state and nothing else happens. moto tore it down again and failed on its
+    network interface (InvalidNetworkInterfaceID.NotFound), so a retry after a lost answer failed."""
+
+    def terminate(self: Instance, *args: Any, **kwargs: Any) -> Any:
+        state = self._state
+        if state.name in ("shutting-down", "terminated"):
+            return copy.copy(state)
+        return wrapped(self, *args, **kwargs)
+
+    terminate.__name__ = "terminate"
+    return terminate
+
+
 def _instance_init(self: Instance, *args: Any, **kwargs: Any) -> None:
     _ORIGINAL["Instance.__init__"](self, *args, **kwargs)
     _begin_transition(self, "pending", "running", "instance_start_delay")
@@ -760,4 +776,4 @@ def install() -> None:
     Instance._state = property(_instance_state_get, _instance_state_set)
     Instance.start = _wrap_instance("start", "pending", "running", "instance_start_delay")
     Instance.stop = _wrap_instance("stop", "stopping", "stopped", "instance_stop_delay")
-    Instance.terminate = _wrap_instance("terminate", "shutting-down", "terminated", "instance_stop_delay")
+    Instance.terminate = _terminate_once(_wrap_instance("terminate", "shutting-down", "terminated", "instance_stop_delay"))
