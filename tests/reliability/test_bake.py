@@ -12,6 +12,8 @@
   the controller: no mounted root, and no key file (the run's key directory is gone).
 - Key directories: the sweep removes those of expired runs and of sweep_run_id only, never one of a
   run still going (a sweep "now" leaves a run killed minutes ago alone), never through a link.
+- SSH open to the whole internet by halves (0.0.0.0/1 + 128.0.0.0/1, ...) is refused by the bake's
+  validation and by the builder role, before any call that changes the account.
 - The run's key never ships: with the kept user's authorized_keys holding it (as cloud-init puts it
   there on an EC2 builder), the image keeps the user's own key and loses the run's.
 Each property has a planted test that shows its check fail.
@@ -37,7 +39,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.conftest import ansible_bin, ansible_env
-from tests.reliability.checks import account_problems, run_leftovers, secret_leaks, tree_digest
+from tests.reliability.checks import account_problems, mutating_calls, run_leftovers, secret_leaks, tree_digest
 from tests.reliability.conftest import REPO_ROOT, needs_root, play, run_ansible, scratch_collection
 from tools.rootfs import harness
 
@@ -361,6 +363,29 @@ def test_planted_key_sweep_without_the_age_rule_is_caught(aws, tmp_path):
     assert proc.returncode == 0, proc.stdout[-3000:]
     problems = key_sweep_problems(cache_path, outside, digest, {"expired-run-1"})
     assert any("fresh-run-1 was removed" in p for p in problems), problems
+
+
+# -- SSH open to the whole internet, by halves --------------------------------------------------
+
+OPEN_BY_HALVES = [["0.0.0.0/1", "128.0.0.0/1"], ["::/1", "8000::/1"], ["203.0.113.0/24", "0.0.0.0/2", "64.0.0.0/2", "128.0.0.0/1"]]
+
+
+@pytest.mark.parametrize("cidrs", OPEN_BY_HALVES, ids=["ipv4-halves", "ipv6-halves", "ipv4-quarters"])
+def test_the_bake_and_the_builder_role_refuse_ranges_covering_the_internet(aws, tmp_path, cidrs):
+    """validate.yml and the builder role apply ami_builder's rule: refused before any call that changes the account."""
+    extra = dict(bake_vars(aws.url, tmp_path / "out", "open-ssh-run", "rel-open"), bake_builder="aws", bake_ssh_cidrs=cidrs)
+    proc = subprocess.run(bake_argv(extra), env=ansible_env(), cwd=str(REPO_ROOT), capture_output=True, text=True,
+                          timeout=600, check=False)
+    assert proc.returncode != 0 and "bake_ssh_cidrs: SSH from anywhere" in proc.stdout, proc.stdout[-3000:]
+    assert mutating_calls(aws.counts()) == {}
+    book = tmp_path / "role.yml"
+    book.write_text(json.dumps(play([{"name": "builder", "ansible.builtin.include_role": {"name": "bakery.ami.builder"},
+                                      "vars": {"builder_run_id": "open-ssh-run", "builder_expires_at": "2100-01-01T00:00:00Z",
+                                               "builder_source_image": {"image_id": "ami-0123456789abcdef0"},
+                                               "builder_ssh_cidrs": cidrs}}], aws.url)))
+    proc = run_ansible(book)
+    assert proc.returncode != 0 and "do not open SSH to the whole internet" in proc.stdout, proc.stdout[-3000:]
+    assert mutating_calls(aws.counts()) == {}
 
 
 # -- the run's key never ships ------------------------------------------------------------------
