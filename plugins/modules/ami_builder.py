@@ -75,7 +75,7 @@ options:
       - IPv4 and IPv6 CIDR blocks allowed to reach port 22 of the builder.
       - Empty means no ingress rule at all (nothing can connect, for example a builder that is only
         snapshotted).
-      - Ranges that open SSH to the whole internet are refused unless O(allow_open_ssh=true):
+      - Ranges that open SSH to the whole internet are refused unless O(allow_open_ssh=true), that is
         V(0.0.0.0/0), V(::/0), and any set of ranges that together cover all of IPv4 or all of IPv6
         (for example V(0.0.0.0/1) with V(128.0.0.0/1)).
     type: list
@@ -92,7 +92,7 @@ options:
         C(0644), each atomically, the public key first. The directory must exist; a run-scoped directory
         (the C(bakery.ami.builder) role uses C(<cache>/keys/<run_id>), mode C(0700)) is best.
       - The two files mark the key as the run's. A file at either path that is not the run's (another key,
-        any other file, a directory or a symbolic link) is never written over: the task fails naming
+        any other file, a directory or a symbolic link) is never written over; the task fails naming
         O(key_file) before any API call.
       - When the key pair already exists and O(key_file) holds its private key, both are used. When it exists
         and O(key_file) does not hold its private key (an answer of C(CreateKeyPair) lost, or the file removed),

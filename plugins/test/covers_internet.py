@@ -10,9 +10,9 @@ author:
 version_added: 0.1.0
 short_description: Do these CIDR blocks together cover all of IPv4 or all of IPv6
 description:
-  - True when the list of CIDR blocks covers the whole IPv4 or the whole IPv6 address space: V(0.0.0.0/0)
-    or V(::/0) alone, or any set of ranges whose union is the whole space (V(0.0.0.0/1) with
-    V(128.0.0.0/1), V(::/1) with V(8000::/1), ...).
+  - True when the list of CIDR blocks covers the whole IPv4 or the whole IPv6 address space, that is
+    V(0.0.0.0/0) or V(::/0) alone, or any set of ranges whose union is the whole space (V(0.0.0.0/1)
+    with V(128.0.0.0/1), V(::/1) with V(8000::/1), ...).
   - It is the rule M(bakery.ami.ami_builder) applies to O(bakery.ami.ami_builder#module:ssh_cidrs) before
     any API call (the same Python function), so a bake can refuse SSH open to the whole internet on the
     controller, before it makes anything.
