@@ -219,9 +219,9 @@ def killed_run_problems(aws, cache_path: Path, run_id: str) -> list:
     problems += ["%s still mounted" % point for point in harness.mounts_under(root)]
     if root.exists():
         problems.append("local root %s left" % root)
-    if key_dir(cache_path, run_id).exists():
-        problems.append("key directory %s left: %s" % (key_dir(cache_path, run_id),
-                                                        sorted(p.name for p in key_dir(cache_path, run_id).iterdir())))
+    keys_of_run = key_dir(cache_path, run_id)
+    if keys_of_run.exists():
+        problems.append("key directory %s left: %s" % (keys_of_run, sorted(p.name for p in keys_of_run.iterdir())))
     keys = cache_path / "keys"
     problems += ["%s left in the cache's key directory" % p for p in sorted(keys.iterdir())] if keys.is_dir() else []
     return problems

@@ -886,8 +886,10 @@ def test_lost_create_key_pair_answer_is_recovered(ec2, tmp_path):
 
 def test_lost_create_key_pair_recovery_is_what_makes_it_pass(ec2, tmp_path, monkeypatch):
     """Planted fault: without the recovery, a lost answer fails the builder (the reported bug)."""
-    monkeypatch.setattr(_builder.Builder, "_replaceable", lambda self, pair: (_ for _ in ()).throw(
-        _builder.BuilderError("planted: no recovery")))
+    def no_recovery(self, pair):
+        raise _builder.BuilderError("planted: no recovery")
+
+    monkeypatch.setattr(_builder.Builder, "_replaceable", no_recovery)
     ec2.lost.add("create_key_pair")
     with pytest.raises(_builder.BuilderError, match="planted"):
         builder(params(key_file=str(tmp_path / "id"))).run()
