@@ -374,7 +374,8 @@ OPEN_BY_HALVES = [["0.0.0.0/1", "128.0.0.0/1"], ["::/1", "8000::/1"], ["203.0.11
 def test_the_bake_and_the_builder_role_refuse_ranges_covering_the_internet(aws, tmp_path, cidrs):
     """validate.yml and the builder role apply ami_builder's rule: refused before any call that changes the account."""
     extra = dict(bake_vars(aws.url, tmp_path / "out", "open-ssh-run", "rel-open"), bake_builder="aws", bake_ssh_cidrs=cidrs)
-    proc = subprocess.run(bake_argv(extra), env=ansible_env(), cwd=str(REPO_ROOT), capture_output=True, text=True,
+    private = {"BAKERY_CACHE_DIR": str(tmp_path / "cache")}  # a role that got past its check would make a key directory
+    proc = subprocess.run(bake_argv(extra), env=ansible_env(private), cwd=str(REPO_ROOT), capture_output=True, text=True,
                           timeout=600, check=False)
     assert proc.returncode != 0 and "bake_ssh_cidrs: SSH from anywhere" in proc.stdout, proc.stdout[-3000:]
     assert mutating_calls(aws.counts()) == {}
@@ -383,9 +384,10 @@ def test_the_bake_and_the_builder_role_refuse_ranges_covering_the_internet(aws, 
                                       "vars": {"builder_run_id": "open-ssh-run", "builder_expires_at": "2100-01-01T00:00:00Z",
                                                "builder_source_image": {"image_id": "ami-0123456789abcdef0"},
                                                "builder_ssh_cidrs": cidrs}}], aws.url)))
-    proc = run_ansible(book)
+    proc = run_ansible(book, env=private)
     assert proc.returncode != 0 and "do not open SSH to the whole internet" in proc.stdout, proc.stdout[-3000:]
     assert mutating_calls(aws.counts()) == {}
+    assert not (tmp_path / "cache").exists(), "the role made something before its check"
 
 
 # -- the run's key never ships ------------------------------------------------------------------
