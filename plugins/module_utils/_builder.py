@@ -13,21 +13,33 @@
 #   created directly (a Duplicate answer means an earlier attempt made them: reuse), then
 #   RunInstances with a ClientToken, then the wait. Fresh without key or SSH ranges that is
 #   DescribeInstances, CreateSecurityGroup, RunInstances, DescribeInstances.
+# - every mutating call survives a lost answer (EC2 acted, the answer never came, the retry meets
+#   what the first attempt made): a duplicate security group or ingress rule is the run's own and
+#   is used; RunInstances carries a ClientToken; CreateTags is idempotent; and a key pair whose
+#   private key we do not hold (EC2 hands it out only once) is deleted and created again.
+# - the private key goes to key_file and its public key, with the comment bakery-<run_id>, to
+#   key_file.pub: that pair of files marks the key as the run's. A file at either path that is
+#   not the run's (or a link) is never written over: refused before any API call.
 # - state=absent finds each kind of resource by the tag and removes it, instances first (the
 #   security group cannot go while an instance uses it), carrying on after a failure and
 #   reporting every error at the end.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import datetime
 import hashlib
 import ipaddress
 import os
 import re
+import stat
 import typing as t
 
 from ansible_collections.bakery.ami.plugins.module_utils import _aws
 from ansible_collections.bakery.ami.plugins.module_utils import _validate
 from ansible_collections.bakery.ami.plugins.module_utils import _waiter
+from ansible_collections.bakery.ami.plugins.module_utils._errors import BakeryError
 from ansible_collections.bakery.ami.plugins.module_utils._images import tag_list
 from ansible_collections.bakery.ami.plugins.module_utils._images import tag_spec as _tag_spec
 from ansible_collections.bakery.ami.plugins.module_utils._images import tags_of
@@ -46,27 +58,38 @@ REMOVABLE_STATES = ("pending", "running", "stopping", "stopped", "shutting-down"
 STATE_PREFERENCE = {"running": 0, "pending": 1, "stopping": 2, "stopped": 3}
 OPEN_RANGES = ("0.0.0.0/0", "::/0")
 SSH_PORT = 22
+# EC2 allows 50 tags per resource; the module adds bakery:run-id, Name and bakery:expires-at.
+MAX_TAGS = 50
+OWN_TAGS = 3
+# A private or public key file larger than this is not one the module wrote.
+KEY_FILE_MAX_BYTES = 64 * 1024
+PUBLIC_SUFFIX = ".pub"
 
-_RUN_ID = re.compile(r"^[A-Za-z0-9-]{6,64}$")
-_IMAGE_REF = re.compile(r"^(ami-[0-9a-f]{8}([0-9a-f]{9})?|resolve:ssm:[A-Za-z0-9_.\-/:]{1,2048})$")
-_INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9-]+$")
-_DEVICE = re.compile(r"^/dev/[a-z0-9]+$")
+# Full-string patterns with ASCII classes only (fullmatch: a trailing newline is not accepted).
+_RUN_ID = re.compile(r"[A-Za-z0-9-]{6,64}")
+_IMAGE_REF = re.compile(r"ami-[0-9a-f]{8}(?:[0-9a-f]{9})?|resolve:ssm:[A-Za-z0-9_.\-/:]{1,2048}")
+_INSTANCE_TYPE = re.compile(r"[a-z][a-z0-9-]*\.[a-z0-9-]+")
+_DEVICE = re.compile(r"/dev/[a-z0-9]+")
+_PUBLIC_LINE = re.compile(r"(ssh-[a-z0-9-]+|ecdsa-sha2-[a-z0-9-]+) ([A-Za-z0-9+/]+={0,2})(?: ([\x21-\x7e]+))?\n?")
+_OPENSSH_BEGIN = "-----BEGIN OPENSSH PRIVATE KEY-----"
+_OPENSSH_END = "-----END OPENSSH PRIVATE KEY-----"
+_OPENSSH_MAGIC = b"openssh-key-v1\x00"
 
 
-class BuilderError(Exception):
+class BuilderError(BakeryError):
     """A user-level failure: the message names the option and the rule."""
 
 
-class CleanupError(Exception):
+class CleanupError(BakeryError):
     """state=absent could not remove everything; `errors` lists each failure, `result` what was done."""
 
     def __init__(self, errors: list, result: dict):
         super().__init__(
             f"could not remove everything of the run ({len(errors)} error{'s' if len(errors) != 1 else ''}): "
-            + "; ".join(errors)
+            + "; ".join(errors),
+            result,
         )
         self.errors = errors
-        self.result = result
 
 
 def resource_name(run_id: str) -> str:
@@ -88,8 +111,46 @@ def _run_filter(run_id: str) -> dict:
     return {"Name": f"tag:{RUN_ID_TAG}", "Values": [run_id]}
 
 
+def _ssh_ranges(group: dict) -> set:
+    """The CIDR blocks a security group admits to TCP port 22 (exactly)."""
+    have: set = set()
+    for permission in group.get("IpPermissions") or []:
+        if permission.get("IpProtocol") == "tcp" and permission.get("FromPort") == SSH_PORT and permission.get("ToPort") == SSH_PORT:
+            have.update(r.get("CidrIp") for r in permission.get("IpRanges") or [])
+            have.update(r.get("CidrIpv6") for r in permission.get("Ipv6Ranges") or [])
+    return have
+
+
 # ---------------------------------------------------------------------------------------------
 # Input
+
+
+def valid_run_id(value: t.Any) -> bool:
+    """6-64 ASCII letters, digits and '-', the whole string (no trailing newline)."""
+    return isinstance(value, str) and _RUN_ID.fullmatch(value) is not None
+
+
+def internet_covering_families(cidrs: t.Any) -> list:
+    """The IP versions ('IPv4', 'IPv6') whose whole address space the CIDR blocks cover together.
+
+    0.0.0.0/0 alone does, and so do 0.0.0.0/1 with 128.0.0.0/1, or any other set of prefixes
+    whose union (ipaddress.collapse_addresses) is the whole space. Entries that are not CIDR
+    strings are skipped here (validate() reports them).
+    """
+    networks: dict = {4: [], 6: []}
+    for cidr in cidrs if isinstance(cidrs, (list, tuple)) else ():
+        if not isinstance(cidr, str):
+            continue
+        try:
+            network = ipaddress.ip_network(cidr.strip(), strict=False)
+        except ValueError:
+            continue
+        networks[network.version].append(network)
+    families = []
+    for version, name, whole in ((4, "IPv4", "0.0.0.0/0"), (6, "IPv6", "::/0")):
+        if networks[version] and list(ipaddress.collapse_addresses(networks[version])) == [ipaddress.ip_network(whole)]:
+            families.append(name)
+    return families
 
 
 def _validate_cidrs(cidrs: t.Any, allow_open: bool) -> list:
@@ -98,6 +159,7 @@ def _validate_cidrs(cidrs: t.Any, allow_open: bool) -> list:
     if not isinstance(cidrs, list):
         return ["ssh_cidrs: must be a list of IPv4 or IPv6 CIDR blocks"]
     errors = []
+    alone = set()
     for index, cidr in enumerate(cidrs):
         where = f"ssh_cidrs[{index}]"
         if not isinstance(cidr, str) or "/" not in cidr:
@@ -112,34 +174,61 @@ def _validate_cidrs(cidrs: t.Any, allow_open: bool) -> list:
             errors.append(f"{where}: '{cidr}' has host bits set; write the network, '{network}'")
             continue
         if network.prefixlen == 0 and not allow_open:
+            alone.add(network.version)
             errors.append(
                 f"{where}: '{cidr}' opens SSH to the whole internet; set allow_open_ssh: true to allow it"
+            )
+    if not allow_open:
+        for family in internet_covering_families(cidrs):
+            version = 4 if family == "IPv4" else 6
+            if version in alone:
+                continue
+            members = [c for c in cidrs if isinstance(c, str) and (":" in c) == (version == 6)]
+            shown = ", ".join(f"'{c}'" for c in members[:6]) + (f" and {len(members) - 6} more" if len(members) > 6 else "")
+            errors.append(
+                f"ssh_cidrs: together {shown} cover all of {family} and open SSH to the whole internet; "
+                "set allow_open_ssh: true to allow it"
             )
     return errors
 
 
-def _validate_key_file(path: t.Any) -> str | None:
+def _validate_key_file(path: t.Any, run_id: str | None) -> str | None:
     if not isinstance(path, str) or not path:
         return "key_file: must be a file path"
-    if path.endswith("/") or os.path.isdir(path):
+    if any(ord(c) < 32 or ord(c) == 127 for c in path):
+        return "key_file: must not contain control characters (a newline, a tab, ...)"
+    if path.endswith("/") or (os.path.isdir(path) and not os.path.islink(path)):
         return f"key_file: '{path}' is a directory; give the path of the private key file to write"
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
         return f"key_file: the directory of '{path}' ({directory}) does not exist; create it first"
+    if run_id is None:
+        return None
+    try:
+        key_files(path, run_id)
+    except BuilderError as e:
+        return str(e)
     return None
 
 
-def validate(params: dict) -> list:
-    """Every problem with the options, found without any API call."""
+def validate(params: dict, now: datetime.datetime | None = None) -> list:
+    """Every problem with the options, found without any API call (nor any change on disk)."""
     errors = []
     run_id = params.get("run_id")
-    if not isinstance(run_id, str) or not _RUN_ID.match(run_id):
+    if not valid_run_id(run_id):
         shown = run_id if not isinstance(run_id, str) or len(run_id) <= 80 else run_id[:80] + "..."
-        errors.append(f"run_id: must be 6-64 characters of letters, digits and '-', got '{shown}'")
+        errors.append(f"run_id: must be 6-64 characters of letters, digits and '-', got {shown!r}")
+        run_id = None
     errors.append(_validate.tags("tags", params.get("tags")))
-    for key in (params.get("tags") or {}) if isinstance(params.get("tags"), dict) else ():
-        if key in (RUN_ID_TAG, EXPIRES_TAG, "Name"):
-            errors.append(f"tags: '{key}' is set by the module (from run_id / expires_at); leave it out of tags")
+    if isinstance(params.get("tags"), dict):
+        for key in params["tags"]:
+            if key in (RUN_ID_TAG, EXPIRES_TAG, "Name"):
+                errors.append(f"tags: '{key}' is set by the module (from run_id / expires_at); leave it out of tags")
+        if len(params["tags"]) > MAX_TAGS - OWN_TAGS:
+            errors.append(
+                f"tags: at most {MAX_TAGS - OWN_TAGS} tags (EC2 allows {MAX_TAGS} per resource and the module adds "
+                f"{RUN_ID_TAG}, Name and {EXPIRES_TAG}), got {len(params['tags'])}"
+            )
     timeout = params.get("wait_timeout")
     if timeout is not None and not 1 <= timeout <= 86400:
         errors.append(f"wait_timeout: must be 1-86400 seconds, got {timeout}")
@@ -149,24 +238,24 @@ def validate(params: dict) -> list:
     image_id = params.get("image_id")
     if image_id is None:
         errors.append("image_id: required when state is running")
-    elif not isinstance(image_id, str) or not _IMAGE_REF.match(image_id):
+    elif not isinstance(image_id, str) or not _IMAGE_REF.fullmatch(image_id):
         errors.append(
-            f"image_id: '{str(image_id)[:80]}' is neither an image ID (ami- followed by 8 or 17 hex digits) "
+            f"image_id: {str(image_id)[:80]!r} is neither an image ID (ami- followed by 8 or 17 hex digits) "
             "nor resolve:ssm:<parameter name>"
         )
     instance_type = params.get("instance_type")
-    if not isinstance(instance_type, str) or len(instance_type) > 64 or not _INSTANCE_TYPE.match(instance_type):
-        errors.append(f"instance_type: '{str(instance_type)[:80]}' is not an instance type such as t3.micro")
+    if not isinstance(instance_type, str) or len(instance_type) > 64 or not _INSTANCE_TYPE.fullmatch(instance_type):
+        errors.append(f"instance_type: {str(instance_type)[:80]!r} is not an instance type such as t3.micro")
     if params.get("subnet_id") is not None:
         errors.append(_validate.resource_id("subnet_id", params["subnet_id"], "subnet"))
     if params.get("vpc_id") is not None:
         errors.append(_validate.resource_id("vpc_id", params["vpc_id"], "vpc"))
     errors.extend(_validate_cidrs(params.get("ssh_cidrs"), bool(params.get("allow_open_ssh"))))
     if params.get("key_file") is not None:
-        errors.append(_validate_key_file(params["key_file"]))
+        errors.append(_validate_key_file(params["key_file"], run_id))
     root = params.get("root_device_name")
-    if not isinstance(root, str) or not _DEVICE.match(root):
-        errors.append(f"root_device_name: must be a device path such as /dev/xvda, got '{str(root)[:80]}'")
+    if not isinstance(root, str) or not _DEVICE.fullmatch(root):
+        errors.append(f"root_device_name: must be a device path such as /dev/xvda, got {str(root)[:80]!r}")
     size = params.get("volume_size")
     low, high = VOLUME_SIZE_RANGE
     if isinstance(size, bool) or not isinstance(size, int) or not low <= size <= high:
@@ -176,17 +265,156 @@ def validate(params: dict) -> list:
     if params.get("kms_key_id") is not None:
         errors.append(_validate.kms_key("kms_key_id", params["kms_key_id"]))
     if params.get("expires_at") is not None:
-        errors.append(_validate.parse_time("expires_at", params["expires_at"])[1])
+        parsed, error = _validate.parse_time("expires_at", params["expires_at"])
+        if error is None and parsed <= (now or datetime.datetime.now(datetime.timezone.utc)):
+            # a builder that expired already is one any sweep removes at once
+            error = f"expires_at: '{params['expires_at']}' is in the past; sweep.yml would remove the builder at once"
+        errors.append(error)
     return [error for error in errors if error]
 
 
 # ---------------------------------------------------------------------------------------------
-# Private key file
+# Key files: key_file (private, 0600) and key_file.pub (public, comment bakery-<run_id>)
+
+
+def _read_string(data: bytes, pos: int) -> tuple:
+    """One SSH wire-format string (uint32 length, bytes) at pos: (bytes, next pos)."""
+    if pos + 4 > len(data):
+        raise ValueError("truncated")
+    size = int.from_bytes(data[pos:pos + 4], "big")
+    end = pos + 4 + size
+    if end > len(data):
+        raise ValueError("truncated")
+    return data[pos + 4:end], end
+
+
+def public_blob_of_private(text: str) -> bytes | None:
+    """The public key blob an OpenSSH private key (openssh-key-v1, as EC2 hands out ed25519 keys)
+    carries in clear, or None when the text is not such a key. No cryptography needed."""
+    text = text.strip()
+    if not (text.startswith(_OPENSSH_BEGIN) and text.endswith(_OPENSSH_END)):
+        return None
+    body = "".join(text[len(_OPENSSH_BEGIN):-len(_OPENSSH_END)].split())
+    try:
+        data = base64.b64decode(body, validate=True)
+        if not data.startswith(_OPENSSH_MAGIC):
+            return None
+        pos = len(_OPENSSH_MAGIC)
+        for _field in ("cipher", "kdf", "kdf options"):
+            _value, pos = _read_string(data, pos)
+        if pos + 4 > len(data) or int.from_bytes(data[pos:pos + 4], "big") < 1:
+            return None
+        blob, _pos = _read_string(data, pos + 4)
+        _read_string(blob, 0)  # the key type
+    except (ValueError, binascii.Error):
+        return None
+    return blob
+
+
+def public_line(blob: bytes, comment: str) -> str:
+    """The OpenSSH public key line of a key blob: '<type> <base64> <comment>'."""
+    key_type, _pos = _read_string(blob, 0)
+    return f"{key_type.decode('ascii')} {base64.b64encode(blob).decode('ascii')} {comment}"
+
+
+def parse_public_line(text: str) -> tuple | None:
+    """(blob, comment) of an OpenSSH public key line, or None."""
+    match = _PUBLIC_LINE.fullmatch(text)
+    if not match:
+        return None
+    try:
+        blob = base64.b64decode(match.group(2), validate=True)
+        key_type, _pos = _read_string(blob, 0)
+    except (ValueError, binascii.Error):
+        return None
+    if key_type != match.group(1).encode("ascii"):
+        return None
+    return blob, match.group(3) or ""
+
+
+def _read_key_file(path: str, option_path: str) -> str | None:
+    """The text of a small regular file at path, never through a link; None when nothing is there."""
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return None
+    except OSError as e:
+        raise BuilderError(f"key_file: cannot read '{option_path}': {e.strerror}") from None
+    if stat.S_ISLNK(info.st_mode):
+        raise BuilderError(
+            f"key_file: '{option_path}' is a symbolic link; the module never writes through a link: "
+            "give the path of a new file"
+        )
+    if not stat.S_ISREG(info.st_mode):
+        raise BuilderError(f"key_file: '{option_path}' exists and is not a regular file; give the path of a new file")
+    if info.st_size > KEY_FILE_MAX_BYTES:
+        raise BuilderError(
+            f"key_file: '{option_path}' exists and is not this run's key ({info.st_size} bytes, larger than any key "
+            "the module writes); the module never writes over a file it did not write: give another path"
+        )
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        with os.fdopen(fd, "rb") as handle:
+            return handle.read(KEY_FILE_MAX_BYTES + 1).decode("utf-8", "replace")
+    except OSError as e:
+        raise BuilderError(f"key_file: cannot read '{option_path}': {e.strerror}") from None
+
+
+def key_files(path: str, run_id: str) -> str | None:
+    """Whether the files at key_file and key_file.pub are this run's, without changing anything.
+
+    Returns the public key line when both are there and are the run's (the private key holds the
+    public key of the .pub, whose comment is bakery-<run_id>), None when the private key is not
+    there (nothing, or only the run's .pub from an attempt cut short). Raises BuilderError naming
+    key_file for anything else: a link, a directory, a file the module did not write.
+    """
+    public_path = path + PUBLIC_SUFFIX
+    comment = resource_name(run_id)
+    foreign = "the module never writes over a file it did not write: give another path, or remove it if it is a leftover"
+    public_text = _read_key_file(public_path, public_path)
+    private_text = _read_key_file(path, path)
+    parsed = None
+    if public_text is not None:
+        parsed = parse_public_line(public_text)
+        if parsed is None or parsed[1] != comment:
+            shown = f"comment '{parsed[1]}'" if parsed is not None else "not an OpenSSH public key line"
+            raise BuilderError(
+                f"key_file: '{public_path}' exists and is not the public key of run {run_id} ({shown}, "
+                f"not '{comment}'); {foreign}"
+            )
+    if private_text is None:
+        return None
+    if parsed is None:
+        raise BuilderError(
+            f"key_file: '{path}' exists and is not this run's key (there is no '{public_path}' naming {comment} "
+            f"beside it); {foreign}"
+        )
+    if public_blob_of_private(private_text) != parsed[0]:
+        raise BuilderError(
+            f"key_file: '{path}' exists and does not hold the key of '{public_path}' (run {run_id}); {foreign}"
+        )
+    return public_line(parsed[0], comment)
 
 
 def write_private_key(path: str, material: str) -> None:
     """The private key, written atomically and 0600 from the start (never readable by others)."""
     write_atomically(os.path.abspath(path), material if material.endswith("\n") else material + "\n", mode=0o600)
+
+
+def write_key_files(path: str, material: str, run_id: str) -> str:
+    """Write the run's key: first key_file.pub (the public key, comment bakery-<run_id>, 0644), then
+    key_file (0600), each atomically. Returns the public key line. The caller has checked with
+    key_files() that neither path holds anything but the run's own files."""
+    blob = public_blob_of_private(material)
+    if blob is None:
+        raise BuilderError(
+            f"key_file: the private key EC2 returned for {resource_name(run_id)} is not an OpenSSH key; "
+            "its public key cannot be written"
+        )
+    line = public_line(blob, resource_name(run_id))
+    write_atomically(os.path.abspath(path + PUBLIC_SUFFIX), line + "\n", mode=0o644)
+    write_private_key(path, material)
+    return line
 
 
 # ---------------------------------------------------------------------------------------------
@@ -207,7 +435,7 @@ class Builder:
             self._timing["sleep"] = sleep
         if clock is not None:
             self._timing["clock"] = clock
-        self._write_key = write_key or write_private_key
+        self._write_key = write_key or write_key_files
         self.tags = dict(params.get("tags") or {})
         self.tags[RUN_ID_TAG] = self.run_id
         self.tags["Name"] = self.name
@@ -215,6 +443,7 @@ class Builder:
             parsed, _error = _validate.parse_time("expires_at", params["expires_at"])
             self.tags[EXPIRES_TAG] = parsed.strftime("%Y-%m-%dT%H:%M:%SZ")
         self.key_file = params.get("key_file")
+        self.public_key: str | None = None
         self.created: list = []
         self.warnings: list = []
         self._warn = warn
@@ -257,8 +486,17 @@ class Builder:
         return groups[0]
 
     def find_key_pair(self) -> dict | None:
-        pairs = _aws.describe_key_pairs(self.client, KeyNames=[self.name])
+        """The run's key pair with its public key (to tell whether key_file holds its private key)."""
+        pairs = _aws.describe_key_pairs(self.client, KeyNames=[self.name], IncludePublicKey=True)
         return pairs[0] if pairs else None
+
+    def _held(self, pair: dict, line: str | None) -> bool:
+        """Whether key_file (public key line `line`) holds the private key of the key pair."""
+        if line is None:
+            return False
+        ours = parse_public_line(line)
+        theirs = parse_public_line((pair.get("PublicKey") or "").strip())
+        return ours is not None and theirs is not None and ours[0] == theirs[0]
 
     def resolve_vpc(self) -> str | None:
         """The security group's VPC: vpc_id, else the subnet's (one DescribeSubnets), else the default."""
@@ -280,9 +518,25 @@ class Builder:
             f"once, so it cannot be recovered. Remove the builder (state: absent) and run again"
         )
 
+    def _replaceable(self, pair: dict) -> None:
+        """Only the run's own key pair (tagged with its run ID) is ever deleted to be made again."""
+        if tags_of(pair).get(RUN_ID_TAG) != self.run_id:
+            raise BuilderError(
+                f"key_file: the key pair {self.name} exists, key_file does not hold its private key, and it is not "
+                f"tagged {RUN_ID_TAG}={self.run_id}, so it is not this run's to replace; delete it or use another run_id"
+            )
+
     def ensure_key_pair(self) -> str | None:
+        """The run's key pair, its private key in key_file and its public key in key_file.pub.
+
+        CreateKeyPair answered Duplicate means the pair exists: made by an earlier attempt of the
+        run, or by this very call when its answer was lost and the retry met what it made. When
+        key_file holds the pair's private key it is used; otherwise nobody holds it (EC2 hands it
+        out only once), so the run's pair is deleted and made again.
+        """
         if self.key_file is None:
             return None
+        line = key_files(self.key_file, self.run_id)  # refuses files that are not the run's
         request = {
             "KeyName": self.name,
             "KeyType": "ed25519",
@@ -293,10 +547,19 @@ class Builder:
         except _aws.BakeryAWSError as e:
             if _aws.error_code(e) != "InvalidKeyPair.Duplicate":
                 raise
-            if not os.path.exists(self.key_file):
-                raise self._key_file_missing_error(f"the key pair {self.name} already exists") from None
-            return self.name
-        self._write_key(self.key_file, answer["KeyMaterial"])
+            pair = self.find_key_pair()
+            if pair is not None and self._held(pair, line):
+                self.public_key = line
+                return self.name
+            if pair is not None:
+                self._replaceable(pair)
+                _aws.delete_key_pair(self.client, self.name)
+                self.warn(
+                    f"the key pair {self.name} existed but its private key was not in key_file (an earlier answer "
+                    "of CreateKeyPair was lost, or the file was removed): it was deleted and made again"
+                )
+            answer = _aws.create_key_pair(self.client, **request)
+        self.public_key = self._write_key(self.key_file, answer["KeyMaterial"], self.run_id)
         self.created.append("key_pair")
         return self.name
 
@@ -321,7 +584,7 @@ class Builder:
             self._adopt_group(group)
             return group["GroupId"]
         self.created.append("security_group")
-        self.authorize(group_id, self.params.get("ssh_cidrs") or [], reused=False)
+        self.authorize(group_id, self.params.get("ssh_cidrs") or [])
         return group_id
 
     def _adopt_group(self, group: dict) -> None:
@@ -329,17 +592,31 @@ class Builder:
         if missing:
             # so that state=absent (which finds groups by tag) removes it too
             _aws.create_tags(self.client, [group["GroupId"]], tag_list(missing))
-        have = set()
-        for permission in group.get("IpPermissions") or []:
-            if permission.get("IpProtocol") == "tcp" and permission.get("FromPort") == SSH_PORT and permission.get("ToPort") == SSH_PORT:
-                have.update(r.get("CidrIp") for r in permission.get("IpRanges") or [])
-                have.update(r.get("CidrIpv6") for r in permission.get("Ipv6Ranges") or [])
+        have = _ssh_ranges(group)
         wanted = [cidr for cidr in self.params.get("ssh_cidrs") or [] if cidr not in have]
-        self.authorize(group["GroupId"], wanted, reused=True)
+        self.authorize(group["GroupId"], wanted)
 
-    def authorize(self, group_id: str, cidrs: list, reused: bool) -> None:
+    def authorize(self, group_id: str, cidrs: list) -> None:
+        """Admit SSH from cidrs. InvalidPermission.Duplicate is the group's own rule: on a reused group
+        (made by an earlier attempt), or on a new one when the answer of this very call was lost
+        and the retry met the rule it made. The group is read back then, and only ranges it does
+        not admit yet are asked for again (once)."""
         if not cidrs:
             return
+        try:
+            self._authorize(group_id, cidrs)
+        except _aws.BakeryAWSError as e:
+            if _aws.error_code(e) != "InvalidPermission.Duplicate":
+                raise
+            missing = [c for c in cidrs if c not in self._admitted(group_id)]
+            if missing:
+                self._authorize(group_id, missing)
+
+    def _admitted(self, group_id: str) -> set:
+        groups = _aws.describe_security_groups(self.client, GroupIds=[group_id])
+        return _ssh_ranges(groups[0]) if groups else set()
+
+    def _authorize(self, group_id: str, cidrs: list) -> None:
         v4 = [c for c in cidrs if ":" not in c]
         v6 = [c for c in cidrs if ":" in c]
         permission: dict = {"IpProtocol": "tcp", "FromPort": SSH_PORT, "ToPort": SSH_PORT}
@@ -348,11 +625,7 @@ class Builder:
             permission["IpRanges"] = [{"CidrIp": c, "Description": description} for c in v4]
         if v6:
             permission["Ipv6Ranges"] = [{"CidrIpv6": c, "Description": description} for c in v6]
-        try:
-            _aws.authorize_security_group_ingress(self.client, GroupId=group_id, IpPermissions=[permission])
-        except _aws.BakeryAWSError as e:
-            if not (reused and _aws.error_code(e) == "InvalidPermission.Duplicate"):
-                raise
+        _aws.authorize_security_group_ingress(self.client, GroupId=group_id, IpPermissions=[permission])
 
     def run_request(self, group_id: str, key_name: str | None) -> dict:
         params = self.params
@@ -421,6 +694,7 @@ class Builder:
             "security_group_id": group_id,
             "key_name": key_name,
             "key_file": self.key_file,
+            "public_key": self.public_key,
             "tags": tags_of(instance) if instance else dict(self.tags),
             "created": list(self.created),
         }
@@ -434,7 +708,8 @@ class Builder:
                     f"key_file: builder {instance['InstanceId']} of run {self.run_id} was launched without a key pair; "
                     "remove it (state: absent) and run again"
                 )
-            if not os.path.exists(self.key_file):
+            self.public_key = key_files(self.key_file, self.run_id)
+            if self.public_key is None:
                 raise self._key_file_missing_error(f"builder {instance['InstanceId']} uses the key pair {key_name}")
         state = (instance.get("State") or {}).get("Name")
         if state == "pending" and self.params.get("wait", True) and not self.check_mode:
@@ -446,10 +721,14 @@ class Builder:
     def _predict(self) -> dict:
         """Check mode without a builder: what would be made (lookups only)."""
         if self.key_file is not None:
-            if self.find_key_pair() is None:
+            line = key_files(self.key_file, self.run_id)
+            pair = self.find_key_pair()
+            if pair is not None and self._held(pair, line):
+                self.public_key = line
+            else:
+                if pair is not None:
+                    self._replaceable(pair)  # would be deleted and made again
                 self.created.append("key_pair")
-            elif not os.path.exists(self.key_file):
-                raise self._key_file_missing_error(f"the key pair {self.name} already exists")
         vpc_id = self.resolve_vpc()
         group = self.find_group_by_name(vpc_id)
         if group is None:
@@ -486,12 +765,14 @@ class Builder:
                 errors.append(f"{what}: {e}")
                 return None
 
+        # A deletion answered "not found" (False) still counts as removed: the resource was listed
+        # as the run's a moment before, and an earlier attempt whose answer was lost removed it.
         instances = attempt("find instances", lambda: self.find_instances(REMOVABLE_STATES)) or []
         instance_ids = sorted(i["InstanceId"] for i in instances)
         if instance_ids:
             if self.check_mode:
                 removed["instances"] = instance_ids
-            elif attempt(f"terminate {', '.join(instance_ids)}", lambda: _aws.terminate_instances(self.client, instance_ids)):
+            elif attempt(f"terminate {', '.join(instance_ids)}", lambda: _aws.terminate_instances(self.client, instance_ids)) is not None:
                 removed["instances"] = instance_ids
 
         # A run's key pair and leftover volumes can only exist if one of its instances used a key
@@ -518,7 +799,7 @@ class Builder:
         for group_id in sorted(g["GroupId"] for g in groups):
             if self.check_mode or attempt(
                 f"delete security group {group_id}", lambda g=group_id: self.delete_group(g, [i["InstanceId"] for i in instances])
-            ):
+            ) is not None:
                 removed["security_groups"].append(group_id)
         pairs = []
         if used_key or not told:
@@ -526,7 +807,7 @@ class Builder:
                 "find key pairs", lambda: _aws.describe_key_pairs(self.client, Filters=[_run_filter(self.run_id)])
             ) or []
         for key_name in sorted(p["KeyName"] for p in pairs):
-            if self.check_mode or attempt(f"delete key pair {key_name}", lambda k=key_name: _aws.delete_key_pair(self.client, k)):
+            if self.check_mode or attempt(f"delete key pair {key_name}", lambda k=key_name: _aws.delete_key_pair(self.client, k)) is not None:
                 removed["key_pairs"].append(key_name)
 
         volumes = []
@@ -538,7 +819,7 @@ class Builder:
                 ),
             ) or []
         for volume_id in sorted(v["VolumeId"] for v in volumes):
-            if self.check_mode or attempt(f"delete volume {volume_id}", lambda v=volume_id: _aws.delete_volume(self.client, v)):
+            if self.check_mode or attempt(f"delete volume {volume_id}", lambda v=volume_id: _aws.delete_volume(self.client, v)) is not None:
                 removed["volumes"].append(volume_id)
 
         result = {"changed": any(removed.values()), "removed": removed}

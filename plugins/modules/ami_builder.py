@@ -13,7 +13,8 @@ author: "bakery.ami contributors (@bakery-ami)"
 description:
   - With O(state=running), makes sure the run's builder instance exists, with a temporary security group
     admitting SSH only from O(ssh_cidrs), optionally an ed25519 key pair whose private key is
-    written to O(key_file), and the instance with IMDSv2 required and an encrypted root volume.
+    written to O(key_file) (and its public key to O(key_file)C(.pub), returned as RV(public_key)),
+    and the instance with IMDSv2 required and an encrypted root volume.
   - Every resource is named C(bakery-<run_id>) and tagged C(bakery:run-id), C(Name),
     C(bakery:expires-at) (with O(expires_at)) and O(tags), so O(state=absent) and the collection's
     sweep find them.
@@ -23,6 +24,12 @@ description:
     directly (an existing one of the same name is reused) and the instance is launched with a
     C(ClientToken) derived from O(run_id) and the security group, so a retried request never
     launches a second instance.
+  - Every call that changes the account survives a lost answer (EC2 acted, the answer never came and the
+    retry meets what the first attempt made). A duplicate security group or SSH rule is the run's own
+    and is used (the group is read back); C(RunInstances) carries its C(ClientToken); tags are set
+    idempotently; and a key pair of the run whose private key O(key_file) does not hold (EC2 hands a
+    private key out only once) is deleted and created again, with a warning. Removals that find a
+    resource already gone count it as removed.
   - With O(state=absent), terminates the run's instances, then deletes the run's security groups,
     key pairs and the run's volumes that are C(available), all found by the C(bakery:run-id) tag.
     A security group is deleted as soon as the terminating instances release it
@@ -68,20 +75,29 @@ options:
       - IPv4 and IPv6 CIDR blocks allowed to reach port 22 of the builder.
       - Empty means no ingress rule at all (nothing can connect, for example a builder that is only
         snapshotted).
-      - V(0.0.0.0/0) and V(::/0) are refused unless O(allow_open_ssh=true).
+      - Ranges that open SSH to the whole internet are refused unless O(allow_open_ssh=true), that is
+        V(0.0.0.0/0), V(::/0), and any set of ranges that together cover all of IPv4 or all of IPv6
+        (for example V(0.0.0.0/1) with V(128.0.0.0/1)).
     type: list
     elements: str
     default: []
   allow_open_ssh:
-    description: Accept V(0.0.0.0/0) or V(::/0) in O(ssh_cidrs).
+    description: Accept O(ssh_cidrs) that open SSH to the whole internet (V(0.0.0.0/0), V(::/0), or ranges covering all of IPv4 or IPv6 together).
     type: bool
     default: false
   key_file:
     description:
       - Create the ed25519 key pair C(bakery-<run_id>) and write its private key to this path, mode C(0600),
-        atomically. The directory must exist.
-      - When the key pair already exists and the file is there, both are reused. When the key pair exists but
-        the file does not, the task fails, since EC2 hands out a private key only once.
+        and its public key (OpenSSH line, comment C(bakery-<run_id>)) to the same path with C(.pub), mode
+        C(0644), each atomically, the public key first. The directory must exist; a run-scoped directory
+        (the C(bakery.ami.builder) role uses C(<cache>/keys/<run_id>), mode C(0700)) is best.
+      - The two files mark the key as the run's. A file at either path that is not the run's (another key,
+        any other file, a directory or a symbolic link) is never written over; the task fails naming
+        O(key_file) before any API call.
+      - When the key pair already exists and O(key_file) holds its private key, both are used. When it exists
+        and O(key_file) does not hold its private key (an answer of C(CreateKeyPair) lost, or the file removed),
+        the run's key pair (tagged with O(run_id)) is deleted and created again. When the builder already
+        runs with the key pair and the file is gone, the task fails, since EC2 hands out a private key only once.
       - Without it the builder has no key pair.
     type: path
   associate_public_ip:
@@ -111,11 +127,12 @@ options:
     description:
       - ISO-8601 time (UTC unless an offset is given) after which the collection's sweep may remove what the
         run left behind; tagged C(bakery:expires-at) in the form C(YYYY-MM-DDTHH:MM:SSZ).
+      - Must lie in the future with O(state=running) (a builder already expired is one any sweep removes at once).
     type: str
   tags:
     description:
-      - Extra tags on every resource. C(bakery:run-id), C(bakery:expires-at) and C(Name) come from
-        O(run_id) and O(expires_at).
+      - Extra tags on every resource, at most 47 (EC2 allows 50 per resource). C(bakery:run-id),
+        C(bakery:expires-at) and C(Name) come from O(run_id) and O(expires_at).
     type: dict
   wait:
     description:
@@ -168,7 +185,7 @@ EXAMPLES = r"""
     subnet_id: subnet-0123456789abcdef0
     associate_public_ip: true
     ssh_cidrs: [203.0.113.0/24]
-    key_file: "{{ key_dir.path }}/id_ed25519"
+    key_file: "{{ lookup('ansible.builtin.env', 'HOME') }}/.cache/bakery-ami/keys/{{ run_id }}/id_ed25519"
     expires_at: "2030-01-01T00:00:00Z"
     tags:
       cost-center: images
@@ -222,6 +239,15 @@ key_file:
   description: The private key file (O(key_file)).
   returned: state is running
   type: str
+public_key:
+  description:
+    - The builder's public key, an OpenSSH line with the comment C(bakery-<run_id>) (also in O(key_file)C(.pub));
+      null without O(key_file), and in check mode when the key pair would be made.
+    - The bake passes it to the generalize role as C(generalize_bake_authorized_key), so that the run's key
+      never ships in an image.
+  returned: state is running
+  type: str
+  sample: ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAbc bakery-20300101000000-abcd1234
 tags:
   description: The tags of the instance (in check mode for a new builder, the tags it would get).
   returned: state is running

@@ -90,3 +90,47 @@ def test_fault_after_serving_loses_the_answer_but_the_action_took_effect(aws, ec
 def test_fault_timing_rejects_unknown_values(aws):
     with pytest.raises(Exception, match="fault_timing"):
         aws.configure(fault_timing="during")
+
+
+def test_fault_limit_loses_exactly_the_first_answer_and_serves_the_retries(aws, ec2):
+    aws.configure(fault_rate=1.0, fault_actions=["CreateSecurityGroup"], fault_timing="after", fault_limit=1)
+    with pytest.raises(ClientError) as excinfo:
+        ec2.create_security_group(GroupName="lost-once", Description="first answer lost")
+    assert excinfo.value.response["Error"]["Code"] in STATUS
+    # the first request was served: the retry meets what it made, and is answered
+    with pytest.raises(ClientError) as excinfo:
+        ec2.create_security_group(GroupName="lost-once", Description="first answer lost")
+    assert excinfo.value.response["Error"]["Code"] == "InvalidGroup.Duplicate"
+    ec2.create_security_group(GroupName="served", Description="later requests are served")
+    names = sorted(g["GroupName"] for g in ec2.describe_security_groups()["SecurityGroups"] if g["GroupName"] != "default")
+    assert names == ["lost-once", "served"]
+    assert aws.faults() == {"CreateSecurityGroup": 1}
+    assert aws.counts()["CreateSecurityGroup"] == 3
+
+
+def test_fault_limit_restarts_with_each_configuration_and_zero_injects_none(aws, ec2):
+    aws.configure(fault_rate=1.0, fault_actions=["DescribeImages"], fault_limit=2)
+    outcomes = []
+    for _attempt in range(4):
+        try:
+            ec2.describe_images(Owners=["self"])
+            outcomes.append("ok")
+        except ClientError:
+            outcomes.append("fault")
+    assert outcomes == ["fault", "fault", "ok", "ok"]
+    aws.configure(fault_limit=1)  # a new configuration: one more fault
+    with pytest.raises(ClientError):
+        ec2.describe_images(Owners=["self"])
+    ec2.describe_images(Owners=["self"])
+    aws.configure(fault_limit=0)
+    ec2.describe_images(Owners=["self"])
+    assert aws.faults() == {"DescribeImages": 3}
+    aws.configure(fault_limit=None)  # no limit again
+    with pytest.raises(ClientError):
+        ec2.describe_images(Owners=["self"])
+
+
+@pytest.mark.parametrize("value", [-1, 1.5, "2", True])
+def test_fault_limit_rejects_what_is_not_a_count(aws, value):
+    with pytest.raises(Exception, match="fault_limit"):
+        aws.configure(fault_limit=value)

@@ -39,6 +39,7 @@ _OPTION_NAMES = {
     "fault_rate": "--fault-rate",
     "fault_seed": "--fault-seed",
     "fault_actions": "--fault-actions",
+    "fault_limit": "--fault-limit",
     "preload_regions": "--preload-regions",
 }
 

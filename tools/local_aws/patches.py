@@ -9,6 +9,7 @@ fill follows the EC2 API reference; README.md in this directory explains each on
 from __future__ import annotations
 
 import base64
+import copy
 import json
 import os
 import re
@@ -433,6 +434,35 @@ def _r_copy_image(self: EC2Response) -> Any:
     return ActionResult({"ImageId": image.id})
 
 
+def _r_run_instances(self: EC2Response) -> Any:
+    """RunInstances with a ClientToken is idempotent, as in EC2: the same token with the same
+    parameters answers the first launch's reservation (its instances as they are now, even
+    terminated) without launching again; with other parameters, IdempotentParameterMismatch.
+    moto stored the token and launched again, so a retry after a lost answer made a second
+    instance. Tokens are per account and region."""
+    from moto.core.responses import ActionResult
+
+    token = self._get_param("ClientToken")
+    if not token:
+        return _ORIGINAL["EC2Response.run_instances"](self)
+    tokens: dict[str, tuple[str, Any]] = self.ec2_backend.__dict__.setdefault("_bakery_run_tokens", {})
+    fingerprint = json.dumps(
+        sorted((key, value) for key, value in self.querystring.items() if key not in ("Action", "Version", "ClientToken")),
+        sort_keys=True, default=str,
+    )
+    known = tokens.get(token)
+    if known is not None:
+        if known[0] != fingerprint:
+            raise EC2ClientError(
+                "IdempotentParameterMismatch",
+                f"Client token {token} was already used with different request parameters",
+            )
+        return ActionResult(known[1])
+    answer = _ORIGINAL["EC2Response.run_instances"](self)
+    tokens[token] = (fingerprint, answer.result)
+    return answer
+
+
 def _r_register_image(self: EC2Response) -> Any:
     from moto.core.responses import ActionResult
 
@@ -659,6 +689,21 @@ def _wrap_instance(name: str, interim: str, final: str, delay_key: str) -> Any:
     return wrapper
 
 
+def _terminate_once(wrapped: Any) -> Any:
+    """TerminateInstances is idempotent in EC2: an instance already shutting down or terminated is
+    answered with its state and nothing else happens. moto tore it down again and failed on its
+    network interface (InvalidNetworkInterfaceID.NotFound), so a retry after a lost answer failed."""
+
+    def terminate(self: Instance, *args: Any, **kwargs: Any) -> Any:
+        state = self._state
+        if state.name in ("shutting-down", "terminated"):
+            return copy.copy(state)
+        return wrapped(self, *args, **kwargs)
+
+    terminate.__name__ = "terminate"
+    return terminate
+
+
 def _instance_init(self: Instance, *args: Any, **kwargs: Any) -> None:
     _ORIGINAL["Instance.__init__"](self, *args, **kwargs)
     _begin_transition(self, "pending", "running", "instance_start_delay")
@@ -721,6 +766,8 @@ def install() -> None:
     EC2Response.disable_image_deprecation = _r_disable_image_deprecation
     _ORIGINAL["EC2Response.modify_image_attribute"] = EC2Response.modify_image_attribute
     EC2Response.modify_image_attribute = _r_modify_image_attribute
+    _ORIGINAL["EC2Response.run_instances"] = EC2Response.run_instances
+    EC2Response.run_instances = _r_run_instances
 
     _ORIGINAL["Volume.__init__"] = Volume.__init__
     Volume.__init__ = _volume_init
@@ -729,4 +776,4 @@ def install() -> None:
     Instance._state = property(_instance_state_get, _instance_state_set)
     Instance.start = _wrap_instance("start", "pending", "running", "instance_start_delay")
     Instance.stop = _wrap_instance("stop", "stopping", "stopped", "instance_stop_delay")
-    Instance.terminate = _wrap_instance("terminate", "shutting-down", "terminated", "instance_stop_delay")
+    Instance.terminate = _terminate_once(_wrap_instance("terminate", "shutting-down", "terminated", "instance_stop_delay"))

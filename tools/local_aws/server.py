@@ -40,6 +40,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--fault-rate", type=float, default=0.0, metavar="P", help="probability 0..1 an EC2 call fails")
     parser.add_argument("--fault-seed", type=int, default=0, metavar="N", help="seed of the fault sequence")
     parser.add_argument("--fault-actions", default="", metavar="A,B", help="only these actions may fail")
+    parser.add_argument("--fault-limit", type=int, default=None, metavar="N", help="inject at most N faults, then none")
     parser.add_argument("--amis", default=None, metavar="PATH", help="image catalog (moto amis.json format)")
     parser.add_argument("--preload-regions", default="", metavar="R1,R2",
                         help="load the image catalog of these regions before printing the ready line")
@@ -57,6 +58,7 @@ def initial_config(args: argparse.Namespace) -> dict[str, Any]:
         "fault_rate": args.fault_rate,
         "fault_seed": args.fault_seed,
         "fault_actions": [name.strip() for name in args.fault_actions.split(",") if name.strip()],
+        "fault_limit": args.fault_limit,
     }
     return config
 

@@ -32,6 +32,10 @@ DEFAULTS: dict[str, Any] = {
     # "before": the faulted request is not served (throttled). "after": it is served and the
     # answer is lost, replaced by the fault (what a client sees when a response times out).
     "fault_timing": "before",
+    # How many faults to inject after the last configuration change, then none; None: no limit.
+    # With fault_rate 1, fault_actions [A] and fault_timing "after", a limit of 1 loses exactly
+    # the first answer of A and serves its retries.
+    "fault_limit": None,
     "allow_past_deprecation": False,
 }
 
@@ -91,6 +95,10 @@ def validate(changes: dict[str, Any]) -> dict[str, Any]:
             if value not in ("before", "after"):
                 raise ConfigError(f"fault_timing: must be 'before' or 'after', got {value!r}")
             clean[key] = value
+        elif key == "fault_limit":
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+                raise ConfigError(f"fault_limit: must be a whole number of faults (0 or more) or null, got {value!r}")
+            clean[key] = value
         elif key == "allow_past_deprecation":
             if not isinstance(value, bool):
                 raise ConfigError(f"allow_past_deprecation: must be true or false, got {value!r}")
@@ -106,6 +114,7 @@ class BakeryState:
         self._config: dict[str, Any] = {}
         self._counts: dict[str, int] = {}
         self._faults: dict[str, int] = {}
+        self._injected = 0  # faults injected since the last configuration change (fault_limit)
         self._rng = random.Random(0)
         self.reset()
 
@@ -114,15 +123,18 @@ class BakeryState:
         with self._lock:
             self._config = {key: (list(value) if isinstance(value, list) else value) for key, value in DEFAULTS.items()}
             self._rng = random.Random(self._config["fault_seed"])
+            self._injected = 0
             self._counts = {}
             self._faults = {}
 
     def configure(self, changes: dict[str, Any]) -> dict[str, Any]:
-        """Apply validated changes; the fault generator is reseeded on every call."""
+        """Apply validated changes; the fault generator is reseeded (and the fault_limit count
+        restarted) on every call."""
         clean = validate(changes)
         with self._lock:
             self._config.update(clean)
             self._rng = random.Random(self._config["fault_seed"])
+            self._injected = 0
             return self._snapshot()
 
     def config(self) -> dict[str, Any]:
@@ -155,12 +167,14 @@ class BakeryState:
         """Decide whether this request fails; return the EC2 error code or None.
 
         Only requests eligible for faults draw from the generator, so the sequence of
-        outcomes depends on the seed and the order of eligible requests alone.
+        outcomes depends on the seed and the order of eligible requests alone. Once fault_limit
+        faults have been injected, no request draws any more.
         """
         with self._lock:
             rate = self._config["fault_rate"]
             listed = self._config["fault_actions"]
-            if rate <= 0.0:
+            limit = self._config["fault_limit"]
+            if rate <= 0.0 or (limit is not None and self._injected >= limit):
                 return None
             if listed:
                 if action not in listed:
@@ -172,6 +186,7 @@ class BakeryState:
             pick = codes[self._rng.randrange(len(codes))] if len(codes) > 1 else codes[0]
             if roll >= rate:
                 return None
+            self._injected += 1
             self._faults[action] = self._faults.get(action, 0) + 1
             return pick
 

@@ -1,14 +1,21 @@
 # -*- coding: utf-8 -*-
 # Copyright: Contributors to the bakery.ami project
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""_builder: validation, the launch request, call sequences and counts (fresh, existing, absent), check mode."""
+"""_builder: validation, the launch request, call sequences and counts (fresh, existing, absent), check mode,
+key files that are never written over unless they are the run's, and every mutating call after a lost answer."""
 from __future__ import annotations
 
+import functools
+import hashlib
+import ipaddress
 import os
+import random
 import stat
 
 import botocore.exceptions
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ansible_collections.bakery.ami.plugins.module_utils import _aws
 from ansible_collections.bakery.ami.plugins.module_utils import _builder
@@ -39,6 +46,30 @@ def params(**extra):
     return base
 
 
+def new_key():
+    """(OpenSSH private key text, OpenSSH public key line) of a fresh ed25519 key, as EC2 makes them."""
+    key = Ed25519PrivateKey.generate()
+    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
+                                serialization.NoEncryption()).decode()
+    public = key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode()
+    return private, public
+
+
+def lossy(method):
+    """A mutating call whose answer can be lost: with its name in fake.lost, the call is made, its
+    answer (or error) dropped, and made again, as _aws's retry does after a lost answer."""
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        if method.__name__ in self.lost:
+            self.lost.discard(method.__name__)
+            try:
+                method(self, *args, **kwargs)
+            except _aws.BakeryAWSError:
+                pass
+        return method(self, *args, **kwargs)
+    return wrapper
+
+
 class FakeEC2:
     """The _aws functions _builder and _waiter use, over an in-memory account."""
 
@@ -52,6 +83,8 @@ class FakeEC2:
         self.counter = 0
         self.start_pending_polls = 0  # how many DescribeInstances a new instance stays pending
         self.errors = {}  # operation -> exception raised once
+        self.lost = set()  # operations whose first answer is lost (see lossy)
+        self.tokens = {}  # RunInstances ClientToken -> instance ID
 
     def _next(self, prefix):
         self.counter += 1
@@ -125,6 +158,7 @@ class FakeEC2:
         self._call("describe_subnets", params)
         return [dict(self.subnets[s]) for s in params.get("SubnetIds", []) if s in self.subnets]
 
+    @lossy
     def create_security_group(self, client, **params):
         self._call("create_security_group", params)
         for group in self.groups.values():
@@ -139,13 +173,22 @@ class FakeEC2:
 
     def describe_security_groups(self, client, **params):
         self._call("describe_security_groups", params)
-        return [dict(g) for g in self.groups.values() if self._match(g, params.get("Filters"))]
+        groups = [g for g in self.groups.values() if g["GroupId"] in params.get("GroupIds", [g["GroupId"]])]
+        return [dict(g) for g in groups if self._match(g, params.get("Filters"))]
 
+    @lossy
     def authorize_security_group_ingress(self, client, **params):
         self._call("authorize_security_group_ingress", params)
-        self.groups[params["GroupId"]]["IpPermissions"].extend(params["IpPermissions"])
+        group = self.groups[params["GroupId"]]
+        have = _builder._ssh_ranges(group)
+        for permission in params["IpPermissions"]:
+            asked = [r["CidrIp"] for r in permission.get("IpRanges", [])] + [r["CidrIpv6"] for r in permission.get("Ipv6Ranges", [])]
+            if have & set(asked):  # EC2 refuses the whole request
+                raise aws_error("InvalidPermission.Duplicate", "AuthorizeSecurityGroupIngress")
+        group["IpPermissions"].extend(params["IpPermissions"])
         return True
 
+    @lossy
     def delete_security_group(self, client, group_id):
         self._call("delete_security_group", {"GroupId": group_id})
         holders = [
@@ -159,27 +202,47 @@ class FakeEC2:
             raise aws_error("DependencyViolation", "DeleteSecurityGroup")
         return self.groups.pop(group_id, None) is not None
 
+    def add_pair(self, name="bakery-" + RUN, tags=None):
+        """A key pair made elsewhere (or by an attempt whose answer was lost); returns its private key."""
+        private, public = new_key()
+        self.pairs[name] = {"KeyName": name, "PublicKey": public,
+                            "Tags": [{"Key": k, "Value": v} for k, v in (tags or {}).items()]}
+        return private
+
+    @lossy
     def create_key_pair(self, client, **params):
         self._call("create_key_pair", params)
         if params["KeyName"] in self.pairs:
             raise aws_error("InvalidKeyPair.Duplicate", "CreateKeyPair")
-        self.pairs[params["KeyName"]] = {"KeyName": params["KeyName"], "Tags": self._tags(params.get("TagSpecifications"), "key-pair")}
-        return {"KeyName": params["KeyName"], "KeyMaterial": "-----BEGIN OPENSSH PRIVATE KEY-----\nsecret\n-----END OPENSSH PRIVATE KEY-----"}
+        private, public = new_key()
+        self.pairs[params["KeyName"]] = {"KeyName": params["KeyName"], "PublicKey": public,
+                                         "Tags": self._tags(params.get("TagSpecifications"), "key-pair")}
+        return {"KeyName": params["KeyName"], "KeyMaterial": private}
 
     def describe_key_pairs(self, client, **params):
         self._call("describe_key_pairs", params)
         pairs = list(self.pairs.values())
         if "KeyNames" in params:
             pairs = [p for p in pairs if p["KeyName"] in params["KeyNames"]]
-        return [dict(p) for p in pairs if self._match(p, params.get("Filters"))]
+        pairs = [dict(p) for p in pairs if self._match(p, params.get("Filters"))]
+        if not params.get("IncludePublicKey"):
+            for pair in pairs:
+                pair.pop("PublicKey", None)
+        return pairs
 
+    @lossy
     def delete_key_pair(self, client, key_name):
         self._call("delete_key_pair", {"KeyName": key_name})
         return self.pairs.pop(key_name, None) is not None
 
+    @lossy
     def run_instances(self, client, **params):
         self._call("run_instances", params)
+        if params.get("ClientToken") in self.tokens:
+            return [dict(self.instances[self.tokens[params["ClientToken"]]])]
         instance_id = self._next("i")
+        if params.get("ClientToken"):
+            self.tokens[params["ClientToken"]] = instance_id
         group_id = (params.get("SecurityGroupIds") or params["NetworkInterfaces"][0]["Groups"])[0]
         instance = {
             "InstanceId": instance_id, "State": {"Name": "pending"}, "PrivateIpAddress": "10.0.0.9",
@@ -191,6 +254,7 @@ class FakeEC2:
         self.instances[instance_id] = instance
         return [dict(instance, State={"Name": "pending"})]
 
+    @lossy
     def terminate_instances(self, client, instance_ids):
         self._call("terminate_instances", {"InstanceIds": instance_ids})
         for instance_id in instance_ids:
@@ -201,12 +265,20 @@ class FakeEC2:
         self._call("describe_volumes", params)
         return [dict(v) for v in self.volumes.values() if self._match(v, params.get("Filters"))]
 
+    @lossy
     def delete_volume(self, client, volume_id):
         self._call("delete_volume", {"VolumeId": volume_id})
         return self.volumes.pop(volume_id, None) is not None
 
+    @lossy
     def create_tags(self, client, resource_ids, tags):
         self._call("create_tags", {"Resources": resource_ids, "Tags": tags})
+        for resource_id in resource_ids:
+            resource = self.groups.get(resource_id) or self.instances.get(resource_id)
+            if resource is not None:
+                merged = {t["Key"]: t["Value"] for t in resource.get("Tags", [])}
+                merged.update({t["Key"]: t["Value"] for t in tags})
+                resource["Tags"] = [{"Key": k, "Value": v} for k, v in merged.items()]
         return True
 
 
@@ -351,8 +423,13 @@ def test_fresh_builder_with_ranges_key_and_subnet(ec2, tmp_path):
     assert result["key_name"] == "bakery-" + RUN
     assert stat.S_IMODE(os.stat(key_file).st_mode) == 0o600
     assert key_file.read_text().startswith("-----BEGIN OPENSSH PRIVATE KEY-----")
-    assert "secret" not in repr(result)
-    assert [p.name for p in tmp_path.iterdir()] == ["id_ed25519"]  # no temporary file left
+    # the public key: returned, written beside the private key, and the key pair's own
+    pair_key = ec2.pairs["bakery-" + RUN]["PublicKey"]
+    assert result["public_key"] == pair_key + " bakery-" + RUN
+    assert (tmp_path / "id_ed25519.pub").read_text() == result["public_key"] + "\n"
+    assert stat.S_IMODE(os.stat(tmp_path / "id_ed25519.pub").st_mode) == 0o644
+    assert "PRIVATE" not in repr(result)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["id_ed25519", "id_ed25519.pub"]  # no temporary file left
 
 
 def test_vpc_id_given_means_no_subnet_lookup(ec2):
@@ -393,10 +470,16 @@ def test_existing_builder_whose_key_file_is_gone_fails_clearly(ec2, tmp_path):
     assert ec2.mutations() == []
 
 
+def plant_run_key(ec2, key_file, tags=None):
+    """The run's key pair and, in key_file(.pub), its keys as an earlier attempt of the run wrote them."""
+    private = ec2.add_pair(tags=tags)
+    line = _builder.write_key_files(str(key_file), private, RUN)
+    return private, line
+
+
 def test_reused_group_and_key_pair(ec2, tmp_path):
     key_file = tmp_path / "id"
-    key_file.write_text("kept\n")
-    ec2.pairs["bakery-" + RUN] = {"KeyName": "bakery-" + RUN, "Tags": []}
+    private, line = plant_run_key(ec2, key_file)
     ec2.groups["sg-0000000000000000a"] = {
         "GroupId": "sg-0000000000000000a", "GroupName": "bakery-" + RUN, "Tags": [],
         "IpPermissions": [{"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "203.0.113.0/24"}]}],
@@ -404,9 +487,11 @@ def test_reused_group_and_key_pair(ec2, tmp_path):
     result = builder(params(key_file=str(key_file), ssh_cidrs=["203.0.113.0/24", "198.51.100.0/24"])).run()
     assert result["created"] == ["instance"]
     assert result["security_group_id"] == "sg-0000000000000000a"
-    assert key_file.read_text() == "kept\n"
+    assert key_file.read_text() == private and result["public_key"] == line
     names = ec2.names()
-    assert names[:5] == ["describe_instances", "create_key_pair", "create_security_group", "describe_security_groups", "create_tags"]
+    assert names[:6] == ["describe_instances", "create_key_pair", "describe_key_pairs", "create_security_group",
+                         "describe_security_groups", "create_tags"]
+    assert "delete_key_pair" not in names
     authorize = [p for n, p in ec2.calls if n == "authorize_security_group_ingress"]
     assert [r["CidrIp"] for r in authorize[0]["IpPermissions"][0]["IpRanges"]] == ["198.51.100.0/24"]
 
@@ -420,18 +505,27 @@ def test_reused_group_ignores_a_duplicate_rule(ec2):
     assert result["changed"] is True and "create_tags" not in ec2.names()
 
 
-def test_new_group_does_not_ignore_a_duplicate_rule(ec2):
-    ec2.errors["authorize_security_group_ingress"] = aws_error("InvalidPermission.Duplicate", "AuthorizeSecurityGroupIngress")
+def test_a_duplicate_rule_the_group_does_not_have_fails_after_one_more_try(ec2, monkeypatch):
+    # Duplicate although the group does not admit the range: not a lost answer of this call; the
+    # missing range is asked for once more, then the error stands and nothing is launched
+    def always_duplicate(client, **p):
+        ec2.calls.append(("authorize_security_group_ingress", p))
+        raise aws_error("InvalidPermission.Duplicate", "AuthorizeSecurityGroupIngress")
+
+    monkeypatch.setattr(_aws, "authorize_security_group_ingress", always_duplicate)
     with pytest.raises(_aws.BakeryAWSError):
         builder(params(ssh_cidrs=["203.0.113.0/24"])).run()
+    assert ec2.names().count("authorize_security_group_ingress") == 2
     assert "run_instances" not in ec2.names()
 
 
-def test_key_pair_exists_but_file_is_gone_fails_before_the_group(ec2, tmp_path):
-    ec2.pairs["bakery-" + RUN] = {"KeyName": "bakery-" + RUN, "Tags": []}
-    with pytest.raises(_builder.BuilderError, match="cannot be recovered"):
+def test_key_pair_of_another_owner_is_never_deleted(ec2, tmp_path):
+    # a pair of the run's name without the run's tag: not this run's to replace
+    ec2.add_pair(tags={"bakery:run-id": "another-run"})
+    with pytest.raises(_builder.BuilderError, match="not tagged bakery:run-id=run-abc123, so it is not this run's to replace"):
         builder(params(key_file=str(tmp_path / "id"))).run()
     assert ec2.mutations() == ["create_key_pair"]
+    assert not (tmp_path / "id").exists() and not (tmp_path / "id.pub").exists()
 
 
 def test_no_wait_returns_the_pending_instance(ec2):
@@ -588,3 +682,271 @@ def test_write_private_key_replaces_an_old_file_with_mode_0600(tmp_path):
     assert fresh.read_text() == "fresh-key\n"
     assert stat.S_IMODE(os.stat(fresh).st_mode) == 0o600
     assert sorted(p.name for p in tmp_path.iterdir()) == ["id", "id_new"]  # no temporary file left
+
+
+# ---------------------------------------------------------------------------------------------
+# Full-string, ASCII-only rules and limits
+
+
+@pytest.mark.parametrize(
+    "extra,fragment",
+    [
+        ({"run_id": RUN + "\n"}, "run_id: must be 6-64 characters"),
+        ({"run_id": "run-\u0661\u0662\u0663\u0664\u0665\u0666"}, "run_id: must be 6-64 characters"),  # Arabic-Indic digits
+        ({"run_id": "run-abc\u00e9"}, "run_id: must be 6-64 characters"),
+        ({"image_id": IMAGE + "\n"}, "image_id: "),
+        ({"instance_type": "t3.micro\n"}, "instance_type: "),
+        ({"root_device_name": "/dev/xvda\n"}, "root_device_name: "),
+        ({"expires_at": "2001-01-01T00:00:00Z"}, "expires_at: '2001-01-01T00:00:00Z' is in the past"),
+        ({"tags": {f"t{i}": "v" for i in range(48)}}, "tags: at most 47 tags"),
+        ({"key_file": "/tmp/id\nx"}, "key_file: must not contain control characters"),
+    ],
+)
+def test_whole_string_ascii_rules_and_limits(extra, fragment):
+    errors = _builder.validate(params(**extra))
+    assert any(fragment in error for error in errors), errors
+
+
+def test_forty_seven_tags_are_accepted():
+    assert _builder.validate(params(tags={f"t{i}": "v" for i in range(47)})) == []
+
+
+# ---------------------------------------------------------------------------------------------
+# SSH ranges that together open SSH to the whole internet
+
+
+def _partition(rng, whole, pieces):
+    """A random set of prefixes that together cover `whole` exactly (halves split at random)."""
+    networks = [ipaddress.ip_network(whole)]
+    while len(networks) < pieces:
+        splittable = [n for n in networks if n.prefixlen < n.max_prefixlen]
+        chosen = rng.choice(splittable)
+        networks.remove(chosen)
+        networks.extend(chosen.subnets())
+    rng.shuffle(networks)
+    return [str(n) for n in networks]
+
+
+@pytest.mark.parametrize("whole,family", [("0.0.0.0/0", "IPv4"), ("::/0", "IPv6")])
+def test_every_set_of_ranges_covering_a_whole_family_is_refused_and_one_piece_less_is_not(whole, family):
+    rng = random.Random(17)
+    for _case in range(150):
+        cidrs = _partition(rng, whole, rng.randint(2, 12))
+        assert _builder.internet_covering_families(cidrs) == [family], cidrs
+        errors = _builder.validate(params(ssh_cidrs=cidrs))
+        assert any(f"cover all of {family} and open SSH to the whole internet" in e for e in errors), (cidrs, errors)
+        assert _builder.validate(params(ssh_cidrs=cidrs, allow_open_ssh=True)) == []
+        # overlapping extra ranges change nothing; a missing piece leaves a hole
+        assert _builder.internet_covering_families(cidrs + [cidrs[0]]) == [family]
+        dropped = list(cidrs)
+        dropped.pop(rng.randrange(len(dropped)))
+        assert _builder.internet_covering_families(dropped) == [], dropped
+        assert _builder.validate(params(ssh_cidrs=dropped)) == [], dropped
+
+
+def test_the_reported_halves_and_mixed_families():
+    errors = _builder.validate(params(ssh_cidrs=["0.0.0.0/1", "128.0.0.0/1", "::/1", "8000::/1"]))
+    assert errors == [
+        "ssh_cidrs: together '0.0.0.0/1', '128.0.0.0/1' cover all of IPv4 and open SSH to the whole internet; "
+        "set allow_open_ssh: true to allow it",
+        "ssh_cidrs: together '::/1', '8000::/1' cover all of IPv6 and open SSH to the whole internet; "
+        "set allow_open_ssh: true to allow it",
+    ]
+    # 0.0.0.0/0 alone keeps its own message (no second one for the same family)
+    assert len(_builder.validate(params(ssh_cidrs=["0.0.0.0/0", "10.0.0.0/8"]))) == 1
+    # not CIDR strings are skipped by the rule (validate names them)
+    assert _builder.internet_covering_families(["junk", 5, None]) == []
+    assert _builder.internet_covering_families("0.0.0.0/0") == []
+
+
+# ---------------------------------------------------------------------------------------------
+# Key files: never written over unless they are the run's
+
+
+def _fingerprint(path):
+    st = os.lstat(path)
+    content = os.readlink(path) if stat.S_ISLNK(st.st_mode) else open(path, "rb").read() if stat.S_ISREG(st.st_mode) else b""
+    return (st.st_ino, st.st_mode, hashlib.sha256(content if isinstance(content, bytes) else content.encode()).hexdigest())
+
+
+def _decoys(tmp_path):
+    """Files a user may have at key_file (or key_file.pub): each must be refused and left as it is."""
+    users_key, users_pub = new_key()
+    other_private, _other_public = new_key()
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "target").write_text(users_key)
+    cases = {
+        "the user's own private key": {"id": users_key},
+        "the user's key with its own .pub": {"id": users_key, "id.pub": users_pub + " me@laptop\n"},
+        "a .pub naming another run": {"id.pub": users_pub + " bakery-another-run\n"},
+        "a .pub that is not a key": {"id.pub": "hello\n"},
+        "the run's .pub beside another key": {"id": other_private, "id.pub": users_pub + " bakery-" + RUN + "\n"},
+        "an unrelated text file": {"id": "notes\n"},
+        "a large file": {"id": "x" * (_builder.KEY_FILE_MAX_BYTES + 10)},
+    }
+    for name, files in cases.items():
+        directory = tmp_path / name.replace(" ", "-").replace("'", "")
+        directory.mkdir()
+        for file_name, text in files.items():
+            (directory / file_name).write_text(text)
+            os.chmod(directory / file_name, 0o600)
+        yield name, directory / "id"
+    for name, link_name in (("a link at key_file", "id"), ("a link at key_file.pub", "id.pub")):
+        directory = tmp_path / link_name.replace(".", "-")
+        directory.mkdir()
+        os.symlink(outside / "target", directory / link_name)
+        yield name, directory / "id"
+    directory = tmp_path / "dir-at-pub"
+    (directory / "id.pub").mkdir(parents=True)
+    yield "a directory at key_file.pub", directory / "id"
+
+
+def test_no_file_that_is_not_the_runs_is_written_over_and_nothing_is_called(ec2, tmp_path):
+    decoys = list(_decoys(tmp_path))
+    assert len(decoys) >= 10
+    for name, key_file in decoys:
+        before = {p: _fingerprint(p) for p in sorted(tmp_path.rglob("*"))}
+        errors = _builder.validate(params(key_file=str(key_file)))
+        assert len(errors) == 1 and errors[0].startswith("key_file: "), (name, errors)
+        # the core refuses too (a caller that skipped validate), before any AWS call, in check mode and not
+        for check_mode in (True, False):
+            ec2.calls.clear()
+            with pytest.raises(_builder.BuilderError, match="^key_file: "):
+                builder(params(key_file=str(key_file)), check_mode=check_mode).run()
+            assert ec2.names() in (["describe_instances"], []), (name, ec2.names())
+            assert ec2.mutations() == [], name
+        after = {p: _fingerprint(p) for p in sorted(tmp_path.rglob("*"))}
+        assert after == before, name
+
+
+def test_the_decoy_check_catches_a_module_that_writes_over_files(ec2, tmp_path, monkeypatch):
+    """Planted fault: without the ownership check, the user's key becomes the run's key (the reported bug)."""
+    users_key, _users_pub = new_key()
+    key_file = tmp_path / "id"
+    key_file.write_text(users_key)
+    monkeypatch.setattr(_builder, "key_files", lambda path, run_id: None)
+    builder(params(key_file=str(key_file))).run()
+    assert key_file.read_text() != users_key  # the fault the test above rules out
+
+
+def test_the_runs_own_files_are_recognised(tmp_path):
+    private, public = new_key()
+    key_file = tmp_path / "id"
+    line = _builder.write_key_files(str(key_file), private, RUN)
+    assert line == public + " bakery-" + RUN
+    assert _builder.key_files(str(key_file), RUN) == line
+    assert _builder.validate(params(key_file=str(key_file))) == []
+    # only the .pub (an attempt cut short between the two writes): the run's, may be written over
+    key_file.unlink()
+    assert _builder.key_files(str(key_file), RUN) is None
+    # the same files are not another run's
+    with pytest.raises(_builder.BuilderError, match="is not the public key of run other-run-1"):
+        _builder.key_files(str(key_file), "other-run-1")
+
+
+def test_public_key_of_an_openssh_private_key_for_many_keys():
+    for _case in range(40):
+        private, public = new_key()
+        blob = _builder.public_blob_of_private(private)
+        assert _builder.public_line(blob, "c") == public + " c"
+        assert _builder.parse_public_line(public + " c\n") == (blob, "c")
+    for text in ("", "-----BEGIN OPENSSH PRIVATE KEY-----\nc2VjcmV0\n-----END OPENSSH PRIVATE KEY-----",
+                 "-----BEGIN OPENSSH PRIVATE KEY-----\n!!!\n-----END OPENSSH PRIVATE KEY-----",
+                 "-----BEGIN RSA PRIVATE KEY-----\nAAAA\n-----END RSA PRIVATE KEY-----"):
+        assert _builder.public_blob_of_private(text) is None
+    assert _builder.parse_public_line("ssh-ed25519 AAAA bad") is None
+    assert _builder.parse_public_line("ssh-rsa " + new_key()[1].split()[1]) is None  # type does not match the blob
+
+
+# ---------------------------------------------------------------------------------------------
+# Lost answers: EC2 acted, the answer never came, the retry met what the first attempt made
+
+
+def _one_of_each(ec2):
+    live = [i for i in ec2.instances.values() if i["State"]["Name"] != "terminated"]
+    return len(live), len(ec2.groups), len(ec2.pairs)
+
+
+def test_lost_create_key_pair_answer_is_recovered(ec2, tmp_path):
+    ec2.lost.add("create_key_pair")
+    key_file = tmp_path / "id"
+    core = builder(params(key_file=str(key_file), ssh_cidrs=["203.0.113.0/24"]))
+    result = core.run()
+    assert ec2.names()[:5] == ["describe_instances", "create_key_pair", "create_key_pair", "describe_key_pairs", "delete_key_pair"]
+    assert ec2.names()[5] == "create_key_pair"
+    assert _one_of_each(ec2) == (1, 1, 1)
+    # the file holds the private key of the key pair that exists now
+    pair = ec2.pairs["bakery-" + RUN]
+    assert _builder.public_line(_builder.public_blob_of_private(key_file.read_text()), "x").split()[1] == pair["PublicKey"].split()[1]
+    assert result["public_key"].split()[:2] == pair["PublicKey"].split()
+    assert result["created"] == ["key_pair", "security_group", "instance"]
+    assert [w for w in core.warnings if "deleted and made again" in w], core.warnings
+
+
+def test_lost_create_key_pair_recovery_is_what_makes_it_pass(ec2, tmp_path, monkeypatch):
+    """Planted fault: without the recovery, a lost answer fails the builder (the reported bug)."""
+    def no_recovery(self, pair):
+        raise _builder.BuilderError("planted: no recovery")
+
+    monkeypatch.setattr(_builder.Builder, "_replaceable", no_recovery)
+    ec2.lost.add("create_key_pair")
+    with pytest.raises(_builder.BuilderError, match="planted"):
+        builder(params(key_file=str(tmp_path / "id"))).run()
+
+
+def test_a_key_pair_whose_private_key_is_elsewhere_is_made_again_and_the_runs_file_updated(ec2, tmp_path):
+    key_file = tmp_path / "id"
+    plant_run_key(ec2, key_file, tags={"bakery:run-id": RUN})
+    ec2.pairs.clear()
+    ec2.add_pair(tags={"bakery:run-id": RUN})  # made again elsewhere: our file holds another key
+    result = builder(params(key_file=str(key_file))).run()
+    pair = ec2.pairs["bakery-" + RUN]
+    assert result["public_key"].split()[1] == pair["PublicKey"].split()[1]
+    assert _builder.key_files(str(key_file), RUN) == result["public_key"]
+    assert ec2.mutations().count("delete_key_pair") == 1
+
+
+@pytest.mark.parametrize("action", ["create_security_group", "authorize_security_group_ingress", "run_instances"])
+def test_lost_answers_while_launching_make_nothing_twice(ec2, tmp_path, action):
+    ec2.lost.add(action)
+    result = builder(params(key_file=str(tmp_path / "id"), ssh_cidrs=["203.0.113.0/24", "2001:db8::/32"])).run()
+    assert ec2.names().count(action) >= 2, "the answer was not lost"
+    assert _one_of_each(ec2) == (1, 1, 1)
+    group = ec2.groups[result["security_group_id"]]
+    assert _builder._ssh_ranges(group) == {"203.0.113.0/24", "2001:db8::/32"}
+    assert sum(len(p.get("IpRanges", [])) + len(p.get("Ipv6Ranges", [])) for p in group["IpPermissions"]) == 2
+    assert result["state"] == "running" and result["instance_id"] in ec2.instances
+
+
+def test_lost_create_tags_answer_on_an_adopted_group(ec2):
+    ec2.groups["sg-0000000000000000a"] = {"GroupId": "sg-0000000000000000a", "GroupName": "bakery-" + RUN,
+                                          "Tags": [], "IpPermissions": []}
+    ec2.lost.add("create_tags")
+    result = builder(params()).run()
+    assert ec2.names().count("create_tags") == 2
+    assert {t["Key"] for t in ec2.groups["sg-0000000000000000a"]["Tags"]} >= {"bakery:run-id", "Name"}
+    assert result["security_group_id"] == "sg-0000000000000000a" and _one_of_each(ec2) == (1, 1, 0)
+
+
+@pytest.mark.parametrize("action", ["terminate_instances", "delete_security_group", "delete_key_pair", "delete_volume"])
+def test_lost_answers_while_removing_still_remove_and_report_everything(ec2, action):
+    instance_id = _populate(ec2, keeps_volume=True)
+    ec2.lost.add(action)
+    result = builder({"run_id": RUN, "state": "absent", "wait_timeout": 60}).run()
+    assert ec2.names().count(action) >= 2, "the answer was not lost"
+    assert result == {"changed": True, "removed": {"instances": [instance_id], "security_groups": ["sg-0000000000000000a"],
+                                                   "key_pairs": ["bakery-" + RUN], "volumes": ["vol-0000000000000000b"]}}
+    assert ec2.groups == {} and ec2.pairs == {} and list(ec2.volumes) == ["vol-0000000000000000c"]
+
+
+def test_check_mode_predicts_the_replacement_of_a_key_pair_nobody_holds(ec2, tmp_path):
+    ec2.add_pair(tags={"bakery:run-id": RUN})
+    result = builder(params(key_file=str(tmp_path / "id")), check_mode=True).run()
+    assert result["created"] == ["key_pair", "security_group", "instance"]
+    assert ec2.mutations() == [] and not (tmp_path / "id").exists()
+    # with the run's key in key_file, the pair would be used as it is
+    ec2.pairs.clear()
+    plant_run_key(ec2, tmp_path / "id", tags={"bakery:run-id": RUN})
+    result = builder(params(key_file=str(tmp_path / "id")), check_mode=True).run()
+    assert result["created"] == ["security_group", "instance"] and result["public_key"]

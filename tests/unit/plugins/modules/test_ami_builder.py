@@ -4,6 +4,7 @@
 """ami_builder's main(): bad input fails before any AWS client exists; outcomes map to results and failures."""
 from __future__ import annotations
 
+import os
 from unittest.mock import MagicMock, patch
 
 import botocore.exceptions
@@ -34,6 +35,10 @@ def run_main(capsys, check_mode=False, **args):
         ({"run_id": "ab", "image_id": "ami-0123456789abcdef0"}, "run_id: must be 6-64 characters"),
         ({"run_id": "run-abc123"}, "image_id: required when state is running"),
         (dict(GOOD, ssh_cidrs=["0.0.0.0/0"]), "ssh_cidrs[0]: '0.0.0.0/0' opens SSH to the whole internet"),
+        (dict(GOOD, ssh_cidrs=["0.0.0.0/1", "128.0.0.0/1"]), "cover all of IPv4 and open SSH to the whole internet"),
+        (dict(GOOD, ssh_cidrs=["::/1", "8000::/1"]), "cover all of IPv6 and open SSH to the whole internet"),
+        (dict(GOOD, run_id="run-abc123\n"), "run_id: must be 6-64 characters"),
+        (dict(GOOD, expires_at="2001-01-01T00:00:00Z"), "expires_at: '2001-01-01T00:00:00Z' is in the past"),
         (dict(GOOD, key_file="/no/such/dir/key"), "key_file: the directory of '/no/such/dir/key'"),
         (dict(GOOD, volume_size=0), "volume_size: must be 1-16384 GiB, got 0"),
         (dict(GOOD, volume_type="ssd"), "value of volume_type must be one of"),
@@ -105,3 +110,14 @@ def test_aws_errors_carry_the_operation_and_the_code(capsys):
     assert result["_rc"] == 1
     assert result["msg"].startswith("Failed to run instances")
     assert result["error"]["code"] == "UnauthorizedOperation"
+
+
+def test_a_file_at_key_file_that_is_not_the_runs_is_refused_before_any_client(capsys, tmp_path):
+    decoy = tmp_path / "id_ed25519"
+    decoy.write_text("-----BEGIN OPENSSH PRIVATE KEY-----\nthe user's own\n-----END OPENSSH PRIVATE KEY-----\n")
+    os.chmod(decoy, 0o600)
+    before = (decoy.stat().st_ino, decoy.stat().st_mode, decoy.read_bytes())
+    result = refused_before_aws(run_main, capsys, dict(GOOD, key_file=str(decoy)), RUN)
+    assert result["msg"].startswith(f"key_file: '{decoy}' exists and is not this run's key")
+    assert (decoy.stat().st_ino, decoy.stat().st_mode, decoy.read_bytes()) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["id_ed25519"]
