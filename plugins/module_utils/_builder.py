@@ -38,6 +38,7 @@ import typing as t
 
 from ansible_collections.bakery.ami.plugins.module_utils import _aws
 from ansible_collections.bakery.ami.plugins.module_utils import _validate
+from ansible_collections.bakery.ami.plugins.module_utils._validate import internet_covering_families
 from ansible_collections.bakery.ami.plugins.module_utils import _waiter
 from ansible_collections.bakery.ami.plugins.module_utils._errors import BakeryError
 from ansible_collections.bakery.ami.plugins.module_utils._images import tag_list
@@ -128,29 +129,6 @@ def _ssh_ranges(group: dict) -> set:
 def valid_run_id(value: t.Any) -> bool:
     """6-64 ASCII letters, digits and '-', the whole string (no trailing newline)."""
     return isinstance(value, str) and _RUN_ID.fullmatch(value) is not None
-
-
-def internet_covering_families(cidrs: t.Any) -> list:
-    """The IP versions ('IPv4', 'IPv6') whose whole address space the CIDR blocks cover together.
-
-    0.0.0.0/0 alone does, and so do 0.0.0.0/1 with 128.0.0.0/1, or any other set of prefixes
-    whose union (ipaddress.collapse_addresses) is the whole space. Entries that are not CIDR
-    strings are skipped here (validate() reports them).
-    """
-    networks: dict = {4: [], 6: []}
-    for cidr in cidrs if isinstance(cidrs, (list, tuple)) else ():
-        if not isinstance(cidr, str):
-            continue
-        try:
-            network = ipaddress.ip_network(cidr.strip(), strict=False)
-        except ValueError:
-            continue
-        networks[network.version].append(network)
-    families = []
-    for version, name, whole in ((4, "IPv4", "0.0.0.0/0"), (6, "IPv6", "::/0")):
-        if networks[version] and list(ipaddress.collapse_addresses(networks[version])) == [ipaddress.ip_network(whole)]:
-            families.append(name)
-    return families
 
 
 def _validate_cidrs(cidrs: t.Any, allow_open: bool) -> list:

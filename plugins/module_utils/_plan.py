@@ -194,24 +194,6 @@ def settle(given: dict, defaults: t.Optional[dict] = None) -> dict:
 
 # --- rules ----------------------------------------------------------------------------------------
 
-def open_ssh_ranges(cidrs: t.Iterable[str]) -> list:
-    """The address families whose whole space the CIDR blocks cover together ('0.0.0.0/0',
-    '::/0'): 0.0.0.0/1 + 128.0.0.0/1 opens SSH to the world as surely as 0.0.0.0/0."""
-    networks: t.Dict[int, list] = {4: [], 6: []}
-    for cidr in cidrs:
-        try:
-            network = ipaddress.ip_network(cidr, strict=False)
-        except ValueError:
-            continue
-        networks[network.version].append(network)
-    found = []
-    for version, every in ((4, "0.0.0.0/0"), (6, "::/0")):
-        collapsed = list(ipaddress.collapse_addresses(networks[version]))
-        if any(net.prefixlen == 0 for net in collapsed):
-            found.append(every)
-    return found
-
-
 def _check_list_of_strings(name: str, value: list, rule: t.Optional[re.Pattern] = None, what: str = "") -> None:
     for item in value:
         if not isinstance(item, str) or not item or (rule is not None and not rule.fullmatch(item)):
@@ -301,10 +283,10 @@ def validate(values: dict, context: Context) -> None:
             ipaddress.ip_network(cidr, strict=False)
         except ValueError:
             _fail("bake_ssh_cidrs: %r is not a CIDR block (e.g. 203.0.113.10/32)" % cidr)
-    opened = open_ssh_ranges(v["bake_ssh_cidrs"])
+    opened = _validate.internet_covering_families(v["bake_ssh_cidrs"])
     if opened and not v["bake_allow_open_ssh"]:
-        _fail("bake_ssh_cidrs: SSH from anywhere (%s, together covering %s) is refused; list the controller's "
-              "address range, or set bake_allow_open_ssh: true to accept the risk"
+        _fail("bake_ssh_cidrs: SSH from anywhere (%s, together covering all of %s) is refused; list the "
+              "controller's address range, or set bake_allow_open_ssh: true to accept the risk"
               % (", ".join(v["bake_ssh_cidrs"]), " and ".join(opened)))
     if connects_over_ssh(v) and not v["bake_ssh_cidrs"]:
         _fail("bake_ssh_cidrs: must be a non-empty list of CIDR blocks (e.g. 203.0.113.10/32) from which the "

@@ -32,6 +32,7 @@
 from __future__ import annotations
 
 import datetime
+import ipaddress
 import re
 import typing as t
 import unicodedata
@@ -416,6 +417,29 @@ def tag_total(option: str, resource: str, sources: t.Iterable) -> str | None:
         f"{option}: the {resource} would carry {len(keys)} tags ({', '.join(parts)}); EC2 allows at most "
         f"{MAX_TAGS} tags per resource"
     )
+
+
+def internet_covering_families(cidrs: t.Any) -> list:
+    """The IP versions ('IPv4', 'IPv6') whose whole address space the CIDR blocks cover together.
+
+    0.0.0.0/0 alone does, and so do 0.0.0.0/1 with 128.0.0.0/1, or any other set of prefixes
+    whose union (ipaddress.collapse_addresses) is the whole space. Entries that are not CIDR
+    strings are skipped here (validate() reports them).
+    """
+    networks: dict = {4: [], 6: []}
+    for cidr in cidrs if isinstance(cidrs, (list, tuple)) else ():
+        if not isinstance(cidr, str):
+            continue
+        try:
+            network = ipaddress.ip_network(cidr.strip(), strict=False)
+        except ValueError:
+            continue
+        networks[network.version].append(network)
+    families = []
+    for version, name, whole in ((4, "IPv4", "0.0.0.0/0"), (6, "IPv6", "::/0")):
+        if networks[version] and list(ipaddress.collapse_addresses(networks[version])) == [ipaddress.ip_network(whole)]:
+            families.append(name)
+    return families
 
 
 def first_error(*errors: str | None) -> str | None:

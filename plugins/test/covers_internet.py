@@ -40,7 +40,7 @@ _value:
   type: bool
 """
 
-from ansible_collections.bakery.ami.plugins.module_utils._builder import internet_covering_families
+from ansible_collections.bakery.ami.plugins.module_utils._validate import internet_covering_families
 
 
 def covers_internet(value) -> bool:

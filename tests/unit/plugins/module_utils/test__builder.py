@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ansible_collections.bakery.ami.plugins.module_utils import _aws
 from ansible_collections.bakery.ami.plugins.module_utils import _builder
+from ansible_collections.bakery.ami.plugins.module_utils import _validate
 from ansible_collections.bakery.ami.plugins.module_utils import _waiter
 
 MUTATING = (
@@ -732,15 +733,15 @@ def test_every_set_of_ranges_covering_a_whole_family_is_refused_and_one_piece_le
     rng = random.Random(17)
     for _case in range(150):
         cidrs = _partition(rng, whole, rng.randint(2, 12))
-        assert _builder.internet_covering_families(cidrs) == [family], cidrs
+        assert _validate.internet_covering_families(cidrs) == [family], cidrs
         errors = _builder.validate(params(ssh_cidrs=cidrs))
         assert any(f"cover all of {family} and open SSH to the whole internet" in e for e in errors), (cidrs, errors)
         assert _builder.validate(params(ssh_cidrs=cidrs, allow_open_ssh=True)) == []
         # overlapping extra ranges change nothing; a missing piece leaves a hole
-        assert _builder.internet_covering_families(cidrs + [cidrs[0]]) == [family]
+        assert _validate.internet_covering_families(cidrs + [cidrs[0]]) == [family]
         dropped = list(cidrs)
         dropped.pop(rng.randrange(len(dropped)))
-        assert _builder.internet_covering_families(dropped) == [], dropped
+        assert _validate.internet_covering_families(dropped) == [], dropped
         assert _builder.validate(params(ssh_cidrs=dropped)) == [], dropped
 
 
@@ -755,8 +756,8 @@ def test_the_reported_halves_and_mixed_families():
     # 0.0.0.0/0 alone keeps its own message (no second one for the same family)
     assert len(_builder.validate(params(ssh_cidrs=["0.0.0.0/0", "10.0.0.0/8"]))) == 1
     # not CIDR strings are skipped by the rule (validate names them)
-    assert _builder.internet_covering_families(["junk", 5, None]) == []
-    assert _builder.internet_covering_families("0.0.0.0/0") == []
+    assert _validate.internet_covering_families(["junk", 5, None]) == []
+    assert _validate.internet_covering_families("0.0.0.0/0") == []
 
 
 # ---------------------------------------------------------------------------------------------
