@@ -662,6 +662,26 @@ class Scanner:
         except RootError:
             return
 
+    def walk_trees(self, tops: t.Iterable[str], skip: t.Container = ()) -> t.Iterator[Entry]:
+        """Every entry below the directories ``tops`` (budgeted), and below the directories that
+        links met on the way resolve to inside the image (each tree once: a link to /data/app from
+        /etc/app is walked as /data/app). Never leaves the image; never loops."""
+        pending = list(tops)
+        walked: list = []
+        while pending:
+            directory = self.directory(pending.pop(0))
+            if directory is None or directory in skip:
+                continue
+            if any(directory == done or directory.startswith(done.rstrip("/") + "/") for done in walked):
+                continue
+            walked.append(directory)
+            for entry in self.walk(directory, skip=skip, budget=True):
+                if stat.S_ISLNK(entry.stat.st_mode):
+                    pending.append(entry.path)
+                yield entry
+            if not self.content["complete"]:
+                return
+
     @property
     def homes(self) -> list:
         """(canonical home, [user names]) of every user in the image's /etc/passwd, /root and /home/*."""
@@ -736,8 +756,8 @@ class Scanner:
 
     def ssh_user_files(self):
         for home, users in self.homes:
-            ssh_dir = self.directory(home + "/.ssh")
-            if ssh_dir is None or not ssh_dir.startswith(home + "/"):
+            ssh_dir = self.directory(home + "/.ssh")  # a link is followed, inside the image
+            if ssh_dir is None:
                 continue
             owners = ", ".join(users)
             for entry in self.walk(ssh_dir):
@@ -996,18 +1016,12 @@ class Scanner:
                 yield entry.path, "backup of %s from before its last change" % path[:-1], "remove"
 
     def backup_files(self):
-        seen = set()
-        for top in BACKUP_DIRS:
-            directory = self.directory(top)
-            if directory is None or directory in seen:
+        for entry in self.walk_trees(BACKUP_DIRS, skip=CONTENT_SKIP):
+            if stat.S_ISDIR(entry.stat.st_mode):
                 continue
-            seen.add(directory)
-            for entry in self.walk(directory, skip=CONTENT_SKIP, budget=True):
-                if stat.S_ISDIR(entry.stat.st_mode):
-                    continue
-                name = entry.path.rsplit("/", 1)[1]
-                if any(fnmatch.fnmatchcase(name, p) for p in BACKUP_PATTERNS):
-                    yield entry.path, "backup copy of a file (%s)" % name, "remove"
+            name = entry.path.rsplit("/", 1)[1]
+            if any(fnmatch.fnmatchcase(name, p) for p in BACKUP_PATTERNS):
+                yield entry.path, "backup copy of a file (%s)" % name, "remove"
 
     def cloud_init_sudoers(self):
         entry = self.lstat("/etc/sudoers.d/90-cloud-init-users")
@@ -1093,45 +1107,39 @@ class Scanner:
         self.content["package_check"] = self.package_check()
         skip = set(CONTENT_SKIP)
         skip.update(covered)
-        seen = set()
-        for top in CONTENT_DIRS:
-            directory = self.directory(top)
-            if directory is None or directory in seen or directory in skip:
+        for entry in self.walk_trees(CONTENT_DIRS, skip=skip):
+            if not stat.S_ISREG(entry.stat.st_mode) or entry.path in covered:
                 continue
-            seen.add(directory)
-            for entry in self.walk(directory, skip=skip, budget=True):
-                if not stat.S_ISREG(entry.stat.st_mode) or entry.path in covered:
-                    continue
-                if matches(entry.path, self.o.exclude):
-                    continue
-                if entry.stat.st_size > self.o.max_file_size:
-                    self.content["skipped_large"] += 1
-                    continue
-                if entry.stat.st_size == 0:
-                    continue
-                if self.content["files"] >= self.o.max_files:
-                    self.content["complete"] = False
-                    return
-                self.content["files"] += 1
-                data = self.read(entry.path, self.o.max_file_size)
-                if not data:
-                    continue
-                self.content["bytes"] += len(data)
-                if b"\0" in data[:8192]:
-                    self.content["skipped_binary"] += 1
-                    continue
-                reason = secret_in(data)
-                if reason is None:
-                    continue
-                if self._package_owned(entry.path, data):
-                    self.content["skipped_package_owned"] += 1
-                    continue
-                if matches(entry.path, self.o.remove_secret_files):
-                    yield entry.path, reason + "; listed in remove_secret_files", "remove"
-                elif matches(entry.path, self.o.keep_secret_files):
-                    self.kept_secrets.append({"path": entry.path, "reason": reason})
-                else:
-                    yield entry.path, reason, "review"
+            if matches(entry.path, self.o.exclude):
+                continue
+            if entry.stat.st_size > self.o.max_file_size:
+                self.content["skipped_large"] += 1
+                continue
+            if entry.stat.st_size == 0:
+                continue
+            if self.content["files"] >= self.o.max_files:
+                self.content["complete"] = False
+                return
+            self.content["files"] += 1
+            data = self.read(entry.path, self.o.max_file_size)
+            if not data:
+                continue
+            self.content["bytes"] += len(data)
+            if b"\0" in data[:8192]:
+                self.content["skipped_binary"] += 1
+                continue
+            reason = secret_in(data)
+            if reason is None:
+                continue
+            if self._package_owned(entry.path, data):
+                self.content["skipped_package_owned"] += 1
+                continue
+            if matches(entry.path, self.o.remove_secret_files):
+                yield entry.path, reason + "; listed in remove_secret_files", "remove"
+            elif matches(entry.path, self.o.keep_secret_files):
+                self.kept_secrets.append({"path": entry.path, "reason": reason})
+            else:
+                yield entry.path, reason, "review"
 
 
 def _line_of(data: bytes, position: int) -> int:
@@ -1186,8 +1194,13 @@ def _collect(options: Options) -> t.Tuple[list, list, Scanner]:
     seen = set()
     for category in options.categories:
         if category == "secrets":
+            # what another category removes or empties, what is excluded, and what a category
+            # switched off would find (left alone on purpose) is not searched for secrets
             covered = {f.path for f in findings if f.action in ("remove", "truncate")}
             covered.update(f.path for f in excluded)
+            for other in CATEGORY_NAMES:
+                if other not in options.categories and other != "secrets":
+                    covered.update(path for path, _reason, _action in getattr(scanner, other)())
             produced = scanner.secrets(covered)
         else:
             produced = getattr(scanner, category)()
