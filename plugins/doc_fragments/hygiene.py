@@ -114,7 +114,7 @@ options:
     default: []
   keep_secret_files:
     description:
-      - Files (shell-style patterns, as O(exclude)) whose V(secrets) findings are accepted: they ship
+      - Files (shell-style patterns, as O(exclude)) whose V(secrets) findings are accepted; they ship
         as they are. They are listed in RV(kept_secret_files), not in RV(findings).
       - For an application that needs its credentials in the image. Prefer providing them at
         launch (user-data, a secrets manager).

@@ -43,7 +43,7 @@ options:
   defer:
     description:
       - Categories left for a final step run by the caller, when O(root) is the running system
-        (resolves to V(/)): what the session still needs (the SSH host keys for a new login, the
+        (resolves to V(/)) - what the session still needs (the SSH host keys for a new login, the
         sudoers file cloud-init wrote, the bake's key) and the logs a live system keeps writing.
         They are returned in RV(deferred) instead of being removed.
       - With any other root the module cleans every selected category itself, these included.
