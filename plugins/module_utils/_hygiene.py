@@ -367,11 +367,12 @@ TOKEN_PATTERNS = (
     ("Slack token", re.compile(rb"(?<![A-Za-z0-9-])xox[abposr]-[A-Za-z0-9-]{10,}")),
     ("Slack webhook", re.compile(rb"https://hooks\.slack\.com/services/T[A-Za-z0-9_]+/B[A-Za-z0-9_]+/[A-Za-z0-9_]+")),
 )
-SECRET_ASSIGNMENT = re.compile(
-    rb"(?:^|(?<=[ \t;\"'=]))(?:export[ \t]+)?"
-    rb"([A-Z][A-Z0-9_]*(?:_TOKEN|_SECRET|_SECRET_KEY|_SECRET_ACCESS_KEY|_PASSWORD|_PASSWD|_API_KEY|_APIKEY)"
-    rb"|PASSWORD|PASSWD|SECRET|TOKEN|API_KEY)[ \t]*=[ \t]*[\"']?([^\s\"'$`{%<#][^\s\"']{3,})",
-    re.MULTILINE)
+# Assignments: the keyword is searched first (fast), then the whole name and the value around it.
+SECRET_KEYWORD = re.compile(rb"(?:TOKEN|SECRET(?:_ACCESS)?(?:_KEY)?|PASSWORD|PASSWD|API_?KEY|_PASS)[ \t]*=")
+SECRET_NAME = re.compile(rb"[A-Z][A-Z0-9_]*")
+SECRET_NAMES = re.compile(rb"(?:[A-Z][A-Z0-9_]*_)?(?:TOKEN|SECRET|SECRET_KEY|SECRET_ACCESS_KEY|PASSWORD|PASSWD|API_KEY"
+                          rb"|APIKEY)|[A-Z][A-Z0-9_]*_(?:PASS)")
+SECRET_VALUE = re.compile(rb"[ \t]*=[ \t]*[\"']?([^\s\"'$`{%<#][^\s\"']{3,})")
 PLACEHOLDERS = frozenset([b"true", b"false", b"yes", b"no", b"none", b"null", b"changeme", b"password", b"secret",
                           b"token", b"example", b"xxxx", b"****"])
 
@@ -1161,26 +1162,51 @@ def _commented(data: bytes, position: int) -> bool:
     return data[start:position].lstrip().startswith((b"#", b";", b"//"))
 
 
-def secret_in(data: bytes) -> t.Optional[str]:
-    """What secret the content holds ('<kind> (line N)'), never the secret itself; None when none."""
-    found = PEM_PRIVATE.search(data) or PUTTY_KEY.search(data)
-    if found:
-        return "private key block (line %d)" % _line_of(data, found.start())
-    for hit in AWS_KEY_ID.finditer(data):
-        if _aws_secret_near(data, hit.start(), hit.end()):
-            return "AWS access key ID with its secret key (line %d)" % _line_of(data, hit.start())
-    found = AWS_SECRET_ASSIGNMENT.search(data)
-    if found and not _commented(data, found.start()):
-        return "AWS secret access key (line %d)" % _line_of(data, found.start())
-    for kind, pattern in TOKEN_PATTERNS:
-        found = pattern.search(data)
-        if found:
-            return "%s (line %d)" % (kind, _line_of(data, found.start()))
-    for hit in SECRET_ASSIGNMENT.finditer(data):
-        value = hit.group(2).strip(b"\"'").lower()
-        if value in PLACEHOLDERS or _commented(data, hit.start()):
+def _assignment(data: bytes) -> t.Optional[tuple]:
+    """(name, position) of the first NAME=value assigning a secret-looking name a real value."""
+    for hit in SECRET_KEYWORD.finditer(data):
+        end = hit.start()
+        while end < len(data) and data[end:end + 1] not in (b" ", b"\t", b"="):
+            end += 1
+        start = end
+        while start > 0 and (data[start - 1:start].isupper() or data[start - 1:start].isdigit()
+                             or data[start - 1:start] == b"_"):
+            start -= 1
+        if start > 0 and data[start - 1:start] not in (b" ", b"\t", b"\n", b";", b'"', b"'", b"="):
             continue
-        return "assignment to %s (line %d)" % (hit.group(1).decode("ascii"), _line_of(data, hit.start()))
+        name = data[start:end]
+        if not SECRET_NAME.fullmatch(name) or not SECRET_NAMES.fullmatch(name):
+            continue
+        value = SECRET_VALUE.match(data, end)
+        if value is None or value.group(1).strip(b"\"'").lower() in PLACEHOLDERS or _commented(data, start):
+            continue
+        return name.decode("ascii"), start
+    return None
+
+
+def secret_in(data: bytes) -> t.Optional[str]:
+    """What secret the content holds ('<kind> (line N)'), never the secret itself; None when none.
+    Each pattern runs only when a literal it needs is in the content (a scan stays fast)."""
+    if b"PRIVATE KEY-----" in data or b"PuTTY-User-Key-File-" in data:
+        found = PEM_PRIVATE.search(data) or PUTTY_KEY.search(data)
+        if found:
+            return "private key block (line %d)" % _line_of(data, found.start())
+    if b"AKIA" in data or b"ASIA" in data:
+        for hit in AWS_KEY_ID.finditer(data):
+            if _aws_secret_near(data, hit.start(), hit.end()):
+                return "AWS access key ID with its secret key (line %d)" % _line_of(data, hit.start())
+    if b"ecret_access_key" in data or b"ECRET_ACCESS_KEY" in data:
+        found = AWS_SECRET_ASSIGNMENT.search(data)
+        if found and not _commented(data, found.start()):
+            return "AWS secret access key (line %d)" % _line_of(data, found.start())
+    for (kind, pattern), literal in zip(TOKEN_PATTERNS, (b"_", b"gl", b"xox", b"hooks.slack.com")):
+        if literal in data:
+            found = pattern.search(data)
+            if found:
+                return "%s (line %d)" % (kind, _line_of(data, found.start()))
+    found = _assignment(data)
+    if found:
+        return "assignment to %s (line %d)" % (found[0], _line_of(data, found[1]))
     return None
 
 
