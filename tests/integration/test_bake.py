@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -18,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.conftest import REPO_ROOT, ansible_env, run_playbook_cmd
+from tools import image_hygiene
 
 CATALOG = REPO_ROOT / "tools" / "local_aws" / "catalogs" / "local-default.json"
 REGIONS = ("us-east-1", "us-west-2", "eu-west-1")
@@ -126,6 +128,15 @@ def test_base_then_service_then_rerun_adopts(aws, rootfs_image, run_playbook, ou
     assert manifest["builds"][-1]["artifact_id"].count("ami-") == 3
     assert sorted(manifest["builds"][-1]["artifact_id"].split(",")) == sorted("%s:%s" % kv for kv in base["images"].items())
     assert (out / "launch-user-data.yml").read_text().startswith("#cloud-config\n")
+    # the shipped image (the archive) passes the project's own scan: nothing ran after generalize
+    archive = Path(base["snapshot_archive"])
+    assert json.loads(archive.with_suffix(".json").read_text())["scan"]["clean"] is True
+    shipped = tmp_path / "shipped"
+    shipped.mkdir()
+    subprocess.run(["tar", "--numeric-owner", "-xpf", str(archive), "-C", str(shipped)], check=True)
+    assert image_hygiene.load().scan(str(shipped))["findings"] == []
+    assert not (shipped / "root/.ansible").exists()
+    subprocess.run(["rm", "-rf", "--one-file-system", "--", str(shipped)], check=True)
     boot_check(run_playbook, aws, out)
     nothing_temporary = account(aws)
     for region in REGIONS:
