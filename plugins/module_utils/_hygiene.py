@@ -800,9 +800,8 @@ class Scanner:
         auths = config.get("auths") if isinstance(config, dict) else None
         if not isinstance(auths, dict):
             return False
-        return any(isinstance(item, dict) and any(item.get(k) for k in ("auth", "identitytoken", "registrytoken",
-                                                                         "password"))
-                   for item in auths.values())
+        stored = ("auth", "identitytoken", "registrytoken", "password")
+        return any(isinstance(item, dict) and any(item.get(k) for k in stored) for item in auths.values())
 
     def shell_history(self):
         for home, users in self.homes:

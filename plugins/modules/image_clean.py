@@ -162,6 +162,34 @@ content_scan:
   description: What the content search read and skipped, as in M(bakery.ami.image_scan).
   returned: when V(secrets) or V(backup_files) is selected
   type: dict
+  contains:
+    files:
+      description: Files read.
+      type: int
+    bytes:
+      description: Bytes read.
+      type: int
+    skipped_large:
+      description: Files larger than O(content_max_file_size), not read.
+      type: int
+    skipped_binary:
+      description: Files with a NUL byte in their first 8 KiB, not searched.
+      type: int
+    skipped_package_owned:
+      description: Files with a match that a package installed unchanged (dpkg), not reported.
+      type: int
+    complete:
+      description: False when O(content_max_files) stopped the search.
+      type: bool
+    package_check:
+      description: How files a package installed were recognised, or why they were not.
+      type: str
+    max_file_size:
+      description: O(content_max_file_size).
+      type: int
+    max_files:
+      description: O(content_max_files).
+      type: int
 check_mode:
   description: Whether this was a check-mode run (nothing changed).
   returned: always
@@ -202,8 +230,8 @@ def main():
         failed.setdefault("changed", bool(failed.get("actions")))
         module.fail_json(msg=exc.msg, **failed)
     except OSError as exc:
-        module.fail_json(msg="image_clean: cannot act on %s under %s: %s" % (exc.filename or "a file", params["root"],
-                                                                            exc.strerror or exc))
+        module.fail_json(msg="image_clean: cannot act on %s under %s: %s"
+                         % (exc.filename or "a file", params["root"], exc.strerror or exc))
     for warning in warnings(result):
         module.warn(warning.replace("image_scan:", "image_clean:", 1))
     if result["cloud_init_clean"].get("rc") not in (None, 0):

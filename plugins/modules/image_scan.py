@@ -217,8 +217,8 @@ def main():
     except BakeryError as exc:
         module.fail_json(msg=str(exc))
     except OSError as exc:
-        module.fail_json(msg="image_scan: cannot read %s under %s: %s" % (exc.filename or "a file", params["root"],
-                                                                         exc.strerror or exc))
+        module.fail_json(msg="image_scan: cannot read %s under %s: %s"
+                         % (exc.filename or "a file", params["root"], exc.strerror or exc))
     for warning in warnings(result):
         module.warn(warning)
     if params["fail_on_findings"] and not result["clean"]:

@@ -158,10 +158,12 @@ def test_clean_removes_every_planted_secret_and_a_rerun_changes_nothing(tmp_path
     result = clean_planted(tmp_path, planted)
     assert result["changed"] and result["remaining"] == [] and result["failed"] == []
     for leak in planted.must_vanish():
-        hits = subprocess.run(["grep", "-rlaF", "--", leak.secret, str(tmp_path)], capture_output=True, text=True)
+        hits = subprocess.run(["grep", "-rlaF", "--", leak.secret, str(tmp_path)], capture_output=True, text=True,
+                              check=False)
         assert hits.stdout == "", (leak, hits.stdout)
     locked = [leak for leak in planted.leaks if leak.after == "locked"][0]
-    hits = subprocess.run(["grep", "-rlaF", "--", locked.secret, str(tmp_path)], capture_output=True, text=True)
+    hits = subprocess.run(["grep", "-rlaF", "--", locked.secret, str(tmp_path)], capture_output=True, text=True,
+                          check=False)
     assert hits.stdout.split() == [str(tmp_path / "etc/shadow")]
     assert re.search(r"(?m)^root:!\$6\$" + re.escape(locked.secret), (tmp_path / "etc/shadow").read_text())
     assert (tmp_path / "etc/hostname").read_text() == "localhost\n"

@@ -166,8 +166,8 @@ def test_secret_file_options_reach_the_scanner(capsys, image):
     write(image, "/opt/app/.env", "API_TOKEN=0123456789abcdef\n")
     write(image, "/etc/default/app", "DB_PASSWORD=correct-horse-battery\n")
     result = run_main(capsys, root=str(image), categories=["secrets"])
-    assert {(f["path"], f["action"]) for f in result["findings"]} == {("/opt/app/.env", "review"),
-                                                                     ("/etc/default/app", "review")}
+    wanted = {("/opt/app/.env", "review"), ("/etc/default/app", "review")}
+    assert {(f["path"], f["action"]) for f in result["findings"]} == wanted
     assert [f["path"] for f in result["review"]] == [f["path"] for f in result["findings"]]
     assert all("0123456789abcdef" not in f["reason"] and "horse" not in f["reason"] for f in result["findings"])
     result = run_main(capsys, root=str(image), categories=["secrets"], keep_secret_files=["/opt/app/.env"],
