@@ -196,6 +196,21 @@ def prepare(root: Path, cache: str, source_image: str) -> dict:
 def archive(root: Path, cache: str, image_id: str, meta: dict | None) -> dict:
     started = time.monotonic()
     _release(root)
+    # The root as it ships is scanned like the builder was (meta "hygiene": the generalize role's
+    # categories, exclusions, kept keys and kept secret files): nothing is archived that the
+    # project's own scan would flag.
+    from tools import image_hygiene  # pylint: disable=import-outside-toplevel
+
+    hygiene = image_hygiene.load()
+    options = {k: v for k, v in ((meta or {}).get("hygiene") or {}).items()
+               if k in ("categories", "exclude", "keep_authorized_keys", "keep_secret_files")}
+    try:
+        scan = hygiene.scan(str(root), **options)
+    except hygiene.BakeryError as exc:
+        raise BuilderError("scanning %s before archiving it failed: %s" % (root, exc.msg)) from exc
+    if not scan["clean"]:
+        raise BuilderError("not archiving %s: the image is not clean: %s (%s)" % (
+            root, hygiene.summary(scan), ", ".join(f["path"] for f in scan["findings"][:10])))
     target = _archive_path(cache, image_id)
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_suffix(".tar.partial-%d" % os.getpid())
@@ -205,7 +220,8 @@ def archive(root: Path, cache: str, image_id: str, meta: dict | None) -> dict:
         partial.unlink(missing_ok=True)
         raise BuilderError("archiving %s failed: %s" % (root, proc.stderr.strip()))
     os.replace(partial, target)
-    info = dict(meta or {}, image_id=image_id, archive=str(target), bytes=target.stat().st_size)
+    info = dict(meta or {}, image_id=image_id, archive=str(target), bytes=target.stat().st_size,
+                scan={"clean": scan["clean"], "categories": scan["categories"], "counts": scan["counts"]})
     target.with_suffix(".json").write_text(json.dumps(info, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     info["seconds"] = round(time.monotonic() - started, 2)
     return info

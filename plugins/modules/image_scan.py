@@ -14,71 +14,10 @@ description:
   - An image is a copy of a disk, so whatever the builder left behind ships to every instance
     started from it, and for shared or public images to strangers. This module scans an image
     (a live builder, a mounted volume of an image someone else built, a chroot or a fixture tree
-    under O(root)) for everything the C(bakery.ami.generalize) role removes, and reports
-    each item with its path, category and reason.
-  - It only reads. It needs no AWS access.
-  - "The categories (select them with O(categories)):"
-  - "V(ssh_host_keys): C(/etc/ssh/ssh_host_*); every instance would share one SSH host identity."
-  - "V(authorized_keys): C(~/.ssh/authorized_keys) and C(authorized_keys2) holding keys, of root
-    and of every user (homes read from the image's C(/etc/passwd), plus every directory under
-    C(/home)), except the users in O(keep_authorized_keys)."
-  - "V(shell_history): histories in every home (bash, zsh, sh, ash, csh, fish, python, mysql,
-    psql, sqlite, redis-cli, node, C(.lesshst), C(.viminfo))."
-  - "V(cloud_init_state): the entries of C(/var/lib/cloud) other than C(seed) and C(scripts)
-    (the instance link, the contents of C(instances), C(data), C(sem) ...), C(/var/log/cloud-init*.log)
-    and C(/run/cloud-init) when C(/run) is part of the image (not a mount point on this host)."
-  - "V(cloud_init_seed): the contents of C(/var/lib/cloud/seed), which cloud-init would prefer
-    to the cloud's datasource."
-  - "V(machine_id): a non-empty C(/etc/machine-id) (other than C(uninitialized)),
-    C(/var/lib/dbus/machine-id) unless it links to C(/etc/machine-id), and systemd's
-    C(/var/lib/systemd/random-seed) and C(credential.secret)."
-  - "V(dhcp_leases): leases and client identities of dhclient, NetworkManager, dhcpcd and
-    systemd-networkd."
-  - "V(temp_files): everything in C(/tmp) and C(/var/tmp)."
-  - "V(logs): the journal's machine directories and every non-empty file under C(/var/log)
-    (cloud-init's logs excepted: they belong to V(cloud_init_state))."
-  - "V(package_caches): apt's C(*.bin) caches, downloaded C(.deb) files and package lists; the
-    dnf, libdnf5 and yum caches."
-  - "V(cloud_init_sudoers): C(/etc/sudoers.d/90-cloud-init-users)."
-  - "V(root_password): a usable or empty password for root in C(/etc/shadow)."
-  - "V(bake_traces): authorized_keys files holding O(bake_authorized_key), the paths in
-    O(bake_paths), and Ansible's C(~/.ansible/tmp) and C(~/.ansible_async) in every home."
-  - Paths are resolved as a process chrooted into O(root) would see them. Symbolic links are
-    examined with lstat and never followed out of O(root); a link is reported as itself.
+    under O(root)) for everything M(bakery.ami.image_clean) and the C(bakery.ami.generalize) role
+    remove, and reports each item with its path, category, reason and action.
+  - It only reads. It needs no AWS access. Standard library only, so it runs on any builder with Python 3.7+.
 options:
-  categories:
-    description:
-      - The categories to scan for. V(all) selects every category.
-    type: list
-    elements: str
-    default: [all]
-  keep_authorized_keys:
-    description:
-      - Users whose C(authorized_keys) may stay in the image (not findings of V(authorized_keys)).
-      - The bake's temporary key is still reported in their files (V(bake_traces)).
-    type: list
-    elements: str
-    default: []
-  exclude:
-    description:
-      - Paths inside the image that are not findings, with everything below them. Shell-style
-        patterns are allowed (V(/var/log/myapp/*)); C(*) also matches C(/).
-    type: list
-    elements: path
-    default: []
-  bake_authorized_key:
-    description:
-      - The public key line the bake installed for its connection (C(ssh-ed25519 AAAA... comment)).
-        Every C(authorized_keys) holding this key (compared by the key itself, so options and
-        comments do not matter) is a V(bake_traces) finding.
-    type: str
-  bake_paths:
-    description:
-      - Paths inside the image that the bake left and that must be gone, such as a temporary
-        private key. Each one that exists is a V(bake_traces) finding.
-    type: list
-    elements: path
-    default: []
   fail_on_findings:
     description:
       - Fail the task when anything is found. The message names the count per category; the
@@ -87,6 +26,7 @@ options:
     default: false
 extends_documentation_fragment:
   - bakery.ami.root
+  - bakery.ami.hygiene
   - bakery.ami.attributes
   - bakery.ami.group_defaults
 attributes:
@@ -99,6 +39,8 @@ attributes:
   idempotent:
     description: The module never changes anything.
     support: full
+seealso:
+  - module: bakery.ami.image_clean
 notes:
   - No AWS access is needed; the module only reads files under O(root).
   - The directory Ansible unpacked this module into while it runs (C(ansible_*_payload_*) in the
@@ -157,15 +99,17 @@ findings:
       type: str
       sample: ssh_host_keys
     reason:
-      description: Why it must not ship.
+      description: Why it must not ship. For V(secrets), the kind of secret and its line, never the secret.
       type: str
       sample: SSH private host key shared by every instance
     action:
       description:
-        - What the C(bakery.ami.generalize) role does with it. V(remove) deletes the file,
-          link or directory; V(truncate) empties the file keeping mode and owner; V(lock_password)
-          locks root's password; V(remove_key) deletes the lines holding the bake's key and keeps
-          the rest of the file.
+        - What M(bakery.ami.image_clean) does with it. V(remove) deletes the file, link or directory;
+          V(truncate) empties the file keeping mode and owner; V(lock_password) locks root's password;
+          V(remove_key) deletes the lines holding the bake's key and keeps the rest of the file;
+          V(reset_hostname) writes C(localhost) to C(/etc/hostname); V(strip_lines) deletes the
+          C(HWADDR=)/C(MACADDR=) lines; V(review) nothing automatic (see O(keep_secret_files) and
+          O(remove_secret_files)).
       type: str
       sample: remove
     root_path:
@@ -178,6 +122,17 @@ findings:
       reason: SSH private host key shared by every instance
       action: remove
       root_path: /mnt/image/etc/ssh/ssh_host_ed25519_key
+review:
+  description: The findings whose action is V(review) (secrets in files that are not the builder's own).
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - path: /etc/default/myapp
+      category: secrets
+      reason: assignment to API_TOKEN (line 2)
+      action: review
+      root_path: /mnt/image/etc/default/myapp
 counts:
   description: The number of findings per scanned category (zero included).
   returned: always
@@ -188,71 +143,84 @@ clean:
   returned: always
   type: bool
   sample: false
+kept_secret_files:
+  description: Files whose secrets O(keep_secret_files) accepts (they ship), with the reason.
+  returned: when V(secrets) is scanned
+  type: list
+  elements: dict
+  sample: [{path: /opt/app/.env, reason: "assignment to API_TOKEN (line 1)"}]
+content_scan:
+  description: What the content search read and skipped.
+  returned: when V(secrets) or V(backup_files) is scanned
+  type: dict
+  contains:
+    files:
+      description: Files read.
+      type: int
+    bytes:
+      description: Bytes read.
+      type: int
+    skipped_large:
+      description: Files larger than O(content_max_file_size), not read.
+      type: int
+    skipped_binary:
+      description: Files with a NUL byte in their first 8 KiB, not searched.
+      type: int
+    skipped_package_owned:
+      description: Files with a match that a package installed unchanged (dpkg), not reported.
+      type: int
+    complete:
+      description: False when O(content_max_files) stopped the search.
+      type: bool
+    package_check:
+      description: How files a package installed were recognised, or why they were not.
+      type: str
+    max_file_size:
+      description: O(content_max_file_size).
+      type: int
+    max_files:
+      description: O(content_max_files).
+      type: int
+  sample: {files: 235, bytes: 3372130, skipped_large: 0, skipped_binary: 3, skipped_package_owned: 0,
+           complete: true, package_check: "dpkg (md5sums and conffiles): ...", max_file_size: 1048576, max_files: 20000}
 """
-
-import fnmatch
-import os
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.bakery.ami.plugins.module_utils._errors import BakeryError
 from ansible_collections.bakery.ami.plugins.module_utils._group import accept_group_defaults
 from ansible_collections.bakery.ami.plugins.module_utils._hygiene import (
-    HygieneError,
+    ARGUMENT_SPEC,
+    SCAN_OPTIONS,
+    payload_dir,
     scan,
     summary,
+    warnings,
 )
 
 
 def own_payload_dir(root):
-    """The image path of the directory AnsiballZ unpacked this module into, when it is inside root.
-
-    With pipelining the running scan itself sits in the system temp dir (/tmp/ansible_*_payload_*)
-    and would report itself as a temporary file of the builder.
-    """
-    path = os.path.realpath(__file__)
-    while path != os.path.dirname(path):
-        if fnmatch.fnmatchcase(os.path.basename(path), "ansible_*_payload_*") and os.path.isdir(path):
-            real_root = os.path.realpath(root)
-            if real_root == "/":
-                return path
-            if path.startswith(real_root + "/"):
-                return path[len(real_root):]
-            return None
-        path = os.path.dirname(path)
-    return None
+    """The image path of the directory AnsiballZ unpacked this module into, when it is inside root."""
+    return payload_dir(__file__, root)
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=accept_group_defaults(
-            dict(
-                root=dict(type="path", default="/"),
-                categories=dict(type="list", elements="str", default=["all"]),
-                keep_authorized_keys=dict(type="list", elements="str", default=[], no_log=False),
-                exclude=dict(type="list", elements="path", default=[]),
-                bake_authorized_key=dict(type="str", no_log=False),
-                bake_paths=dict(type="list", elements="path", default=[]),
-                fail_on_findings=dict(type="bool", default=False),
-            )
-        ),
-        supports_check_mode=True,
-    )
+    spec = dict(ARGUMENT_SPEC, fail_on_findings=dict(type="bool", default=False))
+    module = AnsibleModule(argument_spec=accept_group_defaults(spec), supports_check_mode=True)
     params = module.params
-    exclude = list(params["exclude"])
-    own = own_payload_dir(params["root"]) if os.path.isdir(params["root"]) else None
-    if own:
-        exclude.append(own)
+    args = {name: params[name] for name in SCAN_OPTIONS}
     try:
-        result = scan(
-            params["root"],
-            categories=params["categories"],
-            keep_authorized_keys=params["keep_authorized_keys"],
-            exclude=exclude,
-            bake_authorized_key=params["bake_authorized_key"],
-            bake_paths=params["bake_paths"],
-        )
-    except HygieneError as exc:
+        own = own_payload_dir(params["root"])
+        if own:
+            args["exclude"] = list(args["exclude"] or []) + [own]
+        result = scan(params["root"], **args)
+    except BakeryError as exc:
         module.fail_json(msg=str(exc))
+    except OSError as exc:
+        module.fail_json(msg="image_scan: cannot read %s under %s: %s"
+                         % (exc.filename or "a file", params["root"], exc.strerror or exc))
+    for warning in warnings(result):
+        module.warn(warning)
     if params["fail_on_findings"] and not result["clean"]:
         module.fail_json(msg="image_scan: the image is not clean: " + summary(result), changed=False, **result)
     module.exit_json(changed=False, **result)

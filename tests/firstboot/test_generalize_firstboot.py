@@ -1,54 +1,50 @@
 # -*- coding: utf-8 -*-
 # Copyright: Contributors to the bakery.ami project
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The generalize role on a real Debian 12 root, then a real cloud-init first boot of the result.
+"""The generalize role on real Debian 12 and 13 roots, the archive that ships, and a real first boot.
 
 A fresh root is booted once as the builder (cloud-init makes host keys, the default user with the
-bake's key, its sudoers file and an instance record), dirtied further the way a builder is
-(histories, machine-id, leases, caches, temp files, logs, a temporary private key, a root password),
-then the role runs through community.general's chroot connection - the connection the bake uses
-for the embedded default - with the root's /run a tmpfs and Ansible's remote_tmp in it, so that
-nothing Ansible writes for itself lands in the image. image_scan then finds nothing, and a second
-first boot with a new instance-id behaves as the first boot of a new instance.
+bake's key, its sudoers file and an instance record), then dirtied with tests/fixtures/dirty_root.py
+(52 leaks over every category, each with its own random secret: keys, credentials, tokens in
+crontabs and env files, mail, crash reports, backups, the builder's network config and hostname...).
+The role runs through community.general's chroot connection - the connection the bake uses for the
+embedded default. Then:
+- image_scan flagged every planted leak before, and finds nothing after;
+- the root is archived as the local bake archives it (tools/local_builder.py, which scans it
+  first) and no planted secret appears in any member of the tar, names included (root's locked
+  hash, the one kept on purpose, only in /etc/shadow); the archive's extracted tree scans clean;
+- a first boot with a new instance-id and hostname behaves as the first boot of a new instance,
+  and the instance has its own hostname.
+Every test runs on both suites (tests/firstboot/conftest.py).
 """
 
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import os
 import shutil
 import stat
 import subprocess
 import sys
+import tarfile
 import tempfile
 from pathlib import Path
 
 import pytest
 
+from tests.fixtures import dirty_root
+from tools import image_hygiene, local_builder
 from tools.rootfs import harness
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
 BUILDER_ID = "i-0builder0000000001"
 NEW_ID = "i-0second0000000002"
-BUILDER_MACHINE_ID = "0123456789abcdef0123456789abcdef"
 
 pytestmark = pytest.mark.skipif(shutil.which("ssh-keygen") is None, reason="ssh-keygen is needed for the bake key")
 
-
-def _load_hygiene():
-    # The scanner has no Ansible imports: load it straight from the file, as the module would run it.
-    path = REPO_ROOT / "plugins" / "module_utils" / "_hygiene.py"
-    spec = importlib.util.spec_from_file_location("bakery_hygiene_under_test", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-hygiene = _load_hygiene()
+hygiene = image_hygiene.load()
 
 
 def collections_path() -> str:
@@ -85,66 +81,27 @@ def tree_state(root: Path) -> dict:
                 extra = os.readlink(path)
             else:
                 extra = None
-            state[os.path.relpath(path, root)] = (st.st_mode, st.st_uid, st.st_gid, st.st_size, st.st_mtime_ns, extra)
+            state[os.path.relpath(path, root)] = (st.st_mode, st.st_ino, st.st_uid, st.st_gid, st.st_size,
+                                                  st.st_mtime_ns, extra)
     return state
 
 
-def write(root: Path, path: str, content: str, mode: int = 0o644) -> None:
-    target = root / path.lstrip("/")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(content)
-    os.chmod(target, mode)
-
-
-def dirty_like_a_builder(root: Path) -> set:
-    """What a builder does after its first boot; returns {(path, category)} image_scan must report."""
-    planted = set()
-
-    def add(category, path, content="builder was here\n", mode=0o644, found=None):
-        write(root, path, content, mode)
-        planted.add((found or path, category))
-
-    add("shell_history", "/home/debian/.bash_history", "sudo -i\nexport AWS_SECRET_ACCESS_KEY=abc\n", 0o600)
-    add("shell_history", "/home/debian/.lesshst", ".less-history-file:\n")
-    add("shell_history", "/root/.bash_history", "apt-get install -y nginx\n", 0o600)
-    add("shell_history", "/root/.python_history", "import secrets\n", 0o600)
-    add("machine_id", "/etc/machine-id", BUILDER_MACHINE_ID + "\n", 0o444)
-    add("machine_id", "/var/lib/dbus/machine-id", BUILDER_MACHINE_ID + "\n")
-    add("dhcp_leases", "/var/lib/dhcp/dhclient.eth0.leases", "lease { fixed-address 10.0.0.5; }\n")
-    add("package_caches", "/var/cache/apt/pkgcache.bin", "BIN")
-    add("package_caches", "/var/cache/apt/srcpkgcache.bin", "BIN")
-    add("package_caches", "/var/cache/apt/archives/nginx_1.22_amd64.deb", "DEB")
-    add("package_caches", "/var/lib/apt/lists/deb.example_dists_bookworm_InRelease", "LIST")
-    add("temp_files", "/tmp/provision.sh", "#!/bin/sh\ncurl -H 'Authorization: x' ...\n", 0o755)
-    add("temp_files", "/var/tmp/payload/app.tgz", "TGZ", found="/var/tmp/payload")
-    add("logs", "/var/log/syslog", "builder sshd[1]: Accepted publickey for debian from 10.0.0.1\n")
-    add("logs", "/var/log/auth.log", "builder sudo: debian : COMMAND=/bin/sh\n", 0o640)
-    add("logs", "/var/log/journal/%s/system.journal" % BUILDER_MACHINE_ID, "JOURNAL",
-        found="/var/log/journal/" + BUILDER_MACHINE_ID)
-    add("bake_traces", "/root/.ssh/bake_id_ed25519", "-----BEGIN OPENSSH PRIVATE KEY-----\n", 0o600)
-    shadow = root / "etc/shadow"
-    lines = shadow.read_text().splitlines()
-    lines = ["root:$6$builder$0123456789abcdef:19700:0:99999:7:::" if line.startswith("root:") else line for line in lines]
-    shadow.write_text("\n".join(lines) + "\n")
-    planted.add(("/etc/shadow", "root_password"))
-    return planted
-
-
-def run_role(root: Path, tmp_path: Path, role_vars: dict, check: bool = False) -> subprocess.CompletedProcess:
+def run_role(root: Path, tmp_path: Path, role_vars: dict, check: bool = False,
+             expect_failure: bool = False) -> subprocess.CompletedProcess:
     inventory = tmp_path / "inventory.json"
     inventory.write_text(json.dumps({"all": {"hosts": {"image": {
         "ansible_host": str(root),
         "ansible_connection": "community.general.chroot",
         "ansible_python_interpreter": "/usr/bin/python3",
-        # /run is a tmpfs while mounted(): Ansible's own files never land in the image
+        # /run is a tmpfs while mounted(): were Ansible to write anything for itself, not into the image
         "ansible_remote_tmp": "/run/bakery-ansible",
     }}}}))
     playbook = tmp_path / "generalize.yml"
-    # AnsiballZ unpacks each module in the system temp dir: point it at the tmpfs /run as well, or
-    # check mode would still touch /tmp's mtime (with a file created and removed by Ansible itself).
     playbook.write_text("- name: Generalize the builder\n  hosts: image\n  gather_facts: false\n"
                         "  environment:\n    TMPDIR: /run\n"
-                        "  roles:\n    - role: bakery.ami.generalize\n")
+                        "  roles:\n    - role: bakery.ami.generalize\n"
+                        "  post_tasks:\n    - name: Show the report\n      ansible.builtin.debug:\n"
+                        "        msg: \"REPORT {{ generalize_report | to_json }}\"\n")
     extra = tmp_path / "vars.json"
     extra.write_text(json.dumps(role_vars))
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=collections_path(), ANSIBLE_HOST_KEY_CHECKING="false",
@@ -154,8 +111,18 @@ def run_role(root: Path, tmp_path: Path, role_vars: dict, check: bool = False) -
         cmd.append("--check")
     with harness.mounted(root):
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=1200, check=False)
-    assert proc.returncode == 0, proc.stdout[-8000:] + proc.stderr[-3000:]
+    if expect_failure:
+        assert proc.returncode != 0, proc.stdout[-4000:]
+    else:
+        assert proc.returncode == 0, proc.stdout[-8000:] + proc.stderr[-3000:]
     return proc
+
+
+def report(proc: subprocess.CompletedProcess) -> dict:
+    for line in proc.stdout.splitlines():
+        if '"msg": "REPORT ' in line:
+            return json.loads(json.loads("{" + line.strip().rstrip(",") + "}")["msg"][len("REPORT "):])
+    raise AssertionError("no report in:\n" + proc.stdout[-3000:])
 
 
 def recap_changed(proc: subprocess.CompletedProcess) -> int:
@@ -169,51 +136,94 @@ def host_keys(root: Path) -> dict:
     return {p.name: p.read_text() for p in sorted((root / "etc/ssh").glob("ssh_host_*"))}
 
 
-def builder(fresh_root: Path, tmp_path: Path):
+def builder(root: Path, tmp_path: Path):
+    """Boot the root as the builder, then leave what a builder leaves; returns the key, the
+    fixture's manifest and the role's variables."""
     bake_key = keypair(tmp_path, "bake")
-    harness.first_boot(fresh_root, BUILDER_ID, "builder", user_data=user_data(bake_key))
-    # what the builder boot made
-    assert host_keys(fresh_root), "the builder boot generated no host keys"
-    assert (fresh_root / "var/lib/cloud/instances" / BUILDER_ID).is_dir()
-    assert bake_key.split()[1] in (fresh_root / "home/debian/.ssh/authorized_keys").read_text()
-    assert (fresh_root / "etc/sudoers.d/90-cloud-init-users").exists()
-    planted = dirty_like_a_builder(fresh_root)
-    role_vars = {"generalize_bake_authorized_key": bake_key, "generalize_bake_paths": ["/root/.ssh/bake_id_ed25519"]}
+    harness.first_boot(root, BUILDER_ID, "builder", user_data=user_data(bake_key))
+    assert host_keys(root), "the builder boot generated no host keys"
+    assert (root / "var/lib/cloud/instances" / BUILDER_ID).is_dir()
+    assert bake_key.split()[1] in (root / "home/debian/.ssh/authorized_keys").read_text()
+    assert (root / "etc/sudoers.d/90-cloud-init-users").exists()
+    planted = dirty_root.plant(root)
+    role_vars = {"generalize_bake_authorized_key": bake_key, "generalize_bake_paths": planted.bake_paths,
+                 "generalize_remove_secret_files": planted.remove_secret_files}
     return bake_key, planted, role_vars
 
 
-def test_generalize_then_first_boot_as_a_new_instance(fresh_root, tmp_path):
+def scan_args(bake_key: str, planted) -> dict:
+    return {"bake_authorized_key": bake_key, "bake_paths": planted.bake_paths}
+
+
+def secrets_in_archive(archive: Path, leaks) -> dict:
+    """{secret: [member names holding it]} over every member's bytes and name."""
+    wanted = {leak.secret.encode(): [] for leak in leaks}
+    with tarfile.open(archive) as tar:
+        for member in tar:
+            data = member.name.encode() + b"\0" + member.linkname.encode()
+            if member.isfile():
+                data += tar.extractfile(member).read()
+            for secret, hits in wanted.items():
+                if secret in data:
+                    hits.append(member.name)
+    return {secret.decode(): hits for secret, hits in wanted.items() if hits}
+
+
+def test_generalize_then_archive_then_first_boot_as_a_new_instance(fresh_root, suite, tmp_path):
     root = fresh_root
     bake_key, planted, role_vars = builder(root, tmp_path)
     builder_keys = host_keys(root)
-    scan_args = {"bake_authorized_key": bake_key, "bake_paths": ["/root/.ssh/bake_id_ed25519"]}
+    assert len(planted.leaks) >= 30 and len(planted.categories) >= 15
 
-    dirty = hygiene.scan(str(root), **scan_args)
+    dirty = hygiene.scan(str(root), **scan_args(bake_key, planted))
     found = {(f["path"], f["category"]) for f in dirty["findings"]}
-    assert planted - found == set(), "planted but not found"
+    assert planted.expected() - found == set(), "planted but not found"
     for category in ("ssh_host_keys", "cloud_init_state", "cloud_init_seed", "cloud_init_sudoers", "bake_traces"):
         assert dirty["counts"][category] > 0, category
     assert ("/home/debian/.ssh/authorized_keys", "bake_traces") in found
 
-    # check mode changes nothing (Ansible's remote_tmp is on the tmpfs /run)
+    # check mode changes nothing, not even a mtime
     before = tree_state(root)
     checked = run_role(root, tmp_path, role_vars, check=True)
     assert recap_changed(checked) > 0
     assert tree_state(root) == before, "check mode changed the tree"
 
-    run_role(root, tmp_path, role_vars)
-    clean = hygiene.scan(str(root), **scan_args)
-    assert clean["findings"] == [], clean["findings"]
-    assert (root / "etc/machine-id").read_text() == ""
-    assert stat.S_IMODE(os.stat(root / "etc/machine-id").st_mode) == 0o444
-    assert not (root / "var/lib/dbus/machine-id").exists()
-    assert (root / "var/log/auth.log").exists() and stat.S_IMODE(os.stat(root / "var/log/auth.log").st_mode) == 0o640
-    assert not (root / "root/.ansible").exists()
-    assert [line for line in (root / "etc/shadow").read_text().splitlines() if line.startswith("root:")][0] \
-        .startswith("root:!$6$builder$")
+    # without a decision on the application's secret files, the role stops before any change
+    refused = run_role(root, tmp_path, dict(role_vars, generalize_remove_secret_files=[]), expect_failure=True)
+    assert "secrets: 5 file(s) hold secrets" in refused.stdout
+    assert tree_state(root) == before, "a refused run changed the tree"
 
+    done = report(run_role(root, tmp_path, role_vars))
+    assert done["finished"] is True and done["final_step"] == []
+    assert done["root"] == str(root), "the module ran on the host, on the chroot's directory"
+    assert done["cloud_init_clean"]["run"] is True and done["cloud_init_clean"]["rc"] == 0, done["cloud_init_clean"]
+    assert done["cloud_init_clean"]["version"] == harness.SUITES[suite]["cloud_init"]
+    clean = hygiene.scan(str(root), **scan_args(bake_key, planted))
+    assert clean["findings"] == [], clean["findings"]
+    assert (root / "etc/machine-id").read_text() in ("", "uninitialized\n")
+    assert stat.S_IMODE(os.stat(root / "etc/machine-id").st_mode) == 0o444
+    assert (root / "etc/hostname").read_text() == "localhost\n"
+    assert stat.S_IMODE(os.stat(root / "var/log/auth.log").st_mode) == 0o640
+    assert not (root / "root/.ansible").exists()
     # a rerun changes nothing
     assert recap_changed(run_role(root, tmp_path, role_vars)) == 0
+
+    # the root as the local bake archives it: scanned first, then tarred
+    cache = tmp_path / "cache"
+    info = local_builder.archive(root, str(cache), "ami-0123456789abcdef0",
+                                 {"hygiene": {"categories": ["all"], "exclude": []}})
+    assert info["scan"]["clean"] is True
+    archive = Path(info["archive"])
+    left = secrets_in_archive(archive, planted.leaks)
+    locked = [leak for leak in planted.leaks if leak.after == "locked"][0]
+    assert left.pop(locked.secret, None) == ["./etc/shadow"]
+    assert left == {}, "planted secrets in the archive: %s" % left
+    extracted = tmp_path / "extracted"
+    extracted.mkdir()
+    subprocess.run(["tar", "--numeric-owner", "-xpf", str(archive), "-C", str(extracted)], check=True)
+    assert hygiene.scan(str(extracted))["findings"] == []
+    shutil.rmtree(extracted)
+    archive.unlink()
 
     # the first boot of a new instance
     new_key = keypair(tmp_path, "launch")
@@ -230,31 +240,58 @@ def test_generalize_then_first_boot_as_a_new_instance(fresh_root, tmp_path):
     authorized = (root / "home/debian/.ssh/authorized_keys").read_text()
     assert new_key.split()[1] in authorized and bake_key.split()[1] not in authorized
     assert (root / "etc/sudoers.d/90-cloud-init-users").exists()
+    # the instance has its own name, not the builder's
+    assert (root / "etc/hostname").read_text().strip() == "web1"
     # cloud-init does not write /etc/machine-id, and this image has no systemd: the empty file is
     # what systemd turns into a new id on a real first boot. systemd-machine-id-setup (from the host,
     # on the image's root) does what PID 1 does there.
-    assert (root / "etc/machine-id").read_text() == ""
     if shutil.which("systemd-machine-id-setup"):
         subprocess.run(["systemd-machine-id-setup", "--root", str(root)], check=True, capture_output=True)
         machine_id = (root / "etc/machine-id").read_text().strip()
-        assert len(machine_id) == 32 and machine_id != BUILDER_MACHINE_ID
+        assert len(machine_id) == 32 and machine_id not in {leak.secret for leak in planted.leaks}
 
 
 def test_categories_switched_off_are_left_alone(fresh_root, tmp_path):
     root = fresh_root
-    bake_key, _planted, role_vars = builder(root, tmp_path)
-    keep = ["ssh_host_keys", "shell_history", "logs", "machine_id"]
-    kept_before = harness.snapshot_files(root, [
-        "etc/ssh/ssh_host_ed25519_key", "etc/ssh/ssh_host_rsa_key.pub", "home/debian/.bash_history",
-        "root/.bash_history", "var/log/syslog", "var/log/dpkg.log", "etc/machine-id", "var/lib/dbus/machine-id",
-        "var/log/journal/%s/system.journal" % BUILDER_MACHINE_ID,
-    ])
+    bake_key, planted, role_vars = builder(root, tmp_path)
+    keep = ["ssh_host_keys", "shell_history", "logs", "machine_id", "hostname"]
+    kept = [leak.path for leak in planted.leaks if leak.category in keep]
+    kept += ["/etc/ssh/ssh_host_ed25519_key", "/etc/ssh/ssh_host_rsa_key.pub", "/var/log/dpkg.log"]
+    kept_before = harness.snapshot_files(root, kept)
     assert all(kept_before.values()), kept_before
     role_vars.update({"generalize_" + category: False for category in keep})
     run_role(root, tmp_path, role_vars)
-    assert harness.snapshot_files(root, list(kept_before)) == kept_before
-    scan_args = {"bake_authorized_key": bake_key, "bake_paths": ["/root/.ssh/bake_id_ed25519"]}
+    assert harness.snapshot_files(root, kept) == kept_before
     others = [c for c in hygiene.CATEGORY_NAMES if c not in keep]
-    assert hygiene.scan(str(root), categories=others, **scan_args)["findings"] == []
-    left = hygiene.scan(str(root), categories=keep, **scan_args)["counts"]
+    assert hygiene.scan(str(root), categories=others, **scan_args(bake_key, planted))["findings"] == []
+    left = hygiene.scan(str(root), categories=keep, **scan_args(bake_key, planted))["counts"]
     assert all(left[category] > 0 for category in keep), left
+
+
+def test_the_images_cloud_init_runs_sandboxed(fresh_root, tmp_path):
+    """A replaced /usr/bin/cloud-init that escapes a plain chroot through /proc/<pid>/root (the root
+    is mounted with proc, as the local builder mounts it) writes nothing outside the root when the
+    role runs it; the same program run as the old role did (chroot) does."""
+    root = fresh_root
+    decoy = tmp_path / "decoy"
+    decoy.mkdir()
+    escape = decoy / "escaped"
+    (root / "usr/bin/cloud-init").unlink()
+    # /proc/<pid>/root of a host process (PID 1, and this test's own process, which shares our
+    # mount namespace) is the host's root, seen from a chroot whose /proc is the host's
+    (root / "usr/bin/cloud-init").write_text(
+        "#!/bin/sh\nfor pid in 1 %d; do echo 'the image wrote this' > /proc/$pid/root%s; done\nexit 0\n"
+        % (os.getpid(), escape))
+    os.chmod(root / "usr/bin/cloud-init", 0o755)
+    (root / "var/lib/cloud/instances/i-0abc").mkdir(parents=True)
+    (root / "var/lib/cloud/instances/i-0abc/obj.pkl").write_text("state")
+    before = tree_state(decoy)
+    done = report(run_role(root, tmp_path, {}))
+    assert done["cloud_init_clean"]["run"] is True and done["cloud_init_clean"]["rc"] == 0
+    assert not escape.exists() and tree_state(decoy) == before, "the image's cloud-init wrote outside the root"
+    assert not (root / "var/lib/cloud/instances/i-0abc").exists()
+    # the check is sharp: run as plain host root in a chroot, the same program escapes
+    with harness.mounted(root):
+        subprocess.run(["chroot", str(root), "/usr/bin/cloud-init", "clean"], check=True, capture_output=True)
+    assert escape.read_text() == "the image wrote this\n"
+    escape.unlink()

@@ -6,11 +6,14 @@
 from __future__ import annotations
 
 import os
+import re
 import stat
+import subprocess
 
 import pytest
 
 from ansible_collections.bakery.ami.plugins.module_utils import _hygiene as hygiene
+from ansible_collections.bakery.ami.plugins.module_utils._errors import BakeryError
 
 BAKE_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBakeBakeBakeBakeBakeBakeBakeBakeBakeBake0001 bakery-temp"
 OTHER_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOtherOtherOtherOtherOtherOtherOtherOther0002 alice@laptop"
@@ -83,6 +86,14 @@ def base_tree(root):
     mkdir(root, "/etc/cloud/cloud.cfg.d")
     write(root, "/etc/cloud/cloud.cfg", "users: [default]\n")
     write(root, "/usr/share/doc/README.logs", "docs\n")
+    write(root, "/etc/hostname", "localhost\n")
+    write(root, "/etc/default/app", "# API_TOKEN=put-yours-here\nAPP_PASSWORD=$APP_PASSWORD_FROM_ENV\nLOG=info\n")
+    write(root, "/etc/network/interfaces.d/lo", "auto lo\niface lo inet loopback\n")
+    write(root, "/var/spool/cron/crontabs/.SEQ", "")
+    mkdir(root, "/var/mail")
+    mkdir(root, "/var/crash")
+    write(root, "/root/.ssh/config", "Host *\n  IdentityFile ~/.ssh/id_ed25519\n")
+    write(root, "/root/.ssh/id_ed25519.pub", OTHER_KEY + "\n")
 
 
 def plant(root):
@@ -163,7 +174,9 @@ def plant(root):
     add("logs", "/run/log/journal/0123/system.journal", "JOURNAL")
     expected.discard(("/run/log/journal/0123/system.journal", "logs"))
     expected.add(("/run/log/journal/0123", "logs"))
-    for name in ("syslog", "messages", "auth.log", "secure", "dpkg.log", "wtmp", "btmp", "lastlog",
+    for name in ("wtmp", "btmp", "lastlog", "faillog"):
+        add("login_records", "/var/log/" + name, "\x07\0\0\0builder pts/0 10.0.0.1")
+    for name in ("syslog", "messages", "auth.log", "secure", "dpkg.log",
                  "apt/term.log", "dnf.log", "yum.log", "audit/audit.log", "syslog.1", "messages-20240101",
                  "auth.log.2.gz", "installer/autoinstall-user-data"):
         add("logs", "/var/log/" + name, "Jan 1 builder sshd: Accepted publickey for admin\n")
@@ -198,6 +211,55 @@ def plant(root):
     add("bake_traces", "/home/admin/.ansible_async/123.456", '{"stdout": "secret"}')
     expected.discard(("/home/admin/.ansible_async/123.456", "bake_traces"))
     expected.add(("/home/admin/.ansible_async", "bake_traces"))
+    # ssh_user_files: private keys whatever their name, known_hosts
+    add("ssh_user_files", "/root/.ssh/id_ed25519", "-----BEGIN OPENSSH PRIVATE KEY-----\nb3Blbn\n", 0o600)
+    add("ssh_user_files", "/srv/alice/.ssh/work.pem", "-----BEGIN RSA PRIVATE KEY-----\nMIIE\n", 0o600)
+    add("ssh_user_files", "/home/admin/.ssh/keys/old", "PuTTY-User-Key-File-3: ssh-ed25519\n", 0o600)
+    add("ssh_user_files", "/home/admin/.ssh/known_hosts", "github.com ssh-ed25519 AAAA\n")
+    # credentials by name
+    add("credentials", "/root/.aws/credentials", "[default]\naws_access_key_id = x\n")
+    expected.discard(("/root/.aws/credentials", "credentials"))
+    expected.add(("/root/.aws", "credentials"))
+    add("credentials", "/srv/alice/.git-credentials", "https://u:p@example.com\n")
+    add("credentials", "/home/admin/.docker/config.json", '{"auths": {"r.example": {"auth": "dTpw"}}}')
+    write(root, "/home/deploy/.docker/config.json", '{"auths": {}, "credsStore": "pass"}')  # nothing stored
+    add("credentials", "/home/admin/.npmrc", "//registry.example/:_authToken=abc\n")
+    write(root, "/home/deploy/.npmrc", "registry=https://registry.example/\n")  # no token
+    add("credentials", "/root/.netrc", "machine m login l password p\n", 0o600)
+    add("credentials", "/home/admin/.kube/config", "users: []\n")
+    # user_caches
+    add("user_caches", "/root/.cache/pip/http/a/b", "CACHE")
+    expected.discard(("/root/.cache/pip/http/a/b", "user_caches"))
+    expected.add(("/root/.cache/pip", "user_caches"))
+    add("user_caches", "/home/admin/.npm/_cacache/index", "CACHE")
+    expected.discard(("/home/admin/.npm/_cacache/index", "user_caches"))
+    expected.add(("/home/admin/.npm", "user_caches"))
+    # network_config
+    add("network_config", "/etc/network/interfaces.d/50-cloud-init", "auto eth0\niface eth0 inet dhcp\n")
+    add("network_config", "/etc/netplan/50-cloud-init.yaml", "network: {version: 2}\n")
+    add("network_config", "/etc/udev/rules.d/70-persistent-net.rules", 'ATTR{address}=="02:00:00:00:00:01"\n')
+    add("network_config", "/etc/sysconfig/network-scripts/ifcfg-eth0", "DEVICE=eth0\nHWADDR=02:00:00:00:00:01\n")
+    write(root, "/etc/sysconfig/network-scripts/ifcfg-eth1", "DEVICE=eth1\nBOOTPROTO=dhcp\n")  # no MAC: fine
+    # hostname
+    add("hostname", "/etc/hostname", "ip-10-0-0-5\n")
+    # crash_data, cron_spool, mail_spool
+    add("crash_data", "/var/crash/_usr_bin_app.0.crash", "ProblemType: Crash\n")
+    add("crash_data", "/var/lib/systemd/coredump/core.app.0.zst", "CORE")
+    add("cron_spool", "/var/spool/cron/crontabs/admin", "* * * * * /bin/true\n")
+    add("cron_spool", "/var/spool/cron/root", "* * * * * /bin/true\n")
+    add("cron_spool", "/var/spool/at/a0001", "#!/bin/sh\n")
+    add("mail_spool", "/var/mail/admin", "From x\n")
+    # passwd_backups, backup_files
+    add("passwd_backups", "/etc/passwd-", PASSWD)
+    add("passwd_backups", "/etc/shadow-", SHADOW, 0o640)
+    add("backup_files", "/etc/ssh/sshd_config.bak", "PermitRootLogin yes\n")
+    add("backup_files", "/etc/nginx/nginx.conf~", "x\n")
+    add("backup_files", "/var/backups/group.bak", "x\n")
+    add("backup_files", "/root/notes.orig", "x\n")
+    # secrets: an application's own files (action review)
+    add("secrets", "/etc/default/myapp", "# myapp\nAPI_TOKEN=0123456789abcdef\n", 0o640)
+    add("secrets", "/opt/myapp/.env", "DB_PASSWORD=hunter2hunter2\n", 0o600)
+    add("secrets", "/srv/tls/server.key", "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n", 0o600)
     return expected
 
 
@@ -262,6 +324,7 @@ def test_a_category_switched_off_is_left_alone(tmp_path, category):
     if category == "bake_traces":
         # without bake_traces, the file holding the bake key is an ordinary authorized_keys finding
         wanted.add(("/home/admin/.ssh/authorized_keys", "authorized_keys"))
+    # what the switched-off category would find is left alone on purpose: not a secrets finding either
     assert found(result) == wanted
     only = run_scan(tmp_path, categories=[category])
     assert {f["category"] for f in only["findings"]} == {category}
@@ -374,13 +437,20 @@ def test_link_loops_do_not_hang(tmp_path):
     assert run_scan(tmp_path)["clean"]
 
 
-def test_run_is_not_scanned_when_it_is_a_mount_point(tmp_path, monkeypatch):
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tmpfs needs root")
+def test_run_is_not_scanned_when_it_is_a_mount_point(tmp_path):
     base_tree(tmp_path)
     write(tmp_path, "/run/cloud-init/instance-data.json", "{}")
-    assert not run_scan(tmp_path, categories=["cloud_init_state"])["clean"]
-    real = os.path.ismount
-    monkeypatch.setattr(hygiene.os.path, "ismount", lambda p: p == str(tmp_path / "run") or real(p))
-    assert run_scan(tmp_path, categories=["cloud_init_state"])["clean"]
+    write(tmp_path, "/run/utmp", "UTMP")
+    assert found(run_scan(tmp_path, categories=["cloud_init_state", "login_records"])) == {
+        ("/run/cloud-init/instance-data.json", "cloud_init_state"), ("/run/utmp", "login_records")}
+    subprocess.run(["mount", "-t", "tmpfs", "bakery-test-run", str(tmp_path / "run")], check=True)
+    try:
+        write(tmp_path, "/run/cloud-init/instance-data.json", "{}")
+        write(tmp_path, "/run/utmp", "UTMP")
+        assert run_scan(tmp_path, categories=["cloud_init_state", "login_records"])["clean"]
+    finally:
+        subprocess.run(["umount", str(tmp_path / "run")], check=True)
 
 
 def test_scan_reads_only(tmp_path):
@@ -410,22 +480,22 @@ def test_scan_reads_only(tmp_path):
         ({"categories": ["ssh_host_keys", "nonsense"]}, "categories: unknown category 'nonsense'"),
         ({"categories": []}, "categories: select at least one category"),
         ({"keep_authorized_keys": ["a:b"]}, "keep_authorized_keys: must be user names"),
-        ({"exclude": ["var/log"]}, "exclude: must be absolute paths"),
+        ({"exclude": ["var/log"]}, "exclude: must be an absolute path inside the image"),
         ({"bake_authorized_key": "not a key"}, "bake_authorized_key: must be a public key line"),
-        ({"bake_paths": ["relative/key"]}, "bake_paths: must be absolute paths"),
-        ({"bake_paths": ["/"]}, "bake_paths: must be absolute paths"),
+        ({"bake_paths": ["relative/key"]}, "bake_paths: must be an absolute path inside the image"),
+        ({"bake_paths": ["/"]}, "bake_paths: '/' resolves to '/', the whole image"),
     ],
 )
 def test_bad_inputs_name_the_option(tmp_path, kwargs, message):
     base_tree(tmp_path)
-    with pytest.raises(hygiene.HygieneError, match=message.replace("(", r"\(")):
+    with pytest.raises(BakeryError, match=re.escape(message)):
         run_scan(tmp_path, **kwargs)
 
 
 def test_root_must_be_an_existing_directory(tmp_path):
-    with pytest.raises(hygiene.HygieneError, match="root: .* does not exist or is not a directory"):
+    with pytest.raises(BakeryError, match="root: .* does not exist or is not a directory"):
         hygiene.scan(str(tmp_path / "missing"))
-    with pytest.raises(hygiene.HygieneError, match="root: must be an absolute path"):
+    with pytest.raises(BakeryError, match="root: must be an absolute path"):
         hygiene.scan("relative/root")
 
 

@@ -121,17 +121,72 @@ def test_check_mode_scans_the_same(capsys, image):
     "args,message",
     [
         ({"root": "/nonexistent/bakery-root"}, "root: '/nonexistent/bakery-root' does not exist or is not a directory"),
-        ({"categories": ["logs", "secrets"]}, "categories: unknown category 'secrets'; known: all, ssh_host_keys"),
+        ({"categories": ["logs", "secret"]}, "categories: unknown category 'secret'; known: all, ssh_host_keys"),
         ({"bake_authorized_key": "hello"}, "bake_authorized_key: must be a public key line"),
-        ({"exclude": ["relative"]}, "exclude: must be absolute paths"),
+        ({"exclude": ["relative"]}, "exclude: must be an absolute path inside the image (starting with '/'; '~' is "
+                                    "not expanded), got 'relative'"),
+        ({"exclude": ["~"]}, "exclude: must be an absolute path inside the image"),
+        ({"exclude": ["~/.bash_history"]}, "exclude: must be an absolute path inside the image"),
+        ({"exclude": ["/"]}, "exclude: '/' resolves to '/', which would cover the whole image"),
+        ({"exclude": ["/tmp/.."]}, "exclude: '/tmp/..' resolves to '/', which would cover the whole image"),
+        ({"exclude": ["/*"]}, "exclude: '/*' matches every top-level directory"),
+        ({"exclude": ["/**"]}, "exclude: '/**' matches every top-level directory"),
+        ({"exclude": ["*"]}, "exclude: must be an absolute path inside the image"),
+        ({"keep_secret_files": ["/?*"]}, "keep_secret_files: '/?*' matches every top-level directory"),
+        ({"remove_secret_files": ["/[a-z]*"]}, "remove_secret_files: '/[a-z]*' matches every top-level directory"),
+        ({"keep_secret_files": ["/opt/a"], "remove_secret_files": ["/opt/a"]},
+         "keep_secret_files and remove_secret_files: '/opt/a' is in both"),
+        ({"bake_paths": ["/tmp/.."]}, "bake_paths: '/tmp/..' resolves to '/', the whole image"),
+        ({"bake_paths": ["/."]}, "bake_paths: '/.' resolves to '/', the whole image"),
+        ({"bake_paths": ["/tmp/key\n"]}, "bake_paths: must not contain control characters"),
+        ({"content_max_files": 0}, "content_max_files: must be an integer from 1 to 1000000, got 0"),
+        ({"content_max_file_size": 10}, "content_max_file_size: must be an integer from 1024 to 67108864, got 10"),
     ],
 )
 def test_bad_inputs_fail_without_traceback(capsys, image, args, message):
+    write(image, "/root/.bash_history", "ls\n")  # a dirty image: an exclusion must not hide it
     args.setdefault("root", str(image))
     result = run_main(capsys, **args)
     assert result["_rc"] == 1
-    assert result["msg"].startswith(message)
+    assert result["msg"].startswith(message), result["msg"]
     assert "Traceback" not in json.dumps(result)
+    assert "clean" not in result and "findings" not in result
+
+
+def test_tilde_is_not_expanded_to_the_hosts_home(capsys, image, monkeypatch):
+    # '~' as a path type would become the home of whoever runs the module, and hide the image's
+    # /root/.bash_history when that home is /root
+    monkeypatch.setenv("HOME", "/root")
+    write(image, "/root/.bash_history", "ls\n")
+    result = run_main(capsys, root=str(image), exclude=["~"])
+    assert result["_rc"] == 1 and result["msg"].startswith("exclude: must be an absolute path inside the image")
+
+
+def test_secret_file_options_reach_the_scanner(capsys, image):
+    write(image, "/opt/app/.env", "API_TOKEN=0123456789abcdef\n")
+    write(image, "/etc/default/app", "DB_PASSWORD=correct-horse-battery\n")
+    result = run_main(capsys, root=str(image), categories=["secrets"])
+    wanted = {("/opt/app/.env", "review"), ("/etc/default/app", "review")}
+    assert {(f["path"], f["action"]) for f in result["findings"]} == wanted
+    assert [f["path"] for f in result["review"]] == [f["path"] for f in result["findings"]]
+    assert all("0123456789abcdef" not in f["reason"] and "horse" not in f["reason"] for f in result["findings"])
+    result = run_main(capsys, root=str(image), categories=["secrets"], keep_secret_files=["/opt/app/.env"],
+                      remove_secret_files=["/etc/default/*"])
+    assert [(f["path"], f["action"]) for f in result["findings"]] == [("/etc/default/app", "remove")]
+    assert [k["path"] for k in result["kept_secret_files"]] == ["/opt/app/.env"]
+
+
+def test_incomplete_content_scan_warns(capsys, image):
+    for index in range(5):
+        write(image, "/srv/data/file%d.txt" % index, "x\n")
+    write(image, "/srv/big.txt", "y" * 4096)
+    result = run_main(capsys, root=str(image), categories=["secrets"], content_max_files=2,
+                      content_max_file_size=1024)
+    assert result["content_scan"]["complete"] is False
+    assert result["content_scan"]["skipped_large"] == 1
+    warned = json.dumps(result["warnings"])  # strings, or event records in ansible-core 2.19
+    assert "the content scan stopped after content_max_files=2 files" in warned
+    assert "1 file(s) larger than content_max_file_size=1024 bytes were not searched" in warned
 
 
 def test_root_that_is_a_file(capsys, tmp_path):
