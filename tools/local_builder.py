@@ -3,7 +3,8 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The local builder of the embedded default bake (bake_builder: local), and its boot check.
 
-Not shipped with the collection (tools/ is test and demo tooling). playbooks/bake.yml calls it
+Not shipped with the collection (tools/ is test and demo tooling). The embedded default's roles
+(tools/ansible/roles/local_builder, plugged into playbooks/bake.yml by bake_builder: local) call it
 through ``python -m tools.local_builder`` with the repository root as working directory:
 
     prepare   --root R --cache C --source-image AMI   fresh root (from the source image's archive
@@ -13,6 +14,10 @@ through ``python -m tools.local_builder`` with the repository root as working di
     archive   --root R --cache C --image-id AMI       release, then tar the root as the content of
                                                       the image's snapshot: C/snapshots/AMI.tar, one
                                                       writer per image (an flock on AMI.tar.lock)
+    archive   --root R --cache C --run-id ID          the same, as the run's (C/snapshots/run-ID.tar),
+                                                      before its image exists
+    publish   --cache C --run-id ID --image-id AMI    the run's archive becomes the image's
+    discard   --cache C --run-id ID                   remove the archive of a run that made no image
     archive-status --cache C --image-id AMI           whether the image's archive is in the cache
                                                       (a rerun that adopts an image reports it)
     remove    --root R                                unmount anything left, delete the root
@@ -70,12 +75,43 @@ class BuilderError(RuntimeError):
 
 
 AMI_ID = re.compile(r"ami-[0-9a-f]{8}(?:[0-9a-f]{9})?")
+RUN_ARCHIVE = re.compile(r"run-[A-Za-z0-9-]{6,64}")
 
 
 def _archive_path(cache: str, image_id: str) -> Path:
-    if not AMI_ID.fullmatch(image_id):
+    """The snapshot archive of an image (AMI ID), or of a run whose image is not made yet (run-<id>)."""
+    if not (AMI_ID.fullmatch(image_id) or RUN_ARCHIVE.fullmatch(image_id)):
         raise BuilderError("image id %r is not an AMI ID (ami- and 8 or 17 hexadecimal digits)" % image_id[:100])
     return harness.cache_dir(cache) / "snapshots" / ("%s.tar" % image_id)
+
+
+def publish(cache: str | None, run_id: str, image_id: str) -> dict:
+    """The run's archive (made right after the builder finished, before the image existed) becomes
+    the content of the image: renamed to <image-id>.tar, its metadata naming the image."""
+    source = _archive_path(cache, "run-" + run_id)
+    target = _archive_path(cache, image_id)
+    if not source.is_file() or source.is_symlink():
+        raise BuilderError("no archive of run %s at %s to publish as %s" % (run_id, source, image_id))
+    meta_path = source.with_suffix(".json")
+    meta = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.is_file() else {}
+    meta.update(image_id=image_id, archive=str(target))
+    partial = target.with_suffix(".json.partial-%d" % os.getpid())
+    partial.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    os.replace(source, target)
+    os.replace(partial, target.with_suffix(".json"))
+    meta_path.unlink(missing_ok=True)
+    return {"image_id": image_id, "archive": str(target), "bytes": target.stat().st_size}
+
+
+def discard(cache: str | None, run_id: str) -> dict:
+    """Remove the archive of a run that never became an image (a failed bake)."""
+    source = _archive_path(cache, "run-" + run_id)
+    removed = False
+    for path in (source, source.with_suffix(".json"), source.with_suffix(".tar.lock")):
+        if path.is_file() or path.is_symlink():
+            path.unlink()
+            removed = removed or path == source
+    return {"run_id": run_id, "removed": removed}
 
 
 @contextlib.contextmanager
@@ -242,7 +278,7 @@ def remove(root: Path) -> dict:
 
 
 # A run's root lives in <cache>/work/<run id>/root; boot checks use work/boot-check-*.
-RUN_ID = re.compile(r"^[A-Za-z0-9-]{6,64}$")
+RUN_ID = re.compile(r"[A-Za-z0-9-]{6,64}\Z")
 
 
 def sweep(cache: str | None, older_than: float | None, run_id: str | None, check: bool) -> dict:
@@ -263,10 +299,25 @@ def sweep(cache: str | None, older_than: float | None, run_id: str | None, check
         if run_id is None and (older_than is None or run_dir.stat().st_mtime >= older_than):
             continue
         found.append(root)
+    # the archive a killed run made of its root before its image existed (run-<id>.tar)
+    archives = []
+    snapshots = harness.cache_dir(cache) / "snapshots"
+    for path in sorted(snapshots.glob("run-*.tar")) if snapshots.is_dir() else []:
+        name = path.name[len("run-"):-len(".tar")]
+        if path.is_symlink() or not RUN_ID.match(name):
+            continue
+        if run_id is not None and name != run_id:
+            continue
+        if run_id is None and (older_than is None or path.stat().st_mtime >= older_than):
+            continue
+        archives.append((name, path))
     for root in found:
         if not check:
             remove(root)
-    return {"removed": [str(root) for root in found], "check": check}
+    for name, _path in archives:
+        if not check:
+            discard(cache, name)
+    return {"removed": [str(root) for root in found] + [str(path) for _name, path in archives], "check": check}
 
 
 def _epoch(value: str) -> float:
@@ -545,8 +596,15 @@ def main(argv=None) -> int:
     cmd.add_argument("--root", required=True)
     cmd = sub.add_parser("archive")
     cmd.add_argument("--root", required=True)
-    cmd.add_argument("--image-id", required=True)
+    which = cmd.add_mutually_exclusive_group(required=True)
+    which.add_argument("--image-id")
+    which.add_argument("--run-id", help="archive as the run's, until publish names its image")
     cmd.add_argument("--meta", default=None, help="JSON object stored beside the archive")
+    cmd = sub.add_parser("publish")
+    cmd.add_argument("--run-id", required=True)
+    cmd.add_argument("--image-id", required=True)
+    cmd = sub.add_parser("discard")
+    cmd.add_argument("--run-id", required=True)
     cmd = sub.add_parser("archive-status")
     cmd.add_argument("--image-id", required=True)
     cmd = sub.add_parser("remove")
@@ -576,8 +634,14 @@ def main(argv=None) -> int:
             meta = json.loads(args.meta) if args.meta else None
             # one writer per image: a second bake that made (or adopted) the same image waits, then
             # replaces the archive whole (archive() writes a temporary file and renames it)
+            key = args.image_id or "run-" + args.run_id
+            with archive_lock(args.cache, key):
+                result = archive(Path(args.root).resolve(), args.cache, key, meta)
+        elif args.command == "publish":
             with archive_lock(args.cache, args.image_id):
-                result = archive(Path(args.root).resolve(), args.cache, args.image_id, meta)
+                result = publish(args.cache, args.run_id, args.image_id)
+        elif args.command == "discard":
+            result = discard(args.cache, args.run_id)
         elif args.command == "archive-status":
             result = archive_status(args.cache, args.image_id)
         elif args.command == "remove":

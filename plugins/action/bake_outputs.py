@@ -14,6 +14,7 @@ from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.bakery.ami.plugins.module_utils._group import accept_group_defaults
+from ansible_collections.bakery.ami.plugins.plugin_utils import _report
 from ansible_collections.bakery.ami.plugins.plugin_utils._outputs import (
     DEFAULT_MODE,
     OutputsError,
@@ -33,6 +34,9 @@ ARGUMENT_SPEC = accept_group_defaults(
         manifest_path=dict(type="raw"),
         manifest_build=dict(type="raw"),
         mode=dict(type="raw", default=DEFAULT_MODE),
+        bake=dict(type="raw"),
+        results=dict(type="raw"),
+        hook_report=dict(type="raw"),
     )
 )
 
@@ -53,6 +57,25 @@ class ActionModule(ActionBase):
             msg = getattr(exc, "message", None) or str(exc)
             result.update(failed=True, changed=False, msg=msg.replace("(%s)" % self._load_name, "(%s)" % NAME))
             return result
+        derived = {}
+        if args.get("bake") is not None:
+            # the bake's own outputs: every file and its content from the plan and the results
+            own = [name for name in ("report_path", "report", "user_data_path", "user_data", "manifest_path",
+                                     "manifest_build") if args.get(name) is not None]
+            if own or not isinstance(args["bake"], dict) or not isinstance(args.get("results") or {}, dict):
+                result.update(failed=True, changed=False,
+                              msg="bake: a plan (from bakery.ami.bake_plan) with results (a mapping) derives the "
+                                  "files; it cannot be combined with %s" % ", ".join(own or ["results"]))
+                return result
+            try:
+                derived = _report.outputs(args["bake"], args.get("results") or {}, args.get("hook_report") or {})
+            except (KeyError, TypeError) as exc:
+                result.update(failed=True, changed=False,
+                              msg="bake: not a plan made by bakery.ami.bake_plan (missing %s)" % exc)
+                return result
+            args = dict({k: v for k, v in args.items() if k not in ("bake", "results", "hook_report")}, **derived)
+        else:
+            args = {k: v for k, v in args.items() if k not in ("bake", "results", "hook_report")}
         try:
             outcome = bake_outputs(args, check_mode=bool(self._task.check_mode), diff=bool(self._task.diff),
                                    max_diff_size=C.MAX_FILE_SIZE_FOR_DIFF)
@@ -60,4 +83,6 @@ class ActionModule(ActionBase):
             result.update(failed=True, changed=False, msg=str(exc))
             return result
         result.update(outcome)
+        if derived:
+            result.update(report=derived["report"], summary=_report.summary(derived["report"]))
         return result

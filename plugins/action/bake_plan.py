@@ -43,10 +43,11 @@ class ActionModule(ActionBase):
         result = super().run(tmp, task_vars)
         del tmp  # not used
         task_vars = task_vars or {}
-        if self._task.args:
+        scope = self._task.args.get("scope", "bake")
+        if set(self._task.args) - {"scope"} or scope not in ("bake", "sweep"):
             result.update(failed=True, changed=False,
-                          msg="%s takes no options: it reads the play's bake_* variables (unsupported: %s)"
-                              % (NAME, ", ".join(sorted(self._task.args))))
+                          msg="%s: its only option is scope (bake or sweep); it reads the play's bake_* variables"
+                              % NAME)
             return result
         try:
             given = {}
@@ -65,11 +66,12 @@ class ActionModule(ActionBase):
                 known_regions=_validate.known_regions(),
                 cwd=os.environ.get("PWD") or os.getcwd(),
                 cache_dir=os.environ.get("BAKERY_CACHE_DIR") or os.path.expanduser("~/.cache/bakery-ami"),
-                role_exists=lambda role: self._role_exists(role, playbook_dir),
+                role_exists=lambda role: self._role_path(role, playbook_dir) is not None,
                 local_tools=self._local_tools(given, playbook_dir),
-                rendered_templates=self._render_templates(given, task_vars),
+                rendered_templates=self._render_templates(given, task_vars) if scope == "bake" else {},
+                role_path=lambda role: self._role_path(role, playbook_dir),
             )
-            plan = _plan.build_plan(given, context)
+            plan = _plan.build_plan(given, context) if scope == "bake" else _plan.build_sweep_plan(given, context)
         except BakeryError as exc:
             result.update(failed=True, changed=False, msg=exc.msg)
             return result
@@ -80,13 +82,21 @@ class ActionModule(ActionBase):
         return result
 
     @staticmethod
-    def _role_exists(role: str, playbook_dir: str) -> bool:
+    def _role_path(role: str, playbook_dir: str):
+        """The directory of a role given by name (role, namespace.collection.role) or path, the way
+        include_role finds it; None when there is none."""
+        if not isinstance(role, str) or not role:
+            return None
+        if "/" in role:
+            path = role if os.path.isabs(role) else os.path.join(playbook_dir, role)
+            return os.path.normpath(path) if os.path.isdir(os.path.join(path, "tasks")) else None
         if role.count(".") >= 2:
-            return _get_collection_role_path(role) is not None
+            found = _get_collection_role_path(role)
+            return role if found is not None else None
         for base in [os.path.join(playbook_dir, "roles")] + list(C.DEFAULT_ROLES_PATH or []) + [playbook_dir]:
             if os.path.isdir(os.path.join(os.path.expanduser(base), role)):
-                return True
-        return False
+                return role
+        return None
 
     @staticmethod
     def _local_tools(given: dict, playbook_dir: str):

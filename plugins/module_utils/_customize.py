@@ -91,9 +91,9 @@ def check_launch_config(option: str, config: t.Any) -> None:
         if not isinstance(key, str) or not _SHELL_NAME.fullmatch(key):
             raise CustomizeError("%s.values: %r is not a shell variable name (letters, digits and '_', not "
                                  "starting with a digit)" % (option, key))
-        if isinstance(value, (dict, list, tuple)) or value is None:
-            raise CustomizeError("%s.values: %s must be a string, number or boolean, got %s"
-                                 % (option, key, type(value).__name__))
+        if isinstance(value, (dict, list, tuple)):
+            raise CustomizeError("%s.values: %s must be a string, number, boolean or null (lists and mappings "
+                                 "cannot be one shell variable), got %s" % (option, key, type(value).__name__))
         if "\0" in value_text(value):
             raise CustomizeError("%s.values: %s must not contain NUL" % (option, key))
     path = config.get("values_path")
@@ -102,7 +102,10 @@ def check_launch_config(option: str, config: t.Any) -> None:
 
 
 def value_text(value: t.Any) -> str:
-    """The text a launch value stands for (booleans as true/false, as a shell script reads them)."""
+    """The text a launch value stands for (booleans as true/false, as a shell script reads them;
+    null as the empty string)."""
+    if value is None:
+        return ""
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)

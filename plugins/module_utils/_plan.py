@@ -77,6 +77,9 @@ OPTIONS: t.Dict[str, t.Tuple[str, t.Any]] = {
     "bake_volume_type": ("str", "gp3"),
     "bake_ttl_minutes": ("int", 180),
     "bake_wait_timeout": ("int", 1800),
+    "bake_builder_role": ("str", ""),
+    "bake_hooks": ("dict", {}),
+    "bake_cache_dir": ("str", ""),
     "bake_local_cache_dir": ("str", ""),
     "bake_local_tools_dir": ("str", ""),
     # how much to bake
@@ -94,6 +97,8 @@ OPTIONS: t.Dict[str, t.Tuple[str, t.Any]] = {
     "bake_cloudinit_settings": ("dict", {}),
     "bake_cloudinit_allow_privileged_settings": ("bool", False),
     "bake_generalize_exclude": ("list", []),
+    "bake_generalize_keep_secret_files": ("list", []),
+    "bake_generalize_remove_secret_files": ("list", []),
     # publishing and lifecycle
     "bake_share_user_ids": ("list", []),
     "bake_share_org_arns": ("list", []),
@@ -102,6 +107,7 @@ OPTIONS: t.Dict[str, t.Tuple[str, t.Any]] = {
     "bake_keep_latest": ("int", 0),
     "bake_keep_days": ("int", 0),
     "bake_prune_deprecate_after_days": ("int", 0),
+    "bake_prune_max_deletions": ("int", -1),
     "bake_keep_failed": ("bool", False),
     # outputs
     "bake_output_dir": ("str", ""),
@@ -110,6 +116,22 @@ OPTIONS: t.Dict[str, t.Tuple[str, t.Any]] = {
     "bake_user_data_path": ("str", ""),
     "bake_run_id": ("str", ""),
 }
+
+# The points of the bake where bake_hooks run roles on the controller (the extension point).
+HOOK_POINTS = ("start", "after_builder", "after_publish", "before_report", "sweep")
+DEFAULT_BUILDER_ROLE = "bakery.ami.builder"
+# The embedded default of a checkout (bake_builder: local): roles under its tools/, never shipped.
+LOCAL_ROLES = "tools/ansible/roles"
+LOCAL_BUILDER_ROLE = LOCAL_ROLES + "/local_builder"
+LOCAL_HOOKS = {
+    "start": [{"role": LOCAL_ROLES + "/local_endpoint", "tasks_from": "start.yml"}],
+    "after_builder": [{"role": LOCAL_ROLES + "/local_builder", "tasks_from": "archive.yml"}],
+    "after_publish": [{"role": LOCAL_ROLES + "/local_builder", "tasks_from": "publish.yml"}],
+    "before_report": [{"role": LOCAL_ROLES + "/local_endpoint", "tasks_from": "report.yml"}],
+    "sweep": [{"role": LOCAL_ROLES + "/local_builder", "tasks_from": "sweep.yml"}],
+}
+SOURCE_KEYS = ("distro", "owners", "name", "filters", "tags", "ssm_parameter", "image_ids", "executable_by_me",
+               "include_deprecated", "sort_by")
 
 _KIND_WORDS = {"str": "a string", "bool": "a boolean (true/false, yes/no)", "int": "a whole number",
                "list": "a list", "dict": "a mapping", "version": "a string"}
@@ -249,6 +271,7 @@ class Context(t.NamedTuple):
     cache_dir: str  # $BAKERY_CACHE_DIR or ~/.cache/bakery-ami
     role_exists: t.Callable[[str], bool]
     local_tools: t.Optional[str]  # the checkout holding tools/ for bake_builder: local, or None
+    role_path: t.Callable[[str], t.Optional[str]]  # where a role of that name (or path) is, or None
     rendered_templates: t.Mapping[str, str]  # template path -> rendered text (bake_files, launch files)
 
 
@@ -311,6 +334,17 @@ def validate(values: dict, context: Context) -> None:
         _fail("bake_builder: local is the embedded default of a checkout of the bakery.ami repository: its "
               "tools/ directory is not part of the installed collection. Run `bash tools/bake_local.sh` in a "
               "checkout, or set bake_local_tools_dir to a checkout's root, or bake on AWS with bake_builder: aws.")
+    unknown_source = sorted(set(map(str, v["bake_source"])) - set(SOURCE_KEYS))
+    if unknown_source:
+        _fail("bake_source: unknown keys %s (the options of bakery.ami.ami_find: %s)"
+              % (", ".join(unknown_source), ", ".join(SOURCE_KEYS)))
+    if v["bake_stage"] == "base" and not v["bake_source"]:
+        _fail("bake_source: a base bake needs its source image: distro, owners with name, ssm_parameter or "
+              "image_ids (the options of bakery.ami.ami_find)")
+    if v["bake_builder_role"] and context.role_path(v["bake_builder_role"]) is None:
+        _fail("bake_builder_role: role %s is not installed (looked in the playbook's roles/, the roles path and "
+              "the collections paths)" % v["bake_builder_role"])
+    hooks(v["bake_hooks"], context)
     missing = [r["name"] for r in roles if not context.role_exists(r["name"])]
     if missing:
         _fail("bake_roles: not installed: %s (looked in the playbook's roles/, the roles path and the "
@@ -336,13 +370,18 @@ def validate(values: dict, context: Context) -> None:
     for name in ("bake_subnet_id", "bake_vpc_id"):
         if v[name]:
             _raise_if(_validate.resource_id(name, v[name], "subnet" if name == "bake_subnet_id" else "vpc"))
+    if not -1 <= v["bake_prune_max_deletions"] <= 100000:
+        _fail("bake_prune_max_deletions: must be -1 (ami_prune's own limits) or a number of images from 0 to "
+              "100000, got %d" % v["bake_prune_max_deletions"])
     for name in ("bake_output_dir", "bake_manifest_path", "bake_report_path", "bake_user_data_path",
-                 "bake_local_cache_dir", "bake_local_tools_dir"):
+                 "bake_cache_dir", "bake_local_cache_dir", "bake_local_tools_dir"):
         if v[name] and not _ABSOLUTE.fullmatch(v[name]):
             _fail("%s: must be an absolute path without control characters, got %r" % (name, v[name]))
     _check_list_of_strings("bake_generalize_exclude", v["bake_generalize_exclude"], _ABSOLUTE,
                            "an absolute path inside the image (glob patterns allowed)")
     _check_list_of_strings("bake_cloudinit_protect", v["bake_cloudinit_protect"])
+    for name in ("bake_generalize_keep_secret_files", "bake_generalize_remove_secret_files"):
+        _check_list_of_strings(name, v[name], _ABSOLUTE, "an absolute path inside the image")
 
 
 def _raise_if(message: t.Optional[str]) -> None:
@@ -351,8 +390,35 @@ def _raise_if(message: t.Optional[str]) -> None:
 
 
 def connects_over_ssh(values: dict) -> bool:
-    """Whether the controller reaches the builder over SSH (and so needs bake_ssh_cidrs)."""
-    return values["bake_builder"] == "aws" and bool(values["bake_customize"])
+    """Whether the controller reaches the builder over SSH (and so needs bake_ssh_cidrs): the
+    collection's own builder role with something to run on the builder."""
+    return (values["bake_builder"] == "aws" and values["bake_builder_role"] in ("", DEFAULT_BUILDER_ROLE)
+            and bool(values["bake_customize"]))
+
+
+def hooks(value: dict, context: Context) -> dict:
+    """bake_hooks as {point: [{role, tasks_from}]}; PlanError naming the point and the entry."""
+    result: dict = {point: [] for point in HOOK_POINTS}
+    for point, entries in value.items():
+        if point not in HOOK_POINTS:
+            _fail("bake_hooks: unknown point %r; the points are %s" % (point, ", ".join(HOOK_POINTS)))
+        if not isinstance(entries, list):
+            _fail("bake_hooks.%s: must be a list of roles (a name, or {role, tasks_from})" % point)
+        for entry in entries:
+            if isinstance(entry, str):
+                entry = {"role": entry}
+            if not isinstance(entry, dict) or not isinstance(entry.get("role"), str) or \
+                    set(entry) - {"role", "tasks_from"}:
+                _fail("bake_hooks.%s: each entry must be a role name or path, or {role, tasks_from}, got %r"
+                      % (point, _short(entry)))
+            tasks_from = entry.get("tasks_from", "main.yml")
+            if not isinstance(tasks_from, str) or not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*\.ya?ml", tasks_from):
+                _fail("bake_hooks.%s: tasks_from must be a task file name such as main.yml, got %r" % (point, tasks_from))
+            where = context.role_path(entry["role"])
+            if where is None:
+                _fail("bake_hooks.%s: role %s is not installed" % (point, entry["role"]))
+            result[point].append({"role": where, "tasks_from": tasks_from})
+    return result
 
 
 def image_tags(values: dict, run_id: str, version: str, build_id: str, expires_at: str) -> dict:
@@ -404,7 +470,19 @@ def build_plan(given: dict, context: Context) -> dict:
     expires_at = _utc(now + datetime.timedelta(minutes=v["bake_ttl_minutes"]))
     regions = [v["bake_region"]] + [r for r in v["bake_regions"] if r != v["bake_region"]]
     out = v["bake_output_dir"].rstrip("/")
-    cache = (v["bake_local_cache_dir"] or context.cache_dir).rstrip("/")
+    cache = (v["bake_cache_dir"] or v["bake_local_cache_dir"] or context.cache_dir).rstrip("/")
+    builder_role = v["bake_builder_role"] or DEFAULT_BUILDER_ROLE
+    hook_settings = dict(v["bake_hooks"])
+    if v["bake_builder"] == "local":
+        # the embedded default: a builder role and hooks from the checkout's tools/
+        tools = (context.local_tools or "").rstrip("/")
+        builder_role = v["bake_builder_role"] or tools + "/" + LOCAL_BUILDER_ROLE
+        for point, entries in LOCAL_HOOKS.items():
+            hook_settings[point] = [dict(e, role=tools + "/" + e["role"]) for e in entries] + list(
+                hook_settings.get(point) or [])
+    builder_role_path = context.role_path(builder_role)
+    if builder_role_path is None:
+        _fail("bake_builder_role: role %s is not installed" % builder_role)
     tags = image_tags(v, run_id, version, build_id, expires_at)
     customize = _customize.plan(v["bake_level"] if v["bake_customize"] else "full",
                                 v["bake_packages"], v["bake_files"], v["bake_services"], v["bake_launch_config"],
@@ -412,11 +490,8 @@ def build_plan(given: dict, context: Context) -> dict:
     # a pinned version or build ID (or a template without the version) names an image a previous
     # run may have made: the bake looks for it and adopts it
     adoptable = bool(v["bake_version"] or v["bake_build_id"] or "{version}" not in v["bake_name_template"])
-    archive_after = v["bake_builder"] == "local" and v["bake_customize"]
-    pending = {} if archive_after else {_tags.EXPIRES_AT: expires_at}
+    pending = {_tags.EXPIRES_AT: expires_at}
     copy_tags = {_tags.RUN_ID: run_id}
-    if archive_after:
-        copy_tags[_tags.EXPIRES_AT] = expires_at
     deprecate_at = _utc(now + datetime.timedelta(days=v["bake_deprecate_days"])) if v["bake_deprecate_days"] else ""
     source = dict(v["bake_source"])
     if v["bake_stage"] == "service":
@@ -444,6 +519,7 @@ def build_plan(given: dict, context: Context) -> dict:
         "adoptable": adoptable,
         "builder": {
             "mode": v["bake_builder"],
+            "role": builder_role_path,
             "connect": bool(v["bake_customize"]),
             "ssh": connects_over_ssh(v),
             "instance_type": v["bake_instance_type"],
@@ -459,7 +535,6 @@ def build_plan(given: dict, context: Context) -> dict:
             "wait_timeout": v["bake_wait_timeout"],
             "key_dir": "%s/keys/%s" % (cache, run_id),
             "local_root": "%s/work/%s/root" % (cache, run_id),
-            "local_cache_dir": v["bake_local_cache_dir"],
             "local_tools_dir": context.local_tools or "",
         },
         "customize": dict(customize, enabled=bool(v["bake_customize"])),
@@ -467,19 +542,22 @@ def build_plan(given: dict, context: Context) -> dict:
         "release": {"release": v["bake_release"], "launch_updates": v["bake_launch_updates"]},
         "cloudinit": {"protect": v["bake_cloudinit_protect"], "settings": v["bake_cloudinit_settings"],
                       "allow_privileged_settings": v["bake_cloudinit_allow_privileged_settings"]},
-        "generalize": {"exclude": v["bake_generalize_exclude"]},
+        "generalize": {"exclude": v["bake_generalize_exclude"],
+                       "keep_secret_files": v["bake_generalize_keep_secret_files"],
+                       "remove_secret_files": v["bake_generalize_remove_secret_files"]},
         "tag_names": {"source_image": _tags.SOURCE_IMAGE, "parent_image": _tags.PARENT_IMAGE,
                       "al_release": _tags.AL_RELEASE, "expires_at": _tags.EXPIRES_AT, "run_id": _tags.RUN_ID,
                       "build_id": _tags.BUILD_ID},
         "tags": {"image": tags, "copy": copy_tags, "pending": pending},
-        "archive_after_publish": archive_after,
+        "hooks": hooks(hook_settings, context),
         "share": {"user_ids": v["bake_share_user_ids"], "org_arns": v["bake_share_org_arns"],
                   "org_unit_arns": v["bake_share_org_unit_arns"]},
         "shared": bool(v["bake_share_user_ids"] or v["bake_share_org_arns"] or v["bake_share_org_unit_arns"]),
         "deprecate_at": deprecate_at,
         "prune": {"enabled": bool(v["bake_keep_latest"] or v["bake_keep_days"] or v["bake_prune_deprecate_after_days"]),
                   "keep_latest": v["bake_keep_latest"], "keep_days": v["bake_keep_days"],
-                  "deprecate_after_days": v["bake_prune_deprecate_after_days"]},
+                  "deprecate_after_days": v["bake_prune_deprecate_after_days"],
+                  "max_deletions": v["bake_prune_max_deletions"]},
         "keep_failed": v["bake_keep_failed"],
         "paths": {
             "output_dir": out,
@@ -488,4 +566,44 @@ def build_plan(given: dict, context: Context) -> dict:
             "user_data": v["bake_user_data_path"] or out + "/launch-user-data.yml",
             "cache_dir": cache,
         },
+    }
+
+
+SWEEP_OPTIONS = ("bake_region", "bake_regions", "bake_endpoint_url", "bake_aws_profile", "bake_ttl_minutes",
+                 "bake_cache_dir", "bake_local_cache_dir", "bake_local_tools_dir", "bake_builder", "bake_hooks")
+
+
+def build_sweep_plan(given: dict, context: Context) -> dict:
+    """What sweep.yml needs (regions, endpoint, expiry window, cache, sweep hooks) from the same
+    variables as the bake; only those are checked, so a sweep runs with the bake's own file or
+    with just the regions."""
+    values = settle({name: value for name, value in given.items() if name in SWEEP_OPTIONS})
+    v = values
+    if v["bake_builder"] not in BUILDERS:
+        _fail("bake_builder: must be aws or local, got %s" % _short(v["bake_builder"]))
+    regions = v["bake_regions"]
+    if not regions or len(set(map(str, regions))) != len(regions):
+        _fail("bake_regions: must be a non-empty list of region names without duplicates, got %s" % (regions,))
+    known = set(context.known_regions)
+    unknown = [r for r in [v["bake_region"]] + regions if not isinstance(r, str) or (known and r not in known)]
+    if unknown:
+        _fail("bake_regions: unknown region(s) %s (not an AWS region name)" % ", ".join(map(str, unknown)))
+    if not 10 <= v["bake_ttl_minutes"] <= 7 * 24 * 60:
+        _fail("bake_ttl_minutes: must be a whole number from 10 to %d, got %d" % (7 * 24 * 60, v["bake_ttl_minutes"]))
+    if v["bake_builder"] == "local" and not context.local_tools:
+        _fail("bake_builder: local is the embedded default of a checkout of the bakery.ami repository; run the "
+              "sweep from a checkout, or set bake_local_tools_dir to a checkout's root")
+    hook_settings = dict(v["bake_hooks"])
+    if v["bake_builder"] == "local":
+        tools = (context.local_tools or "").rstrip("/")
+        hook_settings["sweep"] = [dict(e, role=tools + "/" + e["role"]) for e in LOCAL_HOOKS["sweep"]] + list(
+            hook_settings.get("sweep") or [])
+    cache = (v["bake_cache_dir"] or v["bake_local_cache_dir"] or context.cache_dir).rstrip("/")
+    return {
+        "region": v["bake_region"],
+        "regions": [v["bake_region"]] + [r for r in regions if r != v["bake_region"]],
+        "aws": {"endpoint_url": v["bake_endpoint_url"], "profile": v["bake_aws_profile"]},
+        "ttl_minutes": v["bake_ttl_minutes"],
+        "paths": {"cache_dir": cache},
+        "hooks": hooks(hook_settings, context),
     }

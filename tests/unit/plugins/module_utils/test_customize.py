@@ -67,7 +67,7 @@ def test_launch_values_come_back_exactly_when_sh_sources_the_file(tmp_path, valu
 @pytest.mark.parametrize("config, message", [
     ({"values": {"1BAD": "x"}}, r"^bake_launch_config\.values: '1BAD' is not a shell variable name"),
     ({"values": {"A-B": "x"}}, r"is not a shell variable name"),
-    ({"values": {"A": {"nested": 1}}}, r"^bake_launch_config\.values: A must be a string, number or boolean"),
+    ({"values": {"A": {"nested": 1}}}, r"^bake_launch_config\.values: A must be a string, number, boolean or null"),
     ({"values": ["A=1"]}, r"^bake_launch_config\.values: must be a mapping"),
     ({"values_path": "relative"}, r"^bake_launch_config\.values_path: must be an absolute path"),
     ({"other": 1}, r"^bake_launch_config: unknown keys other"),

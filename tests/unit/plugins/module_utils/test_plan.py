@@ -13,13 +13,15 @@ from ansible_collections.bakery.ami.plugins.module_utils import _plan, _tags
 from ansible_collections.bakery.ami.plugins.module_utils._errors import BakeryError as PlanError
 
 NOW = datetime.datetime(2026, 12, 5, 10, 0, 0, tzinfo=datetime.timezone.utc)
+INSTALLED = ("my_role", "ns.coll.web", "bakery.ami.builder", "/opt/roles/my_builder", "ns.coll.hook")
 REGIONS = ("us-east-1", "us-west-2", "eu-west-1", "eu-central-1", "ap-southeast-2")
 
 
 def context(**overrides):
     fields = dict(now=NOW, run_token="abcd1234", is_root=True, known_regions=REGIONS, cwd="/work/here",
                   cache_dir="/var/cache/bakery", role_exists=lambda name: name in ("my_role", "ns.coll.web"),
-                  local_tools="/checkout", rendered_templates={"app.conf.j2": "rendered\n"})
+                  local_tools="/checkout", rendered_templates={"app.conf.j2": "rendered\n"},
+                  role_path=lambda name: name if name in INSTALLED or name.startswith("/checkout/tools/") else None)
     fields.update(overrides)
     return _plan.Context(**fields)
 
@@ -186,9 +188,48 @@ def test_bake_roles_keep_their_order_and_their_vars():
                           {"name": "my_role", "vars": {}}]
 
 
-def test_a_local_bake_keeps_expiry_on_copies_until_the_archive_is_made():
+def test_the_local_shorthand_is_the_checkouts_builder_role_and_hooks():
     p = plan(bake_builder="local")
-    assert p["archive_after_publish"] is True
-    assert p["tags"]["pending"] == {}
-    assert p["tags"]["copy"][_tags.EXPIRES_AT] == p["expires_at"]
+    assert p["builder"]["role"] == "/checkout/tools/ansible/roles/local_builder"
+    assert p["hooks"]["after_builder"] == [{"role": "/checkout/tools/ansible/roles/local_builder",
+                                            "tasks_from": "archive.yml"}]
+    assert p["hooks"]["start"][0]["role"].startswith("/checkout/tools/")
     assert p["builder"]["local_root"] == "/var/cache/bakery/work/%s/root" % p["run_id"]
+    assert p["builder"]["ssh"] is False
+
+
+def test_a_builder_role_and_hooks_of_ones_own_plug_in():
+    p = plan(bake_builder_role="/opt/roles/my_builder", bake_hooks={"after_publish": ["ns.coll.hook"]})
+    assert p["builder"]["role"] == "/opt/roles/my_builder"
+    assert p["builder"]["ssh"] is False
+    assert p["hooks"]["after_publish"] == [{"role": "ns.coll.hook", "tasks_from": "main.yml"}]
+    assert p["hooks"]["start"] == []
+
+
+@pytest.mark.parametrize("hooks, message", [
+    ({"later": ["ns.coll.hook"]}, r"^bake_hooks: unknown point 'later'"),
+    ({"start": "ns.coll.hook"}, r"^bake_hooks\.start: must be a list"),
+    ({"start": [{"role": "ns.coll.hook", "when": "x"}]}, r"^bake_hooks\.start: each entry must be"),
+    ({"start": [{"role": "ns.coll.hook", "tasks_from": "../x.yml"}]}, r"^bake_hooks\.start: tasks_from must be"),
+    ({"start": ["not.installed.role"]}, r"^bake_hooks\.start: role not\.installed\.role is not installed"),
+])
+def test_bad_hooks_are_refused(hooks, message):
+    refused(message, bake_hooks=hooks)
+
+
+def test_a_builder_role_that_is_not_installed_is_refused():
+    refused(r"^bake_builder_role: role /no/where is not installed", bake_builder_role="/no/where")
+
+
+def test_source_keys_are_ami_finds_options():
+    refused(r"^bake_source: unknown keys owner \(the options of bakery\.ami\.ami_find", bake_source={"owner": "x"})
+    refused(r"^bake_source: a base bake needs its source image", bake_source={})
+
+
+def test_the_sweep_plan_checks_only_where_the_run_lives():
+    sweep = _plan.build_sweep_plan({"bake_regions": ["us-east-1", "eu-west-1"], "bake_family": "not checked!",
+                                    "bake_builder": "local"}, context())
+    assert sweep["regions"] == ["us-east-1", "eu-west-1"]
+    assert sweep["hooks"]["sweep"][0]["role"] == "/checkout/tools/ansible/roles/local_builder"
+    with pytest.raises(PlanError, match="^bake_regions: unknown region"):
+        _plan.build_sweep_plan({"bake_regions": ["moon-1"]}, context())

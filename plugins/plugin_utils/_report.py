@@ -1,0 +1,173 @@
+# -*- coding: utf-8 -*-
+# Copyright: Contributors to the bakery.ami project
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+# Private to bakery.ami: not a public API; may change without notice.
+#
+# The bake's three outputs from its plan (bakery.ami.bake_plan) and the results of its steps
+# (the bake_results fact playbooks/bake.yml collects): bake-report.json, the Packer-format build
+# for bake-manifest.json, and launch-user-data.yml. bakery.ami.bake_outputs writes them.
+
+from __future__ import annotations
+
+import typing as t
+
+from ansible_collections.bakery.ami.plugins.module_utils._cloudinit_protections import PROTECTIONS
+
+# Phase boundaries the bake marks (bake_results.marks), in order; a phase lasts from the mark
+# before it to its own.
+PHASES = (("validate", "plan"), ("source", "source"), ("builder", "builder"), ("customize", "customize"),
+          ("publish", "publish"), ("cleanup", "cleanup"))
+BUILDER_TYPES = {"amazon-ebs"}
+
+
+def phases_seconds(marks: t.Mapping[str, float]) -> dict:
+    """Seconds per phase from the marks; phases whose marks are missing are left out."""
+    seconds = {}
+    previous = marks.get("start")
+    for phase, mark in PHASES:
+        if mark in marks and previous is not None:
+            seconds[phase] = round(float(marks[mark]) - float(previous), 2)
+        if mark in marks:
+            previous = marks[mark]
+    if "start" in marks and previous is not None:
+        seconds["total"] = round(float(previous) - float(marks["start"]), 2)
+    return seconds
+
+
+def protected_paths(protect: t.Iterable[str], customized: t.Iterable[str]) -> list:
+    """The files first boot must leave as baked: the ones the bake wrote and those of each
+    cloud-init protection (glob patterns left out: the boot check compares files)."""
+    paths = list(customized)
+    for name in protect:
+        paths += [p for p in PROTECTIONS.get(name, {}).get("paths", []) if not any(c in p for c in "*?[")]
+    return list(dict.fromkeys(paths))
+
+
+def status(bake: dict, results: dict) -> tuple:
+    """(failed phase or None, error or None)."""
+    failed = results.get("failed") or {}
+    if failed.get("phase"):
+        return failed["phase"], failed.get("error") or ""
+    return None, None
+
+
+def report(bake: dict, results: dict, hook_report: t.Optional[dict] = None) -> dict:
+    """bake-report.json: what the bake made, from what, how, and how long each phase took. Keys a
+    hook reports (bake_hook_report) are added where the bake's own keys do not use them."""
+    failed_phase, error = status(bake, results)
+    source = results.get("source") or {}
+    run = results.get("builder_run") or {}
+    publish = results.get("publish") or {}
+    customize = bake.get("customize") or {}
+    builder = results.get("builder") or {}
+    document = {
+        "run_id": bake["run_id"],
+        "status": "failed" if failed_phase else "succeeded",
+        "failed_phase": failed_phase,
+        "error": error,
+        "family": bake["family"],
+        "stage": bake["stage"],
+        "version": bake["version"],
+        "name": bake["name"],
+        "build_id": bake["build_id"],
+        "bake_level": bake["level"],
+        "builder": bake["builder"]["mode"],
+        "builder_type": builder.get("builder_type"),
+        "adopted": bool(results.get("adopted")),
+        "source_image": {
+            "region": bake["region"],
+            "image_id": source.get("image_id"),
+            "name": source.get("name"),
+            "owner_id": source.get("owner_id"),
+            "creation_date": source.get("creation_date"),
+            "release": source.get("release"),
+            "distro": source.get("distro"),
+        },
+        "parent_image": "%s/%s" % (bake["region"], source.get("image_id")) if bake["stage"] == "service" else None,
+        "pinned_release": run.get("release") or None,
+        "cloudinit_guard": run.get("guard") or None,
+        "hygiene_scan": run.get("hygiene") or None,
+        "customizations": {
+            "level": bake["level"],
+            "baked": customize.get("baked", {}),
+            "launch": customize.get("launch", {}),
+            "protected_paths": protected_paths(bake["cloudinit"]["protect"], run.get("customized_paths") or []),
+        },
+        "images": publish.get("images", {}) if not failed_phase else {},
+        "copies": publish.get("copies", {}),
+        "prune": publish.get("prune", {}),
+        "rollback": results.get("rollback"),
+        "cleanup_errors": list(results.get("cleanup_errors") or []),
+        "phases_seconds": phases_seconds(results.get("marks") or {}),
+        "outputs": {
+            "manifest": bake["paths"]["manifest"],
+            "report": bake["paths"]["report"],
+            "launch_user_data": bake["paths"]["user_data"],
+        },
+        "warnings": [],
+    }
+    for key, value in (hook_report or {}).items():
+        if key == "warnings":
+            document["warnings"] += list(value or [])
+        elif key not in document:
+            document[key] = value
+    return document
+
+
+def manifest_build(bake: dict, results: dict) -> t.Optional[dict]:
+    """This build in Packer's manifest format (None when the bake failed: no build to record)."""
+    if status(bake, results)[0]:
+        return None
+    images = (results.get("publish") or {}).get("images", {})
+    builder = results.get("builder") or {}
+    source = results.get("source") or {}
+    return {
+        "name": bake["family"],
+        "builder_type": builder.get("builder_type") or "amazon-ebs",
+        "build_time": int(float((results.get("marks") or {}).get("start", 0))),
+        "files": None,
+        "artifact_id": ",".join("%s:%s" % (region, image) for region, image in images.items()),
+        "packer_run_uuid": bake["run_id"],
+        "custom_data": {
+            "family": bake["family"],
+            "version": bake["version"],
+            "stage": bake["stage"],
+            "bake_level": bake["level"],
+            "build_id": bake["build_id"],
+            "image_name": bake["name"],
+            "source_image": "%s/%s" % (bake["region"], source.get("image_id")),
+            "adopted": "true" if results.get("adopted") else "false",
+        },
+    }
+
+
+def outputs(bake: dict, results: dict, hook_report: t.Optional[dict] = None) -> dict:
+    """The options of bake_outputs for the bake's three files."""
+    options = {
+        "report_path": bake["paths"]["report"],
+        "report": report(bake, results, hook_report),
+        "user_data_path": bake["paths"]["user_data"],
+        "user_data": (bake.get("customize") or {}).get("user_data", {}),
+    }
+    build = manifest_build(bake, results)
+    if build is not None:
+        options.update(manifest_path=bake["paths"]["manifest"], manifest_build=build)
+    return options
+
+
+def summary(document: dict) -> list:
+    """The lines the bake prints at its end."""
+    lines = ["bake %s%s: %s (%s, run %s)" % (
+        document["status"], " in phase %s" % document["failed_phase"] if document["failed_phase"] else "",
+        document["name"], document["bake_level"], document["run_id"])]
+    source = document["source_image"]
+    lines.append("source: %s/%s %s" % (source["region"], source["image_id"], source["name"] or ""))
+    lines += ["image %s: %s" % item for item in document["images"].items()]
+    lines.append("adopted an existing image of this build" if document["adopted"] else "new image")
+    lines.append("seconds per phase: " + ", ".join("%s=%s" % kv for kv in document["phases_seconds"].items()))
+    if isinstance(document.get("api_calls"), dict):
+        lines.append("API calls: %s" % document["api_calls"].get("total"))
+    lines += ["warning: %s" % w for w in document["warnings"]]
+    lines.append("report: %s" % document["outputs"]["report"])
+    return lines
