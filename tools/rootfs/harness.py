@@ -93,10 +93,10 @@ def packages(suite: str | None = None) -> tuple:
 DEFAULT_CACHE_DIR = "~/.cache/bakery-ami"
 CHROOT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 STAGES = (
-    ("init-local", ["cloud-init", "init", "--local"]),
-    ("init", ["cloud-init", "init"]),
-    ("modules-config", ["cloud-init", "modules", "--mode", "config"]),
-    ("modules-final", ["cloud-init", "modules", "--mode", "final"]),
+    ("init-local", ["/usr/bin/cloud-init", "init", "--local"]),
+    ("init", ["/usr/bin/cloud-init", "init"]),
+    ("modules-config", ["/usr/bin/cloud-init", "modules", "--mode", "config"]),
+    ("modules-final", ["/usr/bin/cloud-init", "modules", "--mode", "final"]),
 )
 STAGE_TIMEOUT = 900
 SEED_DIR = "var/lib/cloud/seed/nocloud"
@@ -355,16 +355,40 @@ def mounted(root: str | os.PathLike, run: bool = True):
                 raise HarnessError("still mounted under %s: %s" % (root, ", ".join(left)))
 
 
+def _sandbox():
+    """The collection's image sandbox (plugins/module_utils/_sandbox.py), loaded from this checkout."""
+    from tools.sandbox_chroot import sandbox_module  # pylint: disable=import-outside-toplevel
+
+    return sandbox_module()
+
+
+def sandbox_argv(root: str | os.PathLike, argv: list[str], env: dict | None = None,
+                 network: bool = False) -> list[str]:
+    """The host command that runs ``argv`` in the image sandbox rooted at ``root`` (private
+    namespaces, nosuid/nodev bind, read-only proc, device-less /dev, capabilities that leave a
+    chroot dropped, no_new_privs; see _sandbox.py). A program named without a path is looked up
+    on the image's PATH by the image's own /usr/bin/env."""
+    argv = [str(arg) for arg in argv]
+    if argv and not argv[0].startswith("/"):
+        argv = ["/usr/bin/env", "--"] + argv
+    sandbox = _sandbox()
+    try:
+        return sandbox.image_command(str(root), argv, env=env, network=network)
+    except sandbox.SandboxError as exc:
+        raise HarnessError(str(exc)) from None
+
+
 def chroot_run(root: str | os.PathLike, argv: list[str], env: dict | None = None,
                timeout: int = STAGE_TIMEOUT, check: bool = True,
-               input_text: str | None = None) -> subprocess.CompletedProcess:
-    """Run ``argv`` in the chroot with a clean environment (no mounts done here)."""
-    base = {"PATH": CHROOT_PATH, "HOME": "/root", "LANG": "C.UTF-8",
-            "DEBIAN_FRONTEND": "noninteractive"}
+               input_text: str | None = None, network: bool = True) -> subprocess.CompletedProcess:
+    """Run ``argv`` in the image sandbox rooted at ``root`` with a clean environment (no mounts
+    done here: use ``mounted()`` for a shared /run and /sys). ``network`` keeps the host network
+    (apt downloads); without it the program has only a loopback of its own."""
+    base = {"HOME": "/root", "DEBIAN_FRONTEND": "noninteractive"}
     base.update(env or {})
-    cmd = ["chroot", str(root), "/usr/bin/env", "-i"] + ["%s=%s" % kv for kv in base.items()] + argv
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
-                          check=False, input=input_text)
+    cmd = sandbox_argv(root, argv, base, network)
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False,
+                          input=input_text, stdin=None if input_text is not None else subprocess.DEVNULL)
     if check and proc.returncode != 0:
         raise HarnessError("%s failed (%d):\n%s\n%s" % (" ".join(argv), proc.returncode,
                                                        proc.stdout[-4000:], proc.stderr[-4000:]))
@@ -592,11 +616,7 @@ def unseed(root: str | os.PathLike) -> None:
 
 
 def _stage_argv(root: Path, argv: list[str]) -> list[str]:
-    env = ["PATH=%s" % CHROOT_PATH, "HOME=/root", "LANG=C.UTF-8"]
-    cmd = ["chroot", str(root), "/usr/bin/env", "-i"] + env + argv
-    if shutil.which("setpriv"):
-        cmd = ["setpriv", "--bounding-set", "-mknod,-sys_rawio", "--"] + cmd
-    return cmd
+    return sandbox_argv(root, argv, {"HOME": "/root"}, network=False)
 
 
 def _run_stages_here(root: Path) -> list[dict]:
@@ -606,8 +626,8 @@ def _run_stages_here(root: Path) -> list[dict]:
         for name, argv in STAGES:
             started = time.monotonic()
             try:
-                proc = subprocess.run(_stage_argv(root, argv), stdout=subprocess.PIPE,
-                                      stderr=subprocess.STDOUT, text=True,
+                proc = subprocess.run(_stage_argv(root, argv), stdin=subprocess.DEVNULL,
+                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                       timeout=STAGE_TIMEOUT, check=False)
                 code, output = proc.returncode, proc.stdout
             except subprocess.TimeoutExpired as exc:
@@ -692,4 +712,5 @@ def _ns_main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__" and len(sys.argv) > 1 and sys.argv[1] == "--ns-boot":
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run as a script: the repository root
     sys.exit(_ns_main(sys.argv[2:]))
