@@ -1,32 +1,36 @@
 # -*- coding: utf-8 -*-
 # Copyright: Contributors to the bakery.ami project
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Root-filesystem harness: a cached Debian 12 root made by debootstrap, and
-a first boot of it with real cloud-init inside a chroot, without a VM.
+"""Root-filesystem harness: cached Debian 12 (bookworm, cloud-init 22.4) and Debian 13
+(trixie, cloud-init 25.1) roots made by debootstrap, and a first boot of them with real
+cloud-init, without a VM.
 
 Not shipped with the collection (tools/ is test and bench tooling).
 
-Safety model (read this before changing anything):
+Safety model (read this before changing anything). Every program of an image that the harness
+runs (each cloud-init stage of a first boot, ``chroot_run``: apt during the build, the boot
+check's prefetch) runs in the collection's image sandbox (plugins/module_utils/_sandbox.py,
+whose header is the full account), the same one the modules and the local builder's connection
+use:
 
-* Nothing in the chroot ever sees a host block device.  ``mounted()`` gives the
-  root a *minimal* /dev: a fresh tmpfs holding only null, zero, full, random,
-  urandom, tty and a private devpts instance.  There is no /dev/vda, /dev/sda,
-  /dev/nvme*, /dev/loop*, /dev/mapper.  cloud-init's growpart and resizefs
-  find the root device from the mount table and then stat the device node; the
-  node does not exist, so both modules log "device does not exist" and stop.
-  In addition the first-boot commands run with CAP_MKNOD and CAP_SYS_RAWIO
-  removed from the capability bounding set, so nothing can create a device
-  node or do raw I/O.
-* /sys is mounted read-only.
-* ``first_boot()`` runs every cloud-init stage inside private mount, UTS, IPC,
-  network and PID namespaces (``unshare``): set_hostname cannot rename the
-  host, network configuration cannot bring up or reconfigure a host
-  interface (the namespace has only ``lo``), any daemon a module starts (sshd
-  restart after ssh_pwauth) dies with the namespace, and every mount vanishes
-  with it even if this process is killed.
-* During the image build a policy-rc.d that forbids starting services is in
-  place, so package installation starts no daemon on the host; it is removed
-  before the image is archived.
+* private mount, PID, IPC and UTS namespaces, and a network namespace with only ``lo`` unless
+  the network is asked for (apt): set_hostname cannot rename the host, network configuration
+  cannot touch a host interface, a daemon a module starts dies with the namespace;
+* the root bound nosuid,nodev (the caller's mounts in it too, checked), a fresh read-only proc
+  of its own PID namespace, and a device-less /dev (null, zero, full, random, urandom, tty, a
+  private devpts): no host disk node exists or opens; cloud-init's growpart and resizefs find
+  no device and stop;
+* every capability but file and user management dropped (chroot, mount, ptrace, mknod, raw
+  I/O, open_by_handle_at...), no_new_privs, a clean environment, no inherited descriptor.
+
+cloud-init cannot set the kernel hostname there (no CAP_SYS_ADMIN): it writes /etc/hostname and
+records a warning ("Failed to non-persistently adjust the system hostname") in status.json.
+
+``mounted()`` adds what a booted machine shares between commands: a tmpfs /run (cloud-init's
+stages pass state through /run/cloud-init), a read-only /sys, proc and a minimal /dev. A first
+boot mounts them inside private namespaces of its own (``unshare``), so they vanish with it
+even if this process is killed. During the image build a policy-rc.d that forbids starting
+services is in place; it is removed before the image is archived.
 """
 
 from __future__ import annotations
@@ -646,7 +650,9 @@ def first_boot(root: str | os.PathLike, instance_id: str, hostname: str,
     optional user-data, vendor-data and network-config, pins
     ``datasource_list: [ NoCloud, None ]`` in 90_dslist.cfg, then runs
     ``cloud-init init --local``, ``init``, ``modules --mode config`` and
-    ``--mode final`` inside private namespaces.  Exit codes are recorded, not
+    ``--mode final`` inside private namespaces, each stage in the image sandbox
+    (_sandbox.py: nosuid/nodev root, read-only proc, no devices, no chroot or
+    mount capability, no network but its own loopback).  Exit codes are recorded, not
     checked: modules that need systemd or a disk fail in a chroot.  Assert on
     files.  With ``keep_seed=False`` the seed and 90_dslist.cfg are removed after.
     """
