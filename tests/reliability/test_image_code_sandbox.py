@@ -130,7 +130,7 @@ class Host:
         for name, listener in (("abstract unix socket", self.unix), ("tcp", self.tcp)):
             while True:
                 try:
-                    conn, _ = listener.accept()
+                    conn = listener.accept()[0]
                 except (BlockingIOError, OSError):
                     break
                 got.append(name)
@@ -250,11 +250,11 @@ def test_sandbox_refuses_streams_the_image_could_reopen(fresh):
     """A regular file or a host directory as a standard stream: refused before any image code."""
     target = fresh.host.decoy / "copy-source.txt"
     with open(target, "rb") as regular:
-        rc, _, err = sandbox.run_in_image(str(fresh.root), SCHEMA_ARGV, careless_run(fresh, stdin=regular))
+        rc, _out, err = sandbox.run_in_image(str(fresh.root), SCHEMA_ARGV, careless_run(fresh, stdin=regular))
     assert rc == sandbox.EXIT_SANDBOX and "stdin must be a pipe" in err and "regular file" in err
     directory = os.open(str(fresh.host.decoy), os.O_RDONLY | os.O_DIRECTORY)
     try:
-        rc, _, err = sandbox.run_in_image(str(fresh.root), SCHEMA_ARGV, careless_run(fresh, stdin=directory))
+        rc, _out, err = sandbox.run_in_image(str(fresh.root), SCHEMA_ARGV, careless_run(fresh, stdin=directory))
     finally:
         os.close(directory)
     # the host's Python already refuses a directory as stdin before the sandbox's own check
@@ -272,7 +272,7 @@ def test_symlinked_proc_or_dev_is_refused(fresh, name, target):
     path.rename(moved)
     try:
         path.symlink_to(str(fresh.host.decoy) if target == "decoy" else target)
-        rc, _, err = sandbox.run_in_image(str(fresh.root), SCHEMA_ARGV, careless_run(fresh))
+        rc, _out, err = sandbox.run_in_image(str(fresh.root), SCHEMA_ARGV, careless_run(fresh))
     finally:
         path.unlink()
         moved.rename(path)
