@@ -348,12 +348,6 @@ def test_control_plain_chroot_is_escaped(fresh, tmp_path):
     (fresh.host.decoy / "etc" / "shadow").write_text("root:$6$host$secret:19000:0:99999:7:::\n")
 
 
-MERGE_PENDING = pytest.mark.xfail(
-    strict=False, reason="passes once the branch that moves this caller onto _sandbox.run_in_image is merged; "
-                         "until then it runs the image's cloud-init in a plain chroot")
-
-
-@MERGE_PENDING
 def test_real_cloudinit_guard_runs_the_schema_check_sandboxed(fresh, tmp_path):
     """bakery.ami.cloudinit_guard on the root from the controller, a protection that writes a
     drop-in (so the image's cloud-init validates it), in check mode as a dry run would."""
@@ -368,7 +362,6 @@ def test_real_cloudinit_guard_runs_the_schema_check_sandboxed(fresh, tmp_path):
     assert proc.returncode == 0, proc.stdout[-3000:]
 
 
-@MERGE_PENDING
 def test_real_generalize_role_runs_cloud_init_clean_sandboxed(fresh, tmp_path):
     """The generalize role on the root from the controller (generalize_root), as for a mounted
     volume: its `cloud-init clean` is the image's program."""
