@@ -12,6 +12,9 @@ rootfs_cache  (session)  Path of the suite's cached image tarball; built on firs
                          default ~/.cache/bakery-ami.
 fresh_root    (function) Path of a fresh extracted copy of that image under tmp_path
                          (about a second); unmounted and removed after the test.
+shared_root   (session)  Path of one extracted copy per suite for tests that only read it (or
+                         mount and unmount it); the session fails at the end if a test changed
+                         it (paths, modes, sizes, times).
 
 Tests using them are skipped, with the reason, when not root or when debootstrap,
 chroot or unshare is missing.
@@ -49,6 +52,30 @@ def rootfs_cache(suite):
     if reasons:
         pytest.skip("rootfs harness unavailable: " + "; ".join(reasons))
     return harness.ensure_image(suite=suite)
+
+
+def _tree_stat(root) -> dict:
+    """path -> (mode, size, mtime) of everything under root: enough to see a test writing to it."""
+    out = {}
+    for dirpath, dirnames, filenames in os.walk(str(root)):
+        for name in dirnames + filenames:
+            full = os.path.join(dirpath, name)
+            st = os.lstat(full)
+            out[os.path.relpath(full, str(root))] = (st.st_mode, st.st_size, st.st_mtime_ns)
+    return out
+
+
+@pytest.fixture(scope="session")
+def shared_root(rootfs_cache, suite, tmp_path_factory):
+    root = tmp_path_factory.mktemp("shared-" + suite) / "root"
+    harness.fresh_root(root, suite=suite)
+    before = _tree_stat(root)
+    try:
+        yield root
+        changed = sorted(set(before.items()) ^ set(_tree_stat(root).items()))
+        assert not changed, "a test changed the shared %s root (use fresh_root): %s" % (suite, changed[:10])
+    finally:
+        harness.remove_root(root)
 
 
 @pytest.fixture

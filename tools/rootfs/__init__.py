@@ -1,8 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright: Contributors to the bakery.ami project
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Reusable root-filesystem harness (see README.md): a cached debootstrap
-Debian 12 root and a real cloud-init first boot of it in a chroot."""
+"""Reusable root-filesystem harness (see README.md): cached debootstrap Debian 12
+and Debian 13 roots and a real cloud-init first boot of them in the image sandbox."""
 
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ from .harness import (  # noqa: F401
     recipe,
     recipe_hash,
     remove_root,
+    sandbox_argv,
     seed,
     snapshot_files,
     unmount_all,

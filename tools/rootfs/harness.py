@@ -1,32 +1,36 @@
 # -*- coding: utf-8 -*-
 # Copyright: Contributors to the bakery.ami project
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Root-filesystem harness: a cached Debian 12 root made by debootstrap, and
-a first boot of it with real cloud-init inside a chroot, without a VM.
+"""Root-filesystem harness: cached Debian 12 (bookworm, cloud-init 22.4) and Debian 13
+(trixie, cloud-init 25.1) roots made by debootstrap, and a first boot of them with real
+cloud-init, without a VM.
 
 Not shipped with the collection (tools/ is test and bench tooling).
 
-Safety model (read this before changing anything):
+Safety model (read this before changing anything). Every program of an image that the harness
+runs (each cloud-init stage of a first boot, ``chroot_run``: apt during the build, the boot
+check's prefetch) runs in the collection's image sandbox (plugins/module_utils/_sandbox.py,
+whose header is the full account), the same one the modules and the local builder's connection
+use:
 
-* Nothing in the chroot ever sees a host block device.  ``mounted()`` gives the
-  root a *minimal* /dev: a fresh tmpfs holding only null, zero, full, random,
-  urandom, tty and a private devpts instance.  There is no /dev/vda, /dev/sda,
-  /dev/nvme*, /dev/loop*, /dev/mapper.  cloud-init's growpart and resizefs
-  find the root device from the mount table and then stat the device node; the
-  node does not exist, so both modules log "device does not exist" and stop.
-  In addition the first-boot commands run with CAP_MKNOD and CAP_SYS_RAWIO
-  removed from the capability bounding set, so nothing can create a device
-  node or do raw I/O.
-* /sys is mounted read-only.
-* ``first_boot()`` runs every cloud-init stage inside private mount, UTS, IPC,
-  network and PID namespaces (``unshare``): set_hostname cannot rename the
-  host, network configuration cannot bring up or reconfigure a host
-  interface (the namespace has only ``lo``), any daemon a module starts (sshd
-  restart after ssh_pwauth) dies with the namespace, and every mount vanishes
-  with it even if this process is killed.
-* During the image build a policy-rc.d that forbids starting services is in
-  place, so package installation starts no daemon on the host; it is removed
-  before the image is archived.
+* private mount, PID, IPC and UTS namespaces, and a network namespace with only ``lo`` unless
+  the network is asked for (apt): set_hostname cannot rename the host, network configuration
+  cannot touch a host interface, a daemon a module starts dies with the namespace;
+* the root bound nosuid,nodev (the caller's mounts in it too, checked), a fresh read-only proc
+  of its own PID namespace, and a device-less /dev (null, zero, full, random, urandom, tty, a
+  private devpts): no host disk node exists or opens; cloud-init's growpart and resizefs find
+  no device and stop;
+* every capability but file and user management dropped (chroot, mount, ptrace, mknod, raw
+  I/O, open_by_handle_at...), no_new_privs, a clean environment, no inherited descriptor.
+
+cloud-init cannot set the kernel hostname there (no CAP_SYS_ADMIN): it writes /etc/hostname and
+records a warning ("Failed to non-persistently adjust the system hostname") in status.json.
+
+``mounted()`` adds what a booted machine shares between commands: a tmpfs /run (cloud-init's
+stages pass state through /run/cloud-init), a read-only /sys, proc and a minimal /dev. A first
+boot mounts them inside private namespaces of its own (``unshare``), so they vanish with it
+even if this process is killed. During the image build a policy-rc.d that forbids starting
+services is in place; it is removed before the image is archived.
 """
 
 from __future__ import annotations
@@ -93,10 +97,10 @@ def packages(suite: str | None = None) -> tuple:
 DEFAULT_CACHE_DIR = "~/.cache/bakery-ami"
 CHROOT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 STAGES = (
-    ("init-local", ["cloud-init", "init", "--local"]),
-    ("init", ["cloud-init", "init"]),
-    ("modules-config", ["cloud-init", "modules", "--mode", "config"]),
-    ("modules-final", ["cloud-init", "modules", "--mode", "final"]),
+    ("init-local", ["/usr/bin/cloud-init", "init", "--local"]),
+    ("init", ["/usr/bin/cloud-init", "init"]),
+    ("modules-config", ["/usr/bin/cloud-init", "modules", "--mode", "config"]),
+    ("modules-final", ["/usr/bin/cloud-init", "modules", "--mode", "final"]),
 )
 STAGE_TIMEOUT = 900
 SEED_DIR = "var/lib/cloud/seed/nocloud"
@@ -355,16 +359,40 @@ def mounted(root: str | os.PathLike, run: bool = True):
                 raise HarnessError("still mounted under %s: %s" % (root, ", ".join(left)))
 
 
+def _sandbox():
+    """The collection's image sandbox (plugins/module_utils/_sandbox.py), loaded from this checkout."""
+    from tools.sandbox_chroot import sandbox_module  # pylint: disable=import-outside-toplevel
+
+    return sandbox_module()
+
+
+def sandbox_argv(root: str | os.PathLike, argv: list[str], env: dict | None = None,
+                 network: bool = False) -> list[str]:
+    """The host command that runs ``argv`` in the image sandbox rooted at ``root`` (private
+    namespaces, nosuid/nodev bind, read-only proc, device-less /dev, capabilities that leave a
+    chroot dropped, no_new_privs; see _sandbox.py). A program named without a path is looked up
+    on the image's PATH by the image's own /usr/bin/env."""
+    argv = [str(arg) for arg in argv]
+    if argv and not argv[0].startswith("/"):
+        argv = ["/usr/bin/env", "--"] + argv
+    sandbox = _sandbox()
+    try:
+        return sandbox.image_command(str(root), argv, env=env, network=network)
+    except sandbox.SandboxError as exc:
+        raise HarnessError(str(exc)) from None
+
+
 def chroot_run(root: str | os.PathLike, argv: list[str], env: dict | None = None,
                timeout: int = STAGE_TIMEOUT, check: bool = True,
-               input_text: str | None = None) -> subprocess.CompletedProcess:
-    """Run ``argv`` in the chroot with a clean environment (no mounts done here)."""
-    base = {"PATH": CHROOT_PATH, "HOME": "/root", "LANG": "C.UTF-8",
-            "DEBIAN_FRONTEND": "noninteractive"}
+               input_text: str | None = None, network: bool = True) -> subprocess.CompletedProcess:
+    """Run ``argv`` in the image sandbox rooted at ``root`` with a clean environment (no mounts
+    done here: use ``mounted()`` for a shared /run and /sys). ``network`` keeps the host network
+    (apt downloads); without it the program has only a loopback of its own."""
+    base = {"HOME": "/root", "DEBIAN_FRONTEND": "noninteractive"}
     base.update(env or {})
-    cmd = ["chroot", str(root), "/usr/bin/env", "-i"] + ["%s=%s" % kv for kv in base.items()] + argv
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
-                          check=False, input=input_text)
+    cmd = sandbox_argv(root, argv, base, network)
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False,
+                          input=input_text, stdin=None if input_text is not None else subprocess.DEVNULL)
     if check and proc.returncode != 0:
         raise HarnessError("%s failed (%d):\n%s\n%s" % (" ".join(argv), proc.returncode,
                                                        proc.stdout[-4000:], proc.stderr[-4000:]))
@@ -592,11 +620,7 @@ def unseed(root: str | os.PathLike) -> None:
 
 
 def _stage_argv(root: Path, argv: list[str]) -> list[str]:
-    env = ["PATH=%s" % CHROOT_PATH, "HOME=/root", "LANG=C.UTF-8"]
-    cmd = ["chroot", str(root), "/usr/bin/env", "-i"] + env + argv
-    if shutil.which("setpriv"):
-        cmd = ["setpriv", "--bounding-set", "-mknod,-sys_rawio", "--"] + cmd
-    return cmd
+    return sandbox_argv(root, argv, {"HOME": "/root"}, network=False)
 
 
 def _run_stages_here(root: Path) -> list[dict]:
@@ -606,8 +630,8 @@ def _run_stages_here(root: Path) -> list[dict]:
         for name, argv in STAGES:
             started = time.monotonic()
             try:
-                proc = subprocess.run(_stage_argv(root, argv), stdout=subprocess.PIPE,
-                                      stderr=subprocess.STDOUT, text=True,
+                proc = subprocess.run(_stage_argv(root, argv), stdin=subprocess.DEVNULL,
+                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                       timeout=STAGE_TIMEOUT, check=False)
                 code, output = proc.returncode, proc.stdout
             except subprocess.TimeoutExpired as exc:
@@ -626,7 +650,9 @@ def first_boot(root: str | os.PathLike, instance_id: str, hostname: str,
     optional user-data, vendor-data and network-config, pins
     ``datasource_list: [ NoCloud, None ]`` in 90_dslist.cfg, then runs
     ``cloud-init init --local``, ``init``, ``modules --mode config`` and
-    ``--mode final`` inside private namespaces.  Exit codes are recorded, not
+    ``--mode final`` inside private namespaces, each stage in the image sandbox
+    (_sandbox.py: nosuid/nodev root, read-only proc, no devices, no chroot or
+    mount capability, no network but its own loopback).  Exit codes are recorded, not
     checked: modules that need systemd or a disk fail in a chroot.  Assert on
     files.  With ``keep_seed=False`` the seed and 90_dslist.cfg are removed after.
     """
@@ -692,4 +718,5 @@ def _ns_main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__" and len(sys.argv) > 1 and sys.argv[1] == "--ns-boot":
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run as a script: the repository root
     sys.exit(_ns_main(sys.argv[2:]))
