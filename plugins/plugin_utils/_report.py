@@ -107,6 +107,8 @@ def report(bake: dict, results: dict, hook_report: t.Optional[dict] = None) -> d
         },
         "warnings": [],
     }
+    if publish.get("prune_error"):
+        document["warnings"].append("prune: the lifecycle of %s did not run: %s" % (bake["family"], publish["prune_error"]))
     for key, value in (hook_report or {}).items():
         if key == "warnings":
             document["warnings"] += list(value or [])
