@@ -1006,7 +1006,7 @@ def test_schema_runs_the_image_cloud_init_in_the_sandbox_from_stdin(image, sandb
     assert os.path.realpath(str(root)) in argv
     settings = json.loads(argv[argv.index(os.path.realpath(str(root))) + 1])
     assert settings["tmp_private"] is True and settings["env"]["PYTHONDONTWRITEBYTECODE"] == "1"
-    assert 21 in settings["drop"] and 18 in settings["drop"]  # sys_admin, sys_chroot
+    assert 21 not in settings["keep"] and 18 not in settings["keep"]  # sys_admin, sys_chroot are dropped
     assert calls[0]["data"] == plan.schema_text and "network" not in calls[0]["data"]
     assert tree_state(root) == before  # nothing written into the image, not even /tmp
 
