@@ -3,7 +3,7 @@
 #   - sets up the virtual environment (tools/ci/venv.sh) and the cached Debian 12 root
 #   - starts the local AWS endpoint on 127.0.0.1 with the seed catalog (a Debian 12 source image
 #     owned by Debian's account in every region the example uses)
-#   - runs playbooks/bake.yml -e @examples/local.yml, then playbooks/boot_check.yml
+#   - runs playbooks/bake.yml -e @examples/local.yml, then tools/ansible/boot_check.yml
 #   - stops the endpoint; exits non-zero on any failure
 # Usage: bash tools/bake_local.sh [extra ansible-playbook arguments, e.g. -e bake_level=minimal]
 # Outputs: ./bake-output/{bake-manifest.json,bake-report.json,launch-user-data.yml}
@@ -37,7 +37,7 @@ common = ["-i", "localhost,", "-c", "local", "-e", "@examples/local.yml",
 with LocalAws.start(port=0, amis=os.environ["BAKERY_CATALOG"]) as aws:
     print("== local AWS endpoint: %s" % aws.url, flush=True)
     extra = ["-e", "bake_endpoint_url=" + aws.url] + sys.argv[1:]
-    for playbook in ("playbooks/bake.yml", "playbooks/boot_check.yml"):
+    for playbook in ("playbooks/bake.yml", "tools/ansible/boot_check.yml"):
         print("== ansible-playbook %s" % playbook, flush=True)
         code = subprocess.call(["ansible-playbook", playbook] + common + extra)
         if code != 0:

@@ -8,7 +8,7 @@ and unreachable at launch.
 
 For each level: the local bake (examples/local.yml with bake_level set) on the local endpoint,
 then two first boots of the image's snapshot archive with real cloud-init (tools.local_builder's
-boot check, the same one playbooks/boot_check.yml runs) and the bake's launch-user-data.yml:
+boot check, the same one tools/ansible/boot_check.yml runs) and the bake's launch-user-data.yml:
 
 - mirror reachable: the boot check fetches the launch packages from the mirror first (the
   harness boots in a network namespace holding only lo, so this download stands for the one an

@@ -103,9 +103,14 @@ class ActionModule(ActionBase):
         """The checkout whose tools/ carry the embedded default (bake_builder: local), or None."""
         if given.get("bake_builder") != "local":
             return None
-        candidate = given.get("bake_local_tools_dir") or os.path.dirname(os.path.abspath(playbook_dir))
-        if isinstance(candidate, str) and os.path.isfile(os.path.join(candidate, LOCAL_TOOL)):
-            return candidate
+        if given.get("bake_local_tools_dir"):
+            candidates = [given["bake_local_tools_dir"]]
+        else:  # playbooks/ or tools/ansible/ of a checkout
+            here = os.path.abspath(playbook_dir)
+            candidates = [os.path.dirname(here), os.path.dirname(os.path.dirname(here))]
+        for candidate in candidates:
+            if isinstance(candidate, str) and os.path.isfile(os.path.join(candidate, LOCAL_TOOL)):
+                return candidate
         return None
 
     def _render_templates(self, given: dict, task_vars: dict) -> dict:

@@ -548,7 +548,7 @@ def build_plan(given: dict, context: Context) -> dict:
         "tag_names": {"source_image": _tags.SOURCE_IMAGE, "parent_image": _tags.PARENT_IMAGE,
                       "al_release": _tags.AL_RELEASE, "expires_at": _tags.EXPIRES_AT, "run_id": _tags.RUN_ID,
                       "build_id": _tags.BUILD_ID},
-        "tags": {"image": tags, "copy": copy_tags, "pending": pending},
+        "tags": {"image": tags, "copies": copy_tags, "pending": pending},
         "hooks": hooks(hook_settings, context),
         "share": {"user_ids": v["bake_share_user_ids"], "org_arns": v["bake_share_org_arns"],
                   "org_unit_arns": v["bake_share_org_unit_arns"]},

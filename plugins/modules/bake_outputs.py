@@ -104,6 +104,23 @@ options:
         the new mode.
     type: str
     default: "0644"
+  bake:
+    description:
+      - The plan of a bake, as M(bakery.ami.bake_plan) returns it. With it the task derives all three
+        files from the plan and O(results) - the report, the launch user-data (the plan's customize
+        user-data) and, when the bake succeeded, its build in the manifest - at the plan's paths.
+      - Cannot be combined with O(report_path), O(report), O(user_data_path), O(user_data),
+        O(manifest_path) or O(manifest_build).
+    type: dict
+  results:
+    description:
+      - What each step of the bake recorded (C(bake_results) in C(playbooks/bake.yml)); used with O(bake).
+    type: dict
+  hook_report:
+    description:
+      - Keys the bake's hooks add to the report (C(bake_hook_report)); a key the report has already is
+        not replaced, and C(warnings) are added to the report's own. Used with O(bake).
+    type: dict
 extends_documentation_fragment:
   - bakery.ami.attributes
   - bakery.ami.group_defaults
@@ -171,6 +188,15 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+report:
+  description: The report written, when O(bake) is given.
+  returned: with O(bake)
+  type: dict
+summary:
+  description: Lines that sum the bake up (status, source, images, phase times, warnings), when O(bake) is given.
+  returned: with O(bake)
+  type: list
+  elements: str
 files:
   description:
     - One entry per file the task was given (V(report), V(user_data), V(manifest)), with its

@@ -97,7 +97,7 @@ def images_by_tag(aws, key, value, regions=REGIONS):
 
 
 def boot_check(run_playbook, aws, out, **overrides):
-    result = bake(run_playbook, aws, out, playbook="playbooks/boot_check.yml", **overrides)
+    result = bake(run_playbook, aws, out, playbook="tools/ansible/boot_check.yml", **overrides)
     assert result.returncode == 0, "boot check failed"
     assert "came up with every baked customization intact" in result.stdout
     return result
@@ -260,7 +260,7 @@ def test_launch_values_intact_and_new_hostname_after_a_local_bake(aws, rootfs_im
     common = dict(ONE_REGION, bake_launch_config=launch, bake_cloudinit_protect=defaults["bake_cloudinit_protect"])
     result = bake(run_playbook, aws, out, bake_version="values", **common)
     assert result.returncode == 0
-    result = bake(run_playbook, aws, out, playbook="playbooks/boot_check.yml", boot_check_hostname="ip-10-20-30-40",
+    result = bake(run_playbook, aws, out, playbook="tools/ansible/boot_check.yml", boot_check_hostname="ip-10-20-30-40",
                   **common)
     checks = boot_checks(result)
     assert checks["launch values in /etc/default/bakery-demo equal bake_launch_config.values when sourced by sh"] == "PASS"
@@ -269,7 +269,7 @@ def test_launch_values_intact_and_new_hostname_after_a_local_bake(aws, rootfs_im
     # the same check refuses a values file whose variables differ from the bake's
     wrong_vars = dict(common)
     wrong_vars["bake_launch_config"] = dict(launch, values=dict(HOSTILE_VALUES, BAKERY_LOG_LEVEL="debug"))
-    wrong_result = bake(run_playbook, aws, out, playbook="playbooks/boot_check.yml", **wrong_vars)
+    wrong_result = bake(run_playbook, aws, out, playbook="tools/ansible/boot_check.yml", **wrong_vars)
     assert wrong_result.returncode != 0
     assert boot_checks(wrong_result)[
         "launch values in /etc/default/bakery-demo equal bake_launch_config.values when sourced by sh"] == "FAIL"
@@ -301,7 +301,7 @@ def test_adopted_image_without_its_archive_is_reported_and_not_booted(aws, rootf
     final = [line for line in result.stdout.splitlines() if "Baked " in line]
     assert final and "local_archive: missing" in final[-1], final
 
-    result = bake(run_playbook, aws, out, playbook="playbooks/boot_check.yml", **ONE_REGION)
+    result = bake(run_playbook, aws, out, playbook="tools/ansible/boot_check.yml", **ONE_REGION)
     assert result.returncode != 0
     assert "says local_archive: missing" in result.stdout
     assert "First-boot a copy" not in result.stdout, "nothing is booted"

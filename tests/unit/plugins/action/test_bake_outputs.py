@@ -409,6 +409,7 @@ def test_documented_options_are_the_argument_spec():
     assert set(options) | set(GROUP_DEFAULT_OPTIONS) == set(action.ARGUMENT_SPEC)
     assert options["mode"]["default"] == action.ARGUMENT_SPEC["mode"]["default"] == _outputs.DEFAULT_MODE
     assert {name for name, _path, _data in _outputs.PAIRS} == set(yaml.safe_load(docs.RETURN)["files"]["contains"])
+    assert {"bake", "results", "hook_report"} <= set(options)
 
 
 # --------------------------------------------------------------------------------------------
