@@ -13,7 +13,6 @@ from ansible import constants as C
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.bakery.ami.plugins.module_utils._group import accept_group_defaults
 from ansible_collections.bakery.ami.plugins.plugin_utils import _report
 from ansible_collections.bakery.ami.plugins.plugin_utils._outputs import (
     DEFAULT_MODE,
@@ -25,8 +24,7 @@ NAME = "bakery.ami.bake_outputs"
 
 # Types are checked by _outputs (raw here), so that a number or a list given as a path, or a
 # string given as a dict, is refused instead of converted.
-ARGUMENT_SPEC = accept_group_defaults(
-    dict(
+ARGUMENT_SPEC = dict(
         report_path=dict(type="raw"),
         report=dict(type="raw"),
         user_data_path=dict(type="raw"),
@@ -38,7 +36,6 @@ ARGUMENT_SPEC = accept_group_defaults(
         results=dict(type="raw"),
         hook_report=dict(type="raw"),
     )
-)
 
 
 class ActionModule(ActionBase):

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 
 class ModuleDocFragment:
-    # Membership of the collection's action group, shared by every module.
+    # Membership of the collection's action group, shared by the modules that call AWS (the only ones in it).
     DOCUMENTATION = r"""
 attributes:
   action_group:

@@ -65,8 +65,6 @@ options:
     choices: [security, bugfix, all, none]
 extends_documentation_fragment:
   - bakery.ami.root
-  - bakery.ami.attributes
-  - bakery.ami.group_defaults
 attributes:
   check_mode:
     description: Reports what would change without writing anything.
@@ -173,7 +171,6 @@ diff:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.bakery.ami.plugins.module_utils._group import accept_group_defaults
 from ansible_collections.bakery.ami.plugins.module_utils._errors import BakeryError
 from ansible_collections.bakery.ami.plugins.module_utils._release import (
     apply_plan,
@@ -184,13 +181,11 @@ from ansible_collections.bakery.ami.plugins.module_utils._release import (
 
 def main():
     module = AnsibleModule(
-        argument_spec=accept_group_defaults(
-            dict(
-                root=dict(type="path", default="/"),
-                release=dict(type="str", default="source"),
-                ami_name=dict(type="str"),
-                launch_updates=dict(type="str", choices=["security", "bugfix", "all", "none"]),
-            )
+        argument_spec=dict(
+            root=dict(type="path", default="/"),
+            release=dict(type="str", default="source"),
+            ami_name=dict(type="str"),
+            launch_updates=dict(type="str", choices=["security", "bugfix", "all", "none"]),
         ),
         supports_check_mode=True,
     )

@@ -121,9 +121,6 @@ options:
       - Keys the bake's hooks add to the report (C(bake_hook_report)); a key the report has already is
         not replaced, and C(warnings) are added to the report's own. Used with O(bake).
     type: dict
-extends_documentation_fragment:
-  - bakery.ami.attributes
-  - bakery.ami.group_defaults
 attributes:
   action:
     description: The whole task runs in an action plugin on the controller; there is no module to run on a host.

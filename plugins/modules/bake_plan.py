@@ -23,8 +23,6 @@ description:
   - Runs in the controller's process; nothing runs on any host and nothing is written.
   - A C(bake_*) variable the bake does not know is reported as a warning, with the closest known name.
 options: {}
-extends_documentation_fragment:
-  - bakery.ami.attributes
 attributes:
   action:
     description: The whole task runs in an action plugin on the controller.

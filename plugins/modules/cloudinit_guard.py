@@ -150,8 +150,6 @@ options:
     default: false
 extends_documentation_fragment:
   - bakery.ami.root
-  - bakery.ami.attributes
-  - bakery.ami.group_defaults
 attributes:
   check_mode:
     description:
@@ -277,7 +275,6 @@ from ansible_collections.bakery.ami.plugins.module_utils._cloudinit import (
     write_dropin,
 )
 from ansible_collections.bakery.ami.plugins.module_utils._errors import BakeryError
-from ansible_collections.bakery.ami.plugins.module_utils._group import accept_group_defaults
 
 
 def _failure(result, **overrides):
@@ -289,18 +286,16 @@ def _failure(result, **overrides):
 
 def main():
     module = AnsibleModule(
-        argument_spec=accept_group_defaults(
-            dict(
-                root=dict(type="path", default="/"),
-                protect=dict(type="list", elements="str", default=[]),
-                settings=dict(type="dict", default={}),
-                disable_modules=dict(type="list", elements="str", default=[]),
-                filename=dict(type="str", default=DEFAULT_FILENAME),
-                audit=dict(type="bool", default=True),
-                customized_paths=dict(type="list", elements="str", default=[]),
-                fail_on_unprotected=dict(type="bool", default=False),
-                allow_privileged_settings=dict(type="bool", default=False),
-            )
+        argument_spec=dict(
+            root=dict(type="path", default="/"),
+            protect=dict(type="list", elements="str", default=[]),
+            settings=dict(type="dict", default={}),
+            disable_modules=dict(type="list", elements="str", default=[]),
+            filename=dict(type="str", default=DEFAULT_FILENAME),
+            audit=dict(type="bool", default=True),
+            customized_paths=dict(type="list", elements="str", default=[]),
+            fail_on_unprotected=dict(type="bool", default=False),
+            allow_privileged_settings=dict(type="bool", default=False),
         ),
         supports_check_mode=True,
     )

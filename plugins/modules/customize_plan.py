@@ -50,8 +50,6 @@ options:
     description: The prefix of the option names in error messages (the bake uses V(bake_)).
     type: str
     default: customize_
-extends_documentation_fragment:
-  - bakery.ami.attributes
 attributes:
   action:
     support: full

@@ -59,8 +59,6 @@ options:
 extends_documentation_fragment:
   - bakery.ami.root
   - bakery.ami.hygiene
-  - bakery.ami.attributes
-  - bakery.ami.group_defaults
 attributes:
   check_mode:
     description: Scans and reports what would be removed (RV(actions)), changes nothing and runs nothing in the image.
@@ -199,7 +197,6 @@ check_mode:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.bakery.ami.plugins.module_utils._errors import BakeryError
-from ansible_collections.bakery.ami.plugins.module_utils._group import accept_group_defaults
 from ansible_collections.bakery.ami.plugins.module_utils._hygiene import (
     ARGUMENT_SPEC,
     SCAN_OPTIONS,
@@ -213,7 +210,7 @@ def main():
     spec = dict(ARGUMENT_SPEC,
                 defer=dict(type="list", elements="str", default=[]),
                 cloud_init_clean=dict(type="bool", default=True))
-    module = AnsibleModule(argument_spec=accept_group_defaults(spec), supports_check_mode=True)
+    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
     params = module.params
     args = {name: params[name] for name in SCAN_OPTIONS}
     try:

@@ -27,8 +27,6 @@ options:
 extends_documentation_fragment:
   - bakery.ami.root
   - bakery.ami.hygiene
-  - bakery.ami.attributes
-  - bakery.ami.group_defaults
 attributes:
   check_mode:
     description: The module only reads; it runs the same in check mode.
@@ -188,7 +186,6 @@ content_scan:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.bakery.ami.plugins.module_utils._errors import BakeryError
-from ansible_collections.bakery.ami.plugins.module_utils._group import accept_group_defaults
 from ansible_collections.bakery.ami.plugins.module_utils._hygiene import (
     ARGUMENT_SPEC,
     SCAN_OPTIONS,
@@ -206,7 +203,7 @@ def own_payload_dir(root):
 
 def main():
     spec = dict(ARGUMENT_SPEC, fail_on_findings=dict(type="bool", default=False))
-    module = AnsibleModule(argument_spec=accept_group_defaults(spec), supports_check_mode=True)
+    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
     params = module.params
     args = {name: params[name] for name in SCAN_OPTIONS}
     try:

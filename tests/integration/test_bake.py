@@ -253,11 +253,11 @@ ONE_REGION = {"bake_packages": [], "bake_services": [], "bake_regions": ["us-eas
 def test_launch_values_intact_and_new_hostname_after_a_local_bake(aws, rootfs_image, run_playbook, out):
     """With the bake's default protections: the booted values file, sourced by the image's sh,
     equals bake_launch_config.values, and the instance first-booted with a new hostname has it."""
-    import yaml  # pylint: disable=import-outside-toplevel
+    from tools.local_builder import collection_module  # pylint: disable=import-outside-toplevel
 
-    defaults = yaml.safe_load((REPO_ROOT / "playbooks" / "vars" / "bake_defaults.yml").read_text())
+    _plan = collection_module("plugins.module_utils._plan")
     launch = {"values": HOSTILE_VALUES, "values_path": "/etc/default/bakery-demo"}
-    common = dict(ONE_REGION, bake_launch_config=launch, bake_cloudinit_protect=defaults["bake_cloudinit_protect"])
+    common = dict(ONE_REGION, bake_launch_config=launch, bake_cloudinit_protect=_plan.OPTIONS["bake_cloudinit_protect"][1])
     result = bake(run_playbook, aws, out, bake_version="values", **common)
     assert result.returncode == 0
     result = bake(run_playbook, aws, out, playbook="tools/ansible/boot_check.yml", boot_check_hostname="ip-10-20-30-40",

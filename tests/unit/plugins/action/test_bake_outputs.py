@@ -402,11 +402,10 @@ def test_documented_options_are_the_argument_spec():
     import yaml  # pylint: disable=import-outside-toplevel
 
     from ansible_collections.bakery.ami.plugins.action import bake_outputs as action  # pylint: disable=import-outside-toplevel
-    from ansible_collections.bakery.ami.plugins.module_utils._group import GROUP_DEFAULT_OPTIONS  # pylint: disable=import-outside-toplevel
     from ansible_collections.bakery.ami.plugins.modules import bake_outputs as docs  # pylint: disable=import-outside-toplevel
 
     options = yaml.safe_load(docs.DOCUMENTATION)["options"]
-    assert set(options) | set(GROUP_DEFAULT_OPTIONS) == set(action.ARGUMENT_SPEC)
+    assert set(options) == set(action.ARGUMENT_SPEC)
     assert options["mode"]["default"] == action.ARGUMENT_SPEC["mode"]["default"] == _outputs.DEFAULT_MODE
     assert {name for name, _path, _data in _outputs.PAIRS} == set(yaml.safe_load(docs.RETURN)["files"]["contains"])
     assert {"bake", "results", "hook_report"} <= set(options)

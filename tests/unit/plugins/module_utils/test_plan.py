@@ -233,3 +233,28 @@ def test_the_sweep_plan_checks_only_where_the_run_lives():
     assert sweep["hooks"]["sweep"][0]["role"] == "/checkout/tools/ansible/roles/local_builder"
     with pytest.raises(PlanError, match="^bake_regions: unknown region"):
         _plan.build_sweep_plan({"bake_regions": ["moon-1"]}, context())
+
+
+def test_every_variable_is_explained_in_the_annotated_example_with_its_default():
+    """examples/al2023-base.yml is the documentation of the bake's interface."""
+    import pathlib  # pylint: disable=import-outside-toplevel
+
+    import yaml  # pylint: disable=import-outside-toplevel
+
+    example = pathlib.Path(__file__).resolve().parents[4] / "examples" / "al2023-base.yml"
+    documented = yaml.safe_load(example.read_text())
+    assert sorted(set(_plan.OPTIONS) - set(documented)) == []
+    assert sorted(set(documented) - set(_plan.OPTIONS)) == []
+
+
+def test_only_the_modules_that_call_aws_are_in_the_action_group():
+    import pathlib  # pylint: disable=import-outside-toplevel
+
+    import yaml  # pylint: disable=import-outside-toplevel
+
+    repo = pathlib.Path(__file__).resolve().parents[4]
+    group = yaml.safe_load((repo / "meta" / "runtime.yml").read_text())["action_groups"]["ami"]
+    calling_aws = sorted(p.stem for p in (repo / "plugins" / "modules").glob("*.py")
+                         if "module_utils._aws import" in p.read_text() or "module_utils import _aws" in p.read_text()
+                         or "fail_json_aws" in p.read_text())
+    assert sorted(group) == calling_aws

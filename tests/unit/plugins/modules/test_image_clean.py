@@ -113,6 +113,7 @@ def test_bad_input_fails_before_anything_changes(capsys, image, args, message):
     assert snapshot(image) == before
 
 
-def test_group_defaults_aws_options_are_accepted(capsys, image):
-    result = run_main(capsys, root=str(image), region="us-east-1", access_key="testing", secret_key="testing")
-    assert result["_rc"] == 0
+def test_aws_options_are_not_options_of_a_file_module(capsys, image):
+    """Only the AWS modules are in the action group, so no module_defaults hands this one AWS options."""
+    result = run_main(capsys, root=str(image), region="us-east-1")
+    assert result["_rc"] == 1 and "Unsupported parameters" in result["msg"] and "region" in result["msg"]

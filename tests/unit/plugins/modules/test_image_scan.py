@@ -196,11 +196,10 @@ def test_root_that_is_a_file(capsys, tmp_path):
     assert "does not exist or is not a directory" in result["msg"]
 
 
-def test_group_defaults_aws_options_are_accepted(capsys, image):
-    # module_defaults for group/bakery.ami.ami pass these to every module of the group
-    result = run_main(capsys, root=str(image), region="us-east-1", endpoint_url="http://127.0.0.1:1",
-                      access_key="testing", secret_key="testing")
-    assert result["_rc"] == 0 and result["clean"] is True
+def test_aws_options_are_not_options_of_a_file_module(capsys, image):
+    """Only the AWS modules are in the action group, so no module_defaults hands this one AWS options."""
+    result = run_main(capsys, root=str(image), region="us-east-1")
+    assert result["_rc"] == 1 and "Unsupported parameters" in result["msg"] and "region" in result["msg"]
 
 
 def test_own_payload_dir_is_not_a_finding(capsys, image, monkeypatch):
