@@ -39,7 +39,7 @@ def _ran_isolated(result, ctx):
     return ["the image's cloud-init ran in the host's PID namespace (PID %d)" % p for p in pids if p > 50]
 
 
-IN_ROOT = "the drop-in is written inside the root (or refused); the decoy is untouched"
+IN_ROOT = "the drop-in is written inside the root; the decoy is untouched"
 NO_DECOY_READ = accept("the decoy's zz-decoy.cfg is never read: no conflict from outside; the drop-in is written",
                        all_of(_no_decoy_conflict, root_file(DROPIN)))
 # A cloud-init that tries to reach outside: writes at the decoy's host path, through /proc/1/root
@@ -124,9 +124,9 @@ CASES = [
                                      "/proc/self/root{outside}/etc/cloud/cloud.cfg.d/zz-decoy.cfg")), item=1),
     # the image's own cloud-init is hostile (issue 17, item 5)
     Case("debian-12-hostile-cloud-init", guard(protect=["etc_hosts"]),
-         either("root", "cloud-init", safe="validated inside the sandbox (fresh PID namespace), or refused",
+         either("root", "cloud-init", safe="validated inside the sandbox (a fresh PID namespace)",
                 check=_ran_isolated), tree=hostile_cloud_init("debian-12"), item=5, needs_root=True),
     Case("debian-13-hostile-cloud-init", guard(protect=["etc_hosts"], settings={"ssh_pwauth": False}),
-         either("root", "cloud-init", safe="validated inside the sandbox (fresh PID namespace), or refused",
+         either("root", "cloud-init", safe="validated inside the sandbox (a fresh PID namespace)",
                 check=_ran_isolated), tree=hostile_cloud_init("debian-13"), item=5, needs_root=True),
 ]
