@@ -17,8 +17,8 @@ import textwrap
 import pytest
 
 from tests.reliability.checks import fingerprint, fingerprint_changes
-from tests.reliability.conftest import scratch_collection
-from tests.reliability.hostile import corpus, trees
+from tests.reliability.conftest import REPO_ROOT, scratch_collection
+from tests.reliability.hostile import corpus, table, trees
 from tests.reliability.hostile.corpus import Case, Tree, accept, refuse
 
 SPECS = corpus.load()
@@ -79,6 +79,12 @@ def test_enough_cases(module):
 def test_every_input_item_of_issue_17_is_a_case():
     covered = {case.item for spec in SPECS.values() for case in spec.cases if case.item}
     assert set(range(1, 15)) - NOT_INPUT_ITEMS - covered == set()
+
+
+def test_case_table_is_current():
+    """hostile/README.md holds the table of the cases as they are (python -m
+    tests.reliability.hostile.table --write rewrites it)."""
+    assert table.in_readme() == table.section(SPECS)
 
 
 # -- the checks can fail ------------------------------------------------------------------------
@@ -188,3 +194,15 @@ def test_fingerprint_sees_every_kind_of_change(tmp_path):
     (tree / "var" / "log" / "syslog").unlink()
     changes = fingerprint_changes(before, fingerprint(tree))
     assert "tmp/new appeared" in changes and "var/log/syslog was removed" in changes, changes
+
+
+def test_readme_states_the_counts():
+    """The README's reliability section gives each module's case count and the total."""
+    text = (REPO_ROOT / "README.md").read_text()
+    section = text[text.index("### Hostile input"):]
+    rows = {line.split("|")[1].strip(): [cell.strip() for cell in line.strip(" |").split("|")[1:]]
+            for line in section.splitlines() if line.startswith("| ")}
+    names = [name.replace(" role", "") for name in rows["module"]]
+    numbers = [int(n) for n in rows["cases"]]
+    assert dict(zip(names, numbers)) == {module: len(spec.cases) for module, spec in SPECS.items()}
+    assert "runs a corpus of %d inputs" % sum(len(s.cases) for s in SPECS.values()) in " ".join(section.split())
