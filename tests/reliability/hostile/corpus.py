@@ -42,7 +42,7 @@ from pathlib import Path
 from tests.integration.conftest import ansible_bin, ansible_env
 from tests.reliability.checks import (clean_failure_problems, fingerprint, fingerprint_changes, mutating_calls,
                                       refusal_problems)
-from tests.reliability.conftest import REPO_ROOT, play
+from tests.reliability.conftest import play
 from tests.reliability.hostile import trees
 
 READONLY = Path(__file__).resolve().with_name("readonly.py")
@@ -375,6 +375,10 @@ def run(spec: Spec, endpoint, work: Path, bases: trees.Bases, collections: t.Opt
         decoy = fingerprint_changes(outside_before, fingerprint(ctx.outside))
         in_root = fingerprint_changes(root_before, fingerprint(ctx.root)) if ctx.root else []
         verdicts[ctx.case.id] = Verdict(ctx.case, judge(ctx, result, calls, decoy, in_root), result, calls)
+    for ctx in contexts:
+        # the trees of passing cases go (a Debian /etc is 1.2 MB); failing ones stay to look at
+        if not verdicts[ctx.case.id].problems:
+            shutil.rmtree(ctx.dir)
     return Run(spec.module, verdicts, fingerprint_changes(home_before, fingerprint(home)), seconds, guarded(),
                proc.stdout[-20000:])
 
