@@ -54,7 +54,7 @@ CASES = [
     Case("name-trailing-newline", create("newline\n"), refuse("name"), item=10),
     Case("name-unicode-hyphen", create("unicode\u2010hyphen"), refuse("name")),
     Case("name-arabic-indic-digit", create("digit-٣"), refuse("name"), item=12),
-    Case("name-129", create("x" * 118), refuse("name")),
+    Case("name-129", create("x" * 117), refuse("name")),
     Case("instance-id-trailing-newline", create("instance-newline", instance_id="{instance}\n"), refuse("instance_id"),
          item=10),
     Case("snapshot-id-trailing-newline", {"snapshot_id": "{snapshot}\n", "name": "rel-hostile-snapshot-newline",

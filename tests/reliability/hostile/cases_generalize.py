@@ -65,7 +65,8 @@ def _ran_isolated(result, ctx):
 CASES = [
     # careless input
     Case("root-relative", {"generalize_root": "relative/root"}, refuse("generalize_root"), tree=D12),
-    Case("root-trailing-newline", role(generalize_root="{root}\n"), refuse("generalize_root"), tree=D12, item=10),
+    Case("root-trailing-newline", role(generalize_root="{root}\n"), refuse("generalize_root", "root:"), tree=D12,
+         item=10),
     Case("live-system-not-a-bool", role(generalize_live_system="maybe"), refuse("generalize_live_system"), tree=D12),
     Case("switch-not-a-bool", role(generalize_logs="sometimes"), refuse("generalize_logs"), tree=D12),
     Case("bake-key-garbage", role(generalize_bake_authorized_key="garbage"), refuse("bake_authorized_key"), tree=D12),
