@@ -375,6 +375,7 @@ def run(spec: Spec, endpoint, work: Path, bases: trees.Bases, collections: t.Opt
         decoy = fingerprint_changes(outside_before, fingerprint(ctx.outside))
         in_root = fingerprint_changes(root_before, fingerprint(ctx.root)) if ctx.root else []
         verdicts[ctx.case.id] = Verdict(ctx.case, judge(ctx, result, calls, decoy, in_root), result, calls)
+    (work / "verdicts.json").write_text(json.dumps({v.case.id: v.problems for v in verdicts.values()}, indent=1))
     for ctx in contexts:
         # the trees of passing cases go (a Debian /etc is 1.2 MB); failing ones stay to look at
         if not verdicts[ctx.case.id].problems:
