@@ -67,8 +67,9 @@ CASES = [
     Case("root-trailing-newline", lock(root="{root}\n"), refuse("root"), tree=AL, item=10),
     Case("root-relative", lock(root="root"), refuse("root"), tree=AL),
     # a root given through a link is that root
-    Case("root-is-a-link", lock(root="{root_link}"), accept("the lock is written in the tree the link names",
-                                                           root_file("/etc/dnf/vars/releasever", RELEASE)), tree=AL),
+    Case("root-is-a-link", lock(root="{root_link}"),
+         accept("the lock is written in the tree the link names", root_file("/etc/dnf/vars/releasever", RELEASE)),
+         tree=AL),
     # files and directories of the image that lead out of it (issue 17, item 1)
     Case("etc-link-absolute", lock(), either("root", "releasever", safe=CONFINED),
          tree=Tree("al2023", Escape("/etc", "{outside}/etc")), item=1),

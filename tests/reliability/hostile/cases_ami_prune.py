@@ -43,8 +43,8 @@ def _nothing_retired(result, ctx):
     for region, done in (result.get("regions") or {}).items():
         for kind in ("deregistered", "deprecated"):
             for image in done.get(kind) or []:
-                problems.append("%s: %s %s (%s), which no image carries literally" % (region, kind, image.get("image_id"),
-                                                                                       image.get("name")))
+                problems.append("%s: %s %s (%s), which no image carries literally"
+                                % (region, kind, image.get("image_id"), image.get("name")))
     return problems
 
 
