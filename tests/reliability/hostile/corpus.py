@@ -99,9 +99,13 @@ class Link:
         link.parent.mkdir(parents=True, exist_ok=True)
         target = ctx.fill(self.target).replace("{up}", trees.relative_up(ctx.dir, link))
         os.symlink(target, link)
-        if self.mirror:
+        image_path = ctx.fill(self.path).rstrip("/")
+        in_root = in_root_target(ctx.fill(self.path), target)
+        # a target that resolves, inside the root, through the link itself (/tmp -> /tmp/...) has
+        # no place of its own in the image to mirror into
+        if self.mirror and not (in_root == image_path or in_root.startswith(image_path + "/")):
             reached = Path(os.path.realpath(link))
-            inside = root / in_root_target(ctx.fill(self.path), target).lstrip("/")
+            inside = root / in_root.lstrip("/")
             inside.parent.mkdir(parents=True, exist_ok=True)
             if reached.is_dir():
                 shutil.copytree(reached, inside, symlinks=True, dirs_exist_ok=True)
