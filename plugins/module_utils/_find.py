@@ -157,6 +157,11 @@ def _check_filters(filters: t.Any, errors: list) -> dict:
         if not isinstance(key, str) or not key:
             errors.append(f"filters: filter name {key!r} must be a non-empty string")
             continue
+        if key in ("owner-id", "owner-alias"):
+            # trust is an owner: a raw filter would replace the owners option or the catalog's
+            errors.append(f"filters: '{key}' is not allowed here; give the trusted owners with the owners option "
+                          "(or a distro of the catalog)")
+            continue
         values = value if isinstance(value, list) else [value]
         if not values:
             errors.append(f"filters: filter '{key}' has an empty list of values")
@@ -184,7 +189,8 @@ def check_options(params: dict, default_region: str | None, known_regions: t.Ite
     if distro is not None:
         entry = CATALOG.get(distro)
         if entry is None:
-            errors.append(f"distro: unknown distribution '{distro}'; known ones are {', '.join(sorted(CATALOG))}")
+            errors.append(f"distro: unknown distribution {_validate.show(distro)}; known ones are "
+                          f"{', '.join(sorted(CATALOG))}")
 
     owners = params.get("owners")
     if owners is not None:

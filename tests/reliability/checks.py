@@ -11,16 +11,16 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import stat
 from pathlib import Path
 
-# Actions that change an account (the EC2 verbs the collection could call, and a few more).
-MUTATING_PREFIXES = (
-    "Create", "Copy", "Register", "Deregister", "Delete", "Modify", "Enable", "Disable", "Run",
-    "Terminate", "Stop", "Start", "Reboot", "Authorize", "Revoke", "Import", "Attach", "Detach",
-    "Associate", "Disassociate", "Reset", "Replace", "Put", "Cancel", "Restore",
-)
+# Actions that only read: every other action changes the account (or may: a new API verb counts
+# as mutating until it is listed here).
+READ_PREFIXES = ("Describe", "Get", "List")
 TRACEBACK = "Traceback (most recent call last)"
 UNHANDLED = "Task failed: Module failed:"
+# The longest message a clear refusal needs (it quotes an excerpt of a bad value, not all of it).
+MAX_MESSAGE = 4000
 PRIVATE_KEY_MARKERS = (
     re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"),
     re.compile(r"b3BlbnNzaC1rZXktdjE"),  # base64 of "openssh-key-v1", the body of an OpenSSH private key
@@ -29,7 +29,7 @@ PRIVATE_KEY_MARKERS = (
 
 def mutating_calls(counts: dict) -> dict:
     """The actions in endpoint counts that change something, with their numbers."""
-    return {action: n for action, n in counts.items() if n and action.startswith(MUTATING_PREFIXES)}
+    return {action: n for action, n in counts.items() if n and not action.startswith(READ_PREFIXES)}
 
 
 def _strings(value):
@@ -58,14 +58,10 @@ def idempotency_problems(module: str, second: dict, second_counts: dict) -> list
     return problems
 
 
-def bad_input_problems(case: str, result: dict, option: str) -> list:
-    """A malformed input must fail with a message naming the option and without a traceback."""
+def clean_failure_problems(case: str, result: dict) -> list:
+    """No Python traceback and no unhandled exception, whether the task failed or not."""
     problems = []
-    if not result.get("failed"):
-        problems.append("%s: did not fail (changed=%r)" % (case, result.get("changed")))
     msg = str(result.get("msg", ""))
-    if option not in msg:
-        problems.append("%s: message does not name %r: %r" % (case, option, msg[:300]))
     if any(TRACEBACK in text for text in _strings(result)):
         problems.append("%s: Python traceback in the output" % case)
     if msg.startswith(UNHANDLED) or "MODULE FAILURE" in msg:
@@ -78,9 +74,70 @@ def bad_input_problems(case: str, result: dict, option: str) -> list:
         problems.append("%s: module_stderr in the result: %r" % (case, str(result["module_stderr"])[:200]))
     if 'File "' in str(result.get("exception", "")):
         problems.append("%s: exception with a traceback in the result" % case)
+    return problems
+
+
+def refusal_problems(case: str, result: dict, options=()) -> list:
+    """A refusal: failed, with a clear message naming one of options (when any is given), no
+    traceback, no change reported. A clear message quotes a value, not all 100 kB of it."""
+    if isinstance(options, str):
+        options = (options,)
+    problems = []
+    if not result.get("failed"):
+        problems.append("%s: did not fail (changed=%r)" % (case, result.get("changed")))
+    msg = str(result.get("msg", ""))
+    if options and not any(option in msg for option in options):
+        problems.append("%s: message does not name %s: %r" % (case, " or ".join(map(repr, options)), msg[:300]))
+    if len(msg) > MAX_MESSAGE:
+        problems.append("%s: message of %d characters (a clear one quotes at most an excerpt of the value)"
+                        % (case, len(msg)))
+    problems += clean_failure_problems(case, result)
     if result.get("changed"):
         problems.append("%s: reported changed" % case)
     return problems
+
+
+def bad_input_problems(case: str, result: dict, option: str) -> list:
+    """A malformed input must fail with a message naming the option and without a traceback."""
+    return refusal_problems(case, result, (option,))
+
+
+def fingerprint(tree) -> dict:
+    """Every entry under tree (and tree itself): type, inode, mode, owner, times, and the content
+    hash or link target; two fingerprints are equal only if nothing was written, replaced,
+    re-created, chmod-ed or chown-ed. Reading changes none of it (atime is left out)."""
+    tree = Path(tree)
+    found = {}
+    if not os.path.lexists(tree):
+        return found
+    paths = [tree]
+    for dirpath, dirnames, filenames in os.walk(tree):
+        paths += [Path(dirpath) / name for name in dirnames + filenames]
+    for path in paths:
+        st = path.lstat()
+        if stat.S_ISLNK(st.st_mode):
+            content = "-> " + os.readlink(path)
+        elif stat.S_ISREG(st.st_mode):
+            content = hashlib.sha256(path.read_bytes()).hexdigest()
+        else:
+            content = ""
+        found[str(path.relative_to(tree))] = (st.st_ino, "%o" % st.st_mode, st.st_uid, st.st_gid, st.st_size,
+                                              st.st_mtime_ns, st.st_ctime_ns, content)
+    return found
+
+
+_FIELDS = ("inode", "mode", "uid", "gid", "size", "mtime", "ctime", "content")
+
+
+def fingerprint_changes(before: dict, after: dict) -> list:
+    """What differs between two fingerprints, entry by entry."""
+    changes = ["%s was removed" % path for path in sorted(set(before) - set(after))]
+    changes += ["%s appeared" % path for path in sorted(set(after) - set(before))]
+    for path in sorted(set(before) & set(after)):
+        diff = [name for name, old, new in zip(_FIELDS, before[path], after[path]) if old != new]
+        if diff:
+            changes.append("%s: %s changed" % (path, ", ".join(diff)))
+    return changes
 
 
 def tree_digest(root) -> str:
