@@ -16,7 +16,7 @@ description:
     the first rule broken, naming the variable and the rule, before anything exists.
   - Booleans accept Ansible's usual spellings (V(true)/V(false), V(yes)/V(no), V(on)/V(off), V(1)/V(0))
     and whole numbers may be given as strings, so C(-e bake_customize=false) works as written.
-  - On success returns RV(bake), every value the bake derives from its variables, computed once:
+  - On success returns RV(bake), every value the bake derives from its variables, computed once -
     run ID, version, image name, build ID, expiry, regions, the tags of images, copies and pending
     tags, copy and share settings, the customize plan (what is baked and what is applied at launch,
     with the launch user-data), the builder settings and the output paths.
