@@ -75,14 +75,15 @@ options:
         C(<cache>/keys/<run_id>)); its last component must be the run ID.
       - Removed with what it holds when it is a real directory; a symbolic link or a file there is left as it
         is and reported as an error. Nothing below it is followed.
-      - An absolute path in normal form (no C(.), C(..), repeated or trailing C(/)).
+      - An absolute path without C(..) components (they would be resolved through links by the system but by
+        name here); repeated C(/), C(.) components and a trailing C(/) are taken out.
     type: path
   key_root:
     description:
       - With O(expired_before), the directory that holds one key directory per run (the builder role's
         C(<cache>/keys)). Each real directory in it named like a run ID and last changed more than
         O(key_ttl_minutes) before O(expired_before) is removed; links, files and other names are left alone.
-      - It must itself be a real directory, not a symbolic link.
+      - It must itself be a real directory, not a symbolic link. The rules of O(key_dir) for the path apply.
     type: path
   key_ttl_minutes:
     description:

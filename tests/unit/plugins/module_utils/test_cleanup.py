@@ -311,14 +311,14 @@ def cleanup(params, check_mode=False, warnings=None, regions=None):
         ({"run_id": RUN, "regions": ["us-east-1", "mars-1"]}, "regions[1]:"),
         ({"run_id": RUN, "images": "some"}, "images: must be one of none, unfinished, all"),
         ({"run_id": RUN, "key_dir": "/cache/keys/other-run"}, "key_dir: '/cache/keys/other-run' is not named after the run"),
-        ({"run_id": RUN, "key_dir": "/cache/keys/../keys/" + RUN}, "key_dir: must be in normal form"),
-        ({"run_id": RUN, "key_dir": "/cache/keys/" + RUN + "/"}, "key_dir: must be in normal form"),
+        ({"run_id": RUN, "key_dir": "/cache/keys/../keys/" + RUN}, "key_dir: must not contain '..'"),
+        ({"run_id": RUN, "key_dir": "/cache/keys/" + RUN + "/.."}, "key_dir: must not contain '..'"),
         ({"run_id": RUN, "key_dir": "keys/" + RUN}, "key_dir: must be an absolute path"),
         ({"run_id": RUN, "key_dir": "/cache/keys/" + RUN + "\n"}, "key_dir: must not contain control characters"),
         ({"run_id": RUN, "key_root": "/cache/keys"}, "key_root: only with expired_before"),
         ({"expired_before": NOW, "key_dir": "/cache/keys/" + RUN}, "key_dir: only with run_id"),
         ({"expired_before": NOW, "key_root": "/"}, "key_root: must not be '/'"),
-        ({"expired_before": NOW, "key_root": "/cache/keys/."}, "key_root: must be in normal form"),
+        ({"expired_before": NOW, "key_root": "//./"}, "key_root: must not be '/'"),
         ({"expired_before": NOW, "key_root": "/cache/keys", "key_ttl_minutes": -1}, "key_ttl_minutes: must be 0-9999999"),
         ({"run_id": RUN, "wait_timeout": 0}, "wait_timeout: must be 1-86400 seconds, got 0"),
     ],
@@ -328,6 +328,13 @@ def test_bad_input_is_refused_naming_the_option_before_any_call(account, params,
         cleanup(dict({"regions": REGIONS}, **params))
     assert fragment in str(info.value), str(info.value)
     assert account.calls == []
+
+
+def test_paths_are_taken_in_normal_form():
+    request = _cleanup.build_request({"run_id": RUN, "key_dir": "//cache/./keys//" + RUN + "/"}, "us-east-1")
+    assert request.key_dir == "/cache/keys/" + RUN
+    request = _cleanup.build_request({"expired_before": NOW, "key_root": "/cache/keys/."}, "us-east-1")
+    assert request.key_root == "/cache/keys"
 
 
 def test_every_problem_is_listed_at_once():
