@@ -20,9 +20,8 @@
 # - the private key goes to key_file and its public key, with the comment bakery-<run_id>, to
 #   key_file.pub: that pair of files marks the key as the run's. A file at either path that is
 #   not the run's (or a link) is never written over: refused before any API call.
-# - state=absent finds each kind of resource by the tag and removes it, instances first (the
-#   security group cannot go while an instance uses it), carrying on after a failure and
-#   reporting every error at the end.
+# - state=absent is the collection's one removal engine (_cleanup, bakery.ami.ami_cleanup) for
+#   this run in this region, without images or key directory.
 
 from __future__ import annotations
 
@@ -37,6 +36,8 @@ import stat
 import typing as t
 
 from ansible_collections.bakery.ami.plugins.module_utils import _aws
+from ansible_collections.bakery.ami.plugins.module_utils import _cleanup
+from ansible_collections.bakery.ami.plugins.module_utils import _tags
 from ansible_collections.bakery.ami.plugins.module_utils import _validate
 from ansible_collections.bakery.ami.plugins.module_utils._validate import internet_covering_families
 from ansible_collections.bakery.ami.plugins.module_utils import _waiter
@@ -46,15 +47,13 @@ from ansible_collections.bakery.ami.plugins.module_utils._images import tag_spec
 from ansible_collections.bakery.ami.plugins.module_utils._images import tags_of
 from ansible_collections.bakery.ami.plugins.module_utils._paths import write_atomically
 
-RUN_ID_TAG = "bakery:run-id"
-EXPIRES_TAG = "bakery:expires-at"
+RUN_ID_TAG = _tags.RUN_ID
+EXPIRES_TAG = _tags.EXPIRES_AT
 NAME_PREFIX = "bakery-"
 VOLUME_TYPES = ("gp2", "gp3", "io1", "io2", "st1", "sc1", "standard")
 VOLUME_SIZE_RANGE = (1, 16384)
 # States of a builder that still exists; shutting-down and terminated ones are gone for good.
 LIVE_STATES = ("pending", "running", "stopping", "stopped")
-# States absent removes (an instance already shutting down is waited for as well).
-REMOVABLE_STATES = ("pending", "running", "stopping", "stopped", "shutting-down")
 # Preference when (against the rules) several live instances carry the run's tag.
 STATE_PREFERENCE = {"running": 0, "pending": 1, "stopping": 2, "stopped": 3}
 OPEN_RANGES = ("0.0.0.0/0", "::/0")
@@ -67,7 +66,6 @@ KEY_FILE_MAX_BYTES = 64 * 1024
 PUBLIC_SUFFIX = ".pub"
 
 # Full-string patterns with ASCII classes only (fullmatch: a trailing newline is not accepted).
-_RUN_ID = re.compile(r"[A-Za-z0-9-]{6,64}")
 _IMAGE_REF = re.compile(r"ami-[0-9a-f]{8}(?:[0-9a-f]{9})?|resolve:ssm:[A-Za-z0-9_.\-/:]{1,2048}")
 _INSTANCE_TYPE = re.compile(r"[a-z][a-z0-9-]*\.[a-z0-9-]+")
 _DEVICE = re.compile(r"/dev/[a-z0-9]+")
@@ -81,16 +79,8 @@ class BuilderError(BakeryError):
     """A user-level failure: the message names the option and the rule."""
 
 
-class CleanupError(BakeryError):
-    """state=absent could not remove everything; `errors` lists each failure, `result` what was done."""
-
-    def __init__(self, errors: list, result: dict):
-        super().__init__(
-            f"could not remove everything of the run ({len(errors)} error{'s' if len(errors) != 1 else ''}): "
-            + "; ".join(errors),
-            result,
-        )
-        self.errors = errors
+# state=absent raises the removal engine's error: every failure, and what was removed before it
+CleanupError = _cleanup.CleanupError
 
 
 def resource_name(run_id: str) -> str:
@@ -126,9 +116,7 @@ def _ssh_ranges(group: dict) -> set:
 # Input
 
 
-def valid_run_id(value: t.Any) -> bool:
-    """6-64 ASCII letters, digits and '-', the whole string (no trailing newline)."""
-    return isinstance(value, str) and _RUN_ID.fullmatch(value) is not None
+valid_run_id = _cleanup.valid_run_id
 
 
 def _validate_cidrs(cidrs: t.Any, allow_open: bool) -> list:
@@ -733,110 +721,10 @@ class Builder:
     # -- absent -----------------------------------------------------------------------------------
 
     def remove(self) -> dict:
-        removed: dict = {"instances": [], "security_groups": [], "key_pairs": [], "volumes": []}
-        errors: list = []
-
-        def attempt(what: str, action: t.Callable[[], t.Any]) -> t.Any:
-            try:
-                return action()
-            except (_aws.BakeryAWSError, _waiter.WaitTimeout) as e:
-                errors.append(f"{what}: {e}")
-                return None
-
-        # A deletion answered "not found" (False) still counts as removed: the resource was listed
-        # as the run's a moment before, and an earlier attempt whose answer was lost removed it.
-        instances = attempt("find instances", lambda: self.find_instances(REMOVABLE_STATES)) or []
-        instance_ids = sorted(i["InstanceId"] for i in instances)
-        if instance_ids:
-            if self.check_mode:
-                removed["instances"] = instance_ids
-            elif attempt(f"terminate {', '.join(instance_ids)}", lambda: _aws.terminate_instances(self.client, instance_ids)) is not None:
-                removed["instances"] = instance_ids
-
-        # A run's key pair and leftover volumes can only exist if one of its instances used a key
-        # or had a volume kept at termination, or if no instance of it is left to tell: only then
-        # are they looked for (two calls fewer for a builder without key on kept volumes).
-        told = bool(instances)
-        used_key = any(i.get("KeyName") for i in instances)
-        kept_volume = any(
-            not ((mapping.get("Ebs") or {}).get("DeleteOnTermination", False))
-            for i in instances for mapping in i.get("BlockDeviceMappings") or [] if "Ebs" in mapping
+        """Everything of the run in this region, by the one removal engine (_cleanup)."""
+        return _cleanup.remove_run(
+            self.client, self.run_id, self.check_mode, wait_timeout=self.params.get("wait_timeout") or 600, **self._timing
         )
-        if removed["instances"] and kept_volume and not self.check_mode:
-            # a kept volume becomes `available` (and findable as a leftover) only at termination
-            attempt(
-                f"wait for {', '.join(instance_ids)} to terminate",
-                lambda: _waiter.wait_for_instances(
-                    self.client, instance_ids, "terminated", self.params.get("wait_timeout") or 600, **self._timing
-                ),
-            )
-
-        groups = attempt(
-            "find security groups", lambda: _aws.describe_security_groups(self.client, Filters=[_run_filter(self.run_id)])
-        ) or []
-        for group_id in sorted(g["GroupId"] for g in groups):
-            if self.check_mode or attempt(
-                f"delete security group {group_id}", lambda g=group_id: self.delete_group(g, [i["InstanceId"] for i in instances])
-            ) is not None:
-                removed["security_groups"].append(group_id)
-        pairs = []
-        if used_key or not told:
-            pairs = attempt(
-                "find key pairs", lambda: _aws.describe_key_pairs(self.client, Filters=[_run_filter(self.run_id)])
-            ) or []
-        for key_name in sorted(p["KeyName"] for p in pairs):
-            if self.check_mode or attempt(f"delete key pair {key_name}", lambda k=key_name: _aws.delete_key_pair(self.client, k)) is not None:
-                removed["key_pairs"].append(key_name)
-
-        volumes = []
-        if kept_volume or not told:
-            volumes = attempt(
-                "find volumes",
-                lambda: _aws.describe_volumes(
-                    self.client, Filters=[_run_filter(self.run_id), {"Name": "status", "Values": ["available"]}]
-                ),
-            ) or []
-        for volume_id in sorted(v["VolumeId"] for v in volumes):
-            if self.check_mode or attempt(f"delete volume {volume_id}", lambda v=volume_id: _aws.delete_volume(self.client, v)) is not None:
-                removed["volumes"].append(volume_id)
-
-        result = {"changed": any(removed.values()), "removed": removed}
-        if errors:
-            raise CleanupError(errors, result)
-        return result
-
-    def delete_group(self, group_id: str, instance_ids: list) -> bool:
-        """Delete a security group of the run once no instance of the run holds it any more.
-
-        While terminated instances release their network interfaces, DeleteSecurityGroup answers
-        DependencyViolation: it is asked again on the waiter's schedule (up to wait_timeout), which
-        takes the place of waiting for the instances to be `terminated` and also rides out the
-        short lag between `terminated` and the group being free. With no instance of the run found,
-        a DependencyViolation is something else's and fails at once.
-        """
-        if not instance_ids:
-            return _aws.delete_security_group(self.client, group_id)
-
-        outcome: dict = {}
-
-        def settled() -> bool:
-            try:
-                # False: the group was gone already
-                outcome["deleted"] = _aws.delete_security_group(self.client, group_id)
-            except _aws.BakeryAWSError as exc:
-                if exc.code == "DependencyViolation":
-                    return False
-                raise
-            return True
-
-        _waiter.poll(
-            settled,
-            self.params.get("wait_timeout") or 600,
-            lambda: {"security_groups": [group_id], "instances": sorted(instance_ids)},
-            f"security group {group_id} to be released by {', '.join(sorted(instance_ids))}",
-            **self._timing,
-        )
-        return outcome["deleted"]
 
     def run(self) -> dict:
         if self.params.get("state", "running") == "absent":

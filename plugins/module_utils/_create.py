@@ -15,6 +15,12 @@
 # - no image: it is created. A create whose first attempt was served but whose answer was lost
 #   is retried by AWSRetry and then answered InvalidAMIName.Duplicate: the name is looked up
 #   again and the image adopted when its build-id is ours.
+#
+# Pending tags (such as bakery:expires-at) mark an image as unfinished, so that a sweep removes it
+# when the run that made it dies: a new image and its snapshots are born with them, and once the
+# image is available (and, with the copy option, every copy is) they come off all of them in one
+# DeleteTags per region. An adopted image that still carries one (its run was killed before the
+# end) loses them the same way; one without them is left as it is.
 
 from __future__ import annotations
 
@@ -22,6 +28,7 @@ import datetime
 import typing as t
 
 from ansible_collections.bakery.ami.plugins.module_utils import _aws
+from ansible_collections.bakery.ami.plugins.module_utils import _tags
 from ansible_collections.bakery.ami.plugins.module_utils import _validate
 from ansible_collections.bakery.ami.plugins.module_utils import _waiter
 from ansible_collections.bakery.ami.plugins.module_utils._images import round_to_minute
@@ -30,7 +37,7 @@ from ansible_collections.bakery.ami.plugins.module_utils._images import tag_list
 from ansible_collections.bakery.ami.plugins.module_utils._images import tag_spec as _tag_spec
 from ansible_collections.bakery.ami.plugins.module_utils._images import tags_of as image_tags
 
-BUILD_ID_TAG = "bakery:build-id"
+BUILD_ID_TAG = _tags.BUILD_ID
 DUPLICATE_NAME = "InvalidAMIName.Duplicate"
 SOURCE_STATES = ("running", "stopped")
 VOLUME_TYPES = ("gp2", "gp3", "io1", "io2", "st1", "sc1", "standard")
@@ -105,20 +112,25 @@ def _validate_mappings(mappings: list, snapshot_mode: bool, root_device_name: st
     return [error for error in errors if error]
 
 
+def _as_dict(value) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
 def tag_sources(params: dict) -> dict:
     """Every source of the tags a new image and its snapshots get: {resource: [(label, tags), ...]}.
 
-    The image: tags, build_id (bakery:build-id) and copy.pending_tags (the copy step's tags that
-    mark the image until every copy is available); its snapshots: snapshot_tags (or tags), build_id
-    and copy.pending_tags. Values that are not dictionaries are left out (their own rule says why).
+    The image: tags, build_id (bakery:build-id) and pending_tags (or copy.pending_tags: the tags
+    that mark the image until it, and every copy, is available); its snapshots: snapshot_tags (or
+    tags), build_id and the pending tags. Values that are not dictionaries are left out (their own
+    rule says why).
     """
-    def as_dict(value) -> dict:
-        return value if isinstance(value, dict) else {}
-
+    as_dict = _as_dict
     build_id = params.get("build_id")
     build = [("build_id", {BUILD_ID_TAG: build_id})] if build_id is not None else []
-    copy = params.get("copy")
-    pending = [("copy.pending_tags", as_dict(as_dict(copy).get("pending_tags")))]
+    if params.get("pending_tags") is not None:
+        pending = [("pending_tags", as_dict(params.get("pending_tags")))]
+    else:
+        pending = [("copy.pending_tags", as_dict(as_dict(params.get("copy")).get("pending_tags")))]
     if params.get("snapshot_tags") is None:
         snapshot = [("tags", as_dict(params.get("tags")))]
     else:
@@ -158,6 +170,7 @@ def validate(params: dict, now: datetime.datetime | None = None) -> list:
     errors.extend(tag_errors)
     errors.append(_validate.expires_tag("tags", params.get("tags"), now))
     errors.append(_validate.expires_tag("snapshot_tags", params.get("snapshot_tags"), now))
+    errors.extend(_pending_errors(params, now))
     build_id = params.get("build_id")
     if build_id is not None:
         if not isinstance(build_id, str) or not build_id:
@@ -185,6 +198,37 @@ def validate(params: dict, now: datetime.datetime | None = None) -> list:
     if params.get("wait_timeout") is not None and params["wait_timeout"] < 1:
         errors.append(f"wait_timeout: must be at least 1 second, got {params['wait_timeout']}")
     return [error for error in errors if error]
+
+
+def _pending_errors(params: dict, now: datetime.datetime | None) -> list:
+    pending = params.get("pending_tags")
+    if pending is None:
+        return []
+    error = _validate.tags("pending_tags", pending)
+    if error:
+        return [error]
+    errors = []
+    for key in sorted(pending):
+        for option in ("tags", "snapshot_tags"):
+            if key in _as_dict(params.get(option)):
+                errors.append(f"pending_tags: '{key}' is also in {option}; a tag is either kept or removed when done, not both")
+        if key == BUILD_ID_TAG:
+            errors.append(f"pending_tags: '{key}' comes from build_id and stays on the image; leave it out of pending_tags")
+    errors.append(_validate.expires_tag("pending_tags", pending, now))
+    copy = params.get("copy")
+    given = _as_dict(copy).get("pending_tags")
+    if given is not None and given != pending:
+        errors.append(
+            "pending_tags and copy.pending_tags: give the pending tags once, as pending_tags (the copies get them too)"
+        )
+    return errors
+
+
+def pending_tags(params: dict) -> dict:
+    """The pending tags of a task: pending_tags, else copy.pending_tags."""
+    if params.get("pending_tags") is not None:
+        return dict(params["pending_tags"])
+    return dict(_as_dict(_as_dict(params.get("copy")).get("pending_tags")))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -215,7 +259,7 @@ class ImageCreator:
     """Look up, compare, create or adopt; apply only outside check mode."""
 
     def __init__(self, client, region: str, params: dict, check_mode: bool = False, *, pending_tags=None,
-                 sleep=None, clock=None):
+                 release_pending: bool = False, warn=None, sleep=None, clock=None):
         self.client = client
         self.region = region
         self.params = params
@@ -234,9 +278,12 @@ class ImageCreator:
         if self.build_id is not None:
             self.image_tags[BUILD_ID_TAG] = self.build_id
             self.snapshot_tags[BUILD_ID_TAG] = self.build_id
-        # Tags a new image and its snapshots are born with that a later step takes off (the copy
-        # step's pending tags): never compared, so an adopted image does not get them back.
+        # Tags a new image and its snapshots are born with that come off once the image is done
+        # (here with release_pending; else the copy step does it): never compared, so an adopted
+        # image does not get them back.
         self.pending_tags = dict(pending_tags or {})
+        self.release_pending = release_pending and bool(self.pending_tags)
+        self._warn = warn
         self.image: dict | None = None  # the image as last described
         self.deprecate_at = None
         if params.get("deprecate_at") is not None:
@@ -500,6 +547,35 @@ class ImageCreator:
                     "time of at most 10 years from now"
                 )
 
+    def _pending_on(self, image: dict, updates: dict) -> list:
+        """The pending tags an image carries (or is getting with updates)."""
+        have = set(image_tags(image)) | set(updates.get("image_tags") or {})
+        return sorted(key for key in self.pending_tags if key in have)
+
+    def release(self, image: dict, updates: dict, extra_snapshot_ids: t.Iterable = ()) -> None:
+        """Take the pending tags off an available image and its snapshots, in one DeleteTags.
+
+        An image without them has none on its snapshots either (they come off together), so only the
+        image's tags are looked at. Recorded in updates as "pending_tags" (also in check mode).
+        """
+        keys = self._pending_on(image, updates) if self.release_pending else []
+        if not keys:
+            return
+        if image.get("State") != _waiter.IMAGE_DONE and not self.check_mode:
+            if self._warn is not None:
+                self._warn(
+                    f"pending_tags stay on image {image.get('ImageId')} until it is available; "
+                    "run the task again with wait=true to take them off"
+                )
+            return
+        if not self.check_mode:
+            resources = [image["ImageId"]] + image_snapshot_ids(image)
+            for snapshot_id in list(extra_snapshot_ids) + sorted(updates.get("snapshot_tags") or {}):
+                if snapshot_id not in resources:
+                    resources.append(snapshot_id)
+            _aws.delete_tags(self.client, resources, [{"Key": key} for key in keys])
+        updates["pending_tags"] = keys
+
     def apply_updates(self, image_id: str, updates: dict) -> None:
         if "image_tags" in updates:
             _aws.create_tags(self.client, [image_id], tag_list(updates["image_tags"]))
@@ -517,6 +593,10 @@ class ImageCreator:
         image = image or {}
         tags = image_tags(image) if image else dict(self.image_tags, **self.pending_tags)
         tags.update(updates.get("image_tags") or {})
+        predicted_release = not image and self.release_pending and self.params.get("wait", True)
+        if "pending_tags" in updates or predicted_release:
+            for key in self.pending_tags:
+                tags.pop(key, None)
         snapshot_ids = image_snapshot_ids(image)
         if self.snapshot_mode and self.params["snapshot_id"] not in snapshot_ids:
             snapshot_ids.insert(0, self.params["snapshot_id"])
@@ -564,6 +644,7 @@ class ImageCreator:
         updates = self.plan_updates(image, extra, snapshots_tagged=not self.snapshot_mode and not adopted, new=not adopted)
         self.check_updates_allowed(updates)
         self.apply_updates(image_id, updates)
+        self.release(image, updates, extra)
         return self.result(image, True, adopted, updates)
 
     def _adopt(self, image: dict) -> dict:
@@ -575,8 +656,11 @@ class ImageCreator:
         updates = self.plan_updates(image)
         self.check_updates_allowed(updates)
         if self.check_mode:
+            # an adopted image that still carries pending tags (its run was killed) would lose them
+            self.release(image, updates)
             return self.result(image, bool(updates), True, updates)
         if image.get("State") != _waiter.IMAGE_DONE and self.params.get("wait", True):
             image = self._wait(image["ImageId"])
         self.apply_updates(image["ImageId"], updates)
+        self.release(image, updates)
         return self.result(image, bool(updates), True, updates)

@@ -570,6 +570,7 @@ def build_plan(given: dict, context: Context) -> dict:
 
 
 SWEEP_OPTIONS = ("bake_region", "bake_regions", "bake_endpoint_url", "bake_aws_profile", "bake_ttl_minutes",
+                 "bake_wait_timeout",
                  "bake_cache_dir", "bake_local_cache_dir", "bake_local_tools_dir", "bake_builder", "bake_hooks")
 
 
@@ -590,6 +591,8 @@ def build_sweep_plan(given: dict, context: Context) -> dict:
         _fail("bake_regions: unknown region(s) %s (not an AWS region name)" % ", ".join(map(str, unknown)))
     if not 10 <= v["bake_ttl_minutes"] <= 7 * 24 * 60:
         _fail("bake_ttl_minutes: must be a whole number from 10 to %d, got %d" % (7 * 24 * 60, v["bake_ttl_minutes"]))
+    if not 60 <= v["bake_wait_timeout"] <= 24 * 3600:
+        _fail("bake_wait_timeout: must be a whole number of seconds from 60 to 86400, got %d" % v["bake_wait_timeout"])
     if v["bake_builder"] == "local" and not context.local_tools:
         _fail("bake_builder: local is the embedded default of a checkout of the bakery.ami repository; run the "
               "sweep from a checkout, or set bake_local_tools_dir to a checkout's root")
@@ -604,6 +607,7 @@ def build_sweep_plan(given: dict, context: Context) -> dict:
         "regions": [v["bake_region"]] + [r for r in regions if r != v["bake_region"]],
         "aws": {"endpoint_url": v["bake_endpoint_url"], "profile": v["bake_aws_profile"]},
         "ttl_minutes": v["bake_ttl_minutes"],
+        "wait_timeout": v["bake_wait_timeout"],
         "paths": {"cache_dir": cache},
         "hooks": hooks(hook_settings, context),
     }

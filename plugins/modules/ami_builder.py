@@ -30,15 +30,15 @@ description:
     idempotently; and a key pair of the run whose private key O(key_file) does not hold (EC2 hands a
     private key out only once) is deleted and created again, with a warning. Removals that find a
     resource already gone count it as removed.
-  - With O(state=absent), terminates the run's instances, then deletes the run's security groups,
-    key pairs and the run's volumes that are C(available), all found by the C(bakery:run-id) tag.
-    A security group is deleted as soon as the terminating instances release it
-    (C(DeleteSecurityGroup) is asked again while it answers C(DependencyViolation), up to
-    O(wait_timeout)); the instances are waited for until C(terminated) only when one of them
-    kept a volume, which is C(available) only then. It carries on after a failure and fails at the end listing every error.
-    Key pairs are looked for only when one of the instances found used a key pair, and volumes only
-    when one of them kept a volume at termination (C(DeleteOnTermination=false)); with no instance
-    found, both are always looked for. C(sweep.yml) finds leftovers of any kind by their tags.
+  - With O(state=absent), removes everything of the run in the module's region with the collection's one
+    removal engine, the one of M(bakery.ami.ami_cleanup) with O(bakery.ami.ami_cleanup#module:run_id) (its
+    options O(bakery.ami.ami_cleanup#module:images), O(bakery.ami.ami_cleanup#module:key_dir) and
+    O(bakery.ami.ami_cleanup#module:regions) left out): terminates the run's instances, then deletes its
+    security groups (as soon as the terminating instances release them, asked again up to O(wait_timeout)),
+    key pairs and C(available) volumes, all found by the C(bakery:run-id) tag. Key pairs are looked for only
+    when one of the instances found used a key pair, and volumes only when one of them kept a volume at
+    termination (then the instances are waited for until C(terminated)); with no instance found, both are
+    always looked for. It carries on after a failure and fails at the end listing every error.
   - Every option is checked before any API call.
 options:
   run_id:
@@ -171,6 +171,7 @@ notes:
     that its security group (and with it the C(ClientToken)) is made anew; otherwise EC2 may answer the
     launch with the terminated instance.
 seealso:
+  - module: bakery.ami.ami_cleanup
   - module: bakery.ami.ami_create
   - module: amazon.aws.ec2_instance
 """
@@ -324,7 +325,7 @@ def main():
     except _builder.BuilderError as e:
         module.fail_json(msg=str(e))
     except _builder.CleanupError as e:
-        module.fail_json(msg=str(e), errors=e.errors, **e.result)
+        module.fail_json(msg=e.msg, **e.result)
     except _waiter.WaitTimeout as e:
         module.fail_json(msg=str(e), pending=e.pending)
     except _aws.BakeryAWSError as e:

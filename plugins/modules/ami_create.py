@@ -20,6 +20,11 @@ description:
     to be added. When another build holds the name the task fails and names that image.
   - A create whose first attempt was served by EC2 but whose answer was lost, and which the retry
     then finds already taken (C(InvalidAMIName.Duplicate)), ends in the adopted image.
+  - With O(pending_tags) (for example C(bakery:expires-at)), the new image and its snapshots are
+    born with tags that mark them as unfinished, so that a sweep removes what a killed run left, and
+    the task takes them off the image and its snapshots, in one C(DeleteTags), once the image is
+    available (with O(copy), once every copy is, and off the copies too). A rerun that adopts the
+    image takes off any it still carries and otherwise changes nothing.
   - Every option is checked before any API call; the source instance or snapshot is checked before
     anything is created.
 options:
@@ -85,16 +90,31 @@ options:
       - Tag names are 1-128 letters, digits, spaces and C(_.:/=+-@) and may not start with C(aws:);
         values are strings of at most 256 characters without control characters or line breaks. A
         C(bakery:expires-at) value must be an ISO-8601 time in the future.
-      - The image may carry at most 50 tags, counting O(tags), C(bakery:build-id), O(copy.pending_tags)
+      - The image may carry at most 50 tags, counting O(tags), C(bakery:build-id), O(pending_tags)
         and, on an image that is adopted, the tags it already has. More fail before anything is
         created or tagged.
+    type: dict
+  pending_tags:
+    description:
+      - Tags that mark the image and its snapshots as unfinished while the task runs, for example
+        C(bakery:expires-at) with the time after which a clean-up job may remove them
+        (M(bakery.ami.ami_cleanup), C(playbooks/sweep.yml)).
+      - A new image and its snapshots are created with them. Once the image is C(available) (with O(wait)),
+        and with O(copy) once every copy is available too, they are taken off the image, its snapshots and
+        every copy in one C(DeleteTags) per region, and RV(updates) lists V(pending_tags). When the image
+        fails, or a copy does, they stay, so that the clean-up finds what is left.
+      - An adopted image that still carries one of them (the task that made it did not finish) loses them the
+        same way; an adopted image without them is left as it is and never gets them back.
+      - With O(copy), the copies carry them too (O(copy.pending_tags) is the same option; give it once).
+      - The rules of O(tags) apply, and a key may not also be in O(tags) or O(snapshot_tags). A
+        C(bakery:expires-at) value must lie in the future.
     type: dict
   snapshot_tags:
     description:
       - Tags of the image's snapshots, separate from O(tags). Defaults to O(tags).
       - O(build_id) adds C(bakery:build-id) to them as well.
       - The rules of O(tags) apply; the 50 tags of a snapshot count these, C(bakery:build-id),
-        O(copy.pending_tags) and the tags the snapshot already has (O(snapshot_id)).
+        O(pending_tags) and the tags the snapshot already has (O(snapshot_id)).
     type: dict
   build_id:
     description:
@@ -200,6 +220,8 @@ options:
           - Tags that mark the image, the copies and all their snapshots as unfinished until every copy
             is available, for example an expiry time a clean-up job honours. A new image is created
             with them; once every copy is available they are removed from all.
+          - The same as O(pending_tags), which is the way to give them (the copies get them too); given
+            both, they must be equal.
           - An adopted image does not get them back. A key cannot also be in O(tags).
         type: dict
       launch_permissions:
@@ -308,12 +330,22 @@ EXAMPLES = r"""
     reboot: false
     tags:
       bakery:family: web-base
+    # the image and its copies count as unfinished (a sweep may remove them) until every copy is available
+    pending_tags:
+      bakery:expires-at: "2026-12-01T12:00:00Z"
     copy:
       regions: [us-west-2, eu-west-1]
-      # the image and its copies count as unfinished (a sweep may remove them) until every copy is available
-      pending_tags:
-        bakery:expires-at: "2026-12-01T12:00:00Z"
   register: image
+
+- name: A single-region image, unfinished until it is available
+  bakery.ami.ami_create:
+    instance_id: "{{ builder.instance_id }}"
+    name: "web-base {{ version }}"
+    build_id: "{{ build_id }}"
+    stop_instance: true
+    reboot: false
+    pending_tags:
+      bakery:expires-at: "2026-12-01T12:00:00Z"
 
 - name: Use the copy in eu-west-1
   ansible.builtin.debug:
@@ -379,8 +411,9 @@ copies:
         snapshot_ids: [snap-0abcdef1234567890]
         tags: {"bakery:source-image": "us-east-1/ami-0123456789abcdef0", "bakery:source-name": "web-base 1.4.0"}
 updates:
-  description: What the task added to the image after creating or adopting it
-    (V(image_tags), V(snapshot_tags), V(deprecate_at), V(imds_support)).
+  description: What the task changed on the image after creating or adopting it
+    (V(image_tags), V(snapshot_tags), V(deprecate_at), V(imds_support), and V(pending_tags) when it took
+    the pending tags off).
   returned: always
   type: list
   elements: str
@@ -409,6 +442,7 @@ def main():
         ena_support=dict(type="bool"),
         tags=dict(type="dict"),
         snapshot_tags=dict(type="dict"),
+        pending_tags=dict(type="dict"),
         build_id=dict(type="str"),
         imds_support=dict(type="str", choices=["v2.0", "none"], default="v2.0"),
         deprecate_at=dict(type="str"),
@@ -438,6 +472,9 @@ def main():
     )
     errors = _create.validate(module.params)
     copy_request = None
+    if module.params["copy"] is not None and module.params["pending_tags"] is not None and not errors:
+        # the copies carry the pending tags too, and the copy step takes them off everything
+        module.params["copy"] = dict(module.params["copy"], pending_tags=module.params["pending_tags"])
     if module.params["copy"] is not None:
         try:
             copy_request = _copy.request_for_new_image(module.params, module.region, _validate.known_regions())
@@ -453,7 +490,9 @@ def main():
         clients = _aws.regional_clients(module, "ec2", [module.region] + [spec.region for spec in copy_request.regions])
     creator = _create.ImageCreator(
         clients[module.region], module.region, module.params, module.check_mode,
-        pending_tags=copy_request.pending_tags if copy_request is not None else None,
+        pending_tags=_create.pending_tags(module.params),
+        # with copies, the copy step takes them off once every copy is available
+        release_pending=copy_request is None, warn=module.warn,
     )
     try:
         result = creator.run()

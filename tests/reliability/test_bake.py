@@ -292,10 +292,10 @@ def _plant_key_dirs(cache_path: Path, outside: Path) -> dict:
 
 
 def _sweep_keys(aws, cache_path: Path, extra: dict, playbook: Path = REPO_ROOT / "playbooks" / "sweep.yml",
-                args: tuple = ()) -> subprocess.CompletedProcess:
+                args: tuple = (), collections: str | None = None) -> subprocess.CompletedProcess:
     settings = {"bake_builder": "aws", "bake_endpoint_url": aws.url, "bake_regions": ["us-east-1"]}
     return run_ansible(playbook, ["-e", json.dumps(dict(settings, **extra))] + list(args),
-                       env={"BAKERY_CACHE_DIR": str(cache_path)})
+                       env={"BAKERY_CACHE_DIR": str(cache_path)}, collections=collections)
 
 
 def key_sweep_problems(cache_path: Path, outside: Path, outside_digest: str, gone: set) -> list:
@@ -349,17 +349,18 @@ def test_sweep_run_id_that_is_not_a_run_id_is_refused_before_anything(aws, tmp_p
 
 
 def test_planted_key_sweep_without_the_age_rule_is_caught(aws, tmp_path):
-    """A sweep.yml that forgets the expiry removes a run still going: the check reports it."""
-    books = tmp_path / "playbooks"
-    shutil.copytree(REPO_ROOT / "playbooks", books)
-    text = (books / "sweep.yml").read_text()
-    rule = "found.mtime | float < __sweep_epoch | float - (bake_ttl_minutes | int) * 60"
-    assert rule in text
-    (books / "sweep.yml").write_text(text.replace(rule, "true"))
+    """A sweep that forgets the expiry of key directories (ami_cleanup's key_root rule) removes a run
+    still going: the check reports it."""
+    collections, root = scratch_collection(tmp_path / "colls")
+    engine = root / "plugins" / "module_utils" / "_cleanup.py"
+    text = engine.read_text()
+    rule = "entry.stat.st_mtime >= cutoff"
+    assert text.count(rule) == 1
+    engine.write_text(text.replace(rule, "False"))
     cache_path, outside = tmp_path / "cache", tmp_path / "outside"
     _plant_key_dirs(cache_path, outside)
     digest = tree_digest(outside)
-    proc = _sweep_keys(aws, cache_path, {"bake_local_tools_dir": str(REPO_ROOT)}, playbook=books / "sweep.yml")
+    proc = _sweep_keys(aws, cache_path, {}, collections=collections)
     assert proc.returncode == 0, proc.stdout[-3000:]
     problems = key_sweep_problems(cache_path, outside, digest, {"expired-run-1"})
     assert any("fresh-run-1 was removed" in p for p in problems), problems

@@ -576,8 +576,10 @@ def test_absent_removes_everything_of_the_run_in_order(ec2):
     result = builder({"run_id": RUN, "state": "absent", "wait_timeout": 60}).run()
     assert result == {"changed": True, "removed": {"instances": [instance_id], "security_groups": ["sg-0000000000000000a"],
                                                    "key_pairs": ["bakery-" + RUN], "volumes": ["vol-0000000000000000b"]}}
-    assert ec2.names() == ["describe_instances", "terminate_instances", "describe_instances", "describe_security_groups",
-                           "delete_security_group", "describe_key_pairs", "delete_key_pair", "describe_volumes", "delete_volume"]
+    # the removal engine of ami_cleanup (_cleanup): the group as soon as the instance frees it, the kept
+    # volume once the instance is terminated
+    assert ec2.names() == ["describe_instances", "terminate_instances", "describe_security_groups", "delete_security_group",
+                           "describe_key_pairs", "delete_key_pair", "describe_instances", "describe_volumes", "delete_volume"]
     assert "vol-0000000000000000c" in ec2.volumes
     assert {"Name": "status", "Values": ["available"]} in ec2.calls[7][1]["Filters"]
 

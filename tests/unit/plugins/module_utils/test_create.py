@@ -13,7 +13,8 @@ from ansible_collections.bakery.ami.plugins.module_utils import _aws
 from ansible_collections.bakery.ami.plugins.module_utils import _create
 from ansible_collections.bakery.ami.plugins.module_utils import _waiter
 
-MUTATING = ("create_image", "register_image", "create_tags", "modify_image_attribute", "enable_image_deprecation", "stop_instances")
+MUTATING = ("create_image", "register_image", "create_tags", "delete_tags", "modify_image_attribute", "enable_image_deprecation",
+            "stop_instances")
 NEXT_YEAR = datetime.datetime.now(datetime.timezone.utc).year + 1
 FUTURE = f"{NEXT_YEAR}-01-31T00:00:00Z"
 
@@ -172,6 +173,14 @@ class FakeEC2:
             resource["Tags"] = [{"Key": k, "Value": v} for k, v in have.items()]
         return True
 
+    def delete_tags(self, client, resource_ids, tags):
+        self.calls.append(("delete_tags", {"resource_ids": list(resource_ids), "tags": tags}))
+        keys = {t["Key"] for t in tags}
+        for resource_id in resource_ids:
+            resource = self.images.get(resource_id) or self.snapshots[resource_id]
+            resource["Tags"] = [t for t in resource["Tags"] if t["Key"] not in keys]
+        return True
+
     def modify_image_attribute(self, client, image_id, **params):
         self.calls.append(("modify_image_attribute", dict(params, ImageId=image_id)))
         self.images[image_id]["ImdsSupport"] = params["ImdsSupport"]["Value"]
@@ -194,6 +203,7 @@ def ec2(monkeypatch):
         "create_image",
         "register_image",
         "create_tags",
+        "delete_tags",
         "modify_image_attribute",
         "enable_image_deprecation",
     ):
@@ -751,3 +761,125 @@ def test_a_snapshot_with_tags_of_its_own_is_counted_before_the_image_is_register
     with pytest.raises(_create.CreateError, match=f"tags: the snapshot {snapshot_id} would carry 51 tags"):
         creator(params(snapshot_id=snapshot_id, snapshot_tags={"kind": "root", "more": "x"})).run()
     assert ec2.mutations() == []
+
+
+# ---------------------------------------------------------------------------------------------
+# pending_tags without copies: the task takes them off itself once the image is available
+
+
+def releasing_creator(p, check_mode=False, warnings=None):
+    timing = NoSleep()
+    return _create.ImageCreator("client", "us-east-1", p, check_mode, pending_tags=PENDING, release_pending=True,
+                                warn=(warnings.append if warnings is not None else None),
+                                sleep=timing.sleep, clock=timing.clock)
+
+
+def test_a_new_image_is_born_with_the_pending_tags_and_ends_without_them(ec2):
+    instance_id = ec2.add_instance("stopped")
+    result = releasing_creator(params(instance_id=instance_id)).run()
+    image = ec2.images[result["image_id"]]
+    (snapshot_id,) = result["snapshot_ids"]
+    # born with them: CreateImage tags the image and its snapshots in the same call
+    (create,) = [call for call in ec2.calls if call[0] == "create_image"]
+    for spec in create[1]["TagSpecifications"]:
+        assert {"Key": "bakery:expires-at", "Value": PENDING["bakery:expires-at"]} in spec["Tags"]
+    # and off both in one DeleteTags once the image is available
+    (delete,) = [call for call in ec2.calls if call[0] == "delete_tags"]
+    assert delete[1] == {"resource_ids": [result["image_id"], snapshot_id], "tags": [{"Key": "bakery:expires-at"}]}
+    assert "bakery:expires-at" not in tags_of(image) and "bakery:expires-at" not in tags_of(ec2.snapshots[snapshot_id])
+    assert tags_of(image)["bakery:family"] == "web-base"
+    assert "pending_tags" in result["updates"] and "bakery:expires-at" not in result["tags"]
+    # a rerun adopts the image without a change
+    before = len(ec2.mutations())
+    again = releasing_creator(params(instance_id=instance_id)).run()
+    assert again["adopted"] is True and again["changed"] is False and again["updates"] == []
+    assert len(ec2.mutations()) == before
+
+
+def test_check_mode_predicts_a_new_image_without_the_pending_tags(ec2):
+    instance_id = ec2.add_instance("stopped")
+    result = releasing_creator(params(instance_id=instance_id), check_mode=True).run()
+    assert result["changed"] is True and "bakery:expires-at" not in result["tags"]
+    assert ec2.mutations() == []
+
+
+def test_an_adopted_image_that_still_carries_them_loses_them_check_mode_first(ec2):
+    """The run that made the image was killed before the end: the rerun that adopts it finishes it."""
+    image_id = ec2.add_image("web-base 2025.11.26", tags=dict({"bakery:build-id": "build-1", "bakery:family": "web-base"},
+                                                               **PENDING), ImdsSupport="v2.0")
+    snapshot_id = ec2.images[image_id]["BlockDeviceMappings"][0]["Ebs"]["SnapshotId"]
+    ec2.snapshots[snapshot_id]["Tags"] = [{"Key": "bakery:build-id", "Value": "build-1"},
+                                          {"Key": "bakery:family", "Value": "web-base"},
+                                          {"Key": "bakery:expires-at", "Value": PENDING["bakery:expires-at"]}]
+    instance_id = ec2.add_instance("stopped")
+    check = releasing_creator(params(instance_id=instance_id), check_mode=True).run()
+    assert check["adopted"] is True and check["changed"] is True and check["updates"] == ["pending_tags"]
+    assert "bakery:expires-at" not in check["tags"]
+    assert ec2.mutations() == []
+    real = releasing_creator(params(instance_id=instance_id)).run()
+    assert real["changed"] is True and real["updates"] == ["pending_tags"]
+    assert [call[0] for call in ec2.mutations()] == ["delete_tags"]
+    assert "bakery:expires-at" not in tags_of(ec2.images[image_id])
+    assert "bakery:expires-at" not in tags_of(ec2.snapshots[snapshot_id])
+    again = releasing_creator(params(instance_id=instance_id)).run()
+    assert again["changed"] is False and [call[0] for call in ec2.mutations()] == ["delete_tags"]
+
+
+def test_an_image_registered_from_a_snapshot_ends_without_them_on_the_snapshot_too(ec2):
+    snapshot_id = ec2.add_snapshot(tags={"bakery:run-id": "r1"})
+    result = releasing_creator(params(snapshot_id=snapshot_id)).run()
+    assert "bakery:expires-at" not in tags_of(ec2.images[result["image_id"]])
+    assert tags_of(ec2.snapshots[snapshot_id]) == {"bakery:run-id": "r1", "bakery:family": "web-base",
+                                                   "bakery:build-id": "build-1"}
+    (delete,) = [call for call in ec2.calls if call[0] == "delete_tags"]
+    assert snapshot_id in delete[1]["resource_ids"]
+
+
+def test_without_wait_the_pending_tags_stay_with_a_warning(ec2, monkeypatch):
+    instance_id = ec2.add_instance("stopped")
+    real_create = ec2.create_image
+
+    def create_pending(client, **request):
+        answer = real_create(client, **request)
+        ec2.images[answer["ImageId"]]["State"] = "pending"
+        return answer
+
+    monkeypatch.setattr("ansible_collections.bakery.ami.plugins.module_utils._aws.create_image", create_pending)
+    warnings = []
+    result = releasing_creator(params(instance_id=instance_id, wait=False), warnings=warnings).run()
+    assert tags_of(ec2.images[result["image_id"]])["bakery:expires-at"] == PENDING["bakery:expires-at"]
+    assert "delete_tags" not in [call[0] for call in ec2.calls]
+    assert warnings and "run the task again with wait=true" in warnings[0]
+
+
+def test_planted_creator_that_never_releases_is_caught(ec2):
+    """Without release_pending (the copy step's job) the image keeps the tag: the check above would see it."""
+    instance_id = ec2.add_instance("stopped")
+    result = pending_creator(params(instance_id=instance_id)).run()
+    assert "bakery:expires-at" in tags_of(ec2.images[result["image_id"]])
+
+
+@pytest.mark.parametrize(
+    "overrides,fragment",
+    [
+        ({"pending_tags": {"bakery:family": "x"}}, "pending_tags: 'bakery:family' is also in tags"),
+        ({"pending_tags": {"k": "v"}, "snapshot_tags": {"k": "w"}}, "pending_tags: 'k' is also in snapshot_tags"),
+        ({"pending_tags": {"bakery:build-id": "build-1"}}, "pending_tags: 'bakery:build-id' comes from build_id"),
+        ({"pending_tags": {"bakery:expires-at": "2001-01-01T00:00:00Z"}}, "pending_tags: tag bakery:expires-at: '2001-01-01T00:00:00Z' is in the past"),
+        ({"pending_tags": {"aws:x": "y"}}, "pending_tags: tag name 'aws:x' uses the reserved prefix"),
+        ({"pending_tags": {"k": "v\n"}}, "pending_tags: the value of tag 'k'"),
+        ({"pending_tags": {"k": "v"}, "copy": {"regions": ["us-west-2"], "pending_tags": {"k": "w"}}},
+         "pending_tags and copy.pending_tags: give the pending tags once"),
+        ({"tags": {f"t{n:02d}": "v" for n in range(49)}, "pending_tags": {"k": "v"}}, "tags: the image would carry 51 tags"),
+    ],
+)
+def test_bad_pending_tags_are_refused(overrides, fragment):
+    errors = _create.validate(params(instance_id="i-0123456789abcdef0", **overrides))
+    assert any(fragment in error for error in errors), errors
+
+
+def test_pending_tags_equal_in_both_places_are_accepted():
+    pending = {"bakery:expires-at": FUTURE}
+    assert _create.validate(params(instance_id="i-0123456789abcdef0", pending_tags=pending,
+                                   copy={"regions": ["us-west-2"], "pending_tags": dict(pending)})) == []
+    assert _create.pending_tags({"pending_tags": None, "copy": {"pending_tags": pending}}) == pending

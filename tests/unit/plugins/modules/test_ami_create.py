@@ -46,6 +46,13 @@ def run_main(capsys, check_mode=False, **args):
         ({"name": "good name", "instance_id": "i-0123456789abcdef0",
           "copy": {"regions": ["us-west-2"], "pending_tags": {"bakery:expires-at": "2001-01-01T00:00:00Z"}}},
          "copy.pending_tags: tag bakery:expires-at: '2001-01-01T00:00:00Z' is in the past"),
+        ({"name": "good name", "instance_id": "i-0123456789abcdef0",
+          "pending_tags": {"bakery:expires-at": "2001-01-01T00:00:00Z"}},
+         "pending_tags: tag bakery:expires-at: '2001-01-01T00:00:00Z' is in the past"),
+        ({"name": "good name", "instance_id": "i-0123456789abcdef0", "tags": {"k": "v"}, "pending_tags": {"k": "v"}},
+         "pending_tags: 'k' is also in tags"),
+        ({"name": "good name", "instance_id": "i-0123456789abcdef0", "pending_tags": {"k": "v"},
+          "copy": {"regions": ["us-west-2"], "pending_tags": {"k": "w"}}}, "give the pending tags once"),
     ],
 )
 def test_bad_input_fails_before_any_client_is_made(capsys, args, fragment):
@@ -186,3 +193,32 @@ def test_a_failed_copy_fails_the_task_and_names_the_image_it_leaves(capsys):
     assert result["image_id"] == CREATED["image_id"]
     assert result["copies"]["rolled_back"] == {"us-west-2": "ami-2"}
     assert "exception" not in result
+
+
+@pytest.mark.parametrize("with_copy", [False, True])
+def test_pending_tags_go_to_the_creator_alone_or_to_the_copy_step_with_copies(capsys, with_copy):
+    """Without copies the creator takes them off; with copies they go with the copies (and the copy step
+    takes them off everything)."""
+    seen = {}
+    pending = {"bakery:expires-at": "2030-01-01T00:00:00Z"}
+
+    def fake_run(self):
+        seen.update(pending=self.pending_tags, release=self.release_pending)
+        self.image = {"ImageId": CREATED["image_id"], "State": "available"}
+        return dict(CREATED)
+
+    def fake_copy(request, clients, created, image, check_mode, warn, **_timing):
+        seen.update(copy_pending=request.pending_tags)
+        return {"changed": True, "images": {}, "failed_regions": {}}
+
+    args = dict(GOOD, pending_tags=pending)
+    if with_copy:
+        args["copy"] = {"regions": ["us-west-2"]}
+    with patch(CLIENTS, return_value={"us-east-1": MagicMock(), "us-west-2": MagicMock()}), \
+            patch(CLIENT, return_value=MagicMock()), \
+            patch.object(_create.ImageCreator, "run", fake_run), patch(COPY_IN, side_effect=fake_copy):
+        result = run_main(capsys, **args)
+    assert result["_rc"] == 0
+    assert seen["pending"] == pending
+    assert seen["release"] is (not with_copy)
+    assert seen.get("copy_pending") == (pending if with_copy else None)
