@@ -282,8 +282,8 @@ def validate(values: dict, context: Context) -> None:
                           ("bake_arch", ARCHES), ("bake_volume_type", VOLUME_TYPES)):
         if v[name] not in choices:
             article = "one of " if len(choices) > 2 else ""
-            _fail("%s: must be %s%s, got %s" % (name, article, ", ".join(choices) if len(choices) > 2
-                                                 else " or ".join(choices), _short(v[name])))
+            listed = ", ".join(choices) if len(choices) > 2 else " or ".join(choices)
+            _fail("%s: must be %s%s, got %s" % (name, article, listed, _short(v[name])))
     for name in ("bake_family",) + (("bake_base_family",) if v["bake_stage"] == "service" else ()):
         if not _NAME_RULE.fullmatch(v[name]):
             _fail("%s: must be 1-64 characters, letters, digits, '.', '_' or '-', starting with a letter or "
