@@ -278,7 +278,7 @@ def check_clock(aws, interval: float, calls: int = 30) -> dict:
     start = time.monotonic()
     clock.start(start)
     made = []
-    for _ in range(calls):
+    for _call in range(calls):
         time.sleep(pace.uniform(0.25, 0.7))
         sent = time.monotonic()
         ec2.describe_key_pairs()

@@ -75,7 +75,7 @@ def timed_scan(root: Path, args: dict) -> tuple:
 def measure(root: Path, args: dict, rounds: int) -> dict:
     cold, warm = [], []
     result = None
-    for _ in range(rounds):
+    for _round in range(rounds):
         evict(root)
         seconds, result = timed_scan(root, args)
         cold.append(seconds)

@@ -61,7 +61,7 @@ class ActionModule(ActionBase):
         try:
             context = _plan.Context(
                 now=datetime.datetime.now(datetime.timezone.utc),
-                run_token="".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(8)),
+                run_token="".join(secrets.choice(string.ascii_lowercase + string.digits) for _char in range(8)),
                 is_root=os.geteuid() == 0,
                 known_regions=_validate.known_regions(),
                 cwd=os.environ.get("PWD") or os.getcwd(),
