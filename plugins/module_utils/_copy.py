@@ -22,7 +22,6 @@
 
 from __future__ import annotations
 
-import concurrent.futures
 import dataclasses
 import datetime
 import hashlib
@@ -33,6 +32,7 @@ import typing as t
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import ansible_dict_to_boto3_tag_list
 
 from ansible_collections.bakery.ami.plugins.module_utils import _aws
+from ansible_collections.bakery.ami.plugins.module_utils import _fanout
 from ansible_collections.bakery.ami.plugins.module_utils import _time
 from ansible_collections.bakery.ami.plugins.module_utils import _validate
 from ansible_collections.bakery.ami.plugins.module_utils import _waiter
@@ -1139,8 +1139,4 @@ class AmiCopier:
         return _waiter.wait_for_images(targets, remaining, sleep=self._pause, clock=self._clock, **options)
 
     def _map(self, func: t.Callable, items: list) -> list:
-        if len(items) <= 1:
-            return [func(item) for item in items]
-        workers = min(len(items), self.request.max_concurrency or len(items))
-        with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
-            return list(pool.map(func, items))
+        return _fanout.each(func, items, self.request.max_concurrency)

@@ -18,9 +18,9 @@ import datetime
 import heapq
 import re
 import typing as t
-from concurrent.futures import ThreadPoolExecutor
 
 from ansible_collections.bakery.ami.plugins.module_utils import _aws
+from ansible_collections.bakery.ami.plugins.module_utils import _fanout
 from ansible_collections.bakery.ami.plugins.module_utils import _time
 from ansible_collections.bakery.ami.plugins.module_utils import _validate
 from ansible_collections.bakery.ami.plugins.module_utils._distro_catalog import CATALOG
@@ -45,7 +45,6 @@ OWNER_ALIASES = ("self", "amazon", "aws-marketplace")
 SSM_PREFIX = "resolve:ssm:"
 PAGE_SIZE = 1000
 MAX_LIMIT = 1000
-MAX_WORKERS = 8
 # Filters whose values ami_find also checks on each image it receives (defence against an
 # endpoint that ignores a filter, and the basis of the nearest-miss diagnosis).
 _CHECKED = ("image-id", "owner-id", "owner-alias", "name", "architecture", "virtualization-type",
@@ -660,7 +659,7 @@ def resolve_ssm(clients: dict, spec: Spec) -> dict:
 
     values = {}
     errors = []
-    for region, parameter in _run(one, spec.regions):
+    for region, parameter in _fanout.each(one, spec.regions):
         if parameter is None:
             errors.append(f"ssm_parameter: parameter {spec.ssm_parameter} does not exist in {region}")
             continue
@@ -675,14 +674,6 @@ def resolve_ssm(clients: dict, spec: Spec) -> dict:
     return values
 
 
-def _run(function: t.Callable, regions: list) -> list:
-    """function(region) for every region, concurrently, results in the order of regions."""
-    if len(regions) == 1:
-        return [function(regions[0])]
-    with ThreadPoolExecutor(max_workers=min(MAX_WORKERS, len(regions))) as pool:
-        return list(pool.map(function, regions))
-
-
 def search(ec2_clients: dict, spec: Spec, ssm_values: dict | None = None,
            now: datetime.datetime | None = None) -> list:
     """search_region in every region concurrently; a miss is diagnosed when required."""
@@ -695,7 +686,7 @@ def search(ec2_clients: dict, spec: Spec, ssm_values: dict | None = None,
         miss = diagnose(client, spec, result, now) if not result.matched and spec.required else None
         return result, miss
 
-    return _run(one, spec.regions)
+    return _fanout.each(one, spec.regions)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -41,10 +41,10 @@
 
 from __future__ import annotations
 
-import concurrent.futures
 import datetime
 
 from ansible_collections.bakery.ami.plugins.module_utils import _aws
+from ansible_collections.bakery.ami.plugins.module_utils import _fanout
 from ansible_collections.bakery.ami.plugins.module_utils import _time
 from ansible_collections.bakery.ami.plugins.module_utils import _validate
 from ansible_collections.bakery.ami.plugins.module_utils._errors import BakeryError
@@ -56,7 +56,6 @@ KEEP_TAG = "bakery:keep"
 IN_USE_STATES = ("pending", "running", "stopping", "stopped")
 # DescribeInstances takes at most 200 values per filter.
 FILTER_CHUNK = 200
-MAX_WORKERS = 8
 # Without max_deletions: at most this many images deregistered in one run (all regions and
 # families together), and at most this share of one family's images in one region.
 DEFAULT_MAX_DELETIONS = 10
@@ -370,18 +369,7 @@ class Pruner:
 
     def _each_region(self, func) -> tuple:
         """Run func(region) for every region at once; returns ({region: result}, {region: error})."""
-        regions = list(self.clients)
-        results: dict = {}
-        errors: dict = {}
-        with concurrent.futures.ThreadPoolExecutor(max_workers=min(MAX_WORKERS, len(regions)) or 1) as pool:
-            futures = {pool.submit(func, region): region for region in regions}
-            for future in concurrent.futures.as_completed(futures):
-                region = futures[future]
-                try:
-                    results[region] = future.result()
-                except _aws.BakeryAWSError as e:
-                    errors[region] = e
-        return results, errors
+        return _fanout.each_caught(func, list(self.clients), (_aws.BakeryAWSError,))
 
     def select_description(self) -> str:
         family = self.params.get("family")
