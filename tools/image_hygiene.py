@@ -30,7 +30,7 @@ def _package(name: str, path: list) -> types.ModuleType:
     module = types.ModuleType(name)
     module.__path__ = path  # type: ignore[attr-defined]
     sys.modules[name] = module
-    parent, _, child = name.rpartition(".")
+    parent, _dot, child = name.rpartition(".")
     if parent:
         setattr(sys.modules[parent], child, module)
     return module

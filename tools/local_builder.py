@@ -172,7 +172,7 @@ def _mount(root: Path) -> None:
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)  # pylint: disable=protected-access
-    _, status = os.waitpid(pid, 0)
+    status = os.waitpid(pid, 0)[1]
     if os.waitstatus_to_exitcode(status) != 0:
         harness.unmount_all(root)
         raise BuilderError("could not mount proc, sys and dev in %s" % root)

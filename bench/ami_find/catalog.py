@@ -177,7 +177,7 @@ def generate(count: int, regions: list, seed: int = 20250101, end: datetime.date
 
 
 def main(argv: list | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
     parser.add_argument("--count", type=int, default=50000)
     parser.add_argument("--out", required=True, type=Path)
     parser.add_argument("--regions", default="us-east-1")

@@ -278,7 +278,7 @@ def check_clock(aws, interval: float, calls: int = 30) -> dict:
     start = time.monotonic()
     clock.start(start)
     made = []
-    for _ in range(calls):
+    for _call in range(calls):
         time.sleep(pace.uniform(0.25, 0.7))
         sent = time.monotonic()
         ec2.describe_key_pairs()
@@ -478,9 +478,9 @@ def targets(summary: dict, args) -> list:
         rows.append(("ec2, %d regions: bakery <= %.2fx the limit" % (count, TARGETS["limit_ratio"]),
                      "%.2fx (%.1f s)" % (bake["ratio"], bake["median"]), bake["ratio"] <= TARGETS["limit_ratio"]))
         if packer and packer["median"] is not None:
+            change = (bake["median"] / packer["median"] - 1) * 100
             rows.append(("ec2, %d regions: bakery at least 10%% faster than Packer" % count,
-                         "%.1f s vs %.1f s (%+.1f%%)" % (bake["median"], packer["median"],
-                                                        (bake["median"] / packer["median"] - 1) * 100),
+                         "%.1f s vs %.1f s (%+.1f%%)" % (bake["median"], packer["median"], change),
                          bake["median"] <= TARGETS["packer_share"] * packer["median"]))
             rows.append(("ec2, %d regions: bakery no more EC2 calls than Packer" % count,
                          "%d vs %d" % (bake["ec2_calls"], packer["ec2_calls"]), bake["ec2_calls"] <= packer["ec2_calls"]))
@@ -539,8 +539,9 @@ def write_results(results: list, args, path: Path, info: dict) -> None:
         "run start to the CreateImage call; **image late** = first CopyImage - (CreateImage + %g s): "
         "how late the tool noticed the image; **copies over** = first to last CopyImage; **tail** = "
         "last copy available (last CopyImage + %g s) to process exit. wall - limit = pre-CreateImage + "
-        "image late + copies over + tail." % (args.poll, max(resolutions or [0.0]), info.get("clock_calls", "?"),
-                                               info.get("clock_max_error", "?"), args.create_delay, args.copy_delay),
+        "image late + copies over + tail." % (
+            args.poll, max(resolutions or [0.0]), info.get("clock_calls", "?"),
+            info.get("clock_max_error", "?"), args.create_delay, args.copy_delay),
         "",
     ]
     if args.previous_local[0]:

@@ -75,7 +75,7 @@ def timed_scan(root: Path, args: dict) -> tuple:
 def measure(root: Path, args: dict, rounds: int) -> dict:
     cold, warm = [], []
     result = None
-    for _ in range(rounds):
+    for _round in range(rounds):
         evict(root)
         seconds, result = timed_scan(root, args)
         cold.append(seconds)
@@ -117,8 +117,8 @@ def main(argv=None) -> int:
                 figures.update(suite=suite, cloud_init=harness.SUITES[suite]["cloud_init"], kind=kind,
                                entries=entries(root))
                 rows.append(figures)
-                print("%s %s: cold %.3f s, warm %.3f s, %d findings" % (suite, kind, figures["cold"], figures["warm"],
-                                                                         figures["findings"]), file=sys.stderr)
+                print("%s %s: cold %.3f s, warm %.3f s, %d findings" % (
+                    suite, kind, figures["cold"], figures["warm"], figures["findings"]), file=sys.stderr)
     finally:
         for suite_dir in work.iterdir() if work.exists() else []:
             for root in suite_dir.iterdir():
@@ -148,9 +148,9 @@ def main(argv=None) -> int:
             row["bytes_read"] / 1e6, row["findings"], row["cold"], row["warm"]))
     lines += ["", "Every run (seconds):", ""]
     for row in rows:
-        lines.append("- %s %s: cold %s; warm %s" % (row["suite"], row["kind"],
-                                                     ", ".join("%.3f" % v for v in row["cold_runs"]),
-                                                     ", ".join("%.3f" % v for v in row["warm_runs"])))
+        cold = ", ".join("%.3f" % v for v in row["cold_runs"])
+        warm = ", ".join("%.3f" % v for v in row["warm_runs"])
+        lines.append("- %s %s: cold %s; warm %s" % (row["suite"], row["kind"], cold, warm))
     Path(args.out).write_text("\n".join(lines) + "\n", encoding="utf-8")
     print("wrote %s" % args.out, file=sys.stderr)
     return 0

@@ -25,17 +25,17 @@ NAME = "bakery.ami.bake_outputs"
 # Types are checked by _outputs (raw here), so that a number or a list given as a path, or a
 # string given as a dict, is refused instead of converted.
 ARGUMENT_SPEC = dict(
-        report_path=dict(type="raw"),
-        report=dict(type="raw"),
-        user_data_path=dict(type="raw"),
-        user_data=dict(type="raw"),
-        manifest_path=dict(type="raw"),
-        manifest_build=dict(type="raw"),
-        mode=dict(type="raw", default=DEFAULT_MODE),
-        bake=dict(type="raw"),
-        results=dict(type="raw"),
-        hook_report=dict(type="raw"),
-    )
+    report_path=dict(type="raw"),
+    report=dict(type="raw"),
+    user_data_path=dict(type="raw"),
+    user_data=dict(type="raw"),
+    manifest_path=dict(type="raw"),
+    manifest_build=dict(type="raw"),
+    mode=dict(type="raw", default=DEFAULT_MODE),
+    bake=dict(type="raw"),
+    results=dict(type="raw"),
+    hook_report=dict(type="raw"),
+)
 
 
 class ActionModule(ActionBase):

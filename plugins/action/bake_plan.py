@@ -9,7 +9,6 @@ tools of a checkout) and returns the plan of plugins/module_utils/_plan.py as `b
 """
 from __future__ import annotations
 
-import datetime
 import json
 import os
 import secrets
@@ -21,7 +20,7 @@ from ansible.plugins.action import ActionBase
 from ansible.plugins.loader import lookup_loader
 from ansible.utils.collection_loader._collection_finder import _get_collection_role_path
 
-from ansible_collections.bakery.ami.plugins.module_utils import _plan, _validate
+from ansible_collections.bakery.ami.plugins.module_utils import _plan, _time, _validate
 from ansible_collections.bakery.ami.plugins.module_utils._errors import BakeryError
 
 NAME = "bakery.ami.bake_plan"
@@ -60,8 +59,8 @@ class ActionModule(ActionBase):
         playbook_dir = task_vars.get("playbook_dir") or os.getcwd()
         try:
             context = _plan.Context(
-                now=datetime.datetime.now(datetime.timezone.utc),
-                run_token="".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(8)),
+                now=_time.now(),
+                run_token="".join(secrets.choice(string.ascii_lowercase + string.digits) for _char in range(8)),
                 is_root=os.geteuid() == 0,
                 known_regions=_validate.known_regions(),
                 cwd=os.environ.get("PWD") or os.getcwd(),

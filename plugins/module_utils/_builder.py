@@ -38,6 +38,7 @@ import typing as t
 from ansible_collections.bakery.ami.plugins.module_utils import _aws
 from ansible_collections.bakery.ami.plugins.module_utils import _cleanup
 from ansible_collections.bakery.ami.plugins.module_utils import _tags
+from ansible_collections.bakery.ami.plugins.module_utils import _time
 from ansible_collections.bakery.ami.plugins.module_utils import _validate
 from ansible_collections.bakery.ami.plugins.module_utils._validate import internet_covering_families
 from ansible_collections.bakery.ami.plugins.module_utils import _waiter
@@ -232,7 +233,7 @@ def validate(params: dict, now: datetime.datetime | None = None) -> list:
         errors.append(_validate.kms_key("kms_key_id", params["kms_key_id"]))
     if params.get("expires_at") is not None:
         parsed, error = _validate.parse_time("expires_at", params["expires_at"])
-        if error is None and parsed <= (now or datetime.datetime.now(datetime.timezone.utc)):
+        if error is None and parsed <= (now or _time.now()):
             # a builder that expired already is one any sweep removes at once
             error = f"expires_at: '{params['expires_at']}' is in the past; sweep.yml would remove the builder at once"
         errors.append(error)
@@ -406,8 +407,7 @@ class Builder:
         self.tags[RUN_ID_TAG] = self.run_id
         self.tags["Name"] = self.name
         if params.get("expires_at") is not None:
-            parsed, _error = _validate.parse_time("expires_at", params["expires_at"])
-            self.tags[EXPIRES_TAG] = parsed.strftime("%Y-%m-%dT%H:%M:%SZ")
+            self.tags[EXPIRES_TAG] = _time.iso(_time.parse(params["expires_at"]))
         self.key_file = params.get("key_file")
         self.public_key: str | None = None
         self.created: list = []

@@ -22,7 +22,6 @@
 
 from __future__ import annotations
 
-import concurrent.futures
 import dataclasses
 import datetime
 import hashlib
@@ -33,6 +32,8 @@ import typing as t
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import ansible_dict_to_boto3_tag_list
 
 from ansible_collections.bakery.ami.plugins.module_utils import _aws
+from ansible_collections.bakery.ami.plugins.module_utils import _fanout
+from ansible_collections.bakery.ami.plugins.module_utils import _time
 from ansible_collections.bakery.ami.plugins.module_utils import _validate
 from ansible_collections.bakery.ami.plugins.module_utils import _waiter
 from ansible_collections.bakery.ami.plugins.module_utils._images import snapshot_ids
@@ -477,17 +478,10 @@ def pick_existing(images: list, name: str) -> dict | None:
     return max(images, key=rank)
 
 
-def parse_aws_time(value: t.Any) -> datetime.datetime | None:
-    if not value:
-        return None
-    parsed, error = _validate.parse_time("DeprecationTime", value)
-    return None if error else parsed
-
-
 def deprecation_differs(current: t.Any, desired: datetime.datetime | None) -> bool:
     if desired is None:
         return False
-    parsed = parse_aws_time(current)
+    parsed = _time.parse(current)
     return parsed is None or abs(parsed - desired) >= DEPRECATION_TOLERANCE
 
 
@@ -817,7 +811,7 @@ class AmiCopier:
             return False
         if image.get("State") == _waiter.IMAGE_MISSING:
             return True
-        created = parse_aws_time(image.get("CreationDate"))
+        created = _time.parse(image.get("CreationDate"))
         return created is not None and plan.started_at is not None and created < plan.started_at - OLD_COPY_MARGIN
 
     def _finish(self, plan: RegionPlan) -> None:
@@ -962,7 +956,7 @@ class AmiCopier:
                         return suspect
                 raise RegionFailed(f"CopyImage failed: {exc}") from exc
             plan.generation = generation
-            plan.started_at = datetime.datetime.now(datetime.timezone.utc)
+            plan.started_at = _time.now()
             if image_id not in plan.preexisting_ids:
                 self._record_start(plan, image_id)
             return image_id
@@ -1145,8 +1139,4 @@ class AmiCopier:
         return _waiter.wait_for_images(targets, remaining, sleep=self._pause, clock=self._clock, **options)
 
     def _map(self, func: t.Callable, items: list) -> list:
-        if len(items) <= 1:
-            return [func(item) for item in items]
-        workers = min(len(items), self.request.max_concurrency or len(items))
-        with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
-            return list(pool.map(func, items))
+        return _fanout.each(func, items, self.request.max_concurrency)

@@ -29,9 +29,9 @@ import typing as t
 
 from ansible_collections.bakery.ami.plugins.module_utils import _aws
 from ansible_collections.bakery.ami.plugins.module_utils import _tags
+from ansible_collections.bakery.ami.plugins.module_utils import _time
 from ansible_collections.bakery.ami.plugins.module_utils import _validate
 from ansible_collections.bakery.ami.plugins.module_utils import _waiter
-from ansible_collections.bakery.ami.plugins.module_utils._images import round_to_minute
 from ansible_collections.bakery.ami.plugins.module_utils._images import snapshot_ids as image_snapshot_ids
 from ansible_collections.bakery.ami.plugins.module_utils._images import tag_list
 from ansible_collections.bakery.ami.plugins.module_utils._images import tag_spec as _tag_spec
@@ -50,17 +50,6 @@ VISIBLE_TIMEOUT = 120
 
 class CreateError(Exception):
     """A user-level failure: the message names the option and the rule."""
-
-
-def ten_years_after(moment: datetime.datetime) -> datetime.datetime:
-    try:
-        return moment.replace(year=moment.year + 10)
-    except ValueError:  # 29 February
-        return moment.replace(year=moment.year + 10, day=28)
-
-
-def iso(moment: datetime.datetime) -> str:
-    return moment.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -287,8 +276,7 @@ class ImageCreator:
         self.image: dict | None = None  # the image as last described
         self.deprecate_at = None
         if params.get("deprecate_at") is not None:
-            parsed, _error = _validate.parse_time("deprecate_at", params["deprecate_at"])
-            self.deprecate_at = round_to_minute(parsed)
+            self.deprecate_at = _time.round_to_minute(_time.parse(params["deprecate_at"]))
         self.imds_v2 = params.get("imds_support", "v2.0") == "v2.0"
         self.snapshot_mode = params.get("snapshot_id") is not None
 
@@ -519,8 +507,8 @@ class ImageCreator:
         if self.deprecate_at is not None:
             have_time = None
             if image.get("DeprecationTime"):
-                parsed, _error = _validate.parse_time("DeprecationTime", image["DeprecationTime"])
-                have_time = round_to_minute(parsed) if parsed else None
+                parsed = _time.parse(image["DeprecationTime"])
+                have_time = _time.round_to_minute(parsed) if parsed else None
             if have_time != self.deprecate_at:
                 updates["deprecate_at"] = self.deprecate_at
         if self.imds_v2 and image.get("ImdsSupport") != "v2.0":
@@ -537,11 +525,11 @@ class ImageCreator:
     def check_updates_allowed(self, updates: dict, now: datetime.datetime | None = None) -> None:
         """EC2 refuses a deprecation time in the past: say so before anything is created."""
         if "deprecate_at" in updates:
-            now = now or datetime.datetime.now(datetime.timezone.utc)
+            now = now or _time.now()
             parsed, error = _validate.future_time("deprecate_at", self.params["deprecate_at"], now=now)
             if error:
                 raise CreateError(error)
-            if parsed > ten_years_after(now):
+            if parsed > _time.ten_years_after(now):
                 raise CreateError(
                     f"deprecate_at: '{self.params['deprecate_at']}' is more than 10 years ahead; EC2 takes a deprecation "
                     "time of at most 10 years from now"
@@ -602,10 +590,10 @@ class ImageCreator:
             snapshot_ids.insert(0, self.params["snapshot_id"])
         deprecation = None
         if "deprecate_at" in updates:
-            deprecation = iso(updates["deprecate_at"])
+            deprecation = _time.iso(updates["deprecate_at"])
         elif image.get("DeprecationTime"):
-            parsed, _error = _validate.parse_time("DeprecationTime", image["DeprecationTime"])
-            deprecation = iso(parsed) if parsed else image["DeprecationTime"]
+            parsed = _time.parse(image["DeprecationTime"])
+            deprecation = _time.iso(parsed) if parsed else image["DeprecationTime"]
         imds = "v2.0" if "imds_support" in updates else image.get("ImdsSupport")
         return {
             "changed": changed,

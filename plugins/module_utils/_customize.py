@@ -59,8 +59,8 @@ def check_files(option: str, files: t.Any) -> None:
         seen.add(path)
         unknown = sorted(set(map(str, entry)) - set(_FILE_KEYS))
         if unknown:
-            raise CustomizeError("%s: %s: unknown keys %s (known: %s)" % (option, path, ", ".join(unknown),
-                                                                         ", ".join(_FILE_KEYS)))
+            raise CustomizeError("%s: %s: unknown keys %s (known: %s)" % (
+                option, path, ", ".join(unknown), ", ".join(_FILE_KEYS)))
         if "content" in entry and "template" in entry:
             raise CustomizeError("%s: %s: give content or template, not both" % (option, path))
         if "content" in entry and not isinstance(entry["content"], str):

@@ -18,9 +18,10 @@ import datetime
 import heapq
 import re
 import typing as t
-from concurrent.futures import ThreadPoolExecutor
 
 from ansible_collections.bakery.ami.plugins.module_utils import _aws
+from ansible_collections.bakery.ami.plugins.module_utils import _fanout
+from ansible_collections.bakery.ami.plugins.module_utils import _time
 from ansible_collections.bakery.ami.plugins.module_utils import _validate
 from ansible_collections.bakery.ami.plugins.module_utils._distro_catalog import CATALOG
 from ansible_collections.bakery.ami.plugins.module_utils._release import release_from_ami_name
@@ -44,7 +45,6 @@ OWNER_ALIASES = ("self", "amazon", "aws-marketplace")
 SSM_PREFIX = "resolve:ssm:"
 PAGE_SIZE = 1000
 MAX_LIMIT = 1000
-MAX_WORKERS = 8
 # Filters whose values ami_find also checks on each image it receives (defence against an
 # endpoint that ignores a filter, and the basis of the nearest-miss diagnosis).
 _CHECKED = ("image-id", "owner-id", "owner-alias", "name", "architecture", "virtualization-type",
@@ -427,17 +427,8 @@ def passes(image: dict, key: str, values: list) -> bool:
 
 
 def is_deprecated(image: dict, now: datetime.datetime) -> bool:
-    moment = image.get("DeprecationTime")
-    if not moment:
-        return False
-    if isinstance(moment, str):
-        parsed, error = _validate.parse_time("DeprecationTime", moment)
-        if error:
-            return False
-        moment = parsed
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=datetime.timezone.utc)
-    return moment <= now
+    moment = _time.parse(image.get("DeprecationTime"))
+    return moment is not None and moment <= now
 
 
 def _owners_ok(image: dict, owners: list) -> bool:
@@ -545,7 +536,7 @@ def newest_first_applies(spec: Spec, query: dict) -> bool:
 
 def search_region(client, spec: Spec, region: str, ssm_value: str | None = None,
                   now: datetime.datetime | None = None) -> RegionResult:
-    now = now or datetime.datetime.now(datetime.timezone.utc)
+    now = now or _time.now()
     query = build_query(spec, [ssm_value] if ssm_value else None)
     top = TopN(spec.limit, spec.sort_by)
 
@@ -615,7 +606,7 @@ def _describe_failure(key: str, expected: list, images: list) -> str:
 
 def diagnose(client, spec: Spec, result: RegionResult, now: datetime.datetime | None = None) -> str:
     """Why nothing matched: rerun the query without the attribute filters and say what failed."""
-    now = now or datetime.datetime.now(datetime.timezone.utc)
+    now = now or _time.now()
     query = {k: v for k, v in result.query.items() if k != "creation_date_windows"}
     relaxed = dict(query, include_deprecated=True, include_disabled=True,
                    filters={k: v for k, v in query["filters"].items() if k not in _RELAXED and not k.startswith("tag:")})
@@ -668,7 +659,7 @@ def resolve_ssm(clients: dict, spec: Spec) -> dict:
 
     values = {}
     errors = []
-    for region, parameter in _run(one, spec.regions):
+    for region, parameter in _fanout.each(one, spec.regions):
         if parameter is None:
             errors.append(f"ssm_parameter: parameter {spec.ssm_parameter} does not exist in {region}")
             continue
@@ -683,19 +674,11 @@ def resolve_ssm(clients: dict, spec: Spec) -> dict:
     return values
 
 
-def _run(function: t.Callable, regions: list) -> list:
-    """function(region) for every region, concurrently, results in the order of regions."""
-    if len(regions) == 1:
-        return [function(regions[0])]
-    with ThreadPoolExecutor(max_workers=min(MAX_WORKERS, len(regions))) as pool:
-        return list(pool.map(function, regions))
-
-
 def search(ec2_clients: dict, spec: Spec, ssm_values: dict | None = None,
            now: datetime.datetime | None = None) -> list:
     """search_region in every region concurrently; a miss is diagnosed when required."""
     ssm_values = ssm_values or {}
-    now = now or datetime.datetime.now(datetime.timezone.utc)
+    now = now or _time.now()
 
     def one(region: str) -> tuple:
         client = ec2_clients[region]
@@ -703,7 +686,7 @@ def search(ec2_clients: dict, spec: Spec, ssm_values: dict | None = None,
         miss = diagnose(client, spec, result, now) if not result.matched and spec.required else None
         return result, miss
 
-    return _run(one, spec.regions)
+    return _fanout.each(one, spec.regions)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -735,7 +718,7 @@ def _warnings_for(region: str, image: dict, spec: Spec, now: datetime.datetime) 
 
 def assemble(spec: Spec, outcomes: list, now: datetime.datetime | None = None) -> tuple:
     """(result dict, error message or None) from the per-region outcomes of search()."""
-    now = now or datetime.datetime.now(datetime.timezone.utc)
+    now = now or _time.now()
     errors: list = []
     warnings: list = []
     by_region: dict = {}

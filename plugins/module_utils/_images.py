@@ -9,9 +9,6 @@
 
 from __future__ import annotations
 
-import datetime
-
-
 def tags_of(resource: dict) -> dict:
     """An EC2 resource's tags (image, snapshot, instance, security group...) as a plain dict."""
     return {tag["Key"]: tag.get("Value", "") for tag in resource.get("Tags") or []}
@@ -35,11 +32,3 @@ def snapshot_ids(image: dict) -> list:
         if snapshot_id and snapshot_id not in ids:
             ids.append(snapshot_id)
     return ids
-
-
-def round_to_minute(moment: datetime.datetime) -> datetime.datetime:
-    """EC2 rounds a deprecation time to the nearest minute."""
-    rounded = moment.replace(second=0, microsecond=0)
-    if moment.second >= 30:
-        rounded += datetime.timedelta(minutes=1)
-    return rounded

@@ -4,8 +4,8 @@
 
 # Private to bakery.ami: not a public API; may change without notice.
 #
-# Paths inside an image's root (a live system, a mounted volume, a chroot, a fixture tree) for
-# the modules that act on files.
+# Files on the controller (the builder's key files): directories made with exact modes and
+# atomic writes. Files under an image's root go through _image_root.ImageRoot instead.
 
 from __future__ import annotations
 
@@ -14,38 +14,6 @@ import os
 import stat
 import tempfile
 import typing as t
-
-MAX_LINK_HOPS = 40
-
-
-def resolve_in_root(root: str, relpath: str, error: type = ValueError) -> str:
-    """Host path of relpath inside root, following symbolic links without leaving root.
-
-    Absolute link targets are taken relative to root (as in a chroot); `..` stops at root. The
-    last component need not exist. A link loop raises `error` naming the option root.
-    """
-    parts = [p for p in relpath.split("/") if p not in ("", ".")]
-    resolved: list = []
-    hops = 0
-    while parts:
-        part = parts.pop(0)
-        if part == "..":
-            if resolved:
-                resolved.pop()
-            continue
-        candidate = os.path.join(root, *resolved, part)
-        if os.path.islink(candidate):
-            hops += 1
-            if hops > MAX_LINK_HOPS:
-                raise error(f"root: too many levels of symbolic links resolving /{relpath} under {root}")
-            target = os.readlink(candidate)
-            if target.startswith("/"):
-                resolved = []
-            parts = [p for p in target.split("/") if p not in ("", ".")] + parts
-            continue
-        resolved.append(part)
-    return os.path.join(root, *resolved)
-
 
 def make_directories(directory: str, mode: int = 0o755) -> None:
     """Create directory and the missing ones above it, each with exactly `mode`, whatever the umask

@@ -23,7 +23,7 @@ import ipaddress
 import re
 import typing as t
 
-from ansible_collections.bakery.ami.plugins.module_utils import _customize, _tags, _validate
+from ansible_collections.bakery.ami.plugins.module_utils import _customize, _tags, _time, _validate
 from ansible_collections.bakery.ami.plugins.module_utils._errors import BakeryError
 
 
@@ -256,10 +256,6 @@ def image_name(template: str, fields: dict) -> str:
     return _PLACEHOLDER.sub(lambda m: str(fields[m.group(1)]), template)
 
 
-def _utc(moment: datetime.datetime) -> str:
-    return moment.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 class Context(t.NamedTuple):
     """What the plan needs to know about the controller."""
 
@@ -282,8 +278,8 @@ def validate(values: dict, context: Context) -> None:
                           ("bake_arch", ARCHES), ("bake_volume_type", VOLUME_TYPES)):
         if v[name] not in choices:
             article = "one of " if len(choices) > 2 else ""
-            _fail("%s: must be %s%s, got %s" % (name, article, ", ".join(choices) if len(choices) > 2
-                                                 else " or ".join(choices), _short(v[name])))
+            listed = ", ".join(choices) if len(choices) > 2 else " or ".join(choices)
+            _fail("%s: must be %s%s, got %s" % (name, article, listed, _short(v[name])))
     for name in ("bake_family",) + (("bake_base_family",) if v["bake_stage"] == "service" else ()):
         if not _NAME_RULE.fullmatch(v[name]):
             _fail("%s: must be 1-64 characters, letters, digits, '.', '_' or '-', starting with a letter or "
@@ -455,9 +451,9 @@ def build_plan(given: dict, context: Context) -> dict:
         values["bake_output_dir"] = context.cwd.rstrip("/") + "/bake-output"
     validate(values, context)
     v = values
-    now = context.now.astimezone(datetime.timezone.utc)
-    version = v["bake_version"] or now.strftime("%Y%m%d%H%M%S")
-    run_id = v["bake_run_id"] or "%s-%s" % (now.strftime("%Y%m%d%H%M%S"), context.run_token)
+    now = context.now.astimezone(_time.UTC)
+    version = v["bake_version"] or _time.stamp(now)
+    run_id = v["bake_run_id"] or "%s-%s" % (_time.stamp(now), context.run_token)
     name = image_name(v["bake_name_template"], {"family": v["bake_family"], "version": version,
                                                 "arch": v["bake_arch"], "stage": v["bake_stage"],
                                                 "level": v["bake_level"]})
@@ -467,7 +463,7 @@ def build_plan(given: dict, context: Context) -> dict:
     build_id = v["bake_build_id"] or name
     if len(build_id) > 256:
         _fail("bake_build_id: must be at most 256 characters (it is a tag value)")
-    expires_at = _utc(now + datetime.timedelta(minutes=v["bake_ttl_minutes"]))
+    expires_at = _time.iso(now + datetime.timedelta(minutes=v["bake_ttl_minutes"]))
     regions = [v["bake_region"]] + [r for r in v["bake_regions"] if r != v["bake_region"]]
     out = v["bake_output_dir"].rstrip("/")
     cache = (v["bake_cache_dir"] or v["bake_local_cache_dir"] or context.cache_dir).rstrip("/")
@@ -492,7 +488,7 @@ def build_plan(given: dict, context: Context) -> dict:
     adoptable = bool(v["bake_version"] or v["bake_build_id"] or "{version}" not in v["bake_name_template"])
     pending = {_tags.EXPIRES_AT: expires_at}
     copy_tags = {_tags.RUN_ID: run_id}
-    deprecate_at = _utc(now + datetime.timedelta(days=v["bake_deprecate_days"])) if v["bake_deprecate_days"] else ""
+    deprecate_at = _time.iso(now + datetime.timedelta(days=v["bake_deprecate_days"])) if v["bake_deprecate_days"] else ""
     source = dict(v["bake_source"])
     if v["bake_stage"] == "service":
         source = {"owners": ["self"],
@@ -504,7 +500,7 @@ def build_plan(given: dict, context: Context) -> dict:
         "name": name,
         "build_id": build_id,
         "description": v["bake_description"],
-        "started_at": _utc(now),
+        "started_at": _time.iso(now),
         "expires_at": expires_at,
         "family": v["bake_family"],
         "base_family": v["bake_base_family"],

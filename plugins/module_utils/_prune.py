@@ -41,13 +41,13 @@
 
 from __future__ import annotations
 
-import concurrent.futures
 import datetime
 
 from ansible_collections.bakery.ami.plugins.module_utils import _aws
+from ansible_collections.bakery.ami.plugins.module_utils import _fanout
+from ansible_collections.bakery.ami.plugins.module_utils import _time
 from ansible_collections.bakery.ami.plugins.module_utils import _validate
 from ansible_collections.bakery.ami.plugins.module_utils._errors import BakeryError
-from ansible_collections.bakery.ami.plugins.module_utils._images import round_to_minute as _round_minute
 from ansible_collections.bakery.ami.plugins.module_utils._images import snapshot_ids
 from ansible_collections.bakery.ami.plugins.module_utils._images import tags_of as _tags
 
@@ -56,7 +56,6 @@ KEEP_TAG = "bakery:keep"
 IN_USE_STATES = ("pending", "running", "stopping", "stopped")
 # DescribeInstances takes at most 200 values per filter.
 FILTER_CHUNK = 200
-MAX_WORKERS = 8
 # Without max_deletions: at most this many images deregistered in one run (all regions and
 # families together), and at most this share of one family's images in one region.
 DEFAULT_MAX_DELETIONS = 10
@@ -126,21 +125,6 @@ def carries(image: dict, wanted: dict) -> bool:
     return all(key in have and have[key] == value for key, value in wanted.items())
 
 
-def _time(value) -> datetime.datetime | None:
-    if not value:
-        return None
-    parsed, _error = _validate.parse_time("time", value)
-    return parsed
-
-
-def _iso(moment: datetime.datetime) -> str:
-    return moment.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _next_minute(moment: datetime.datetime) -> datetime.datetime:
-    return moment.replace(second=0, microsecond=0) + datetime.timedelta(minutes=1)
-
-
 def _summary(image: dict, **extra) -> dict:
     item = {
         "image_id": image["ImageId"],
@@ -153,7 +137,7 @@ def _summary(image: dict, **extra) -> dict:
 
 
 def _newest_first(image: dict) -> tuple:
-    return (_time(image.get("CreationDate")), image["ImageId"])
+    return (_time.parse(image.get("CreationDate")), image["ImageId"])
 
 
 def _plan_family(
@@ -172,18 +156,18 @@ def _plan_family(
     # Deregistering needs a keep policy: deprecate_after_days alone only deprecates.
     may_deregister = deregister and (keep_latest is not None or keep_days is not None)
     keep_latest = max(1, keep_latest or 1)
-    rankable = [i for i in images if i.get("State") == "available" and _time(i.get("CreationDate")) is not None]
+    rankable = [i for i in images if i.get("State") == "available" and _time.parse(i.get("CreationDate")) is not None]
     available = sorted(rankable, key=_newest_first, reverse=True)
     for image in images:
         if image.get("State") != "available":
             plan["kept"].append(_summary(image, reason=f"state is {image.get('State')}, not available"))
-        elif _time(image.get("CreationDate")) is None:
+        elif _time.parse(image.get("CreationDate")) is None:
             plan["kept"].append(_summary(image, reason=f"creation date {image.get('CreationDate')!r} is unreadable"))
 
     for rank, image in enumerate(available):
         tags = _tags(image)
         users = sorted(in_use.get(image["ImageId"]) or [])
-        created = _time(image.get("CreationDate"))
+        created = _time.parse(image.get("CreationDate"))
         age_days = (now - created).total_seconds() / 86400.0
         if rank == 0:
             plan["kept"].append(_summary(image, reason="newest image"))
@@ -207,17 +191,17 @@ def _plan_family(
             why = "neither keep_latest nor keep_days is set; deprecation only"
         else:
             why = "deregister is false"
-        current = _time(image.get("DeprecationTime"))
+        current = _time.parse(image.get("DeprecationTime"))
         if deprecate_after_days is not None:
             target = max(
-                _round_minute(created + datetime.timedelta(days=deprecate_after_days)),
-                _next_minute(now + datetime.timedelta(seconds=30)),
+                _time.round_to_minute(created + datetime.timedelta(days=deprecate_after_days)),
+                _time.next_minute(now + datetime.timedelta(seconds=30)),
             )
             if current is None or current > target:
-                plan["deprecated"].append(_summary(image, deprecation_time=_iso(target), reason=why))
+                plan["deprecated"].append(_summary(image, deprecation_time=_time.iso(target), reason=why))
                 continue
         if current is not None:
-            why = f"{why}; deprecated at {_iso(current)}"
+            why = f"{why}; deprecated at {_time.iso(current)}"
         plan["kept"].append(_summary(image, reason=why))
 
 
@@ -385,18 +369,7 @@ class Pruner:
 
     def _each_region(self, func) -> tuple:
         """Run func(region) for every region at once; returns ({region: result}, {region: error})."""
-        regions = list(self.clients)
-        results: dict = {}
-        errors: dict = {}
-        with concurrent.futures.ThreadPoolExecutor(max_workers=min(MAX_WORKERS, len(regions)) or 1) as pool:
-            futures = {pool.submit(func, region): region for region in regions}
-            for future in concurrent.futures.as_completed(futures):
-                region = futures[future]
-                try:
-                    results[region] = future.result()
-                except _aws.BakeryAWSError as e:
-                    errors[region] = e
-        return results, errors
+        return _fanout.each_caught(func, list(self.clients), (_aws.BakeryAWSError,))
 
     def select_description(self) -> str:
         family = self.params.get("family")
@@ -411,7 +384,7 @@ class Pruner:
             raise PruneError("; ".join(errors))
         self.wanted = wanted_tags(self.params.get("family"), self.params.get("tags"))
         self.filters = selection_filters(self.params.get("family"), self.params.get("tags"))
-        now = self.now or datetime.datetime.now(datetime.timezone.utc)
+        now = self.now or _time.now()
         reads, errors = self._each_region(self.read)
         if errors:
             raise PartialFailure({"changed": False, "regions": {}, "dry_run": self.check_mode}, errors, "reading")

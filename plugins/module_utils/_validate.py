@@ -37,6 +37,8 @@ import re
 import typing as t
 import unicodedata
 
+from ansible_collections.bakery.ami.plugins.module_utils import _time
+
 # EC2 tag limits (per resource, per key, per value).
 MAX_TAGS = 50
 MAX_TAG_KEY = 128
@@ -86,13 +88,6 @@ _ORG_ARN = re.compile(r"arn:aws[a-z-]*:organizations::[0-9]{12}:organization/o-[
 _OU_ARN = re.compile(r"arn:aws[a-z-]*:organizations::[0-9]{12}:ou/o-[a-z0-9]{10,32}/ou-[a-z0-9]{4,32}-[a-z0-9]{8,32}")
 # SSM parameter names (an optional :version or :label suffix).
 _SSM_NAME = re.compile(r"[A-Za-z0-9_.\-/]{1,2048}(:[A-Za-z0-9_.\-]{1,100})?")
-# ISO-8601 times: a date, optionally a time (seconds and fraction optional) and a zone; without a
-# zone the time is UTC.
-_TIME = re.compile(
-    r"(?P<year>[0-9]{4})-(?P<month>[0-9]{2})-(?P<day>[0-9]{2})"
-    r"(?:[Tt ](?P<hour>[0-9]{2}):(?P<minute>[0-9]{2})(?::(?P<second>[0-9]{2})(?:[.,](?P<fraction>[0-9]{1,9}))?)?"
-    r"(?P<zone>[Zz]|[+-][0-9]{2}(?::?[0-9]{2})?)?)?"
-)
 
 
 def full_match(pattern: re.Pattern, value: t.Any) -> bool:
@@ -262,39 +257,10 @@ def _time_error(option: str, value: t.Any) -> tuple:
 
 
 def parse_time(option: str, value: t.Any) -> tuple:
-    """Parse an ISO-8601 time; returns (aware datetime in UTC, None) or (None, error).
-
-    The whole string must be the time (no surrounding spaces or newline), with ASCII digits;
-    without a zone it is UTC. Parsed here rather than by datetime.fromisoformat, whose accepted
-    forms differ between the Python versions the modules run on.
-    """
-    if isinstance(value, datetime.datetime):
-        parsed = value if value.tzinfo is not None else value.replace(tzinfo=datetime.timezone.utc)
-        return parsed.astimezone(datetime.timezone.utc), None
-    if not isinstance(value, str):
-        return _time_error(option, value)
-    match = _TIME.fullmatch(value)
-    if match is None:
-        return _time_error(option, value)
-    part = match.groupdict()
-    zone = datetime.timezone.utc
-    if part["zone"] and part["zone"] not in ("Z", "z"):
-        digits = part["zone"][1:].replace(":", "")
-        hours, minutes = int(digits[:2]), int(digits[2:] or 0)
-        if hours > 23 or minutes > 59:
-            return _time_error(option, value)
-        offset = datetime.timedelta(hours=hours, minutes=minutes)
-        zone = datetime.timezone(-offset if part["zone"][0] == "-" else offset)
-    fraction = (part["fraction"] or "")[:6].ljust(6, "0")
-    try:
-        parsed = datetime.datetime(
-            int(part["year"]), int(part["month"]), int(part["day"]),
-            int(part["hour"] or 0), int(part["minute"] or 0), int(part["second"] or 0), int(fraction),
-            tzinfo=zone,
-        )
-    except ValueError:
-        return _time_error(option, value)
-    return parsed.astimezone(datetime.timezone.utc), None
+    """An ISO-8601 time (the one parser, _time.parse); returns (aware datetime in UTC, None) or
+    (None, the message naming the option). Without a zone the time is UTC."""
+    parsed = _time.parse(value)
+    return (parsed, None) if parsed is not None else _time_error(option, value)
 
 
 def future_time(option: str, value: t.Any, now: datetime.datetime | None = None,
@@ -303,7 +269,7 @@ def future_time(option: str, value: t.Any, now: datetime.datetime | None = None,
     parsed, error = parse_time(option, value)
     if error:
         return None, error
-    now = now or datetime.datetime.now(datetime.timezone.utc)
+    now = now or _time.now()
     if parsed <= now:
         return None, f"{option}: {show(value)} is in the past; {what} must lie in the future"
     return parsed, None

@@ -85,10 +85,14 @@ bake:
       type: list
       elements: str
     tags:
-      description: The tags of the images (C(image)), of their copies (C(copy)) and those that stay on the images until the bake finished with them (C(pending)).
+      description:
+        - The tags of the images (C(image)), of their copies (C(copy)) and those that stay on the images until
+          the bake finished with them (C(pending)).
       type: dict
     customize:
-      description: What is baked (C(baked)), what is applied at launch (C(launch)), the launch user-data (C(user_data)) and the rendered image files (C(image_files)).
+      description:
+        - What is baked (C(baked)), what is applied at launch (C(launch)), the launch user-data (C(user_data)) and
+          the rendered image files (C(image_files)).
       type: dict
     builder:
       description: The builder settings (mode, whether the controller connects and over SSH, instance, network, volume, key directory).

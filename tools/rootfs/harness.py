@@ -394,8 +394,8 @@ def chroot_run(root: str | os.PathLike, argv: list[str], env: dict | None = None
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False,
                           input=input_text, stdin=None if input_text is not None else subprocess.DEVNULL)
     if check and proc.returncode != 0:
-        raise HarnessError("%s failed (%d):\n%s\n%s" % (" ".join(argv), proc.returncode,
-                                                       proc.stdout[-4000:], proc.stderr[-4000:]))
+        raise HarnessError("%s failed (%d):\n%s\n%s" % (
+            " ".join(argv), proc.returncode, proc.stdout[-4000:], proc.stderr[-4000:]))
     return proc
 
 

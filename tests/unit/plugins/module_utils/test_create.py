@@ -501,11 +501,6 @@ def test_deprecation_more_than_ten_years_ahead_fails_before_creating(ec2):
     assert ec2.mutations() == []
 
 
-def test_ten_years_after_a_leap_day():
-    leap = datetime.datetime(2028, 2, 29, tzinfo=datetime.timezone.utc)
-    assert _create.ten_years_after(leap) == datetime.datetime(2038, 2, 28, tzinfo=datetime.timezone.utc)
-
-
 def test_register_from_snapshot_tags_the_snapshot_itself(ec2):
     snapshot_id = ec2.add_snapshot(tags={"bakery:run-id": "r1"})
     result = creator(params(snapshot_id=snapshot_id, snapshot_tags={"kind": "root"})).run()
@@ -582,12 +577,6 @@ def test_no_wait_returns_the_pending_image(ec2, monkeypatch):
     result = creator(params(instance_id=instance_id, wait=False)).run()
     assert result["state"] == "pending"
     assert result["image_id"] in ec2.images
-
-
-def test_round_to_minute_matches_ec2():
-    moment = datetime.datetime(2030, 1, 1, 10, 0, 30, tzinfo=datetime.timezone.utc)
-    assert _create.round_to_minute(moment) == datetime.datetime(2030, 1, 1, 10, 1, tzinfo=datetime.timezone.utc)
-    assert _create.round_to_minute(moment.replace(second=29)) == moment.replace(second=0)
 
 
 # ---------------------------------------------------------------------------------------------
