@@ -135,6 +135,14 @@ class LocalAws:
         """Requests answered with an injected fault, by action name."""
         return self._call("GET", "/_bakery/counts")["faults"]
 
+    def throttled(self) -> dict[str, int]:
+        """Requests answered RequestLimitExceeded by the token buckets (``throttle``), by action name."""
+        return self._call("GET", "/_bakery/throttle")["throttled"]
+
+    def set_image(self, region: str, image_id: str, **changes: Any) -> dict[str, Any]:
+        """Backdate an image (``creation_date=``) or plant its last launch (``last_launched_time=``, None clears)."""
+        return self._call("POST", "/_bakery/images", dict(changes, region=region, image_id=image_id))
+
     def reset_counts(self) -> None:
         self._call("POST", "/_bakery/counts/reset", {})
 

@@ -12,6 +12,7 @@ from typing import Any, Callable, Iterable
 from urllib.parse import parse_qs
 
 from tools.local_aws.state import FAULT_CODES, ConfigError, BakeryState
+from tools.local_aws.throttle import THROTTLE
 
 _CREDENTIAL_RE = re.compile(r"Credential=[^/,\s]+/\d{8}/([^/,\s]+)/([^/,\s]+)/aws4_request")
 _FAULT_MESSAGES = {
@@ -62,13 +63,26 @@ def identify(environ: dict[str, Any], body: bytes) -> tuple[str | None, str | No
     return None, None
 
 
-def _ec2_error(code: str) -> tuple[str, list[tuple[str, str]], bytes]:
-    status = FAULT_CODES[code]
-    reason = {500: "Internal Server Error", 503: "Service Unavailable"}[status]
+def region_of(environ: dict[str, Any]) -> str | None:
+    """The region a signed request is for (its credential scope)."""
+    match = _CREDENTIAL_RE.search(environ.get("HTTP_AUTHORIZATION", ""))
+    return match.group(1) if match else None
+
+
+def query_params(environ: dict[str, Any], body: bytes) -> dict[str, list[str]]:
+    params = parse_qs(environ.get("QUERY_STRING", ""))
+    if environ.get("REQUEST_METHOD") == "POST" and "x-www-form-urlencoded" in environ.get("CONTENT_TYPE", ""):
+        params.update(parse_qs(body.decode("utf-8", "replace")))
+    return params
+
+
+def _ec2_error(code: str, message: str | None = None, status: int | None = None) -> tuple[str, list[tuple[str, str]], bytes]:
+    status = status or FAULT_CODES[code]
+    reason = {400: "Bad Request", 500: "Internal Server Error", 503: "Service Unavailable"}[status]
     request_id = str(uuid.uuid4())
     body = (
         '<?xml version="1.0" encoding="UTF-8"?>\n'
-        f"<Response><Errors><Error><Code>{code}</Code><Message>{_FAULT_MESSAGES[code]}</Message></Error></Errors>"
+        f"<Response><Errors><Error><Code>{code}</Code><Message>{message or _FAULT_MESSAGES[code]}</Message></Error></Errors>"
         f"<RequestID>{request_id}</RequestID></Response>"
     ).encode()
     headers = [("Content-Type", "text/xml;charset=UTF-8"), ("Content-Length", str(len(body))),
@@ -98,6 +112,11 @@ class BakeryMiddleware:
             return self.app(environ, start_response)
         body = _read_body(environ)
         action, service = identify(environ, body)
+        if action and service == "ec2":
+            refusal = self.ec2_refusal(action, environ, body)
+            if refusal is not None:
+                start_response(refusal[0], refusal[1])
+                return [refusal[2]]
         if action:
             fault = self.state.draw_fault(action, service == "ec2")
             if fault:
@@ -110,7 +129,21 @@ class BakeryMiddleware:
                 start_response(status, headers)
                 return [payload]
             self.state.count(action)
+        if service == "rbin":
+            from tools.local_aws import retire  # pylint: disable=import-outside-toplevel
+
+            return retire.rbin(environ, body, start_response, region_of(environ))
         return self.app(environ, start_response)
+
+    def ec2_refusal(self, action: str, environ: dict[str, Any], body: bytes) -> tuple | None:
+        """The answer to an EC2 request that is not served: throttled, or an action the endpoint is told
+        this region lacks. Throttled requests are counted apart (GET /_bakery/throttle)."""
+        if not THROTTLE.take(action, region_of(environ) or "us-east-1", query_params(environ, body)):
+            return _ec2_error("RequestLimitExceeded")
+        if action in self.state.get("unsupported_actions"):
+            self.state.count(action)
+            return _ec2_error("InvalidAction", f"The action {action} is not valid for this web service.", 400)
+        return None
 
     def control(self, environ: dict[str, Any], start_response: StartResponse, path: str) -> list[bytes]:
         method = environ.get("REQUEST_METHOD", "GET")
@@ -119,6 +152,7 @@ class BakeryMiddleware:
             return _json(start_response, "200 OK", self.state.counts())
         if route == ("POST", "/_bakery/counts/reset"):
             self.state.reset_counts()
+            THROTTLE.reset_counts()
             return _json(start_response, "200 OK", self.state.counts())
         if route == ("GET", "/_bakery/config"):
             return _json(start_response, "200 OK", self.state.config())
@@ -132,7 +166,17 @@ class BakeryMiddleware:
         if route == ("POST", "/_bakery/reset"):
             self.reset_moto()
             self.state.reset()
+            THROTTLE.reset_counts()
             return _json(start_response, "200 OK", {"reset": True, "config": self.state.config()})
         if route == ("GET", "/_bakery/health"):
             return _json(start_response, "200 OK", {"ok": True})
+        if route == ("GET", "/_bakery/throttle"):
+            return _json(start_response, "200 OK", THROTTLE.report())
+        if route == ("POST", "/_bakery/images"):
+            from tools.local_aws import retire  # pylint: disable=import-outside-toplevel
+
+            try:
+                return _json(start_response, "200 OK", retire.set_image(json.loads(_read_body(environ).decode("utf-8") or "{}")))
+            except (ValueError, retire.ControlError) as error:
+                return _json(start_response, "400 Bad Request", {"error": str(error)})
         return _json(start_response, "404 Not Found", {"error": f"no control route {method} {path}"})

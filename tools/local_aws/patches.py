@@ -777,3 +777,7 @@ def install() -> None:
     Instance.start = _wrap_instance("start", "pending", "running", "instance_start_delay")
     Instance.stop = _wrap_instance("stop", "stopping", "stopped", "instance_stop_delay")
     Instance.terminate = _terminate_once(_wrap_instance("terminate", "shutting-down", "terminated", "instance_stop_delay"))
+
+    from tools.local_aws import retire  # pylint: disable=import-outside-toplevel
+
+    retire.install()

@@ -9,6 +9,7 @@ werkzeug serves requests from several threads.
 """
 from __future__ import annotations
 
+import copy
 import random
 import threading
 from typing import Any
@@ -37,9 +38,21 @@ DEFAULTS: dict[str, Any] = {
     # the first answer of A and serves its retries.
     "fault_limit": None,
     "allow_past_deprecation": False,
+    # Image retirement (retire.py): seconds deregistration protection outlives its disabling when it
+    # was enabled with a cooldown (EC2: 24 hours); seconds before a launch shows in an image's
+    # LastLaunchedTime (EC2: about 24 hours; 0 here unless set); actions answered InvalidAction, as
+    # in a region or partition that lacks them.
+    "protection_cooldown": 86400.0,
+    "last_launched_delay": 0.0,
+    "unsupported_actions": [],
+    # Request-rate throttling (throttle.py): off unless set; per-action overrides of the bucket
+    # sizes and refill rates, {"DescribeImages": [capacity, refill per second], ...}.
+    "throttle": False,
+    "throttle_rates": {},
 }
 
-DELAY_KEYS = ("create_delay", "copy_delay", "register_delay", "instance_start_delay", "instance_stop_delay")
+DELAY_KEYS = ("create_delay", "copy_delay", "register_delay", "instance_start_delay", "instance_stop_delay",
+              "protection_cooldown", "last_launched_delay")
 
 
 class ConfigError(ValueError):
@@ -67,6 +80,19 @@ def _as_names(key: str, value: Any) -> list[str]:
     return list(value)
 
 
+def _as_rates(key: str, value: Any) -> dict[str, list[float]]:
+    if not isinstance(value, dict):
+        raise ConfigError(f"{key}: must be an object of action name: [capacity, refill per second], got {value!r}")
+    rates = {}
+    for action, pair in value.items():
+        if not isinstance(pair, list) or len(pair) != 2:
+            raise ConfigError(f"{key}: {action}: must be [capacity, refill per second], got {pair!r}")
+        capacity = _as_number(f"{key}: {action}: capacity", pair[0], 1.0, None)
+        refill = _as_number(f"{key}: {action}: refill", pair[1], 0.0, None)
+        rates[str(action)] = [capacity, refill]
+    return rates
+
+
 def validate(changes: dict[str, Any]) -> dict[str, Any]:
     """Return ``changes`` normalised; raise ConfigError naming the first bad key."""
     if not isinstance(changes, dict):
@@ -83,7 +109,7 @@ def validate(changes: dict[str, Any]) -> dict[str, Any]:
             if isinstance(value, bool) or not isinstance(value, int):
                 raise ConfigError(f"fault_seed: must be an integer, got {value!r}")
             clean[key] = value
-        elif key == "fault_actions":
+        elif key in ("fault_actions", "unsupported_actions"):
             clean[key] = _as_names(key, value)
         elif key == "fault_codes":
             codes = _as_names(key, value)
@@ -99,10 +125,12 @@ def validate(changes: dict[str, Any]) -> dict[str, Any]:
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
                 raise ConfigError(f"fault_limit: must be a whole number of faults (0 or more) or null, got {value!r}")
             clean[key] = value
-        elif key == "allow_past_deprecation":
+        elif key in ("allow_past_deprecation", "throttle"):
             if not isinstance(value, bool):
-                raise ConfigError(f"allow_past_deprecation: must be true or false, got {value!r}")
+                raise ConfigError(f"{key}: must be true or false, got {value!r}")
             clean[key] = value
+        elif key == "throttle_rates":
+            clean[key] = _as_rates(key, value)
     return clean
 
 
@@ -116,16 +144,18 @@ class BakeryState:
         self._faults: dict[str, int] = {}
         self._injected = 0  # faults injected since the last configuration change (fault_limit)
         self._rng = random.Random(0)
+        self.generation = 0  # bumped by every reset and configuration change (the throttle refills on it)
         self.reset()
 
     # configuration -------------------------------------------------------
     def reset(self) -> None:
         with self._lock:
-            self._config = {key: (list(value) if isinstance(value, list) else value) for key, value in DEFAULTS.items()}
+            self._config = copy.deepcopy(DEFAULTS)
             self._rng = random.Random(self._config["fault_seed"])
             self._injected = 0
             self._counts = {}
             self._faults = {}
+            self.generation += 1
 
     def configure(self, changes: dict[str, Any]) -> dict[str, Any]:
         """Apply validated changes; the fault generator is reseeded (and the fault_limit count
@@ -135,6 +165,7 @@ class BakeryState:
             self._config.update(clean)
             self._rng = random.Random(self._config["fault_seed"])
             self._injected = 0
+            self.generation += 1
             return self._snapshot()
 
     def config(self) -> dict[str, Any]:
@@ -146,7 +177,7 @@ class BakeryState:
             return self._config[key]
 
     def _snapshot(self) -> dict[str, Any]:
-        return {key: (list(value) if isinstance(value, list) else value) for key, value in self._config.items()}
+        return copy.deepcopy(self._config)
 
     # counters --------------------------------------------------------------
     def count(self, action: str) -> None:
