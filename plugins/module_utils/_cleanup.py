@@ -33,7 +33,6 @@
 
 from __future__ import annotations
 
-import concurrent.futures
 import dataclasses
 import datetime
 import os
@@ -42,6 +41,7 @@ import threading
 import typing as t
 
 from ansible_collections.bakery.ami.plugins.module_utils import _aws
+from ansible_collections.bakery.ami.plugins.module_utils import _fanout
 from ansible_collections.bakery.ami.plugins.module_utils import _tags
 from ansible_collections.bakery.ami.plugins.module_utils import _validate
 from ansible_collections.bakery.ami.plugins.module_utils import _waiter
@@ -588,14 +588,6 @@ def sweep_key_root(root: str, cutoff: float, check_mode: bool) -> tuple:
 # The whole cleanup
 
 
-def each_region(func: t.Callable[[str], t.Any], regions: list) -> list:
-    """func(region) for every region, concurrently; results in the order of regions."""
-    if len(regions) <= 1:
-        return [func(region) for region in regions]
-    with concurrent.futures.ThreadPoolExecutor(max_workers=min(MAX_WORKERS, len(regions))) as pool:
-        return list(pool.map(func, regions))
-
-
 class Cleanup:
     """Every region of the request concurrently, then the key directories; act only outside check mode."""
 
@@ -624,7 +616,7 @@ class Cleanup:
 
     def run(self) -> dict:
         regions = self.request.regions
-        results = dict(zip(regions, each_region(self.region, regions)))
+        results = dict(zip(regions, _fanout.each(self.region, regions, MAX_WORKERS)))
         key_dirs, key_errors = self.key_dirs()
         errors = [error for region in regions for error in results[region]["errors"]] + key_errors
         removed = {region: results[region]["removed"] for region in regions}

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+
 def tags_of(resource: dict) -> dict:
     """An EC2 resource's tags (image, snapshot, instance, security group...) as a plain dict."""
     return {tag["Key"]: tag.get("Value", "") for tag in resource.get("Tags") or []}

@@ -15,6 +15,7 @@ import stat
 import tempfile
 import typing as t
 
+
 def make_directories(directory: str, mode: int = 0o755) -> None:
     """Create directory and the missing ones above it, each with exactly `mode`, whatever the umask
     (os.makedirs applies its mode to the last one only, and through the umask)."""

@@ -33,7 +33,7 @@ description:
   - With O(state=absent), removes everything of the run in the module's region with the collection's one
     removal engine, the one of M(bakery.ami.ami_cleanup) with O(bakery.ami.ami_cleanup#module:run_id) (its
     options O(bakery.ami.ami_cleanup#module:images), O(bakery.ami.ami_cleanup#module:key_dir) and
-    O(bakery.ami.ami_cleanup#module:regions) left out): terminates the run's instances, then deletes its
+    O(bakery.ami.ami_cleanup#module:regions) left out). It terminates the run's instances, then deletes its
     security groups (as soon as the terminating instances release them, asked again up to O(wait_timeout)),
     key pairs and C(available) volumes, all found by the C(bakery:run-id) tag. Key pairs are looked for only
     when one of the instances found used a key pair, and volumes only when one of them kept a volume at

@@ -30,7 +30,7 @@ description:
     run had a builder without key pair costs two describe calls.
   - A failure of one removal does not stop the others. The task fails at the end, listing every
     error (RV(errors)) and returning what it removed. A deletion that EC2 answers with "not found"
-    counts as removed (the resource was listed a moment before: an earlier attempt whose answer was
+    counts as removed (the resource was listed a moment before, so an earlier attempt whose answer was
     lost removed it), so a retried task and a lost answer end the same way.
   - On the controller it removes the run's key directory (O(key_dir)), or by expiry the key
     directories of runs under O(key_root), only when they are real directories, never through a

@@ -28,11 +28,13 @@ attributes:
     description: The whole task runs in an action plugin on the controller.
     support: full
   async:
+    description: Runs in the controller, not as an asynchronous task.
     support: none
   check_mode:
     description: Nothing is changed in either mode; the plan is the same.
     support: full
   diff_mode:
+    description: Writes nothing, so there is nothing to compare.
     support: none
   idempotent:
     description: Always C(changed=false).

@@ -214,7 +214,7 @@ def test_image_references_name_instances_templates_and_parameters(aws, ec2):
 def test_image_references_version_depth_counts_back_from_the_latest(ec2):
     image_id, _snap = _registered(ec2, "old version")
     ec2.create_launch_template(LaunchTemplateName="it-depth", LaunchTemplateData={"ImageId": image_id})
-    for _ in range(2):
+    for _version in range(2):
         ec2.create_launch_template_version(LaunchTemplateName="it-depth", LaunchTemplateData={"ImageId": "ami-00000000"})
 
     def found(depth):
@@ -231,7 +231,7 @@ def test_image_references_validates_and_pages(ec2):
         ec2.describe_image_references(ImageIds=["ami-00000000"], IncludeAllResourceTypes=True)
     assert error_code(excinfo) == "InvalidAMIID.NotFound"
     image_id, _snap = _registered(ec2, "paged")
-    for _ in range(7):
+    for _launch in range(7):
         launch_id = ec2.run_instances(ImageId=image_id, MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
         assert launch_id
     pages = ec2.get_paginator("describe_image_references").paginate(

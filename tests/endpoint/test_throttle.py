@@ -105,13 +105,13 @@ def test_bucket_with_a_fake_clock():
 
     STATE.configure({"throttle": True, "throttle_rates": {"DescribeImages": [2, 1]}})
     try:
-        assert [bucket.take("DescribeImages", "r", {}) for _ in range(3)] == [True, True, False]
+        assert [bucket.take("DescribeImages", "r", {}) for _take in range(3)] == [True, True, False]
         now[0] = 0.5
         assert bucket.take("DescribeImages", "r", {}) is False  # half a token
         now[0] = 1.0
         assert bucket.take("DescribeImages", "r", {}) is True
         now[0] = 100.0  # never more than the capacity
-        assert [bucket.take("DescribeImages", "r", {}) for _ in range(3)] == [True, True, False]
+        assert [bucket.take("DescribeImages", "r", {}) for _take in range(3)] == [True, True, False]
         assert bucket.throttled() == {"DescribeImages": 3}
     finally:
         STATE.reset()

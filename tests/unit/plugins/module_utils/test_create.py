@@ -794,8 +794,8 @@ def test_check_mode_predicts_a_new_image_without_the_pending_tags(ec2):
 
 def test_an_adopted_image_that_still_carries_them_loses_them_check_mode_first(ec2):
     """The run that made the image was killed before the end: the rerun that adopts it finishes it."""
-    image_id = ec2.add_image("web-base 2025.11.26", tags=dict({"bakery:build-id": "build-1", "bakery:family": "web-base"},
-                                                               **PENDING), ImdsSupport="v2.0")
+    image_tags = dict({"bakery:build-id": "build-1", "bakery:family": "web-base"}, **PENDING)
+    image_id = ec2.add_image("web-base 2025.11.26", tags=image_tags, ImdsSupport="v2.0")
     snapshot_id = ec2.images[image_id]["BlockDeviceMappings"][0]["Ebs"]["SnapshotId"]
     ec2.snapshots[snapshot_id]["Tags"] = [{"Key": "bakery:build-id", "Value": "build-1"},
                                           {"Key": "bakery:family", "Value": "web-base"},
