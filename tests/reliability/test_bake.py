@@ -254,16 +254,16 @@ def test_sweep_removes_everything_of_a_killed_bake(aws, tmp_path, cache, point):
     _kill_when(proc, aws, ready)
     time.sleep(1)
     assert run_leftovers(aws, REGIONS, run_id), "the kill came too late: nothing of the run was left to sweep"
-    # the killed run's root is still there, mounted, or its archive: the sweep has local work
-    # (the local builder connects through a chroot: it makes no key pair, so no key directory; the
-    # sweep of key directories is proven on planted ones below)
+    # the killed run's root is still there, mounted, or its archive, and its private key (the local
+    # builder makes the run's key pair as an EC2 builder has it): the sweep has local work
     left = local_work(cache, run_id)
     assert left, "the killed run left no mounted root or run archive to sweep"
+    assert (key_dir(cache, run_id) / "id_ed25519").is_file(), "the killed run left no key file to sweep"
     # a sweep "now" leaves a run killed a moment ago alone (it expires bake_ttl_minutes after its start)
     early = run_ansible(REPO_ROOT / "playbooks" / "sweep.yml", ["-e", "@examples/local.yml", "-e", json.dumps(extra)],
                         env={"BAKERY_CACHE_DIR": str(cache)})
     assert early.returncode == 0, early.stdout[-4000:]
-    assert local_work(cache, run_id) == left
+    assert local_work(cache, run_id) == left and (key_dir(cache, run_id) / "id_ed25519").is_file()
     sweep = run_ansible(REPO_ROOT / "playbooks" / "sweep.yml",
                         ["-e", "@examples/local.yml", "-e", json.dumps(dict(extra, sweep_now=SWEEP_NOW))],
                         env={"BAKERY_CACHE_DIR": str(cache)})
