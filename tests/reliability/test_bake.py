@@ -194,20 +194,62 @@ def test_planted_secret_leak_is_found(aws, tmp_path):
 
 # -- interruption -------------------------------------------------------------------------------
 
+def _descendants(pid: int) -> set:
+    """Every process below pid (by parent ID), whatever its session."""
+    children: dict = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(entry.name))
+    found, todo = set(), [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
+def _kill_tree(proc) -> None:
+    """SIGKILL the bake and everything it started, as a machine that dies would: ansible-core's
+    workers start sessions of their own (setsid), so killing the process group alone would leave
+    the running module working on after the "kill". The tree is stopped first (nothing forks
+    unseen), then killed."""
+    def signal_all(pids: set, signum: int) -> None:
+        for pid in pids:
+            try:
+                os.kill(pid, signum)
+            except ProcessLookupError:
+                pass
+
+    tree: set = {proc.pid}
+    while True:
+        signal_all(tree, signal.SIGSTOP)
+        grown = tree | _descendants(proc.pid) | {d for pid in tree for d in _descendants(pid)}
+        if grown == tree:
+            break
+        tree = grown
+    signal_all(tree, signal.SIGKILL)
+
+
 def _kill_when(proc, aws, ready, timeout: float = 900) -> str:
-    """Read the bake's output until ready(output, counts) holds, then SIGKILL its process group."""
+    """Read the bake's output until ready(output, counts) holds, then SIGKILL it and every process it started."""
     output = []
     reader = threading.Thread(target=lambda: output.extend(iter(proc.stdout.readline, "")), daemon=True)
     reader.start()
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and proc.poll() is None:
         if ready("".join(output), aws.counts()):
-            os.killpg(proc.pid, signal.SIGKILL)
+            _kill_tree(proc)
             proc.wait(timeout=60)
             return "".join(output)
         time.sleep(0.5)
     if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGKILL)
+        _kill_tree(proc)
     proc.wait(timeout=60)
     raise AssertionError("the bake never reached the kill point:\n" + "".join(output)[-4000:])
 
@@ -481,7 +523,7 @@ def test_planted_bake_without_the_run_key_is_caught(aws, tmp_path, cache):
     books = tmp_path / "playbooks"
     shutil.copytree(REPO_ROOT / "playbooks", books)
     text = (books / "bake.yml").read_text()
-    fixed = "generalize_bake_authorized_key: \"{{ (hostvars['localhost'].builder_result | default({})).public_key | default('', true) }}\""
+    fixed = "generalize_bake_authorized_key: \"{{ (__bake_launch.builder | default({})).public_key | default('', true) }}\""
     assert fixed in text
     (books / "bake.yml").write_text(text.replace(fixed, "generalize_bake_authorized_key: \"\""))
     report, run_key = _bake_with_planted_key(aws, tmp_path, cache, playbook=str(books / "bake.yml"))
