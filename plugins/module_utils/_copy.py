@@ -627,7 +627,14 @@ class AmiCopier:
         """Start every copy (concurrently), wait for all of them together, then finish each."""
         for plan in plans:
             if plan.action == "source":
-                self.images[plan.region] = self._entry(self.source, changed=False)
+                # the source region listed among the regions: its image gets the same sharing as the copies
+                shared = False
+                request = self.request
+                if (request.launch_permissions or request.share_user_ids) and self.source.get("State") == "available":
+                    added = _share.converge(plan.client, self.source["ImageId"], snapshot_ids(self.source),
+                                            request.launch_permissions, request.share_user_ids, not self.check_mode)
+                    shared = _share.changed(added)
+                self.images[plan.region] = self._entry(self.source, changed=shared)
         work = [plan for plan in plans if plan.action != "source"]
         if self.request.max_concurrency and self.request.max_concurrency < len(work):
             # at most max_concurrency copies in flight: each worker takes a region from start to end
