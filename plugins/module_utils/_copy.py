@@ -33,6 +33,7 @@ from ansible_collections.amazon.aws.plugins.module_utils.tagging import ansible_
 
 from ansible_collections.bakery.ami.plugins.module_utils import _aws
 from ansible_collections.bakery.ami.plugins.module_utils import _fanout
+from ansible_collections.bakery.ami.plugins.module_utils import _share
 from ansible_collections.bakery.ami.plugins.module_utils import _time
 from ansible_collections.bakery.ami.plugins.module_utils import _validate
 from ansible_collections.bakery.ami.plugins.module_utils import _waiter
@@ -238,40 +239,7 @@ def build_request(
         # what every copy gets whatever the source carries: the source's own tags are counted once read
         _add(errors, _validate.tag_total("tags", "copy", copy_tag_sources(tags, pending_tags)))
 
-    permissions: list = []
-    share_user_ids: list = []
-    launch = params.get("launch_permissions") or {}
-    user_ids = launch.get("user_ids") or []
-    for user_id in user_ids:
-        error = _validate.account_id("launch_permissions.user_ids", user_id)
-        if error:
-            errors.append(error)
-        else:
-            permissions.append({"UserId": user_id})
-    for group in launch.get("group_names") or []:
-        if group != "all":
-            errors.append(f"launch_permissions.group_names: '{group}' is not a launch permission group (only 'all')")
-        else:
-            permissions.append({"Group": group})
-    for arn in launch.get("org_arns") or []:
-        error = _validate.org_arn("launch_permissions.org_arns", arn)
-        if error:
-            errors.append(error)
-        else:
-            permissions.append({"OrganizationArn": arn})
-    for arn in launch.get("org_unit_arns") or []:
-        error = _validate.org_unit_arn("launch_permissions.org_unit_arns", arn)
-        if error:
-            errors.append(error)
-        else:
-            permissions.append({"OrganizationalUnitArn": arn})
-    share = params.get("share_snapshots")
-    if share is None:
-        share = bool(user_ids)
-    if share:
-        if not user_ids:
-            errors.append("share_snapshots: sharing snapshots needs launch_permissions.user_ids")
-        share_user_ids = [entry["UserId"] for entry in permissions if "UserId" in entry]
+    permissions, share_user_ids = _share.parse(params, errors)
 
     deprecate_at = None
     if params.get("deprecate_at") is not None:
@@ -324,16 +292,7 @@ def copy_suboptions() -> dict:
         copy_tags=dict(type="bool", default=True),
         tags=dict(type="dict"),
         pending_tags=dict(type="dict"),
-        launch_permissions=dict(
-            type="dict",
-            options=dict(
-                user_ids=dict(type="list", elements="str"),
-                group_names=dict(type="list", elements="str"),
-                org_arns=dict(type="list", elements="str"),
-                org_unit_arns=dict(type="list", elements="str"),
-            ),
-        ),
-        share_snapshots=dict(type="bool"),
+        **_share.suboptions(),
         deprecate_at=dict(type="str"),
         max_concurrency=dict(type="int"),
         rollback_on_failure=dict(type="bool", default=True),
@@ -668,7 +627,14 @@ class AmiCopier:
         """Start every copy (concurrently), wait for all of them together, then finish each."""
         for plan in plans:
             if plan.action == "source":
-                self.images[plan.region] = self._entry(self.source, changed=False)
+                # the source region listed among the regions: its image gets the same sharing as the copies
+                shared = False
+                request = self.request
+                if (request.launch_permissions or request.share_user_ids) and self.source.get("State") == "available":
+                    added = _share.converge(plan.client, self.source["ImageId"], snapshot_ids(self.source),
+                                            request.launch_permissions, request.share_user_ids, not self.check_mode)
+                    shared = _share.changed(added)
+                self.images[plan.region] = self._entry(self.source, changed=shared)
         work = [plan for plan in plans if plan.action != "source"]
         if self.request.max_concurrency and self.request.max_concurrency < len(work):
             # at most max_concurrency copies in flight: each worker takes a region from start to end
@@ -1005,29 +971,9 @@ class AmiCopier:
                 if act:
                     _aws.create_tags(client, needing, ansible_dict_to_boto3_tag_list(snapshot_todo))
 
-        if request.launch_permissions:
-            current = _aws.describe_image_attribute(client, image_id, "launchPermission").get("LaunchPermissions") or []
-            to_add = [entry for entry in request.launch_permissions if entry not in current]
-            if to_add:
-                changed = True
-                if act:
-                    _aws.modify_image_attribute(client, image_id, LaunchPermission={"Add": to_add})
-
-        if request.share_user_ids:
-            for snapshot_id in snaps:
-                attribute = _aws.describe_snapshot_attribute(client, snapshot_id, "createVolumePermission")
-                current = {entry.get("UserId") for entry in attribute.get("CreateVolumePermissions") or []}
-                to_add = [user for user in request.share_user_ids if user not in current]
-                if to_add:
-                    changed = True
-                    if act:
-                        _aws.modify_snapshot_attribute(
-                            client,
-                            snapshot_id,
-                            Attribute="createVolumePermission",
-                            OperationType="add",
-                            UserIds=to_add,
-                        )
+        added = _share.converge(client, image_id, snaps, request.launch_permissions, request.share_user_ids, act)
+        if _share.changed(added):
+            changed = True
 
         if deprecation_differs(image.get("DeprecationTime"), request.deprecate_at):
             changed = True

@@ -42,7 +42,8 @@ options:
       - Each item is a region name, or a dictionary with the key C(region) and the optional keys
         C(kms_key_id), C(name) and C(description) that override O(kms_key_id), O(name) and
         O(description) for that region.
-      - O(source_region), when listed, is reported with the source image as it is and not copied.
+      - O(source_region), when listed, is reported with the source image and not copied; the source image gets
+        the same O(launch_permissions) and snapshot sharing (O(share_snapshots)) as the copies.
       - A region may be listed only once.
     type: list
     elements: raw

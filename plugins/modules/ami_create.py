@@ -137,6 +137,38 @@ options:
         (UTC unless an offset is given). EC2 rounds it to the minute; it must lie in the future
         when it is set.
     type: str
+  launch_permissions:
+    description:
+      - Who may launch the image, checked and applied by the same code as O(copy.launch_permissions)
+        (and M(bakery.ami.ami_copy)), so the image and its copies are shared alike.
+      - Applied once the image is available (with O(wait=false), on the rerun that finds it available).
+      - Permissions are added; existing ones are left alone, so a rerun changes nothing.
+      - When O(copy) is given without its own O(copy.launch_permissions) and O(copy.share_snapshots),
+        the copies get these too.
+    type: dict
+    suboptions:
+      user_ids:
+        description: AWS account IDs (12 digits).
+        type: list
+        elements: str
+      group_names:
+        description: Launch permission groups; only V(all) (public) exists.
+        type: list
+        elements: str
+      org_arns:
+        description: AWS Organizations organization ARNs.
+        type: list
+        elements: str
+      org_unit_arns:
+        description: AWS Organizations organizational unit ARNs.
+        type: list
+        elements: str
+  share_snapshots:
+    description:
+      - Give the accounts in O(launch_permissions.user_ids) C(createVolumePermission) on each of the
+        image's snapshots, which they need to launch it when it is encrypted or to copy it.
+      - Defaults to V(true) when O(launch_permissions.user_ids) is given.
+    type: bool
   block_device_mappings:
     description:
       - Settings of the image's volumes. With O(instance_id) they override the settings of the
@@ -410,9 +442,27 @@ copies:
         changed: true
         snapshot_ids: [snap-0abcdef1234567890]
         tags: {"bakery:source-image": "us-east-1/ami-0123456789abcdef0", "bakery:source-name": "web-base 1.4.0"}
+sharing:
+  description:
+    - What the task added (or, in check mode, would add) to the image's sharing; sharing only adds.
+    - In check mode for an image not made yet, C(snapshot_permissions) is empty (its snapshots do not exist).
+  returned: always
+  type: dict
+  contains:
+    launch_permissions:
+      description: The launch permissions added, as EC2 entries (C(UserId), C(Group), C(OrganizationArn), C(OrganizationalUnitArn)).
+      type: list
+      elements: dict
+    snapshot_permissions:
+      description: By snapshot ID, the account IDs given C(createVolumePermission).
+      type: dict
+  sample:
+    launch_permissions: [{"UserId": "123456789012"}]
+    snapshot_permissions: {"snap-0abcdef1234567890": ["123456789012"]}
 updates:
   description: What the task changed on the image after creating or adopting it
-    (V(image_tags), V(snapshot_tags), V(deprecate_at), V(imds_support), and V(pending_tags) when it took
+    (V(image_tags), V(snapshot_tags), V(deprecate_at), V(imds_support), V(launch_permissions),
+    V(snapshot_permissions), and V(pending_tags) when it took
     the pending tags off).
   returned: always
   type: list
@@ -424,6 +474,7 @@ from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleA
 from ansible_collections.bakery.ami.plugins.module_utils import _aws
 from ansible_collections.bakery.ami.plugins.module_utils import _copy
 from ansible_collections.bakery.ami.plugins.module_utils import _create
+from ansible_collections.bakery.ami.plugins.module_utils import _share
 from ansible_collections.bakery.ami.plugins.module_utils import _validate
 from ansible_collections.bakery.ami.plugins.module_utils import _waiter
 
@@ -446,6 +497,7 @@ def main():
         build_id=dict(type="str"),
         imds_support=dict(type="str", choices=["v2.0", "none"], default="v2.0"),
         deprecate_at=dict(type="str"),
+        **_share.suboptions(),
         block_device_mappings=dict(
             type="list",
             elements="dict",
@@ -471,7 +523,14 @@ def main():
         required_one_of=[("instance_id", "snapshot_id")],
     )
     errors = _create.validate(module.params)
+    permissions, share_user_ids = _share.parse(module.params, errors)
     copy_request = None
+    copy = module.params["copy"]
+    if copy is not None and copy.get("launch_permissions") is None and copy.get("share_snapshots") is None:
+        # the copies are shared as the image is, unless copy says otherwise
+        module.params["copy"] = dict(
+            copy, launch_permissions=module.params["launch_permissions"], share_snapshots=module.params["share_snapshots"],
+        )
     if module.params["copy"] is not None and module.params["pending_tags"] is not None and not errors:
         # the copies carry the pending tags too, and the copy step takes them off everything
         module.params["copy"] = dict(module.params["copy"], pending_tags=module.params["pending_tags"])
@@ -504,9 +563,38 @@ def main():
         module.fail_json(msg=str(e), pending=e.pending)
     except _aws.BakeryAWSError as e:
         module.fail_json_aws_error(e)
+    try:
+        result = _share_image(module, clients[module.region], result, permissions, share_user_ids)
+    except _aws.BakeryAWSError as e:
+        module.fail_json_aws_error(e)
     if copy_request is not None:
         result = _copy_image(module, copy_request, clients, creator, result)
     module.exit_json(**result)
+
+
+def _share_image(module, client, result: dict, permissions: list, share_user_ids: list) -> dict:
+    """launch_permissions and share_snapshots on the image in its own region, with the copies' code."""
+    added: dict = {"launch_permissions": [], "snapshot_permissions": {}}
+    if not permissions and not share_user_ids:
+        return dict(result, sharing=added)
+    if result["image_id"] is None:
+        # check mode, image not made yet: all of it would be added
+        added["launch_permissions"] = list(permissions)
+    elif result["state"] != "available" and not module.check_mode:
+        module.warn(
+            f"launch_permissions: image {result['image_id']} is '{result['state']}'; it is shared once available: "
+            "run the task again with wait=true"
+        )
+        return dict(result, sharing=added)
+    else:
+        added = _share.converge(
+            client, result["image_id"], result["snapshot_ids"], permissions, share_user_ids, act=not module.check_mode,
+        )
+    updates = list(result.get("updates") or [])
+    for key in ("launch_permissions", "snapshot_permissions"):
+        if added[key] and key not in updates:
+            updates.append(key)
+    return dict(result, sharing=added, updates=sorted(updates), changed=result["changed"] or _share.changed(added))
 
 
 def _copy_image(module, request, clients: dict, creator, result: dict) -> dict:

@@ -463,7 +463,9 @@ def test_copies_every_region_with_tags_permissions_and_deprecation(world, source
     )
     assert result["changed"] is True
     assert result["failed_regions"] == {}
-    assert result["images"]["us-east-1"] == dict(result["images"]["us-east-1"], image_id=source, changed=False)
+    # the source region listed: no copy, but the source gets the same sharing
+    assert result["images"]["us-east-1"] == dict(result["images"]["us-east-1"], image_id=source, changed=True)
+    assert world.regions["us-east-1"].launch[source][0] == {"UserId": "111122223333"}
     copies = world.calls("copy_image")
     assert sorted(region for region, _call, _p in copies) == ["ap-southeast-2", "eu-west-1", "us-west-2"]
     expected_tags = {
@@ -1065,3 +1067,17 @@ def test_the_copy_option_counts_the_new_images_tags_before_the_image_is_made():
             "2 from ami_copy's own tags)") in str(excinfo.value)
     params_["copy"]["copy_tags"] = False
     assert _copy.request_for_new_image(params_, "us-east-1", KNOWN, now=NOW).copy_tags is False
+
+
+def test_the_source_region_listed_gets_the_same_sharing_as_the_copies(world, source):
+    share = dict(regions=["us-east-1", "us-west-2"], launch_permissions={"user_ids": ["111122223333"]})
+    result = run(world, source, **share)
+    for region, entry in result["images"].items():
+        client = world.regions[region]
+        assert client.launch[entry["image_id"]] == [{"UserId": "111122223333"}], region
+        assert [client.volume_perms.get(snap) for snap in entry["snapshot_ids"]] == [["111122223333"]], region
+    assert result["images"]["us-east-1"]["changed"] is True
+    world.regions["us-east-1"].calls.clear()
+    again = run(world, source, **share)
+    assert again["images"]["us-east-1"]["changed"] is False
+    assert not [call for call, _ in world.regions["us-east-1"].calls if call.startswith("modify_")]

@@ -222,3 +222,91 @@ def test_pending_tags_go_to_the_creator_alone_or_to_the_copy_step_with_copies(ca
     assert seen["pending"] == pending
     assert seen["release"] is (not with_copy)
     assert seen.get("copy_pending") == (pending if with_copy else None)
+
+
+# ---------------------------------------------------------------------------------------------
+# launch_permissions / share_snapshots: the image in its own region, with the copies' code (_share)
+
+SHARE_USER = "111122223333"
+
+
+def _fake_ec2():
+    from tests.unit.plugins.module_utils.test_copy import World  # pylint: disable=import-outside-toplevel
+
+    client = World().client("us-east-1")
+    image_id = client.add_image("web-base 1")
+    snapshot_id = client.images[image_id]["BlockDeviceMappings"][0]["Ebs"]["SnapshotId"]
+    return client, image_id, snapshot_id
+
+
+def _run_shared(capsys, client, image_id, snapshot_id, check_mode=False, changed=True, **extra):
+    def fake_run(self):
+        self.image = client.images[image_id]
+        return dict(CREATED, image_id=image_id, snapshot_ids=[snapshot_id], state="available", changed=changed,
+                    updates=[])
+
+    with patch(CLIENT, return_value=client), patch.object(_create.ImageCreator, "run", fake_run):
+        return run_main(capsys, check_mode=check_mode, **dict(GOOD, launch_permissions={"user_ids": [SHARE_USER]}, **extra))
+
+
+@pytest.mark.parametrize(
+    "share,fragment",
+    [
+        (dict(launch_permissions={"user_ids": ["12345"]}), "launch_permissions.user_ids: '12345'"),
+        (dict(launch_permissions={"group_names": ["everyone"]}), "launch_permissions.group_names: 'everyone'"),
+        (dict(share_snapshots=True), "share_snapshots: sharing snapshots needs launch_permissions.user_ids"),
+        (dict(launch_permissions={"org_arns": ["arn:aws:nope"]}, copy={"regions": ["us-west-2"]}), "launch_permissions.org_arns"),
+    ],
+)
+def test_bad_sharing_input_fails_before_any_client_is_made(capsys, share, fragment):
+    with patch(CLIENTS) as clients:
+        result = refused_before_aws(run_main, capsys, dict(GOOD, **share), RUN)
+    clients.assert_not_called()
+    assert fragment in result["msg"]
+
+
+def test_sharing_is_added_to_the_image_and_its_snapshots_and_a_rerun_changes_nothing(capsys):
+    client, image_id, snapshot_id = _fake_ec2()
+    result = _run_shared(capsys, client, image_id, snapshot_id, changed=False)
+    assert result["_rc"] == 0 and result["changed"] is True
+    assert result["sharing"] == {"launch_permissions": [{"UserId": SHARE_USER}],
+                                 "snapshot_permissions": {snapshot_id: [SHARE_USER]}}
+    assert {"launch_permissions", "snapshot_permissions"} <= set(result["updates"])
+    assert client.launch[image_id] == [{"UserId": SHARE_USER}]
+    assert client.volume_perms[snapshot_id] == [SHARE_USER]
+    client.calls.clear()
+    again = _run_shared(capsys, client, image_id, snapshot_id, changed=False)
+    assert again["changed"] is False
+    assert again["sharing"] == {"launch_permissions": [], "snapshot_permissions": {}}
+    assert not [call for call, _ in client.calls if call.startswith("modify_")]
+
+
+def test_check_mode_reports_the_sharing_it_would_add_and_changes_nothing(capsys):
+    client, image_id, snapshot_id = _fake_ec2()
+    result = _run_shared(capsys, client, image_id, snapshot_id, check_mode=True, changed=False)
+    assert result["changed"] is True
+    assert result["sharing"]["snapshot_permissions"] == {snapshot_id: [SHARE_USER]}
+    assert not [call for call, _ in client.calls if call.startswith("modify_")]
+    assert client.launch == {} and client.volume_perms == {}
+
+
+def test_the_copies_are_shared_as_the_image_unless_copy_says_otherwise(capsys):
+    seen = []
+
+    def fake_run(self):
+        self.image = {"ImageId": CREATED["image_id"], "State": "available"}
+        return dict(CREATED, updates=[])
+
+    def fake_copy(request, *_args, **_kwargs):
+        seen.append((request.launch_permissions, request.share_user_ids))
+        return {"changed": False, "images": {}, "failed_regions": {}}
+
+    share = {"user_ids": [SHARE_USER]}
+    with patch(CLIENTS, return_value={"us-east-1": MagicMock(), "us-west-2": MagicMock()}), \
+            patch.object(_create.ImageCreator, "run", fake_run), patch(COPY_IN, side_effect=fake_copy), \
+            patch.object(ami_create, "_share_image", lambda module, client, result, *a: result):
+        run_main(capsys, **dict(GOOD, launch_permissions=share, copy={"regions": ["us-west-2"]}))
+        run_main(capsys, **dict(GOOD, launch_permissions=share,
+                                copy={"regions": ["us-west-2"], "launch_permissions": {"group_names": ["all"]}}))
+    assert seen[0] == ([{"UserId": SHARE_USER}], [SHARE_USER])
+    assert seen[1] == ([{"Group": "all"}], [])
