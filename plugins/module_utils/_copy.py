@@ -940,8 +940,8 @@ class AmiCopier:
         """
         request = self.request
         params = self.copy_params(plan)
-        for generation in range(generation, MAX_TOKEN_GENERATIONS):
-            token = client_token(request.source_region, request.source_image_id, plan.region, plan.name, generation)
+        for gen in range(generation, MAX_TOKEN_GENERATIONS):
+            token = client_token(request.source_region, request.source_image_id, plan.region, plan.name, gen)
             try:
                 image_id = _aws.copy_image(plan.client, ClientToken=token, **params)["ImageId"]
             except _aws.BakeryAWSError as exc:
@@ -951,11 +951,11 @@ class AmiCopier:
                     holder = self._name_holder(plan)
                     if holder is None or holder == suspect:
                         # The copy the previous token answered with exists but was not visible yet.
-                        plan.generation = generation
+                        plan.generation = gen
                         self._record_start(plan, suspect)
                         return suspect
                 raise RegionFailed(f"CopyImage failed: {exc}") from exc
-            plan.generation = generation
+            plan.generation = gen
             plan.started_at = _time.now()
             if image_id not in plan.preexisting_ids:
                 self._record_start(plan, image_id)
