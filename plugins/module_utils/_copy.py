@@ -410,7 +410,7 @@ def copy_created_image(request: CopyRequest, clients: dict, created: dict, image
 
 def predict_for_new_source(request: CopyRequest, name: str, tags: dict) -> dict:
     """Check mode, source not made yet: every region would get a copy (nothing to look up)."""
-    images = {}
+    images: t.Dict[str, dict] = {}
     for spec in request.regions:
         if spec.region == request.source_region:
             images[spec.region] = {"image_id": None, "name": name, "state": "predicted", "changed": True,
