@@ -21,7 +21,9 @@ passed=()
 run_pytest() { python -m pytest -p no:cacheprovider -ra "$@"; }
 
 step_lint() {
-  yamllint -s . && ansible-lint --offline --profile production
+  yamllint -s . && ansible-lint --offline --profile production \
+    && ruff check plugins tests tools bench \
+    && mypy
 }
 step_package() { bash tools/ci/package.sh; }
 step_sanity() { bash tools/ci/sanity.sh; }

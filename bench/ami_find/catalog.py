@@ -137,7 +137,7 @@ def generate(count: int, regions: list, seed: int = 20250101, end: datetime.date
     seen = set()
     for index in range(count):
         pick = rng.random()
-        for share, owner, alias, maker in _MIX:
+        for share, owner, alias, maker in _MIX:  # noqa: B007 (the pick after break is used below)
             if pick < share:
                 break
             pick -= share

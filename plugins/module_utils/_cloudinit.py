@@ -1050,7 +1050,7 @@ def disabled_lists(effective: dict, disabled: list[str]) -> tuple[dict, list[str
     """The module lists that contain a disabled module, in full without it; warnings."""
     wanted = {canonical_module(name) for name in disabled}
     lists = {}
-    seen = set()
+    seen: t.Set[str] = set()
     for key in MODULE_LISTS:
         entries = effective.get(key)
         if not isinstance(entries, list):
@@ -1070,7 +1070,7 @@ def unknown_modules(effective: dict, names: list) -> str | None:
     Removing a module the image never runs does nothing, so such a name is a typo or a module of
     another cloud-init; refusing it beats writing a drop-in that protects nothing.
     """
-    present = set()
+    present: t.Set[t.Optional[str]] = set()
     for key in MODULE_LISTS:
         entries = effective.get(key)
         if isinstance(entries, list):

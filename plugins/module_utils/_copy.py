@@ -369,7 +369,7 @@ def copy_created_image(request: CopyRequest, clients: dict, created: dict, image
 
 def predict_for_new_source(request: CopyRequest, name: str, tags: dict) -> dict:
     """Check mode, source not made yet: every region would get a copy (nothing to look up)."""
-    images = {}
+    images: t.Dict[str, dict] = {}
     for spec in request.regions:
         if spec.region == request.source_region:
             images[spec.region] = {"image_id": None, "name": name, "state": "predicted", "changed": True,
@@ -906,8 +906,8 @@ class AmiCopier:
         """
         request = self.request
         params = self.copy_params(plan)
-        for generation in range(generation, MAX_TOKEN_GENERATIONS):
-            token = client_token(request.source_region, request.source_image_id, plan.region, plan.name, generation)
+        for gen in range(generation, MAX_TOKEN_GENERATIONS):
+            token = client_token(request.source_region, request.source_image_id, plan.region, plan.name, gen)
             try:
                 image_id = _aws.copy_image(plan.client, ClientToken=token, **params)["ImageId"]
             except _aws.BakeryAWSError as exc:
@@ -917,11 +917,11 @@ class AmiCopier:
                     holder = self._name_holder(plan)
                     if holder is None or holder == suspect:
                         # The copy the previous token answered with exists but was not visible yet.
-                        plan.generation = generation
+                        plan.generation = gen
                         self._record_start(plan, suspect)
                         return suspect
                 raise RegionFailed(f"CopyImage failed: {exc}") from exc
-            plan.generation = generation
+            plan.generation = gen
             plan.started_at = _time.now()
             if image_id not in plan.preexisting_ids:
                 self._record_start(plan, image_id)

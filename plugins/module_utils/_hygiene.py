@@ -416,7 +416,7 @@ def normalize_categories(categories: t.Any) -> list:
     """The selected categories in table order; 'all' selects every category."""
     if isinstance(categories, str) or not isinstance(categories, (list, tuple)):
         raise HygieneError("categories: must be a list of category names (or ['all']), got %r" % (categories,))
-    wanted = set()
+    wanted: t.Set[str] = set()
     unknown = []
     for name in categories:
         if name == "all":
@@ -1161,7 +1161,7 @@ def _commented(data: bytes, position: int) -> bool:
     return data[start:position].lstrip().startswith((b"#", b";", b"//"))
 
 
-def _assignment(data: bytes) -> t.Optional[tuple]:
+def _assignment(data: bytes) -> t.Optional[t.Tuple[str, int]]:
     """(name, position) of the first NAME=value assigning a secret-looking name a real value."""
     for hit in SECRET_KEYWORD.finditer(data):
         end = hit.start()
@@ -1203,9 +1203,9 @@ def secret_in(data: bytes) -> t.Optional[str]:
             found = pattern.search(data)
             if found:
                 return "%s (line %d)" % (kind, _line_of(data, found.start()))
-    found = _assignment(data)
-    if found:
-        return "assignment to %s (line %d)" % (found[0], _line_of(data, found[1]))
+    assigned = _assignment(data)
+    if assigned:
+        return "assignment to %s (line %d)" % (assigned[0], _line_of(data, assigned[1]))
     return None
 
 

@@ -471,7 +471,7 @@ def plan(params: t.Mapping, cwd: str | None = None) -> list[FilePlan]:
                            " data (report, user_data, manifest_build)")
     mode = parse_mode(DEFAULT_MODE if params.get("mode") is None else params["mode"])
 
-    for key, path_option, data_option in given:
+    for _key, _path_option, data_option in given:
         check_data(data_option, params[data_option])
     report = params.get("report")
     if report is not None and MARKER_KEY in report:
@@ -484,7 +484,7 @@ def plan(params: t.Mapping, cwd: str | None = None) -> list[FilePlan]:
                                % (uuid,))
 
     found: dict = {}
-    for key, path_option, data_option in given:
+    for _key, path_option, _data_option in given:
         path = os.path.normpath(check_path(path_option, params[path_option], cwd))
         for other, other_path in found.items():
             if other_path == path:

@@ -352,7 +352,7 @@ def test_bad_input_fails_clearly_and_changes_nothing(fresh_root, collections, su
     ]
     before = tree_digest(fresh_root)
     results = run_guard(collections, fresh_root, [options for options, _message in cases])
-    for (options, message), result in zip(cases, results):
+    for (options, message), result in zip(cases, results, strict=True):
         assert result.get("failed") is True, (options, result)
         assert result["msg"].startswith(message), (message, result["msg"])
         assert "Traceback (most recent call last)" not in json.dumps(result)

@@ -525,7 +525,7 @@ def test_bad_launch_values_are_refused_naming_the_variable(run_playbook, tmp_pat
     result = run_playbook(playbook, timeout=300)
     assert result.returncode == 0, result.stdout[-3000:]
     messages = json.loads((tmp_path / "results.json").read_text())
-    for (config, message, shown), got in zip(BAD_LAUNCH_CONFIGS, messages):
+    for (config, message, shown), got in zip(BAD_LAUNCH_CONFIGS, messages, strict=True):
         assert got.startswith("customize_launch_config" + message), (config, got)
         assert shown in got, (config, got)
         assert "Traceback" not in got

@@ -134,7 +134,7 @@ def fingerprint_changes(before: dict, after: dict) -> list:
     changes = ["%s was removed" % path for path in sorted(set(before) - set(after))]
     changes += ["%s appeared" % path for path in sorted(set(after) - set(before))]
     for path in sorted(set(before) & set(after)):
-        diff = [name for name, old, new in zip(_FIELDS, before[path], after[path]) if old != new]
+        diff = [name for name, old, new in zip(_FIELDS, before[path], after[path], strict=True) if old != new]
         if diff:
             changes.append("%s: %s changed" % (path, ", ".join(diff)))
     return changes

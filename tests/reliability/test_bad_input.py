@@ -204,5 +204,5 @@ def test_readme_states_the_counts():
             for line in section.splitlines() if line.startswith("| ")}
     names = [name.replace(" role", "") for name in rows["module"]]
     numbers = [int(n) for n in rows["cases"]]
-    assert dict(zip(names, numbers)) == {module: len(spec.cases) for module, spec in SPECS.items()}
+    assert dict(zip(names, numbers, strict=True)) == {module: len(spec.cases) for module, spec in SPECS.items()}
     assert "runs a corpus of %d inputs" % sum(len(s.cases) for s in SPECS.values()) in " ".join(section.split())

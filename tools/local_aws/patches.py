@@ -605,8 +605,6 @@ def _decode_token(token: str, query: str) -> str:
 
 
 def _r_describe_images(self: EC2Response) -> Any:
-    from moto.core.responses import ActionResult
-
     self.error_on_dryrun()
     ami_ids = self._get_param("ImageIds", [])
     filters = self._filters_from_querystring()

@@ -369,7 +369,7 @@ def run(spec: Spec, endpoint, work: Path, bases: trees.Bases, collections: t.Opt
     seconds = time.monotonic() - started
     verdicts = {}
     previous = (results.get("counts_start") or {}).get("counts") or {}
-    for ctx, (outside_before, root_before) in zip(contexts, before):
+    for ctx, (outside_before, root_before) in zip(contexts, before, strict=True):
         index = ctx.index if spec.aws else contexts[-1].index
         counts = (results.get("counts_%d" % index) or {}).get("counts") or {}
         calls = {k: n - previous.get(k, 0) for k, n in counts.items() if n - previous.get(k, 0)}

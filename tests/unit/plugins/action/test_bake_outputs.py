@@ -882,7 +882,7 @@ def test_hostile_inputs_through_the_action_plugin(tmp_path):
                           capture_output=True, text=True, timeout=300, check=False)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     problems = []
-    for (case, _args, option), result in zip(HOSTILE, json.loads(results.read_text())):
+    for (case, _args, option), result in zip(HOSTILE, json.loads(results.read_text()), strict=True):
         problems += bad_input_problems(case, result, option)
         if str(result.get("msg", "")).split(": ", 1)[0] != option:
             problems.append("%s: message does not start with %r: %r" % (case, option, str(result.get("msg"))[:200]))

@@ -681,7 +681,7 @@ def violations(seed_value):
                     and not params["prune_without_family"]:
                 problems.append(f"{region}: {touched[image_id]} on {image_id}, which has no family tag")
         families = {}
-        for image_id, img in selected.items():
+        for img in selected.values():
             family = {t["Key"]: t["Value"] for t in img["Tags"]}.get("bakery:family")
             if img["State"] == "available":
                 families.setdefault(family, []).append(img)

@@ -144,7 +144,7 @@ def test_al2023_creates_missing_dnf_vars_directory(tree):
 def _line_diff(before: str, after: str) -> list:
     a, b = before.splitlines(), after.splitlines()
     assert len(a) == len(b)
-    return [(x, y) for x, y in zip(a, b) if x != y]
+    return [(x, y) for x, y in zip(a, b, strict=True) if x != y]
 
 
 def test_al1_lock_changes_one_line_of_yum_conf_and_writes_the_dropin(tree):
