@@ -51,7 +51,7 @@ class ActionModule(ActionBase):
         try:
             given = {}
             for name in task_vars:
-                if name.startswith("bake_"):
+                if name.startswith("bake_") and name not in _plan.RUN_STATE:
                     given[name] = _plain(self._templar.template(task_vars[name]))
         except AnsibleError as exc:
             result.update(failed=True, changed=False, msg="bake variables: cannot be templated: %s" % exc)

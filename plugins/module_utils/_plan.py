@@ -190,11 +190,15 @@ def _short(value: t.Any, limit: int = 80) -> t.Any:
     return value if len(text) <= limit else text[:limit] + "..."
 
 
+# bake_* facts the bake playbook and its hooks keep while running: state, never settings
+RUN_STATE = frozenset(("bake_results", "bake_builder_result", "bake_hook_report"))
+
+
 def unknown_variables(given: t.Iterable[str]) -> list:
     """Warnings for bake_* names the bake does not know (a typo silently ignored is worse)."""
     warnings = []
     for name in sorted(given):
-        if name.startswith("bake_") and name not in OPTIONS:
+        if name.startswith("bake_") and name not in OPTIONS and name not in RUN_STATE:
             close = difflib.get_close_matches(name, list(OPTIONS), n=1)
             warnings.append("%s: not a variable of the bake; it is ignored%s"
                             % (name, " (did you mean %s?)" % close[0] if close else ""))

@@ -1080,4 +1080,4 @@ def test_the_source_region_listed_gets_the_same_sharing_as_the_copies(world, sou
     world.regions["us-east-1"].calls.clear()
     again = run(world, source, **share)
     assert again["images"]["us-east-1"]["changed"] is False
-    assert not [call for call, _ in world.regions["us-east-1"].calls if call.startswith("modify_")]
+    assert not [call for call, _args in world.regions["us-east-1"].calls if call.startswith("modify_")]

@@ -144,6 +144,11 @@ def test_unknown_bake_variables_are_named_with_a_suggestion():
     assert warnings == ["bake_regoins: not a variable of the bake; it is ignored (did you mean bake_regions?)"]
 
 
+def test_the_bakes_own_run_state_is_not_reported_as_a_typo():
+    assert _plan.unknown_variables(sorted(_plan.RUN_STATE)) == []
+    assert _plan.unknown_variables(["bake_result"]) != []
+
+
 # --- derived values -------------------------------------------------------------------------------
 
 def test_names_tags_and_paths_are_derived_once():

@@ -37,7 +37,7 @@ def test_parse_maps_every_kind_and_shares_snapshots_with_the_accounts_by_default
     assert errors == []
     assert permissions == [{"UserId": USER}, {"Group": "all"}, {"OrganizationArn": ORG}]
     assert users == [USER]
-    (_, users), _ = parse(launch_permissions={"user_ids": [USER]}, share_snapshots=False)
+    (_permissions, users), _errors = parse(launch_permissions={"user_ids": [USER]}, share_snapshots=False)
     assert users == []
 
 
@@ -53,7 +53,7 @@ def test_parse_maps_every_kind_and_shares_snapshots_with_the_accounts_by_default
     ],
 )
 def test_parse_names_the_option_of_every_bad_value(params, fragment):
-    _, errors = parse(**params)
+    _request, errors = parse(**params)
     assert len(errors) == 1 and fragment in errors[0]
 
 
@@ -83,7 +83,7 @@ def test_converge_adds_image_and_snapshot_permissions_then_a_rerun_changes_nothi
     client.calls.clear()
     again = _share.converge(client, image_id, snaps, permissions, users, act=True)
     assert not _share.changed(again)
-    assert not [call for call, _ in client.calls if call in MUTATING]
+    assert not [call for call, _args in client.calls if call in MUTATING]
 
 
 def test_check_mode_reports_what_would_be_added_and_calls_nothing_that_changes(ec2):
@@ -91,7 +91,7 @@ def test_check_mode_reports_what_would_be_added_and_calls_nothing_that_changes(e
     client.launch[image_id] = [{"UserId": USER}]  # already there: not reported
     added = _share.converge(client, image_id, snaps, [{"UserId": USER}, {"Group": "all"}], [USER], act=False)
     assert added == {"launch_permissions": [{"Group": "all"}], "snapshot_permissions": {snaps[0]: [USER]}}
-    assert not [call for call, _ in client.calls if call in MUTATING]
+    assert not [call for call, _args in client.calls if call in MUTATING]
     assert client.launch[image_id] == [{"UserId": USER}] and snaps[0] not in client.volume_perms
 
 

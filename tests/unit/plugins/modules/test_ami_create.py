@@ -278,7 +278,7 @@ def test_sharing_is_added_to_the_image_and_its_snapshots_and_a_rerun_changes_not
     again = _run_shared(capsys, client, image_id, snapshot_id, changed=False)
     assert again["changed"] is False
     assert again["sharing"] == {"launch_permissions": [], "snapshot_permissions": {}}
-    assert not [call for call, _ in client.calls if call.startswith("modify_")]
+    assert not [call for call, _args in client.calls if call.startswith("modify_")]
 
 
 def test_check_mode_reports_the_sharing_it_would_add_and_changes_nothing(capsys):
@@ -286,7 +286,7 @@ def test_check_mode_reports_the_sharing_it_would_add_and_changes_nothing(capsys)
     result = _run_shared(capsys, client, image_id, snapshot_id, check_mode=True, changed=False)
     assert result["changed"] is True
     assert result["sharing"]["snapshot_permissions"] == {snapshot_id: [SHARE_USER]}
-    assert not [call for call, _ in client.calls if call.startswith("modify_")]
+    assert not [call for call, _args in client.calls if call.startswith("modify_")]
     assert client.launch == {} and client.volume_perms == {}
 
 
