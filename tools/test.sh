@@ -4,12 +4,21 @@
 #   bash tools/test.sh unit lint    only the named steps
 # Steps: lint, package, sanity, unit, endpoint, integration, firstboot, reliability, molecule, changelog.
 # Every step runs; the script exits non-zero if any failed, listing which.
+# Everything the steps write to a temporary directory goes into one per-run directory (TMPDIR), removed
+# at the end; a last check, "leftovers", fails when the run left an entry in the system temporary
+# directory or a mount behind. BAKERY_TMP_IGNORE lists glob patterns of entries other programs of a
+# shared machine may make meanwhile (empty by default).
 set -uo pipefail
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo_root"
 # shellcheck source=tools/ci/venv.sh
 source tools/ci/venv.sh || exit 1
 set +e
+
+# shellcheck source=tools/ci/leftovers.sh
+source tools/ci/leftovers.sh
+leftovers_begin || exit 1
+trap leftovers_end EXIT
 
 all_steps=(lint package sanity unit endpoint integration firstboot reliability molecule changelog)
 steps=("$@")
@@ -45,12 +54,15 @@ step_reliability() {
   run_pytest tests/reliability
 }
 step_molecule() {
-  local scenarios=0 rc=0 role
+  local scenarios=0 rc=0 role name root
   for role in roles/*/; do
     [ -d "$role/molecule/default" ] || continue
     scenarios=$((scenarios + 1))
     echo "== molecule test: $role"
-    (cd "$role" && molecule test) || rc=1
+    # each scenario's root lives in this run's directory: two checkouts never share one
+    name="$(basename "$role")"
+    root="$TMPDIR/molecule-$name/root"
+    (cd "$role" && env "BAKERY_MOLECULE_${name^^}_ROOT=$root" "BAKERY_MOLECULE_ROOT=$root" molecule test) || rc=1
   done
   if [ "$scenarios" -eq 0 ]; then
     echo "molecule: no scenario found under roles/*/molecule/default" >&2
@@ -74,6 +86,11 @@ for step in "${steps[@]}"; do
     failed+=("$step ($((SECONDS - start)) s)")
   fi
 done
+
+# What the run left behind, checked once after all steps (a leak is never hidden by a failed step).
+echo
+echo "=============== leftovers ==============="
+if leftovers_check; then passed+=("leftovers"); else failed+=("leftovers"); fi
 
 echo
 echo "=============== summary ==============="
