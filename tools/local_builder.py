@@ -20,6 +20,11 @@ through ``python -m tools.local_builder`` with the repository root as working di
     discard   --cache C --run-id ID                   remove the archive of a run that made no image
     archive-status --cache C --image-id AMI           whether the image's archive is in the cache
                                                       (a rerun that adopts an image reports it)
+    follow-images --cache C [--check]                 remove the archives of images no longer
+                                                      registered on the endpoint that made them
+                                                      (deregistered by prune, rollback or sweep,
+                                                      or on a local endpoint that has stopped);
+                                                      report the cache's size
     remove    --root R                                unmount anything left, delete the root
     sweep     --older-than T [--ttl-minutes N] | --run-id ID [--check]
                                                       remove the roots of killed runs (cache
@@ -147,6 +152,94 @@ def archive_status(cache: str | None, image_id: str) -> dict:
         present = target.is_file() and not target.is_symlink()
         return {"image_id": image_id, "archive": str(target), "present": present,
                 "bytes": target.stat().st_size if present else None}
+
+
+# What DescribeImages on the endpoint that made an image says of it.
+GONE_ERRORS = ("InvalidAMIID.NotFound", "InvalidAMIID.Unavailable", "InvalidAMIID.Malformed")
+LOOPBACK = re.compile(r"https?://(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?(/.*)?\Z")
+
+
+def _image_state(endpoint_url: str, region: str, image_id: str) -> str | None:
+    """The image's state on the endpoint that made it: its EC2 state, "gone" when the endpoint does
+    not know it (or is a local endpoint that has stopped: its images went with it), None when it
+    cannot be told (an error that says nothing about the image)."""
+    import boto3  # pylint: disable=import-outside-toplevel
+    from botocore.config import Config  # pylint: disable=import-outside-toplevel
+    from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError  # pylint: disable=import-outside-toplevel
+
+    local = bool(LOOPBACK.match(endpoint_url))
+    credentials = {}
+    if local and not os.environ.get("AWS_ACCESS_KEY_ID"):
+        credentials = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}  # the endpoint takes any
+    client = boto3.client("ec2", region_name=region, endpoint_url=endpoint_url, **credentials,
+                          config=Config(connect_timeout=3, read_timeout=20, retries={"total_max_attempts": 2}))
+    try:
+        images = client.describe_images(ImageIds=[image_id]).get("Images", [])
+    except ClientError as exc:
+        return "gone" if exc.response.get("Error", {}).get("Code") in GONE_ERRORS else None
+    except EndpointConnectionError:
+        return "gone" if local else None
+    except BotoCoreError:
+        return None
+    return images[0].get("State", "available") if images else "gone"
+
+
+def _tree_bytes(top: Path) -> int:
+    """Bytes of the regular files under top: symbolic links not followed, mounted file systems (a
+    running bake's proc and sys) not entered."""
+    total = 0
+    for directory, dirs, files in os.walk(top):
+        dirs[:] = [d for d in dirs if not os.path.ismount(os.path.join(directory, d))]
+        for name in files:
+            try:
+                info = os.lstat(os.path.join(directory, name))
+            except OSError:
+                continue
+            if not os.path.islink(os.path.join(directory, name)):
+                total += info.st_size
+    return total
+
+
+def follow_images(cache: str | None, check: bool = False) -> dict:
+    """Remove the snapshot archives whose image is gone from the endpoint that made it.
+
+    Each image archive's metadata names the endpoint and region of its bake (archive.yml). An
+    archive is removed when that endpoint answers that the image does not exist or is
+    deregistered, or when the endpoint is a local one (loopback) that no longer answers: a stopped
+    local endpoint's images are gone with it. Archives without an endpoint (a local builder on
+    AWS itself), with an endpoint that cannot tell, and the archives of runs still going
+    (run-<id>.tar) are kept."""
+    snapshots = harness.cache_dir(cache) / "snapshots"
+    removed, kept, unknown = [], [], []
+    for meta_path in sorted(snapshots.glob("ami-*.json")) if snapshots.is_dir() else []:
+        image_id = meta_path.name[:-len(".json")]
+        archive_file = meta_path.with_suffix(".tar")
+        if not AMI_ID.fullmatch(image_id) or meta_path.is_symlink():
+            continue
+        try:
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            meta = {}
+        endpoint, region = meta.get("endpoint_url") or "", meta.get("region") or ""
+        if not endpoint or not region:
+            unknown.append(image_id)
+            continue
+        state = _image_state(endpoint, region, image_id)
+        if state not in ("gone", "deregistered"):
+            (kept if state else unknown).append(image_id)
+            continue
+        removed.append({"image_id": image_id, "archive": str(archive_file), "endpoint_url": endpoint,
+                        "region": region, "state": state})
+        if not check:
+            with archive_lock(cache, image_id):
+                for path in (archive_file, meta_path):
+                    if path.is_file() or path.is_symlink():
+                        path.unlink()
+            archive_file.with_suffix(".tar.lock").unlink(missing_ok=True)
+    top = harness.cache_dir(cache)
+    return {"cache_dir": str(top), "check": check, "removed": removed, "kept": kept, "unknown": unknown,
+            "archives": len(list(snapshots.glob("*.tar"))) if snapshots.is_dir() else 0,
+            "cache_bytes": _tree_bytes(top) if top.is_dir() else 0}
 
 
 def _mark(root: Path, kind: str = RESOLV_MARK) -> Path:
@@ -607,6 +700,8 @@ def main(argv=None) -> int:
     cmd.add_argument("--run-id", required=True)
     cmd = sub.add_parser("archive-status")
     cmd.add_argument("--image-id", required=True)
+    cmd = sub.add_parser("follow-images")
+    cmd.add_argument("--check", action="store_true", help="only list what would be removed")
     cmd = sub.add_parser("remove")
     cmd.add_argument("--root", required=True)
     cmd = sub.add_parser("sweep")
@@ -644,6 +739,8 @@ def main(argv=None) -> int:
             result = discard(args.cache, args.run_id)
         elif args.command == "archive-status":
             result = archive_status(args.cache, args.image_id)
+        elif args.command == "follow-images":
+            result = follow_images(args.cache, args.check)
         elif args.command == "remove":
             result = remove(Path(args.root).resolve())
         elif args.command == "sweep":

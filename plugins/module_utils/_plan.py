@@ -127,8 +127,10 @@ LOCAL_HOOKS = {
     "start": [{"role": LOCAL_ROLES + "/local_endpoint", "tasks_from": "start.yml"}],
     "after_builder": [{"role": LOCAL_ROLES + "/local_builder", "tasks_from": "archive.yml"}],
     "after_publish": [{"role": LOCAL_ROLES + "/local_builder", "tasks_from": "publish.yml"}],
-    "before_report": [{"role": LOCAL_ROLES + "/local_endpoint", "tasks_from": "report.yml"}],
-    "sweep": [{"role": LOCAL_ROLES + "/local_builder", "tasks_from": "sweep.yml"}],
+    "before_report": [{"role": LOCAL_ROLES + "/local_endpoint", "tasks_from": "report.yml"},
+                      {"role": LOCAL_ROLES + "/local_builder", "tasks_from": "follow.yml"}],
+    "sweep": [{"role": LOCAL_ROLES + "/local_builder", "tasks_from": "sweep.yml"},
+              {"role": LOCAL_ROLES + "/local_builder", "tasks_from": "follow.yml"}],
 }
 SOURCE_KEYS = ("distro", "owners", "name", "filters", "tags", "ssm_parameter", "image_ids", "executable_by_me",
                "include_deprecated", "sort_by")

@@ -124,7 +124,7 @@ def manifest_build(bake: dict, results: dict) -> t.Optional[dict]:
     images = (results.get("publish") or {}).get("images", {})
     builder = results.get("builder") or {}
     source = results.get("source") or {}
-    return {
+    build = {
         "name": bake["family"],
         "builder_type": builder.get("builder_type") or "amazon-ebs",
         "build_time": int(float((results.get("marks") or {}).get("start", 0))),
@@ -142,6 +142,11 @@ def manifest_build(bake: dict, results: dict) -> t.Optional[dict]:
             "adopted": "true" if results.get("adopted") else "false",
         },
     }
+    endpoint = (bake.get("aws") or {}).get("endpoint_url")
+    if endpoint:
+        # the image IDs mean something only on that endpoint (a local one lives as long as its process)
+        build["custom_data"]["endpoint_url"] = endpoint
+    return build
 
 
 def outputs(bake: dict, results: dict, hook_report: t.Optional[dict] = None) -> dict:
@@ -170,6 +175,12 @@ def summary(document: dict) -> list:
     lines.append("seconds per phase: " + ", ".join("%s=%s" % kv for kv in document["phases_seconds"].items()))
     if isinstance(document.get("api_calls"), dict):
         lines.append("API calls: %s" % document["api_calls"].get("total"))
+    cache = document.get("local_cache")
+    if isinstance(cache, dict) and "bytes" in cache:
+        removed = cache.get("removed_archives") or []
+        lines.append("local cache: %.0f MB in %s, %s snapshot archive(s)%s" % (
+            cache["bytes"] / 1e6, cache.get("dir"), cache.get("archives"),
+            "; removed the archives of %d image(s) no longer registered" % len(removed) if removed else ""))
     lines += ["warning: %s" % w for w in document["warnings"]]
     lines.append("report: %s" % document["outputs"]["report"])
     return lines

@@ -10,6 +10,7 @@ its own cache directory.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import tarfile
@@ -109,3 +110,78 @@ def test_archive_status_refuses_what_is_not_an_image_id(tmp_path, image_id):
                           text=True, check=False)
     assert proc.returncode == 2 and "is not an AMI ID" in proc.stderr
     assert not (tmp_path / "cache").exists()
+
+
+# --- archives follow their images ------------------------------------------------------------------
+
+def register(ec2, name: str) -> str:
+    """An image on the endpoint (a volume's snapshot as its root), as a bake's would be."""
+    volume = ec2.create_volume(AvailabilityZone=ec2.meta.region_name + "a", Size=8)["VolumeId"]
+    snapshot = ec2.create_snapshot(VolumeId=volume)["SnapshotId"]
+    return ec2.register_image(Name=name, RootDeviceName="/dev/xvda", VirtualizationType="hvm", Architecture="x86_64",
+                              BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {"SnapshotId": snapshot}}])["ImageId"]
+
+
+def plant(cache: Path, image_id: str, endpoint_url: str, region: str, size: int = 4096) -> None:
+    snapshots = cache / "snapshots"
+    snapshots.mkdir(parents=True, exist_ok=True)
+    (snapshots / (image_id + ".tar")).write_bytes(b"\0" * size)
+    (snapshots / (image_id + ".tar.lock")).write_bytes(b"")
+    (snapshots / (image_id + ".json")).write_text(json.dumps(
+        {"image_id": image_id, "endpoint_url": endpoint_url, "region": region, "run_id": "r-" + image_id[-8:]}))
+
+
+def follow(cache: Path, *extra) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}  # as a playbook without credentials
+    proc = subprocess.run([sys.executable, "-m", "tools.local_builder", "--cache", str(cache), "follow-images", *extra],
+                          cwd=str(REPO_ROOT), env=env, capture_output=True, text=True, check=False, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def test_archives_follow_their_images_and_nothing_else_is_touched(tmp_path):
+    """An archive goes when the endpoint that made its image says the image is gone (deregistered,
+    never there) or is a local endpoint that has stopped; an archive of an image that is still
+    registered (on this endpoint or another), of a bake on AWS itself (no endpoint recorded) and of a
+    run still going (run-<id>.tar) stays. Check mode removes nothing. The cache size is reported."""
+    from tools.local_aws.control import LocalAws  # pylint: disable=import-outside-toplevel
+
+    cache = tmp_path / "cache"
+    with LocalAws.start(port=0) as stopped:
+        dead_url = stopped.url
+        dead_id = register(stopped.client("ec2", "us-west-2"), "on a stopped endpoint")
+    with LocalAws.start(port=0) as live, LocalAws.start(port=0) as other:
+        ec2 = live.client("ec2", "us-east-1")
+        kept_id, gone_id = register(ec2, "still registered"), register(ec2, "pruned")
+        ec2.deregister_image(ImageId=gone_id)
+        other_id = register(other.client("ec2", "eu-west-1"), "another live endpoint's")
+        planted = {
+            kept_id: (live.url, "us-east-1"), gone_id: (live.url, "us-east-1"),
+            "ami-0badc0de0badc0de0": (live.url, "us-east-1"),  # never registered there
+            other_id: (other.url, "eu-west-1"), dead_id: (dead_url, "us-west-2"),
+            "ami-0aaaaaaaaaaaaaaaa": ("", "us-east-1"),  # a local builder baking on AWS itself
+        }
+        for image_id, (url, region) in planted.items():
+            plant(cache, image_id, url, region)
+        (cache / "snapshots" / "run-r-inflight1.tar").write_bytes(b"\0" * 100)
+        before = sorted(p.name for p in (cache / "snapshots").iterdir())
+
+        predicted = follow(cache, "--check")
+        assert sorted(p.name for p in (cache / "snapshots").iterdir()) == before
+        result = follow(cache)
+
+    expected_gone = sorted([gone_id, "ami-0badc0de0badc0de0", dead_id])
+    assert sorted(r["image_id"] for r in predicted["removed"]) == expected_gone
+    assert sorted(r["image_id"] for r in result["removed"]) == expected_gone
+    assert sorted(result["kept"]) == sorted([kept_id, other_id])
+    assert result["unknown"] == ["ami-0aaaaaaaaaaaaaaaa"]
+    left = sorted(p.name for p in (cache / "snapshots").iterdir())
+    for image_id in planted:
+        names = [image_id + ".tar", image_id + ".json"]
+        if image_id in expected_gone:
+            assert not set(names + [image_id + ".tar.lock"]) & set(left), image_id
+        else:
+            assert set(names) <= set(left), image_id
+    assert "run-r-inflight1.tar" in left
+    assert result["archives"] == 4
+    assert result["cache_bytes"] == sum(p.stat().st_size for p in (cache / "snapshots").iterdir())

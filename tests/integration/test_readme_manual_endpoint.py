@@ -17,6 +17,7 @@ import re
 import socket
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
@@ -84,3 +85,27 @@ def test_the_manual_endpoint_steps_bake_an_image(rootfs_image, tmp_path):
         time.sleep(0.2)
     assert not os.path.exists("/proc/%d" % pid), "the block left its endpoint running"
     assert "endpoint: http://127.0.0.1:%d" % port in log.read_text()
+
+
+def test_two_main_job_runs_leave_one_archive_per_live_image(rootfs_image, tmp_path):
+    """tools/bake_local.sh twice: each run's endpoint stops at its end, so after the second run the
+    first run's image is gone and its snapshot archive with it; the second's stays (its image was
+    live when the run's last hook looked). The summary reports the cache."""
+    del rootfs_image
+    cache = Path(os.environ.get("BAKERY_CACHE_DIR") or os.path.expanduser("~/.cache/bakery-ami"))
+    images = []
+    for run in ("first", "second"):
+        out = tmp_path / run
+        env = ansible_env({"BAKERY_OUTPUT_DIR": str(out)})
+        result = subprocess.run(["bash", "tools/bake_local.sh", "-e", "bake_level=minimal"], cwd=str(REPO_ROOT),
+                                env=env, capture_output=True, text=True, timeout=1500, check=False)
+        assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-3000:]
+        assert re.search(r"local cache: \d+ MB in .*, \d+ snapshot archive", result.stdout), result.stdout[-3000:]
+        manifest = json.loads((out / "bake-manifest.json").read_text())
+        assert manifest["builds"][-1]["custom_data"]["endpoint_url"].startswith("http://127.0.0.1:")
+        artifacts = dict(pair.split(":") for pair in manifest["builds"][-1]["artifact_id"].split(","))
+        images.append(artifacts["us-east-1"])
+    first, second = images
+    assert not (cache / "snapshots" / (first + ".tar")).exists(), "the first run's archive outlived its image"
+    assert not (cache / "snapshots" / (first + ".json")).exists()
+    assert (cache / "snapshots" / (second + ".tar")).is_file()

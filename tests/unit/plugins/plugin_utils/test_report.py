@@ -1,0 +1,48 @@
+# -*- coding: utf-8 -*-
+# Copyright: Contributors to the bakery.ami project
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The bake's report, manifest entry and summary lines (plugin_utils/_report.py): what a local
+endpoint's builds and the local cache add to them."""
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.bakery.ami.plugins.plugin_utils import _report
+
+
+def bake(endpoint_url=""):
+    return {
+        "run_id": "r-1a2b3c4d", "family": "demo", "stage": "base", "version": "7", "name": "demo base 7",
+        "build_id": "demo-7", "level": "full", "region": "us-east-1", "builder": {"mode": "local"},
+        "cloudinit": {"protect": []}, "customize": {}, "aws": {"endpoint_url": endpoint_url, "profile": ""},
+        "paths": {"manifest": "/o/m.json", "report": "/o/r.json", "user_data": "/o/u.yml"},
+    }
+
+
+RESULTS = {"source": {"image_id": "ami-11111111"}, "publish": {"images": {"us-east-1": "ami-22222222"}},
+           "marks": {"start": 1.0, "plan": 2.0}}
+
+
+@pytest.mark.parametrize("endpoint", ["http://127.0.0.1:5000", "https://ec2.example.internal"])
+def test_a_build_on_an_endpoint_names_it_in_the_manifest(endpoint):
+    build = _report.manifest_build(bake(endpoint), RESULTS)
+    assert build["custom_data"]["endpoint_url"] == endpoint
+    assert all(isinstance(value, str) for value in build["custom_data"].values())
+
+
+def test_a_build_on_aws_itself_names_no_endpoint():
+    assert "endpoint_url" not in _report.manifest_build(bake(), RESULTS)["custom_data"]
+
+
+def test_the_summary_shows_the_local_cache_and_what_was_removed():
+    cache = {"dir": "/root/.cache/bakery-ami", "bytes": 512_000_000, "archives": 2,
+             "removed_archives": ["ami-33333333", "ami-44444444"]}
+    lines = _report.summary(_report.report(bake("http://127.0.0.1:5000"), RESULTS, {"local_cache": cache}))
+    line = next(line for line in lines if line.startswith("local cache:"))
+    assert "512 MB in /root/.cache/bakery-ami" in line and "2 snapshot archive(s)" in line
+    assert "removed the archives of 2 image(s)" in line
+
+
+def test_without_a_cache_report_the_summary_says_nothing_of_it():
+    lines = _report.summary(_report.report(bake(), RESULTS, {}))
+    assert not [line for line in lines if line.startswith("local cache")]
