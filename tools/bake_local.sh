@@ -25,13 +25,18 @@ export ANSIBLE_NOCOLOR="${ANSIBLE_NOCOLOR:-1}" ANSIBLE_RETRY_FILES_ENABLED=0 ANS
 export ANSIBLE_INVENTORY_UNPARSED_WARNING=0
 
 python - "$@" <<'PY'
-import os, subprocess, sys, time
+import os, sys, time
 sys.path.insert(0, os.getcwd())
+from tools import heartbeat
 from tools.local_aws.control import LocalAws
 from tools.rootfs import harness
 
 started = time.monotonic()
-print("== Debian 12 root image: %s" % harness.ensure_image(), flush=True)
+print("== Debian 12 root image (debootstrap from the apt sources' Debian mirror on the first run, about a minute; "
+      "cached afterwards)", flush=True)
+with heartbeat.quiet_step("building the Debian 12 root"):
+    image = harness.ensure_image()
+print("== Debian 12 root image: %s" % image, flush=True)
 common = ["-i", "localhost,", "-c", "local", "-e", "@examples/local.yml",
           "-e", "bake_output_dir=" + os.environ["BAKERY_OUTPUT_DIR"]]
 with LocalAws.start(port=0, amis=os.environ["BAKERY_CATALOG"]) as aws:
@@ -39,7 +44,9 @@ with LocalAws.start(port=0, amis=os.environ["BAKERY_CATALOG"]) as aws:
     extra = ["-e", "bake_endpoint_url=" + aws.url] + sys.argv[1:]
     for playbook in ("playbooks/bake.yml", "tools/ansible/boot_check.yml"):
         print("== ansible-playbook %s" % playbook, flush=True)
-        code = subprocess.call(["ansible-playbook", playbook] + common + extra)
+        # Ansible prints nothing while a task waits (for images, copies): a line after 20 s of silence
+        code = heartbeat.run(["ansible-playbook", playbook] + common + extra, playbook,
+                             env=dict(os.environ, PYTHONUNBUFFERED="1"))
         if code != 0:
             print("== %s failed (exit %d)" % (playbook, code), file=sys.stderr)
             sys.exit(code)

@@ -14,10 +14,14 @@ fi
 stamp="$venv/.bakery-requirements.sha256"
 want="$(cat "$repo_root/requirements.txt" "$repo_root/tests/requirements.txt" | sha256sum | cut -d' ' -f1)"
 if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-  echo "== setting up $venv"
+  # shellcheck source=tools/ci/heartbeat.sh
+  source "$repo_root/tools/ci/heartbeat.sh"
+  echo "== setting up $venv (Python packages from PyPI; about a minute on a quiet machine)"
   "$python" -m venv "$venv"
   "$venv/bin/python" -m pip install --quiet --upgrade pip
-  (cd "$repo_root/tests" && "$venv/bin/python" -m pip install --quiet -r requirements.txt)
+  (cd "$repo_root/tests" && bakery_with_heartbeat "installing Python packages into $venv" \
+    "$venv/bin/python" -m pip install --quiet -r requirements.txt)
+  echo "== $venv is ready"
   echo "$want" > "$stamp"
 fi
 export PATH="$venv/bin:$PATH"
@@ -35,8 +39,11 @@ if [ "${#need_apt[@]}" -gt 0 ]; then
     exit 1
   fi
   echo "== installing ${need_apt[*]}"
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
+  # shellcheck source=tools/ci/heartbeat.sh
+  source "$repo_root/tools/ci/heartbeat.sh"
+  bakery_with_heartbeat "apt-get update" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive bakery_with_heartbeat "installing ${need_apt[*]}" \
+    apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
 
 # Make this checkout visible to Ansible as bakery.ami without installing it.
