@@ -6,12 +6,17 @@
 A user watching ``tools/bake_local.sh`` must be able to tell working from hung: debootstrap runs
 for a minute without a word, and an Ansible task waiting for images prints nothing until it ends.
 ``run`` forwards a command's output line by line and adds ``== WHAT: still working (N s)`` after
-every ``every`` seconds of silence; ``quiet_step`` does the same around Python code.
+every ``every`` seconds of silence; ``quiet_step`` does the same around Python code. As a command,
+it forwards its standard input the same way, byte by byte (pytest's progress dots have no newline):
+
+    some-step 2>&1 | python -m tools.heartbeat --what integration --every 30
 """
 from __future__ import annotations
 
+import argparse
 import contextlib
 import os
+import select
 import subprocess
 import sys
 import threading
@@ -68,3 +73,36 @@ def run(cmd: list, what: str, every: float = DEFAULT_EVERY, out: t.TextIO | None
         for line in proc.stdout:
             silence.said(line)
         return proc.wait()
+
+
+def forward(source: int, out: t.BinaryIO, what: str, every: float = DEFAULT_EVERY) -> None:
+    """Copy what arrives on file descriptor `source` to out as it comes; after every `every`
+    seconds without a byte, a heartbeat line (on a line of its own)."""
+    started = last = time.monotonic()
+    while True:
+        ready, _w, _x = select.select([source], [], [], min(1.0, every / 4))
+        if ready:
+            chunk = os.read(source, 65536)
+            if not chunk:
+                return
+            out.write(chunk)
+            out.flush()
+            last = time.monotonic()
+        elif time.monotonic() - last >= every:
+            out.write(b"\n== %s: still working (%.0f s)\n" % (what.encode(), time.monotonic() - started))
+            out.flush()
+            last = time.monotonic()
+
+
+def main(argv: list | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.heartbeat", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--what", required=True, help="the step's name, in the heartbeat line")
+    parser.add_argument("--every", type=float, default=DEFAULT_EVERY, help="seconds of silence before a line")
+    args = parser.parse_args(argv)
+    forward(sys.stdin.fileno(), sys.stdout.buffer, args.what, args.every)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

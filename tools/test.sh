@@ -19,6 +19,8 @@ set +e
 source tools/ci/leftovers.sh
 leftovers_begin || exit 1
 trap leftovers_end EXIT
+# Python writes its output as it goes (pytest's progress reaches the log, and the heartbeat, at once)
+export PYTHONUNBUFFERED=1
 
 all_steps=(lint package sanity unit endpoint integration firstboot reliability molecule changelog)
 steps=("$@")
@@ -80,7 +82,14 @@ for step in "${steps[@]}"; do
   echo
   echo "=============== $step ==============="
   start=$SECONDS
-  if "step_$step"; then
+  # A line after 30 s without output, so a long test (a whole bake) is never mistaken for a hang. The
+  # forwarder is not waited for to the end of its input: a process a step left behind could hold it.
+  "step_$step" > >(python -m tools.heartbeat --what "$step" --every "${BAKERY_HEARTBEAT_SECONDS:-30}") 2>&1
+  rc=$?
+  forwarder=$!
+  for _ in $(seq 50); do kill -0 "$forwarder" 2>/dev/null || break; sleep 0.1; done
+  kill "$forwarder" 2>/dev/null
+  if [ "$rc" -eq 0 ]; then
     passed+=("$step ($((SECONDS - start)) s)")
   else
     failed+=("$step ($((SECONDS - start)) s)")

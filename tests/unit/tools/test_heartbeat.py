@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import os
+import shlex
 import subprocess
 import sys
 import time
@@ -49,3 +50,27 @@ def test_the_shell_helper_beats_while_a_command_is_quiet_and_returns_its_code():
     lines = result.stdout.splitlines()
     assert lines[-1] == "rc=4"
     assert 2 <= len([line for line in lines if line.startswith("== installing: still working (")]) <= 4, lines
+
+
+def test_the_forwarder_passes_bytes_at_once_and_beats_on_silence():
+    """`step | python -m tools.heartbeat`: pytest's dots (no newline) pass through unchanged and in
+    order, a heartbeat comes only after the silence, and the forwarder ends with its input."""
+    producer = ("import sys, time\n"
+                "for ch in '....':\n"
+                "    sys.stdout.write(ch); sys.stdout.flush(); time.sleep(0.1)\n"
+                "time.sleep(2.2)\n"
+                "sys.stdout.write('F.\\n')\n")
+    script = "%s -c %s | %s -m tools.heartbeat --what unit --every 0.7" % (
+        sys.executable, shlex.quote(producer), sys.executable)
+    result = subprocess.run(["bash", "-o", "pipefail", "-c", script], cwd=str(REPO_ROOT), capture_output=True,
+                            text=True, check=True, timeout=60)
+    assert result.stdout.startswith("....\n== unit: still working (")
+    assert result.stdout.endswith("F.\n")
+    assert 2 <= result.stdout.count("still working") <= 4, result.stdout
+
+
+def test_the_pipeline_keeps_the_steps_exit_code():
+    script = "(echo out; exit 7) | %s -m tools.heartbeat --what x --every 5" % sys.executable
+    result = subprocess.run(["bash", "-o", "pipefail", "-c", script], cwd=str(REPO_ROOT), capture_output=True,
+                            text=True, check=False, timeout=60)
+    assert result.returncode == 7 and result.stdout == "out\n"
