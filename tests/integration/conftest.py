@@ -95,3 +95,14 @@ def aws(local_aws):
 def run_playbook():
     """Run a playbook on localhost with this checkout as bakery.ami; returns CompletedProcess."""
     return run_playbook_cmd
+
+
+@pytest.fixture(scope="session")
+def rootfs_image():
+    """The cached Debian 12 root the local builder starts from (built once, about a minute)."""
+    from tools.rootfs import harness  # pylint: disable=import-outside-toplevel
+
+    reasons = harness.missing_prerequisites()
+    if reasons:
+        pytest.skip("rootfs harness unavailable: " + "; ".join(reasons))
+    return harness.ensure_image()

@@ -37,16 +37,6 @@ def local_aws():
         yield aws
 
 
-@pytest.fixture(scope="module")
-def rootfs_image():
-    from tools.rootfs import harness  # pylint: disable=import-outside-toplevel
-
-    reasons = harness.missing_prerequisites()
-    if reasons:
-        pytest.skip("rootfs harness unavailable: " + "; ".join(reasons))
-    return harness.ensure_image()
-
-
 @pytest.fixture
 def out(tmp_path):
     path = tmp_path / "bake-output"

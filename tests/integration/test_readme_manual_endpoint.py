@@ -43,16 +43,6 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def rootfs_image():
-    from tools.rootfs import harness  # pylint: disable=import-outside-toplevel
-
-    reasons = harness.missing_prerequisites()
-    if reasons:
-        pytest.skip("rootfs harness unavailable: " + "; ".join(reasons))
-    return harness.ensure_image()
-
-
 def test_the_block_is_what_the_readme_promises():
     block = readme_block()
     for needed in ("source tools/ci/venv.sh", "tools/local_aws/server.py", "--amis tools/local_aws/catalogs/",
