@@ -26,6 +26,7 @@ all_steps=(lint package sanity unit endpoint integration firstboot reliability m
 steps=("$@")
 [ "${#steps[@]}" -gt 0 ] || steps=("${all_steps[@]}")
 failed=()
+failed_logs=()
 passed=()
 
 # pytest exits 5 when it collected no test: that is a failure here, never a silent pass.
@@ -64,7 +65,10 @@ step_molecule() {
     # each scenario's root lives in this run's directory: two checkouts never share one
     name="$(basename "$role")"
     root="$TMPDIR/molecule-$name/root"
-    (cd "$role" && env "BAKERY_MOLECULE_${name^^}_ROOT=$root" "BAKERY_MOLECULE_ROOT=$root" molecule test) || rc=1
+    if ! (cd "$role" && env "BAKERY_MOLECULE_${name^^}_ROOT=$root" "BAKERY_MOLECULE_ROOT=$root" molecule test); then
+      echo "molecule: scenario $name failed"
+      rc=1
+    fi
   done
   if [ "$scenarios" -eq 0 ]; then
     echo "molecule: no scenario found under roles/*/molecule/default" >&2
@@ -73,6 +77,16 @@ step_molecule() {
   return $rc
 }
 step_changelog() { antsibull-changelog lint; }
+
+# The lines of a step's log that say what failed, without colour codes.
+failure_excerpt() {
+  local step="$1" log="$2" lines
+  lines="$(sed 's/\x1b\[[0-9;]*m//g' "$log" 2>/dev/null \
+    | grep -aE '^(FAILED|ERROR) |fatal: |FAILED!|failed=[1-9]|^E +[A-Za-z]|Traceback|^molecule: |^[a-z]+: .*(failed|error)' \
+    | tail -n 12)"
+  echo "$step failed:"
+  if [ -n "$lines" ]; then echo "$lines"; else echo "(no failure line found; the step's output is above)"; fi
+}
 
 for step in "${steps[@]}"; do
   if ! declare -F "step_$step" >/dev/null; then
@@ -84,7 +98,9 @@ for step in "${steps[@]}"; do
   start=$SECONDS
   # A line after 30 s without output, so a long test (a whole bake) is never mistaken for a hang. The
   # forwarder is not waited for to the end of its input: a process a step left behind could hold it.
-  "step_$step" > >(python -m tools.heartbeat --what "$step" --every "${BAKERY_HEARTBEAT_SECONDS:-30}") 2>&1
+  # The output is also kept in the run's directory, for the excerpt of a failed step after the summary.
+  step_log="$TMPDIR/step-$step.log"
+  "step_$step" > >(tee "$step_log" | python -m tools.heartbeat --what "$step" --every "${BAKERY_HEARTBEAT_SECONDS:-30}") 2>&1
   rc=$?
   forwarder=$!
   for _ in $(seq 50); do kill -0 "$forwarder" 2>/dev/null || break; sleep 0.1; done
@@ -93,6 +109,7 @@ for step in "${steps[@]}"; do
     passed+=("$step ($((SECONDS - start)) s)")
   else
     failed+=("$step ($((SECONDS - start)) s)")
+    failed_logs+=("$step:$step_log")
   fi
 done
 
@@ -106,4 +123,9 @@ echo "=============== summary ==============="
 for s in "${passed[@]}"; do echo "passed: $s"; done
 for s in "${failed[@]}"; do echo "FAILED: $s"; done
 echo "steps: ${#passed[@]} passed, ${#failed[@]} failed"
+# Last, so that a reader of only the end of the output still sees why: the failure lines of each
+# failed step (a failed test, a fatal task, a failed molecule scenario), at most 12 per step.
+for entry in "${failed_logs[@]}"; do
+  echo "--- why $(failure_excerpt "${entry%%:*}" "${entry#*:}")"
+done
 [ "${#failed[@]}" -eq 0 ]
