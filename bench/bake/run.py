@@ -71,8 +71,13 @@ ALL_REGIONS = ["us-east-1", "us-west-2", "eu-west-1", "eu-central-1",
                "ap-southeast-2", "ap-northeast-1", "ca-central-1", "sa-east-1",
                "us-east-2", "us-west-1", "eu-west-2", "eu-west-3", "eu-north-1",
                "ap-south-1", "ap-northeast-2", "ap-southeast-1", "ap-northeast-3"]
-TOOLS = ("bakery", "packer", "plain")
-TOOL_TITLES = {"bakery": "bakery.ami bake.yml", "packer": "Packer amazon-ebs", "plain": "plain amazon.aws"}
+# "before": this collection at an earlier commit (--before REV), run like "bakery" in the same sitting
+TOOLS = ("bakery", "before", "packer", "plain")
+BAKES = ("bakery", "before")
+TOOL_TITLES = {"bakery": "bakery.ami bake.yml", "before": "bakery.ami bake.yml at --before",
+               "packer": "Packer amazon-ebs", "plain": "plain amazon.aws"}
+# The checkout each bake tool runs; "before" is set by --before (a detached worktree of that commit).
+BAKE_ROOTS = {"bakery": REPO_ROOT}
 DEBIAN_OWNER = "136693071363"
 SCENARIOS = {
     "ec2": {
@@ -111,18 +116,20 @@ def unknown_regions(regions: list) -> list:
     return [r for r in regions if r not in known]
 
 
-def collections_path(scratch: Path) -> str:
-    link = scratch / "colls" / "ansible_collections" / "bakery" / "ami"
+def collections_path(scratch: Path, tool: str = "bakery") -> str:
+    """A collections directory in which bakery.ami is the checkout of the tool (the current one by default)."""
+    colls = scratch / ("colls" if tool == "bakery" else "colls-" + tool)
+    link = colls / "ansible_collections" / "bakery" / "ami"
     link.parent.mkdir(parents=True, exist_ok=True)
     if not link.is_symlink():
-        link.symlink_to(REPO_ROOT)
-    return str(scratch / "colls")
+        link.symlink_to(BAKE_ROOTS.get(tool, REPO_ROOT))
+    return str(colls)
 
 
-def tool_env(scratch: Path) -> dict:
+def tool_env(scratch: Path, tool: str = "bakery") -> dict:
     env = dict(os.environ)
     env.update(
-        ANSIBLE_COLLECTIONS_PATH=collections_path(scratch),
+        ANSIBLE_COLLECTIONS_PATH=collections_path(scratch, tool),
         ANSIBLE_PYTHON_INTERPRETER=sys.executable,
         ANSIBLE_NOCOLOR="1",
         ANSIBLE_RETRY_FILES_ENABLED="0",
@@ -173,9 +180,9 @@ def packer_template(url: str, regions: list, name: str, scenario: dict) -> dict:
 
 
 def command(tool: str, scenario: dict, url: str, regions: list, name: str, work: Path) -> list:
-    if tool == "bakery":
+    if tool in BAKES:
         return [str(VENV_BIN / "ansible-playbook"), "-i", "localhost,", "-c", "local",
-                str(REPO_ROOT / "playbooks" / "bake.yml"), "-e", "@" + str(scenario["bakery_vars"]),
+                str(BAKE_ROOTS[tool] / "playbooks" / "bake.yml"), "-e", "@" + str(scenario["bakery_vars"]),
                 "-e", json.dumps({"bake_endpoint_url": url, "bake_regions": regions, "bake_family": name,
                                   "bake_output_dir": str(work / "out")})]
     if tool == "plain":
@@ -357,7 +364,7 @@ def run_one(aws, scenario_name: str, tool: str, regions: list, args, scratch: Pa
     work.mkdir(parents=True)
     name = "bench-%s-%d-%02d" % (tool, len(regions), seq)
     argv = command(tool, scenario, aws.url, regions, name, work)
-    env = tool_env(scratch)
+    env = tool_env(scratch, tool)
     clock = CallClock(aws, args.poll)
     started = time.monotonic()
     clock.start(started)
@@ -389,11 +396,11 @@ def run_one(aws, scenario_name: str, tool: str, regions: list, args, scratch: Pa
         "load": round(os.getloadavg()[0], 1),
     }
     result.update(timeline(clock, counts, wall, args))
-    if tool == "bakery":
+    if tool in BAKES:
         report = work / "out" / "bake-report.json"
         if report.exists():
             result["phases"] = json.loads(report.read_text()).get("phases_seconds", {})
-    if tool in ("bakery", "plain"):
+    if tool in BAKES + ("plain",):
         result["slowest"] = slowest_tasks(stdout)
     print("%-5s %-6s %2d regions run %d: %s %.1f s, %d EC2 calls, pre-CreateImage %s, image late %s, copies over %s, "
           "tail %s (load %.1f)%s%s" % (
@@ -488,6 +495,15 @@ def targets(summary: dict, args) -> list:
             if bake[key] is not None:
                 rows.append(("ec2, %d regions: bakery %s < %g s" % (count, what, TARGETS[key if key == "tail" else "overhead"]),
                              "%.1f s" % bake[key], bake[key] < TARGETS[key if key == "tail" else "overhead"]))
+    for scenario in args.scenarios:
+        for count in args.regions:
+            bake, before = summary.get((scenario, "bakery", count)), summary.get((scenario, "before", count))
+            if bake and before and bake["median"] is not None and before["median"] is not None:
+                # a median within 2 % of the earlier one counts as not slower (run-to-run spread)
+                rows.append(("%s, %d regions: bakery not slower than at %s (same sitting)" % (scenario, count, args.before),
+                             "%.1f s vs %.1f s (%+.1f%%)" % (bake["median"], before["median"],
+                                                             (bake["median"] / before["median"] - 1) * 100),
+                             bake["median"] <= before["median"] * 1.02))
     figures, source = args.previous_local
     for count in args.regions:
         bake = summary.get(("local", "bakery", count))
@@ -524,6 +540,12 @@ def write_results(results: list, args, path: Path, info: dict) -> None:
                        info["packer"], info["load_start"], "%.1f" % os.getloadavg()[0]),
         "Command: `%s`" % args.command_line,
         "",
+    ]
+    if args.before:
+        lines += ["`before` is this collection at `%s` (%s), run from a detached worktree exactly like `bakery` "
+                  "(the same variables file of the current checkout), alternating with the other tools." % (
+                      args.before, info.get("before_commit", "?")), ""]
+    lines += [
         "Local endpoint timeline: image create %g s, copy %g s, instances start and stop at once. Physical "
         "limit = create + one copy = **%g s**. Tools alternate within each round (the order rotates from "
         "round to round); before every run the endpoint is reset (empty account), the regions' catalogs "
@@ -598,19 +620,21 @@ def write_results(results: list, args, path: Path, info: dict) -> None:
                         fmt(statistics.median([r["events"][e] for r in good if e in r["events"]])
                             if any(e in r["events"] for r in good) else None, "%.1f") for e in events)))
         for count in args.regions:
-            runs = [r for r in results if (r["scenario"], r["tool"], r["regions"]) == (scenario, "bakery", count)
-                    and r["ok"] and r.get("phases")]
-            if runs:
-                rows = [dict(r["phases"], **{"outside the report": r["wall"] - r["phases"].get("total", 0.0)})
-                        for r in runs]
-                phases = list(rows[0])
-                lines += ["", "bakery's phases at %d regions (bake-report.json `phases_seconds`, median; outside the "
-                          "report = wall - total: ansible-playbook's start, the report's last steps, its exit):" % count,
-                          "", "| " + " | ".join(phases) + " |", "|" + "---|" * len(phases),
-                          "| " + " | ".join("%.1f" % statistics.median([r.get(p, 0) for r in rows])
-                                            for p in phases) + " |"]
+            for tool in BAKES:
+                runs = [r for r in results if (r["scenario"], r["tool"], r["regions"]) == (scenario, tool, count)
+                        and r["ok"] and r.get("phases")]
+                if runs:
+                    rows = [dict(r["phases"], **{"outside the report": r["wall"] - r["phases"].get("total", 0.0)})
+                            for r in runs]
+                    phases = list(rows[0])
+                    lines += ["", "%s's phases at %d regions (bake-report.json `phases_seconds`, median; outside the "
+                              "report = wall - total: ansible-playbook's start, the report's last steps, its exit):"
+                              % (tool, count),
+                              "", "| " + " | ".join(phases) + " |", "|" + "---|" * len(phases),
+                              "| " + " | ".join("%.1f" % statistics.median([r.get(p, 0) for r in rows])
+                                                for p in phases) + " |"]
         lines.append("")
-    lines += ["## Targets (issue 22)", "", "| target | measured | met |", "|---|---|---|"]
+    lines += ["## Targets (issue 22; with --before, issue 18's before and after)", "", "| target | measured | met |", "|---|---|---|"]
     lines += ["| %s | %s | %s |" % (what, value, {True: "yes", False: "**no**", None: "-"}[met])
               for what, value, met in targets(summary, args)]
     lines += ["", "## EC2 calls by action (first successful run of each)", ""]
@@ -625,7 +649,7 @@ def write_results(results: list, args, path: Path, info: dict) -> None:
     lines += ["", "## Slowest tasks (profile_tasks, first successful run)", ""]
     for scenario in args.scenarios:
         for count in args.regions:
-            for tool in ("bakery", "plain"):
+            for tool in BAKES + ("plain",):
                 run = next((r for r in results if (r["scenario"], r["tool"], r["regions"]) == (scenario, tool, count)
                             and r["ok"]), None)
                 if run and run.get("slowest"):
@@ -643,6 +667,23 @@ def write_results(results: list, args, path: Path, info: dict) -> None:
     path.write_text("\n".join(lines) + "\n")
 
 
+def checkout_at(rev: str, where: Path) -> Path:
+    """A detached worktree of this repository at rev (made again when one is left from a kept run)."""
+    git = ["git", "-C", str(REPO_ROOT)]
+    if where.exists():
+        subprocess.run(git + ["worktree", "remove", "--force", str(where)], check=False)
+    made = subprocess.run(git + ["worktree", "add", "--detach", str(where), rev], capture_output=True, text=True,
+                          check=False)
+    if made.returncode != 0:
+        raise SystemExit("--before %s: git worktree add failed: %s" % (rev, made.stderr.strip()))
+    return where
+
+
+def remove_checkout(where: Path) -> None:
+    subprocess.run(["git", "-C", str(REPO_ROOT), "worktree", "remove", "--force", str(where)],
+                   capture_output=True, check=False)
+
+
 def catalog_stats(aws, scenario: dict) -> dict:
     """Size, owners and matching images of the catalog in the build region (read before the runs)."""
     ec2 = aws.client("ec2", BUILD_REGION)
@@ -656,7 +697,11 @@ def main() -> int:
     parser.add_argument("--scenario", default="ec2", help="ec2, local or both (comma separated); default ec2")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--regions", default="4,8,17", help="region counts, comma separated (2 to %d)" % len(ALL_REGIONS))
-    parser.add_argument("--tools", default=",".join(TOOLS))
+    parser.add_argument("--tools", default="bakery,packer,plain",
+                        help="from %s; \"before\" needs --before" % ",".join(TOOLS))
+    parser.add_argument("--before", default="",
+                        help="a commit of this repository to run as the tool \"before\" (added to --tools), in a "
+                             "detached worktree, beside the current checkout in the same sitting")
     parser.add_argument("--create-delay", type=float, default=20.0)
     parser.add_argument("--copy-delay", type=float, default=30.0)
     parser.add_argument("--catalog-size", type=int, default=5400,
@@ -686,7 +731,11 @@ def main() -> int:
     unknown = unknown_regions(ALL_REGIONS)
     if unknown:
         parser.error("botocore does not know these regions: %s" % ", ".join(unknown))
-    if "bakery" in tools and "local" in args.scenarios and os.geteuid() != 0:
+    if args.before and "before" not in tools:
+        tools.append("before")
+    if "before" in tools and not args.before:
+        parser.error("--tools: \"before\" needs --before REV")
+    if any(t in BAKES for t in tools) and "local" in args.scenarios and os.geteuid() != 0:
         parser.error("the bake's local builder (--scenario local) needs root")
     args.command_line = " ".join(["python bench/bake/run.py"] + sys.argv[1:])
     args.previous_local = previous_local(Path(args.previous))
@@ -697,11 +746,18 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="bakery-bench-bake-") as tmp:
         scratch = Path(args.keep or tmp)
         scratch.mkdir(parents=True, exist_ok=True)
+        if args.before:
+            BAKE_ROOTS["before"] = checkout_at(args.before, scratch / "before-checkout")
+            info["before_commit"] = subprocess.run(
+                ["git", "-C", str(BAKE_ROOTS["before"]), "log", "-1", "--format=%h %s"],
+                capture_output=True, text=True, check=False).stdout.strip()
         catalog = scratch / "ec2-catalog.json"
         images = make_catalog(args.catalog_size, [BUILD_REGION], seed=1)
         catalog.write_text(json.dumps(images))
         info.update(catalog_size=len(images), catalog_owners=len({i["owner_id"] for i in images}))
         with contextlib.ExitStack() as stack:
+            if args.before:
+                stack.callback(remove_checkout, BAKE_ROOTS["before"])
             endpoints = {}
             for scenario in args.scenarios:
                 endpoints[scenario] = stack.enter_context(

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
+import time
 import uuid
 from typing import Any, Callable, Iterable
 from urllib.parse import parse_qs
@@ -96,6 +98,16 @@ def _json(start_response: StartResponse, status: str, payload: Any) -> list[byte
     return [body]
 
 
+# BAKERY_LOCAL_AWS_JOURNAL=FILE: every AWS request appended as "<epoch seconds> <region> <action>",
+# for reading where a run's time goes (the counts have no times).
+JOURNAL = os.environ.get("BAKERY_LOCAL_AWS_JOURNAL", "")
+
+
+def _journal(action: str, region: str | None) -> None:
+    with open(JOURNAL, "a", encoding="utf-8") as journal:
+        journal.write(f"{time.time():.3f} {region or '-'} {action}\n")
+
+
 class BakeryMiddleware:
     """Counts and faults every AWS request, serves /_bakery/ itself, hands the rest to moto."""
 
@@ -117,6 +129,8 @@ class BakeryMiddleware:
             if refusal is not None:
                 start_response(refusal[0], refusal[1])
                 return [refusal[2]]
+        if action and JOURNAL:
+            _journal(action, region_of(environ))
         if action:
             fault = self.state.draw_fault(action, service == "ec2")
             if fault:
