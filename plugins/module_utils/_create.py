@@ -148,10 +148,15 @@ def validate(params: dict, now: datetime.datetime | None = None) -> list:
         errors.append(_validate.resource_id("snapshot_id", snapshot_id, "snapshot"))
         if params.get("stop_instance"):
             errors.append("stop_instance: applies only to images created from an instance (instance_id)")
+        if params.get("terminate_instance"):
+            errors.append("terminate_instance: applies only to images created from an instance (instance_id)")
         if params.get("reboot") is False:
             errors.append("reboot: applies only to images created from an instance (instance_id)")
         if params.get("root_device_name") is not None:
             errors.append(_validate.device_name("root_device_name", params["root_device_name"]))
+    if params.get("terminate_instance") and params.get("wait") is False:
+        # the instance goes once the image is available: without waiting that moment is not seen
+        errors.append("terminate_instance: needs wait=true (the instance is terminated once the image is available)")
     description = params.get("description")
     if description is not None and len(description) > 255:
         errors.append(f"description: at most 255 characters, got {len(description)}")
@@ -279,6 +284,8 @@ class ImageCreator:
             self.deprecate_at = _time.round_to_minute(_time.parse(params["deprecate_at"]))
         self.imds_v2 = params.get("imds_support", "v2.0") == "v2.0"
         self.snapshot_mode = params.get("snapshot_id") is not None
+        # the state of the source instance as this task last saw it (after stopping it: stopped)
+        self.source_state: str | None = None
 
     # -- lookups --------------------------------------------------------------------------------
 
@@ -328,6 +335,7 @@ class ImageCreator:
         allowed = SOURCE_STATES + (("pending", "stopping") if self.params.get("stop_instance") else ())
         if state not in allowed:
             raise CreateError(f"instance_id: instance {instance_id} is '{state}'; it must be stopped or running")
+        self.source_state = state
         return instances[0]
 
     def stop_source(self) -> None:
@@ -355,6 +363,25 @@ class ImageCreator:
                 _waiter.wait_for_instances(self.client, [instance_id], "stopped", timeout, **self._timing)
         except _waiter.WaitTimeout as exc:
             raise CreateError(f"stop_instance: {exc}") from None
+        self.source_state = "stopped"
+
+    def terminate_source(self) -> bool:
+        """terminate_instance: the instance ends as soon as its image is available, without waiting
+        for it to be terminated, so that its termination (and the release of its security group)
+        runs while the copies are made instead of after them. True when it was running or stopped
+        (terminated now, or in check mode would be); an instance already gone changes nothing.
+        """
+        instance_id = self.params["instance_id"]
+        state = self.source_state
+        if state is None:
+            instances = _aws.describe_instances(self.client, InstanceIds=[instance_id])
+            state = (instances[0].get("State") or {}).get("Name") if instances else None
+        if state in (None, "shutting-down", "terminated"):
+            return False
+        if not self.check_mode and not _aws.terminate_instances(self.client, [instance_id]):
+            return False  # gone meanwhile
+        self.source_state = "shutting-down"
+        return True
 
     # -- create ---------------------------------------------------------------------------------
 
@@ -622,7 +649,7 @@ class ImageCreator:
         if self.deprecate_at is not None:
             self.check_updates_allowed({"deprecate_at": self.deprecate_at})
         if self.check_mode:
-            return self.result(None, True, False, {})
+            return self._terminated(self.result(None, True, False, {}))
         if stopping:
             self.stop_source()
         image_id, adopted = self._create()
@@ -633,7 +660,21 @@ class ImageCreator:
         self.check_updates_allowed(updates)
         self.apply_updates(image_id, updates)
         self.release(image, updates, extra)
-        return self.result(image, True, adopted, updates)
+        return self._terminated(self.result(image, True, adopted, updates))
+
+    def _terminated(self, result: dict) -> dict:
+        """terminate_instance, once the image is available (or predicted, in check mode)."""
+        if not self.params.get("terminate_instance") or self.snapshot_mode:
+            return result
+        available = result.get("state") == _waiter.IMAGE_DONE or (self.check_mode and result.get("image_id") is None)
+        try:
+            terminated = available and self.terminate_source()
+        except _aws.BakeryAWSError as exc:
+            # the image is made: an instance left running is its cleanup's to remove, not a failure here
+            if self._warn is not None:
+                self._warn(f"terminate_instance: {self.params['instance_id']} is left for its cleanup: {exc}")
+            terminated = False
+        return dict(result, instance_terminated=terminated, changed=result["changed"] or terminated)
 
     def _adopt(self, image: dict) -> dict:
         if image.get("State") in _waiter.IMAGE_FAILED:
@@ -646,9 +687,9 @@ class ImageCreator:
         if self.check_mode:
             # an adopted image that still carries pending tags (its run was killed) would lose them
             self.release(image, updates)
-            return self.result(image, bool(updates), True, updates)
+            return self._terminated(self.result(image, bool(updates), True, updates))
         if image.get("State") != _waiter.IMAGE_DONE and self.params.get("wait", True):
             image = self._wait(image["ImageId"])
         self.apply_updates(image["ImageId"], updates)
         self.release(image, updates)
-        return self.result(image, bool(updates), True, updates)
+        return self._terminated(self.result(image, bool(updates), True, updates))

@@ -59,6 +59,17 @@ options:
       - Only with O(instance_id).
     type: bool
     default: false
+  terminate_instance:
+    description:
+      - Terminate the instance as soon as its image is available, without waiting for it to be
+        terminated: for a temporary builder, its termination (and the release of its security
+        group) then runs while the copies of O(copy) are made instead of after them, and the
+        builder's cleanup finds nothing left to wait for.
+      - Also when the image is adopted (a rerun): an instance still running or stopped is
+        terminated; one already gone changes nothing. In check mode nothing is terminated.
+      - Only with O(instance_id), and needs O(wait=true).
+    type: bool
+    default: false
   snapshot_id:
     description:
       - The EBS snapshot of the root volume to register the image from (the chroot-style flow).
@@ -467,6 +478,10 @@ updates:
   returned: always
   type: list
   elements: str
+instance_terminated:
+  description: Whether the task terminated the instance (O(terminate_instance)); in check mode, whether it would.
+  returned: when O(terminate_instance=true) and O(instance_id) are given
+  type: bool
 """
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
@@ -486,6 +501,7 @@ def main():
         instance_id=dict(type="str"),
         reboot=dict(type="bool", default=True),
         stop_instance=dict(type="bool", default=False),
+        terminate_instance=dict(type="bool", default=False),
         snapshot_id=dict(type="str"),
         architecture=dict(type="str", choices=["x86_64", "arm64", "i386"]),
         root_device_name=dict(type="str"),

@@ -14,7 +14,7 @@ from ansible_collections.bakery.ami.plugins.module_utils import _create
 from ansible_collections.bakery.ami.plugins.module_utils import _waiter
 
 MUTATING = ("create_image", "register_image", "create_tags", "delete_tags", "modify_image_attribute", "enable_image_deprecation",
-            "stop_instances")
+            "stop_instances", "terminate_instances")
 NEXT_YEAR = datetime.datetime.now(datetime.timezone.utc).year + 1
 FUTURE = f"{NEXT_YEAR}-01-31T00:00:00Z"
 
@@ -114,6 +114,14 @@ class FakeEC2:
             states[instance_id] = "stopped"
         return states
 
+    def terminate_instances(self, client, instance_ids):
+        self.calls.append(("terminate_instances", {"InstanceIds": list(instance_ids)}))
+        if any(i not in self.instances for i in instance_ids):
+            return False
+        for instance_id in instance_ids:
+            self.instances[instance_id]["State"] = {"Name": "shutting-down"}
+        return True
+
     def _made(self, request, snapshot_ids, imds=None):
         image_tags = {}
         snapshot_tags = {}
@@ -200,6 +208,7 @@ def ec2(monkeypatch):
         "describe_snapshots",
         "describe_instances",
         "stop_instances",
+        "terminate_instances",
         "create_image",
         "register_image",
         "create_tags",
@@ -630,6 +639,63 @@ def test_stop_instance_does_not_stop_anything_when_the_image_is_adopted(ec2):
     result = creator(params(instance_id=instance_id, stop_instance=True)).run()
     assert result["adopted"] is True
     assert ec2.instances[instance_id]["State"]["Name"] == "running"
+
+
+# ---------------------------------------------------------------------------------------------
+# terminate_instance
+
+
+@pytest.mark.parametrize("state", ["running", "stopped"])
+def test_terminate_instance_ends_the_builder_only_once_its_image_is_available(ec2, state):
+    instance_id = ec2.add_instance(state)
+    result = creator(params(instance_id=instance_id, reboot=False, stop_instance=True, terminate_instance=True)).run()
+    names = [call[0] for call in ec2.calls]
+    image_id = result["image_id"]
+    assert result["instance_terminated"] is True and result["changed"] is True
+    assert ec2.images[image_id]["State"] == "available"
+    assert names.index("create_image") < names.index("terminate_instances")
+    assert names.count("terminate_instances") == 1
+    # nothing waits for the termination: it runs while the copies are made
+    assert names[-1] == "terminate_instances" or "describe_instances" not in names[names.index("terminate_instances"):]
+    assert ec2.instances[instance_id]["State"]["Name"] == "shutting-down"
+
+
+def test_terminate_instance_on_a_rerun_terminates_a_builder_still_there_and_then_nothing(ec2):
+    instance_id = ec2.add_instance("stopped")
+    ec2.add_image("web-base 2025.11.26", tags={"bakery:build-id": "build-1"})
+    first = creator(params(instance_id=instance_id, terminate_instance=True)).run()
+    assert first["adopted"] is True and first["instance_terminated"] is True and first["changed"] is True
+    ec2.calls.clear()
+    again = creator(params(instance_id=instance_id, terminate_instance=True)).run()
+    assert again["instance_terminated"] is False and again["changed"] is False
+    assert not ec2.mutations()
+
+
+def test_terminate_instance_in_check_mode_predicts_without_terminating(ec2):
+    running = ec2.add_instance("running")
+    predicted = creator(params(instance_id=running, terminate_instance=True), check_mode=True).run()
+    assert predicted["instance_terminated"] is True and predicted["changed"] is True
+    assert not ec2.mutations()
+    assert ec2.instances[running]["State"]["Name"] == "running"
+
+
+def test_terminate_instance_never_ends_the_builder_of_an_image_that_is_not_available(ec2):
+    instance_id = ec2.add_instance("stopped")
+    ec2.add_image("web-base 2025.11.26", tags={"bakery:build-id": "build-1"}, state="pending")
+    result = creator(params(instance_id=instance_id, terminate_instance=True, wait=False)).run()
+    assert result["state"] == "pending" and result["instance_terminated"] is False
+    assert ec2.instances[instance_id]["State"]["Name"] == "stopped"
+
+
+@pytest.mark.parametrize("extra, message", [
+    ({"snapshot_id": "snap-0123456789abcdef0", "instance_id": None},
+     "terminate_instance: applies only to images created from an instance (instance_id)"),
+    ({"wait": False}, "terminate_instance: needs wait=true"),
+])
+def test_terminate_instance_rules(extra, message):
+    errors = [e for e in _create.validate(params(**dict({"instance_id": "i-0123456789abcdef0", "terminate_instance": True},
+                                                        **extra))) if e]
+    assert any(e.startswith(message) for e in errors), errors
 
 
 def test_stop_instance_applies_to_instances_only():
