@@ -351,7 +351,7 @@ def prepare(aws, regions: list, args) -> None:
     """Reset the endpoint, set the timeline, load every region's catalog (moto loads a region on
     its first request: an endpoint cost EC2 does not have), then zero the counts."""
     aws.reset()
-    aws.configure(create_delay=args.create_delay, copy_delay=args.copy_delay)
+    aws.configure(create_delay=args.create_delay, copy_delay=args.copy_delay, instance_stop_delay=args.stop_delay)
     for region in regions:
         aws.client("ec2", region).describe_key_pairs()
     aws.reset_counts()
@@ -423,7 +423,7 @@ def median_of(runs: list, key: str):
 
 
 def summarize(results: list, args) -> dict:
-    limit = args.create_delay + args.copy_delay
+    limit = args.stop_delay + args.create_delay + args.copy_delay  # the builder stops before its image
     summary = {}
     for scenario in args.scenarios:
         for count in args.regions:
@@ -524,7 +524,7 @@ def fmt(value, pattern: str = "%.1f s") -> str:
 
 
 def write_results(results: list, args, path: Path, info: dict) -> None:
-    limit = args.create_delay + args.copy_delay
+    limit = args.stop_delay + args.create_delay + args.copy_delay  # the builder stops before its image
     summary = summarize(results, args)
     done_rounds = max([r["seq"] for r in results] or [0])
     provisional = args.rounds < 3 or done_rounds < args.rounds
@@ -546,13 +546,14 @@ def write_results(results: list, args, path: Path, info: dict) -> None:
                   "(the same variables file of the current checkout), alternating with the other tools." % (
                       args.before, info.get("before_commit", "?")), ""]
     lines += [
-        "Local endpoint timeline: image create %g s, copy %g s, instances start and stop at once. Physical "
-        "limit = create + one copy = **%g s**. Tools alternate within each round (the order rotates from "
+        "Local endpoint timeline: image create %g s, copy %g s, instances start at once and stop or terminate "
+        "in %g s. Physical "
+        "limit = stop + create + one copy = **%g s**. Tools alternate within each round (the order rotates from "
         "round to round); before every run the endpoint is reset (empty account), the regions' catalogs "
         "are loaded (moto loads a region on its first request, a cost EC2 does not have) and the counts "
         "are zeroed. Figures are medians of the successful runs; EC2 calls are actions of the EC2 API "
         "only (GetCallerIdentity and other services are listed per run below)." % (
-            args.create_delay, args.copy_delay, limit),
+            args.create_delay, args.copy_delay, args.stop_delay, limit),
         "",
         "How the phases are timed: the endpoint counts calls without timestamps, so the harness reads "
         "its counts every %g s in a side thread while a tool runs and places each call at the middle of "
@@ -704,6 +705,8 @@ def main() -> int:
                              "detached worktree, beside the current checkout in the same sitting")
     parser.add_argument("--create-delay", type=float, default=20.0)
     parser.add_argument("--copy-delay", type=float, default=30.0)
+    parser.add_argument("--stop-delay", type=float, default=0.0,
+                        help="seconds an instance stays stopping or shutting-down (0: at once, as in earlier sittings)")
     parser.add_argument("--catalog-size", type=int, default=5400,
                         help="images in the ec2 scenario's generated catalog (5400: about 380 match the query)")
     parser.add_argument("--poll", type=float, default=0.2, help="seconds between two reads of the endpoint's counts")
