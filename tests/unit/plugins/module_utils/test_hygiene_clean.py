@@ -146,7 +146,10 @@ def test_a_naive_cleaner_would_be_caught(tmp_path, monkeypatch):
         return path
 
     monkeypatch.setattr(hygiene.ImageRoot, "write_bytes", naive_write)
-    clean_planted(root, planted)
+    try:
+        clean_planted(root, planted)
+    except hygiene.HygieneError:
+        pass  # the cleaner's own final scan may notice too (it depends on the filesystem under the test); the decoy tells
     assert tree_state(decoy) != before
 
 
