@@ -82,7 +82,7 @@ step_changelog() { antsibull-changelog lint; }
 failure_excerpt() {
   local step="$1" log="$2" lines
   lines="$(sed 's/\x1b\[[0-9;]*m//g' "$log" 2>/dev/null \
-    | grep -aE '^(FAILED|ERROR) |fatal: |FAILED!|failed=[1-9]|^E +[A-Za-z]|Traceback|^molecule: |^[a-z]+: .*(failed|error)' \
+    | grep -aE '^(FAILED|ERROR) |^\[ERROR\]|fatal: |FAILED!|failed=[1-9]|^E +[A-Za-z]|^[A-Z]+[0-9]+ [A-Z]|^ *--> |Found [0-9]+ errors?|Traceback|^molecule: |^[a-z]+: .*(failed|error)' \
     | tail -n 12)"
   echo "$step failed:"
   if [ -n "$lines" ]; then echo "$lines"; else echo "(no failure line found; the step's output is above)"; fi

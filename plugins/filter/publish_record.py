@@ -11,9 +11,9 @@ version_added: 0.1.0
 short_description: The publish role's result from what ami_create or ami_copy returned
 description:
   - Folds the result of M(bakery.ami.ami_create) (a new image, with its copies) or of
-    M(bakery.ami.ami_copy) (an adopted image copied to the other regions) into one record: the image
-    in its own region, the image of every region, the copies without the image's own region, and the
-    snapshots of every region whose snapshots are known.
+    M(bakery.ami.ami_copy) (an adopted image copied to the other regions) into one record with the
+    image in its own region, the image of every region, the copies without the image's own region, and
+    the snapshots of every region whose snapshots are known.
   - The C(bakery.ami.publish) role sets C(publish_result) with it; the bake report reads that record.
 options:
   _input:

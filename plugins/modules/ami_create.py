@@ -65,7 +65,7 @@ options:
         terminated: for a temporary builder, its termination (and the release of its security
         group) then runs while the copies of O(copy) are made instead of after them, and the
         builder's cleanup finds nothing left to wait for.
-      - Also when the image is adopted (a rerun): an instance still running or stopped is
+      - Also when the image is adopted (a rerun), an instance still running or stopped is
         terminated; one already gone changes nothing. In check mode nothing is terminated.
       - Only with O(instance_id), and needs O(wait=true).
     type: bool
