@@ -62,7 +62,7 @@ options:
   terminate_instance:
     description:
       - Terminate the instance as soon as its image is available, without waiting for it to be
-        terminated: for a temporary builder, its termination (and the release of its security
+        terminated. For a temporary builder, its termination (and the release of its security
         group) then runs while the copies of O(copy) are made instead of after them, and the
         builder's cleanup finds nothing left to wait for.
       - Also when the image is adopted (a rerun), an instance still running or stopped is
