@@ -57,6 +57,10 @@ KINDS = ("instances", "images", "security_groups", "key_pairs", "volumes", "snap
 BUILDER_KINDS = ("instances", "security_groups", "key_pairs", "volumes")
 # Instances that still exist; an instance already shutting down is waited for as well.
 REMOVABLE_STATES = ("pending", "running", "stopping", "stopped", "shutting-down")
+# Instances of the run that EC2 still lists after their termination (about an hour): never acted
+# on, but they tell whether the run used a key pair or kept a volume (ami_create's
+# terminate_instance ends the builder before its cleanup runs).
+LISTED_STATES = REMOVABLE_STATES + ("terminated",)
 GONE_IMAGE_STATES = ("deregistered",)
 # TerminateInstances takes at most 1000 IDs; stay well below.
 TERMINATE_BATCH = 100
@@ -344,13 +348,14 @@ class RegionCleanup:
 
         The selected are None when they could not be listed (nothing is then known about them).
         """
-        filters = self.selection.filters() + [{"Name": "instance-state-name", "Values": list(REMOVABLE_STATES)}]
+        filters = self.selection.filters() + [{"Name": "instance-state-name", "Values": list(LISTED_STATES)}]
         found = self.attempt("find instances", lambda: _aws.describe_instances(self.client, Filters=filters))
         if found is None:
             return None, []
         selected = self._select(found, "InstanceId")
-        going = [i for i in selected if (i.get("State") or {}).get("Name") == "shutting-down"]
-        running = [i for i in selected if i not in going]
+        live = [i for i in selected if (i.get("State") or {}).get("Name") in REMOVABLE_STATES]
+        going = [i for i in live if (i.get("State") or {}).get("Name") == "shutting-down"]
+        running = [i for i in live if i not in going]
         for start in range(0, len(running), TERMINATE_BATCH):
             batch = running[start:start + TERMINATE_BATCH]
             ids = [i["InstanceId"] for i in batch]
@@ -452,8 +457,11 @@ class RegionCleanup:
 
     def volumes(self, selected: t.Optional[list], going: list) -> None:
         # by run ID, a volume is only left when an instance of the run kept one at termination, or
-        # when no instance of the run is left to tell
-        if self.selection.run_id is not None and selected and not any(_keeps_volume(i) for i in selected):
+        # when no instance of the run is left to tell; a terminated instance cannot tell (EC2 lists
+        # it without its block device mappings), a key pair's name it does keep
+        tellers = [i for i in selected or [] if (i.get("State") or {}).get("Name") != "terminated"]
+        if self.selection.run_id is not None and selected and len(tellers) == len(selected) \
+                and not any(_keeps_volume(i) for i in selected):
             return
         keeping = [i["InstanceId"] for i in going if _keeps_volume(i)]
         if keeping and not self.check_mode:

@@ -471,10 +471,31 @@ def test_key_pairs_and_volumes_are_only_looked_for_when_an_instance_could_have_l
     cleanup({"run_id": RUN}, regions=["us-east-1"])
     assert account.names() == ["describe_instances", "terminate_instances", "describe_security_groups",
                                "delete_security_group", "delete_security_group"]
-    # nothing left to tell: a rerun looks for everything
+    # the terminated instance is still listed: it tells that no key pair was used, not which
+    # volumes it kept (EC2 lists a terminated instance without its block device mappings)
+    account.calls.clear()
+    cleanup({"run_id": RUN}, regions=["us-east-1"])
+    assert account.names() == ["describe_instances", "describe_security_groups", "describe_volumes"]
+    # once EC2 no longer lists it, nothing is left to tell: a rerun looks for everything
+    account.stores["us-east-1"]["instances"].clear()
     account.calls.clear()
     cleanup({"run_id": RUN}, regions=["us-east-1"])
     assert account.names() == ["describe_instances", "describe_security_groups", "describe_key_pairs", "describe_volumes"]
+
+
+def test_a_builder_terminated_before_its_cleanup_is_never_terminated_again_and_its_group_goes(account):
+    made = account.run_everything("us-east-1", RUN, key=True, kept_volume=True, image=False)
+    account.stores["us-east-1"]["instances"][made["instance"]]["State"] = {"Name": "terminated"}
+    # as EC2 lists a terminated instance: no block device mappings
+    account.stores["us-east-1"]["instances"][made["instance"]]["BlockDeviceMappings"] = []
+    account.stores["us-east-1"]["volumes"][made["volume"]]["State"] = "available"
+    result = cleanup({"run_id": RUN}, regions=["us-east-1"])
+    assert "terminate_instances" not in account.names()
+    removed = result["removed"]["us-east-1"]
+    assert removed["instances"] == [] and removed["security_groups"] == [made["group"]]
+    # the key pair it used (its name is still listed) and the volume it kept both go
+    assert removed["key_pairs"] == [made["pair"]] and removed["volumes"] == [made["volume"]]
+    assert account.left() == []
 
 
 def test_a_kept_volume_is_waited_for_and_deleted(account):
