@@ -226,7 +226,7 @@ def test_promote_creates_then_rerun_is_unchanged(fake):
     assert fake.mutating() == []
     first = run(req)
     assert first["changed"] is True and predicted == first | {"channels": predicted["channels"]}
-    for region, image_id in zip(REGIONS, (A1, A2, A3)):
+    for region, image_id in zip(REGIONS, (A1, A2, A3), strict=True):
         assert first["channels"][region] == {"name": NAME, "before": None, "after": image_id, "changed": True, "version": 1}
         assert predicted["channels"][region] == {"name": NAME, "before": None, "after": image_id, "changed": True}
     puts = [call for call in fake.mutating() if call[0] == "put_parameter"]
