@@ -123,6 +123,9 @@ def channel_reference(option: str, value: t.Any) -> tuple:
 
     Returns (parameter name, None) or (None, the message naming the option and the rule).
     """
+    prefix: t.Any
+    family: t.Any
+    channel: t.Any
     if isinstance(value, str):
         parts = value.split("/")
         if len(parts) != 2:
@@ -185,9 +188,9 @@ def build_request(params: dict, default_region: str | None, known: t.Iterable[st
     """Every option checked at once; ChannelError lists every problem (no AWS call made)."""
     known_list = sorted(known) if known is not None else None
     errors: list = []
-    prefix = params.get("prefix", DEFAULT_PREFIX)
-    family = params.get("family")
-    channel = params.get("channel")
+    prefix: t.Any = params.get("prefix", DEFAULT_PREFIX)
+    family: t.Any = params.get("family")
+    channel: t.Any = params.get("channel")
     state = params.get("state") or "present"
     errors.append(check_prefix("prefix", prefix))
     errors.append(check_family("family", family))

@@ -467,13 +467,13 @@ def main():
     module.exit_json(**result)
 
 
-
 def _as_channel(message: str, channel: str | None) -> str:
     """With a channel, the messages about its parameter name the option the user gave."""
     if channel is None:
         return message
     return message.replace("ssm_parameter: parameter ", "channel: parameter ").replace(
         "ssm_parameter: the value of ", "channel: the value of ")
+
 
 if __name__ == "__main__":
     main()

@@ -99,6 +99,7 @@ def test_promote_of_a_version_missing_in_one_region_changes_nothing(aws, run_pla
 
 
 CHECK_PLAYBOOK = """\
+---
 - name: ami_channel check mode against the real run, and ami_find resolving the channel
   hosts: localhost
   gather_facts: false

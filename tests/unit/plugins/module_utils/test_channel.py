@@ -329,8 +329,8 @@ def test_a_failed_write_reports_what_changed(fake):
 
 
 def test_a_failed_read_changes_nothing(fake):
-    fake.fail[("get_parameter", "ap-southeast-2")] = _aws.BakeryAWSError(message="Failed to get SSM parameter",
-                                                                          exception=RuntimeError("Throttled"))
+    error = _aws.BakeryAWSError(message="Failed to get SSM parameter", exception=RuntimeError("Throttled"))
+    fake.fail[("get_parameter", "ap-southeast-2")] = error
     with pytest.raises(_channel.ChannelError) as info:
         run(request(version="1", regions=REGIONS))
     assert info.value.msg == "ap-southeast-2: Failed to get SSM parameter: Throttled; nothing was changed"
