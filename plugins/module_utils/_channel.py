@@ -16,7 +16,7 @@
 # Flow: build_request() checks every option and raises ChannelError naming the option and the
 # rule before any client exists. Channel.run() then reads every region at once (the parameter,
 # and the image it should hold: the given ID checked to exist, or the family's image of that
-# version found by its tags), decides per region, and only when every region was read without a
+# version found by its tags; either must be available and not deprecated), decides per region, and only when every region was read without a
 # problem and outside check mode changes the regions that need it, all at once: PutParameter with
 # Overwrite (then AddTagsToResource), or DeleteParameter for state=absent. A region already
 # holding the image makes no call that changes anything, so a rerun is changed=false, and check
@@ -30,6 +30,7 @@ import typing as t
 from ansible_collections.bakery.ami.plugins.module_utils import _aws
 from ansible_collections.bakery.ami.plugins.module_utils import _fanout
 from ansible_collections.bakery.ami.plugins.module_utils import _tags
+from ansible_collections.bakery.ami.plugins.module_utils import _time
 from ansible_collections.bakery.ami.plugins.module_utils import _validate
 from ansible_collections.bakery.ami.plugins.module_utils._errors import BakeryError
 from ansible_collections.bakery.ami.plugins.module_utils._images import tags_of
@@ -290,9 +291,14 @@ class Channel:
                                    f"version {request.version} ({ids}); a channel names exactly one")
             image = found[0]
             image_id = image["ImageId"]
+        option = "version" if request.version is not None else "images"
         if image.get("State") != "available":
-            raise ChannelError(f"{'version' if request.version is not None else 'images'}: {image_id} in {region} is "
-                               f"{image.get('State')}, not available; a channel names only available images")
+            raise ChannelError(f"{option}: {image_id} in {region} is {image.get('State')}, not available; a channel "
+                               "names only available images")
+        deprecated = _time.parse(image.get("DeprecationTime"))
+        if deprecated is not None and deprecated <= _time.now():
+            raise ChannelError(f"{option}: {image_id} in {region} is deprecated since {image.get('DeprecationTime')} "
+                               "(retired or revoked); a channel names only images in service")
         return image_id
 
     def read_region(self, region: str) -> dict:

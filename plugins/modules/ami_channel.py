@@ -45,15 +45,15 @@ options:
     description:
       - The image ID of each region, as a dictionary of region to image ID (C(publish_result.images) of
         the publish role), or as a list of dictionaries with the keys C(region) and C(image_id).
-      - A region may be named only once. Each image must exist and be C(available) in its region; an
-        image that carries a C(bakery:family) tag must carry O(family).
+      - A region may be named only once. Each image must exist in its region, be C(available) and not
+        deprecated (a retired or revoked image); an image that carries a C(bakery:family) tag must carry O(family).
       - The regions are those named here. Mutually exclusive with O(version) and O(regions).
     type: raw
   version:
     description:
       - Find the image of each region in O(regions) by its tags, C(bakery:family=<family>) and
-        C(bakery:version=<version>), among this account's images. Exactly one available image must match
-        in each region.
+        C(bakery:version=<version>), among this account's images. Exactly one image must match in each
+        region, available and not deprecated.
       - Matched literally; V(*), V(?) and V(\\) are refused.
     type: str
   regions:

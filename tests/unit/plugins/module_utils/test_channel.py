@@ -289,6 +289,17 @@ def test_an_image_of_another_family_or_not_available_is_refused(fake):
     assert fake.mutating() == []
 
 
+def test_a_deprecated_image_is_refused(fake):
+    retired = dict(image("ami-0000000000000000d", version="3"), DeprecationTime="2020-01-01T00:00:00.000Z")
+    later = dict(image("ami-0000000000000000e", version="4"), DeprecationTime="2999-01-01T00:00:00.000Z")
+    fake.images["us-east-1"] += [retired, later]
+    with pytest.raises(_channel.ChannelError) as info:
+        run(request(version="3"))
+    assert info.value.msg == ("version: ami-0000000000000000d in us-east-1 is deprecated since 2020-01-01T00:00:00.000Z "
+                              "(retired or revoked); a channel names only images in service; nothing was changed")
+    assert run(request(version="4"))["channels"]["us-east-1"]["after"] == "ami-0000000000000000e"
+
+
 def test_version_missing_or_ambiguous(fake):
     with pytest.raises(_channel.ChannelError) as info:
         run(request(version="2", regions=["us-east-1", "eu-west-1"]))
