@@ -103,6 +103,12 @@ class _ParameterHandler(_Handler):
         return is_boto3_error_code(["ParameterNotFound", "ParameterVersionNotFound"])
 
 
+class _ParameterTagsHandler(_Handler):
+    @classmethod
+    def _is_missing(cls):
+        return is_boto3_error_code("InvalidResourceId")
+
+
 def _paginate(client, operation: str, key: str, params: dict) -> list:
     if client.can_paginate(operation):
         return client.get_paginator(operation).paginate(**params).build_full_result().get(key, [])
@@ -399,3 +405,46 @@ def describe_subnets(client, **params) -> list:
 def get_parameter(client, name: str) -> dict | None:
     """The parameter, or None when it does not exist."""
     return client.get_parameter(Name=name)["Parameter"]
+
+
+# ---------------------------------------------------------------------------------------------
+# SSM parameters of this account (image channels)
+
+
+@_Handler.common_error_handler("put SSM parameter")
+@_retry()
+def put_parameter(client, **params) -> dict:
+    """PutParameter; answers {"Version": n, "Tier": ...}."""
+    return client.put_parameter(**params)
+
+
+@_ParameterHandler.deletion_error_handler("delete SSM parameter")
+@_retry()
+def delete_parameter(client, name: str) -> bool:
+    """False when the parameter did not exist."""
+    client.delete_parameter(Name=name)
+    return True
+
+
+@_ParameterHandler.list_error_handler("get SSM parameter history", [])
+@_retry()
+def get_parameter_history(client, name: str) -> list:
+    """Every stored version of the parameter, oldest first; [] when it does not exist."""
+    return _paginate(client, "get_parameter_history", "Parameters", {"Name": name})
+
+
+@_Handler.common_error_handler("tag SSM parameter")
+@_retry(catch_extra_error_codes=["InvalidResourceId"])
+def add_parameter_tags(client, name: str, tags: dict) -> bool:
+    """Tag a parameter; InvalidResourceId is retried since a parameter just put may not be visible yet."""
+    client.add_tags_to_resource(ResourceType="Parameter", ResourceId=name,
+                                Tags=[{"Key": key, "Value": value} for key, value in tags.items()])
+    return True
+
+
+@_ParameterTagsHandler.list_error_handler("list SSM parameter tags", {})
+@_retry()
+def parameter_tags(client, name: str) -> dict:
+    """The parameter's tags as a dict; {} when it does not exist."""
+    tags = client.list_tags_for_resource(ResourceType="Parameter", ResourceId=name).get("TagList", [])
+    return {tag["Key"]: tag["Value"] for tag in tags}

@@ -20,6 +20,7 @@ BUILD_ID = "bakery:build-id"          # images, snapshots: one bake, for idempot
 RUN_ID = "bakery:run-id"              # every temporary resource: one run, for cleanup and sweep
 EXPIRES_AT = "bakery:expires-at"      # temporary resources (and images until finished): sweep after
 KEEP = "bakery:keep"                  # images: "true" protects from pruning
+PREVIOUS_IMAGE = "bakery:previous-image"  # channel parameters (SSM): the image ID the last change replaced
 
 ALL = (FAMILY, VERSION, STAGE, SOURCE_IMAGE, SOURCE_NAME, PARENT_IMAGE, AL_RELEASE, BAKE_LEVEL, BUILD_ID,
        RUN_ID, EXPIRES_AT, KEEP)

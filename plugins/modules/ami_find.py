@@ -90,6 +90,15 @@ options:
         the other criteria. A parameter that does not exist or whose value is not an AMI ID fails.
       - Mutually exclusive with O(image_ids).
     type: str
+  channel:
+    description:
+      - An image channel of M(bakery.ami.ami_channel), read in every region searched like O(ssm_parameter)
+        (the parameter C(/<prefix>/<family>/<channel>)); the image it names is checked against the other criteria.
+      - V(family/channel) under the prefix V(bakery), or a dictionary with the keys C(family), C(channel) and
+        optionally C(prefix). The names follow M(bakery.ami.ami_channel)'s rules; a channel that does not exist
+        in a region fails.
+      - Mutually exclusive with O(ssm_parameter) and O(image_ids).
+    type: raw
   image_ids:
     description:
       - Describe exactly these images, checked against the other criteria.
@@ -194,6 +203,12 @@ EXAMPLES = r"""
 - name: The image a public SSM parameter names, checked against the defaults
   bakery.ami.ami_find:
     ssm_parameter: resolve:ssm:/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64
+
+- name: The image the stable channel of our web-base family names, in two regions
+  bakery.ami.ami_find:
+    channel: web-base/stable
+    regions: [us-east-1, eu-west-1]
+  register: stable
 
 - name: Newest base image of our own family (service bake on a base bake)
   bakery.ami.ami_find:
@@ -318,6 +333,11 @@ images_by_region:
       images: []
       matched: 4
       query: {owners: [], filters: {owner-id: ["136693071363"]}}
+channel:
+  description: The parameter of O(channel).
+  returned: when O(channel) is given
+  type: str
+  sample: /bakery/web-base/stable
 query:
   description:
     - The exact query sent to C(DescribeImages) in the first region.
@@ -375,6 +395,7 @@ except ImportError:
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
 from ansible_collections.bakery.ami.plugins.module_utils import _aws
+from ansible_collections.bakery.ami.plugins.module_utils import _channel
 from ansible_collections.bakery.ami.plugins.module_utils import _find
 from ansible_collections.bakery.ami.plugins.module_utils._aws import BakeryAWSError
 from ansible_collections.bakery.ami.plugins.module_utils._validate import known_regions
@@ -401,15 +422,25 @@ def main():
         required=dict(type="bool", default=True),
         regions=dict(type="list", elements="str"),
         limit=dict(type="int", default=10),
+        channel=dict(type="raw"),
     )
-    module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True)
+    module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True,
+                              mutually_exclusive=[("channel", "ssm_parameter"), ("channel", "image_ids")])
 
     regions = module.params["regions"]
+    params = dict(module.params)
+    channel = None
+    if params.get("channel") is not None:
+        # A channel is the SSM parameter /<prefix>/<family>/<channel> (module_utils/_channel.py).
+        channel, error = _channel.channel_reference("channel", params["channel"])
+        if error:
+            module.fail_json(msg=error)
+        params["ssm_parameter"] = channel
     try:
-        spec = _find.check_options(module.params, module.region,
+        spec = _find.check_options(params, module.region,
                                    known_regions() if regions is not None else None)
     except _find.FindError as e:
-        module.fail_json(msg=str(e))
+        module.fail_json(msg=_as_channel(str(e), channel))
 
     # Clients are made here, one per region and service, before the worker threads start.
     try:
@@ -418,13 +449,15 @@ def main():
         ssm_values = _find.resolve_ssm(ssm, spec)
         outcomes = _find.search(ec2, spec, ssm_values)
     except _find.FindError as e:
-        module.fail_json(msg=str(e))
+        module.fail_json(msg=_as_channel(str(e), channel))
     except BakeryAWSError as e:
         module.fail_json_aws(e, msg="Failed to find images")
     except (ValueError, botocore.exceptions.BotoCoreError) as e:
         module.fail_json_aws(e, msg="Couldn't connect to AWS")
 
     result, error = _find.assemble(spec, outcomes)
+    if channel:
+        result["channel"] = channel
     for warning in result.pop("warnings"):
         # Straight to AnsibleModule.warn: ansible-core returns these as `warnings` itself, and
         # AnsibleAWSModule.warn would also pass them to exit_json, which 2.19 deprecates.
@@ -432,6 +465,14 @@ def main():
     if error:
         module.fail_json(msg=error, **result)
     module.exit_json(**result)
+
+
+def _as_channel(message: str, channel: str | None) -> str:
+    """With a channel, the messages about its parameter name the option the user gave."""
+    if channel is None:
+        return message
+    return message.replace("ssm_parameter: parameter ", "channel: parameter ").replace(
+        "ssm_parameter: the value of ", "channel: the value of ")
 
 
 if __name__ == "__main__":

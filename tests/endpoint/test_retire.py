@@ -285,7 +285,9 @@ def test_block_public_access_refuses_new_public_shares_only(ec2, ec2_west):
 
 def test_ssm_describe_parameters_filters_by_data_type(aws):
     ssm = aws.client("ssm", "us-east-1")
-    ssm.put_parameter(Name="/it/image", Value="ami-12345678", Type="String", DataType="aws:ec2:image")
+    # an image the region has: SSM drops an aws:ec2:image value naming one it does not (ssm.py)
+    image_id = aws.client("ec2", "us-east-1").describe_images(Owners=["amazon"], MaxResults=5)["Images"][0]["ImageId"]
+    ssm.put_parameter(Name="/it/image", Value=image_id, Type="String", DataType="aws:ec2:image")
     ssm.put_parameter(Name="/it/text", Value="hello", Type="String")
     images = ssm.describe_parameters(ParameterFilters=[{"Key": "DataType", "Values": ["aws:ec2:image"]}])["Parameters"]
     assert [p["Name"] for p in images] == ["/it/image"]

@@ -779,3 +779,7 @@ def install() -> None:
     from tools.local_aws import retire  # pylint: disable=import-outside-toplevel
 
     retire.install()
+
+    from tools.local_aws import ssm  # pylint: disable=import-outside-toplevel
+
+    ssm.install()

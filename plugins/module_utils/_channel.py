@@ -1,0 +1,379 @@
+# -*- coding: utf-8 -*-
+# Copyright: Contributors to the bakery.ami project
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+# Private to bakery.ami: not a public API; may change without notice.
+#
+# The core of bakery.ami.ami_channel: image channels as SSM parameters, the consumer interface of
+# the images a bake publishes.
+#
+# A channel is one SSM parameter per region, named /<prefix>/<family>/<channel>, of DataType
+# aws:ec2:image (EC2 checks that the value is an image of that region, and a launch template can
+# name it as resolve:ssm:<name>); its value is that region's image ID. SSM keeps every version of
+# the parameter (GetParameterHistory); a change also tags the parameter with bakery:previous-image,
+# the image ID the change replaced, so a revoke can move the channel back without reading history.
+#
+# Flow: build_request() checks every option and raises ChannelError naming the option and the
+# rule before any client exists. Channel.run() then reads every region at once (the parameter,
+# and the image it should hold: the given ID checked to exist, or the family's image of that
+# version found by its tags; either must be available and not deprecated), decides per region, and only when every region was read without a
+# problem and outside check mode changes the regions that need it, all at once: PutParameter with
+# Overwrite (then AddTagsToResource), or DeleteParameter for state=absent. A region already
+# holding the image makes no call that changes anything, so a rerun is changed=false, and check
+# mode runs the same reads and returns the same plan.
+
+from __future__ import annotations
+
+import re
+import typing as t
+
+from ansible_collections.bakery.ami.plugins.module_utils import _aws
+from ansible_collections.bakery.ami.plugins.module_utils import _fanout
+from ansible_collections.bakery.ami.plugins.module_utils import _tags
+from ansible_collections.bakery.ami.plugins.module_utils import _time
+from ansible_collections.bakery.ami.plugins.module_utils import _validate
+from ansible_collections.bakery.ami.plugins.module_utils._errors import BakeryError
+from ansible_collections.bakery.ami.plugins.module_utils._images import tags_of
+
+DATA_TYPE = "aws:ec2:image"
+DEFAULT_PREFIX = "bakery"
+# Channel names: what a consumer types in resolve:ssm:/bakery/web-base/stable.
+_CHANNEL = re.compile(r"[a-z0-9_-]{1,64}")
+# One component of the prefix: what SSM takes in a parameter path (letters, digits, . - _).
+_PREFIX_PART = re.compile(r"[A-Za-z0-9_.-]{1,128}")
+# SSM: a parameter name is at most 1011 characters and 15 levels deep.
+MAX_NAME = 1011
+MAX_DEPTH = 15
+# SSM reserves names that start with these (case-insensitive).
+_RESERVED = ("aws", "ssm")
+
+
+class ChannelError(BakeryError):
+    """A user-level failure: the message names the option (or region) and the rule; result is the plan."""
+
+
+class Request(t.NamedTuple):
+    prefix: str
+    family: str
+    channel: str
+    name: str
+    state: str
+    regions: list
+    images: dict        # region -> image ID, when given
+    version: str | None  # find the family's image of this version, when given
+
+
+# ---------------------------------------------------------------------------------------------
+# Names
+
+
+def parameter_name(prefix: str, family: str, channel: str) -> str:
+    """The channel's parameter: /<prefix>/<family>/<channel>."""
+    return f"/{prefix}/{family}/{channel}"
+
+
+def check_prefix(option: str, value: t.Any) -> str | None:
+    if not isinstance(value, str) or not value:
+        return f"{option}: must be a non-empty string such as 'bakery', got {_validate.show(value)}"
+    parts = value.split("/")
+    if value.startswith("/") or value.endswith("/") or any(
+            not _validate.full_match(_PREFIX_PART, part) or part in (".", "..") for part in parts):
+        return (
+            f"{option}: {_validate.show(value)} is not a parameter path prefix: one or more components separated "
+            "by '/', each letters, digits, '.', '_' or '-' (not '.' or '..'), without a leading or trailing '/'"
+        )
+    if parts[0].lower().startswith(_RESERVED):
+        return f"{option}: {_validate.show(value)} starts with 'aws' or 'ssm', which SSM reserves for its own parameters"
+    if len(parts) + 2 > MAX_DEPTH:
+        return f"{option}: {_validate.show(value)} has {len(parts)} levels; SSM allows {MAX_DEPTH} with family and channel"
+    return None
+
+
+def check_family(option: str, value: t.Any) -> str | None:
+    """A family as the bakery:family tag takes it (so also one path component, never '.' or '..')."""
+    return _validate.family(option, value)
+
+
+def check_channel(option: str, value: t.Any) -> str | None:
+    if _validate.full_match(_CHANNEL, value):
+        return None
+    return (
+        f"{option}: {_validate.show(value)} is not a channel name: 1-64 characters, lowercase letters, digits, "
+        "'-' or '_' (no '/', so the parameter stays under the prefix and family)"
+    )
+
+
+def check_version(option: str, value: t.Any) -> str | None:
+    """A version as the bakery:version tag holds it, matched literally."""
+    if isinstance(value, str) and not value:
+        return f"{option}: must not be empty"
+    error = _validate.tag_value(option, _tags.VERSION, value)
+    if error:
+        return error
+    special = [char for char in _validate.FILTER_SPECIAL if char in value]
+    if special:
+        return (
+            f"{option}: {_validate.show(value)} holds {' '.join(special)}; versions are matched literally "
+            "(EC2 filters read * and ? as wildcards and \\ as an escape)"
+        )
+    return None
+
+
+def channel_reference(option: str, value: t.Any) -> tuple:
+    """A channel named by a consumer: 'family/channel' or {prefix, family, channel}.
+
+    Returns (parameter name, None) or (None, the message naming the option and the rule).
+    """
+    prefix: t.Any
+    family: t.Any
+    channel: t.Any
+    if isinstance(value, str):
+        parts = value.split("/")
+        if len(parts) != 2:
+            return None, (
+                f"{option}: {_validate.show(value)} is not 'family/channel' (exactly one '/'); for another prefix "
+                "give a dictionary with prefix, family and channel"
+            )
+        prefix, family, channel = DEFAULT_PREFIX, parts[0], parts[1]
+    elif isinstance(value, dict):
+        unknown = sorted(str(key) for key in value if key not in ("prefix", "family", "channel"))
+        if unknown:
+            return None, f"{option}: unknown keys {', '.join(unknown)}; the keys are prefix, family and channel"
+        prefix = value.get("prefix", DEFAULT_PREFIX)
+        family, channel = value.get("family"), value.get("channel")
+    else:
+        return None, f"{option}: must be 'family/channel' or a dictionary with family, channel and optionally prefix"
+    error = _validate.first_error(check_prefix(f"{option}.prefix", prefix), check_family(f"{option}.family", family),
+                                  check_channel(f"{option}.channel", channel))
+    if error:
+        return None, error
+    name = parameter_name(prefix, family, channel)
+    if len(name) > MAX_NAME:
+        return None, f"{option}: the parameter name is {len(name)} characters long; SSM allows {MAX_NAME}"
+    return name, None
+
+
+# ---------------------------------------------------------------------------------------------
+# Options
+
+
+def _images(value: t.Any, known: list | None, errors: list) -> dict:
+    """images: {region: image ID} (as the publish role returns it) or [{region, image_id}, ...]."""
+    pairs: list = []
+    shape_errors = len(errors)
+    if isinstance(value, dict):
+        pairs = list(value.items())
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            if not isinstance(item, dict) or sorted(item) != ["image_id", "region"]:
+                errors.append(f"images[{index}]: must be a dictionary with exactly the keys region and image_id")
+                continue
+            pairs.append((item["region"], item["image_id"]))
+    else:
+        errors.append("images: must be a dictionary of region to image ID, or a list of {region, image_id}")
+        return {}
+    if not pairs and len(errors) == shape_errors:
+        errors.append("images: must name at least one region")
+    images: dict = {}
+    for region, image_id in pairs:
+        errors.append(_validate.region_name("images", region, known))
+        errors.append(_validate.resource_id(f"images[{region}]" if isinstance(region, str) else "images",
+                                            image_id, "image"))
+        if region in images:
+            errors.append(f"images: the region {_validate.show(region)} is named more than once")
+        images.setdefault(region, image_id)
+    return images
+
+
+def build_request(params: dict, default_region: str | None, known: t.Iterable[str] | None = None) -> Request:
+    """Every option checked at once; ChannelError lists every problem (no AWS call made)."""
+    known_list = sorted(known) if known is not None else None
+    errors: list = []
+    prefix: t.Any = params.get("prefix", DEFAULT_PREFIX)
+    family: t.Any = params.get("family")
+    channel: t.Any = params.get("channel")
+    state = params.get("state") or "present"
+    errors.append(check_prefix("prefix", prefix))
+    errors.append(check_family("family", family))
+    errors.append(check_channel("channel", channel))
+    if state not in ("present", "absent"):
+        errors.append(f"state: must be present or absent, got {_validate.show(state)}")
+
+    given_images = params.get("images")
+    version = params.get("version")
+    regions = params.get("regions")
+    images: dict = {}
+    if given_images is not None and version is not None:
+        errors.append("images: cannot be combined with version; give the image IDs or the version to find")
+    if given_images is not None and regions is not None:
+        errors.append("regions: cannot be combined with images; the regions are those images names")
+    if state == "present" and given_images is None and version is None:
+        errors.append("images or version: one of them is required with state=present")
+    if state == "absent":
+        if given_images is not None or version is not None:
+            errors.append("state: absent removes the channel; give neither images nor version")
+        if not params.get("allow_empty"):
+            errors.append(
+                "state: absent would leave the channel empty in every region named; set allow_empty=true to remove it"
+            )
+    if given_images is not None:
+        images = _images(given_images, known_list, errors)
+        regions = list(images)
+    else:
+        if regions is None:
+            regions = [default_region] if default_region else []
+            if not regions:
+                errors.append("regions: no region given; set regions, or the module's region (or AWS_REGION)")
+        elif not regions:
+            errors.append("regions: must name at least one region")
+        for region in regions:
+            errors.append(_validate.region_name("regions", region, known_list))
+        if len(set(map(str, regions))) != len(regions):
+            errors.append("regions: a region is named more than once")
+    if version is not None:
+        errors.append(check_version("version", version))
+
+    errors = [error for error in errors if error]
+    if not errors:
+        name = parameter_name(prefix, family, channel)
+        if len(name) > MAX_NAME:
+            errors.append(f"prefix: the parameter name {name[:60]}... is {len(name)} characters; SSM allows {MAX_NAME}")
+    if errors:
+        raise ChannelError("; ".join(dict.fromkeys(errors)))
+    return Request(prefix=prefix, family=family, channel=channel, name=parameter_name(prefix, family, channel),
+                   state=state, regions=list(regions), images=images, version=version)
+
+
+# ---------------------------------------------------------------------------------------------
+# The run
+
+
+class Channel:
+    """Reads every region, then (outside check mode) changes the ones that need it."""
+
+    def __init__(self, request: Request, ssm_clients: dict, ec2_clients: dict, check_mode: bool = False):
+        self.request = request
+        self.ssm = ssm_clients
+        self.ec2 = ec2_clients
+        self.check_mode = check_mode
+
+    # Reads ----------------------------------------------------------------------------------
+
+    def wanted_image(self, region: str) -> str:
+        """The image ID the channel should hold in the region; ChannelError when there is none."""
+        request = self.request
+        if request.version is None:
+            image_id = request.images[region]
+            found = _aws.describe_images(self.ec2[region], ImageIds=[image_id])
+            if not found:
+                raise ChannelError(f"images: {image_id} does not exist in {region}")
+            image = found[0]
+            family = tags_of(image).get(_tags.FAMILY)
+            if family is not None and family != request.family:
+                raise ChannelError(
+                    f"images: {image_id} in {region} is of family {_validate.show(family)} (tag {_tags.FAMILY}), "
+                    f"not {_validate.show(request.family)}"
+                )
+        else:
+            filters = [{"Name": f"tag:{_tags.FAMILY}", "Values": [request.family]},
+                       {"Name": f"tag:{_tags.VERSION}", "Values": [request.version]}]
+            found = [image for image in _aws.describe_images(self.ec2[region], Owners=["self"], Filters=filters)
+                     if tags_of(image).get(_tags.FAMILY) == request.family
+                     and tags_of(image).get(_tags.VERSION) == request.version]
+            if not found:
+                raise ChannelError(
+                    f"version: no image of this account in {region} carries {_tags.FAMILY}={request.family} and "
+                    f"{_tags.VERSION}={request.version}"
+                )
+            if len(found) > 1:
+                ids = ", ".join(sorted(image["ImageId"] for image in found))
+                raise ChannelError(f"version: {len(found)} images in {region} carry family {request.family} and "
+                                   f"version {request.version} ({ids}); a channel names exactly one")
+            image = found[0]
+            image_id = image["ImageId"]
+        option = "version" if request.version is not None else "images"
+        if image.get("State") != "available":
+            raise ChannelError(f"{option}: {image_id} in {region} is {image.get('State')}, not available; a channel "
+                               "names only available images")
+        deprecated = _time.parse(image.get("DeprecationTime"))
+        if deprecated is not None and deprecated <= _time.now():
+            raise ChannelError(f"{option}: {image_id} in {region} is deprecated since {image.get('DeprecationTime')} "
+                               "(retired or revoked); a channel names only images in service")
+        return image_id
+
+    def read_region(self, region: str) -> dict:
+        current = _aws.get_parameter(self.ssm[region], self.request.name)
+        before = current.get("Value") if current else None
+        if self.request.state == "absent":
+            return {"name": self.request.name, "before": before, "after": None, "changed": before is not None}
+        after = self.wanted_image(region)
+        data_type = current.get("DataType") if current else None
+        changed = before != after or data_type != DATA_TYPE
+        return {"name": self.request.name, "before": before, "after": after, "changed": changed}
+
+    # Changes --------------------------------------------------------------------------------
+
+    def change_region(self, region: str, plan: dict) -> dict:
+        client = self.ssm[region]
+        if self.request.state == "absent":
+            _aws.delete_parameter(client, plan["name"])
+            return {}
+        answer = _aws.put_parameter(
+            client, Name=plan["name"], Value=plan["after"], Type="String", DataType=DATA_TYPE, Overwrite=True,
+            Description=f"bakery.ami image channel {self.request.family}/{self.request.channel}",
+        )
+        if plan["before"] is not None and plan["before"] != plan["after"]:
+            _aws.add_parameter_tags(client, plan["name"], {_tags.PREVIOUS_IMAGE: plan["before"]})
+        return {"version": answer.get("Version")}
+
+    def run(self) -> dict:
+        regions = self.request.regions
+        plans, errors = _fanout.each_caught(self.read_region, regions, (ChannelError, _aws.BakeryAWSError))
+        if errors:
+            raise ChannelError(
+                "; ".join(_message(region, errors[region]) for region in regions if region in errors)
+                + "; nothing was changed",
+                self._result({region: plans[region] for region in regions if region in plans}, changed=False),
+            )
+        plans = {region: plans[region] for region in regions}
+        to_change = [region for region in regions if plans[region]["changed"]]
+        if self.check_mode or not to_change:
+            return self._result(plans)
+
+        def change(region: str) -> dict:
+            return self.change_region(region, plans[region])
+
+        done, failed = _fanout.each_caught(change, to_change, (_aws.BakeryAWSError,))
+        for region in to_change:
+            if region in done:
+                plans[region].update(done[region])
+            else:
+                plans[region]["changed"] = False
+                plans[region]["error"] = _message(region, failed[region])
+        if failed:
+            changed_regions = sorted(done)
+            raise ChannelError(
+                "; ".join(plans[region]["error"] for region in regions if region in failed)
+                + (f"; changed: {', '.join(changed_regions)}" if changed_regions else "; nothing was changed"),
+                self._result(plans),
+            )
+        return self._result(plans)
+
+    def _result(self, plans: dict, changed: bool | None = None) -> dict:
+        if changed is None:
+            changed = any(plan["changed"] for plan in plans.values())
+        return {
+            "changed": changed,
+            "name": self.request.name,
+            "channels": plans,
+            "diff": {
+                "before": {region: plan["before"] for region, plan in plans.items()},
+                "after": {region: plan["after"] if plan["changed"] else plan["before"] for region, plan in plans.items()},
+            },
+        }
+
+
+def _message(region: str, error: BaseException) -> str:
+    if isinstance(error, ChannelError):
+        return error.msg
+    return f"{region}: {error}"
