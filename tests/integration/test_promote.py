@@ -63,7 +63,8 @@ def test_promote_across_three_regions_idempotent_with_history(aws, run_playbook)
     checked = promote(run_playbook, aws, "1", "--check", "--diff")
     assert recap_changed(checked) == 1
     assert channel_values(aws) == {region: None for region in REGIONS}
-    assert all(f"{region} none -> {first[region]} (changed)" in checked.stdout for region in REGIONS)
+    assert all(f"{region} -> {first[region]}" in checked.stdout for region in REGIONS)
+    assert f"({len(REGIONS)} region(s) changed)" in checked.stdout
 
     aws.reset_counts()
     assert recap_changed(promote(run_playbook, aws, "1")) == 1
