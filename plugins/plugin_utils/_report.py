@@ -97,6 +97,8 @@ def report(bake: dict, results: dict, hook_report: t.Optional[dict] = None) -> d
         "images": publish.get("images", {}) if not failed_phase else {},
         "copies": publish.get("copies", {}),
         "prune": publish.get("prune", {}),
+        # channel name -> region -> {name, before, after, changed} (bake_channels)
+        "channels": results.get("channels") or {},
         "rollback": results.get("rollback"),
         "cleanup_errors": list(results.get("cleanup_errors") or []),
         "phases_seconds": phases_seconds(results.get("marks") or {}),
@@ -109,6 +111,9 @@ def report(bake: dict, results: dict, hook_report: t.Optional[dict] = None) -> d
     }
     if publish.get("prune_error"):
         document["warnings"].append("prune: the lifecycle of %s did not run: %s" % (bake["family"], publish["prune_error"]))
+    if results.get("channel_error"):
+        document["warnings"].append("channels: not all of %s point at the new images: %s"
+                                    % (", ".join(bake.get("channels", {}).get("names", [])), results["channel_error"]))
     for key, value in (hook_report or {}).items():
         if key == "warnings":
             document["warnings"] += list(value or [])

@@ -362,11 +362,17 @@ def test_without_customization(aws, rootfs_image, run_playbook, out):
     """bake_customize: false: nothing runs on the builder; images everywhere, finished, account clean."""
     before = account(aws)
     result = bake(run_playbook, aws, out, bake_customize=False, bake_version="plain", bake_launch_config={}, bake_files=[],
-                  **QUICK)
+                  bake_channels=["latest"], **QUICK)
     assert result.returncode == 0
     rep = report(out)
     assert rep["status"] == "succeeded"
     assert sorted(rep["images"]) == sorted(REGIONS)
+    # the channel of every region names that region's new image (as EC2 would resolve it)
+    channel = "/bakery/%s/latest" % rep["family"]
+    for region, image_id in rep["images"].items():
+        parameter = aws.client("ssm", region).get_parameter(Name=channel)["Parameter"]
+        assert (parameter["Value"], parameter["DataType"]) == (image_id, "aws:ec2:image"), region
+    assert {region: entry["after"] for region, entry in rep["channels"]["latest"].items()} == rep["images"]
     assert rep["snapshot_archive"] is None, "nothing was customized, so no root is archived"
     for region, image_id in rep["images"].items():
         ec2 = aws.client("ec2", region)

@@ -82,6 +82,12 @@ def refused(pattern, ctx=None, **overrides):
     ({"bake_roles": ["no_such_role_here"]}, r"^bake_roles: not installed: no_such_role_here \(looked in"),
     ({"bake_name_template": "{family}|{version}"}, r"^bake_name_template: gives the image name 'web-base\|"),
     ({"bake_name_template": "{family}-{vresion}"}, r"^bake_name_template: unknown placeholder \{vresion\}"),
+    ({"bake_channels": "latest"}, r"^bake_channels: must be a list, got str 'latest'$"),
+    ({"bake_channels": ["Latest"]}, r"^bake_channels: 'Latest' is not a channel name: 1-64 characters"),
+    ({"bake_channels": ["../prod"]}, r"^bake_channels: '\.\./prod' is not a channel name"),
+    ({"bake_channels": ["latest", "latest"]}, r"^bake_channels: each channel once"),
+    ({"bake_channel_prefix": "/bakery"}, r"^bake_channel_prefix: '/bakery' is not a parameter path prefix"),
+    ({"bake_channel_prefix": "aws-images"}, r"^bake_channel_prefix: 'aws-images' starts with 'aws' or 'ssm'"),
 ])
 def test_each_rule_names_the_variable_and_the_rule(overrides, message):
     refused(message, **overrides)
@@ -263,3 +269,9 @@ def test_only_the_modules_that_call_aws_are_in_the_action_group():
                          if "module_utils._aws import" in p.read_text() or "module_utils import _aws" in p.read_text()
                          or "fail_json_aws" in p.read_text())
     assert sorted(group) == calling_aws
+
+
+def test_channels_are_in_the_plan_and_none_by_default():
+    assert plan()["channels"] == {"prefix": "bakery", "names": []}
+    assert plan(bake_channels=["latest", "canary"], bake_channel_prefix="images/team-a")["channels"] == {
+        "prefix": "images/team-a", "names": ["latest", "canary"]}

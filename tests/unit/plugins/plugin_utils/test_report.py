@@ -46,3 +46,16 @@ def test_the_summary_shows_the_local_cache_and_what_was_removed():
 def test_without_a_cache_report_the_summary_says_nothing_of_it():
     lines = _report.summary(_report.report(bake(), RESULTS, {}))
     assert not [line for line in lines if line.startswith("local cache")]
+
+
+def test_the_report_lists_the_channels_moved_and_warns_of_one_that_was_not():
+    moved = {"latest": {"us-east-1": {"name": "/bakery/demo/latest", "before": "ami-11111111",
+                                      "after": "ami-22222222", "changed": True}}}
+    document = _report.report(dict(bake(), channels={"prefix": "bakery", "names": ["latest"]}),
+                              dict(RESULTS, channels=moved))
+    assert document["channels"] == moved and document["warnings"] == []
+    failed = _report.report(dict(bake(), channels={"prefix": "bakery", "names": ["latest"]}),
+                            dict(RESULTS, channels={}, channel_error="AccessDenied on ssm:PutParameter"))
+    assert failed["status"] == "succeeded"  # the images are published and good
+    assert failed["warnings"] == ["channels: not all of latest point at the new images: AccessDenied on ssm:PutParameter"]
+    assert _report.report(bake(), RESULTS)["channels"] == {}
