@@ -46,6 +46,7 @@ import os
 import platform
 import re
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -717,6 +718,8 @@ def main() -> int:
     parser.add_argument("--json", default="", help="also write every run's figures here")
     parser.add_argument("--keep", default="", help="keep every run's work directory (logs, bake report) here")
     args = parser.parse_args()
+    # a terminated harness still stops its endpoints and removes its worktree and temporary directory
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
         args.regions = [int(n) for n in args.regions.split(",")]
     except ValueError:
