@@ -480,7 +480,7 @@ def earlier_values(history: list) -> list:
 
 def choose_previous(candidates: list, images: dict, family: str, revoked_ids: t.Collection, now) -> tuple:
     """The first good image of candidates (newest first): (image ID or None, [(image ID, why skipped)])."""
-    skipped = []
+    skipped: list = []
     for image_id in candidates:
         why = why_not_good(images.get(image_id), image_id, family, revoked_ids, now)
         if why is None:

@@ -17,7 +17,8 @@ from tests.unit.plugins.modules.module_runner import run_module, refused_before_
 REGIONAL = "ansible_collections.bakery.ami.plugins.module_utils._aws.regional_clients"
 RUN = "ansible_collections.bakery.ami.plugins.module_utils._channel.Revoke.run"
 BASE = {"region": "us-east-1", "access_key": "testing", "secret_key": "testing", "family": "web-base", "version": "2"}
-A1, A2 = "ami-0000000000000000a", "ami-0000000000000000b"
+A1 = "ami-0000000000000000a"
+A2 = "ami-0000000000000000b"
 DIFF = {"before": {"us-east-1": {"/bakery/web-base/stable": A2}}, "after": {"us-east-1": {"/bakery/web-base/stable": A1}}}
 
 
