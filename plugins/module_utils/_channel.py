@@ -11,7 +11,8 @@
 # aws:ec2:image (EC2 checks that the value is an image of that region, and a launch template can
 # name it as resolve:ssm:<name>); its value is that region's image ID. SSM keeps every version of
 # the parameter (GetParameterHistory); a change also tags the parameter with bakery:previous-image,
-# the image ID the change replaced, so a revoke can move the channel back without reading history.
+# the image ID the change replaced, for whoever reads the channel. A revoke reads the history
+# instead: the tag holds one value, which may itself be revoked or gone.
 #
 # A revoke (bakery.ami.ami_revoke, Revoke below) takes a version out of service: its images are
 # tagged bakery:revoked and deprecated, and every channel of the family naming one of them moves
