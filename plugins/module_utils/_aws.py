@@ -433,6 +433,13 @@ def get_parameter_history(client, name: str) -> list:
     return _paginate(client, "get_parameter_history", "Parameters", {"Name": name})
 
 
+@_Handler.common_error_handler("get SSM parameters by path")
+@_retry()
+def get_parameters_by_path(client, path: str) -> list:
+    """Every parameter directly under path (not recursive), all pages; [] when there is none."""
+    return _paginate(client, "get_parameters_by_path", "Parameters", {"Path": path, "Recursive": False})
+
+
 @_Handler.common_error_handler("tag SSM parameter")
 @_retry(catch_extra_error_codes=["InvalidResourceId"])
 def add_parameter_tags(client, name: str, tags: dict) -> bool:

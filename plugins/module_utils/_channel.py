@@ -11,7 +11,12 @@
 # aws:ec2:image (EC2 checks that the value is an image of that region, and a launch template can
 # name it as resolve:ssm:<name>); its value is that region's image ID. SSM keeps every version of
 # the parameter (GetParameterHistory); a change also tags the parameter with bakery:previous-image,
-# the image ID the change replaced, so a revoke can move the channel back without reading history.
+# the image ID the change replaced, for whoever reads the channel. A revoke reads the history
+# instead: the tag holds one value, which may itself be revoked or gone.
+#
+# A revoke (bakery.ami.ami_revoke, Revoke below) takes a version out of service: its images are
+# tagged bakery:revoked and deprecated, and every channel of the family naming one of them moves
+# back to the previous good image of its history; a channel with none refuses the whole revoke.
 #
 # Flow: build_request() checks every option and raises ChannelError naming the option and the
 # rule before any client exists. Channel.run() then reads every region at once (the parameter,
@@ -24,6 +29,7 @@
 
 from __future__ import annotations
 
+import datetime
 import re
 import typing as t
 
@@ -185,6 +191,21 @@ def _images(value: t.Any, known: list | None, errors: list) -> dict:
     return images
 
 
+def _regions(regions: t.Any, default_region: str | None, known_list: list | None, errors: list) -> list:
+    """regions, or the module's region when not given; problems appended to errors."""
+    if regions is None:
+        regions = [default_region] if default_region else []
+        if not regions:
+            errors.append("regions: no region given; set regions, or the module's region (or AWS_REGION)")
+    elif not regions:
+        errors.append("regions: must name at least one region")
+    for region in regions:
+        errors.append(_validate.region_name("regions", region, known_list))
+    if len(set(map(str, regions))) != len(regions):
+        errors.append("regions: a region is named more than once")
+    return list(regions)
+
+
 def build_request(params: dict, default_region: str | None, known: t.Iterable[str] | None = None) -> Request:
     """Every option checked at once; ChannelError lists every problem (no AWS call made)."""
     known_list = sorted(known) if known is not None else None
@@ -220,16 +241,7 @@ def build_request(params: dict, default_region: str | None, known: t.Iterable[st
         images = _images(given_images, known_list, errors)
         regions = list(images)
     else:
-        if regions is None:
-            regions = [default_region] if default_region else []
-            if not regions:
-                errors.append("regions: no region given; set regions, or the module's region (or AWS_REGION)")
-        elif not regions:
-            errors.append("regions: must name at least one region")
-        for region in regions:
-            errors.append(_validate.region_name("regions", region, known_list))
-        if len(set(map(str, regions))) != len(regions):
-            errors.append("regions: a region is named more than once")
+        regions = _regions(regions, default_region, known_list, errors)
     if version is not None:
         errors.append(check_version("version", version))
 
@@ -377,3 +389,237 @@ def _message(region: str, error: BaseException) -> str:
     if isinstance(error, ChannelError):
         return error.msg
     return f"{region}: {error}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Revoke: a version taken out of service, and every channel on it moved back
+#
+# build_revoke_request() checks the options before any client exists. Revoke.run() reads every
+# region at once: the version's images (found by their bakery:family and bakery:version tags),
+# every channel parameter directly under /<prefix>/<family>/, and for each channel naming one of
+# those images its history, newest first, to find the previous good image: the latest earlier value
+# that still exists, is available, is not deprecated, carries no bakery:revoked tag, belongs to the
+# family and is not an image of the version revoked. A channel without one refuses the whole run
+# before any change anywhere (a channel is never left empty or on the revoked image). Only then,
+# outside check mode, every region that needs it is changed at once: each channel is overwritten
+# with its previous good image (and tagged bakery:previous-image with the revoked one), then the
+# version's images are tagged bakery:revoked=true and deprecated as soon as EC2 takes it.
+# What is already done (tag, deprecation, channel moved) is not done again: a rerun is
+# changed=false, and check mode returns the plan of the real run.
+
+REVOKED_VALUE = "true"
+# The values of a channel's history that can name an image.
+_AMI_ID = re.compile(r"ami-(?:[0-9a-f]{8}|[0-9a-f]{17})")
+
+
+class RevokeRequest(t.NamedTuple):
+    prefix: str
+    family: str
+    version: str
+    regions: list
+    path: str           # /<prefix>/<family>: the channels of the family are directly under it
+
+
+def build_revoke_request(params: dict, default_region: str | None, known: t.Iterable[str] | None = None) -> RevokeRequest:
+    """Every option checked at once; ChannelError lists every problem (no AWS call made)."""
+    known_list = sorted(known) if known is not None else None
+    errors: list = []
+    prefix: t.Any = params.get("prefix", DEFAULT_PREFIX)
+    family: t.Any = params.get("family")
+    version: t.Any = params.get("version")
+    errors.append(check_prefix("prefix", prefix))
+    errors.append(check_family("family", family))
+    if version is None:
+        errors.append("version: required; the bakery:version of the images to revoke")
+    else:
+        errors.append(check_version("version", version))
+    regions = _regions(params.get("regions"), default_region, known_list, errors)
+    errors = [error for error in errors if error]
+    if errors:
+        raise ChannelError("; ".join(dict.fromkeys(errors)))
+    return RevokeRequest(prefix=prefix, family=family, version=version, regions=regions, path=f"/{prefix}/{family}")
+
+
+def revoke_deprecation_time(now: datetime.datetime) -> datetime.datetime:
+    """The earliest deprecation time EC2 takes now: the start of a minute at least 30 s ahead.
+
+    EC2 rounds DeprecateAt to the nearest minute and refuses a time in the past (as ami_prune does).
+    """
+    return _time.next_minute(now + datetime.timedelta(seconds=30))
+
+
+def why_not_good(image: dict | None, image_id: str, family: str, revoked_ids: t.Collection, now) -> str | None:
+    """Why image_id cannot be a channel's previous good image; None when it can."""
+    if image_id in revoked_ids:
+        return "an image of the version revoked"
+    if image is None:
+        return "does not exist"
+    tags = tags_of(image)
+    if tags.get(_tags.REVOKED) == REVOKED_VALUE:
+        return f"tagged {_tags.REVOKED}={REVOKED_VALUE}"
+    if image.get("State") != "available":
+        return f"is {image.get('State')}"
+    deprecated = _time.parse(image.get("DeprecationTime"))
+    if deprecated is not None and deprecated <= now:
+        return f"deprecated since {image.get('DeprecationTime')}"
+    if tags.get(_tags.FAMILY, family) != family:
+        return f"of family {tags.get(_tags.FAMILY)}"
+    return None
+
+
+def earlier_values(history: list) -> list:
+    """A parameter's earlier image IDs, newest first, each once; history as GetParameterHistory
+    returns it (oldest first). The newest entry is the parameter's current value and is left out."""
+    ordered = sorted(history, key=lambda item: item.get("Version", 0))[:-1]
+    values: list = []
+    for item in reversed(ordered):
+        value = item.get("Value")
+        if _validate.full_match(_AMI_ID, value) and value not in values:
+            values.append(value)
+    return values
+
+
+def choose_previous(candidates: list, images: dict, family: str, revoked_ids: t.Collection, now) -> tuple:
+    """The first good image of candidates (newest first): (image ID or None, [(image ID, why skipped)])."""
+    skipped: list = []
+    for image_id in candidates:
+        why = why_not_good(images.get(image_id), image_id, family, revoked_ids, now)
+        if why is None:
+            return image_id, skipped
+        skipped.append((image_id, why))
+    return None, skipped
+
+
+class Revoke:
+    """Reads every region, refuses if a channel would be left without a good image, then changes."""
+
+    def __init__(self, request: RevokeRequest, ssm_clients: dict, ec2_clients: dict, check_mode: bool = False):
+        self.request = request
+        self.ssm = ssm_clients
+        self.ec2 = ec2_clients
+        self.check_mode = check_mode
+        self.now = _time.now()
+        self.deprecate_at = revoke_deprecation_time(self.now)
+
+    # Reads ----------------------------------------------------------------------------------
+
+    def version_images(self, region: str) -> list:
+        request = self.request
+        filters = [{"Name": f"tag:{_tags.FAMILY}", "Values": [request.family]},
+                   {"Name": f"tag:{_tags.VERSION}", "Values": [request.version]}]
+        found = [image for image in _aws.describe_images(self.ec2[region], Owners=["self"], Filters=filters,
+                                                         IncludeDeprecated=True)
+                 if tags_of(image).get(_tags.FAMILY) == request.family
+                 and tags_of(image).get(_tags.VERSION) == request.version]
+        if not found:
+            raise ChannelError(
+                f"version: no image of this account in {region} carries {_tags.FAMILY}={request.family} and "
+                f"{_tags.VERSION}={request.version}"
+            )
+        return sorted(found, key=lambda image: image["ImageId"])
+
+    def previous_good(self, region: str, name: str, revoked_ids: t.Collection) -> tuple:
+        candidates = earlier_values(_aws.get_parameter_history(self.ssm[region], name))
+        images: dict = {}
+        if candidates:
+            found = _aws.describe_images(self.ec2[region], Filters=[{"Name": "image-id", "Values": candidates}],
+                                         IncludeDeprecated=True)
+            images = {image["ImageId"]: image for image in found}
+        return choose_previous(candidates, images, self.request.family, revoked_ids, self.now)
+
+    def read_region(self, region: str) -> dict:
+        images = self.version_images(region)
+        revoked_ids = [image["ImageId"] for image in images]
+        image_plans = []
+        for image in images:
+            current = _time.parse(image.get("DeprecationTime"))
+            deprecate = current is None or current > self.deprecate_at
+            image_plans.append({
+                "image_id": image["ImageId"],
+                "tag": tags_of(image).get(_tags.REVOKED) != REVOKED_VALUE,
+                "deprecate": deprecate,
+                "deprecation_time": _time.iso(self.deprecate_at if deprecate else current),
+            })
+        channels: dict = {}
+        refused: list = []
+        parameters = _aws.get_parameters_by_path(self.ssm[region], self.request.path)
+        for parameter in sorted(parameters, key=lambda item: item["Name"]):
+            if parameter.get("Value") not in revoked_ids:
+                continue
+            name = parameter["Name"]
+            previous, skipped = self.previous_good(region, name, revoked_ids)
+            if previous is None:
+                seen = ", ".join(f"{image_id} ({why})" for image_id, why in skipped) or "no earlier value"
+                refused.append(
+                    f"{region}: the channel {name} names {parameter['Value']} and its history holds no earlier good "
+                    f"image to move back to ({seen}); revoking would leave it empty or on the revoked image"
+                )
+                continue
+            channels[name] = {"before": parameter["Value"], "after": previous, "changed": True}
+        if refused:
+            raise ChannelError("; ".join(refused))
+        changed = bool(channels) or any(plan["tag"] or plan["deprecate"] for plan in image_plans)
+        return {"images": image_plans, "channels": channels, "changed": changed}
+
+    # Changes --------------------------------------------------------------------------------
+
+    def change_region(self, region: str, plan: dict) -> dict:
+        ssm, ec2 = self.ssm[region], self.ec2[region]
+        for name, channel in plan["channels"].items():
+            answer = _aws.put_parameter(
+                ssm, Name=name, Value=channel["after"], Type="String", DataType=DATA_TYPE, Overwrite=True,
+                Description=f"bakery.ami image channel {self.request.family}/{name.rsplit('/', 1)[-1]}",
+            )
+            _aws.add_parameter_tags(ssm, name, {_tags.PREVIOUS_IMAGE: channel["before"]})
+            channel["version"] = answer.get("Version")
+        to_tag = [image["image_id"] for image in plan["images"] if image["tag"]]
+        if to_tag:
+            _aws.create_tags(ec2, to_tag, [{"Key": _tags.REVOKED, "Value": REVOKED_VALUE}])
+        for image in plan["images"]:
+            if image["deprecate"]:
+                _aws.enable_image_deprecation(ec2, image["image_id"], self.deprecate_at)
+        return plan
+
+    def run(self) -> dict:
+        regions = self.request.regions
+        plans, errors = _fanout.each_caught(self.read_region, regions, (ChannelError, _aws.BakeryAWSError))
+        if errors:
+            raise ChannelError(
+                "; ".join(_message(region, errors[region]) for region in regions if region in errors)
+                + "; nothing was changed",
+                self._result({region: plans[region] for region in regions if region in plans}, changed=False),
+            )
+        plans = {region: plans[region] for region in regions}
+        to_change = [region for region in regions if plans[region]["changed"]]
+        if self.check_mode or not to_change:
+            return self._result(plans)
+
+        def change(region: str) -> dict:
+            return self.change_region(region, plans[region])
+
+        done, failed = _fanout.each_caught(change, to_change, (_aws.BakeryAWSError,))
+        for region in failed:
+            plans[region]["error"] = _message(region, failed[region])
+        if failed:
+            raise ChannelError(
+                "; ".join(plans[region]["error"] for region in regions if region in failed)
+                + "; rerun to finish (what is done is not done again)",
+                self._result(plans, changed=bool(done)),
+            )
+        return self._result(plans)
+
+    def _result(self, plans: dict, changed: bool | None = None) -> dict:
+        if changed is None:
+            changed = any(plan["changed"] for plan in plans.values())
+        return {
+            "changed": changed,
+            "family": self.request.family,
+            "version": self.request.version,
+            "regions": plans,
+            "diff": {
+                "before": {region: {name: channel["before"] for name, channel in plan["channels"].items()}
+                           for region, plan in plans.items()},
+                "after": {region: {name: channel["after"] for name, channel in plan["channels"].items()}
+                          for region, plan in plans.items()},
+            },
+        }
