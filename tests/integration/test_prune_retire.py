@@ -38,7 +38,7 @@ PLAYBOOK_HEAD = """\
 """
 STEP = """\
     - name: Step {n}
-      bakery.ami.ami_prune: {args}
+      bakery.ami.{module}: {args}
       check_mode: {check}
       register: step_{n}
       ignore_errors: true
@@ -57,7 +57,9 @@ def days_ago(days: float) -> str:
 
 @pytest.fixture
 def prune(aws, run_playbook, tmp_path):
-    """prune([(args, check_mode), ...]) -> [module result, ...], all steps in one playbook run."""
+    """prune([(args, check_mode[, module]), ...]) -> [module result, ...], all steps in one playbook run.
+
+    The module is ami_prune (with regions: REGIONS) unless a step names another."""
     runs = {"n": 0}
 
     def run(steps: list) -> list:
@@ -65,8 +67,12 @@ def prune(aws, run_playbook, tmp_path):
         out = tmp_path / f"run{runs['n']}"
         out.mkdir()
         text = PLAYBOOK_HEAD.format(url=aws.url)
-        for n, (args, check) in enumerate(steps):
-            text += STEP.format(n=n, args=json.dumps(dict({"regions": REGIONS}, **args)), check=str(check).lower(), out=out)
+        for n, step in enumerate(steps):
+            args, check = step[0], step[1]
+            module = step[2] if len(step) > 2 else "ami_prune"
+            if module == "ami_prune":
+                args = dict({"regions": REGIONS}, **args)
+            text += STEP.format(n=n, module=module, args=json.dumps(args), check=str(check).lower(), out=out)
         playbook = out / "prune.yml"
         playbook.write_text(text)
         result = run_playbook(playbook)
@@ -234,6 +240,28 @@ def test_protected_images_stay_unless_lifted_and_a_cooldown_is_waited_for(aws, p
     for region in REGIONS:
         assert ids(done["regions"][region]["deregistered"]) == [made[region]["cooldown"][0]]
         assert made[region]["cooldown"][0] not in state(aws, region)["images"]
+
+
+def test_an_image_published_with_protect_is_kept_by_prune(aws, prune):
+    made = {region: family_images(aws, region, {"old": 100}) for region in REGIONS[:1]}
+    ec2 = aws.client("ec2", "us-east-1")
+    _image, snapshot = register(aws, "us-east-1", "scratch", {})
+    create = {"snapshot_id": snapshot, "name": f"{FAMILY} protected", "architecture": "x86_64",
+              "tags": {"bakery:family": FAMILY}, "build_id": "b-1", "protect": True, "protect_cooldown": True,
+              "region": "us-east-1"}
+    predicted, created, again = prune([(create, True, "ami_create"), (create, False, "ami_create"),
+                                       (create, False, "ami_create")])
+    assert predicted["deregistration_protection"] == created["deregistration_protection"] == "enabled-with-cooldown"
+    assert created["changed"] is True and again["changed"] is False
+    image = ec2.describe_images(ImageIds=[created["image_id"]])["Images"][0]
+    assert image["DeregistrationProtection"] == "enabled-with-cooldown"
+    aws.set_image("us-east-1", created["image_id"], creation_date=days_ago(50))
+    args = {"family": FAMILY, "keep_latest": 1, "regions": ["us-east-1"]}
+    (done,) = prune([(args, False)])
+    plan = done["regions"]["us-east-1"]
+    assert ids(plan["deregistered"]) == [made["us-east-1"]["old"][0]]
+    assert reasons(done, "us-east-1")[created["image_id"]] == [
+        "deregistration protection is enabled-with-cooldown (lift_protection is false)"]
 
 
 # ---------------------------------------------------------------------------------------------
