@@ -160,6 +160,8 @@ options:
       - Permissions are added; existing ones are left alone, so a rerun changes nothing.
       - When O(copy) is given without its own O(copy.launch_permissions) and O(copy.share_snapshots),
         the copies get these too.
+      - A public share (V(all) in O(launch_permissions.group_names)) fails before anything is made when image
+        block public access is V(block-new-sharing) in the image's region (or, for the copies, in theirs).
     type: dict
     suboptions:
       user_ids:
@@ -579,6 +581,12 @@ def main():
     else:
         # one session for the image's region and every destination
         clients = _aws.regional_clients(module, "ec2", [module.region] + [spec.region for spec in copy_request.regions])
+    try:
+        refusals = _public_share_refusals(module.region, clients, permissions, copy_request)
+    except _aws.BakeryAWSError as e:
+        module.fail_json_aws_error(e)
+    if refusals:
+        module.fail_json(msg="; ".join(refusals), errors=refusals)
     creator = _create.ImageCreator(
         clients[module.region], module.region, module.params, module.check_mode,
         pending_tags=_create.pending_tags(module.params),
@@ -602,6 +610,14 @@ def main():
     if copy_request is not None:
         result = _copy_image(module, copy_request, clients, creator, result)
     module.exit_json(**result)
+
+
+def _public_share_refusals(region: str, clients: dict, permissions: list, copy_request) -> list:
+    """Where a public share is asked for, the regions whose image block public access refuses it."""
+    regions = [region] if _share.is_public(permissions) else []
+    if copy_request is not None and _share.is_public(copy_request.launch_permissions):
+        regions += [spec.region for spec in copy_request.regions]
+    return _share.public_share_refusals(clients, regions) if regions else []
 
 
 def _share_image(module, client, result: dict, permissions: list, share_user_ids: list) -> dict:

@@ -362,3 +362,34 @@ def test_bad_input_fails_before_any_call(aws, prune, args, fragment):
     (result,) = prune([(dict({"family": FAMILY}, **args), False)])
     assert result["failed"] is True and fragment in result["msg"]
     assert aws.counts() == {}
+
+
+# ---------------------------------------------------------------------------------------------
+# Image block public access (ami_create, ami_copy)
+
+
+def test_a_public_share_under_block_public_access_fails_before_any_change(aws, prune):
+    aws.client("ec2", "eu-west-1").enable_image_block_public_access(ImageBlockPublicAccessState="block-new-sharing")
+    _image, snapshot = register(aws, "us-east-1", "scratch", {})
+    source, _source_snapshot = register(aws, "us-east-1", f"{FAMILY} source", {"bakery:family": FAMILY})
+    public = {"group_names": ["all"]}
+    create = {"snapshot_id": snapshot, "name": f"{FAMILY} public", "architecture": "x86_64", "build_id": "b-2",
+              "region": "us-east-1", "launch_permissions": public,
+              "copy": {"regions": ["eu-west-1"]}}
+    copy = {"source_image_id": source, "region": "us-east-1", "regions": ["eu-west-1", "ap-southeast-2"],
+            "launch_permissions": public}
+    aws.reset_counts()
+    results = prune([(create, True, "ami_create"), (create, False, "ami_create"),
+                     (copy, True, "ami_copy"), (copy, False, "ami_copy")])
+    for result in results:
+        assert result["failed"] is True
+        assert result["msg"].startswith("launch_permissions.group_names: 'all' would make the image public in eu-west-1, "
+                                        "but image block public access (ImageBlockPublicAccessState) is block-new-sharing")
+    assert not {"RegisterImage", "CreateImage", "CopyImage", "CreateTags", "ModifyImageAttribute"} & set(aws.counts())
+    assert aws.counts().get("GetImageBlockPublicAccessState")
+    # where the setting is off, the same public share goes through
+    aws.client("ec2", "eu-west-1").disable_image_block_public_access()
+    (done,) = prune([(copy, False, "ami_copy")])
+    assert not done.get("failed"), done
+    copies = {region: image["image_id"] for region, image in done["images"].items()}
+    assert aws.client("ec2", "eu-west-1").describe_images(ImageIds=[copies["eu-west-1"]])["Images"][0]["Public"] is True
