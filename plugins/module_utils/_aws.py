@@ -523,3 +523,9 @@ def list_rbin_rules(client, **params) -> list:
 @_retry()
 def create_rbin_rule(client, **params) -> dict:
     return client.create_rule(**params)
+
+
+@_Handler.common_error_handler("get Recycle Bin rule")
+@_retry()
+def get_rbin_rule(client, identifier: str) -> dict:
+    return client.get_rule(Identifier=identifier)

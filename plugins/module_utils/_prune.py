@@ -63,6 +63,10 @@ COOLING_PREFIX = "disabled-after-"
 # DescribeImageReferences takes at most 10 image IDs a call; GetParameters 10 names.
 REFERENCE_CHUNK = 10
 PARAMETER_CHUNK = 10
+RBIN_TYPE = "EC2_IMAGE"
+RBIN_MAX_DAYS = 365
+# What a listing of Recycle Bin rules answers without the permission (reported, not fatal).
+RBIN_DENIED = ("AccessDeniedException", "UnauthorizedOperation", "AccessDenied")
 # DescribeInstances takes at most 200 values per filter.
 FILTER_CHUNK = 200
 # Without max_deletions: at most this many images deregistered in one run (all regions and
@@ -107,6 +111,7 @@ def validate(params: dict) -> list:
     if deprecate_after_days is not None:
         errors.append(_validate.days("deprecate_after_days", deprecate_after_days))
     errors.extend(_stage_errors(params))
+    errors.extend(_recycle_bin_errors(params))
     max_deletions = params.get("max_deletions")
     if max_deletions is not None and (
         isinstance(max_deletions, bool) or not isinstance(max_deletions, int) or not 0 <= max_deletions <= 100000
@@ -152,6 +157,69 @@ def _stage_errors(params: dict) -> list:
                 f"then deregistered, so each age must be at least the one before"
             )
     return errors
+
+
+def _recycle_bin_errors(params: dict) -> list:
+    days = params.get("recycle_bin_retention_days")
+    if days is None:
+        return []
+    errors = []
+    if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= RBIN_MAX_DAYS:
+        errors.append(f"recycle_bin_retention_days: must be a whole number of days from 1 to {RBIN_MAX_DAYS} "
+                      f"(the Recycle Bin's limits), got {days!r}")
+    if params.get("family") is None:
+        errors.append(f"recycle_bin_retention_days: needs family (the rule it creates retains images by their "
+                      f"{FAMILY_TAG} tag)")
+    if params.get("recycle_bin_check") is False:
+        errors.append("recycle_bin_retention_days: needs recycle_bin_check (a rule is created only where none covers "
+                      "the family)")
+    return errors
+
+
+# ---------------------------------------------------------------------------------------------
+# Recycle Bin
+
+
+def rule_covers(rule: dict, tags: dict) -> bool:
+    """Whether an EC2_IMAGE retention rule (GetRule shape) retains a deregistered image with these tags.
+
+    A tag-level rule retains an image with at least one of its tag pairs; a region-level rule every
+    image but one with any of its exclusion tags.
+    """
+    if rule.get("ResourceType", RBIN_TYPE) != RBIN_TYPE or rule.get("Status", "available") != "available":
+        return False
+
+    def pairs(entries):
+        return [(entry.get("ResourceTagKey"), entry.get("ResourceTagValue") or "") for entry in entries or []]
+
+    def carried(key, value):
+        return key in tags and (value == "" or tags[key] == value)
+
+    included = pairs(rule.get("ResourceTags"))
+    if included:
+        return any(carried(key, value) for key, value in included)
+    return not any(carried(key, value) for key, value in pairs(rule.get("ExcludeResourceTags")))
+
+
+def recycle_bin_plan(rules: list | None, wanted: dict, family: str | None, retention_days: int | None,
+                     unknown: str | None = None) -> dict:
+    """What the Recycle Bin holds for the selection in one region, and the rule to create (if any)."""
+    if unknown is not None:
+        return {"covered": None, "rules": [], "create_rule": None, "reason": unknown}
+    covering = [
+        {"identifier": rule.get("Identifier"), "retention_days": (rule.get("RetentionPeriod") or {}).get("RetentionPeriodValue"),
+         "level": "tag" if rule.get("ResourceTags") else "region", "description": rule.get("Description")}
+        for rule in rules or [] if rule_covers(rule, wanted)
+    ]
+    plan = {"covered": bool(covering), "rules": covering, "create_rule": None}
+    if not covering and retention_days is not None and family is not None:
+        plan["create_rule"] = {
+            "ResourceType": RBIN_TYPE,
+            "Description": f"bakery.ami: images of family {family}",
+            "RetentionPeriod": {"RetentionPeriodValue": retention_days, "RetentionPeriodUnit": "DAYS"},
+            "ResourceTags": [{"ResourceTagKey": FAMILY_TAG, "ResourceTagValue": family}],
+        }
+    return plan
 
 
 def _restore_errors(params: dict) -> list:
@@ -490,9 +558,10 @@ class Pruner:
     """Read every region, check the selection, then apply the plan of every region."""
 
     def __init__(self, clients: dict, params: dict, check_mode: bool = False, now: datetime.datetime | None = None,
-                 ssm_clients: dict | None = None):
+                 ssm_clients: dict | None = None, rbin_clients: dict | None = None):
         self.clients = clients
         self.ssm_clients = ssm_clients or {}
+        self.rbin_clients = rbin_clients or {}
         self.params = params
         self.check_mode = check_mode
         self.now = now
@@ -532,7 +601,21 @@ class Pruner:
         all_images = None
         if self.params.get("delete_snapshots", True) and self.params.get("deregister", True) and len(images) > 1:
             all_images = _aws.describe_images(client, Owners=["self"], IncludeDeprecated=True, IncludeDisabled=True)
-        return {"images": images, "in_use": in_use, "all_images": all_images}
+        return {"images": images, "in_use": in_use, "all_images": all_images, "recycle_bin": self.read_rules(region)}
+
+    def read_rules(self, region: str) -> dict | None:
+        """The region's EC2_IMAGE retention rules ({"rules": [...]}, or {"unknown": why}); None when not asked."""
+        rbin = self.rbin_clients.get(region)
+        if rbin is None or self.params.get("recycle_bin_check") is False:
+            return None
+        try:
+            summaries = _aws.list_rbin_rules(rbin, ResourceType=RBIN_TYPE)
+        except _aws.BakeryAWSError as exc:
+            if self.params.get("recycle_bin_retention_days") is None and (
+                    _aws.error_code(exc) in RBIN_DENIED or _aws.unsupported(exc)):
+                return {"unknown": f"the Recycle Bin rules could not be read ({_aws.error_code(exc)})"}
+            raise
+        return {"rules": [_aws.get_rbin_rule(rbin, summary["Identifier"]) for summary in summaries]}
 
     # -- in-use checks of the images a plan would disable or deregister --------------------------
 
@@ -648,6 +731,11 @@ class Pruner:
 
     def act(self, region: str, plan: dict) -> None:
         client = self.clients[region]
+        rule = (plan.get("recycle_bin") or {}).get("create_rule")
+        if rule is not None:
+            # first, so that the images this run deregisters are retained by it
+            created = _aws.create_rbin_rule(self.rbin_clients[region], **rule)
+            plan["recycle_bin"]["created_rule"] = created.get("Identifier")
         for item in plan["deprecated"]:
             _aws.enable_image_deprecation(client, item["image_id"], item["deprecation_time"])
         for item in plan["disabled"]:
@@ -707,12 +795,18 @@ class Pruner:
         plans = self._plans(reads, now, references)
         for region, plan in plans.items():
             plan["in_use_checked_by"] = references[region][1]
+            rules = reads[region].get("recycle_bin")
+            if rules is not None:
+                plan["recycle_bin"] = recycle_bin_plan(
+                    rules.get("rules"), self.wanted, self.params.get("family"),
+                    self.params.get("recycle_bin_retention_days"), rules.get("unknown"))
         if sum(plan["images"] for plan in plans.values()) == 0 and self.params.get("required"):
             raise PruneError(
                 f"{self.select_description()} matches no image of this account in "
                 f"{', '.join(sorted(self.clients))} (required is true)"
             )
-        changed = any(plan[key] for plan in plans.values() for key in CHANGES)
+        changed = any(plan[key] for plan in plans.values() for key in CHANGES) or any(
+            (plan.get("recycle_bin") or {}).get("create_rule") for plan in plans.values())
         result = {"changed": changed, "regions": plans, "dry_run": self.check_mode}
         # check mode predicts the real run, so it stops at the limits too
         error = check_limits(plans, self.params.get("max_deletions"))

@@ -183,6 +183,23 @@ options:
         public. By default such an image is kept, with whom it is shared as the reason.
     type: bool
     default: false
+  recycle_bin_check:
+    description:
+      - Report, in each region, whether a Recycle Bin retention rule for images (resource type C(EC2_IMAGE))
+        covers the selected images (RV(regions.recycle_bin)): a region-level rule that does not exclude them, or a
+        tag-level rule for one of their tags. Deregistered images that a rule covers can be recovered from the
+        Recycle Bin until its retention period ends.
+      - Where the rules cannot be read (no permission for C(rbin:ListRules)), the report says so and the run goes
+        on.
+    type: bool
+    default: true
+  recycle_bin_retention_days:
+    description:
+      - Create, in each region where no rule covers the family's images, a tag-level retention rule for images
+        tagged C(bakery:family=<family>) that keeps them this many days after they are deregistered. The rule is
+        made before any image is deregistered, so the images this run deregisters are retained.
+      - Needs O(family). From V(1) to V(365).
+    type: int
   prune_without_family:
     description:
       - Also prune selected images that carry no C(bakery:family) tag. They are ranked as one group
@@ -248,6 +265,8 @@ EXAMPLES = r"""
     deregister_after_days: 120
     keep_launched_within_days: 14
     lift_protection: true
+    # deregistered images stay recoverable for 30 days where no Recycle Bin rule covers them yet
+    recycle_bin_retention_days: 30
 
 - name: Bring back a disabled version (its launch permissions must be shared again)
   bakery.ami.ami_prune:
@@ -310,6 +329,14 @@ regions:
           C(creation_date), C(family), C(protection), C(until)).
       type: list
       elements: dict
+    recycle_bin:
+      description:
+        - With O(recycle_bin_check), whether a Recycle Bin retention rule covers the selected images in the region.
+        - C(covered) (true, false, or null when the rules could not be read, with C(reason)); C(rules), the
+          covering rules (C(identifier), C(retention_days), C(level) V(region) or V(tag), C(description));
+          C(create_rule), the rule the run creates (or would create in check mode), and C(created_rule), its
+          identifier once made.
+      type: dict
     in_use_checked_by:
       description:
         - How instances and SSM parameters were looked up for the images the run would disable or deregister
@@ -399,6 +426,8 @@ def main():
         lift_protection=dict(type="bool", default=False),
         keep_launched_within_days=dict(type="int"),
         include_shared=dict(type="bool", default=False),
+        recycle_bin_check=dict(type="bool", default=True),
+        recycle_bin_retention_days=dict(type="int"),
     )
     module = AnsibleAWSModule(
         argument_spec=argument_spec,
@@ -413,8 +442,10 @@ def main():
     if not regions or not regions[0]:
         module.fail_json(msg="regions: give the regions to prune in, or set the module's region")
     clients = _aws.regional_clients(module, "ec2", regions)
-    ssm_clients = _aws.regional_clients(module, "ssm", regions) if module.params["state"] == "present" else {}
-    pruner = _prune.Pruner(clients, module.params, module.check_mode, ssm_clients=ssm_clients)
+    pruning = module.params["state"] == "present"
+    ssm_clients = _aws.regional_clients(module, "ssm", regions) if pruning else {}
+    rbin_clients = _aws.regional_clients(module, "rbin", regions) if pruning and module.params["recycle_bin_check"] else {}
+    pruner = _prune.Pruner(clients, module.params, module.check_mode, ssm_clients=ssm_clients, rbin_clients=rbin_clients)
     try:
         result = pruner.run()
     except _prune.PruneError as e:

@@ -393,3 +393,31 @@ def test_a_public_share_under_block_public_access_fails_before_any_change(aws, p
     assert not done.get("failed"), done
     copies = {region: image["image_id"] for region, image in done["images"].items()}
     assert aws.client("ec2", "eu-west-1").describe_images(ImageIds=[copies["eu-west-1"]])["Images"][0]["Public"] is True
+
+
+# ---------------------------------------------------------------------------------------------
+# Recycle Bin
+
+
+def test_recycle_bin_coverage_is_reported_and_a_family_rule_made_where_none_covers(aws, prune):
+    made = {region: family_images(aws, region, {"old": 100}) for region in REGIONS}
+    period = {"RetentionPeriodValue": 9, "RetentionPeriodUnit": "DAYS"}
+    aws.client("rbin", "us-east-1").create_rule(ResourceType="EC2_IMAGE", RetentionPeriod=period)
+    aws.client("rbin", "eu-west-1").create_rule(
+        ResourceType="EC2_IMAGE", RetentionPeriod=period,
+        ResourceTags=[{"ResourceTagKey": "bakery:family", "ResourceTagValue": "it-other"}])
+    before = snapshot_before(aws)
+    args = {"family": FAMILY, "keep_latest": 1, "recycle_bin_retention_days": 30, "max_deletions": 3}
+    predicted, done, again = prune([(args, True), (args, False), (args, False)])
+    assert_properties(aws, before, made, predicted, done, again)
+    bins = {region: done["regions"][region]["recycle_bin"] for region in REGIONS}
+    assert bins["us-east-1"]["covered"] is True and bins["us-east-1"]["rules"][0]["level"] == "region"
+    assert bins["us-east-1"]["create_rule"] is None
+    for region in ("eu-west-1", "ap-southeast-2"):
+        assert bins[region]["covered"] is False
+        assert bins[region]["create_rule"] == predicted["regions"][region]["recycle_bin"]["create_rule"]
+        rules = aws.client("rbin", region).list_rules(
+            ResourceType="EC2_IMAGE", ResourceTags=[{"ResourceTagKey": "bakery:family", "ResourceTagValue": FAMILY}])["Rules"]
+        assert [r["Identifier"] for r in rules] == [bins[region]["created_rule"]]
+        assert rules[0]["RetentionPeriod"]["RetentionPeriodValue"] == 30
+    assert all(again["regions"][region]["recycle_bin"]["covered"] is True for region in REGIONS)

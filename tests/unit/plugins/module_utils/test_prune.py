@@ -251,6 +251,7 @@ class FakeRegions:
         self.parameters = {region: {} for region in regions}
         self.templates = {region: {} for region in regions}  # id -> (default version number, [image per version])
         self.shares = {}  # image_id -> LaunchPermissions
+        self.rules = {}  # rbin client -> rules
         self.protection = {}
 
     def add(self, region, img):
@@ -388,6 +389,25 @@ class FakeRegions:
         return {"LaunchPermissions": list(self.shares.get(image_id, []))}
 
 
+    rbin_denied = False
+
+    def list_rbin_rules(self, client, **params):
+        self.calls.append(("list_rbin_rules", client, params))
+        if self.rbin_denied:
+            raise _aws.BakeryAWSError(message="Failed to list Recycle Bin rules", exception=client_error("AccessDeniedException"))
+        return [{"Identifier": r["Identifier"]} for r in self.rules.setdefault(client, []) if r["ResourceType"] == params["ResourceType"]]
+
+    def get_rbin_rule(self, client, identifier):
+        self.calls.append(("get_rbin_rule", client, identifier))
+        return next(r for r in self.rules[client] if r["Identifier"] == identifier)
+
+    def create_rbin_rule(self, client, **params):
+        self.calls.append(("create_rbin_rule", client, params))
+        made = dict(params, Identifier=f"rule-{len(self.calls)}", Status="available")
+        self.rules.setdefault(client, []).append(made)
+        return made
+
+
 def client_error(code):
     return botocore.exceptions.ClientError({"Error": {"Code": code, "Message": code}}, "Operation")
 
@@ -395,10 +415,11 @@ def client_error(code):
 FAKE_CALLS = ("describe_images", "describe_instances", "enable_image_deprecation", "deregister_image", "delete_snapshot",
               "deregister_image_with_snapshots", "disable_image", "enable_image", "disable_image_deregistration_protection",
               "describe_image_references", "describe_parameters", "get_parameters", "describe_launch_templates",
-              "describe_launch_template_versions", "describe_image_attribute")
+              "describe_launch_template_versions", "describe_image_attribute", "list_rbin_rules", "get_rbin_rule",
+              "create_rbin_rule")
 DEREGISTER_CALLS = ("deregister_image", "deregister_image_with_snapshots")
 MUTATING = ("enable_image_deprecation", "deregister_image", "delete_snapshot", "deregister_image_with_snapshots",
-            "disable_image", "enable_image", "disable_image_deregistration_protection")
+            "disable_image", "enable_image", "disable_image_deregistration_protection", "create_rbin_rule")
 
 
 REGIONS = ["us-east-1", "eu-west-1", "ap-southeast-2"]
@@ -412,13 +433,14 @@ def aws(monkeypatch):
     return fake
 
 
-def pruner(check_mode=False, **params):
+def pruner(check_mode=False, rbin=False, **params):
     base = {"family": "web-base", "tags": None, "keep_latest": 1, "keep_days": None, "deprecate_after_days": None,
             "deregister": True, "delete_snapshots": True, "protect_in_use": True, "required": False}
     base.update(params)
     # The fake uses the region name as the client.
     return _prune.Pruner({region: region for region in REGIONS}, base, check_mode, now=NOW,
-                         ssm_clients={region: f"ssm-{region}" for region in REGIONS})
+                         ssm_clients={region: f"ssm-{region}" for region in REGIONS},
+                         rbin_clients={region: f"rbin-{region}" for region in REGIONS} if rbin else None)
 
 
 def seed(aws):
@@ -1203,3 +1225,75 @@ def test_the_property_catches_a_pruner_that_ignores_protection(random_aws, monke
     found = all_violations()
     # the fake refuses as EC2 does; the property reports the failed run
     assert any("OperationNotPermitted" in problem for problems in found.values() for problem in problems), found
+
+
+# ---------------------------------------------------------------------------------------------
+# Recycle Bin
+
+
+def rule(identifier, tags=None, exclude=None, days=7, kind="EC2_IMAGE"):
+    found = {"Identifier": identifier, "ResourceType": kind, "Status": "available",
+             "RetentionPeriod": {"RetentionPeriodValue": days, "RetentionPeriodUnit": "DAYS"}}
+    if tags:
+        found["ResourceTags"] = [{"ResourceTagKey": k, "ResourceTagValue": v} for k, v in tags.items()]
+    if exclude:
+        found["ExcludeResourceTags"] = [{"ResourceTagKey": k, "ResourceTagValue": v} for k, v in exclude.items()]
+    return found
+
+
+@pytest.mark.parametrize("candidate,covers", [
+    (rule("r1"), True),
+    (rule("r2", tags={"bakery:family": "web-base"}), True),
+    (rule("r3", tags={"bakery:family": "other"}), False),
+    (rule("r4", tags={"bakery:family": ""}), True),  # a key without value matches any value
+    (rule("r5", exclude={"bakery:family": "web-base"}), False),
+    (rule("r6", exclude={"team": "x"}), True),
+    (rule("r7", kind="EBS_SNAPSHOT"), False),
+    (rule("r8", tags={"team": "x", "bakery:family": "web-base"}), True),
+])
+def test_which_rules_cover_a_family(candidate, covers):
+    assert _prune.rule_covers(candidate, {"bakery:family": "web-base"}) is covers
+
+
+def test_a_tag_level_rule_is_planned_only_where_none_covers():
+    wanted = {"bakery:family": "web-base"}
+    plan = _prune.recycle_bin_plan([rule("r3", tags={"bakery:family": "other"})], wanted, "web-base", 30)
+    assert plan["covered"] is False and plan["create_rule"]["ResourceTags"] == [
+        {"ResourceTagKey": "bakery:family", "ResourceTagValue": "web-base"}]
+    assert plan["create_rule"]["RetentionPeriod"] == {"RetentionPeriodValue": 30, "RetentionPeriodUnit": "DAYS"}
+    plan = _prune.recycle_bin_plan([rule("r1", days=10)], wanted, "web-base", 30)
+    assert plan == {"covered": True, "create_rule": None,
+                    "rules": [{"identifier": "r1", "retention_days": 10, "level": "region", "description": None}]}
+    assert _prune.recycle_bin_plan([], wanted, "web-base", None)["create_rule"] is None
+    assert _prune.recycle_bin_plan(None, wanted, "web-base", 30, unknown="denied")["covered"] is None
+
+
+def test_the_rule_is_made_before_any_deregistration_and_once(aws):
+    seed(aws)
+    aws.rules["rbin-eu-west-1"] = [rule("r-eu", tags={"bakery:family": "web-base"})]
+    predicted = pruner(check_mode=True, rbin=True, max_deletions=4, recycle_bin_retention_days=30).run()
+    assert aws.mutations() == []
+    result = pruner(rbin=True, max_deletions=4, recycle_bin_retention_days=30).run()
+    for region in REGIONS:
+        planned, done = predicted["regions"][region]["recycle_bin"], result["regions"][region]["recycle_bin"]
+        assert planned["create_rule"] == done["create_rule"]
+        assert (done["create_rule"] is None) == (region == "eu-west-1")
+    made = [c for c in aws.mutations() if c[0] == "create_rbin_rule"]
+    assert sorted(c[1] for c in made) == ["rbin-ap-southeast-2", "rbin-us-east-1"]
+    for client in ("us-east-1", "ap-southeast-2"):
+        names = [c[0] for c in aws.mutations() if c[1] in (client, f"rbin-{client}")]
+        assert names[0] == "create_rbin_rule" and any(name in DEREGISTER_CALLS for name in names)
+    again = pruner(rbin=True, max_deletions=4, recycle_bin_retention_days=30).run()
+    assert again["changed"] is False
+    assert all(again["regions"][region]["recycle_bin"]["covered"] for region in REGIONS)
+
+
+def test_rules_that_cannot_be_read_are_reported_not_fatal(aws):
+    seed(aws)
+    aws.rbin_denied = True
+    result = pruner(rbin=True, check_mode=True, max_deletions=4).run()
+    assert result["regions"]["us-east-1"]["recycle_bin"] == {
+        "covered": None, "rules": [], "create_rule": None,
+        "reason": "the Recycle Bin rules could not be read (AccessDeniedException)"}
+    with pytest.raises(_prune.PartialFailure, match="list Recycle Bin rules"):
+        pruner(rbin=True, check_mode=True, max_deletions=4, recycle_bin_retention_days=3).run()

@@ -54,6 +54,10 @@ def run_main(capsys, check_mode=False, **args):
         ({"family": "web-base", "keep_days": 30, "deregister_after_days": 30}, "keep_days and deregister_after_days: both are the age"),
         ({"family": "web-base", "deregister_after_days": 30, "deregister": False}, "deregister_after_days: deregister is false"),
         ({"family": "web-base", "state": "restored"}, "version: state=restored needs the bakery:version"),
+        ({"family": "web-base", "keep_latest": 1, "recycle_bin_retention_days": 0},
+         "recycle_bin_retention_days: must be a whole number of days from 1 to 365"),
+        ({"tags": {"bakery:stage": "base"}, "keep_latest": 1, "recycle_bin_retention_days": 7},
+         "recycle_bin_retention_days: needs family"),
         ({"family": "web-base", "state": "restored", "version": "v*"}, "may not hold *"),
         ({"family": "web-base", "state": "restored", "version": "1", "keep_latest": 2},
          "keep_latest: state=restored only enables a disabled version"),
@@ -85,8 +89,8 @@ def test_one_client_per_region_and_check_mode_reaches_the_pruner(capsys):
     assert seen["params"]["deregister"] is True and seen["params"]["delete_snapshots"] is True
     assert seen["params"]["protect_in_use"] is True and seen["params"]["required"] is False
     assert seen["params"]["max_deletions"] is None and seen["params"]["prune_without_family"] is False
-    # one client per region and service (EC2, and SSM for the in-use checks), all made at once
-    assert [call.args[1] for call in regional.call_args_list] == ["ec2", "ssm"]
+    # one client per region and service (EC2, SSM for the in-use checks, Recycle Bin), all made at once
+    assert [call.args[1] for call in regional.call_args_list] == ["ec2", "ssm", "rbin"]
     assert all(list(call.args[2]) == ["eu-west-1", "us-west-2"] for call in regional.call_args_list)
 
 
@@ -94,7 +98,7 @@ def test_regions_default_to_the_module_region(capsys):
     with patch(CLIENT, return_value=MagicMock()) as client, patch(RUN, return_value={"changed": False, "regions": {}}):
         result = run_main(capsys, family="web-base", keep_latest=1)
     assert result["_rc"] == 0
-    assert [(call.args[0], call.kwargs["region"]) for call in client.call_args_list] == [("ec2", "us-east-1"), ("ssm", "us-east-1")]
+    assert [(call.args[0], call.kwargs["region"]) for call in client.call_args_list] == [("ec2", "us-east-1"), ("ssm", "us-east-1"), ("rbin", "us-east-1")]
 
 
 def test_required_with_no_match_is_a_clean_failure(capsys):
