@@ -350,7 +350,7 @@ def _plan_family(plan: dict, images: list, in_use: dict, references: dict, now: 
         created = _time.parse(image.get("CreationDate"))
         age_days = (now - created).total_seconds() / 86400.0
         disabled = image.get("State") == "disabled"
-        if image is newest:
+        if newest is not None and image["ImageId"] == newest["ImageId"]:
             plan["kept"].append(_kept(image, ["newest image"]))
             continue
         if newest is None or _newest_first(image) > _newest_first(newest):

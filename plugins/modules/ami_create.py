@@ -148,7 +148,7 @@ options:
     default: false
   protect_cooldown:
     description:
-      - With O(protect=true), protect with a cooldown: once the protection is lifted, the image stays protected
+      - With O(protect=true), protect with a cooldown; once the protection is lifted, the image stays protected
         for 24 hours more.
     type: bool
     default: false

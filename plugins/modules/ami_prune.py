@@ -35,10 +35,10 @@ description:
     (O(disable_after_days)) and deregistration (O(deregister_after_days), or O(keep_days)), each
     at its own age. The ages must not contradict that order.
   - In-use checks. Before an image is disabled or deregistered the module looks for its users in
-    the region: instances in any state but terminated, the default and latest versions of launch
+    the region (instances in any state but terminated, the default and latest versions of launch
     templates, SSM parameters whose value is the image ID (DescribeImageReferences where the API has
     it, else DescribeParameters and GetParameters), a launch within O(keep_launched_within_days), and
-    (unless O(include_shared=true)) sharing with other accounts, organizations or everyone. An image
+    (unless O(include_shared=true)) sharing with other accounts, organizations or everyone). An image
     with users is kept (it can still be deprecated), with every user as a reason.
   - Deregistration protection is respected; see O(lift_protection).
     With O(deprecate_after_days) alone (neither O(keep_latest) nor O(keep_days)) nothing is
@@ -148,7 +148,7 @@ options:
         disabled (DisableImage) instead of deregistered until it is old enough for deregistration. A disabled image
         is hidden, cannot be launched, and loses its launch permissions; O(state=restored) brings it back.
       - Must be at least O(deprecate_after_days), and at most O(deregister_after_days) (or O(keep_days)).
-      - With this option and neither O(deregister_after_days) nor O(keep_days), nothing is deregistered: disabling
+      - With this option and neither O(deregister_after_days) nor O(keep_days), nothing is deregistered; disabling
         is the last stage.
       - From V(0) to V(36500).
     type: int
@@ -166,7 +166,7 @@ options:
         (DisableImageDeregistrationProtection, then DeregisterImage).
       - Without it a protected image is never deregistered, and is listed under RV(regions.kept) with the
         protection as its reason.
-      - Protection enabled with a cooldown stays in force for the cooldown (24 hours on EC2) after it is lifted: the
+      - Protection enabled with a cooldown stays in force for the cooldown (24 hours on EC2) after it is lifted; the
         run lifts it, reports the image under RV(regions.protection_lifted), and a later run deregisters it. An
         image still cooling down is listed under RV(regions.protection_cooldowns) with the time the cooldown ends.
     type: bool
@@ -186,7 +186,7 @@ options:
   recycle_bin_check:
     description:
       - Report, in each region, whether a Recycle Bin retention rule for images (resource type C(EC2_IMAGE))
-        covers the selected images (RV(regions.recycle_bin)): a region-level rule that does not exclude them, or a
+        covers the selected images (RV(regions.recycle_bin)), that is a region-level rule that does not exclude them, or a
         tag-level rule for one of their tags. Deregistered images that a rule covers can be recovered from the
         Recycle Bin until its retention period ends.
       - Where the rules cannot be read (no permission for C(rbin:ListRules)), the report says so and the run goes

@@ -388,7 +388,6 @@ class FakeRegions:
         assert attribute == "launchPermission"
         return {"LaunchPermissions": list(self.shares.get(image_id, []))}
 
-
     rbin_denied = False
 
     def list_rbin_rules(self, client, **params):
