@@ -125,7 +125,10 @@ def validate(params: dict) -> list:
     return [error for error in errors if error]
 
 
-POLICY_OPTIONS = ("keep_latest", "keep_days", "deprecate_after_days", "disable_after_days", "deregister_after_days")
+POLICY_OPTIONS = ("keep_latest", "keep_days", "deprecate_after_days", "disable_after_days", "deregister_after_days",
+                  "deprecate_after_count", "disable_after_count", "deregister_after_count")
+COUNTS = ("deprecate_after_count", "disable_after_count", "deregister_after_count")
+MAX_COUNT = 100000
 # The stages in the order an image goes through them; each age must be at least the one before.
 STAGES = ("deprecate_after_days", "disable_after_days", "deregister_after_days")
 
@@ -141,9 +144,24 @@ def _stage_errors(params: dict) -> list:
             "keep_days and deregister_after_days: both are the age at which a superseded image is deregistered; "
             "set only deregister_after_days"
         )
-    if params.get("deregister_after_days") is not None and params.get("deregister") is False:
-        errors.append("deregister_after_days: deregister is false, so no image would ever be deregistered; "
-                      "drop one of them")
+    for key in ("deregister_after_days", "deregister_after_count"):
+        if params.get(key) is not None and params.get("deregister") is False:
+            errors.append(f"{key}: deregister is false, so no image would ever be deregistered; drop one of them")
+    counts = []
+    for key in COUNTS:
+        value = params.get(key)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_COUNT:
+            errors.append(f"{key}: must be a whole number of images from 1 to {MAX_COUNT}, got {value!r}")
+        else:
+            counts.append((key, value))
+    for (earlier, first), (later, second) in zip(counts, counts[1:]):
+        if second < first:
+            errors.append(
+                f"{later}: {second} images is fewer than {earlier} ({first}); an image is deprecated, then disabled, "
+                f"then deregistered, so each count must be at least the one before"
+            )
     ages = {key: params.get(key) for key in STAGES}
     if ages["deregister_after_days"] is None:
         ages["deregister_after_days"] = params.get("keep_days")
@@ -331,8 +349,16 @@ def _plan_family(plan: dict, images: list, in_use: dict, references: dict, now: 
         deregister_age = keep_days
     # Deregistering needs a keep policy: deprecate_after_days alone only deprecates, and with
     # disable_after_days but no deregistration age, disabling is the last stage.
-    may_deregister = deregister and (keep_latest is not None or deregister_age is not None) and not (
-        disable_after_days is not None and deregister_age is None)
+    # the counts: a stage applies only beyond that many of the newest images
+    deprecate_count = policy.get("deprecate_after_count")
+    disable_count = policy.get("disable_after_count")
+    deregister_count = policy.get("deregister_after_count")
+    deregister_policy = deregister_age is not None or deregister_count is not None
+    disable_stage = disable_after_days is not None or disable_count is not None
+    if deprecate_after_days is None and deprecate_count is not None:
+        deprecate_after_days = 0
+    may_deregister = deregister and (keep_latest is not None or deregister_policy) and not (
+        disable_stage and not deregister_policy)
     keep_latest = max(1, keep_latest or 1)
     retired = ("available", "disabled")
     rankable = [i for i in images if i.get("State") in retired and _time.parse(i.get("CreationDate")) is not None]
@@ -366,8 +392,11 @@ def _plan_family(plan: dict, images: list, in_use: dict, references: dict, now: 
             plan["kept"].append(_kept(image, [f"among the {keep_latest} newest (keep_latest)"]))
             continue
         young = deregister_age is not None and age_days < deregister_age
-        deregister_due = may_deregister and not young and not (disabled and deregister_age is None)
-        disable_due = not disabled and disable_after_days is not None and age_days >= disable_after_days
+        few = deregister_count is not None and rank < deregister_count
+        deregister_due = may_deregister and not young and not few and not (disabled and not deregister_policy)
+        disable_young = disable_after_days is not None and age_days < disable_after_days
+        disable_few = disable_count is not None and rank < disable_count
+        disable_due = not disabled and disable_stage and not disable_young and not disable_few
         reasons: list = []
         if deregister_due or disable_due:
             blockers = _blockers(image, references, now, policy)
@@ -381,8 +410,10 @@ def _plan_family(plan: dict, images: list, in_use: dict, references: dict, now: 
                 continue
             reasons.append(why)
         if disable_due:
-            plan["disabled"].append(_summary(image, reason=f"older than disable_after_days ({age_days:.1f} of "
-                                                           f"{disable_after_days} days)"))
+            why = [f"older than disable_after_days ({age_days:.1f} of {disable_after_days} days)"
+                   if disable_after_days is not None else None,
+                   f"beyond the {disable_count} newest (disable_after_count)" if disable_count is not None else None]
+            plan["disabled"].append(_summary(image, reason="; ".join(w for w in why if w)))
             continue
         if disabled:
             plan["kept"].append(_kept(image, reasons + [_disabled_reason(deregister_age, age_days, may_deregister)]))
@@ -390,14 +421,20 @@ def _plan_family(plan: dict, images: list, in_use: dict, references: dict, now: 
         if not reasons:
             if young:
                 reasons.append(f"younger than {_age_option(policy)} ({age_days:.1f} of {deregister_age} days)")
-            elif disable_after_days is not None:
+            elif few:
+                reasons.append(f"among the {deregister_count} newest (deregister_after_count)")
+            elif disable_young:
                 reasons.append(f"younger than disable_after_days ({age_days:.1f} of {disable_after_days} days)")
+            elif disable_few:
+                reasons.append(f"among the {disable_count} newest (disable_after_count)")
             elif deregister:
                 reasons.append("neither keep_latest nor keep_days is set; deprecation only")
             else:
                 reasons.append("deregister is false")
         current = _time.parse(image.get("DeprecationTime"))
-        if deprecate_after_days is not None:
+        if deprecate_count is not None and rank < deprecate_count:
+            reasons.append(f"among the {deprecate_count} newest (deprecate_after_count)")
+        elif deprecate_after_days is not None:
             target = max(
                 _time.round_to_minute(created + datetime.timedelta(days=deprecate_after_days)),
                 _time.next_minute(now + datetime.timedelta(seconds=30)),
@@ -417,7 +454,9 @@ def _age_option(policy: dict) -> str:
 def _disabled_reason(deregister_age: int | None, age_days: float, may_deregister: bool) -> str:
     if may_deregister and deregister_age is not None:
         return f"disabled; deregistered once {deregister_age} days old ({age_days:.1f} now)"
-    return "disabled (no deregistration age is set)"
+    if may_deregister:
+        return "disabled; deregistered once beyond deregister_after_count"
+    return "disabled (no deregistration age or count is set)"
 
 
 def empty_plan() -> dict:
@@ -437,6 +476,9 @@ def plan_region(
     deprecate_after_days: int | None = None,
     disable_after_days: int | None = None,
     deregister_after_days: int | None = None,
+    deprecate_after_count: int | None = None,
+    disable_after_count: int | None = None,
+    deregister_after_count: int | None = None,
     deregister: bool = True,
     delete_snapshots: bool = True,
     protect_in_use: bool = True,
@@ -461,6 +503,8 @@ def plan_region(
     policy = dict(
         keep_latest=keep_latest, keep_days=keep_days, deprecate_after_days=deprecate_after_days,
         disable_after_days=disable_after_days, deregister_after_days=deregister_after_days, deregister=deregister,
+        deprecate_after_count=deprecate_after_count, disable_after_count=disable_after_count,
+        deregister_after_count=deregister_after_count,
         protect_in_use=protect_in_use, lift_protection=lift_protection,
         keep_launched_within_days=keep_launched_within_days,
     )
@@ -570,6 +614,7 @@ class Pruner:
 
     def _policy(self) -> dict:
         keys = ("keep_latest", "keep_days", "deprecate_after_days", "disable_after_days", "deregister_after_days",
+                "deprecate_after_count", "disable_after_count", "deregister_after_count",
                 "deregister", "delete_snapshots", "protect_in_use", "lift_protection", "keep_launched_within_days",
                 "include_shared")
         policy = {key: self.params.get(key) for key in keys}

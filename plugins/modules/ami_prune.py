@@ -31,9 +31,11 @@ description:
     image without O(keep_days)) is deregistered when O(deregister=true), and its snapshots
     deleted when O(delete_snapshots=true) and no other image of the account uses them
     (DeregisterImage with C(DeleteAssociatedSnapshots) where the API has it, else DeleteSnapshot).
-  - Staged retirement. Superseded images go through deprecation (O(deprecate_after_days)), disabling
-    (O(disable_after_days)) and deregistration (O(deregister_after_days), or O(keep_days)), each
-    at its own age. The ages must not contradict that order.
+  - Staged retirement. Superseded images go through deprecation (O(deprecate_after_days),
+    O(deprecate_after_count)), disabling (O(disable_after_days), O(disable_after_count)) and
+    deregistration (O(deregister_after_days) or O(keep_days), O(deregister_after_count)), each at its
+    own age and count (an image passes every one given for a stage). Neither the ages nor the counts
+    may contradict that order.
   - In-use checks. Before an image is disabled or deregistered the module looks for its users in
     the region (instances in any state but terminated, the default and latest versions of launch
     templates, SSM parameters whose value is the image ID (DescribeImageReferences where the API has
@@ -80,7 +82,7 @@ options:
     description:
       - How many of the newest images to keep in each region; at least 1.
       - With O(state=present), at least one of O(keep_latest), O(keep_days), O(deprecate_after_days),
-        O(disable_after_days) and O(deregister_after_days) is required.
+        O(disable_after_days), O(deregister_after_days) and the three C(*_after_count) options is required.
         Without O(keep_latest) the newest image is still kept.
     type: int
   keep_days:
@@ -148,8 +150,8 @@ options:
         disabled (DisableImage) instead of deregistered until it is old enough for deregistration. A disabled image
         is hidden, cannot be launched, and loses its launch permissions; O(state=restored) brings it back.
       - Must be at least O(deprecate_after_days), and at most O(deregister_after_days) (or O(keep_days)).
-      - With this option and neither O(deregister_after_days) nor O(keep_days), nothing is deregistered; disabling
-        is the last stage.
+      - With this option (or O(disable_after_count)) and none of O(deregister_after_days), O(keep_days) and
+        O(deregister_after_count), nothing is deregistered; disabling is the last stage.
       - From V(0) to V(36500).
     type: int
   deregister_after_days:
@@ -159,6 +161,24 @@ options:
       - The same age as O(keep_days), named for the staged options; set one of the two.
       - Must be at least O(disable_after_days) and O(deprecate_after_days).
       - From V(0) to V(36500).
+    type: int
+  deprecate_after_count:
+    description:
+      - Deprecate only the images beyond this many of the newest of each family (the first stage, by count). With
+        O(deprecate_after_days) too, an image must be beyond the count and gets its deprecation time from the age.
+      - From V(1) to V(100000).
+    type: int
+  disable_after_count:
+    description:
+      - Disable only the images beyond this many of the newest of each family. With O(disable_after_days) too, an
+        image must be both beyond the count and old enough.
+      - Must be at least O(deprecate_after_count), and at most O(deregister_after_count). From V(1) to V(100000).
+    type: int
+  deregister_after_count:
+    description:
+      - Deregister only the images beyond this many of the newest of each family. With
+        O(deregister_after_days) (or O(keep_days)) too, an image must be both beyond the count and old enough.
+      - Must be at least O(disable_after_count). From V(1) to V(100000).
     type: int
   lift_protection:
     description:
@@ -423,6 +443,9 @@ def main():
         version=dict(type="str"),
         disable_after_days=dict(type="int"),
         deregister_after_days=dict(type="int"),
+        deprecate_after_count=dict(type="int"),
+        disable_after_count=dict(type="int"),
+        deregister_after_count=dict(type="int"),
         lift_protection=dict(type="bool", default=False),
         keep_launched_within_days=dict(type="int"),
         include_shared=dict(type="bool", default=False),

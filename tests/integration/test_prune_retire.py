@@ -190,6 +190,21 @@ def test_each_stage_at_its_own_age_in_three_regions(aws, prune):
         assert made[region]["disable"][0] not in state(aws, region)["images"]
 
 
+def test_each_stage_beyond_its_own_count_in_three_regions(aws, prune):
+    made = {region: family_images(aws, region, {"v4": 4, "v3": 5, "v2": 6, "v1": 7}) for region in REGIONS}
+    before = snapshot_before(aws)
+    args = {"family": FAMILY, "keep_latest": 1, "deprecate_after_count": 2, "disable_after_count": 3,
+            "deregister_after_count": 4, "max_deletions": 3}
+    predicted, done, again = prune([(args, True), (args, False), (args, False)])
+    assert_properties(aws, before, made, predicted, done, again)
+    for region in REGIONS:
+        plan = done["regions"][region]
+        assert reasons(done, region)[made[region]["v4"][0]][-1] == "among the 2 newest (deprecate_after_count)"
+        assert ids(plan["deprecated"]) == [made[region]["v3"][0]]
+        assert ids(plan["disabled"]) == [made[region]["v2"][0]]
+        assert ids(plan["deregistered"]) == [made[region]["v1"][0]]
+
+
 def test_disable_is_the_last_stage_without_a_deregistration_age(aws, prune):
     made = {region: family_images(aws, region, {"old": 400}) for region in REGIONS}
     before = snapshot_before(aws)
