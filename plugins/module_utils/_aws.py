@@ -36,6 +36,9 @@ def _retry(**extra: t.Any):
 class BakeryAWSError(AnsibleAWSError):
     """An AWS call made by bakery.ami failed; the message names the operation."""
 
+    # set when the SDK itself lacks the operation (see unsupported())
+    unsupported = False
+
     @property
     def code(self) -> str | None:
         exc = self.exception
@@ -226,6 +229,98 @@ def enable_image_deprecation(client, image_id: str, deprecate_at) -> bool:
 def disable_image_deprecation(client, image_id: str) -> bool:
     client.disable_image_deprecation(ImageId=image_id)
     return True
+
+
+# ---------------------------------------------------------------------------------------------
+# Retirement: disable/enable, deregistration protection, references, block public access
+
+
+@_Handler.common_error_handler("deregister image with its snapshots")
+@_retry()
+def deregister_image_with_snapshots(client, image_id: str) -> list:
+    """DeregisterImage with DeleteAssociatedSnapshots; EC2's DeleteSnapshotResults.
+
+    Raises BakeryAWSError like every wrapper; a caller falls back to deregister_image and
+    delete_snapshot when unsupported_parameter() says the API does not take the parameter.
+    """
+    return client.deregister_image(ImageId=image_id, DeleteAssociatedSnapshots=True).get("DeleteSnapshotResults") or []
+
+
+# What an API (or an SDK too old to know it) answers to a parameter or action it does not have.
+UNSUPPORTED_CODES = ("InvalidAction", "UnsupportedOperation", "UnknownParameter", "InvalidParameter",
+                     "UnsupportedParameter")
+
+
+def unsupported(exc: BaseException) -> bool:
+    """Whether a failed call failed because the API does not have the action or parameter."""
+    if getattr(exc, "unsupported", False):
+        return True
+    cause = getattr(exc, "exception", exc)
+    if type(cause).__name__ in ("ParamValidationError", "UnknownParameterError", "OperationNotPageableError"):
+        return True
+    return error_code(exc) in UNSUPPORTED_CODES
+
+
+@_Handler.common_error_handler("disable image")
+@_retry()
+def disable_image(client, image_id: str) -> bool:
+    client.disable_image(ImageId=image_id)
+    return True
+
+
+@_Handler.common_error_handler("enable image")
+@_retry()
+def enable_image(client, image_id: str) -> bool:
+    client.enable_image(ImageId=image_id)
+    return True
+
+
+@_Handler.common_error_handler("enable image deregistration protection")
+@_retry()
+def enable_image_deregistration_protection(client, image_id: str, with_cooldown: bool) -> str:
+    """The protection state EC2 answers (enabled-without-cooldown or enabled-with-cooldown)."""
+    return client.enable_image_deregistration_protection(ImageId=image_id, WithCooldown=with_cooldown).get("Return")
+
+
+@_Handler.common_error_handler("disable image deregistration protection")
+@_retry()
+def disable_image_deregistration_protection(client, image_id: str) -> str:
+    """The protection state EC2 answers (disabled, or disabled-after-<time> for a cooldown)."""
+    return client.disable_image_deregistration_protection(ImageId=image_id).get("Return")
+
+
+@_Handler.common_error_handler("describe image references")
+@_retry()
+def describe_image_references(client, **params) -> list:
+    """All pages of DescribeImageReferences (instances, launch templates, SSM parameters of images)."""
+    if not hasattr(client, "describe_image_references"):
+        error = BakeryAWSError(message="Failed to describe image references: the installed botocore does not have it")
+        error.unsupported = True
+        raise error
+    return _paginate(client, "describe_image_references", "ImageReferences", params)
+
+
+@_Handler.common_error_handler("get image block public access state")
+@_retry()
+def get_image_block_public_access_state(client) -> str:
+    """block-new-sharing or unblocked: the region's image block public access setting."""
+    return client.get_image_block_public_access_state().get("ImageBlockPublicAccessState")
+
+
+# ---------------------------------------------------------------------------------------------
+# Launch templates
+
+
+@_Handler.common_error_handler("describe launch templates")
+@_retry()
+def describe_launch_templates(client, **params) -> list:
+    return _paginate(client, "describe_launch_templates", "LaunchTemplates", params)
+
+
+@_Handler.common_error_handler("describe launch template versions")
+@_retry()
+def describe_launch_template_versions(client, **params) -> list:
+    return _paginate(client, "describe_launch_template_versions", "LaunchTemplateVersions", params)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -455,3 +550,38 @@ def parameter_tags(client, name: str) -> dict:
     """The parameter's tags as a dict; {} when it does not exist."""
     tags = client.list_tags_for_resource(ResourceType="Parameter", ResourceId=name).get("TagList", [])
     return {tag["Key"]: tag["Value"] for tag in tags}
+
+
+@_Handler.common_error_handler("describe SSM parameters")
+@_retry()
+def describe_parameters(client, **params) -> list:
+    return _paginate(client, "describe_parameters", "Parameters", params)
+
+
+@_Handler.common_error_handler("get SSM parameters")
+@_retry()
+def get_parameters(client, names: list) -> list:
+    """The parameters that exist among names (at most 10 a call)."""
+    return client.get_parameters(Names=list(names)).get("Parameters") or []
+
+
+# ---------------------------------------------------------------------------------------------
+# Recycle Bin
+
+
+@_Handler.common_error_handler("list Recycle Bin rules")
+@_retry()
+def list_rbin_rules(client, **params) -> list:
+    return _paginate(client, "list_rules", "Rules", params)
+
+
+@_Handler.common_error_handler("create Recycle Bin rule")
+@_retry()
+def create_rbin_rule(client, **params) -> dict:
+    return client.create_rule(**params)
+
+
+@_Handler.common_error_handler("get Recycle Bin rule")
+@_retry()
+def get_rbin_rule(client, identifier: str) -> dict:
+    return client.get_rule(Identifier=identifier)

@@ -191,7 +191,19 @@ def validate(params: dict, now: datetime.datetime | None = None) -> list:
     )
     if params.get("wait_timeout") is not None and params["wait_timeout"] < 1:
         errors.append(f"wait_timeout: must be at least 1 second, got {params['wait_timeout']}")
+    if params.get("protect_cooldown") and not params.get("protect"):
+        errors.append("protect_cooldown: applies only with protect: true (it is the cooldown of the protection)")
     return [error for error in errors if error]
+
+
+PROTECTION_OFF = "disabled"
+
+
+def wanted_protection(params: dict) -> str | None:
+    """The DeregistrationProtection the image must show, or None when the task leaves it as it is."""
+    if not params.get("protect"):
+        return None
+    return "enabled-with-cooldown" if params.get("protect_cooldown") else "enabled-without-cooldown"
 
 
 def _pending_errors(params: dict, now: datetime.datetime | None) -> list:
@@ -540,6 +552,9 @@ class ImageCreator:
                 updates["deprecate_at"] = self.deprecate_at
         if self.imds_v2 and image.get("ImdsSupport") != "v2.0":
             updates["imds_support"] = "v2.0"
+        protection = wanted_protection(self.params)
+        if protection is not None and (image.get("DeregistrationProtection") or PROTECTION_OFF) != protection:
+            updates["protection"] = protection
         return updates
 
     @staticmethod
@@ -600,6 +615,9 @@ class ImageCreator:
             _aws.modify_image_attribute(self.client, image_id, ImdsSupport={"Value": "v2.0"})
         if "deprecate_at" in updates:
             _aws.enable_image_deprecation(self.client, image_id, updates["deprecate_at"])
+        if "protection" in updates:
+            _aws.enable_image_deregistration_protection(
+                self.client, image_id, updates["protection"] == "enabled-with-cooldown")
 
     # -- the task -------------------------------------------------------------------------------
 
@@ -622,6 +640,9 @@ class ImageCreator:
             parsed = _time.parse(image["DeprecationTime"])
             deprecation = _time.iso(parsed) if parsed else image["DeprecationTime"]
         imds = "v2.0" if "imds_support" in updates else image.get("ImdsSupport")
+        protection = updates.get("protection") or image.get("DeregistrationProtection")
+        if not image:
+            protection = wanted_protection(self.params) or PROTECTION_OFF
         return {
             "changed": changed,
             "adopted": adopted,
@@ -633,6 +654,7 @@ class ImageCreator:
             "snapshot_tags": self.snapshot_tags,
             "deprecation_time": deprecation,
             "imds_support": imds,
+            "deregistration_protection": protection,
             "updates": sorted(updates),
         }
 

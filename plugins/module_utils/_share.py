@@ -107,3 +107,35 @@ def converge(client, image_id: str, snapshot_ids: t.Iterable[str], permissions: 
 
 def changed(added: dict) -> bool:
     return bool(added["launch_permissions"] or added["snapshot_permissions"])
+
+
+# Image block public access: while a region's setting is block-new-sharing, EC2 refuses to make an
+# image public there (images already public stay so).
+BPA_BLOCKING = "block-new-sharing"
+
+
+def is_public(permissions: list) -> bool:
+    """Whether the LaunchPermission entries share with everyone (the group all)."""
+    return any(entry.get("Group") == "all" for entry in permissions or [])
+
+
+def public_share_refusals(clients: dict, regions: t.Iterable[str], option: str = "launch_permissions.group_names") -> list:
+    """One message for each region whose image block public access refuses a public share (reads only).
+
+    A region whose API has no GetImageBlockPublicAccessState has no such setting, and passes.
+    """
+    errors = []
+    for region in dict.fromkeys(regions):
+        try:
+            state = _aws.get_image_block_public_access_state(clients[region])
+        except _aws.BakeryAWSError as exc:
+            if _aws.unsupported(exc):
+                continue
+            raise
+        if state == BPA_BLOCKING:
+            errors.append(
+                f"{option}: 'all' would make the image public in {region}, but image block public access "
+                f"(ImageBlockPublicAccessState) is {BPA_BLOCKING} there; EC2 refuses new public shares until it is "
+                f"turned off (DisableImageBlockPublicAccess in {region}); nothing was changed"
+            )
+    return errors

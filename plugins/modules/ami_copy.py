@@ -98,6 +98,8 @@ options:
   launch_permissions:
     description:
       - Who may launch the copies. Permissions are added; existing ones are left alone.
+      - A public share (V(all) in O(launch_permissions.group_names)) fails before anything is copied when image
+        block public access is V(block-new-sharing) in the source region or any destination region.
     type: dict
     suboptions:
       user_ids:
@@ -278,6 +280,7 @@ from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleA
 
 from ansible_collections.bakery.ami.plugins.module_utils import _aws
 from ansible_collections.bakery.ami.plugins.module_utils import _copy
+from ansible_collections.bakery.ami.plugins.module_utils import _share
 from ansible_collections.bakery.ami.plugins.module_utils import _validate
 
 
@@ -299,6 +302,13 @@ def main():
     # Clients are made here, in the main thread; the backend's worker threads only use them.
     regions = [request.source_region] + [spec.region for spec in request.regions]
     clients = _aws.regional_clients(module, "ec2", regions)
+    if _share.is_public(request.launch_permissions):
+        try:
+            refusals = _share.public_share_refusals(clients, regions)
+        except _aws.BakeryAWSError as e:
+            module.fail_json_aws_error(e)
+        if refusals:
+            module.fail_json(msg="; ".join(refusals), errors=refusals)
     copier = _copy.AmiCopier(request, clients, check_mode=module.check_mode)
     try:
         result = copier.run()

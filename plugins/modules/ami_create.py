@@ -148,6 +148,21 @@ options:
         (UTC unless an offset is given). EC2 rounds it to the minute; it must lie in the future
         when it is set.
     type: str
+  protect:
+    description:
+      - Turn on deregistration protection of the image (EnableImageDeregistrationProtection) once it is
+        available, so that it cannot be deregistered until the protection is lifted. M(bakery.ami.ami_prune)
+        deregisters a protected image only with its O(bakery.ami.ami_prune#module:lift_protection=true).
+      - V(false) leaves the image's protection as it is (it never lifts a protection).
+      - Applies to the image in its own region, not to its copies.
+    type: bool
+    default: false
+  protect_cooldown:
+    description:
+      - With O(protect=true), protect with a cooldown; once the protection is lifted, the image stays protected
+        for 24 hours more.
+    type: bool
+    default: false
   launch_permissions:
     description:
       - Who may launch the image, checked and applied by the same code as O(copy.launch_permissions)
@@ -156,6 +171,8 @@ options:
       - Permissions are added; existing ones are left alone, so a rerun changes nothing.
       - When O(copy) is given without its own O(copy.launch_permissions) and O(copy.share_snapshots),
         the copies get these too.
+      - A public share (V(all) in O(launch_permissions.group_names)) fails before anything is made when image
+        block public access is V(block-new-sharing) in the image's region (or, for the copies, in theirs).
     type: dict
     suboptions:
       user_ids:
@@ -352,6 +369,14 @@ EXAMPLES = r"""
         delete_on_termination: true
   register: image
 
+- name: A release image that cannot be deregistered by mistake (protection with a 24-hour cooldown)
+  bakery.ami.ami_create:
+    instance_id: "{{ builder.instance_id }}"
+    name: "web-base 2025.11.26 (build {{ build_id }})"
+    build_id: "{{ build_id }}"
+    protect: true
+    protect_cooldown: true
+
 - name: Register an image from a root-volume snapshot (chroot-style build)
   bakery.ami.ami_create:
     snapshot_id: snap-0123456789abcdef0
@@ -436,6 +461,13 @@ imds_support:
   description: V(v2.0) when instances launched from the image require IMDSv2.
   returned: always
   type: str
+deregistration_protection:
+  description:
+    - The image's deregistration protection (V(disabled), V(enabled-without-cooldown), V(enabled-with-cooldown), or
+      C(disabled-after-<time>) during a cooldown); in check mode for an image not made yet, what it would be.
+  returned: always
+  type: str
+  sample: enabled-without-cooldown
 copies:
   description:
     - With O(copy), the copies by region, as M(bakery.ami.ami_copy) returns them (C(images), C(failed_regions),
@@ -472,7 +504,7 @@ sharing:
     snapshot_permissions: {"snap-0abcdef1234567890": ["123456789012"]}
 updates:
   description: What the task changed on the image after creating or adopting it
-    (V(image_tags), V(snapshot_tags), V(deprecate_at), V(imds_support), V(launch_permissions),
+    (V(image_tags), V(snapshot_tags), V(deprecate_at), V(imds_support), V(protection), V(launch_permissions),
     V(snapshot_permissions), and V(pending_tags) when it took
     the pending tags off).
   returned: always
@@ -513,6 +545,8 @@ def main():
         build_id=dict(type="str"),
         imds_support=dict(type="str", choices=["v2.0", "none"], default="v2.0"),
         deprecate_at=dict(type="str"),
+        protect=dict(type="bool", default=False),
+        protect_cooldown=dict(type="bool", default=False),
         **_share.suboptions(),
         block_device_mappings=dict(
             type="list",
@@ -563,6 +597,12 @@ def main():
     else:
         # one session for the image's region and every destination
         clients = _aws.regional_clients(module, "ec2", [module.region] + [spec.region for spec in copy_request.regions])
+    try:
+        refusals = _public_share_refusals(module.region, clients, permissions, copy_request)
+    except _aws.BakeryAWSError as e:
+        module.fail_json_aws_error(e)
+    if refusals:
+        module.fail_json(msg="; ".join(refusals), errors=refusals)
     creator = _create.ImageCreator(
         clients[module.region], module.region, module.params, module.check_mode,
         pending_tags=_create.pending_tags(module.params),
@@ -586,6 +626,14 @@ def main():
     if copy_request is not None:
         result = _copy_image(module, copy_request, clients, creator, result)
     module.exit_json(**result)
+
+
+def _public_share_refusals(region: str, clients: dict, permissions: list, copy_request) -> list:
+    """Where a public share is asked for, the regions whose image block public access refuses it."""
+    regions = [region] if _share.is_public(permissions) else []
+    if copy_request is not None and _share.is_public(copy_request.launch_permissions):
+        regions += [spec.region for spec in copy_request.regions]
+    return _share.public_share_refusals(clients, regions) if regions else []
 
 
 def _share_image(module, client, result: dict, permissions: list, share_user_ids: list) -> dict:

@@ -29,7 +29,20 @@ description:
     pending, or failed).
   - Every other image is superseded. A superseded image older than O(keep_days) (any superseded
     image without O(keep_days)) is deregistered when O(deregister=true), and its snapshots
-    deleted when O(delete_snapshots=true) and no other image of the account uses them.
+    deleted when O(delete_snapshots=true) and no other image of the account uses them
+    (DeregisterImage with C(DeleteAssociatedSnapshots) where the API has it, else DeleteSnapshot).
+  - Staged retirement. Superseded images go through deprecation (O(deprecate_after_days),
+    O(deprecate_after_count)), disabling (O(disable_after_days), O(disable_after_count)) and
+    deregistration (O(deregister_after_days) or O(keep_days), O(deregister_after_count)), each at its
+    own age and count (an image passes every one given for a stage). Neither the ages nor the counts
+    may contradict that order.
+  - In-use checks. Before an image is disabled or deregistered the module looks for its users in
+    the region (instances in any state but terminated, the default and latest versions of launch
+    templates, SSM parameters whose value is the image ID (DescribeImageReferences where the API has
+    it, else DescribeParameters and GetParameters), a launch within O(keep_launched_within_days), and
+    (unless O(include_shared=true)) sharing with other accounts, organizations or everyone). An image
+    with users is kept (it can still be deprecated), with every user as a reason.
+  - Deregistration protection is respected; see O(lift_protection).
     With O(deprecate_after_days) alone (neither O(keep_latest) nor O(keep_days)) nothing is
     deregistered; every image but the newest is only deprecated.
   - A superseded image that stays gets a deprecation time of its creation date plus
@@ -39,6 +52,8 @@ description:
     region and family together) and at most half of the images of any family in a region. A run
     that would deregister more fails before any change, in check mode too, and lists the images
     it would deregister; set O(max_deletions) to the number it names to allow it.
+  - Disabled images of the selection are read too (C(IncludeDisabled)). They are never the newest
+    image of a family; one older than the deregistration age is deregistered.
   - Only images owned by this account are ever selected. The newest image of every family is
     always kept, whatever the policy says.
   - All regions are read first, then changed, each region in its own thread. Check mode is the
@@ -66,7 +81,8 @@ options:
   keep_latest:
     description:
       - How many of the newest images to keep in each region; at least 1.
-      - At least one of O(keep_latest), O(keep_days) and O(deprecate_after_days) is required.
+      - With O(state=present), at least one of O(keep_latest), O(keep_days), O(deprecate_after_days),
+        O(disable_after_days), O(deregister_after_days) and the three C(*_after_count) options is required.
         Without O(keep_latest) the newest image is still kept.
     type: int
   keep_days:
@@ -113,6 +129,96 @@ options:
         Given, it replaces both limits.
       - V(0) lets a run deprecate but never deregister.
       - From V(0) to V(100000).
+    type: int
+  state:
+    description:
+      - V(present) retires the old images of the selection (the keep rules and stages below).
+      - V(restored) enables again the disabled images of one O(version) of the selection, in every region (EnableImage).
+        Every image of that version must be disabled, or the run fails before any change. EC2 removed their launch
+        permissions when they were disabled and the collection records none on the image, so the result says
+        (RV(launch_permissions)) that they must be shared again.
+    type: str
+    choices: [present, restored]
+    default: present
+  version:
+    description:
+      - With O(state=restored), the C(bakery:version) tag value of the images to restore.
+    type: str
+  disable_after_days:
+    description:
+      - The second stage of retirement. A superseded image at least this many days old (by creation date) is
+        disabled (DisableImage) instead of deregistered until it is old enough for deregistration. A disabled image
+        is hidden, cannot be launched, and loses its launch permissions; O(state=restored) brings it back.
+      - Must be at least O(deprecate_after_days), and at most O(deregister_after_days) (or O(keep_days)).
+      - With this option (or O(disable_after_count)) and none of O(deregister_after_days), O(keep_days) and
+        O(deregister_after_count), nothing is deregistered; disabling is the last stage.
+      - From V(0) to V(36500).
+    type: int
+  deregister_after_days:
+    description:
+      - The last stage of retirement. A superseded image at least this many days old is deregistered (disabled
+        or not), with its snapshots when O(delete_snapshots=true).
+      - The same age as O(keep_days), named for the staged options; set one of the two.
+      - Must be at least O(disable_after_days) and O(deprecate_after_days).
+      - From V(0) to V(36500).
+    type: int
+  deprecate_after_count:
+    description:
+      - Deprecate only the images beyond this many of the newest of each family (the first stage, by count). With
+        O(deprecate_after_days) too, an image must be beyond the count and gets its deprecation time from the age.
+      - From V(1) to V(100000).
+    type: int
+  disable_after_count:
+    description:
+      - Disable only the images beyond this many of the newest of each family. With O(disable_after_days) too, an
+        image must be both beyond the count and old enough.
+      - Must be at least O(deprecate_after_count), and at most O(deregister_after_count). From V(1) to V(100000).
+    type: int
+  deregister_after_count:
+    description:
+      - Deregister only the images beyond this many of the newest of each family. With
+        O(deregister_after_days) (or O(keep_days)) too, an image must be both beyond the count and old enough.
+      - Must be at least O(disable_after_count). From V(1) to V(100000).
+    type: int
+  lift_protection:
+    description:
+      - Lift the deregistration protection of the images this run deregisters
+        (DisableImageDeregistrationProtection, then DeregisterImage).
+      - Without it a protected image is never deregistered, and is listed under RV(regions.kept) with the
+        protection as its reason.
+      - Protection enabled with a cooldown stays in force for the cooldown (24 hours on EC2) after it is lifted; the
+        run lifts it, reports the image under RV(regions.protection_lifted), and a later run deregisters it. An
+        image still cooling down is listed under RV(regions.protection_cooldowns) with the time the cooldown ends.
+    type: bool
+    default: false
+  keep_launched_within_days:
+    description:
+      - Keep (from being disabled or deregistered) an image launched within this many days, by its
+        C(LastLaunchedTime). EC2 updates that time about 24 hours late, so use at least V(2).
+      - From V(0) to V(36500).
+    type: int
+  include_shared:
+    description:
+      - Also disable and deregister images shared with other accounts, organizations or organizational units, or
+        public. By default such an image is kept, with whom it is shared as the reason.
+    type: bool
+    default: false
+  recycle_bin_check:
+    description:
+      - Report, in each region, whether a Recycle Bin retention rule for images (resource type C(EC2_IMAGE))
+        covers the selected images (RV(regions.recycle_bin)), that is a region-level rule that does not exclude them, or a
+        tag-level rule for one of their tags. Deregistered images that a rule covers can be recovered from the
+        Recycle Bin until its retention period ends.
+      - Where the rules cannot be read (no permission for C(rbin:ListRules)), the report says so and the run goes
+        on.
+    type: bool
+    default: true
+  recycle_bin_retention_days:
+    description:
+      - Create, in each region where no rule covers the family's images, a tag-level retention rule for images
+        tagged C(bakery:family=<family>) that keeps them this many days after they are deregistered. The rule is
+        made before any image is deregistered, so the images this run deregisters are retained.
+      - Needs O(family). From V(1) to V(365).
     type: int
   prune_without_family:
     description:
@@ -169,6 +275,26 @@ EXAMPLES = r"""
       bakery:stage: base
     keep_latest: 2
 
+- name: Staged retirement - deprecate after 30 days, disable after 60, deregister after 120
+  bakery.ami.ami_prune:
+    family: web-base
+    regions: [us-east-1, eu-west-1, ap-southeast-2]
+    keep_latest: 3
+    deprecate_after_days: 30
+    disable_after_days: 60
+    deregister_after_days: 120
+    keep_launched_within_days: 14
+    lift_protection: true
+    # deregistered images stay recoverable for 30 days where no Recycle Bin rule covers them yet
+    recycle_bin_retention_days: 30
+
+- name: Bring back a disabled version (its launch permissions must be shared again)
+  bakery.ami.ami_prune:
+    family: web-base
+    regions: [us-east-1, eu-west-1]
+    state: restored
+    version: "20251001120000"
+
 - name: Retire by deprecation only
   bakery.ami.ami_prune:
     tags:
@@ -188,6 +314,10 @@ would_deregister:
   description: How many images the run would have deregistered when it stopped at the deletion limits.
   returned: when the deletion limits stopped the run
   type: int
+launch_permissions:
+  description: With O(state=restored), what must be done about the launch permissions of the restored images.
+  returned: when O(state=restored)
+  type: str
 regions:
   description: What was done (in check mode, would be done) in each region.
   returned: always
@@ -203,8 +333,43 @@ regions:
         - C(family) is the image's C(bakery:family) value, or null.
       type: list
       elements: dict
+    disabled:
+      description: Images disabled (C(image_id), C(name), C(creation_date), C(family), C(reason)).
+      type: list
+      elements: dict
+    protection_lifted:
+      description:
+        - Images whose deregistration protection (with a cooldown) this run lifts; a later run deregisters them
+          once the cooldown ends (C(image_id), C(name), C(creation_date), C(family), C(protection), C(cooldown)).
+      type: list
+      elements: dict
+    protection_cooldowns:
+      description:
+        - Images kept because their protection was lifted and its cooldown has not ended (C(image_id), C(name),
+          C(creation_date), C(family), C(protection), C(until)).
+      type: list
+      elements: dict
+    recycle_bin:
+      description:
+        - With O(recycle_bin_check), whether a Recycle Bin retention rule covers the selected images in the region.
+        - C(covered) (true, false, or null when the rules could not be read, with C(reason)); C(rules), the
+          covering rules (C(identifier), C(retention_days), C(level) V(region) or V(tag), C(description));
+          C(create_rule), the rule the run creates (or would create in check mode), and C(created_rule), its
+          identifier once made.
+      type: dict
+    in_use_checked_by:
+      description:
+        - How instances and SSM parameters were looked up for the images the run would disable or deregister
+          (V(DescribeImageReferences) or V(direct queries)); null when there were none.
+      type: str
+    restored:
+      description: With O(state=restored), the images enabled again.
+      type: list
+      elements: dict
     deregistered:
-      description: Images deregistered (C(image_id), C(name), C(creation_date), C(family), C(snapshot_ids)).
+      description:
+        - Images deregistered (C(image_id), C(name), C(creation_date), C(family), C(snapshot_ids),
+          C(lift_protection)). C(lift_protection) says its deregistration protection was lifted first.
       type: list
       elements: dict
     deleted_snapshots:
@@ -212,7 +377,10 @@ regions:
       type: list
       elements: str
     kept:
-      description: Images left alone (C(image_id), C(name), C(creation_date), C(family), C(reason)).
+      description:
+        - Images left alone (C(image_id), C(name), C(creation_date), C(family), C(reason), C(reasons)).
+        - C(reasons) lists every reason (for example each launch template, SSM parameter and share that uses the
+          image); C(reason) joins them.
       type: list
       elements: dict
     ignored:
@@ -242,6 +410,11 @@ regions:
           creation_date: "2025-11-26T10:00:00.000Z"
           family: web-base
           reason: newest image
+          reasons: [newest image]
+      disabled: []
+      protection_lifted: []
+      protection_cooldowns: []
+      in_use_checked_by: null
       kept_snapshots: []
       ignored: []
 """
@@ -266,11 +439,23 @@ def main():
         required=dict(type="bool", default=False),
         max_deletions=dict(type="int"),
         prune_without_family=dict(type="bool", default=False),
+        state=dict(type="str", choices=["present", "restored"], default="present"),
+        version=dict(type="str"),
+        disable_after_days=dict(type="int"),
+        deregister_after_days=dict(type="int"),
+        deprecate_after_count=dict(type="int"),
+        disable_after_count=dict(type="int"),
+        deregister_after_count=dict(type="int"),
+        lift_protection=dict(type="bool", default=False),
+        keep_launched_within_days=dict(type="int"),
+        include_shared=dict(type="bool", default=False),
+        recycle_bin_check=dict(type="bool", default=True),
+        recycle_bin_retention_days=dict(type="int"),
     )
     module = AnsibleAWSModule(
         argument_spec=argument_spec,
         supports_check_mode=True,
-        required_one_of=[("family", "tags"), ("keep_latest", "keep_days", "deprecate_after_days")],
+        required_one_of=[("family", "tags")],
     )
     errors = _prune.validate(module.params)
     if errors:
@@ -280,7 +465,10 @@ def main():
     if not regions or not regions[0]:
         module.fail_json(msg="regions: give the regions to prune in, or set the module's region")
     clients = _aws.regional_clients(module, "ec2", regions)
-    pruner = _prune.Pruner(clients, module.params, module.check_mode)
+    pruning = module.params["state"] == "present"
+    ssm_clients = _aws.regional_clients(module, "ssm", regions) if pruning else {}
+    rbin_clients = _aws.regional_clients(module, "rbin", regions) if pruning and module.params["recycle_bin_check"] else {}
+    pruner = _prune.Pruner(clients, module.params, module.check_mode, ssm_clients=ssm_clients, rbin_clients=rbin_clients)
     try:
         result = pruner.run()
     except _prune.PruneError as e:

@@ -14,7 +14,7 @@ from ansible_collections.bakery.ami.plugins.module_utils import _create
 from ansible_collections.bakery.ami.plugins.module_utils import _waiter
 
 MUTATING = ("create_image", "register_image", "create_tags", "delete_tags", "modify_image_attribute", "enable_image_deprecation",
-            "stop_instances", "terminate_instances")
+            "stop_instances", "terminate_instances", "enable_image_deregistration_protection")
 NEXT_YEAR = datetime.datetime.now(datetime.timezone.utc).year + 1
 FUTURE = f"{NEXT_YEAR}-01-31T00:00:00Z"
 
@@ -194,6 +194,12 @@ class FakeEC2:
         self.images[image_id]["ImdsSupport"] = params["ImdsSupport"]["Value"]
         return True
 
+    def enable_image_deregistration_protection(self, client, image_id, with_cooldown):
+        self.calls.append(("enable_image_deregistration_protection", {"ImageId": image_id, "WithCooldown": with_cooldown}))
+        state = "enabled-with-cooldown" if with_cooldown else "enabled-without-cooldown"
+        self.images[image_id]["DeregistrationProtection"] = state
+        return state
+
     def enable_image_deprecation(self, client, image_id, deprecate_at):
         self.calls.append(("enable_image_deprecation", {"ImageId": image_id, "DeprecateAt": deprecate_at}))
         self.images[image_id]["DeprecationTime"] = deprecate_at.strftime("%Y-%m-%dT%H:%M:%S.000Z")
@@ -215,6 +221,7 @@ def ec2(monkeypatch):
         "delete_tags",
         "modify_image_attribute",
         "enable_image_deprecation",
+        "enable_image_deregistration_protection",
     ):
         monkeypatch.setattr(f"ansible_collections.bakery.ami.plugins.module_utils._aws.{name}", getattr(fake, name))
     return fake
@@ -938,3 +945,37 @@ def test_pending_tags_equal_in_both_places_are_accepted():
     assert _create.validate(params(instance_id="i-0123456789abcdef0", pending_tags=pending,
                                    copy={"regions": ["us-west-2"], "pending_tags": dict(pending)})) == []
     assert _create.pending_tags({"pending_tags": None, "copy": {"pending_tags": pending}}) == pending
+
+
+# ---------------------------------------------------------------------------------------------
+# Deregistration protection
+
+
+@pytest.mark.parametrize("cooldown,expected", [(False, "enabled-without-cooldown"), (True, "enabled-with-cooldown")])
+def test_protect_turns_protection_on_once_and_a_rerun_changes_nothing(ec2, cooldown, expected):
+    instance_id = ec2.add_instance("stopped")
+    predicted = creator(params(instance_id=instance_id, protect=True, protect_cooldown=cooldown), check_mode=True).run()
+    assert predicted["deregistration_protection"] == expected and ec2.mutations() == []
+    result = creator(params(instance_id=instance_id, protect=True, protect_cooldown=cooldown)).run()
+    assert result["deregistration_protection"] == expected and "protection" in result["updates"]
+    assert ec2.images[result["image_id"]]["DeregistrationProtection"] == expected
+    calls = [c for c in ec2.mutations() if c[0] == "enable_image_deregistration_protection"]
+    assert calls == [("enable_image_deregistration_protection", {"ImageId": result["image_id"], "WithCooldown": cooldown})]
+    before = len(ec2.mutations())
+    again = creator(params(instance_id=instance_id, protect=True, protect_cooldown=cooldown)).run()
+    assert again["changed"] is False and len(ec2.mutations()) == before
+
+
+def test_an_adopted_image_gets_the_protection_it_lacks_and_protect_false_never_lifts_it(ec2):
+    instance_id = ec2.add_instance("stopped")
+    made = creator(params(instance_id=instance_id)).run()
+    assert made["deregistration_protection"] in (None, "disabled")
+    adopted = creator(params(instance_id=instance_id, protect=True)).run()
+    assert adopted["changed"] is True and adopted["updates"] == ["protection"]
+    left = creator(params(instance_id=instance_id)).run()
+    assert left["changed"] is False and left["deregistration_protection"] == "enabled-without-cooldown"
+
+
+def test_protect_cooldown_without_protect_is_refused():
+    errors = _create.validate(params(instance_id="i-0123456789abcdef0", protect_cooldown=True))
+    assert "protect_cooldown: applies only with protect: true (it is the cooldown of the protection)" in errors

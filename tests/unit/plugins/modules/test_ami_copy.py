@@ -136,3 +136,27 @@ def test_warnings_reach_the_user(capsys):
     with patch(CLIENT, return_value=MagicMock()), patch.object(_copy.AmiCopier, "run", fake_run):
         result = run_main(capsys, wait=False, **GOOD)
     assert "us-west-2: ami-1 is still pending" in json.dumps(result["warnings"])
+
+
+BPA = "ansible_collections.bakery.ami.plugins.module_utils._aws.get_image_block_public_access_state"
+
+
+@pytest.mark.parametrize("blocked_in", ["us-east-1", "eu-west-1"])
+def test_a_public_share_under_block_public_access_fails_before_any_copy(capsys, blocked_in):
+    def state(client):
+        return "block-new-sharing" if client == f"ec2-{blocked_in}" else "unblocked"
+
+    with patch(REGIONAL, side_effect=fake_regional), patch(BPA, side_effect=state) as asked, patch(RUN) as run:
+        result = run_main(capsys, **GOOD, launch_permissions={"group_names": ["all"]})
+    assert result["_rc"] == 1 and run.call_count == 0
+    assert result["msg"] == (
+        f"launch_permissions.group_names: 'all' would make the image public in {blocked_in}, but image block public "
+        f"access (ImageBlockPublicAccessState) is block-new-sharing there; EC2 refuses new public shares until it is "
+        f"turned off (DisableImageBlockPublicAccess in {blocked_in}); nothing was changed")
+    assert sorted(call.args[0] for call in asked.call_args_list) == ["ec2-eu-west-1", "ec2-us-east-1", "ec2-us-west-2"]
+
+
+def test_a_share_that_is_not_public_does_not_ask_for_block_public_access(capsys):
+    with patch(REGIONAL, side_effect=fake_regional), patch(BPA) as asked, patch(RUN, return_value=outcome()):
+        result = run_main(capsys, **GOOD, launch_permissions={"user_ids": ["123456789012"]})
+    assert result["_rc"] == 0 and asked.call_count == 0

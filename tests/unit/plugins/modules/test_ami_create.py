@@ -310,3 +310,27 @@ def test_the_copies_are_shared_as_the_image_unless_copy_says_otherwise(capsys):
                                 copy={"regions": ["us-west-2"], "launch_permissions": {"group_names": ["all"]}}))
     assert seen[0] == ([{"UserId": SHARE_USER}], [SHARE_USER])
     assert seen[1] == ([{"Group": "all"}], [])
+
+
+BPA = "ansible_collections.bakery.ami.plugins.module_utils._aws.get_image_block_public_access_state"
+
+
+def test_a_public_share_under_block_public_access_fails_before_the_image_is_made(capsys):
+    with patch(CLIENT, return_value="ec2-us-east-1"), patch(BPA, return_value="block-new-sharing"), patch(RUN) as run:
+        result = run_main(capsys, instance_id="i-0123456789abcdef0", name="web-base 1",
+                          launch_permissions={"group_names": ["all"]})
+    assert result["_rc"] == 1 and run.call_count == 0
+    assert result["msg"].startswith("launch_permissions.group_names: 'all' would make the image public in us-east-1, "
+                                    "but image block public access (ImageBlockPublicAccessState) is block-new-sharing")
+
+
+def test_block_public_access_unknown_to_the_api_lets_the_public_share_through(capsys):
+    unknown = _aws.BakeryAWSError(message="Failed to get image block public access state", exception=botocore.exceptions.ClientError(
+        {"Error": {"Code": "InvalidAction", "Message": "no"}}, "GetImageBlockPublicAccessState"))
+    done = {"changed": True, "adopted": False, "image_id": None, "name": "web-base 1", "state": None, "snapshot_ids": [],
+            "tags": {}, "snapshot_tags": {}, "deprecation_time": None, "imds_support": "v2.0",
+            "deregistration_protection": "disabled", "updates": []}
+    with patch(CLIENT, return_value="ec2-us-east-1"), patch(BPA, side_effect=unknown), patch(RUN, return_value=done) as run:
+        result = run_main(capsys, check_mode=True, instance_id="i-0123456789abcdef0", name="web-base 1",
+                          launch_permissions={"group_names": ["all"]})
+    assert result["_rc"] == 0 and run.call_count == 1

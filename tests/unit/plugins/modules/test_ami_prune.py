@@ -37,7 +37,34 @@ def run_main(capsys, check_mode=False, **args):
     [
         ({"family": "web-base", "keep_latest": 0}, "keep_latest: must be at least 1 (the newest image is always kept), got 0"),
         ({"keep_latest": 2}, "one of the following is required: family, tags"),
-        ({"family": "web-base"}, "one of the following is required: keep_latest, keep_days, deprecate_after_days"),
+        ({"family": "web-base"},
+         "keep_latest, keep_days, deprecate_after_days, disable_after_days, deregister_after_days, deprecate_after_count, "
+         "disable_after_count or deregister_after_count: at least one of them is required"),
+        ({"family": "web-base", "keep_latest": 1, "disable_after_days": -1},
+         "disable_after_days: must be a whole number of days from 0 to 36500, got -1"),
+        ({"family": "web-base", "keep_latest": 1, "deregister_after_days": -3},
+         "deregister_after_days: must be a whole number of days from 0 to 36500, got -3"),
+        ({"family": "web-base", "keep_latest": 1, "keep_launched_within_days": -1},
+         "keep_launched_within_days: must be a whole number of days from 0 to 36500, got -1"),
+        ({"family": "web-base", "deprecate_after_days": 30, "disable_after_days": 10},
+         "disable_after_days: 10 days is before deprecate_after_days (30 days); an image is deprecated, then disabled, "
+         "then deregistered"),
+        ({"family": "web-base", "disable_after_days": 60, "deregister_after_days": 30},
+         "deregister_after_days: 30 days is before disable_after_days (60 days)"),
+        ({"family": "web-base", "disable_after_days": 60, "keep_days": 30}, "keep_days: 30 days is before disable_after_days (60 days)"),
+        ({"family": "web-base", "keep_days": 30, "deregister_after_days": 30}, "keep_days and deregister_after_days: both are the age"),
+        ({"family": "web-base", "deregister_after_days": 30, "deregister": False}, "deregister_after_days: deregister is false"),
+        ({"family": "web-base", "state": "restored"}, "version: state=restored needs the bakery:version"),
+        ({"family": "web-base", "disable_after_count": 0}, "disable_after_count: must be a whole number of images from 1 to 100000"),
+        ({"family": "web-base", "disable_after_count": 5, "deregister_after_count": 3},
+         "deregister_after_count: 3 images is fewer than disable_after_count (5)"),
+        ({"family": "web-base", "keep_latest": 1, "recycle_bin_retention_days": 0},
+         "recycle_bin_retention_days: must be a whole number of days from 1 to 365"),
+        ({"tags": {"bakery:stage": "base"}, "keep_latest": 1, "recycle_bin_retention_days": 7},
+         "recycle_bin_retention_days: needs family"),
+        ({"family": "web-base", "state": "restored", "version": "v*"}, "may not hold *"),
+        ({"family": "web-base", "state": "restored", "version": "1", "keep_latest": 2},
+         "keep_latest: state=restored only enables a disabled version"),
         ({"family": "web-base", "keep_latest": 1, "regions": ["us-east-1", "nowhere"]}, "regions: 'nowhere' is not an AWS region name"),
         ({"family": "web-base", "keep_days": -2}, "keep_days: must be a whole number of days from 0 to 36500, got -2"),
         ({"tags": {"bakery:family": "*"}, "keep_latest": 1},
@@ -66,15 +93,16 @@ def test_one_client_per_region_and_check_mode_reaches_the_pruner(capsys):
     assert seen["params"]["deregister"] is True and seen["params"]["delete_snapshots"] is True
     assert seen["params"]["protect_in_use"] is True and seen["params"]["required"] is False
     assert seen["params"]["max_deletions"] is None and seen["params"]["prune_without_family"] is False
-    # one client per region, all made at once
-    assert regional.call_count == 1 and list(regional.call_args.args[2]) == ["eu-west-1", "us-west-2"]
+    # one client per region and service (EC2, SSM for the in-use checks, Recycle Bin), all made at once
+    assert [call.args[1] for call in regional.call_args_list] == ["ec2", "ssm", "rbin"]
+    assert all(list(call.args[2]) == ["eu-west-1", "us-west-2"] for call in regional.call_args_list)
 
 
 def test_regions_default_to_the_module_region(capsys):
     with patch(CLIENT, return_value=MagicMock()) as client, patch(RUN, return_value={"changed": False, "regions": {}}):
         result = run_main(capsys, family="web-base", keep_latest=1)
     assert result["_rc"] == 0
-    assert [call.kwargs["region"] for call in client.call_args_list] == ["us-east-1"]
+    assert [(call.args[0], call.kwargs["region"]) for call in client.call_args_list] == [("ec2", "us-east-1"), ("ssm", "us-east-1"), ("rbin", "us-east-1")]
 
 
 def test_required_with_no_match_is_a_clean_failure(capsys):
