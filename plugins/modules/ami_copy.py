@@ -278,6 +278,7 @@ from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleA
 
 from ansible_collections.bakery.ami.plugins.module_utils import _aws
 from ansible_collections.bakery.ami.plugins.module_utils import _copy
+from ansible_collections.bakery.ami.plugins.module_utils import _copy_request
 from ansible_collections.bakery.ami.plugins.module_utils import _validate
 
 
@@ -287,13 +288,13 @@ def main():
         source_region=dict(type="str"),
         wait=dict(type="bool", default=True),
         wait_timeout=dict(type="int", default=3600),
-        **_copy.copy_suboptions(),
+        **_copy_request.copy_suboptions(),
     )
     module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True)
 
     try:
-        request = _copy.build_request(module.params, module.region, _validate.known_regions())
-    except _copy.InputError as e:
+        request = _copy_request.build_request(module.params, module.region, _validate.known_regions())
+    except _copy_request.InputError as e:
         module.fail_json(msg=str(e))
 
     # Clients are made here, in the main thread; the backend's worker threads only use them.
@@ -302,7 +303,7 @@ def main():
     copier = _copy.AmiCopier(request, clients, check_mode=module.check_mode)
     try:
         result = copier.run()
-    except _copy.InputError as e:
+    except _copy_request.InputError as e:
         module.fail_json(msg=str(e))
     except _copy.CopyFailed as e:
         for warning in copier.warnings:
