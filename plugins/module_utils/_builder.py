@@ -80,10 +80,6 @@ class BuilderError(BakeryError):
     """A user-level failure: the message names the option and the rule."""
 
 
-# state=absent raises the removal engine's error: every failure, and what was removed before it
-CleanupError = _cleanup.CleanupError
-
-
 def resource_name(run_id: str) -> str:
     return NAME_PREFIX + run_id
 

@@ -49,6 +49,7 @@ from ansible_collections.bakery.ami.plugins.module_utils._copy_request import cl
 from ansible_collections.bakery.ami.plugins.module_utils._copy_request import copy_tag_sources
 from ansible_collections.bakery.ami.plugins.module_utils._copy_request import source_tag_value
 from ansible_collections.bakery.ami.plugins.module_utils._copy_request import user_tags
+from ansible_collections.bakery.ami.plugins.module_utils._errors import BakeryError
 
 LIVE_STATES = ("pending", "available")
 
@@ -67,20 +68,16 @@ OLD_COPY_MARGIN = datetime.timedelta(minutes=10)
 DEPRECATION_TOLERANCE = datetime.timedelta(seconds=60)
 
 
-class RegionFailed(Exception):
+class RegionFailed(BakeryError):
     """One region could not be copied; the message says why."""
 
 
-class CopyFailed(Exception):
+class CopyFailed(BakeryError):
     """At least one region failed; `result` holds what the module returns."""
-
-    def __init__(self, message: str, result: dict):
-        super().__init__(message)
-        self.result = result
 
 
 class _Aborted(Exception):
-    """Another region failed: stop waiting so the rollback can start."""
+    """Another region failed: stop waiting so the rollback can start (never reaches a module)."""
 
 
 # ---------------------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ import typing as t
 from ansible_collections.bakery.ami.plugins.module_utils import _share
 from ansible_collections.bakery.ami.plugins.module_utils import _tags
 from ansible_collections.bakery.ami.plugins.module_utils import _validate
+from ansible_collections.bakery.ami.plugins.module_utils._errors import BakeryError
 
 SOURCE_TAG = _tags.SOURCE_IMAGE
 SOURCE_NAME_TAG = _tags.SOURCE_NAME
@@ -27,7 +28,7 @@ MANAGED_TAGS = (SOURCE_TAG, SOURCE_NAME_TAG)
 REGION_KEYS = ("region", "kms_key_id", "name", "description")
 
 
-class InputError(Exception):
+class InputError(BakeryError):
     """A user mistake found before any copy started; the message names the option."""
 
 

@@ -32,6 +32,7 @@ from ansible_collections.bakery.ami.plugins.module_utils import _tags
 from ansible_collections.bakery.ami.plugins.module_utils import _time
 from ansible_collections.bakery.ami.plugins.module_utils import _validate
 from ansible_collections.bakery.ami.plugins.module_utils import _waiter
+from ansible_collections.bakery.ami.plugins.module_utils._errors import BakeryError
 from ansible_collections.bakery.ami.plugins.module_utils._images import snapshot_ids as image_snapshot_ids
 from ansible_collections.bakery.ami.plugins.module_utils._images import tag_list
 from ansible_collections.bakery.ami.plugins.module_utils._images import tag_spec as _tag_spec
@@ -48,7 +49,7 @@ THROUGHPUT_RANGE = (125, 2000)
 VISIBLE_TIMEOUT = 120
 
 
-class CreateError(Exception):
+class CreateError(BakeryError):
     """A user-level failure: the message names the option and the rule."""
 
 

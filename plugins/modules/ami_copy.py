@@ -280,6 +280,7 @@ from ansible_collections.bakery.ami.plugins.module_utils import _aws
 from ansible_collections.bakery.ami.plugins.module_utils import _copy
 from ansible_collections.bakery.ami.plugins.module_utils import _copy_request
 from ansible_collections.bakery.ami.plugins.module_utils import _validate
+from ansible_collections.bakery.ami.plugins.module_utils._errors import BakeryError
 
 
 def main():
@@ -294,8 +295,8 @@ def main():
 
     try:
         request = _copy_request.build_request(module.params, module.region, _validate.known_regions())
-    except _copy_request.InputError as e:
-        module.fail_json(msg=str(e))
+    except BakeryError as e:
+        module.fail_json(msg=e.msg, **e.result)
 
     # Clients are made here, in the main thread; the backend's worker threads only use them.
     regions = [request.source_region] + [spec.region for spec in request.regions]
@@ -303,12 +304,10 @@ def main():
     copier = _copy.AmiCopier(request, clients, check_mode=module.check_mode)
     try:
         result = copier.run()
-    except _copy_request.InputError as e:
-        module.fail_json(msg=str(e))
-    except _copy.CopyFailed as e:
+    except BakeryError as e:
         for warning in copier.warnings:
             module.warn(warning)
-        module.fail_json(msg=str(e), **_shape(e.result, module))
+        module.fail_json(msg=e.msg, **_shape(e.result, module))
     except _aws.BakeryAWSError as e:
         module.fail_json_aws_error(e)
     for warning in copier.warnings:
@@ -318,8 +317,8 @@ def main():
 
 def _shape(result: dict, module) -> dict:
     result = dict(result)
-    diff = result.pop("diff")
-    if module._diff:
+    diff = result.pop("diff", None)  # a request refused before any copy has none
+    if module._diff and diff is not None:
         result["diff"] = diff
     return result
 

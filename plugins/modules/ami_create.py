@@ -477,7 +477,7 @@ from ansible_collections.bakery.ami.plugins.module_utils import _copy_request
 from ansible_collections.bakery.ami.plugins.module_utils import _create
 from ansible_collections.bakery.ami.plugins.module_utils import _share
 from ansible_collections.bakery.ami.plugins.module_utils import _validate
-from ansible_collections.bakery.ami.plugins.module_utils import _waiter
+from ansible_collections.bakery.ami.plugins.module_utils._errors import BakeryError
 
 
 def main():
@@ -538,8 +538,8 @@ def main():
     if module.params["copy"] is not None:
         try:
             copy_request = _copy_request.request_for_new_image(module.params, module.region, _validate.known_regions())
-        except _copy_request.InputError as e:
-            errors.append(str(e))
+        except BakeryError as e:
+            errors.append(e.msg)
     if errors:
         module.fail_json(msg="; ".join(errors), errors=errors)
 
@@ -556,12 +556,8 @@ def main():
     )
     try:
         result = creator.run()
-    except _create.CreateError as e:
-        module.fail_json(msg=str(e))
-    except _waiter.ImageFailed as e:
-        module.fail_json(msg=str(e), image_id=e.image_id, state=e.state, state_reason=e.reason)
-    except _waiter.WaitTimeout as e:
-        module.fail_json(msg=str(e), pending=e.pending)
+    except BakeryError as e:
+        module.fail_json(msg=e.msg, **e.result)
     except _aws.BakeryAWSError as e:
         module.fail_json_aws_error(e)
     try:
