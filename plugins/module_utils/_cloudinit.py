@@ -29,7 +29,7 @@ import stat
 import traceback
 import typing as t
 
-from ansible_collections.bakery.ami.plugins.module_utils import _image_root, _sandbox
+from ansible_collections.bakery.ami.plugins.module_utils import _cloud_config, _image_root, _sandbox
 from ansible_collections.bakery.ami.plugins.module_utils._errors import BakeryError
 
 try:
@@ -55,8 +55,8 @@ from ansible_collections.bakery.ami.plugins.module_utils._cloudinit_protections 
     SYSTEM_KEYS,
 )
 
-CLOUD_CFG = "/etc/cloud/cloud.cfg"
-CLOUD_CFG_D = "/etc/cloud/cloud.cfg.d"
+CLOUD_CFG = _cloud_config.CLOUD_CFG
+CLOUD_CFG_D = _cloud_config.CLOUD_CFG_D
 MODULE_LISTS = ("cloud_init_modules", "cloud_config_modules", "cloud_final_modules")
 DEFAULT_FILENAME = "99_bakery_guard.cfg"
 HEADER = "#cloud-config\n"
@@ -334,9 +334,8 @@ def read_configs(image: _image_root.ImageRoot, skip_name: str | None = None) -> 
         files.append(ConfigFile("cloud.cfg", CLOUD_CFG, cfg))
         if "conf_d" in cfg:
             warnings.append("%s sets conf_d; the guard reads %s only" % (CLOUD_CFG, CLOUD_CFG_D))
-    for entry in image.entries(CLOUD_CFG_D):
-        name = entry.path.rsplit("/", 1)[1]
-        if not name.endswith(".cfg") or name == skip_name:
+    for name in _cloud_config.dropin_names(image):
+        if name == skip_name:
             continue
         display = "%s/%s" % (CLOUD_CFG_D, name)
         if not image.is_file(display):

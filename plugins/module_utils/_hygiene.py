@@ -39,6 +39,7 @@ import stat
 import subprocess
 import typing as t
 
+from ansible_collections.bakery.ami.plugins.module_utils import _cloud_config
 from ansible_collections.bakery.ami.plugins.module_utils._errors import BakeryError
 from ansible_collections.bakery.ami.plugins.module_utils._image_root import (
     Entry,
@@ -298,10 +299,6 @@ IFCFG_DIR = "/etc/sysconfig/network-scripts"
 HWADDR_LINE = re.compile(r"[ \t]*(?:HWADDR|MACADDR)[ \t]*=.*")
 
 # cloud-init's "network: {config: disabled}" (block or flow style) in its system configuration.
-NETWORK_DISABLED = re.compile(
-    r"(?m)^network:[ \t]*(?:\{[^}\n]*config:[ \t]*[\"']?disabled[\"']?|\n(?:[ \t]+.*\n|[ \t]*\n)*?[ \t]+config:[ \t]*"
-    r"[\"']?disabled[\"']?[ \t]*$)")
-
 # Entries of /var/lib/cloud that are configuration, not the builder's state.
 CLOUD_DIR_KEEP = ("seed", "scripts")
 
@@ -840,14 +837,10 @@ class Scanner:
 
     def network_disabled(self) -> bool:
         """Whether cloud-init's system configuration says network: {config: disabled}."""
-        texts = [self.text("/etc/cloud/cloud.cfg", MAX_KEYS_FILE) or ""]
-        for entry in self._entries_matching("/etc/cloud/cloud.cfg.d", ("*.cfg",)):
-            texts.append(self.text(entry.path, MAX_KEYS_FILE) or "")
-        disabled = False
-        for text in texts:  # a later file wins
-            if re.search(r"(?m)^network:", text):
-                disabled = NETWORK_DISABLED.search(text) is not None
-        return disabled
+        paths = [_cloud_config.CLOUD_CFG] + [
+            _cloud_config.CLOUD_CFG_D + "/" + name for name in _cloud_config.dropin_names(self)
+        ]
+        return _cloud_config.network_disabled(self.text(path, MAX_KEYS_FILE) or "" for path in paths)
 
     def network_config(self):
         if not self.network_disabled():

@@ -24,6 +24,7 @@ import re
 import stat
 import typing as t
 
+from ansible_collections.bakery.ami.plugins.module_utils import _cloud_config
 from ansible_collections.bakery.ami.plugins.module_utils import _image_root
 from ansible_collections.bakery.ami.plugins.module_utils._errors import BakeryError
 
@@ -43,7 +44,7 @@ LAUNCH_UPDATES = ("security", "bugfix", "all", "none")
 # Paths inside the image, without the leading slash (as FileChange.relpath and in messages after "/").
 DNF_VARS_RELEASEVER = "etc/dnf/vars/releasever"
 YUM_CONF = "etc/yum.conf"
-CLOUD_CFG_D = "etc/cloud/cloud.cfg.d"
+CLOUD_CFG_D = _cloud_config.CLOUD_CFG_D.lstrip("/")  # paths here are relative to the root
 # Sorts before the cloudinit_guard's 99_bakery_guard.cfg, so that the guard (which may turn
 # launch updates off as part of its `packages` protection) has the last word.
 CLOUD_DROPIN_NAME = "90_bakery_release_lock.cfg"
@@ -443,8 +444,7 @@ def update_dropin(text: str | None, settings: dict[str, str]) -> str:
 
 def later_dropin_conflicts(image: _image_root.ImageRoot, settings: dict[str, str]) -> list[str]:
     """Warnings for cloud.cfg.d files sorting after ours that set one of our keys differently."""
-    names = sorted(name for name in (entry.path.rsplit("/", 1)[1] for entry in image.entries("/" + CLOUD_CFG_D))
-                   if name.endswith(".cfg") and name > CLOUD_DROPIN_NAME)
+    names = [name for name in _cloud_config.dropin_names(image) if name > CLOUD_DROPIN_NAME]
     warnings = []
     for name in names:
         try:
