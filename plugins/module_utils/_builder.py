@@ -176,7 +176,7 @@ def _validate_key_file(path: t.Any, run_id: str | None) -> str | None:
 
 def validate(params: dict, now: datetime.datetime | None = None) -> list:
     """Every problem with the options, found without any API call (nor any change on disk)."""
-    errors = []
+    errors: list[str | None] = []  # the checks return None when they pass: filtered at the end
     run_id = params.get("run_id")
     if not valid_run_id(run_id):
         shown = run_id if not isinstance(run_id, str) or len(run_id) <= 80 else run_id[:80] + "..."

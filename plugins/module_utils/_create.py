@@ -308,19 +308,23 @@ class ImageCreator:
 
     def check_source(self) -> dict | None:
         """The instance (or snapshot) must exist in a state an image can be made from; returns the instance."""
-        if self.snapshot_mode:
-            snapshot_id = self.params["snapshot_id"]
-            snapshots = _aws.describe_snapshots(self.client, SnapshotIds=[snapshot_id])
-            if not snapshots:
-                raise CreateError(f"snapshot_id: snapshot {snapshot_id} does not exist in {self.region}")
-            state = snapshots[0].get("State")
-            if state != "completed":
-                raise CreateError(f"snapshot_id: snapshot {snapshot_id} is '{state}'; an image needs a completed snapshot")
-            # RegisterImage does not tag the snapshot: the task adds its tags to the ones it has
-            have = image_tags(snapshots[0])
-            wanted = dict(self.snapshot_tags, **self.pending_tags)
-            self._check_total(f"snapshot {snapshot_id}", have, {k: v for k, v in wanted.items() if have.get(k) != v})
-            return None
+        if not self.snapshot_mode:
+            return self.check_instance()
+        snapshot_id = self.params["snapshot_id"]
+        snapshots = _aws.describe_snapshots(self.client, SnapshotIds=[snapshot_id])
+        if not snapshots:
+            raise CreateError(f"snapshot_id: snapshot {snapshot_id} does not exist in {self.region}")
+        state = snapshots[0].get("State")
+        if state != "completed":
+            raise CreateError(f"snapshot_id: snapshot {snapshot_id} is '{state}'; an image needs a completed snapshot")
+        # RegisterImage does not tag the snapshot: the task adds its tags to the ones it has
+        have = image_tags(snapshots[0])
+        wanted = dict(self.snapshot_tags, **self.pending_tags)
+        self._check_total(f"snapshot {snapshot_id}", have, {k: v for k, v in wanted.items() if have.get(k) != v})
+        return None
+
+    def check_instance(self) -> dict:
+        """The instance must exist in a state an image can be made from; returns it."""
         instance_id = self.params["instance_id"]
         instances = _aws.describe_instances(self.client, InstanceIds=[instance_id])
         if not instances:
@@ -348,7 +352,7 @@ class ImageCreator:
                 states = None
             if states is None or states is False:
                 # missing or in a state StopInstances refuses: the source check says which
-                instance = self.check_source()
+                instance = self.check_instance()
                 if (instance.get("State") or {}).get("Name") == "pending":
                     _waiter.wait_for_instances(self.client, [instance_id], "running", timeout, **self._timing)
                 states = _aws.stop_instances(self.client, [instance_id])

@@ -332,16 +332,16 @@ def _split_lines(text: str) -> list[str]:
 
 def yum_releasever(text: str, path: str) -> str | None:
     """The releasever of the [main] section of a yum.conf, None when unset."""
-    return _scan_yum(text, path)[1]
+    setting = _scan_yum(text, path)[1]
+    return None if setting is None else setting[1].group("value")
 
 
-def _scan_yum(text: str, path: str) -> tuple[tuple[int, int], str | None, int | None]:
-    """((start, end) line range of [main], releasever value, line index of it)."""
+def _scan_yum(text: str, path: str) -> tuple[tuple[int, int], tuple[int, re.Match[str]] | None]:
+    """((start, end) line range of [main], (line index, _KEY match) of its releasever or None)."""
     lines = _split_lines(text)
     section = None
     main_start = main_end = None
-    value = None
-    index = None
+    setting: tuple[int, re.Match[str]] | None = None
     for number, raw in enumerate(lines):
         line = raw.rstrip("\r\n")
         stripped = line.strip()
@@ -369,28 +369,27 @@ def _scan_yum(text: str, path: str) -> tuple[tuple[int, int], str | None, int | 
         if not key_match:
             raise ReleaseLockError(f"{path}: malformed: line {number + 1} ({stripped[:40]!r}) is not key=value")
         if section == "main" and key_match.group("key") == "releasever":
-            if index is not None:
+            if setting is not None:
                 raise ReleaseLockError(
-                    f"{path}: malformed: releasever set twice in [main] (lines {index + 1} and {number + 1})"
+                    f"{path}: malformed: releasever set twice in [main] (lines {setting[0] + 1} and {number + 1})"
                 )
-            value = key_match.group("value")
-            index = number
+            setting = (number, key_match)
     if main_start is None:
         raise ReleaseLockError(f"{path}: malformed: no [main] section")
     if main_end is None and section == "main":
         main_end = len(lines)
-    return (main_start, t.cast(int, main_end)), value, index
+    return (main_start, t.cast(int, main_end)), setting
 
 
 def set_yum_releasever(text: str, release: str, path: str) -> str:
     """yum.conf text with releasever=release in [main], everything else kept byte for byte."""
-    (start, end), value, index = _scan_yum(text, path)
+    (start, end), setting = _scan_yum(text, path)
     lines = _split_lines(text)
     newline = "\r\n" if lines and lines[0].endswith("\r\n") else "\n"
-    if index is not None:
-        if value == release:
+    if setting is not None:
+        index, match = setting
+        if match.group("value") == release:
             return text
-        match = _KEY.fullmatch(lines[index].rstrip("\r\n"))
         ending = lines[index][len(lines[index].rstrip("\r\n")):] or newline
         lines[index] = match.group("key") + match.group("sep") + release + match.group("trail") + ending
         return "".join(lines)
