@@ -157,7 +157,7 @@ class RegionPlan:
     existing: dict | None = None
     preexisting_ids: tuple = ()
     # what the run knows of the region's copy: its image as last described, and whether it changed
-    image: dict | None = None
+    image: dict = dataclasses.field(default_factory=dict)  # {} until the region's copy is known
     generation: int = 0  # of the ClientToken that started the copy
     started_at: datetime.datetime | None = None  # when this run's CopyImage answered
     changed: bool = False
@@ -298,7 +298,8 @@ class AmiCopier:
                 RegionPlan(
                     region=spec.region,
                     client=self.clients[spec.region],
-                    name=name,
+                    # a copy's name was checked above; only a nameless source leaves its own region's plan unnamed
+                    name=name or "",
                     description=spec.description or request.description or self.source.get("Description"),
                     kms_key_id=spec.kms_key_id or request.kms_key_id,
                     action="source" if spec.region == request.source_region else "copy",
@@ -362,7 +363,7 @@ class AmiCopier:
 
     def _guarded(self, step: t.Callable, plan: RegionPlan) -> None:
         if self._abort.is_set():
-            self._halt(plan, "not started" if plan.image is None else "stopped")
+            self._halt(plan, "stopped" if plan.image else "not started")
             return
         finished = False
         try:
@@ -382,7 +383,7 @@ class AmiCopier:
     def _start(self, plan: RegionPlan) -> None:
         """Start the region's copy (or take the existing one); plan.image is what is known of it."""
         if plan.action == "reuse":
-            plan.image = plan.existing
+            plan.image = plan.existing or {}  # a reused region always has one
             return
         if self.check_mode:
             plan.done = True
@@ -398,7 +399,7 @@ class AmiCopier:
             return
         image_id = self.start_copy(plan)
         plan.changed = plan.region in self.started
-        if plan.image is None or plan.image.get("ImageId") != image_id:
+        if plan.image.get("ImageId") != image_id:
             plan.image = {"ImageId": image_id, "Name": plan.name, "State": "pending"}
 
     def _wait_together(self, plans: list) -> None:
@@ -408,7 +409,7 @@ class AmiCopier:
         VISIBILITY_GRACE, or already failed) is one an old token still points at, deregistered
         since: the region starts again with the next token.
         """
-        pending = [plan for plan in plans if (plan.image or {}).get("State") != _waiter.IMAGE_DONE]
+        pending = [plan for plan in plans if plan.image.get("State") != _waiter.IMAGE_DONE]
         alive: set = set()
         while pending:
             by_region = {plan.region: plan for plan in pending}
@@ -740,7 +741,7 @@ class AmiCopier:
         """A region left unfinished because another one failed (its copy is rolled back)."""
         plan.done = True
         with self._lock:
-            if plan.action == "reuse" and plan.image is not None:
+            if plan.action == "reuse" and plan.image:
                 # an earlier run's copy: not rolled back, reported as it is
                 self.images[plan.region] = self._entry(plan.image, False)
             else:
