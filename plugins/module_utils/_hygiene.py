@@ -577,6 +577,18 @@ def cloud_init_version(image: ImageRoot) -> t.Optional[tuple]:
     return None
 
 
+class ContentCounts(t.TypedDict):
+    """What the secret search read and skipped (the ``content`` of a scan's result)."""
+
+    files: int
+    bytes: int
+    skipped_large: int
+    skipped_binary: int
+    skipped_package_owned: int
+    complete: bool
+    package_check: str
+
+
 class Scanner:
     """Finds, category by category, what must not ship; every path canonical inside the image."""
 
@@ -588,8 +600,8 @@ class Scanner:
         self._dpkg: t.Optional[dict] = None
         self._root_dev: t.Optional[int] = None
         self._walked = 0
-        self.content = {"files": 0, "bytes": 0, "skipped_large": 0, "skipped_binary": 0,
-                        "skipped_package_owned": 0, "complete": True, "package_check": ""}
+        self.content: ContentCounts = {"files": 0, "bytes": 0, "skipped_large": 0, "skipped_binary": 0,
+                                       "skipped_package_owned": 0, "complete": True, "package_check": ""}
         self.kept_secrets: list = []
 
     # -- resolution helpers that treat a link loop as "not there" --
@@ -710,7 +722,9 @@ class Scanner:
         if not self.o.bake_key_blob:
             return False
         text = self.text(path, MAX_KEYS_FILE)
-        return bool(text) and any(key_blob(line) == self.o.bake_key_blob for line in text.splitlines())
+        if not text:
+            return False
+        return any(key_blob(line) == self.o.bake_key_blob for line in text.splitlines())
 
     def _entries_matching(self, directory: str, patterns: t.Sequence[str], files_only: bool = True):
         for entry in self.entries(directory):
@@ -1095,7 +1109,7 @@ class Scanner:
         digest = self.dpkg_files().get(path)
         return digest is not None and digest == _md5(data)
 
-    def secrets(self, covered: t.Container = ()):
+    def secrets(self, covered: t.Collection[str] = ()):
         """Secret content in files no other category removes (``covered``: paths found already)."""
         self.content["package_check"] = self.package_check()
         skip = set(CONTENT_SKIP)
