@@ -35,7 +35,7 @@ from ansible_collections.bakery.ami.plugins.module_utils._errors import BakeryEr
 try:
     import yaml
 except ImportError:
-    yaml = None
+    yaml = None  # type: ignore[assignment]  # plan_guard refuses to run without it
     YAML_IMPORT_ERROR: str | None = traceback.format_exc()
 else:
     YAML_IMPORT_ERROR = None
@@ -1049,7 +1049,7 @@ def disabled_lists(effective: dict, disabled: list[str]) -> tuple[dict, list[str
     """The module lists that contain a disabled module, in full without it; warnings."""
     wanted = {canonical_module(name) for name in disabled}
     lists = {}
-    seen: t.Set[str] = set()
+    seen: t.Set[t.Optional[str]] = set()  # None: an entry that names no module
     for key in MODULE_LISTS:
         entries = effective.get(key)
         if not isinstance(entries, list):
@@ -1080,7 +1080,8 @@ def unknown_modules(effective: dict, names: list) -> str | None:
     if not missing:
         return None
     return "disable_modules: %s in none of the image's module lists (%s); the image runs: %s" % (
-        ", ".join("'%s' is" % name for name in missing), ", ".join(MODULE_LISTS), ", ".join(sorted(present)))
+        ", ".join("'%s' is" % name for name in missing), ", ".join(MODULE_LISTS),
+        ", ".join(sorted(name for name in present if name is not None)))
 
 
 def _dump(content: dict) -> str:
@@ -1396,7 +1397,7 @@ def plan_guard(root: str, protect: list | None = None, settings: dict | None = N
     else:
         if not image.is_dir("/etc/cloud"):
             errors.insert(0, "root: %s has no /etc/cloud; is cloud-init installed in the image?" % root)
-    if errors:
+    if errors or image is None:  # no image means its error is listed
         raise GuardError("; ".join(errors))
     facts = ImageFacts(image)
 
