@@ -57,10 +57,9 @@ VOLUME_SIZE_RANGE = (1, 16384)
 LIVE_STATES = ("pending", "running", "stopping", "stopped")
 # Preference when (against the rules) several live instances carry the run's tag.
 STATE_PREFERENCE = {"running": 0, "pending": 1, "stopping": 2, "stopped": 3}
-OPEN_RANGES = ("0.0.0.0/0", "::/0")
 SSH_PORT = 22
-# EC2 allows 50 tags per resource; the module adds bakery:run-id, Name and bakery:expires-at.
-MAX_TAGS = 50
+# The module adds bakery:run-id, Name and bakery:expires-at to the tags EC2 allows per resource.
+MAX_TAGS = _tags.MAX_TAGS
 OWN_TAGS = 3
 # A private or public key file larger than this is not one the module wrote.
 KEY_FILE_MAX_BYTES = 64 * 1024

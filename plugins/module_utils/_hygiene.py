@@ -548,10 +548,6 @@ def payload_dir(module_file: str, root: str) -> t.Optional[str]:
 
 # --- helpers over the image -------------------------------------------------------------------------
 
-def _lines(data: bytes) -> int:
-    return data.count(b"\n")
-
-
 def _md5(data: bytes) -> str:
     try:
         return hashlib.md5(data, usedforsecurity=False).hexdigest()  # type: ignore[call-arg]

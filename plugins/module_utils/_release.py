@@ -154,17 +154,6 @@ def generation_of_distro(distro: str) -> str | None:
     return None
 
 
-def generation_of_release(release: t.Any) -> str | None:
-    """The Amazon Linux generation a lockable release string belongs to (for a bakery:al-release tag)."""
-    if not isinstance(release, str):
-        return None
-    if validate_release(AL2023, release) is None:
-        return AL2023
-    if validate_release(AL1, release) is None:
-        return AL1
-    return None
-
-
 # --------------------------------------------------------------------------------------------
 # Release strings of each generation
 # --------------------------------------------------------------------------------------------
