@@ -34,6 +34,8 @@ class InputError(BakeryError):
 
 @dataclasses.dataclass
 class RegionSpec:
+    """One destination: its region, and what it sets differently from the request."""
+
     region: str
     name: str | None = None
     description: str | None = None
@@ -43,18 +45,20 @@ class RegionSpec:
 
 @dataclasses.dataclass
 class CopyRequest:
+    """A checked ami_copy request (or ami_create's copy option): every rule held before it is made."""
+
     source_image_id: str
     source_region: str
-    regions: list
+    regions: list[RegionSpec]
     name: str | None = None
     description: str | None = None
     encrypted: bool = False
     kms_key_id: str | None = None
     copy_tags: bool = True
-    tags: dict = dataclasses.field(default_factory=dict)
-    pending_tags: dict = dataclasses.field(default_factory=dict)
-    launch_permissions: list = dataclasses.field(default_factory=list)
-    share_user_ids: list = dataclasses.field(default_factory=list)
+    tags: dict[str, str] = dataclasses.field(default_factory=dict)
+    pending_tags: dict[str, str] = dataclasses.field(default_factory=dict)
+    launch_permissions: list[dict] = dataclasses.field(default_factory=list)  # LaunchPermission entries
+    share_user_ids: list[str] = dataclasses.field(default_factory=list)  # accounts the snapshots are shared with
     deprecate_at: datetime.datetime | None = None
     wait: bool = True
     wait_timeout: float = 3600
@@ -62,11 +66,11 @@ class CopyRequest:
     rollback_on_failure: bool = True
 
 
-def _region_specs(value: t.Any, known: t.Iterable[str] | None, errors: list) -> list:
+def _region_specs(value: t.Any, known: t.Iterable[str] | None, errors: list) -> list[RegionSpec]:
     if not isinstance(value, list) or not value:
         errors.append("regions: must be a non-empty list of region names or dictionaries")
         return []
-    specs = []
+    specs: list[RegionSpec] = []
     seen: set = set()
     for index, item in enumerate(value):
         where = f"regions[{index}]"
