@@ -57,10 +57,9 @@ VOLUME_SIZE_RANGE = (1, 16384)
 LIVE_STATES = ("pending", "running", "stopping", "stopped")
 # Preference when (against the rules) several live instances carry the run's tag.
 STATE_PREFERENCE = {"running": 0, "pending": 1, "stopping": 2, "stopped": 3}
-OPEN_RANGES = ("0.0.0.0/0", "::/0")
 SSH_PORT = 22
-# EC2 allows 50 tags per resource; the module adds bakery:run-id, Name and bakery:expires-at.
-MAX_TAGS = 50
+# The module adds bakery:run-id, Name and bakery:expires-at to the tags EC2 allows per resource.
+MAX_TAGS = _tags.MAX_TAGS
 OWN_TAGS = 3
 # A private or public key file larger than this is not one the module wrote.
 KEY_FILE_MAX_BYTES = 64 * 1024
@@ -78,10 +77,6 @@ _OPENSSH_MAGIC = b"openssh-key-v1\x00"
 
 class BuilderError(BakeryError):
     """A user-level failure: the message names the option and the rule."""
-
-
-# state=absent raises the removal engine's error: every failure, and what was removed before it
-CleanupError = _cleanup.CleanupError
 
 
 def resource_name(run_id: str) -> str:
@@ -180,7 +175,7 @@ def _validate_key_file(path: t.Any, run_id: str | None) -> str | None:
 
 def validate(params: dict, now: datetime.datetime | None = None) -> list:
     """Every problem with the options, found without any API call (nor any change on disk)."""
-    errors = []
+    errors: list[str | None] = []  # the checks return None when they pass: filtered at the end
     run_id = params.get("run_id")
     if not valid_run_id(run_id):
         shown = run_id if not isinstance(run_id, str) or len(run_id) <= 80 else run_id[:80] + "..."

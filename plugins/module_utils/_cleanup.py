@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import functools
 import os
 import stat
 import threading
@@ -105,7 +106,13 @@ class Request:
     def describe(self) -> str:
         if self.run_id is not None:
             return f"{_tags.RUN_ID}={self.run_id}"
-        return f"{_tags.EXPIRES_AT} before {iso(self.expired_before)}"
+        return f"{_tags.EXPIRES_AT} before {iso(self.expiry())}"
+
+    def expiry(self) -> datetime.datetime:
+        """The time of a selection by expiry (build_request gives one whenever run_id is None)."""
+        if self.expired_before is None:
+            raise ValueError("this request selects one run by its ID, not by expiry")
+        return self.expired_before
 
 
 def iso(moment: datetime.datetime) -> str:
@@ -360,7 +367,7 @@ class RegionCleanup:
             batch = running[start:start + TERMINATE_BATCH]
             ids = [i["InstanceId"] for i in batch]
             if self.check_mode or self.attempt(
-                f"terminate {', '.join(ids)}", lambda ids=ids: _aws.terminate_instances(self.client, ids)
+                f"terminate {', '.join(ids)}", functools.partial(_aws.terminate_instances, self.client, ids)
             ) is not None:
                 going.extend(batch)
         self.removed["instances"] = sorted(i["InstanceId"] for i in going)
@@ -391,7 +398,7 @@ class RegionCleanup:
             elif choice == "unfinished" and _tags.EXPIRES_AT not in tags:
                 reason = f"finished (no {_tags.EXPIRES_AT} tag)"
             if reason is None and self._remove(
-                "images", image_id, f"deregister image {image_id}", lambda i=image_id: _aws.deregister_image(self.client, i)
+                "images", image_id, f"deregister image {image_id}", functools.partial(_aws.deregister_image, self.client, image_id)
             ):
                 to_snapshots.extend(s for s in snapshot_ids(image) if s not in to_snapshots)
                 continue
@@ -409,7 +416,7 @@ class RegionCleanup:
             group_id = group["GroupId"]
             holders = sorted(i["InstanceId"] for i in instances if group_id in _groups_of(i))
             self._remove("security_groups", group_id, f"delete security group {group_id}",
-                         lambda g=group_id, h=holders: self.delete_group(g, h))
+                         functools.partial(self.delete_group, group_id, holders))
 
     def delete_group(self, group_id: str, instance_ids: list) -> bool:
         """Delete a security group once the terminating instances of the selection release it.
@@ -453,7 +460,7 @@ class RegionCleanup:
         )
         for pair in self._select(found or [], "KeyName"):
             name = pair["KeyName"]
-            self._remove("key_pairs", name, f"delete key pair {name}", lambda n=name: _aws.delete_key_pair(self.client, n))
+            self._remove("key_pairs", name, f"delete key pair {name}", functools.partial(_aws.delete_key_pair, self.client, name))
 
     def volumes(self, selected: t.Optional[list], going: list) -> None:
         # by run ID, a volume is only left when an instance of the run kept one at termination, or
@@ -476,7 +483,7 @@ class RegionCleanup:
         for volume in self._select(found or [], "VolumeId"):
             volume_id = volume["VolumeId"]
             self._remove("volumes", volume_id, f"delete volume {volume_id}",
-                         lambda v=volume_id: _aws.delete_volume(self.client, v))
+                         functools.partial(_aws.delete_volume, self.client, volume_id))
 
     def snapshots(self, choice: str, of_images: list, protected: set) -> None:
         """The snapshots of the images deregistered, then those of the selection no kept image uses."""
@@ -496,13 +503,14 @@ class RegionCleanup:
         if orphans and self.selection.run_id is None:
             # by expiry, the images that use these snapshots were not all listed (a finished image has
             # no expiry tag): the images of their runs are read, and what any of them uses stays
-            protected = self._in_use(orphans, protected)
-            if protected is None:
+            in_use = self._in_use(orphans, protected)
+            if in_use is None:
                 return
+            protected = in_use
         targets = list(of_images) + sorted(s["SnapshotId"] for s in orphans if s["SnapshotId"] not in protected)
         for snapshot_id in targets:
             self._remove("snapshots", snapshot_id, f"delete snapshot {snapshot_id}",
-                         lambda s=snapshot_id: _aws.delete_snapshot(self.client, s))
+                         functools.partial(_aws.delete_snapshot, self.client, snapshot_id))
 
     def _in_use(self, orphans: list, protected: set) -> t.Optional[set]:
         runs = sorted({tags_of(s).get(_tags.RUN_ID) for s in orphans} - {None})
@@ -618,7 +626,7 @@ class Cleanup:
         if request.key_dir is not None:
             return remove_key_dir(request.key_dir, self.check_mode)
         if request.key_root is not None:
-            cutoff = request.expired_before.timestamp() - request.key_ttl_minutes * 60
+            cutoff = request.expiry().timestamp() - request.key_ttl_minutes * 60
             return sweep_key_root(request.key_root, cutoff, self.check_mode)
         return [], []
 

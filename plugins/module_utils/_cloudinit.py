@@ -21,6 +21,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import fnmatch
 import json
@@ -29,13 +30,13 @@ import stat
 import traceback
 import typing as t
 
-from ansible_collections.bakery.ami.plugins.module_utils import _image_root, _sandbox
+from ansible_collections.bakery.ami.plugins.module_utils import _cloud_config, _image_root, _sandbox
 from ansible_collections.bakery.ami.plugins.module_utils._errors import BakeryError
 
 try:
     import yaml
 except ImportError:
-    yaml = None
+    yaml = None  # type: ignore[assignment]  # plan_guard refuses to run without it
     YAML_IMPORT_ERROR: str | None = traceback.format_exc()
 else:
     YAML_IMPORT_ERROR = None
@@ -55,8 +56,8 @@ from ansible_collections.bakery.ami.plugins.module_utils._cloudinit_protections 
     SYSTEM_KEYS,
 )
 
-CLOUD_CFG = "/etc/cloud/cloud.cfg"
-CLOUD_CFG_D = "/etc/cloud/cloud.cfg.d"
+CLOUD_CFG = _cloud_config.CLOUD_CFG
+CLOUD_CFG_D = _cloud_config.CLOUD_CFG_D
 MODULE_LISTS = ("cloud_init_modules", "cloud_config_modules", "cloud_final_modules")
 DEFAULT_FILENAME = "99_bakery_guard.cfg"
 HEADER = "#cloud-config\n"
@@ -67,9 +68,9 @@ _TRUE_STRINGS = ("true", "1", "on", "yes")
 _FALSE_STRINGS = ("false", "0", "off", "no")
 
 # Bounds on what is read from the image and written from the options.
-MAX_CONFIG_BYTES = 1 << 20  # one cloud-init configuration file
+MAX_CONFIG_BYTES = _cloud_config.MAX_FILE_BYTES  # one cloud-init configuration file
 MAX_FACT_BYTES = 64 << 20  # dpkg status and other files read for facts
-MAX_DEPTH = 32  # nesting of a configuration or of the settings
+MAX_DEPTH = _cloud_config.MAX_DEPTH  # nesting of a configuration or of the settings
 MAX_SETTINGS_BYTES = 64 * 1024  # the settings as written in the drop-in
 MAX_NAME = 255  # the drop-in's file name
 MAX_HOSTNAME = 253
@@ -252,100 +253,35 @@ def open_root(root: t.Any) -> _image_root.ImageRoot:
         raise GuardError(exc.msg) from exc
 
 
-def read_text(image: _image_root.ImageRoot, path: str, limit: int = MAX_CONFIG_BYTES) -> str | None:
-    """UTF-8 text of the regular file at ``path`` (a final link followed inside the image);
-    None when it does not exist. GuardError naming the file when too large or not UTF-8."""
-    data = image.read_bytes(path, limit=limit + 1, follow_last=True)
-    if data is None:
-        return None
-    if len(data) > limit:
-        raise GuardError("%s: larger than %d bytes; not a cloud-init configuration the guard reads" % (path, limit))
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise GuardError("%s: not UTF-8 text (byte %d)" % (path, exc.start)) from exc
-
-
 def _fact_text(image: _image_root.ImageRoot, path: str, limit: int = MAX_FACT_BYTES) -> str | None:
     """Text of a file read for a fact (lenient: undecodable bytes replaced)."""
     data = image.read_bytes(path, limit=limit, follow_last=True)
     return None if data is None else data.decode("utf-8", errors="replace")
 
 
-def _depth(value: t.Any) -> int:
-    """Nesting depth of dicts and lists (iterative: a hostile file cannot exhaust the stack)."""
-    deepest = 0
-    stack = [(value, 1)]
-    while stack:
-        node, level = stack.pop()
-        if isinstance(node, dict):
-            children = list(node.values())
-        elif isinstance(node, (list, tuple)):
-            children = list(node)
-        else:
-            continue
-        deepest = max(deepest, level)
-        if level > MAX_DEPTH:
-            return level
-        stack.extend((child, level + 1) for child in children)
-    return deepest
-
-
-def parse_config(text: str, display: str) -> dict:
-    """A cloud-config file's mapping; GuardError naming the file and line when malformed."""
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        problem = getattr(exc, "problem", None) or str(exc)
-        where = " line %d, column %d:" % (mark.line + 1, mark.column + 1) if mark is not None else ""
-        context, context_mark = getattr(exc, "context", None), getattr(exc, "context_mark", None)
-        if context and context_mark is not None:
-            problem = "%s (%s at line %d, column %d)" % (problem, context, context_mark.line + 1,
-                                                         context_mark.column + 1)
-        raise GuardError("%s:%s malformed YAML: %s" % (display, where, problem)) from exc
-    except RecursionError as exc:
-        raise GuardError("%s: nested more than %d levels deep" % (display, MAX_DEPTH)) from exc
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise GuardError("%s: line 1: the top level must be a mapping, got %s" % (display, type(data).__name__))
-    if _depth(data) > MAX_DEPTH:
-        raise GuardError("%s: nested more than %d levels deep" % (display, MAX_DEPTH))
-    return data
-
-
-class ConfigFile(t.NamedTuple):
-    name: str  # file name in cloud.cfg.d, or "cloud.cfg"
-    display: str  # path inside the image, /etc/cloud/...
-    config: dict
-
-
-def read_configs(image: _image_root.ImageRoot, skip_name: str | None = None) -> tuple[list[ConfigFile], list[str]]:
-    """cloud.cfg then every cloud.cfg.d/*.cfg in sorted order (lowest priority first).
-
-    ``skip_name`` (the guard's own drop-in) is left out. Returns the files and warnings.
-    """
+def read_configs(image: _image_root.ImageRoot,
+                 skip_name: str | None = None) -> tuple[list[_cloud_config.ConfigFile], list[str]]:
+    """The image's cloud-config files as _cloud_config.load parses them (``skip_name``, the guard's
+    own drop-in, left out), and warnings for what the guard does not follow in them."""
+    with _as_guard_error():
+        files = _cloud_config.load(image, skip_name)
     warnings = []
-    files = []
-    text = read_text(image, CLOUD_CFG)
-    if text is not None:
-        cfg = parse_config(text, CLOUD_CFG)
-        files.append(ConfigFile("cloud.cfg", CLOUD_CFG, cfg))
-        if "conf_d" in cfg:
-            warnings.append("%s sets conf_d; the guard reads %s only" % (CLOUD_CFG, CLOUD_CFG_D))
-    for entry in image.entries(CLOUD_CFG_D):
-        name = entry.path.rsplit("/", 1)[1]
-        if not name.endswith(".cfg") or name == skip_name:
-            continue
-        display = "%s/%s" % (CLOUD_CFG_D, name)
-        if not image.is_file(display):
-            continue
-        cfg = parse_config(read_text(image, display) or "", display)
-        if "merge_how" in cfg or "merge_type" in cfg:
-            warnings.append("%s sets merge_how/merge_type; the guard merges it the default way" % display)
-        files.append(ConfigFile(name, display, cfg))
+    for item in files:
+        if item.display == CLOUD_CFG:
+            if "conf_d" in item.config:
+                warnings.append("%s sets conf_d; the guard reads %s only" % (CLOUD_CFG, CLOUD_CFG_D))
+        elif "merge_how" in item.config or "merge_type" in item.config:
+            warnings.append("%s sets merge_how/merge_type; the guard merges it the default way" % item.display)
     return files, warnings
+
+
+@contextlib.contextmanager
+def _as_guard_error() -> t.Iterator[None]:
+    """A configuration file the reader refuses fails the guard with the reader's message."""
+    try:
+        yield
+    except _cloud_config.ConfigError as exc:
+        raise GuardError(exc.msg) from exc
 
 
 def _os_release_id(image: _image_root.ImageRoot) -> str | None:
@@ -1050,7 +986,7 @@ def disabled_lists(effective: dict, disabled: list[str]) -> tuple[dict, list[str
     """The module lists that contain a disabled module, in full without it; warnings."""
     wanted = {canonical_module(name) for name in disabled}
     lists = {}
-    seen: t.Set[str] = set()
+    seen: t.Set[t.Optional[str]] = set()  # None: an entry that names no module
     for key in MODULE_LISTS:
         entries = effective.get(key)
         if not isinstance(entries, list):
@@ -1081,7 +1017,8 @@ def unknown_modules(effective: dict, names: list) -> str | None:
     if not missing:
         return None
     return "disable_modules: %s in none of the image's module lists (%s); the image runs: %s" % (
-        ", ".join("'%s' is" % name for name in missing), ", ".join(MODULE_LISTS), ", ".join(sorted(present)))
+        ", ".join("'%s' is" % name for name in missing), ", ".join(MODULE_LISTS),
+        ", ".join(sorted(name for name in present if name is not None)))
 
 
 def _dump(content: dict) -> str:
@@ -1336,7 +1273,7 @@ def unprotected_paths(changes: list, customized: list) -> list:
     return result
 
 
-def conflicts_of(later: list[ConfigFile], content: dict) -> list:
+def conflicts_of(later: list[_cloud_config.ConfigFile], content: dict) -> list:
     found = []
     for item in later:
         for key in leaf_keys(content):
@@ -1397,7 +1334,7 @@ def plan_guard(root: str, protect: list | None = None, settings: dict | None = N
     else:
         if not image.is_dir("/etc/cloud"):
             errors.insert(0, "root: %s has no /etc/cloud; is cloud-init installed in the image?" % root)
-    if errors:
+    if errors or image is None:  # no image means its error is listed
         raise GuardError("; ".join(errors))
     facts = ImageFacts(image)
 
@@ -1405,7 +1342,8 @@ def plan_guard(root: str, protect: list | None = None, settings: dict | None = N
     entry = image.lstat(display)
     if entry is not None and not stat.S_ISREG(entry.stat.st_mode):
         raise GuardError("filename: %s exists and is not a regular file" % display)
-    before = read_text(image, display) if entry is not None else None
+    with _as_guard_error():
+        before = _cloud_config.read_text(image, display) if entry is not None else None
     directory = image.canonical(CLOUD_CFG_D, follow_last=True) or CLOUD_CFG_D
     host = image.host_path(directory.rstrip("/") + "/" + filename)
 
@@ -1435,7 +1373,8 @@ def plan_guard(root: str, protect: list | None = None, settings: dict | None = N
         own = content
     else:
         after = None
-        own = parse_config(before, display) if before is not None else {}
+        with _as_guard_error():
+            own = _cloud_config.parse(before, display) if before is not None else {}
 
     earlier = [item for item in others if item.name == "cloud.cfg" or item.name < filename]
     later = [item for item in others if item.name != "cloud.cfg" and item.name > filename]

@@ -4,9 +4,10 @@
 
 # Private to bakery.ami: not a public API; may change without notice.
 #
-# The backend of bakery.ami.ami_copy: distribute one AMI to many regions.
+# The engine of bakery.ami.ami_copy: distribute one AMI to many regions, as a checked request
+# (_copy_request) asks.
 #
-#   validate -> load the source -> plan per region (look up existing copies)
+#   load the source -> plan per region (look up existing copies)
 #   -> start every copy (concurrently), wait for all of them together (one region asked per poll
 #      until a copy is done), then post-process each (concurrently): tags on the copy and its
 #      snapshots, launch permissions, snapshot createVolumePermission, deprecation
@@ -24,7 +25,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import hashlib
 import threading
 import time
 import typing as t
@@ -32,6 +32,7 @@ import typing as t
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import ansible_dict_to_boto3_tag_list
 
 from ansible_collections.bakery.ami.plugins.module_utils import _aws
+from ansible_collections.bakery.ami.plugins.module_utils import _copy_request
 from ansible_collections.bakery.ami.plugins.module_utils import _fanout
 from ansible_collections.bakery.ami.plugins.module_utils import _share
 from ansible_collections.bakery.ami.plugins.module_utils import _time
@@ -40,12 +41,17 @@ from ansible_collections.bakery.ami.plugins.module_utils import _waiter
 from ansible_collections.bakery.ami.plugins.module_utils._images import snapshot_ids
 from ansible_collections.bakery.ami.plugins.module_utils._images import tags_of as tag_dict
 
-SOURCE_TAG = "bakery:source-image"
-SOURCE_NAME_TAG = "bakery:source-name"
-MANAGED_TAGS = (SOURCE_TAG, SOURCE_NAME_TAG)
+from ansible_collections.bakery.ami.plugins.module_utils._copy_request import SOURCE_NAME_TAG
+from ansible_collections.bakery.ami.plugins.module_utils._copy_request import SOURCE_TAG
+from ansible_collections.bakery.ami.plugins.module_utils._copy_request import CopyRequest
+from ansible_collections.bakery.ami.plugins.module_utils._copy_request import InputError
+from ansible_collections.bakery.ami.plugins.module_utils._copy_request import client_token
+from ansible_collections.bakery.ami.plugins.module_utils._copy_request import copy_tag_sources
+from ansible_collections.bakery.ami.plugins.module_utils._copy_request import source_tag_value
+from ansible_collections.bakery.ami.plugins.module_utils._copy_request import user_tags
+from ansible_collections.bakery.ami.plugins.module_utils._errors import BakeryError
 
 LIVE_STATES = ("pending", "available")
-REGION_KEYS = ("region", "kms_key_id", "name", "description")
 
 # A ClientToken that answers with a copy which no longer exists (rolled back or deregistered
 # since) is retired: the next token of the same request carries a generation suffix.
@@ -62,282 +68,20 @@ OLD_COPY_MARGIN = datetime.timedelta(minutes=10)
 DEPRECATION_TOLERANCE = datetime.timedelta(seconds=60)
 
 
-class InputError(Exception):
-    """A user mistake found before any copy started; the message names the option."""
-
-
-class RegionFailed(Exception):
+class RegionFailed(BakeryError):
     """One region could not be copied; the message says why."""
 
 
-class CopyFailed(Exception):
+class CopyFailed(BakeryError):
     """At least one region failed; `result` holds what the module returns."""
-
-    def __init__(self, message: str, result: dict):
-        super().__init__(message)
-        self.result = result
 
 
 class _Aborted(Exception):
-    """Another region failed: stop waiting so the rollback can start."""
+    """Another region failed: stop waiting so the rollback can start (never reaches a module)."""
 
 
 # ---------------------------------------------------------------------------------------------
-# Input
-
-
-@dataclasses.dataclass
-class RegionSpec:
-    region: str
-    name: str | None = None
-    description: str | None = None
-    kms_key_id: str | None = None
-    where: str = "regions"  # how messages name this item, e.g. "regions[2] (eu-west-1)"
-
-
-@dataclasses.dataclass
-class CopyRequest:
-    source_image_id: str
-    source_region: str
-    regions: list
-    name: str | None = None
-    description: str | None = None
-    encrypted: bool = False
-    kms_key_id: str | None = None
-    copy_tags: bool = True
-    tags: dict = dataclasses.field(default_factory=dict)
-    pending_tags: dict = dataclasses.field(default_factory=dict)
-    launch_permissions: list = dataclasses.field(default_factory=list)
-    share_user_ids: list = dataclasses.field(default_factory=list)
-    deprecate_at: datetime.datetime | None = None
-    wait: bool = True
-    wait_timeout: float = 3600
-    max_concurrency: int | None = None
-    rollback_on_failure: bool = True
-
-
-def _region_specs(value: t.Any, known: t.Iterable[str] | None, errors: list) -> list:
-    if not isinstance(value, list) or not value:
-        errors.append("regions: must be a non-empty list of region names or dictionaries")
-        return []
-    specs = []
-    seen: set = set()
-    for index, item in enumerate(value):
-        where = f"regions[{index}]"
-        if isinstance(item, str):
-            spec = RegionSpec(region=item)
-        elif isinstance(item, dict):
-            unknown = sorted(str(key) for key in item if key not in REGION_KEYS)
-            if unknown:
-                errors.append(f"{where}: unknown key(s) {', '.join(unknown)}; allowed are {', '.join(REGION_KEYS)}")
-                continue
-            if not item.get("region"):
-                errors.append(f"{where}: a dictionary item needs 'region'")
-                continue
-            for key in ("name", "description", "kms_key_id"):
-                if item.get(key) is not None and not isinstance(item[key], str):
-                    errors.append(f"{where}.{key}: must be a string")
-            spec = RegionSpec(
-                region=item["region"],
-                name=item.get("name"),
-                description=item.get("description"),
-                kms_key_id=item.get("kms_key_id"),
-            )
-            where = f"regions[{index}] ({spec.region})"
-            if isinstance(spec.name, str):
-                _add(errors, _validate.ami_name(f"{where}.name", spec.name))
-            if isinstance(spec.description, str) and len(spec.description) > 255:
-                errors.append(f"{where}.description: must be at most 255 characters")
-            if spec.kms_key_id is not None:
-                _add(errors, _validate.kms_key(f"{where}.kms_key_id", spec.kms_key_id))
-        else:
-            errors.append(f"{where}: must be a region name or a dictionary with 'region', got {type(item).__name__}")
-            continue
-        error = _validate.region_name(where if isinstance(item, str) else f"{where}.region", spec.region, known)
-        if error:
-            errors.append(error)
-            continue
-        if spec.region in seen:
-            errors.append(f"regions: region '{spec.region}' is listed more than once")
-            continue
-        seen.add(spec.region)
-        spec.where = f"regions[{index}] ({spec.region})"
-        specs.append(spec)
-    return specs
-
-
-def _add(errors: list, error: str | None) -> None:
-    if error:
-        errors.append(error)
-
-
-def build_request(
-    params: dict,
-    default_region: str | None,
-    known_regions: t.Iterable[str] | None = None,
-    now: datetime.datetime | None = None,
-    option_prefix: str = "",
-) -> CopyRequest:
-    """Check every option and return the request; raises InputError listing every problem.
-
-    option_prefix names the options in messages when they are suboptions of another module's
-    option (ami_create's copy: "copy.regions: ...").
-    """
-    known = sorted(known_regions) if known_regions else None
-    errors: list = []
-
-    source_image_id = params.get("source_image_id")
-    _add(errors, _validate.resource_id("source_image_id", source_image_id, "image"))
-
-    source_region = params.get("source_region") or default_region
-    if not source_region:
-        errors.append("source_region: no region given (set source_region or the module's region)")
-    else:
-        _add(errors, _validate.region_name("source_region", source_region, known))
-
-    regions = _region_specs(params.get("regions"), known, errors)
-
-    name = params.get("name")
-    if name is not None:
-        _add(errors, _validate.ami_name("name", name))
-    description = params.get("description")
-    if description is not None and len(description) > 255:
-        errors.append("description: must be at most 255 characters")
-
-    encrypted = bool(params.get("encrypted"))
-    kms_key_id = params.get("kms_key_id")
-    if kms_key_id is not None:
-        _add(errors, _validate.kms_key("kms_key_id", kms_key_id))
-    if not encrypted:
-        if kms_key_id is not None:
-            errors.append("kms_key_id: a KMS key needs encrypted=true")
-        for spec in regions:
-            if spec.kms_key_id is not None:
-                errors.append(f"{spec.where}.kms_key_id: a KMS key needs encrypted=true")
-
-    tags = params.get("tags") or {}
-    error = _validate.tags("tags", tags)
-    _add(errors, error)
-    if not error:
-        for key in MANAGED_TAGS:
-            if key in tags:
-                errors.append(f"tags: '{key}' is set by ami_copy itself and cannot be given")
-
-    _add(errors, _validate.expires_tag("tags", tags, now))
-
-    pending_tags = params.get("pending_tags") or {}
-    pending_error = _validate.tags("pending_tags", pending_tags)
-    _add(errors, pending_error)
-    if not pending_error:
-        for key in pending_tags:
-            if key in MANAGED_TAGS:
-                errors.append(f"pending_tags: '{key}' is set by ami_copy itself and cannot be given")
-            elif key in tags:
-                errors.append(f"pending_tags: '{key}' is also in tags; a tag is either kept or removed when done, not both")
-        _add(errors, _validate.expires_tag("pending_tags", pending_tags, now))
-    if not error and not pending_error:
-        # what every copy gets whatever the source carries: the source's own tags are counted once read
-        _add(errors, _validate.tag_total("tags", "copy", copy_tag_sources(tags, pending_tags)))
-
-    permissions, share_user_ids = _share.parse(params, errors)
-
-    deprecate_at = None
-    if params.get("deprecate_at") is not None:
-        deprecate_at, error = _validate.future_time("deprecate_at", params["deprecate_at"], now)
-        _add(errors, error)
-
-    wait_timeout = params.get("wait_timeout")
-    if wait_timeout is None:
-        wait_timeout = 3600
-    if wait_timeout <= 0:
-        errors.append(f"wait_timeout: must be a positive number of seconds, got {wait_timeout}")
-    max_concurrency = params.get("max_concurrency")
-    if max_concurrency is not None and max_concurrency < 1:
-        errors.append(f"max_concurrency: must be at least 1, got {max_concurrency}")
-
-    if errors:
-        raise InputError("; ".join(option_prefix + error for error in errors))
-    copy_tags = params.get("copy_tags")
-    wait = params.get("wait")
-    rollback = params.get("rollback_on_failure")
-    return CopyRequest(
-        source_image_id=source_image_id,
-        source_region=source_region,
-        regions=regions,
-        name=name,
-        description=description,
-        encrypted=encrypted,
-        kms_key_id=kms_key_id,
-        copy_tags=True if copy_tags is None else bool(copy_tags),
-        tags=dict(tags),
-        pending_tags=dict(pending_tags),
-        launch_permissions=permissions,
-        share_user_ids=share_user_ids,
-        deprecate_at=deprecate_at,
-        wait=True if wait is None else bool(wait),
-        wait_timeout=float(wait_timeout),
-        max_concurrency=max_concurrency,
-        rollback_on_failure=True if rollback is None else bool(rollback),
-    )
-
-
-def copy_suboptions() -> dict:
-    """The argument spec of what to copy where: ami_copy's options, and the suboptions of ami_create's copy."""
-    return dict(
-        regions=dict(type="list", elements="raw", required=True),
-        name=dict(type="str"),
-        description=dict(type="str"),
-        encrypted=dict(type="bool", default=False),
-        kms_key_id=dict(type="str", no_log=False),
-        copy_tags=dict(type="bool", default=True),
-        tags=dict(type="dict"),
-        pending_tags=dict(type="dict"),
-        **_share.suboptions(),
-        deprecate_at=dict(type="str"),
-        max_concurrency=dict(type="int"),
-        rollback_on_failure=dict(type="bool", default=True),
-    )
-
-
-# The image ami_create is about to make has no ID yet: its copy request is checked with this one
-# and gets the real ID once the image exists.
-UNKNOWN_SOURCE_ID = "ami-00000000000000000"
-
-
-def request_for_new_image(params: dict, region: str | None, known_regions: t.Iterable[str] | None = None,
-                          now: datetime.datetime | None = None) -> CopyRequest:
-    """ami_create's copy option: the copy request for the image the task makes, checked up front.
-
-    params are ami_create's; messages name the suboptions as copy.<option>.
-    """
-    errors = []
-    if not params.get("wait", True):
-        errors.append("copy: the copies start once the image is available; it needs wait=true")
-    copy = dict(params.get("copy") or {})
-    clash = sorted(set(copy.get("pending_tags") or {}) & set(params.get("tags") or {}))
-    if clash:
-        errors.append(f"copy.pending_tags: '{clash[0]}' is also in tags; a tag is either kept or removed when done, not both")
-    request = None
-    try:
-        request = build_request(
-            dict(copy, source_image_id=UNKNOWN_SOURCE_ID, source_region=region, wait=True,
-                 wait_timeout=params.get("wait_timeout")),
-            region, known_regions, now, option_prefix="copy.",
-        )
-    except InputError as exc:
-        errors.insert(0, str(exc))
-    if request is not None and isinstance(params.get("tags") or {}, dict):
-        # the image is made with its tags, bakery:build-id and the pending tags; copies inherit them
-        source_tags = dict(params.get("tags") or {}, **request.pending_tags)
-        if params.get("build_id") is not None:
-            source_tags["bakery:build-id"] = params["build_id"]
-        _add(errors, _validate.tag_total(
-            "copy.tags", "copy",
-            copy_tag_sources(request.tags, request.pending_tags, source_tags, request.copy_tags),
-        ))
-    if errors:
-        raise InputError("; ".join(errors))
-    return request
+# ami_create's copy step
 
 
 def copy_created_image(request: CopyRequest, clients: dict, created: dict, image: dict | None, check_mode: bool,
@@ -349,7 +93,7 @@ def copy_created_image(request: CopyRequest, clients: dict, created: dict, image
     AmiCopier does; its warnings go to warn either way.
     """
     if created.get("image_id") is None:
-        return predict_for_new_source(request, created["name"], created.get("tags") or {})
+        return _copy_request.predict_for_new_source(request, created["name"], created.get("tags") or {})
     request = dataclasses.replace(request, source_image_id=created["image_id"])
     # ami_create may have tagged the image after describing it: the copier sees its tags as they are now
     source = dict(image or {}, ImageId=created["image_id"],
@@ -367,54 +111,8 @@ def copy_created_image(request: CopyRequest, clients: dict, created: dict, image
     return result
 
 
-def predict_for_new_source(request: CopyRequest, name: str, tags: dict) -> dict:
-    """Check mode, source not made yet: every region would get a copy (nothing to look up)."""
-    images: t.Dict[str, dict] = {}
-    for spec in request.regions:
-        if spec.region == request.source_region:
-            images[spec.region] = {"image_id": None, "name": name, "state": "predicted", "changed": True,
-                                   "snapshot_ids": [], "tags": dict(tags)}
-            continue
-        copy_tags = user_tags(tags) if request.copy_tags else {}
-        copy_tags.update(request.tags)
-        copy_tags.update(request.pending_tags)
-        copy_tags[SOURCE_NAME_TAG] = name
-        images[spec.region] = {"image_id": None, "name": spec.name or request.name or name, "state": "predicted",
-                               "changed": True, "snapshot_ids": [], "tags": copy_tags}
-    return {"changed": bool(images), "images": images, "failed_regions": {}}
-
-
 # ---------------------------------------------------------------------------------------------
 # Pure helpers
-
-
-def source_tag_value(source_region: str, source_image_id: str) -> str:
-    return f"{source_region}/{source_image_id}"
-
-
-def client_token(source_region: str, source_image_id: str, region: str, name: str, generation: int = 0) -> str:
-    """The CopyImage ClientToken: the same request always gets the same token (max 64 chars)."""
-    parts = ["bakery.ami/copy", source_tag_value(source_region, source_image_id), region, name]
-    if generation:
-        parts.append(f"g{generation}")
-    digest = hashlib.sha256("\n".join(parts).encode("utf-8")).hexdigest()
-    return f"bakery-{digest[:48]}"
-
-
-def user_tags(tags: dict) -> dict:
-    """Tags a copy may inherit: not AWS's own (aws:, in any case) and not our bookkeeping tags."""
-    return {key: value for key, value in tags.items() if not key.lower().startswith("aws:") and key not in MANAGED_TAGS}
-
-
-def copy_tag_sources(tags: dict, pending_tags: dict, source_tags: dict | None = None, copy_tags: bool = True) -> list:
-    """Every source of a copy's tags, for _validate.tag_total: inherited, tags, pending_tags, ours."""
-    sources = []
-    if source_tags and copy_tags:
-        sources.append(("the source image (copy_tags)", user_tags(source_tags)))
-    sources.append(("tags", tags))
-    sources.append(("pending_tags", pending_tags))
-    sources.append(("ami_copy's own tags", dict.fromkeys(MANAGED_TAGS, "")))
-    return sources
 
 
 def missing_tags(current: dict, desired: dict) -> dict:
@@ -459,7 +157,7 @@ class RegionPlan:
     existing: dict | None = None
     preexisting_ids: tuple = ()
     # what the run knows of the region's copy: its image as last described, and whether it changed
-    image: dict | None = None
+    image: dict = dataclasses.field(default_factory=dict)  # {} until the region's copy is known
     generation: int = 0  # of the ClientToken that started the copy
     started_at: datetime.datetime | None = None  # when this run's CopyImage answered
     changed: bool = False
@@ -600,7 +298,8 @@ class AmiCopier:
                 RegionPlan(
                     region=spec.region,
                     client=self.clients[spec.region],
-                    name=name,
+                    # a copy's name was checked above; only a nameless source leaves its own region's plan unnamed
+                    name=name or "",
                     description=spec.description or request.description or self.source.get("Description"),
                     kms_key_id=spec.kms_key_id or request.kms_key_id,
                     action="source" if spec.region == request.source_region else "copy",
@@ -664,7 +363,7 @@ class AmiCopier:
 
     def _guarded(self, step: t.Callable, plan: RegionPlan) -> None:
         if self._abort.is_set():
-            self._halt(plan, "not started" if plan.image is None else "stopped")
+            self._halt(plan, "stopped" if plan.image else "not started")
             return
         finished = False
         try:
@@ -684,7 +383,7 @@ class AmiCopier:
     def _start(self, plan: RegionPlan) -> None:
         """Start the region's copy (or take the existing one); plan.image is what is known of it."""
         if plan.action == "reuse":
-            plan.image = plan.existing
+            plan.image = plan.existing or {}  # a reused region always has one
             return
         if self.check_mode:
             plan.done = True
@@ -700,7 +399,7 @@ class AmiCopier:
             return
         image_id = self.start_copy(plan)
         plan.changed = plan.region in self.started
-        if plan.image is None or plan.image.get("ImageId") != image_id:
+        if plan.image.get("ImageId") != image_id:
             plan.image = {"ImageId": image_id, "Name": plan.name, "State": "pending"}
 
     def _wait_together(self, plans: list) -> None:
@@ -710,7 +409,7 @@ class AmiCopier:
         VISIBILITY_GRACE, or already failed) is one an old token still points at, deregistered
         since: the region starts again with the next token.
         """
-        pending = [plan for plan in plans if (plan.image or {}).get("State") != _waiter.IMAGE_DONE]
+        pending = [plan for plan in plans if plan.image.get("State") != _waiter.IMAGE_DONE]
         alive: set = set()
         while pending:
             by_region = {plan.region: plan for plan in pending}
@@ -1042,7 +741,7 @@ class AmiCopier:
         """A region left unfinished because another one failed (its copy is rolled back)."""
         plan.done = True
         with self._lock:
-            if plan.action == "reuse" and plan.image is not None:
+            if plan.action == "reuse" and plan.image:
                 # an earlier run's copy: not rolled back, reported as it is
                 self.images[plan.region] = self._entry(plan.image, False)
             else:

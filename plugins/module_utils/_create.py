@@ -32,6 +32,7 @@ from ansible_collections.bakery.ami.plugins.module_utils import _tags
 from ansible_collections.bakery.ami.plugins.module_utils import _time
 from ansible_collections.bakery.ami.plugins.module_utils import _validate
 from ansible_collections.bakery.ami.plugins.module_utils import _waiter
+from ansible_collections.bakery.ami.plugins.module_utils._errors import BakeryError
 from ansible_collections.bakery.ami.plugins.module_utils._images import snapshot_ids as image_snapshot_ids
 from ansible_collections.bakery.ami.plugins.module_utils._images import tag_list
 from ansible_collections.bakery.ami.plugins.module_utils._images import tag_spec as _tag_spec
@@ -48,7 +49,7 @@ THROUGHPUT_RANGE = (125, 2000)
 VISIBLE_TIMEOUT = 120
 
 
-class CreateError(Exception):
+class CreateError(BakeryError):
     """A user-level failure: the message names the option and the rule."""
 
 
@@ -326,19 +327,23 @@ class ImageCreator:
 
     def check_source(self) -> dict | None:
         """The instance (or snapshot) must exist in a state an image can be made from; returns the instance."""
-        if self.snapshot_mode:
-            snapshot_id = self.params["snapshot_id"]
-            snapshots = _aws.describe_snapshots(self.client, SnapshotIds=[snapshot_id])
-            if not snapshots:
-                raise CreateError(f"snapshot_id: snapshot {snapshot_id} does not exist in {self.region}")
-            state = snapshots[0].get("State")
-            if state != "completed":
-                raise CreateError(f"snapshot_id: snapshot {snapshot_id} is '{state}'; an image needs a completed snapshot")
-            # RegisterImage does not tag the snapshot: the task adds its tags to the ones it has
-            have = image_tags(snapshots[0])
-            wanted = dict(self.snapshot_tags, **self.pending_tags)
-            self._check_total(f"snapshot {snapshot_id}", have, {k: v for k, v in wanted.items() if have.get(k) != v})
-            return None
+        if not self.snapshot_mode:
+            return self.check_instance()
+        snapshot_id = self.params["snapshot_id"]
+        snapshots = _aws.describe_snapshots(self.client, SnapshotIds=[snapshot_id])
+        if not snapshots:
+            raise CreateError(f"snapshot_id: snapshot {snapshot_id} does not exist in {self.region}")
+        state = snapshots[0].get("State")
+        if state != "completed":
+            raise CreateError(f"snapshot_id: snapshot {snapshot_id} is '{state}'; an image needs a completed snapshot")
+        # RegisterImage does not tag the snapshot: the task adds its tags to the ones it has
+        have = image_tags(snapshots[0])
+        wanted = dict(self.snapshot_tags, **self.pending_tags)
+        self._check_total(f"snapshot {snapshot_id}", have, {k: v for k, v in wanted.items() if have.get(k) != v})
+        return None
+
+    def check_instance(self) -> dict:
+        """The instance must exist in a state an image can be made from; returns it."""
         instance_id = self.params["instance_id"]
         instances = _aws.describe_instances(self.client, InstanceIds=[instance_id])
         if not instances:
@@ -367,7 +372,7 @@ class ImageCreator:
                 states = None
             if states is None or states is False:
                 # missing or in a state StopInstances refuses: the source check says which
-                instance = self.check_source()
+                instance = self.check_instance()
                 if (instance.get("State") or {}).get("Name") == "pending":
                     _waiter.wait_for_instances(self.client, [instance_id], "running", timeout, **self._timing)
                 states = _aws.stop_instances(self.client, [instance_id])

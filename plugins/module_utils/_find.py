@@ -24,6 +24,7 @@ from ansible_collections.bakery.ami.plugins.module_utils import _fanout
 from ansible_collections.bakery.ami.plugins.module_utils import _time
 from ansible_collections.bakery.ami.plugins.module_utils import _validate
 from ansible_collections.bakery.ami.plugins.module_utils._distro_catalog import CATALOG
+from ansible_collections.bakery.ami.plugins.module_utils._errors import BakeryError
 from ansible_collections.bakery.ami.plugins.module_utils._release import release_from_ami_name
 
 try:
@@ -60,7 +61,7 @@ _RELAXED = ("architecture", "virtualization-type", "root-device-type", "state")
 _DIGITS = re.compile(r"([0-9]+)")
 
 
-class FindError(Exception):
+class FindError(BakeryError):
     """Bad input or an unusable answer; the message names the option."""
 
 

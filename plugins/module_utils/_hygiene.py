@@ -39,6 +39,7 @@ import stat
 import subprocess
 import typing as t
 
+from ansible_collections.bakery.ami.plugins.module_utils import _cloud_config
 from ansible_collections.bakery.ami.plugins.module_utils._errors import BakeryError
 from ansible_collections.bakery.ami.plugins.module_utils._image_root import (
     Entry,
@@ -298,10 +299,6 @@ IFCFG_DIR = "/etc/sysconfig/network-scripts"
 HWADDR_LINE = re.compile(r"[ \t]*(?:HWADDR|MACADDR)[ \t]*=.*")
 
 # cloud-init's "network: {config: disabled}" (block or flow style) in its system configuration.
-NETWORK_DISABLED = re.compile(
-    r"(?m)^network:[ \t]*(?:\{[^}\n]*config:[ \t]*[\"']?disabled[\"']?|\n(?:[ \t]+.*\n|[ \t]*\n)*?[ \t]+config:[ \t]*"
-    r"[\"']?disabled[\"']?[ \t]*$)")
-
 # Entries of /var/lib/cloud that are configuration, not the builder's state.
 CLOUD_DIR_KEEP = ("seed", "scripts")
 
@@ -551,10 +548,6 @@ def payload_dir(module_file: str, root: str) -> t.Optional[str]:
 
 # --- helpers over the image -------------------------------------------------------------------------
 
-def _lines(data: bytes) -> int:
-    return data.count(b"\n")
-
-
 def _md5(data: bytes) -> str:
     try:
         return hashlib.md5(data, usedforsecurity=False).hexdigest()  # type: ignore[call-arg]
@@ -580,6 +573,18 @@ def cloud_init_version(image: ImageRoot) -> t.Optional[tuple]:
     return None
 
 
+class ContentCounts(t.TypedDict):
+    """What the secret search read and skipped (the ``content`` of a scan's result)."""
+
+    files: int
+    bytes: int
+    skipped_large: int
+    skipped_binary: int
+    skipped_package_owned: int
+    complete: bool
+    package_check: str
+
+
 class Scanner:
     """Finds, category by category, what must not ship; every path canonical inside the image."""
 
@@ -591,8 +596,8 @@ class Scanner:
         self._dpkg: t.Optional[dict] = None
         self._root_dev: t.Optional[int] = None
         self._walked = 0
-        self.content = {"files": 0, "bytes": 0, "skipped_large": 0, "skipped_binary": 0,
-                        "skipped_package_owned": 0, "complete": True, "package_check": ""}
+        self.content: ContentCounts = {"files": 0, "bytes": 0, "skipped_large": 0, "skipped_binary": 0,
+                                       "skipped_package_owned": 0, "complete": True, "package_check": ""}
         self.kept_secrets: list = []
 
     # -- resolution helpers that treat a link loop as "not there" --
@@ -713,7 +718,9 @@ class Scanner:
         if not self.o.bake_key_blob:
             return False
         text = self.text(path, MAX_KEYS_FILE)
-        return bool(text) and any(key_blob(line) == self.o.bake_key_blob for line in text.splitlines())
+        if not text:
+            return False
+        return any(key_blob(line) == self.o.bake_key_blob for line in text.splitlines())
 
     def _entries_matching(self, directory: str, patterns: t.Sequence[str], files_only: bool = True):
         for entry in self.entries(directory):
@@ -840,14 +847,10 @@ class Scanner:
 
     def network_disabled(self) -> bool:
         """Whether cloud-init's system configuration says network: {config: disabled}."""
-        texts = [self.text("/etc/cloud/cloud.cfg", MAX_KEYS_FILE) or ""]
-        for entry in self._entries_matching("/etc/cloud/cloud.cfg.d", ("*.cfg",)):
-            texts.append(self.text(entry.path, MAX_KEYS_FILE) or "")
-        disabled = False
-        for text in texts:  # a later file wins
-            if re.search(r"(?m)^network:", text):
-                disabled = NETWORK_DISABLED.search(text) is not None
-        return disabled
+        paths = [_cloud_config.CLOUD_CFG] + [
+            _cloud_config.CLOUD_CFG_D + "/" + name for name in _cloud_config.dropin_names(self)
+        ]
+        return _cloud_config.network_disabled(self.text(path, MAX_KEYS_FILE) or "" for path in paths)
 
     def network_config(self):
         if not self.network_disabled():
@@ -1102,7 +1105,7 @@ class Scanner:
         digest = self.dpkg_files().get(path)
         return digest is not None and digest == _md5(data)
 
-    def secrets(self, covered: t.Container = ()):
+    def secrets(self, covered: t.Collection[str] = ()):
         """Secret content in files no other category removes (``covered``: paths found already)."""
         self.content["package_check"] = self.package_check()
         skip = set(CONTENT_SKIP)

@@ -233,7 +233,7 @@ def _check_list_of_strings(name: str, value: list, rule: t.Optional[re.Pattern] 
 
 def _roles(value: list) -> list:
     """bake_roles as [{name, vars}] in the order given (strings and mappings alike)."""
-    roles = []
+    roles: list[dict[str, t.Any]] = []
     for entry in value:
         if isinstance(entry, str):
             roles.append({"name": entry, "vars": {}})
@@ -287,8 +287,8 @@ def validate(values: dict, context: Context) -> None:
                           ("bake_arch", ARCHES), ("bake_volume_type", VOLUME_TYPES)):
         if v[name] not in choices:
             article = "one of " if len(choices) > 2 else ""
-            listed = ", ".join(choices) if len(choices) > 2 else " or ".join(choices)
-            _fail("%s: must be %s%s, got %s" % (name, article, listed, _short(v[name])))
+            allowed = ", ".join(choices) if len(choices) > 2 else " or ".join(choices)
+            _fail("%s: must be %s%s, got %s" % (name, article, allowed, _short(v[name])))
     for name in ("bake_family",) + (("bake_base_family",) if v["bake_stage"] == "service" else ()):
         if not _NAME_RULE.fullmatch(v[name]):
             _fail("%s: must be 1-64 characters, letters, digits, '.', '_' or '-', starting with a letter or "

@@ -24,6 +24,7 @@ import re
 import stat
 import typing as t
 
+from ansible_collections.bakery.ami.plugins.module_utils import _cloud_config
 from ansible_collections.bakery.ami.plugins.module_utils import _image_root
 from ansible_collections.bakery.ami.plugins.module_utils._errors import BakeryError
 
@@ -43,7 +44,7 @@ LAUNCH_UPDATES = ("security", "bugfix", "all", "none")
 # Paths inside the image, without the leading slash (as FileChange.relpath and in messages after "/").
 DNF_VARS_RELEASEVER = "etc/dnf/vars/releasever"
 YUM_CONF = "etc/yum.conf"
-CLOUD_CFG_D = "etc/cloud/cloud.cfg.d"
+CLOUD_CFG_D = _cloud_config.CLOUD_CFG_D.lstrip("/")  # paths here are relative to the root
 # Sorts before the cloudinit_guard's 99_bakery_guard.cfg, so that the guard (which may turn
 # launch updates off as part of its `packages` protection) has the last word.
 CLOUD_DROPIN_NAME = "90_bakery_release_lock.cfg"
@@ -150,17 +151,6 @@ def generation_of_distro(distro: str) -> str | None:
         return AL2023
     if distro in (AL2, AL1):
         return distro
-    return None
-
-
-def generation_of_release(release: t.Any) -> str | None:
-    """The Amazon Linux generation a lockable release string belongs to (for a bakery:al-release tag)."""
-    if not isinstance(release, str):
-        return None
-    if validate_release(AL2023, release) is None:
-        return AL2023
-    if validate_release(AL1, release) is None:
-        return AL1
     return None
 
 
@@ -331,16 +321,16 @@ def _split_lines(text: str) -> list[str]:
 
 def yum_releasever(text: str, path: str) -> str | None:
     """The releasever of the [main] section of a yum.conf, None when unset."""
-    return _scan_yum(text, path)[1]
+    setting = _scan_yum(text, path)[1]
+    return None if setting is None else setting[1].group("value")
 
 
-def _scan_yum(text: str, path: str) -> tuple[tuple[int, int], str | None, int | None]:
-    """((start, end) line range of [main], releasever value, line index of it)."""
+def _scan_yum(text: str, path: str) -> tuple[tuple[int, int], tuple[int, re.Match[str]] | None]:
+    """((start, end) line range of [main], (line index, _KEY match) of its releasever or None)."""
     lines = _split_lines(text)
     section = None
     main_start = main_end = None
-    value = None
-    index = None
+    setting: tuple[int, re.Match[str]] | None = None
     for number, raw in enumerate(lines):
         line = raw.rstrip("\r\n")
         stripped = line.strip()
@@ -368,28 +358,27 @@ def _scan_yum(text: str, path: str) -> tuple[tuple[int, int], str | None, int | 
         if not key_match:
             raise ReleaseLockError(f"{path}: malformed: line {number + 1} ({stripped[:40]!r}) is not key=value")
         if section == "main" and key_match.group("key") == "releasever":
-            if index is not None:
+            if setting is not None:
                 raise ReleaseLockError(
-                    f"{path}: malformed: releasever set twice in [main] (lines {index + 1} and {number + 1})"
+                    f"{path}: malformed: releasever set twice in [main] (lines {setting[0] + 1} and {number + 1})"
                 )
-            value = key_match.group("value")
-            index = number
+            setting = (number, key_match)
     if main_start is None:
         raise ReleaseLockError(f"{path}: malformed: no [main] section")
     if main_end is None and section == "main":
         main_end = len(lines)
-    return (main_start, t.cast(int, main_end)), value, index
+    return (main_start, t.cast(int, main_end)), setting
 
 
 def set_yum_releasever(text: str, release: str, path: str) -> str:
     """yum.conf text with releasever=release in [main], everything else kept byte for byte."""
-    (start, end), value, index = _scan_yum(text, path)
+    (start, end), setting = _scan_yum(text, path)
     lines = _split_lines(text)
     newline = "\r\n" if lines and lines[0].endswith("\r\n") else "\n"
-    if index is not None:
-        if value == release:
+    if setting is not None:
+        index, match = setting
+        if match.group("value") == release:
             return text
-        match = _KEY.fullmatch(lines[index].rstrip("\r\n"))
         ending = lines[index][len(lines[index].rstrip("\r\n")):] or newline
         lines[index] = match.group("key") + match.group("sep") + release + match.group("trail") + ending
         return "".join(lines)
@@ -443,8 +432,7 @@ def update_dropin(text: str | None, settings: dict[str, str]) -> str:
 
 def later_dropin_conflicts(image: _image_root.ImageRoot, settings: dict[str, str]) -> list[str]:
     """Warnings for cloud.cfg.d files sorting after ours that set one of our keys differently."""
-    names = sorted(name for name in (entry.path.rsplit("/", 1)[1] for entry in image.entries("/" + CLOUD_CFG_D))
-                   if name.endswith(".cfg") and name > CLOUD_DROPIN_NAME)
+    names = [name for name in _cloud_config.dropin_names(image) if name > CLOUD_DROPIN_NAME]
     warnings = []
     for name in names:
         try:

@@ -37,14 +37,15 @@ import re
 import typing as t
 import unicodedata
 
+from ansible_collections.bakery.ami.plugins.module_utils import _tags
 from ansible_collections.bakery.ami.plugins.module_utils import _time
 
-# EC2 tag limits (per resource, per key, per value).
-MAX_TAGS = 50
-MAX_TAG_KEY = 128
-MAX_TAG_VALUE = 256
+# EC2 tag limits (per resource, per key, per value) and the prefix reserved to AWS.
+MAX_TAGS = _tags.MAX_TAGS
+MAX_TAG_KEY = _tags.MAX_KEY_LENGTH
+MAX_TAG_VALUE = _tags.MAX_VALUE_LENGTH
 # The tag that says when the sweep may remove a resource (every temporary resource of a run).
-EXPIRES_TAG = "bakery:expires-at"
+EXPIRES_TAG = _tags.EXPIRES_AT
 # Characters an EC2 filter value reads as wildcards (* and ?) and as their escape (\).
 FILTER_SPECIAL = ("*", "?", "\\")
 # Tag keys: letters, digits and spaces of any script and these, the set every AWS service accepts
@@ -173,11 +174,6 @@ def days(option: str, value: t.Any, maximum: int = 36500) -> str | None:
     return None
 
 
-def sanitize_ami_name(value: str) -> str:
-    """Replace characters AMI names do not allow with '-' (for names built from templates)."""
-    return "".join(c if full_match(_AMI_NAME_CHAR, c) else "-" for c in value)[:128]
-
-
 def region_name(option: str, value: t.Any, known: t.Iterable[str] | None = None) -> str | None:
     """A syntactically valid region; with `known`, also one of those regions."""
     if not full_match(_REGION, value):
@@ -303,8 +299,8 @@ def tag_key(option: str, key: t.Any) -> str | None:
     """A tag key: 1-128 letters, digits, spaces and _ . : / = + - @, not starting with aws:."""
     if not isinstance(key, str) or not 1 <= len(key) <= MAX_TAG_KEY:
         return f"{option}: tag name {show(key)} must be a string of 1-{MAX_TAG_KEY} characters"
-    if key.lower().startswith("aws:"):
-        return f"{option}: tag name {show(key)} uses the reserved prefix 'aws:'"
+    if key.lower().startswith(_tags.RESERVED_PREFIX):
+        return f"{option}: tag name {show(key)} uses the reserved prefix '{_tags.RESERVED_PREFIX}'"
     for index, char in enumerate(key):
         if unicodedata.category(char)[0] in "LN" or unicodedata.category(char) == "Zs" or char in _KEY_PUNCTUATION:
             continue
@@ -406,10 +402,3 @@ def internet_covering_families(cidrs: t.Any) -> list:
         if networks[version] and list(ipaddress.collapse_addresses(networks[version])) == [ipaddress.ip_network(whole)]:
             families.append(name)
     return families
-
-
-def first_error(*errors: str | None) -> str | None:
-    for error in errors:
-        if error:
-            return error
-    return None

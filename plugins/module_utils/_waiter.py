@@ -26,6 +26,7 @@ import time
 import typing as t
 
 from ansible_collections.bakery.ami.plugins.module_utils import _aws
+from ansible_collections.bakery.ami.plugins.module_utils._errors import BakeryError
 
 MIN_DELAY = 3.0
 MAX_DELAY = 15.0
@@ -38,19 +39,22 @@ IMAGE_MISSING = "missing"
 VANISHED = "not visible (deregistered, or never made)"
 
 
-class WaitTimeout(Exception):
-    """The wait ran out of time; `pending` names what was still not done."""
+class WaitTimeout(BakeryError):
+    """The wait ran out of time; `pending` names what was still not done (also in the result)."""
 
     def __init__(self, message: str, pending: dict):
-        super().__init__(message)
+        super().__init__(message, {"pending": pending})
         self.pending = pending
 
 
-class ImageFailed(Exception):
-    """An image went to a failed state; the message carries its state reason."""
+class ImageFailed(BakeryError):
+    """An image went to a failed state; the message carries its state reason, the result the image."""
 
     def __init__(self, region: str, image_id: str, state: str, reason: str):
-        super().__init__(f"image {image_id} in {region} went to state '{state}': {reason or 'no reason given'}")
+        super().__init__(
+            f"image {image_id} in {region} went to state '{state}': {reason or 'no reason given'}",
+            {"image_id": image_id, "state": state, "state_reason": reason},
+        )
         self.region = region
         self.image_id = image_id
         self.state = state

@@ -290,7 +290,7 @@ from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleA
 
 from ansible_collections.bakery.ami.plugins.module_utils import _aws
 from ansible_collections.bakery.ami.plugins.module_utils import _builder
-from ansible_collections.bakery.ami.plugins.module_utils import _waiter
+from ansible_collections.bakery.ami.plugins.module_utils._errors import BakeryError
 
 
 def main():
@@ -322,12 +322,8 @@ def main():
     builder = _builder.Builder(module.client("ec2"), module.params, module.check_mode, warn=module.warn)
     try:
         result = builder.run()
-    except _builder.BuilderError as e:
-        module.fail_json(msg=str(e))
-    except _builder.CleanupError as e:
+    except BakeryError as e:
         module.fail_json(msg=e.msg, **e.result)
-    except _waiter.WaitTimeout as e:
-        module.fail_json(msg=str(e), pending=e.pending)
     except _aws.BakeryAWSError as e:
         module.fail_json_aws_error(e)
     module.exit_json(**result)

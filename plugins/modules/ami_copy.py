@@ -280,8 +280,10 @@ from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleA
 
 from ansible_collections.bakery.ami.plugins.module_utils import _aws
 from ansible_collections.bakery.ami.plugins.module_utils import _copy
+from ansible_collections.bakery.ami.plugins.module_utils import _copy_request
 from ansible_collections.bakery.ami.plugins.module_utils import _share
 from ansible_collections.bakery.ami.plugins.module_utils import _validate
+from ansible_collections.bakery.ami.plugins.module_utils._errors import BakeryError
 
 
 def main():
@@ -290,14 +292,14 @@ def main():
         source_region=dict(type="str"),
         wait=dict(type="bool", default=True),
         wait_timeout=dict(type="int", default=3600),
-        **_copy.copy_suboptions(),
+        **_copy_request.copy_suboptions(),
     )
     module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True)
 
     try:
-        request = _copy.build_request(module.params, module.region, _validate.known_regions())
-    except _copy.InputError as e:
-        module.fail_json(msg=str(e))
+        request = _copy_request.build_request(module.params, module.region, _validate.known_regions())
+    except BakeryError as e:
+        module.fail_json(msg=e.msg, **e.result)
 
     # Clients are made here, in the main thread; the backend's worker threads only use them.
     regions = [request.source_region] + [spec.region for spec in request.regions]
@@ -312,12 +314,10 @@ def main():
     copier = _copy.AmiCopier(request, clients, check_mode=module.check_mode)
     try:
         result = copier.run()
-    except _copy.InputError as e:
-        module.fail_json(msg=str(e))
-    except _copy.CopyFailed as e:
+    except BakeryError as e:
         for warning in copier.warnings:
             module.warn(warning)
-        module.fail_json(msg=str(e), **_shape(e.result, module))
+        module.fail_json(msg=e.msg, **_shape(e.result, module))
     except _aws.BakeryAWSError as e:
         module.fail_json_aws_error(e)
     for warning in copier.warnings:
@@ -327,8 +327,8 @@ def main():
 
 def _shape(result: dict, module) -> dict:
     result = dict(result)
-    diff = result.pop("diff")
-    if module._diff:
+    diff = result.pop("diff", None)  # a request refused before any copy has none
+    if module._diff and diff is not None:
         result["diff"] = diff
     return result
 

@@ -520,10 +520,11 @@ from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleA
 
 from ansible_collections.bakery.ami.plugins.module_utils import _aws
 from ansible_collections.bakery.ami.plugins.module_utils import _copy
+from ansible_collections.bakery.ami.plugins.module_utils import _copy_request
 from ansible_collections.bakery.ami.plugins.module_utils import _create
 from ansible_collections.bakery.ami.plugins.module_utils import _share
 from ansible_collections.bakery.ami.plugins.module_utils import _validate
-from ansible_collections.bakery.ami.plugins.module_utils import _waiter
+from ansible_collections.bakery.ami.plugins.module_utils._errors import BakeryError
 
 
 def main():
@@ -562,7 +563,7 @@ def main():
                 delete_on_termination=dict(type="bool"),
             ),
         ),
-        copy=dict(type="dict", options=_copy.copy_suboptions()),
+        copy=dict(type="dict", options=_copy_request.copy_suboptions()),
         wait=dict(type="bool", default=True),
         wait_timeout=dict(type="int", default=3600),
     )
@@ -586,9 +587,9 @@ def main():
         module.params["copy"] = dict(module.params["copy"], pending_tags=module.params["pending_tags"])
     if module.params["copy"] is not None:
         try:
-            copy_request = _copy.request_for_new_image(module.params, module.region, _validate.known_regions())
-        except _copy.InputError as e:
-            errors.append(str(e))
+            copy_request = _copy_request.request_for_new_image(module.params, module.region, _validate.known_regions())
+        except BakeryError as e:
+            errors.append(e.msg)
     if errors:
         module.fail_json(msg="; ".join(errors), errors=errors)
 
@@ -611,12 +612,8 @@ def main():
     )
     try:
         result = creator.run()
-    except _create.CreateError as e:
-        module.fail_json(msg=str(e))
-    except _waiter.ImageFailed as e:
-        module.fail_json(msg=str(e), image_id=e.image_id, state=e.state, state_reason=e.reason)
-    except _waiter.WaitTimeout as e:
-        module.fail_json(msg=str(e), pending=e.pending)
+    except BakeryError as e:
+        module.fail_json(msg=e.msg, **e.result)
     except _aws.BakeryAWSError as e:
         module.fail_json_aws_error(e)
     try:
@@ -666,7 +663,7 @@ def _copy_image(module, request, clients: dict, creator, result: dict) -> dict:
     made = f"image {result['image_id']} in {module.region} is {'adopted' if result['adopted'] else 'made'}"
     try:
         copies = _copy.copy_created_image(request, clients, result, creator.image, module.check_mode, module.warn)
-    except _copy.InputError as e:
+    except _copy_request.InputError as e:
         module.fail_json(msg=f"{made}, but it cannot be copied: copy: {e}", **result)
     except _copy.CopyFailed as e:
         module.fail_json(msg=f"{made}, but copying it failed: {e}", **dict(result, copies=e.result))

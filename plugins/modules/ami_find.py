@@ -398,6 +398,7 @@ from ansible_collections.bakery.ami.plugins.module_utils import _aws
 from ansible_collections.bakery.ami.plugins.module_utils import _channel
 from ansible_collections.bakery.ami.plugins.module_utils import _find
 from ansible_collections.bakery.ami.plugins.module_utils._aws import BakeryAWSError
+from ansible_collections.bakery.ami.plugins.module_utils._errors import BakeryError
 from ansible_collections.bakery.ami.plugins.module_utils._validate import known_regions
 
 
@@ -439,8 +440,8 @@ def main():
     try:
         spec = _find.check_options(params, module.region,
                                    known_regions() if regions is not None else None)
-    except _find.FindError as e:
-        module.fail_json(msg=_as_channel(str(e), channel))
+    except BakeryError as e:
+        module.fail_json(msg=_as_channel(e.msg, channel), **e.result)
 
     # Clients are made here, one per region and service, before the worker threads start.
     try:
@@ -448,8 +449,8 @@ def main():
         ssm = _aws.regional_clients(module, "ssm", spec.regions) if spec.ssm_parameter else {}
         ssm_values = _find.resolve_ssm(ssm, spec)
         outcomes = _find.search(ec2, spec, ssm_values)
-    except _find.FindError as e:
-        module.fail_json(msg=_as_channel(str(e), channel))
+    except BakeryError as e:
+        module.fail_json(msg=_as_channel(e.msg, channel), **e.result)
     except BakeryAWSError as e:
         module.fail_json_aws(e, msg="Failed to find images")
     except (ValueError, botocore.exceptions.BotoCoreError) as e:

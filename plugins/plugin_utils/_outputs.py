@@ -294,7 +294,7 @@ def check_data(option: str, value: t.Any) -> None:
 class _Place(t.NamedTuple):
     """Where a file goes: its directory (open when it exists), what is missing above it."""
 
-    dir_fd: int | None  # the deepest existing directory; caller closes
+    dir_fd: int  # the deepest existing directory, open; caller closes
     existing: str  # its path
     missing: tuple  # names of the directories to create below it, in order
     name: str  # the file's own name

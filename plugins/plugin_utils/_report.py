@@ -18,7 +18,6 @@ from ansible_collections.bakery.ami.plugins.module_utils._cloudinit_protections 
 # before it to its own.
 PHASES = (("validate", "plan"), ("source", "source"), ("builder", "builder"), ("customize", "customize"),
           ("publish", "publish"), ("cleanup", "cleanup"))
-BUILDER_TYPES = {"amazon-ebs"}
 
 
 def phases_seconds(marks: t.Mapping[str, float]) -> dict:

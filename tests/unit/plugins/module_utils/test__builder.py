@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ansible_collections.bakery.ami.plugins.module_utils import _aws
 from ansible_collections.bakery.ami.plugins.module_utils import _builder
+from ansible_collections.bakery.ami.plugins.module_utils import _cleanup
 from ansible_collections.bakery.ami.plugins.module_utils import _validate
 from ansible_collections.bakery.ami.plugins.module_utils import _waiter
 
@@ -642,7 +643,7 @@ def test_absent_gives_up_on_a_group_still_held_at_wait_timeout(ec2):
     def sleep(seconds):
         now[0] += seconds
 
-    with pytest.raises(_builder.CleanupError) as info:
+    with pytest.raises(_cleanup.CleanupError) as info:
         builder({"run_id": RUN, "state": "absent", "wait_timeout": 30}, sleep=sleep, clock=lambda: now[0]).run()
     assert info.value.errors[0].startswith("delete security group sg-0000000000000000a: timed out after 30 s")
     assert "sg-0000000000000000a" in ec2.groups
@@ -653,7 +654,7 @@ def test_absent_fails_at_once_when_no_instance_of_the_run_holds_the_group(ec2):
     ec2.add_instance(state="running", tags={"bakery:run-id": "another-run"}, group_id="sg-0000000000000000a")
     ec2.groups["sg-0000000000000000a"] = {"GroupId": "sg-0000000000000000a", "GroupName": "bakery-" + RUN,
                                           "Tags": [{"Key": "bakery:run-id", "Value": RUN}], "IpPermissions": []}
-    with pytest.raises(_builder.CleanupError) as info:
+    with pytest.raises(_cleanup.CleanupError) as info:
         builder({"run_id": RUN, "state": "absent"}).run()
     assert "DependencyViolation" in info.value.errors[0]
     assert ec2.names().count("delete_security_group") == 1
@@ -663,7 +664,7 @@ def test_absent_carries_on_after_a_failure_and_lists_every_error(ec2):
     _populate(ec2)
     ec2.errors["delete_security_group"] = aws_error("UnauthorizedOperation", "DeleteSecurityGroup")
     ec2.errors["delete_volume"] = aws_error("VolumeInUse", "DeleteVolume")
-    with pytest.raises(_builder.CleanupError) as info:
+    with pytest.raises(_cleanup.CleanupError) as info:
         builder({"run_id": RUN, "state": "absent"}).run()
     assert len(info.value.errors) == 2
     assert info.value.errors[0].startswith("delete security group sg-0000000000000000a:")

@@ -1111,3 +1111,10 @@ def test_hostname_is_in_no_default_or_example_protection():
         lists += _protect_lists(yaml.safe_load(path.read_text()), [])
     assert len(lists) >= 5
     assert all(set(protect) <= set(PROTECTIONS) and "hostname" not in protect for protect in lists), lists
+
+
+def test_unknown_modules_lists_the_named_modules_when_an_entry_names_none():
+    # an entry that names no module (a number) used to break the sorting of the message
+    error = c.unknown_modules({"cloud_config_modules": ["ntp", 5]}, ["timezone"])
+    assert error == ("disable_modules: 'timezone' is in none of the image's module lists (cloud_init_modules, "
+                     "cloud_config_modules, cloud_final_modules); the image runs: ntp")

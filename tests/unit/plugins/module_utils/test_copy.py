@@ -16,6 +16,7 @@ botocore = pytest.importorskip("botocore")
 from botocore.exceptions import ClientError  # noqa: E402
 
 from ansible_collections.bakery.ami.plugins.module_utils import _copy  # noqa: E402
+from ansible_collections.bakery.ami.plugins.module_utils import _copy_request  # noqa: E402
 
 ACCOUNT = "123456789012"
 NOW = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
@@ -306,7 +307,7 @@ def params(source_id, **extra):
 
 
 def run(world, source_id, check_mode=False, **extra):
-    request = _copy.build_request(params(source_id, **extra), "us-east-1", KNOWN, now=NOW)
+    request = _copy_request.build_request(params(source_id, **extra), "us-east-1", KNOWN, now=NOW)
     clock = FakeClock()
     clients = {region: world.regions[region] for region in KNOWN}
     copier = _copy.AmiCopier(request, clients, check_mode, sleep=clock.sleep, clock=clock)
@@ -318,7 +319,7 @@ def run(world, source_id, check_mode=False, **extra):
 
 
 def test_build_request_normalises_everything():
-    request = _copy.build_request(
+    request = _copy_request.build_request(
         params(
             "ami-0123456789abcdef0",
             source_region=None,
@@ -342,7 +343,7 @@ def test_build_request_normalises_everything():
 
 
 def test_share_snapshots_can_be_turned_off():
-    request = _copy.build_request(
+    request = _copy_request.build_request(
         params("ami-0123456789abcdef0", launch_permissions={"user_ids": ["111122223333"]}, share_snapshots=False),
         "us-east-1",
         KNOWN,
@@ -386,19 +387,19 @@ def test_share_snapshots_can_be_turned_off():
     ],
 )
 def test_bad_input_names_the_option(extra, needle):
-    with pytest.raises(_copy.InputError) as excinfo:
-        _copy.build_request(params("ami-0123456789abcdef0", **extra), "us-east-1", KNOWN, now=NOW)
+    with pytest.raises(_copy_request.InputError) as excinfo:
+        _copy_request.build_request(params("ami-0123456789abcdef0", **extra), "us-east-1", KNOWN, now=NOW)
     assert needle in str(excinfo.value)
 
 
 def test_missing_region_everywhere():
-    with pytest.raises(_copy.InputError, match="source_region: no region given"):
-        _copy.build_request(params("ami-0123456789abcdef0", source_region=None), None, KNOWN, now=NOW)
+    with pytest.raises(_copy_request.InputError, match="source_region: no region given"):
+        _copy_request.build_request(params("ami-0123456789abcdef0", source_region=None), None, KNOWN, now=NOW)
 
 
 def test_every_problem_is_reported_at_once():
-    with pytest.raises(_copy.InputError) as excinfo:
-        _copy.build_request(
+    with pytest.raises(_copy_request.InputError) as excinfo:
+        _copy_request.build_request(
             params("ami-1", regions=["us-west-2", "us-west-2"], deprecate_at="never"), "us-east-1", KNOWN, now=NOW
         )
     message = str(excinfo.value)
@@ -410,14 +411,14 @@ def test_every_problem_is_reported_at_once():
 
 
 def test_client_token_is_deterministic_and_short():
-    token = _copy.client_token("us-east-1", "ami-1", "us-west-2", "web")
-    assert token == _copy.client_token("us-east-1", "ami-1", "us-west-2", "web")
+    token = _copy_request.client_token("us-east-1", "ami-1", "us-west-2", "web")
+    assert token == _copy_request.client_token("us-east-1", "ami-1", "us-west-2", "web")
     assert len(token) <= 64
     others = {
-        _copy.client_token("us-east-1", "ami-1", "eu-west-1", "web"),
-        _copy.client_token("us-east-1", "ami-1", "us-west-2", "web2"),
-        _copy.client_token("us-east-1", "ami-2", "us-west-2", "web"),
-        _copy.client_token("us-east-1", "ami-1", "us-west-2", "web", generation=1),
+        _copy_request.client_token("us-east-1", "ami-1", "eu-west-1", "web"),
+        _copy_request.client_token("us-east-1", "ami-1", "us-west-2", "web2"),
+        _copy_request.client_token("us-east-1", "ami-2", "us-west-2", "web"),
+        _copy_request.client_token("us-east-1", "ami-1", "us-west-2", "web", generation=1),
     }
     assert token not in others and len(others) == 4
 
@@ -476,7 +477,7 @@ def test_copies_every_region_with_tags_permissions_and_deprecation(world, source
     }
     for region, _call, call in copies:
         assert call["SourceRegion"] == "us-east-1" and call["SourceImageId"] == source
-        assert call["ClientToken"] == _copy.client_token("us-east-1", source, region, "web-base-1.0")
+        assert call["ClientToken"] == _copy_request.client_token("us-east-1", source, region, "web-base-1.0")
         assert call["CopyImageTags"] is True
         assert call["Description"] == "web-base-1.0 description"
         client = world.regions[region]
@@ -664,12 +665,12 @@ def test_without_rollback_the_other_regions_complete(world, source):
 
 def test_dead_client_token_moves_to_the_next_generation(world, source):
     west = world.regions["us-west-2"]
-    west.dead_tokens.add(_copy.client_token("us-east-1", source, "us-west-2", "web-base-1.0"))
+    west.dead_tokens.add(_copy_request.client_token("us-east-1", source, "us-west-2", "web-base-1.0"))
     result = run(world, source)
     tokens = [call["ClientToken"] for _r, _c, call in world.calls("copy_image") if _r == "us-west-2"]
     assert tokens == [
-        _copy.client_token("us-east-1", source, "us-west-2", "web-base-1.0"),
-        _copy.client_token("us-east-1", source, "us-west-2", "web-base-1.0", generation=1),
+        _copy_request.client_token("us-east-1", source, "us-west-2", "web-base-1.0"),
+        _copy_request.client_token("us-east-1", source, "us-west-2", "web-base-1.0", generation=1),
     ]
     assert result["images"]["us-west-2"]["state"] == "available"
 
@@ -677,8 +678,8 @@ def test_dead_client_token_moves_to_the_next_generation(world, source):
 def test_token_answering_with_an_old_failed_copy_moves_on(world, source):
     west = world.regions["us-west-2"]
     old = west.add_image("web-base-1.0 failed", state="failed")
-    token = _copy.client_token("us-east-1", source, "us-west-2", "web-base-1.0")
-    request = _copy.build_request(params(source), "us-east-1", KNOWN, now=NOW)
+    token = _copy_request.client_token("us-east-1", source, "us-west-2", "web-base-1.0")
+    request = _copy_request.build_request(params(source), "us-east-1", KNOWN, now=NOW)
     clock = FakeClock()
     copier = _copy.AmiCopier(request, {r: world.regions[r] for r in KNOWN}, sleep=clock.sleep, clock=clock)
     copier.load_source()
@@ -689,7 +690,7 @@ def test_token_answering_with_an_old_failed_copy_moves_on(world, source):
     assert entry["image_id"] != old and entry["state"] == "available"
     assert copier.started["us-west-2"] == entry["image_id"]
     tokens = [call["ClientToken"] for _r, _c, call in world.calls("copy_image") if _r == "us-west-2"]
-    assert tokens == [token, _copy.client_token("us-east-1", source, "us-west-2", "web-base-1.0", generation=1)]
+    assert tokens == [token, _copy_request.client_token("us-east-1", source, "us-west-2", "web-base-1.0", generation=1)]
 
 
 @pytest.mark.parametrize("hidden_until", [5.0, 8.0])
@@ -697,13 +698,13 @@ def test_copy_not_visible_at_first_is_kept(world, source, hidden_until):
     """EC2 may not show a new copy at once: within the grace it is simply waited for; after it,
     the next token meets the copy's name and the module goes back to the same copy."""
     west = world.regions["us-west-2"]
-    request = _copy.build_request(params(source), "us-east-1", KNOWN, now=NOW)
+    request = _copy_request.build_request(params(source), "us-east-1", KNOWN, now=NOW)
     clock = FakeClock()
     copier = _copy.AmiCopier(request, {r: world.regions[r] for r in KNOWN}, sleep=clock.sleep, clock=clock)
     copier.load_source()
     plan = [p for p in copier.plan() if p.region == "us-west-2"][0]
     late = west.add_image("web-base-1.0", state="available")
-    token = _copy.client_token("us-east-1", source, "us-west-2", "web-base-1.0")
+    token = _copy_request.client_token("us-east-1", source, "us-west-2", "web-base-1.0")
     west.tokens[token] = (dict(copier.copy_params(plan), ClientToken=token), late)
     original = west.describe_images
 
@@ -723,7 +724,7 @@ def test_copy_not_visible_at_first_is_kept(world, source, hidden_until):
 
 def test_token_used_with_other_parameters_moves_on(world, source):
     west = world.regions["us-west-2"]
-    token = _copy.client_token("us-east-1", source, "us-west-2", "web-base-1.0")
+    token = _copy_request.client_token("us-east-1", source, "us-west-2", "web-base-1.0")
     west.tokens[token] = ({"other": True}, "ami-00000000000000001")
     result = run(world, source)
     assert result["images"]["us-west-2"]["state"] == "available"
@@ -738,21 +739,21 @@ def test_source_region_listed_is_reported_not_copied(world, source):
 
 
 def test_missing_source_fails_before_any_copy(world):
-    with pytest.raises(_copy.InputError, match="source_image_id: image ami-00000000000000999 does not exist"):
+    with pytest.raises(_copy_request.InputError, match="source_image_id: image ami-00000000000000999 does not exist"):
         run(world, "ami-00000000000000999")
     assert not world.calls("copy_image")
 
 
 def test_pending_source_without_wait_fails(world):
     source = world.regions["us-east-1"].add_image("pending-src", state="pending")
-    with pytest.raises(_copy.InputError, match="source_image_id: .* is still pending"):
+    with pytest.raises(_copy_request.InputError, match="source_image_id: .* is still pending"):
         run(world, source, wait=False)
     assert not world.calls("copy_image")
 
 
 def test_pending_source_that_never_arrives_fails_cleanly(world):
     source = world.regions["us-east-1"].add_image("stuck-src", state="pending")
-    with pytest.raises(_copy.InputError, match="source_image_id: .* did not become available: timed out"):
+    with pytest.raises(_copy_request.InputError, match="source_image_id: .* did not become available: timed out"):
         run(world, source, wait_timeout=20)
     assert not world.calls("copy_image")
 
@@ -769,7 +770,7 @@ def test_pending_source_is_waited_for(world):
 def test_no_wait_returns_pending_copies_and_defers_permissions(world, source):
     for client in world.regions.values():
         client.copy_polls = 5
-    request = _copy.build_request(
+    request = _copy_request.build_request(
         params(source, wait=False, launch_permissions={"user_ids": ["111122223333"]}), "us-east-1", KNOWN, now=NOW
     )
     copier = _copy.AmiCopier(request, {r: world.regions[r] for r in KNOWN})
@@ -886,8 +887,8 @@ def test_pending_tags_stay_in_check_mode_and_without_wait(world, source):
     ],
 )
 def test_pending_tags_are_validated(extra, message):
-    with pytest.raises(_copy.InputError, match=message):
-        _copy.build_request(params("ami-0123456789abcdef0", **extra), "us-east-1", KNOWN, now=NOW)
+    with pytest.raises(_copy_request.InputError, match=message):
+        _copy_request.build_request(params("ami-0123456789abcdef0", **extra), "us-east-1", KNOWN, now=NOW)
 
 
 def test_a_copy_of_this_run_that_fails_before_it_is_seen_fails_the_region_and_is_not_retried(world, source):
@@ -913,8 +914,8 @@ def create_params(**copy):
 
 
 def test_copy_option_messages_name_the_suboptions():
-    with pytest.raises(_copy.InputError) as caught:
-        _copy.request_for_new_image(create_params(regions=["moon-1"], deprecate_at="soon"), "us-east-1", KNOWN, now=NOW)
+    with pytest.raises(_copy_request.InputError) as caught:
+        _copy_request.request_for_new_image(create_params(regions=["moon-1"], deprecate_at="soon"), "us-east-1", KNOWN, now=NOW)
     message = str(caught.value)
     assert message.startswith("copy.regions")
     assert "copy.deprecate_at: 'soon'" in message
@@ -929,12 +930,12 @@ def test_copy_option_messages_name_the_suboptions():
     ],
 )
 def test_copy_option_rules(params, needle):
-    with pytest.raises(_copy.InputError, match=needle.replace("(", r"\(").replace(")", r"\)")):
-        _copy.request_for_new_image(params, "us-east-1", KNOWN, now=NOW)
+    with pytest.raises(_copy_request.InputError, match=needle.replace("(", r"\(").replace(")", r"\)")):
+        _copy_request.request_for_new_image(params, "us-east-1", KNOWN, now=NOW)
 
 
 def test_copy_option_request_copies_from_the_task_region():
-    request = _copy.request_for_new_image(create_params(pending_tags={"bakery:expires-at": "2026-12-01T00:00:00Z"}), "us-east-1", KNOWN, now=NOW)
+    request = _copy_request.request_for_new_image(create_params(pending_tags={"bakery:expires-at": "2026-12-01T00:00:00Z"}), "us-east-1", KNOWN, now=NOW)
     assert request.source_region == "us-east-1"
     assert [spec.region for spec in request.regions] == ["us-west-2", "eu-west-1"]
     assert request.wait is True and request.wait_timeout == 600
@@ -943,7 +944,7 @@ def test_copy_option_request_copies_from_the_task_region():
 
 def test_copy_of_a_created_image_uses_the_image_as_given_and_skips_the_source_lookup(world, source):
     east = world.regions["us-east-1"]
-    request = _copy.request_for_new_image(create_params(pending_tags={"bakery:expires-at": "2026-12-01T00:00:00Z"}), "us-east-1", KNOWN, now=NOW)
+    request = _copy_request.request_for_new_image(create_params(pending_tags={"bakery:expires-at": "2026-12-01T00:00:00Z"}), "us-east-1", KNOWN, now=NOW)
     image = dict(east.images[source])
     east.create_tags([source], [{"Key": "bakery:expires-at", "Value": "x"}])
     created = {"image_id": source, "name": "web-base-1.0", "tags": {"team": "platform", "bakery:expires-at": "x"}}
@@ -963,7 +964,7 @@ def test_copy_of_a_created_image_uses_the_image_as_given_and_skips_the_source_lo
 
 
 def test_check_mode_copy_of_an_image_not_made_yet_predicts_every_region(world):
-    request = _copy.request_for_new_image(create_params(tags={"bakery:run-id": "r1"}), "us-east-1", KNOWN, now=NOW)
+    request = _copy_request.request_for_new_image(create_params(tags={"bakery:run-id": "r1"}), "us-east-1", KNOWN, now=NOW)
     created = {"image_id": None, "name": "web-base-1.0", "tags": {"team": "platform", "aws:x": "y"}}
     result = _copy.copy_created_image(request, world.regions, created, None, True, lambda _m: None)
     assert result["changed"] is True
@@ -976,7 +977,7 @@ def test_check_mode_copy_of_an_image_not_made_yet_predicts_every_region(world):
 
 def test_failed_copy_of_a_created_image_raises_without_diff_and_passes_the_warnings_on(world, source):
     world.regions["eu-west-1"].add_image("web-base-1.0")  # the name is taken there
-    request = _copy.request_for_new_image(create_params(), "us-east-1", KNOWN, now=NOW)
+    request = _copy_request.request_for_new_image(create_params(), "us-east-1", KNOWN, now=NOW)
     created = {"image_id": source, "name": "web-base-1.0", "tags": {"team": "platform"}}
     clock = FakeClock()
     with pytest.raises(_copy.CopyFailed) as caught:
@@ -1020,15 +1021,15 @@ def many(count, prefix="t"):
     ],
 )
 def test_hostile_input_is_refused_before_any_call(world, extra, needle):
-    with pytest.raises(_copy.InputError) as excinfo:
-        _copy.build_request(params("ami-0123456789abcdef0", **extra), "us-east-1", KNOWN, now=NOW)
+    with pytest.raises(_copy_request.InputError) as excinfo:
+        _copy_request.build_request(params("ami-0123456789abcdef0", **extra), "us-east-1", KNOWN, now=NOW)
     assert needle in str(excinfo.value)
     assert world.calls() == []
 
 
 def test_fifty_tags_counting_the_copys_own_are_accepted():
-    request = _copy.build_request(params("ami-0123456789abcdef0", tags=many(47), pending_tags={"p": "1"}),
-                                  "us-east-1", KNOWN, now=NOW)
+    request = _copy_request.build_request(params("ami-0123456789abcdef0", tags=many(47), pending_tags={"p": "1"}),
+                                          "us-east-1", KNOWN, now=NOW)
     assert len(request.tags) == 47
 
 
@@ -1038,7 +1039,7 @@ def test_the_source_images_tags_count_once_it_is_read_and_before_any_copy_starts
     source_tags = dict(many(40, "s"), **{"aws:internal": "x"})
     source_id = world.regions["us-east-1"].add_image("web-base-1.0", tags=source_tags)
     if refused:
-        with pytest.raises(_copy.InputError) as excinfo:
+        with pytest.raises(_copy_request.InputError) as excinfo:
             run(world, source_id, tags=many(9), copy_tags=copy_tags)
         assert ("tags: the copy would carry 51 tags (40 from the source image (copy_tags), 9 from tags, "
                 "2 from ami_copy's own tags)") in str(excinfo.value)
@@ -1051,7 +1052,7 @@ def test_an_earlier_copy_with_its_own_tags_is_counted_with_what_the_task_adds(wo
     west = world.regions["us-west-2"]
     existing = west.add_image("web-base-1.0", tags=dict(many(48, "old"), **{
         "bakery:source-image": f"us-east-1/{source}", "bakery:source-name": "web-base-1.0"}))
-    with pytest.raises(_copy.InputError, match=f"tags: the copy {existing} in us-west-2 would carry 52 tags"):
+    with pytest.raises(_copy_request.InputError, match=f"tags: the copy {existing} in us-west-2 would carry 52 tags"):
         run(world, source, tags={"extra": "1"})
     assert not [call for call in world.calls() if call[1] in MUTATING]
 
@@ -1061,12 +1062,12 @@ def test_the_copy_option_counts_the_new_images_tags_before_the_image_is_made():
     params_ = create_params(tags={"extra": "1", "more": "2"}, pending_tags={"p": "1"})
     params_["tags"] = many(45)
     params_["build_id"] = "build-1"
-    with pytest.raises(_copy.InputError) as excinfo:
-        _copy.request_for_new_image(params_, "us-east-1", KNOWN, now=NOW)
+    with pytest.raises(_copy_request.InputError) as excinfo:
+        _copy_request.request_for_new_image(params_, "us-east-1", KNOWN, now=NOW)
     assert ("copy.tags: the copy would carry 51 tags (47 from the source image (copy_tags), 2 from tags, "
             "2 from ami_copy's own tags)") in str(excinfo.value)
     params_["copy"]["copy_tags"] = False
-    assert _copy.request_for_new_image(params_, "us-east-1", KNOWN, now=NOW).copy_tags is False
+    assert _copy_request.request_for_new_image(params_, "us-east-1", KNOWN, now=NOW).copy_tags is False
 
 
 def test_the_source_region_listed_gets_the_same_sharing_as_the_copies(world, source):

@@ -92,14 +92,6 @@ def test_release_from_ami_name_is_a_full_ascii_match(name):
 
 
 @pytest.mark.parametrize(
-    "release,generation",
-    [("2023.6.20241010", "al2023"), ("2018.03", "amzn"), ("2.0.20240131", None), ("latest", None), (None, None)],
-)
-def test_generation_of_release(release, generation):
-    assert r.generation_of_release(release) == generation
-
-
-@pytest.mark.parametrize(
     "distro,generation",
     [("al2023", "al2023"), ("al2023-minimal", "al2023"), ("al2", "al2"), ("amzn", "amzn"), ("debian-12", None)],
 )
@@ -145,9 +137,10 @@ def test_validate_release_rejects(generation, release, needle):
     assert needle in r.validate_release(generation, release)
 
 
-def test_generation_of_release_needs_the_whole_ascii_string():
-    assert r.generation_of_release("2023.6.20241010\n") is None
-    assert r.generation_of_release("2023.\u0666.20241010") is None
+def test_a_release_is_the_whole_ascii_string():
+    assert r.validate_release(r.AL2023, "2023.6.20241010") is None
+    assert r.validate_release(r.AL2023, "2023.6.20241010\n") is not None
+    assert r.validate_release(r.AL2023, "2023.\u0666.20241010") is not None
 
 
 def test_installed_release_is_read_in_ascii_only(tmp_path):

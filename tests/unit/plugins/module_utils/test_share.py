@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.bakery.ami.plugins.module_utils import _copy
+from ansible_collections.bakery.ami.plugins.module_utils import _copy_request
 from ansible_collections.bakery.ami.plugins.module_utils import _share
 
 from tests.unit.plugins.module_utils.test_copy import World
@@ -68,7 +68,7 @@ def test_copy_requests_are_checked_by_the_same_function(monkeypatch):
     monkeypatch.setattr(_share, "parse", spy)
     params = dict(source_image_id="ami-0123456789abcdef0", source_region="us-east-1", regions=["us-west-2"],
                   launch_permissions={"user_ids": [USER]})
-    request = _copy.build_request(params, "us-east-1", ["us-east-1", "us-west-2"])
+    request = _copy_request.build_request(params, "us-east-1", ["us-east-1", "us-west-2"])
     assert seen == [{"user_ids": [USER]}]
     assert request.share_user_ids == [USER]
 

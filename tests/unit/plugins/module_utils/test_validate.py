@@ -49,11 +49,6 @@ def test_ami_names_refused_say_why(value, needle):
     assert error.startswith("name: ") and needle in error
 
 
-def test_sanitize_ami_name_replaces_forbidden_characters():
-    assert v.sanitize_ami_name("web:base+1") == "web-base-1"
-    assert v.ami_name("name", v.sanitize_ami_name("a:b" * 100)) is None
-
-
 def test_region_names():
     assert v.region_name("regions", "us-east-1") is None
     assert v.region_name("regions", "us-gov-west-1") is None
@@ -161,10 +156,9 @@ def test_tags_accept_strings_and_none():
     assert v.tags("tags", None) is None
 
 
-def test_account_id_and_first_error():
+def test_account_id():
     assert v.account_id("user_ids", "111122223333") is None
     assert v.account_id("user_ids", "1111") == "user_ids: '1111' is not an AWS account ID (12 digits)"
-    assert v.first_error(None, "", "b", "c") == "b"
 
 
 @pytest.mark.parametrize("value", ["web-base", "a", "svc.v2_x", "x" * 64])

@@ -12,6 +12,7 @@ import pytest
 
 from ansible_collections.bakery.ami.plugins.module_utils import _aws
 from ansible_collections.bakery.ami.plugins.module_utils import _builder
+from ansible_collections.bakery.ami.plugins.module_utils import _cleanup
 from ansible_collections.bakery.ami.plugins.module_utils import _waiter
 from ansible_collections.bakery.ami.plugins.modules import ami_builder
 
@@ -91,7 +92,7 @@ def test_failures_are_clean_messages(capsys, error, expected):
 
 def test_cleanup_failure_lists_every_error_and_what_was_removed(capsys):
     removed = {"instances": ["i-1"], "security_groups": [], "key_pairs": ["bakery-run-abc123"], "volumes": []}
-    error = _builder.CleanupError(["delete security group sg-1: in use", "delete volume vol-1: in use"],
+    error = _cleanup.CleanupError(["delete security group sg-1: in use", "delete volume vol-1: in use"],
                                   {"changed": True, "removed": removed})
     with patch(CLIENT, return_value=MagicMock()), patch(RUN, side_effect=error):
         result = run_main(capsys, run_id="run-abc123", state="absent")

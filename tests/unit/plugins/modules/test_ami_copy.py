@@ -13,6 +13,7 @@ import pytest
 
 from ansible_collections.bakery.ami.plugins.module_utils import _aws
 from ansible_collections.bakery.ami.plugins.module_utils import _copy
+from ansible_collections.bakery.ami.plugins.module_utils import _copy_request
 from ansible_collections.bakery.ami.plugins.modules import ami_copy
 
 from tests.unit.plugins.modules.module_runner import run_module, refused_before_aws
@@ -112,7 +113,7 @@ def test_failed_regions_fail_the_task_with_the_details(capsys):
 
 
 def test_missing_source_is_a_clean_failure(capsys):
-    error = _copy.InputError(f"source_image_id: image {SOURCE} does not exist in us-east-1")
+    error = _copy_request.InputError(f"source_image_id: image {SOURCE} does not exist in us-east-1")
     with patch(CLIENT, return_value=MagicMock()), patch(RUN, side_effect=error):
         result = run_main(capsys, **GOOD)
     assert result["_rc"] == 1
