@@ -149,8 +149,9 @@ def channel_reference(option: str, value: t.Any) -> tuple:
         family, channel = value.get("family"), value.get("channel")
     else:
         return None, f"{option}: must be 'family/channel' or a dictionary with family, channel and optionally prefix"
-    error = _validate.first_error(check_prefix(f"{option}.prefix", prefix), check_family(f"{option}.family", family),
-                                  check_channel(f"{option}.channel", channel))
+    errors = [check_prefix(f"{option}.prefix", prefix), check_family(f"{option}.family", family),
+              check_channel(f"{option}.channel", channel)]
+    error = next((message for message in errors if message), None)
     if error:
         return None, error
     name = parameter_name(prefix, family, channel)
