@@ -922,13 +922,12 @@ RESHARE_NOTE = (
 )
 
 
-class PartialFailure(Exception):
+class PartialFailure(BakeryError):
     """Reading or pruning failed in some regions; `result` holds what was planned."""
 
     def __init__(self, result: dict, errors: dict, phase: str):
         region, error = sorted(errors.items())[0]
         cause = getattr(error, "exception", None)
         detail = f"{error.message}: {cause}" if cause is not None else error.message
-        super().__init__(f"{phase} failed in {', '.join(sorted(errors))}; in {region}: {detail}")
-        self.result = result
+        super().__init__(f"{phase} failed in {', '.join(sorted(errors))}; in {region}: {detail}", result)
         self.errors = errors

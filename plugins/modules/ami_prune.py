@@ -423,6 +423,7 @@ from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleA
 
 from ansible_collections.bakery.ami.plugins.module_utils import _aws
 from ansible_collections.bakery.ami.plugins.module_utils import _prune
+from ansible_collections.bakery.ami.plugins.module_utils._errors import BakeryError
 
 
 def main():
@@ -471,10 +472,8 @@ def main():
     pruner = _prune.Pruner(clients, module.params, module.check_mode, ssm_clients=ssm_clients, rbin_clients=rbin_clients)
     try:
         result = pruner.run()
-    except _prune.PruneError as e:
+    except BakeryError as e:  # PruneError (bad input, a rule refused) and PartialFailure (a region failed)
         module.fail_json(msg=e.msg, **e.result)
-    except _prune.PartialFailure as e:
-        module.fail_json(msg=str(e), **e.result)
     except _aws.BakeryAWSError as e:
         module.fail_json_aws_error(e)
     module.exit_json(**result)
