@@ -261,14 +261,68 @@ def build_request(params: dict, default_region: str | None, known: t.Iterable[st
 # The run
 
 
-class Channel:
-    """Reads every region, then (outside check mode) changes the ones that need it."""
+class _ReadThenChange:
+    """Reads every region at once; only when every region was read, changes (outside check mode) the
+    regions that need it, at once. A subclass reads (read_region), changes (change_region) and
+    shapes the result (_result); failed_change says what a failed change leaves."""
 
-    def __init__(self, request: Request, ssm_clients: dict, ec2_clients: dict, check_mode: bool = False):
+    request: t.Any
+
+    def __init__(self, request: t.Any, ssm_clients: dict, ec2_clients: dict, check_mode: bool = False):
         self.request = request
         self.ssm = ssm_clients
         self.ec2 = ec2_clients
         self.check_mode = check_mode
+
+    def read_region(self, region: str) -> dict:
+        raise NotImplementedError
+
+    def change_region(self, region: str, plan: dict) -> dict:
+        raise NotImplementedError
+
+    def _result(self, plans: dict, changed: bool | None = None) -> dict:
+        raise NotImplementedError
+
+    def failed_change(self, done: dict, plans: dict) -> tuple:
+        """(what the message adds after the regions' errors, the result's changed)."""
+        raise NotImplementedError
+
+    def run(self) -> dict:
+        regions = self.request.regions
+        plans, errors = _fanout.each_caught(self.read_region, regions, (ChannelError, _aws.BakeryAWSError))
+        if errors:
+            raise ChannelError(
+                "; ".join(_message(region, errors[region]) for region in regions if region in errors)
+                + "; nothing was changed",
+                self._result({region: plans[region] for region in regions if region in plans}, changed=False),
+            )
+        plans = {region: plans[region] for region in regions}
+        to_change = [region for region in regions if plans[region]["changed"]]
+        if self.check_mode or not to_change:
+            return self._result(plans)
+
+        def change(region: str) -> dict:
+            return self.change_region(region, plans[region])
+
+        done, failed = _fanout.each_caught(change, to_change, (_aws.BakeryAWSError,))
+        for region in to_change:
+            if region in done:
+                plans[region].update(done[region])
+            else:
+                plans[region]["error"] = _message(region, failed[region])
+        if failed:
+            tail, changed = self.failed_change(done, plans)
+            raise ChannelError(
+                "; ".join(plans[region]["error"] for region in regions if region in failed) + tail,
+                self._result(plans, changed=changed),
+            )
+        return self._result(plans)
+
+
+class Channel(_ReadThenChange):
+    """Reads every region, then (outside check mode) changes the ones that need it."""
+
+    request: Request
 
     # Reads ----------------------------------------------------------------------------------
 
@@ -339,38 +393,12 @@ class Channel:
             _aws.add_parameter_tags(client, plan["name"], {_tags.PREVIOUS_IMAGE: plan["before"]})
         return {"version": answer.get("Version")}
 
-    def run(self) -> dict:
-        regions = self.request.regions
-        plans, errors = _fanout.each_caught(self.read_region, regions, (ChannelError, _aws.BakeryAWSError))
-        if errors:
-            raise ChannelError(
-                "; ".join(_message(region, errors[region]) for region in regions if region in errors)
-                + "; nothing was changed",
-                self._result({region: plans[region] for region in regions if region in plans}, changed=False),
-            )
-        plans = {region: plans[region] for region in regions}
-        to_change = [region for region in regions if plans[region]["changed"]]
-        if self.check_mode or not to_change:
-            return self._result(plans)
-
-        def change(region: str) -> dict:
-            return self.change_region(region, plans[region])
-
-        done, failed = _fanout.each_caught(change, to_change, (_aws.BakeryAWSError,))
-        for region in to_change:
-            if region in done:
-                plans[region].update(done[region])
-            else:
-                plans[region]["changed"] = False
-                plans[region]["error"] = _message(region, failed[region])
-        if failed:
-            changed_regions = sorted(done)
-            raise ChannelError(
-                "; ".join(plans[region]["error"] for region in regions if region in failed)
-                + (f"; changed: {', '.join(changed_regions)}" if changed_regions else "; nothing was changed"),
-                self._result(plans),
-            )
-        return self._result(plans)
+    def failed_change(self, done: dict, plans: dict) -> tuple:
+        for plan in plans.values():
+            if "error" in plan:
+                plan["changed"] = False
+        changed_regions = sorted(done)
+        return (f"; changed: {', '.join(changed_regions)}" if changed_regions else "; nothing was changed"), None
 
     def _result(self, plans: dict, changed: bool | None = None) -> dict:
         if changed is None:
@@ -491,14 +519,13 @@ def choose_previous(candidates: list, images: dict, family: str, revoked_ids: t.
     return None, skipped
 
 
-class Revoke:
+class Revoke(_ReadThenChange):
     """Reads every region, refuses if a channel would be left without a good image, then changes."""
 
+    request: RevokeRequest
+
     def __init__(self, request: RevokeRequest, ssm_clients: dict, ec2_clients: dict, check_mode: bool = False):
-        self.request = request
-        self.ssm = ssm_clients
-        self.ec2 = ec2_clients
-        self.check_mode = check_mode
+        super().__init__(request, ssm_clients, ec2_clients, check_mode)
         self.now = _time.now()
         self.deprecate_at = revoke_deprecation_time(self.now)
 
@@ -581,33 +608,8 @@ class Revoke:
                 _aws.enable_image_deprecation(ec2, image["image_id"], self.deprecate_at)
         return plan
 
-    def run(self) -> dict:
-        regions = self.request.regions
-        plans, errors = _fanout.each_caught(self.read_region, regions, (ChannelError, _aws.BakeryAWSError))
-        if errors:
-            raise ChannelError(
-                "; ".join(_message(region, errors[region]) for region in regions if region in errors)
-                + "; nothing was changed",
-                self._result({region: plans[region] for region in regions if region in plans}, changed=False),
-            )
-        plans = {region: plans[region] for region in regions}
-        to_change = [region for region in regions if plans[region]["changed"]]
-        if self.check_mode or not to_change:
-            return self._result(plans)
-
-        def change(region: str) -> dict:
-            return self.change_region(region, plans[region])
-
-        done, failed = _fanout.each_caught(change, to_change, (_aws.BakeryAWSError,))
-        for region in failed:
-            plans[region]["error"] = _message(region, failed[region])
-        if failed:
-            raise ChannelError(
-                "; ".join(plans[region]["error"] for region in regions if region in failed)
-                + "; rerun to finish (what is done is not done again)",
-                self._result(plans, changed=bool(done)),
-            )
-        return self._result(plans)
+    def failed_change(self, done: dict, plans: dict) -> tuple:
+        return "; rerun to finish (what is done is not done again)", bool(done)
 
     def _result(self, plans: dict, changed: bool | None = None) -> dict:
         if changed is None:
