@@ -349,3 +349,15 @@ def test_a_launch_from_a_template_counts_for_its_image(ec2):
 
 def test_stock_launch_helper_still_works(ec2):
     assert launch(ec2).startswith("i-")
+
+
+def test_recycle_bin_requests_are_counted_by_operation(aws):
+    """A read of the rules is ListRules, not a bare POST a call counter would take for a change."""
+    rbin = aws.client("rbin", "us-east-1")
+    aws.reset_counts()
+    rbin.list_rules(ResourceType="EC2_IMAGE")
+    rbin.create_rule(ResourceType="EC2_IMAGE", RetentionPeriod={"RetentionPeriodValue": 7,
+                                                                 "RetentionPeriodUnit": "DAYS"})
+    counts = aws.counts()
+    assert counts.get("ListRules") == 1 and counts.get("CreateRule") == 1
+    assert not [action for action in counts if action.startswith("rbin:")]

@@ -61,8 +61,18 @@ def identify(environ: dict[str, Any], body: bytes) -> tuple[str | None, str | No
             service = "ec2"
         return action, service
     if service:
-        return f"{service}:{environ.get('REQUEST_METHOD', 'GET')}", service
+        method = environ.get("REQUEST_METHOD", "GET")
+        # Recycle Bin is REST: its operation is the method and the path's first part
+        first = environ.get("PATH_INFO", "").strip("/").split("/", 1)[0]
+        operation = _RBIN_OPERATIONS.get((method, first)) if service == "rbin" else None
+        return operation or f"{service}:{method}", service
     return None, None
+
+
+_RBIN_OPERATIONS = {("POST", "list-rules"): "ListRules", ("POST", "rules"): "CreateRule", ("GET", "rules"): "GetRule",
+                    ("DELETE", "rules"): "DeleteRule", ("PATCH", "rules"): "UpdateRule",
+                    ("GET", "tags"): "ListTagsForResource", ("POST", "tags"): "TagResource",
+                    ("DELETE", "tags"): "UntagResource"}
 
 
 def region_of(environ: dict[str, Any]) -> str | None:
