@@ -437,10 +437,6 @@ def _message(region: str, error: BaseException) -> str:
 # changed=false, and check mode returns the plan of the real run.
 
 REVOKED_VALUE = "true"
-# The values of a channel's history that can name an image.
-_AMI_ID = re.compile(r"ami-(?:[0-9a-f]{8}|[0-9a-f]{17})")
-
-
 class RevokeRequest(t.NamedTuple):
     prefix: str
     family: str
@@ -503,7 +499,7 @@ def earlier_values(history: list) -> list:
     values: list = []
     for item in reversed(ordered):
         value = item.get("Value")
-        if _validate.full_match(_AMI_ID, value) and value not in values:
+        if _validate.resource_id("", value, "image") is None and value not in values:
             values.append(value)
     return values
 
