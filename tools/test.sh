@@ -32,9 +32,17 @@ passed=()
 # pytest exits 5 when it collected no test: that is a failure here, never a silent pass.
 run_pytest() { python -m pytest -p no:cacheprovider -ra "$@"; }
 
+# ansible-test's pep8 sanity test, run in seconds: its limit and its ignore list (read from the
+# installed ansible-test, so the two never differ).
+pep8_like_sanity() {
+  local ignore
+  ignore="$(python -c 'import ansible_test, os; print(os.path.dirname(ansible_test.__file__))')/_util/controller/sanity/pep8/current-ignore.txt"
+  python -m pycodestyle --max-line-length 160 --ignore "$(grep -E '^[A-Z][0-9]+' "$ignore" | paste -sd, -)" "$@"
+}
 step_lint() {
   yamllint -s . && ansible-lint --offline --profile production \
     && ruff check plugins tests tools bench \
+    && pep8_like_sanity plugins tests tools bench \
     && mypy
 }
 step_package() { bash tools/ci/package.sh; }
@@ -82,7 +90,7 @@ step_changelog() { antsibull-changelog lint; }
 failure_excerpt() {
   local step="$1" log="$2" lines
   lines="$(sed 's/\x1b\[[0-9;]*m//g' "$log" 2>/dev/null \
-    | grep -aE '^(FAILED|ERROR) |^\[ERROR\]|fatal: |FAILED!|failed=[1-9]|^E +[A-Za-z]|^[A-Z]+[0-9]+ [A-Z]|^ *--> |Found [0-9]+ errors?|Traceback|^molecule: |^[a-z]+: .*(failed|error)' \
+    | grep -aE '^(FAILED|ERROR) |^(ERROR|FATAL): |:[0-9]+:[0-9]+: [EWFBC][0-9]+ |^\[ERROR\]|fatal: |FAILED!|failed=[1-9]|^E +[A-Za-z]|^[A-Z]+[0-9]+ [A-Z]|^ *--> |Found [0-9]+ errors?|Traceback|^molecule: |^[a-z]+: .*(failed|error)' \
     | tail -n 12)"
   echo "$step failed:"
   if [ -n "$lines" ]; then echo "$lines"; else echo "(no failure line found; the step's output is above)"; fi

@@ -437,6 +437,8 @@ def _message(region: str, error: BaseException) -> str:
 # changed=false, and check mode returns the plan of the real run.
 
 REVOKED_VALUE = "true"
+
+
 class RevokeRequest(t.NamedTuple):
     prefix: str
     family: str

@@ -356,8 +356,8 @@ def test_recycle_bin_requests_are_counted_by_operation(aws):
     rbin = aws.client("rbin", "us-east-1")
     aws.reset_counts()
     rbin.list_rules(ResourceType="EC2_IMAGE")
-    rbin.create_rule(ResourceType="EC2_IMAGE", RetentionPeriod={"RetentionPeriodValue": 7,
-                                                                 "RetentionPeriodUnit": "DAYS"})
+    rbin.create_rule(ResourceType="EC2_IMAGE",
+                     RetentionPeriod={"RetentionPeriodValue": 7, "RetentionPeriodUnit": "DAYS"})
     counts = aws.counts()
     assert counts.get("ListRules") == 1 and counts.get("CreateRule") == 1
     assert not [action for action in counts if action.startswith("rbin:")]

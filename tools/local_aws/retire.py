@@ -565,8 +565,9 @@ def rbin(environ: dict[str, Any], body: bytes, start_response: Callable[..., Any
 def _json(start_response: Callable[..., Any], status: int, payload: Any, headers: list[tuple[str, str]]) -> list[bytes]:
     reasons = {200: "OK", 201: "Created", 204: "No Content", 400: "Bad Request", 404: "Not Found"}
     data = b"" if status == 204 else json.dumps(payload).encode()
-    start_response(f"{status} {reasons[status]}", [("Content-Type", "application/json"), ("Content-Length", str(len(data))),
-                                                  ("x-amzn-RequestId", str(uuid.uuid4()))] + headers)
+    response_headers = [("Content-Type", "application/json"), ("Content-Length", str(len(data))),
+                        ("x-amzn-RequestId", str(uuid.uuid4()))]
+    start_response(f"{status} {reasons[status]}", response_headers + headers)
     return [data]
 
 
