@@ -30,7 +30,8 @@ failed_logs=()
 passed=()
 
 # pytest exits 5 when it collected no test: that is a failure here, never a silent pass.
-run_pytest() { python -m pytest -p no:cacheprovider -ra "$@"; }
+# The slowest tests of each step are listed at its end, to see where the suite's time goes.
+run_pytest() { python -m pytest -p no:cacheprovider -ra --durations=12 --durations-min=5 "$@"; }
 
 # ansible-test's pep8 sanity test, run in seconds: its limit and its ignore list (read from the
 # installed ansible-test, so the two never differ).
