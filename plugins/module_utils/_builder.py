@@ -72,9 +72,8 @@ PUBLIC_SUFFIX = ".pub"
 
 # Full-string patterns with ASCII classes only (fullmatch: a trailing newline is not accepted).
 _IMAGE_REF = re.compile(r"ami-[0-9a-f]{8}(?:[0-9a-f]{9})?|resolve:ssm:[A-Za-z0-9_.\-/:]{1,2048}")
-_INSTANCE_TYPE = re.compile(r"[a-z][a-z0-9-]*\.[a-z0-9-]+")
 DEFAULT_INSTANCE_TYPE = "t3.micro"
-MAX_INSTANCE_TYPES = 20
+MAX_INSTANCE_TYPES = _validate.MAX_INSTANCE_TYPES
 # RunInstances refusals that concern the instance type asked for, so that another type may launch
 # (EC2 API error codes): InsufficientInstanceCapacity (no capacity for the type in the zone now),
 # Unsupported (the type is not offered in the subnet's zone), InstanceLimitExceeded and
@@ -196,10 +195,6 @@ def _validate_key_file(path: t.Any, run_id: str | None) -> str | None:
     return None
 
 
-def _is_instance_type(value: t.Any) -> bool:
-    return isinstance(value, str) and len(value) <= 64 and bool(_INSTANCE_TYPE.fullmatch(value))
-
-
 def instance_types(params: dict) -> list:
     """The types to try, in order: instance_types, else instance_type as a one-entry list."""
     if params.get("instance_types") is not None:
@@ -210,24 +205,11 @@ def instance_types(params: dict) -> list:
 def _validate_instance_types(params: dict) -> list:
     listed = params.get("instance_types")
     if listed is None:
-        single = params.get("instance_type") or DEFAULT_INSTANCE_TYPE
-        if not _is_instance_type(single):
-            return [f"instance_type: {str(single)[:80]!r} is not an instance type such as t3.micro"]
-        return []
+        error = _validate.instance_type("instance_type", params.get("instance_type") or DEFAULT_INSTANCE_TYPE)
+        return [error] if error else []
     if params.get("instance_type") is not None:
         return ["instance_types: set either instance_type or instance_types (the types to try in order), not both"]
-    if not isinstance(listed, list) or not 1 <= len(listed) <= MAX_INSTANCE_TYPES:
-        shown = len(listed) if isinstance(listed, list) else type(listed).__name__
-        return [f"instance_types: must be a list of 1-{MAX_INSTANCE_TYPES} instance types to try in order, got {shown}"
-                + (" entries" if isinstance(listed, list) else "")]
-    errors = []
-    for index, value in enumerate(listed):
-        if not _is_instance_type(value):
-            errors.append(f"instance_types[{index}]: {str(value)[:80]!r} is not an instance type such as t3.micro")
-    repeated = sorted({value for value in listed if isinstance(value, str) and listed.count(value) > 1})
-    if repeated:
-        errors.append(f"instance_types: each type once; listed more than once: {', '.join(repeated)}")
-    return errors
+    return _validate.instance_types("instance_types", listed)
 
 
 def validate(params: dict, now: datetime.datetime | None = None) -> list:

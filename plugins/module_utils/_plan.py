@@ -66,6 +66,8 @@ OPTIONS: t.Dict[str, t.Tuple[str, t.Any]] = {
     # the builder
     "bake_builder": ("str", "aws"),
     "bake_instance_type": ("str", "t3.micro"),
+    # the types to try in order (None: not set, [bake_instance_type])
+    "bake_instance_types": ("list", None),
     "bake_subnet_id": ("str", ""),
     "bake_vpc_id": ("str", ""),
     "bake_public_ip": ("bool", True),
@@ -372,6 +374,7 @@ def validate(values: dict, context: Context) -> None:
         _raise_if(_validate.org_arn("bake_share_org_arns", arn))
     for arn in v["bake_share_org_unit_arns"]:
         _raise_if(_validate.org_unit_arn("bake_share_org_unit_arns", arn))
+    instance_types(v)
     for name in ("bake_subnet_id", "bake_vpc_id"):
         if v[name]:
             _raise_if(_validate.resource_id(name, v[name], "subnet" if name == "bake_subnet_id" else "vpc"))
@@ -402,6 +405,21 @@ def validate(values: dict, context: Context) -> None:
 def _raise_if(message: t.Optional[str]) -> None:
     if message:
         _fail(message)
+
+
+def instance_types(values: dict, given: t.Optional[dict] = None) -> list:
+    """The builder's instance types to try in order: bake_instance_types, else [bake_instance_type]."""
+    listed = values["bake_instance_types"]
+    if listed is None:
+        _raise_if(_validate.instance_type("bake_instance_type", values["bake_instance_type"]))
+        return [values["bake_instance_type"]]
+    if given is not None and given.get("bake_instance_type") is not None:
+        _fail("bake_instance_types: set either bake_instance_type (one type) or bake_instance_types (the types to "
+              "try in order), not both")
+    errors = _validate.instance_types("bake_instance_types", listed)
+    if errors:
+        _fail(errors[0])
+    return list(listed)
 
 
 def connects_over_ssh(values: dict) -> bool:
@@ -470,6 +488,7 @@ def build_plan(given: dict, context: Context) -> dict:
         values["bake_output_dir"] = context.cwd.rstrip("/") + "/bake-output"
     validate(values, context)
     v = values
+    types = instance_types(v, given)
     now = context.now.astimezone(_time.UTC)
     version = v["bake_version"] or _time.stamp(now)
     run_id = v["bake_run_id"] or "%s-%s" % (_time.stamp(now), context.run_token)
@@ -537,7 +556,8 @@ def build_plan(given: dict, context: Context) -> dict:
             "role": builder_role_path,
             "connect": bool(v["bake_customize"]),
             "ssh": connects_over_ssh(v),
-            "instance_type": v["bake_instance_type"],
+            "instance_type": types[0],
+            "instance_types": types,
             "subnet_id": v["bake_subnet_id"],
             "vpc_id": v["bake_vpc_id"],
             "public_ip": v["bake_public_ip"],

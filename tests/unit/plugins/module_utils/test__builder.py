@@ -986,7 +986,7 @@ def _runs(ec2):
         ({"instance_types": [f"m5.{i}xlarge" for i in range(21)]}, "instance_types: must be a list of 1-20 instance types"),
         ({"instance_types": ["t3.micro", "big one"]}, "instance_types[1]: 'big one' is not an instance type such as t3.micro"),
         ({"instance_types": ["t3.micro\n"]}, "instance_types[0]: "),
-        ({"instance_types": ["t3.micro", 5]}, "instance_types[1]: '5' is not an instance type"),
+        ({"instance_types": ["t3.micro", 5]}, "instance_types[1]: 5 is not an instance type"),
         ({"instance_types": ["t3.micro", "t3.small", "t3.micro"]}, "instance_types: each type once; listed more than once: t3.micro"),
         ({"instance_types": "t3.micro"}, "instance_types: must be a list of 1-20 instance types to try in order, got str"),
         ({"instance_types": ["t3.micro"], "instance_type": "t3.small"}, "instance_types: set either instance_type or instance_types"),
