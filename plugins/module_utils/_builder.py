@@ -689,7 +689,8 @@ class Builder:
             return instance
         raise BuilderError(
             f"instance_types: EC2 launched none of the {len(refusals)} instance types: " + "; ".join(refusals),
-            {"instance_type": None, "instance_type_attempts": list(self.attempts), "created": list(self.created),
+            {"changed": bool(self.created), "instance_type": None, "instance_type_attempts": list(self.attempts),
+             "created": list(self.created),
              "security_group_id": group_id, "key_name": key_name},
         )
 

@@ -212,6 +212,16 @@ def unknown_variables(given: t.Iterable[str]) -> list:
     return warnings
 
 
+def superseded(given: dict) -> list:
+    """Warnings for a variable set but not used because another one takes its place."""
+    single, listed = given.get("bake_instance_type"), given.get("bake_instance_types")
+    if single is not None and listed is not None:
+        # variables come in layers (a bake file, group_vars, -e): the list wins, and says so
+        return ["bake_instance_type: %r is not used; bake_instance_types %r is (the builder's instance types to try in "
+                "order)" % (_short(single), _short(listed))]
+    return []
+
+
 def settle(given: dict, defaults: t.Optional[dict] = None) -> dict:
     """Every bake_* variable converted to its kind, defaults filled in."""
     values = {}
@@ -407,15 +417,12 @@ def _raise_if(message: t.Optional[str]) -> None:
         _fail(message)
 
 
-def instance_types(values: dict, given: t.Optional[dict] = None) -> list:
+def instance_types(values: dict) -> list:
     """The builder's instance types to try in order: bake_instance_types, else [bake_instance_type]."""
     listed = values["bake_instance_types"]
     if listed is None:
         _raise_if(_validate.instance_type("bake_instance_type", values["bake_instance_type"]))
         return [values["bake_instance_type"]]
-    if given is not None and given.get("bake_instance_type") is not None:
-        _fail("bake_instance_types: set either bake_instance_type (one type) or bake_instance_types (the types to "
-              "try in order), not both")
     errors = _validate.instance_types("bake_instance_types", listed)
     if errors:
         _fail(errors[0])
@@ -488,7 +495,7 @@ def build_plan(given: dict, context: Context) -> dict:
         values["bake_output_dir"] = context.cwd.rstrip("/") + "/bake-output"
     validate(values, context)
     v = values
-    types = instance_types(v, given)
+    types = instance_types(v)
     now = context.now.astimezone(_time.UTC)
     version = v["bake_version"] or _time.stamp(now)
     run_id = v["bake_run_id"] or "%s-%s" % (_time.stamp(now), context.run_token)

@@ -1051,6 +1051,7 @@ def test_every_type_refused_fails_listing_each_with_its_refusal(ec2):
     assert caught.value.result["instance_type_attempts"] == [
         {"instance_type": t, "error_code": ec2.refuse[t]} for t in TYPES]
     assert caught.value.result["instance_type"] is None
+    assert caught.value.result["changed"] is True and caught.value.result["created"] == ["security_group"]
     assert [r["InstanceType"] for r in _runs(ec2)] == TYPES  # each type asked once
     assert not ec2.instances
 

@@ -106,6 +106,25 @@ def test_cleanup_failure_lists_every_error_and_what_was_removed(capsys):
     assert "2 errors" in result["msg"]
 
 
+def test_instance_types_reach_the_core_and_every_refusal_is_returned(capsys):
+    attempts = [{"instance_type": "m7i.large", "error_code": "InsufficientInstanceCapacity"},
+                {"instance_type": "m6i.large", "error_code": "Unsupported"}]
+    error = _builder.BuilderError("instance_types: EC2 launched none of the 2 instance types: ...",
+                                  {"changed": True, "instance_type": None, "instance_type_attempts": attempts,
+                                   "created": ["security_group"]})
+    seen = {}
+
+    def fake_run(self):
+        seen["types"] = _builder.instance_types(self.params)
+        raise error
+
+    with patch(CLIENT, return_value=MagicMock()), patch.object(_builder.Builder, "run", fake_run):
+        result = run_main(capsys, instance_types=["m7i.large", "m6i.large"], **GOOD)
+    assert seen["types"] == ["m7i.large", "m6i.large"]
+    assert result["_rc"] == 1 and result["msg"].startswith("instance_types: EC2 launched none of the 2")
+    assert result["instance_type_attempts"] == attempts and result["changed"] is True
+
+
 def test_aws_errors_carry_the_operation_and_the_code(capsys):
     cause = botocore.exceptions.ClientError({"Error": {"Code": "UnauthorizedOperation", "Message": "denied"}}, "RunInstances")
     error = _aws.BakeryAWSError(message="Failed to run instances", exception=cause)
