@@ -75,7 +75,7 @@ class ActionModule(ActionBase):
             result.update(failed=True, changed=False, msg=exc.msg)
             return result
         result.update(changed=False, bake=plan)
-        warnings = _plan.unknown_variables(given)
+        warnings = _plan.unknown_variables(given) + (_plan.superseded(given) if scope == "bake" else [])
         if warnings:
             result["warnings"] = warnings
         return result

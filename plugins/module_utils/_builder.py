@@ -13,6 +13,11 @@
 #   created directly (a Duplicate answer means an earlier attempt made them: reuse), then
 #   RunInstances with a ClientToken, then the wait. Fresh without key or SSH ranges that is
 #   DescribeInstances, CreateSecurityGroup, RunInstances, DescribeInstances.
+# - instance_types is an ordered fallback: RunInstances is tried with each type in turn; a refusal
+#   that says this type cannot be had here now (FALLBACK_CODES: no capacity, not offered in the
+#   zone, a quota of the type's class) moves on to the next type, any other error fails at once.
+#   Each attempt has its own ClientToken (run ID, group, type), so a lost answer of any attempt is
+#   answered with that attempt's launch and never launches twice.
 # - every mutating call survives a lost answer (EC2 acted, the answer never came, the retry meets
 #   what the first attempt made): a duplicate security group or ingress rule is the run's own and
 #   is used; RunInstances carries a ClientToken; CreateTags is idempotent; and a key pair whose
@@ -67,7 +72,15 @@ PUBLIC_SUFFIX = ".pub"
 
 # Full-string patterns with ASCII classes only (fullmatch: a trailing newline is not accepted).
 _IMAGE_REF = re.compile(r"ami-[0-9a-f]{8}(?:[0-9a-f]{9})?|resolve:ssm:[A-Za-z0-9_.\-/:]{1,2048}")
-_INSTANCE_TYPE = re.compile(r"[a-z][a-z0-9-]*\.[a-z0-9-]+")
+DEFAULT_INSTANCE_TYPE = "t3.micro"
+MAX_INSTANCE_TYPES = _validate.MAX_INSTANCE_TYPES
+# RunInstances refusals that concern the instance type asked for, so that another type may launch
+# (EC2 API error codes): InsufficientInstanceCapacity (no capacity for the type in the zone now),
+# Unsupported (the type is not offered in the subnet's zone), InstanceLimitExceeded and
+# VcpuLimitExceeded (the account's quota of the type, or of its class of types, is used up; a type
+# of another class may fit). Anything else (a bad image, a missing subnet, permissions, ...) would
+# refuse every type alike: it fails at once.
+FALLBACK_CODES = ("InsufficientInstanceCapacity", "Unsupported", "InstanceLimitExceeded", "VcpuLimitExceeded")
 _DEVICE = re.compile(r"/dev/[a-z0-9]+")
 _PUBLIC_LINE = re.compile(r"(ssh-[a-z0-9-]+|ecdsa-sha2-[a-z0-9-]+) ([A-Za-z0-9+/]+={0,2})(?: ([\x21-\x7e]+))?\n?")
 _OPENSSH_BEGIN = "-----BEGIN OPENSSH PRIVATE KEY-----"
@@ -79,18 +92,27 @@ class BuilderError(BakeryError):
     """A user-level failure: the message names the option and the rule."""
 
 
+def _refusal_text(error: BaseException) -> str:
+    """EC2's message of a refused RunInstances, short and on one line."""
+    response = getattr(getattr(error, "exception", None), "response", None) or {}
+    text = " ".join(str(response.get("Error", {}).get("Message") or "no message").split())
+    return text if len(text) <= 200 else text[:200] + "..."
+
+
 def resource_name(run_id: str) -> str:
     return NAME_PREFIX + run_id
 
 
-def client_token(run_id: str, group_id: str) -> str:
+def client_token(run_id: str, group_id: str, instance_type: str) -> str:
     """The RunInstances idempotency token (at most 64 ASCII characters).
 
-    It comes from the run ID and the security group the instance goes into: a retried request
-    (the answer lost) finds the group again and launches nothing new, while a builder made again
-    after state=absent (a new group) is not answered with the terminated one.
+    It comes from the run ID, the security group the instance goes into and the instance type
+    of the attempt: a retried request (the answer lost) finds the group again and launches
+    nothing new, a builder made again after state=absent (a new group) is not answered with the
+    terminated one, and each type of instance_types is its own request (EC2 answers a token
+    reused with other parameters IdempotentParameterMismatch).
     """
-    digest = hashlib.sha256(f"{run_id}/{group_id}".encode("utf-8")).hexdigest()[:40]
+    digest = hashlib.sha256(f"{run_id}/{group_id}/{instance_type}".encode("utf-8")).hexdigest()[:40]
     return f"bakery-{digest}"
 
 
@@ -173,6 +195,23 @@ def _validate_key_file(path: t.Any, run_id: str | None) -> str | None:
     return None
 
 
+def instance_types(params: dict) -> list:
+    """The types to try, in order: instance_types, else instance_type as a one-entry list."""
+    if params.get("instance_types") is not None:
+        return list(params["instance_types"])
+    return [params.get("instance_type") or DEFAULT_INSTANCE_TYPE]
+
+
+def _validate_instance_types(params: dict) -> list:
+    listed = params.get("instance_types")
+    if listed is None:
+        error = _validate.instance_type("instance_type", params.get("instance_type") or DEFAULT_INSTANCE_TYPE)
+        return [error] if error else []
+    if params.get("instance_type") is not None:
+        return ["instance_types: set either instance_type or instance_types (the types to try in order), not both"]
+    return _validate.instance_types("instance_types", listed)
+
+
 def validate(params: dict, now: datetime.datetime | None = None) -> list:
     """Every problem with the options, found without any API call (nor any change on disk)."""
     errors: list[str | None] = []  # the checks return None when they pass: filtered at the end
@@ -205,9 +244,7 @@ def validate(params: dict, now: datetime.datetime | None = None) -> list:
             f"image_id: {str(image_id)[:80]!r} is neither an image ID (ami- followed by 8 or 17 hex digits) "
             "nor resolve:ssm:<parameter name>"
         )
-    instance_type = params.get("instance_type")
-    if not isinstance(instance_type, str) or len(instance_type) > 64 or not _INSTANCE_TYPE.fullmatch(instance_type):
-        errors.append(f"instance_type: {str(instance_type)[:80]!r} is not an instance type such as t3.micro")
+    errors.extend(_validate_instance_types(params))
     if params.get("subnet_id") is not None:
         errors.append(_validate.resource_id("subnet_id", params["subnet_id"], "subnet"))
     if params.get("vpc_id") is not None:
@@ -406,6 +443,8 @@ class Builder:
         self.key_file = params.get("key_file")
         self.public_key: str | None = None
         self.created: list = []
+        self.attempts: list = []  # RunInstances per instance type: {instance_type, error_code}
+        self.chosen_type: str | None = None
         self.warnings: list = []
         self._warn = warn
 
@@ -588,8 +627,9 @@ class Builder:
             permission["Ipv6Ranges"] = [{"CidrIpv6": c, "Description": description} for c in v6]
         _aws.authorize_security_group_ingress(self.client, GroupId=group_id, IpPermissions=[permission])
 
-    def run_request(self, group_id: str, key_name: str | None) -> dict:
+    def run_request(self, group_id: str, key_name: str | None, instance_type: str | None = None) -> dict:
         params = self.params
+        instance_type = instance_type or instance_types(params)[0]
         ebs = {
             "VolumeSize": params["volume_size"],
             "VolumeType": params["volume_type"],
@@ -600,10 +640,10 @@ class Builder:
             ebs["KmsKeyId"] = params["kms_key_id"]
         request = {
             "ImageId": params["image_id"],
-            "InstanceType": params["instance_type"],
+            "InstanceType": instance_type,
             "MinCount": 1,
             "MaxCount": 1,
-            "ClientToken": client_token(self.run_id, group_id),
+            "ClientToken": client_token(self.run_id, group_id, instance_type),
             "MetadataOptions": {"HttpTokens": "required", "HttpPutResponseHopLimit": 1, "HttpEndpoint": "enabled"},
             "BlockDeviceMappings": [{"DeviceName": params["root_device_name"], "Ebs": ebs}],
             "InstanceInitiatedShutdownBehavior": "stop",
@@ -626,6 +666,33 @@ class Builder:
             if params.get("subnet_id"):
                 request["SubnetId"] = params["subnet_id"]
         return request
+
+    def launch(self, group_id: str, key_name: str | None) -> dict:
+        """RunInstances with each of instance_types in order until one launches.
+
+        A refusal in FALLBACK_CODES moves on to the next type; any other error fails at once. Every
+        attempt is recorded in self.attempts ({instance_type, error_code}, error_code null for the
+        one that launched). When every type is refused, BuilderError lists each with its refusal.
+        """
+        refusals = []
+        for instance_type in instance_types(self.params):
+            try:
+                instance = _aws.run_instances(self.client, **self.run_request(group_id, key_name, instance_type))[0]
+            except _aws.BakeryAWSError as e:
+                code = _aws.error_code(e)
+                if code not in FALLBACK_CODES:
+                    raise
+                self.attempts.append({"instance_type": instance_type, "error_code": code})
+                refusals.append(f"{instance_type}: {code} ({_refusal_text(e)})")
+                continue
+            self.attempts.append({"instance_type": instance_type, "error_code": None})
+            return instance
+        raise BuilderError(
+            f"instance_types: EC2 launched none of the {len(refusals)} instance types: " + "; ".join(refusals),
+            {"changed": bool(self.created), "instance_type": None, "instance_type_attempts": list(self.attempts),
+             "created": list(self.created),
+             "security_group_id": group_id, "key_name": key_name},
+        )
 
     def _wait_running(self, instance: dict) -> dict:
         done = _waiter.wait_for_instances(
@@ -658,6 +725,8 @@ class Builder:
             "public_key": self.public_key,
             "tags": tags_of(instance) if instance else dict(self.tags),
             "created": list(self.created),
+            "instance_type": instance.get("InstanceType") or self.chosen_type,
+            "instance_type_attempts": list(self.attempts),
         }
 
     def _existing(self, instance: dict) -> dict:
@@ -695,6 +764,7 @@ class Builder:
         if group is None:
             self.created.append("security_group")
         self.created.append("instance")
+        self.chosen_type = instance_types(self.params)[0]  # the first one it would try
         key_name = self.name if self.key_file is not None else None
         return self.result(None, True, group["GroupId"] if group else None, key_name)
 
@@ -707,7 +777,8 @@ class Builder:
         vpc_id = self.resolve_vpc()
         key_name = self.ensure_key_pair()
         group_id = self.ensure_security_group(vpc_id)
-        instance = _aws.run_instances(self.client, **self.run_request(group_id, key_name))[0]
+        instance = self.launch(group_id, key_name)
+        self.chosen_type = self.attempts[-1]["instance_type"]
         self.created.append("instance")
         if self.params.get("wait", True):
             instance = self._wait_running(instance)

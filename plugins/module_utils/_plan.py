@@ -66,6 +66,8 @@ OPTIONS: t.Dict[str, t.Tuple[str, t.Any]] = {
     # the builder
     "bake_builder": ("str", "aws"),
     "bake_instance_type": ("str", "t3.micro"),
+    # the types to try in order (None: not set, [bake_instance_type])
+    "bake_instance_types": ("list", None),
     "bake_subnet_id": ("str", ""),
     "bake_vpc_id": ("str", ""),
     "bake_public_ip": ("bool", True),
@@ -208,6 +210,16 @@ def unknown_variables(given: t.Iterable[str]) -> list:
             warnings.append("%s: not a variable of the bake; it is ignored%s"
                             % (name, " (did you mean %s?)" % close[0] if close else ""))
     return warnings
+
+
+def superseded(given: dict) -> list:
+    """Warnings for a variable set but not used because another one takes its place."""
+    single, listed = given.get("bake_instance_type"), given.get("bake_instance_types")
+    if single is not None and listed is not None:
+        # variables come in layers (a bake file, group_vars, -e): the list wins, and says so
+        return ["bake_instance_type: %r is not used; bake_instance_types %r is (the builder's instance types to try in "
+                "order)" % (_short(single), _short(listed))]
+    return []
 
 
 def settle(given: dict, defaults: t.Optional[dict] = None) -> dict:
@@ -372,6 +384,7 @@ def validate(values: dict, context: Context) -> None:
         _raise_if(_validate.org_arn("bake_share_org_arns", arn))
     for arn in v["bake_share_org_unit_arns"]:
         _raise_if(_validate.org_unit_arn("bake_share_org_unit_arns", arn))
+    instance_types(v)
     for name in ("bake_subnet_id", "bake_vpc_id"):
         if v[name]:
             _raise_if(_validate.resource_id(name, v[name], "subnet" if name == "bake_subnet_id" else "vpc"))
@@ -402,6 +415,18 @@ def validate(values: dict, context: Context) -> None:
 def _raise_if(message: t.Optional[str]) -> None:
     if message:
         _fail(message)
+
+
+def instance_types(values: dict) -> list:
+    """The builder's instance types to try in order: bake_instance_types, else [bake_instance_type]."""
+    listed = values["bake_instance_types"]
+    if listed is None:
+        _raise_if(_validate.instance_type("bake_instance_type", values["bake_instance_type"]))
+        return [values["bake_instance_type"]]
+    errors = _validate.instance_types("bake_instance_types", listed)
+    if errors:
+        _fail(errors[0])
+    return list(listed)
 
 
 def connects_over_ssh(values: dict) -> bool:
@@ -470,6 +495,7 @@ def build_plan(given: dict, context: Context) -> dict:
         values["bake_output_dir"] = context.cwd.rstrip("/") + "/bake-output"
     validate(values, context)
     v = values
+    types = instance_types(v)
     now = context.now.astimezone(_time.UTC)
     version = v["bake_version"] or _time.stamp(now)
     run_id = v["bake_run_id"] or "%s-%s" % (_time.stamp(now), context.run_token)
@@ -537,7 +563,8 @@ def build_plan(given: dict, context: Context) -> dict:
             "role": builder_role_path,
             "connect": bool(v["bake_customize"]),
             "ssh": connects_over_ssh(v),
-            "instance_type": v["bake_instance_type"],
+            "instance_type": types[0],
+            "instance_types": types,
             "subnet_id": v["bake_subnet_id"],
             "vpc_id": v["bake_vpc_id"],
             "public_ip": v["bake_public_ip"],

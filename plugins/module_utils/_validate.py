@@ -19,7 +19,9 @@
 #
 # The rules:
 #   resource_id, account_id, owner, ami_name, family, run_id, device_name, region_name, kms_key,
-#   org_arn, org_unit_arn, ssm_parameter, days     -- one value of a given kind
+#   org_arn, org_unit_arn, ssm_parameter, days,
+#   instance_type                                  -- one value of a given kind
+#   instance_types                                 -- an ordered list of 1-20 instance types, each once
 #   tag_key, tag_value, tags                       -- EC2 tags: key 1-128, value <= 256 characters,
 #                                                     no "aws:" prefix, no control characters
 #   literal_tags                                   -- tags, and no filter wildcard (* ? \) in a value,
@@ -88,6 +90,8 @@ _KMS_KEY = re.compile(
 _ORG_ARN = re.compile(r"arn:aws[a-z-]*:organizations::[0-9]{12}:organization/o-[a-z0-9]{10,32}")
 _OU_ARN = re.compile(r"arn:aws[a-z-]*:organizations::[0-9]{12}:ou/o-[a-z0-9]{10,32}/ou-[a-z0-9]{4,32}-[a-z0-9]{8,32}")
 # SSM parameter names (an optional :version or :label suffix).
+_INSTANCE_TYPE = re.compile(r"[a-z][a-z0-9-]*\.[a-z0-9-]{1,64}")
+MAX_INSTANCE_TYPES = 20
 _SSM_NAME = re.compile(r"[A-Za-z0-9_.\-/]{1,2048}(:[A-Za-z0-9_.\-]{1,100})?")
 
 
@@ -151,6 +155,25 @@ def run_id(option: str, value: t.Any) -> str | None:
     if full_match(_RUN_ID, value):
         return None
     return f"{option}: must be 6-64 characters of letters, digits and '-', got {show(value)}"
+
+
+def instance_type(option: str, value: t.Any) -> str | None:
+    """An instance type name (family, '.', size: t3.micro, m7i-flex.large, u-6tb1.metal)."""
+    if full_match(_INSTANCE_TYPE, value) and len(value) <= 64:
+        return None
+    return f"{option}: {show(value)} is not an instance type such as t3.micro"
+
+
+def instance_types(option: str, value: t.Any) -> list:
+    """Every problem of an ordered list of instance types to try: 1-20 of them, each valid, each once."""
+    if not isinstance(value, list) or not 1 <= len(value) <= MAX_INSTANCE_TYPES:
+        got = f"{len(value)} entries" if isinstance(value, list) else type(value).__name__
+        return [f"{option}: must be a list of 1-{MAX_INSTANCE_TYPES} instance types to try in order, got {got}"]
+    errors = [instance_type(f"{option}[{index}]", entry) for index, entry in enumerate(value)]
+    repeated = sorted({entry for entry in value if isinstance(entry, str) and value.count(entry) > 1})
+    if repeated:
+        errors.append(f"{option}: each type once; listed more than once: {', '.join(repeated)}")
+    return [error for error in errors if error]
 
 
 def device_name(option: str, value: t.Any) -> str | None:

@@ -58,9 +58,27 @@ options:
       - The image to launch, an image ID or C(resolve:ssm:<parameter>). Required with O(state=running).
     type: str
   instance_type:
-    description: The instance type of the builder.
+    description:
+      - The instance type of the builder, the same as O(instance_types) with this one type.
+      - Without it and without O(instance_types), V(t3.micro).
+      - Mutually exclusive with O(instance_types).
     type: str
-    default: t3.micro
+  instance_types:
+    description:
+      - The instance types to try, in order, 1-20 types, each once. C(RunInstances) is asked with the first;
+        when EC2 refuses it because that type cannot be had there now, the next is tried, and so on.
+      - The refusals that move on to the next type are C(InsufficientInstanceCapacity) (no capacity for the type
+        in the zone), C(Unsupported) (the type is not offered in the subnet's zone), C(InstanceLimitExceeded) and
+        C(VcpuLimitExceeded) (the account's quota of the type or of its class is used up). Any other error fails
+        the task at once. When every type is refused, the task fails with one message listing each type and its
+        refusal.
+      - Each attempt carries its own C(ClientToken) (from O(run_id), the security group and the type), so a lost
+        answer of any attempt never launches a second instance.
+      - RV(instance_type) is the type launched, RV(instance_type_attempts) every attempt.
+      - Mutually exclusive with O(instance_type).
+    type: list
+    elements: str
+    version_added: 0.2.0
   subnet_id:
     description:
       - The subnet of the builder. Without it EC2 uses a default subnet of the default VPC.
@@ -192,6 +210,18 @@ EXAMPLES = r"""
       cost-center: images
   register: builder
 
+- name: Launch the builder with the first of these types EC2 has capacity for
+  bakery.ami.ami_builder:
+    run_id: "{{ run_id }}"
+    image_id: "{{ source.image.image_id }}"
+    instance_types: [m7i.large, m6i.large, m5.large]
+    subnet_id: subnet-0123456789abcdef0
+  register: builder
+
+- name: Show which type was launched and why the others were not
+  ansible.builtin.debug:
+    msg: "{{ builder.instance_type }} after {{ builder.instance_type_attempts }}"
+
 - name: Remove everything of the run (in an always section)
   bakery.ami.ami_builder:
     run_id: "{{ run_id }}"
@@ -253,6 +283,29 @@ tags:
   description: The tags of the instance (in check mode for a new builder, the tags it would get).
   returned: state is running
   type: dict
+instance_type:
+  description:
+    - The instance type of the builder, the one of O(instance_types) that launched (for a builder that already
+      existed, its type). In check mode for a new builder, the first type it would try.
+  returned: state is running
+  type: str
+  sample: m6i.large
+instance_type_attempts:
+  description:
+    - Every C(RunInstances) attempt of this task, in order, with the error code that refused it (null for the one
+      that launched). Empty when the builder already existed or in check mode. Also returned when every type was
+      refused.
+  returned: state is running
+  type: list
+  elements: dict
+  contains:
+    instance_type:
+      description: The type asked for.
+      type: str
+    error_code:
+      description: EC2's refusal (V(InsufficientInstanceCapacity), V(Unsupported), V(InstanceLimitExceeded), V(VcpuLimitExceeded)) or null.
+      type: str
+  sample: [{"instance_type": "m7i.large", "error_code": "InsufficientInstanceCapacity"}, {"instance_type": "m6i.large", "error_code": null}]
 created:
   description: What this task made (or would make in check mode), among V(key_pair), V(security_group), V(instance).
   returned: state is running
@@ -298,7 +351,8 @@ def main():
         run_id=dict(type="str", required=True),
         state=dict(type="str", choices=["running", "absent"], default="running"),
         image_id=dict(type="str"),
-        instance_type=dict(type="str", default="t3.micro"),
+        instance_type=dict(type="str"),
+        instance_types=dict(type="list", elements="str"),
         subnet_id=dict(type="str"),
         vpc_id=dict(type="str"),
         ssh_cidrs=dict(type="list", elements="str", default=[]),
@@ -314,7 +368,9 @@ def main():
         wait=dict(type="bool", default=True),
         wait_timeout=dict(type="int", default=600),
     )
-    module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True)
+    module = AnsibleAWSModule(
+        argument_spec=argument_spec, supports_check_mode=True, mutually_exclusive=[("instance_type", "instance_types")]
+    )
     errors = _builder.validate(module.params)
     if errors:
         module.fail_json(msg="; ".join(errors), errors=errors)

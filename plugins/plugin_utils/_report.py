@@ -73,6 +73,9 @@ def report(bake: dict, results: dict, hook_report: t.Optional[dict] = None) -> d
         "bake_level": bake["level"],
         "builder": bake["builder"]["mode"],
         "builder_type": builder.get("builder_type"),
+        # the type the builder was launched with, and every RunInstances attempt ({instance_type, error_code})
+        "instance_type": builder.get("instance_type"),
+        "instance_type_attempts": list(builder.get("instance_type_attempts") or []),
         "adopted": bool(results.get("adopted")),
         "source_image": {
             "region": bake["region"],
@@ -146,6 +149,8 @@ def manifest_build(bake: dict, results: dict) -> t.Optional[dict]:
             "adopted": "true" if results.get("adopted") else "false",
         },
     }
+    if builder.get("instance_type"):
+        build["custom_data"]["instance_type"] = builder["instance_type"]
     endpoint = (bake.get("aws") or {}).get("endpoint_url")
     if endpoint:
         # the image IDs mean something only on that endpoint (a local one lives as long as its process)

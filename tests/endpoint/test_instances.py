@@ -8,6 +8,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from endpoint_helpers import error_code
+from tools.local_aws.control import LocalAwsError
 
 
 def _image(ec2):
@@ -88,3 +89,42 @@ def test_a_lost_terminate_answer_then_the_retry_succeeds(aws, ec2):
         ec2.terminate_instances(InstanceIds=[instance])
     ec2.terminate_instances(InstanceIds=[instance])
     assert _live(ec2) == []
+
+
+# ---------------------------------------------------------------------------------------------
+# instance_type_refusals: RunInstances refused for given instance types (capacity, offerings, quotas)
+
+
+@pytest.mark.parametrize("code,status", [("InsufficientInstanceCapacity", 500), ("Unsupported", 400),
+                                         ("InstanceLimitExceeded", 400), ("VcpuLimitExceeded", 400)])
+def test_a_refused_instance_type_is_answered_with_its_code_and_launches_nothing(aws, ec2, code, status):
+    aws.configure(instance_type_refusals={"m7i.large": code})
+    aws.reset_counts()
+    params = dict(ImageId=_image(ec2), MinCount=1, MaxCount=1, ClientToken="bakery-refused-1")
+    with pytest.raises(ClientError) as excinfo:
+        ec2.run_instances(InstanceType="m7i.large", **params)
+    assert error_code(excinfo) == code
+    assert excinfo.value.response["ResponseMetadata"]["HTTPStatusCode"] == status
+    assert "m7i.large" in excinfo.value.response["Error"]["Message"]
+    assert _live(ec2) == []
+    assert aws.counts()["RunInstances"] == 1
+    # another type launches, and a refused request's token holds nothing: the same token with another type
+    # is a new launch, not IdempotentParameterMismatch
+    launched = ec2.run_instances(InstanceType="m6i.large", **params)["Instances"][0]
+    assert launched["InstanceType"] == "m6i.large" and _live(ec2) == [launched["InstanceId"]]
+
+
+def test_refusals_are_settings_checked_and_cleared_by_reset(aws, ec2):
+    with pytest.raises(LocalAwsError, match="instance_type_refusals: m7i.large: the error code must be one of"):
+        aws.configure(instance_type_refusals={"m7i.large": "InternalError"})
+    with pytest.raises(LocalAwsError, match="instance_type_refusals: must be an object"):
+        aws.configure(instance_type_refusals=["m7i.large"])
+    assert aws.configure(instance_type_refusals={"t3.micro": "Unsupported"})["instance_type_refusals"] == {
+        "t3.micro": "Unsupported"}
+    with pytest.raises(ClientError):
+        ec2.run_instances(ImageId=_image(ec2), MinCount=1, MaxCount=1, InstanceType="t3.micro")
+    # without InstanceType EC2 launches its default type, m1.small, which is not refused here
+    assert ec2.run_instances(ImageId=_image(ec2), MinCount=1, MaxCount=1)["Instances"][0]["InstanceType"] == "m1.small"
+    aws.reset()
+    assert aws.config()["instance_type_refusals"] == {}
+    assert ec2.run_instances(ImageId=_image(ec2), MinCount=1, MaxCount=1, InstanceType="t3.micro")["Instances"]

@@ -388,6 +388,26 @@ def test_without_customization(aws, rootfs_image, run_playbook, out):
             assert after[region][kind] == before[region][kind], (region, kind)
 
 
+def test_a_refused_instance_type_passes_to_the_next_and_the_report_says_so(aws, rootfs_image, run_playbook, out):
+    """bake_instance_types (over examples/local.yml's bake_instance_type): EC2 has no m7i.large capacity, so the
+    builder is an m6i.large; the report and the manifest say which type and why."""
+    aws.configure(instance_type_refusals={"m7i.large": "InsufficientInstanceCapacity"})
+    result = bake(run_playbook, aws, out, bake_customize=False, bake_version="typed", bake_launch_config={},
+                  bake_files=[], bake_instance_types=["m7i.large", "m6i.large"], **ONE_REGION)
+    assert result.returncode == 0
+    assert "bake_instance_type: 't3.micro' is not used; bake_instance_types" in result.stdout + result.stderr
+    rep = report(out)
+    assert rep["status"] == "succeeded"
+    assert rep["instance_type"] == "m6i.large"
+    assert rep["instance_type_attempts"] == [{"instance_type": "m7i.large", "error_code": "InsufficientInstanceCapacity"},
+                                             {"instance_type": "m6i.large", "error_code": None}]
+    manifest = json.loads((out / "bake-manifest.json").read_text())
+    assert manifest["builds"][-1]["custom_data"]["instance_type"] == "m6i.large"
+    launched = [i["InstanceType"] for r in aws.client("ec2", "us-east-1").describe_instances()["Reservations"]
+                for i in r["Instances"]]
+    assert launched.count("m6i.large") == 1 and "m7i.large" not in launched, launched
+
+
 # ---------------------------------------------------------------------------------------------
 # validation: bad configuration fails before any AWS resource is created
 
@@ -402,6 +422,7 @@ def test_without_customization(aws, rootfs_image, run_playbook, out):
     ({"bake_customize": False, "bake_packages": ["cron"]}, "bake_customize"),
     ({"bake_launch_config": {"values": {"BAD-KEY": "x"}}}, "bake_launch_config.values: 'BAD-KEY' is not a shell variable"),
     ({"bake_launch_config": {"values": {"OK": ["a", "list"]}}}, "bake_launch_config.values: OK must be a string"),
+    ({"bake_instance_types": []}, "bake_instance_types: must be a list of 1-20 instance types"),
 ])
 def test_bad_configuration_fails_before_anything_exists(aws, run_playbook, out, overrides, message):
     result = bake(run_playbook, aws, out, **overrides)

@@ -13,13 +13,21 @@ import uuid
 from typing import Any, Callable, Iterable
 from urllib.parse import parse_qs
 
-from tools.local_aws.state import FAULT_CODES, ConfigError, BakeryState
+from tools.local_aws.state import FAULT_CODES, REFUSAL_CODES, ConfigError, BakeryState
 from tools.local_aws.throttle import THROTTLE
 
 _CREDENTIAL_RE = re.compile(r"Credential=[^/,\s]+/\d{8}/([^/,\s]+)/([^/,\s]+)/aws4_request")
 _FAULT_MESSAGES = {
     "RequestLimitExceeded": "Request limit exceeded.",
     "InternalError": "An internal error has occurred.",
+}
+# instance_type_refusals: what RunInstances says for each refusal ({type} is the type asked for)
+_REFUSAL_MESSAGES = {
+    "InsufficientInstanceCapacity": "There is not enough {type} capacity in the Availability Zone of the request "
+                                    "at this time; try another instance type or Availability Zone, or later.",
+    "Unsupported": "The instance type {type} is not offered in the Availability Zone of the request.",
+    "InstanceLimitExceeded": "The request exceeds the account's limit of running instances of type {type}.",
+    "VcpuLimitExceeded": "The request exceeds the account's vCPU limit of the class of instance types {type} belongs to.",
 }
 
 StartResponse = Callable[..., Any]
@@ -167,6 +175,14 @@ class BakeryMiddleware:
         if action in self.state.get("unsupported_actions"):
             self.state.count(action)
             return _ec2_error("InvalidAction", f"The action {action} is not valid for this web service.", 400)
+        if action == "RunInstances":
+            refusals = self.state.get("instance_type_refusals")
+            # EC2's default instance type when the request names none is m1.small
+            instance_type = (query_params(environ, body).get("InstanceType") or ["m1.small"])[0]
+            code = refusals.get(instance_type)
+            if code is not None:
+                self.state.count(action)
+                return _ec2_error(code, _REFUSAL_MESSAGES[code].format(type=instance_type), REFUSAL_CODES[code])
         return None
 
     def control(self, environ: dict[str, Any], start_response: StartResponse, path: str) -> list[bytes]:

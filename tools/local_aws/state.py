@@ -20,6 +20,15 @@ FAULT_CODES = {
     "InternalError": 500,
 }
 
+# RunInstances refusals of an instance type (instance_type_refusals) -> the HTTP status EC2 answers
+# them with: no capacity is a server error (500), the others client errors (400).
+REFUSAL_CODES = {
+    "InsufficientInstanceCapacity": 500,
+    "Unsupported": 400,
+    "InstanceLimitExceeded": 400,
+    "VcpuLimitExceeded": 400,
+}
+
 DEFAULTS: dict[str, Any] = {
     "create_delay": 0.0,
     "copy_delay": 0.0,
@@ -45,6 +54,9 @@ DEFAULTS: dict[str, Any] = {
     "protection_cooldown": 86400.0,
     "last_launched_delay": 0.0,
     "unsupported_actions": [],
+    # RunInstances for these instance types is refused with the given error code, never served:
+    # {"m7i.large": "InsufficientInstanceCapacity", ...} (capacity, zone offerings, quotas).
+    "instance_type_refusals": {},
     # Request-rate throttling (throttle.py): off unless set; per-action overrides of the bucket
     # sizes and refill rates, {"DescribeImages": [capacity, refill per second], ...}.
     "throttle": False,
@@ -93,6 +105,17 @@ def _as_rates(key: str, value: Any) -> dict[str, list[float]]:
     return rates
 
 
+def _as_refusals(key: str, value: Any) -> dict[str, str]:
+    if not isinstance(value, dict):
+        raise ConfigError(f"{key}: must be an object of instance type: error code, got {value!r}")
+    for instance_type, code in value.items():
+        if not isinstance(instance_type, str) or not instance_type:
+            raise ConfigError(f"{key}: {instance_type!r} is not an instance type")
+        if code not in REFUSAL_CODES:
+            raise ConfigError(f"{key}: {instance_type}: the error code must be one of {sorted(REFUSAL_CODES)}, got {code!r}")
+    return dict(value)
+
+
 def validate(changes: dict[str, Any]) -> dict[str, Any]:
     """Return ``changes`` normalised; raise ConfigError naming the first bad key."""
     if not isinstance(changes, dict):
@@ -131,6 +154,8 @@ def validate(changes: dict[str, Any]) -> dict[str, Any]:
             clean[key] = value
         elif key == "throttle_rates":
             clean[key] = _as_rates(key, value)
+        elif key == "instance_type_refusals":
+            clean[key] = _as_refusals(key, value)
     return clean
 
 

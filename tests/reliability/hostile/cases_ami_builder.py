@@ -108,6 +108,18 @@ CASES = [
     Case("tags-key-129", running("tags-key", tags={"k" * 129: "v"}), refuse("tags"), item=11),
     Case("tags-value-257", running("tags-value", tags={"team": "v" * 257}), refuse("tags"), item=11),
     Case("tags-override-run-id", running("tags-runid", tags={"bakery:run-id": "other-run-1"}), refuse("tags")),
+    # instance_types: 1-20 valid names, each once; not with instance_type
+    Case("instance-types-empty", running("types-empty", instance_types=[]), refuse("instance_types")),
+    Case("instance-types-21", running("types-21", instance_types=["m5.%dxlarge" % i for i in range(21)]),
+         refuse("instance_types")),
+    Case("instance-types-bad-name", running("types-bad", instance_types=["t3.micro", "t3.micro; rm -rf /"]),
+         refuse("instance_types")),
+    Case("instance-types-trailing-newline", running("types-newline", instance_types=["t3.micro\n"]),
+         refuse("instance_types")),
+    Case("instance-types-duplicates", running("types-twice", instance_types=["t3.micro", "t3.small", "t3.micro"]),
+         refuse("instance_types")),
+    Case("instance-types-and-instance-type", running("types-both", instance_types=["t3.micro"], instance_type="t3.small"),
+         refuse("instance_types", "instance_type")),
     # a builder any sweep removes at once (issue 17, item 13)
     Case("expires-at-past", running("expires-past", expires_at="2001-01-01T00:00:00Z"), refuse("expires_at"), item=13),
     Case("expires-at-arabic-indic-digits", running("expires-digits", expires_at="2099-٠١-01T00:00:00Z"),

@@ -87,6 +87,7 @@ class FakeEC2:
         self.errors = {}  # operation -> exception raised once
         self.lost = set()  # operations whose first answer is lost (see lossy)
         self.tokens = {}  # RunInstances ClientToken -> instance ID
+        self.refuse = {}  # instance type -> error code RunInstances answers for it (every time)
 
     def _next(self, prefix):
         self.counter += 1
@@ -240,6 +241,8 @@ class FakeEC2:
     @lossy
     def run_instances(self, client, **params):
         self._call("run_instances", params)
+        if params["InstanceType"] in self.refuse:
+            raise aws_error(self.refuse[params["InstanceType"]], "RunInstances")
         if params.get("ClientToken") in self.tokens:
             return [dict(self.instances[self.tokens[params["ClientToken"]]])]
         instance_id = self._next("i")
@@ -248,6 +251,7 @@ class FakeEC2:
         group_id = (params.get("SecurityGroupIds") or params["NetworkInterfaces"][0]["Groups"])[0]
         instance = {
             "InstanceId": instance_id, "State": {"Name": "pending"}, "PrivateIpAddress": "10.0.0.9",
+            "InstanceType": params["InstanceType"],
             "PublicIpAddress": "198.51.100.9", "Tags": self._tags(params["TagSpecifications"], "instance"),
             "SecurityGroups": [{"GroupId": group_id, "GroupName": self.groups.get(group_id, {}).get("GroupName")}],
         }
@@ -379,11 +383,12 @@ def test_public_ip_choice_moves_group_and_subnet_onto_the_interface():
     assert "SecurityGroupIds" not in request and "SubnetId" not in request and "KeyName" not in request
 
 
-def test_client_token_is_stable_per_run_and_group_and_fits_ec2():
-    token = _builder.client_token("r" * 64, "sg-0123456789abcdef0")
-    assert token == _builder.client_token("r" * 64, "sg-0123456789abcdef0")
-    assert token != _builder.client_token("r" * 64, "sg-0123456789abcdef1")
-    assert token != _builder.client_token("s" * 64, "sg-0123456789abcdef0")
+def test_client_token_is_stable_per_run_group_and_type_and_fits_ec2():
+    token = _builder.client_token("r" * 64, "sg-0123456789abcdef0", "t3.micro")
+    assert token == _builder.client_token("r" * 64, "sg-0123456789abcdef0", "t3.micro")
+    assert token != _builder.client_token("r" * 64, "sg-0123456789abcdef1", "t3.micro")
+    assert token != _builder.client_token("s" * 64, "sg-0123456789abcdef0", "t3.micro")
+    assert token != _builder.client_token("r" * 64, "sg-0123456789abcdef0", "t3.small")
     assert len(token) <= 64 and token.isascii()
 
 
@@ -406,7 +411,9 @@ def test_fresh_builder_takes_four_calls(ec2):
     assert create["GroupName"] == "bakery-" + RUN and "VpcId" not in create
     assert {t["Key"]: t["Value"] for t in create["TagSpecifications"][0]["Tags"]}["bakery:run-id"] == RUN
     run = ec2.calls[2][1]
-    assert run["ClientToken"] == _builder.client_token(RUN, result["security_group_id"])
+    assert run["ClientToken"] == _builder.client_token(RUN, result["security_group_id"], "t3.micro")
+    assert run["InstanceType"] == "t3.micro"
+    assert result["instance_type_attempts"] == [{"instance_type": "t3.micro", "error_code": None}]
 
 
 def test_fresh_builder_with_ranges_key_and_subnet(ec2, tmp_path):
@@ -954,3 +961,136 @@ def test_check_mode_predicts_the_replacement_of_a_key_pair_nobody_holds(ec2, tmp
     plant_run_key(ec2, tmp_path / "id", tags={"bakery:run-id": RUN})
     result = builder(params(key_file=str(tmp_path / "id")), check_mode=True).run()
     assert result["created"] == ["security_group", "instance"] and result["public_key"]
+
+
+# ---------------------------------------------------------------------------------------------
+# instance_types: the ordered fallback
+
+
+TYPES = ["m7i.large", "m6i.large", "m5.large"]
+
+
+def typed(**extra):
+    """params() with instance_types instead of instance_type."""
+    return params(instance_type=None, instance_types=list(TYPES), **extra)
+
+
+def _runs(ec2):
+    return [call for name, call in ec2.calls if name == "run_instances"]
+
+
+@pytest.mark.parametrize(
+    "extra,fragment",
+    [
+        ({"instance_types": []}, "instance_types: must be a list of 1-20 instance types to try in order, got 0 entries"),
+        ({"instance_types": [f"m5.{i}xlarge" for i in range(21)]}, "instance_types: must be a list of 1-20 instance types"),
+        ({"instance_types": ["t3.micro", "big one"]}, "instance_types[1]: 'big one' is not an instance type such as t3.micro"),
+        ({"instance_types": ["t3.micro\n"]}, "instance_types[0]: "),
+        ({"instance_types": ["t3.micro", 5]}, "instance_types[1]: 5 is not an instance type"),
+        ({"instance_types": ["t3.micro", "t3.small", "t3.micro"]}, "instance_types: each type once; listed more than once: t3.micro"),
+        ({"instance_types": "t3.micro"}, "instance_types: must be a list of 1-20 instance types to try in order, got str"),
+        ({"instance_types": ["t3.micro"], "instance_type": "t3.small"}, "instance_types: set either instance_type or instance_types"),
+    ],
+)
+def test_instance_types_rules_name_the_option(extra, fragment):
+    p = params(instance_type=None)
+    p.update(extra)
+    errors = _builder.validate(p)
+    assert any(fragment in error for error in errors), errors
+
+
+def test_twenty_distinct_types_pass_and_one_type_is_a_one_entry_list():
+    assert _builder.validate(params(instance_type=None, instance_types=[f"m5.{i}xlarge" for i in range(20)])) == []
+    assert _builder.instance_types(params(instance_type="c7g.large")) == ["c7g.large"]
+    assert _builder.instance_types(params(instance_type=None)) == ["t3.micro"]
+    assert _builder.validate(params(instance_type=None)) == []
+
+
+@pytest.mark.parametrize("code", _builder.FALLBACK_CODES)
+def test_a_refused_type_moves_on_to_the_next(ec2, code):
+    ec2.refuse["m7i.large"] = code
+    result = builder(typed()).run()
+    runs = _runs(ec2)
+    assert [r["InstanceType"] for r in runs] == ["m7i.large", "m6i.large"]
+    group = result["security_group_id"]
+    assert [r["ClientToken"] for r in runs] == [_builder.client_token(RUN, group, t) for t in TYPES[:2]]
+    assert runs[0]["ClientToken"] != runs[1]["ClientToken"]
+    assert result["instance_type"] == "m6i.large"
+    assert result["instance_type_attempts"] == [{"instance_type": "m7i.large", "error_code": code},
+                                                {"instance_type": "m6i.large", "error_code": None}]
+    assert result["changed"] is True and result["created"] == ["security_group", "instance"]
+    assert _one_of_each(ec2) == (1, 1, 0)
+
+
+def test_the_first_type_that_launches_ends_the_attempts(ec2):
+    result = builder(typed()).run()
+    assert [r["InstanceType"] for r in _runs(ec2)] == ["m7i.large"]
+    assert result["instance_type"] == "m7i.large"
+    assert result["instance_type_attempts"] == [{"instance_type": "m7i.large", "error_code": None}]
+
+
+@pytest.mark.parametrize("code", ["InvalidAMIID.NotFound", "InvalidSubnetID.NotFound", "UnauthorizedOperation",
+                                  "InvalidParameterValue", "InsufficientCapacity"])
+def test_any_other_error_fails_at_once(ec2, code):
+    ec2.refuse["m7i.large"] = code
+    with pytest.raises(_aws.BakeryAWSError) as caught:
+        builder(typed()).run()
+    assert _aws.error_code(caught.value) == code
+    assert [r["InstanceType"] for r in _runs(ec2)] == ["m7i.large"]
+
+
+def test_every_type_refused_fails_listing_each_with_its_refusal(ec2):
+    ec2.refuse.update({"m7i.large": "InsufficientInstanceCapacity", "m6i.large": "Unsupported",
+                       "m5.large": "VcpuLimitExceeded"})
+    with pytest.raises(_builder.BuilderError) as caught:
+        builder(typed()).run()
+    message = caught.value.msg
+    assert message.startswith("instance_types: EC2 launched none of the 3 instance types: ")
+    for instance_type, code in ec2.refuse.items():
+        assert f"{instance_type}: {code} ({code} message)" in message
+    assert caught.value.result["instance_type_attempts"] == [
+        {"instance_type": t, "error_code": ec2.refuse[t]} for t in TYPES]
+    assert caught.value.result["instance_type"] is None
+    assert caught.value.result["changed"] is True and caught.value.result["created"] == ["security_group"]
+    assert [r["InstanceType"] for r in _runs(ec2)] == TYPES  # each type asked once
+    assert not ec2.instances
+
+
+def test_a_refusal_after_a_lost_answer_still_moves_on(ec2):
+    ec2.refuse["m7i.large"] = "InsufficientInstanceCapacity"
+    ec2.lost.add("run_instances")  # the first call's answer is lost and the call made again (refused both times)
+    result = builder(typed()).run()
+    assert [r["InstanceType"] for r in _runs(ec2)] == ["m7i.large", "m7i.large", "m6i.large"]
+    assert _one_of_each(ec2) == (1, 1, 0) and result["instance_type"] == "m6i.large"
+
+
+def test_a_lost_answer_of_the_type_that_launches_is_answered_with_its_launch(ec2, monkeypatch):
+    ec2.refuse["m7i.large"] = "Unsupported"
+    original = ec2.run_instances.__wrapped__
+
+    def lose_first_launch(client, **params):
+        # the m6i.large launch is made, its answer lost, and asked again with the same token
+        if params["InstanceType"] == "m6i.large" and params["ClientToken"] not in ec2.tokens:
+            original(ec2, client, **params)
+        return original(ec2, client, **params)
+
+    monkeypatch.setattr(_aws, "run_instances", lose_first_launch)
+    result = builder(typed()).run()
+    runs = _runs(ec2)
+    assert [r["InstanceType"] for r in runs] == ["m7i.large", "m6i.large", "m6i.large"]
+    assert runs[1]["ClientToken"] == runs[2]["ClientToken"] != runs[0]["ClientToken"]
+    assert _one_of_each(ec2) == (1, 1, 0) and result["instance_type"] == "m6i.large"
+
+
+def test_check_mode_names_the_first_type_and_asks_none(ec2):
+    result = builder(typed(), check_mode=True).run()
+    assert "run_instances" not in ec2.names() and not ec2.mutations()
+    assert result["instance_type"] == "m7i.large" and result["instance_type_attempts"] == []
+
+
+def test_an_existing_builder_reports_its_type_without_attempts(ec2):
+    instance_id = ec2.add_instance()
+    ec2.instances[instance_id]["InstanceType"] = "m5.large"
+    result = builder(typed()).run()
+    assert not ec2.mutations()
+    assert result["instance_type"] == "m5.large" and result["instance_type_attempts"] == []

@@ -275,3 +275,41 @@ def test_channels_are_in_the_plan_and_none_by_default():
     assert plan()["channels"] == {"prefix": "bakery", "names": []}
     assert plan(bake_channels=["latest", "canary"], bake_channel_prefix="images/team-a")["channels"] == {
         "prefix": "images/team-a", "names": ["latest", "canary"]}
+
+
+# --- the builder's instance types (bake_instance_types, bake_instance_type) ------------------------
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"bake_instance_types": []},
+     r"^bake_instance_types: must be a list of 1-20 instance types to try in order, got 0 entries$"),
+    ({"bake_instance_types": ["m5.%dxlarge" % i for i in range(21)]},
+     r"^bake_instance_types: must be a list of 1-20 instance types to try in order, got 21 entries$"),
+    ({"bake_instance_types": ["m7i.large", "m7i large"]},
+     r"^bake_instance_types\[1\]: 'm7i large' is not an instance type such as t3\.micro$"),
+    ({"bake_instance_types": ["m7i.large\n"]}, r"^bake_instance_types\[0\]: 'm7i\.large\\n' is not an instance type"),
+    ({"bake_instance_types": ["m7i.large", "m6i.large", "m7i.large"]},
+     r"^bake_instance_types: each type once; listed more than once: m7i\.large$"),
+    ({"bake_instance_types": "m7i.large"}, r"^bake_instance_types: must be a list, got str 'm7i\.large'$"),
+    ({"bake_instance_type": "big one"}, r"^bake_instance_type: 'big one' is not an instance type such as t3\.micro$"),
+])
+def test_instance_type_rules_name_the_variable(overrides, message):
+    refused(message, **overrides)
+
+
+def test_instance_types_reach_the_builder_in_order_and_one_type_is_a_one_entry_list():
+    p = plan(bake_instance_types=["m7i.large", "m6i.large", "m5.large"])
+    assert p["builder"]["instance_types"] == ["m7i.large", "m6i.large", "m5.large"]
+    assert p["builder"]["instance_type"] == "m7i.large"
+    assert plan(bake_instance_type="c7g.large")["builder"]["instance_types"] == ["c7g.large"]
+    assert plan()["builder"]["instance_types"] == ["t3.micro"]
+    assert plan(bake_instance_types=None)["builder"]["instance_types"] == ["t3.micro"]  # null: not set
+    assert len(plan(bake_instance_types=["m5.%dxlarge" % i for i in range(20)])["builder"]["instance_types"]) == 20
+
+
+def test_bake_instance_types_supersede_bake_instance_type_with_a_warning():
+    given = good(bake_instance_type="t3.small", bake_instance_types=["m7i.large", "m6i.large"])
+    assert _plan.build_plan(given, context())["builder"]["instance_types"] == ["m7i.large", "m6i.large"]
+    assert _plan.superseded(given) == ["bake_instance_type: 't3.small' is not used; bake_instance_types "
+                                       "['m7i.large', 'm6i.large'] is (the builder's instance types to try in order)"]
+    assert _plan.superseded(good(bake_instance_type="t3.small")) == []
+    assert _plan.superseded(good(bake_instance_types=["m7i.large"])) == []

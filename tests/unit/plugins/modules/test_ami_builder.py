@@ -46,6 +46,9 @@ def run_main(capsys, check_mode=False, **args):
         (dict(GOOD, expires_at="whenever"), "expires_at: 'whenever' is not an ISO-8601 time"),
         (dict(GOOD, state="gone"), "value of state must be one of"),
         ({"run_id": "no", "state": "absent"}, "run_id: must be 6-64 characters"),
+        (dict(GOOD, instance_types=[]), "instance_types: must be a list of 1-20 instance types"),
+        (dict(GOOD, instance_types=["t3.micro", "t3.micro"]), "instance_types: each type once"),
+        (dict(GOOD, instance_types=["t3.micro"], instance_type="t3.small"), "mutually exclusive: instance_type|instance_types"),
     ],
 )
 def test_bad_input_fails_before_any_client_is_made(capsys, args, fragment):
@@ -67,8 +70,8 @@ def test_options_reach_the_builder_and_the_result_is_returned(capsys):
     assert "a warning from the core" in str(result["warnings"])
     assert seen["check_mode"] is True
     p = seen["params"]
-    assert (p["state"], p["instance_type"], p["volume_size"], p["volume_type"], p["root_device_name"]) == (
-        "running", "t3.micro", 8, "gp3", "/dev/xvda")
+    assert (p["state"], _builder.instance_types(p), p["volume_size"], p["volume_type"], p["root_device_name"]) == (
+        "running", ["t3.micro"], 8, "gp3", "/dev/xvda")
     assert p["wait"] is True and p["wait_timeout"] == 600 and p["ssh_cidrs"] == [] and p["allow_open_ssh"] is False
     assert p["associate_public_ip"] is None
     assert seen["tags"] == {"bakery:run-id": "run-abc123", "Name": "bakery-run-abc123", "bakery:expires-at": "2030-01-01T00:00:00Z"}
@@ -101,6 +104,25 @@ def test_cleanup_failure_lists_every_error_and_what_was_removed(capsys):
     assert result["removed"] == removed
     assert result["changed"] is True
     assert "2 errors" in result["msg"]
+
+
+def test_instance_types_reach_the_core_and_every_refusal_is_returned(capsys):
+    attempts = [{"instance_type": "m7i.large", "error_code": "InsufficientInstanceCapacity"},
+                {"instance_type": "m6i.large", "error_code": "Unsupported"}]
+    error = _builder.BuilderError("instance_types: EC2 launched none of the 2 instance types: ...",
+                                  {"changed": True, "instance_type": None, "instance_type_attempts": attempts,
+                                   "created": ["security_group"]})
+    seen = {}
+
+    def fake_run(self):
+        seen["types"] = _builder.instance_types(self.params)
+        raise error
+
+    with patch(CLIENT, return_value=MagicMock()), patch.object(_builder.Builder, "run", fake_run):
+        result = run_main(capsys, instance_types=["m7i.large", "m6i.large"], **GOOD)
+    assert seen["types"] == ["m7i.large", "m6i.large"]
+    assert result["_rc"] == 1 and result["msg"].startswith("instance_types: EC2 launched none of the 2")
+    assert result["instance_type_attempts"] == attempts and result["changed"] is True
 
 
 def test_aws_errors_carry_the_operation_and_the_code(capsys):

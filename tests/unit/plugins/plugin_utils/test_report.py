@@ -59,3 +59,16 @@ def test_the_report_lists_the_channels_moved_and_warns_of_one_that_was_not():
     assert failed["status"] == "succeeded"  # the images are published and good
     assert failed["warnings"] == ["channels: not all of latest point at the new images: AccessDenied on ssm:PutParameter"]
     assert _report.report(bake(), RESULTS)["channels"] == {}
+
+
+def test_the_report_and_manifest_record_the_instance_type_used_and_every_attempt():
+    attempts = [{"instance_type": "m7i.large", "error_code": "InsufficientInstanceCapacity"},
+                {"instance_type": "m6i.large", "error_code": None}]
+    results = dict(RESULTS, builder={"builder_type": "amazon-ebs", "instance_type": "m6i.large",
+                                     "instance_type_attempts": attempts})
+    document = _report.report(bake(), results)
+    assert document["instance_type"] == "m6i.large" and document["instance_type_attempts"] == attempts
+    assert _report.manifest_build(bake(), results)["custom_data"]["instance_type"] == "m6i.large"
+    # an adopted image launched no builder: nothing to record
+    assert _report.report(bake(), RESULTS)["instance_type_attempts"] == []
+    assert "instance_type" not in _report.manifest_build(bake(), RESULTS)["custom_data"]
