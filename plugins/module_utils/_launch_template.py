@@ -83,6 +83,11 @@ def check_template(option: str, value: t.Any) -> str | None:
     )
 
 
+def by_id(value: t.Any) -> bool:
+    """Whether a valid launch_template value is an ID (lt-...) rather than a name."""
+    return _validate.full_match(_ID, value)
+
+
 def marker(image_id: str, run_id: str | None, default_was: int) -> str:
     run = f" run={run_id}" if run_id else ""
     return f"[bakery.ami image={image_id}{run} default-was={default_was}]"
