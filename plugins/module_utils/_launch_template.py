@@ -154,7 +154,7 @@ def build_request(params: dict, default_region: str | None, known: t.Iterable[st
     """Every option checked at once; LaunchTemplateError lists every problem (no AWS call made)."""
     known_list = sorted(known) if known is not None else None
     errors: list = []
-    template = params.get("launch_template")
+    template: t.Any = params.get("launch_template")
     state = params.get("state") or "present"
     errors.append(check_template("launch_template", template))
     if state not in ("present", "absent"):
@@ -231,7 +231,7 @@ def removal_plan(versions: list, default_number: int, selected: t.Callable[[dict
                 "launch_template: every version of the template would be removed; a launch template keeps at "
                 "least its default version (delete the template itself instead)"
             )
-        target: int | None = default_number
+        target: t.Any = default_number
         seen: set = set()
         # follow default-was back past versions that go too
         while target in delete and target not in seen:
@@ -293,7 +293,7 @@ def remove_run_versions(client, template: str, run_id: str, check_mode: bool = F
 class LaunchTemplates:
     """Reads every region, then (outside check mode) changes the ones that need it."""
 
-    def __init__(self, request: Request, clients: dict, check_mode: bool = False):
+    def __init__(self, request: Request, clients: dict, check_mode: bool = False) -> None:
         self.request = request
         self.clients = clients
         self.check_mode = check_mode
@@ -435,6 +435,8 @@ class LaunchTemplates:
     def _result(self, plans: dict, changed: bool | None = None) -> dict:
         if changed is None:
             changed = any(plan["changed"] for plan in plans.values())
+        before: dict
+        after: dict
         if self.request.state == "absent":
             before = {region: {"default_version": plan.get("default_before"), "removed": []}
                       for region, plan in plans.items()}

@@ -19,8 +19,8 @@ description:
     version) already launches the image is left alone. With O(set_default), when the latest version
     already launches the image only the default version moves to it.
   - Launch template versions carry no tags, so each version this module makes ends its description
-    with a marker, C([bakery.ami image=<image ID> run=<run ID> default-was=<number>]): the image, the
-    bake run (O(run_id), when given) and the template's default version at that moment.
+    with a marker, C([bakery.ami image=<image ID> run=<run ID> default-was=<number>]), which records the
+    image, the bake run (O(run_id), when given) and the template's default version at that moment.
     O(state=absent) removes only versions with that marker, selected by image (O(image_id) or
     O(images)), by run (O(run_id)) or both, and when the default version is one of them first puts
     the default back on the version its marker names (or on the newest version left). Versions made
