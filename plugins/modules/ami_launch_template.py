@@ -61,7 +61,7 @@ options:
     default: false
   source_version:
     description:
-      - The version the new version is made from (every setting of it, with C(ImageId) replaced):
+      - The version the new version is made from (every setting of it, with C(ImageId) replaced), one of
         V($Latest), V($Default) or a version number that exists in every region.
     type: str
     default: $Latest
