@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import re
 import typing as t
+import uuid
 
 from ansible_collections.bakery.ami.plugins.module_utils import _aws
 from ansible_collections.bakery.ami.plugins.module_utils import _fanout
@@ -386,8 +387,10 @@ class LaunchTemplates:
         done: dict = {}
         version = plan["version"]
         if plan["action"] == "create":
+            # one token per change: a retry after a lost answer gets the version made, not a second one
             made = _aws.create_launch_template_version(
                 client, LaunchTemplateId=template_id, SourceVersion=str(plan["source_version"]),
+                ClientToken=f"bakery-{uuid.uuid4()}",
                 VersionDescription=plan["version_description"], LaunchTemplateData={"ImageId": plan["image_id"]},
             )
             version = made["VersionNumber"]

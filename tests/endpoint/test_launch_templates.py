@@ -75,3 +75,15 @@ def test_versions_are_deleted_by_number_never_the_default_and_numbers_are_not_re
     with pytest.raises(ClientError) as info:
         ec2.describe_launch_template_versions(LaunchTemplateName="web", Versions=["2"])
     assert error_code(info) == "InvalidLaunchTemplateId.VersionNotFound"
+
+
+def test_the_same_client_token_answers_the_version_it_made(ec2, template):
+    first = ec2.create_launch_template_version(LaunchTemplateName="web", ClientToken="bakery-1",
+                                               LaunchTemplateData={"ImageId": IMAGE_B})["LaunchTemplateVersion"]
+    again = ec2.create_launch_template_version(LaunchTemplateName="web", ClientToken="bakery-1",
+                                               LaunchTemplateData={"ImageId": IMAGE_B})["LaunchTemplateVersion"]
+    assert first["VersionNumber"] == again["VersionNumber"] == 2
+    assert sorted(versions(ec2)) == [1, 2]
+    other = ec2.create_launch_template_version(LaunchTemplateName="web", ClientToken="bakery-2",
+                                               LaunchTemplateData={"ImageId": IMAGE_B})["LaunchTemplateVersion"]
+    assert other["VersionNumber"] == 3

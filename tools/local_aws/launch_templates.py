@@ -11,6 +11,8 @@
 - DeleteLaunchTemplateVersions (moto did not have it): each version number is deleted or listed
   as unsuccessful with a ``ResponseError``: ``launchTemplateVersionDoesNotExist``, or
   ``unexpectedError`` for the template's default version, which EC2 never deletes.
+- ``ClientToken``: the same token answers the version it made (while that version exists) without
+  making another, so a retry after a lost answer makes no second version (moto ignored it).
 - Version numbers are never reused and a version is found by its number, not its position (moto
   indexed a list, so a deletion would have shifted every later version); ``$Latest`` is the
   highest number left, and ``MinVersion``/``MaxVersion`` select by number.
@@ -86,6 +88,34 @@ def _template_of(response: EC2Response) -> LaunchTemplate:
 
 
 def _r_create_launch_template_version(self: EC2Response) -> Any:
+    token = self._get_param("ClientToken")
+    if token:
+        template = _template_of(self)
+        made = getattr(template, "_bakery_tokens", {}).get(token)
+        if made is not None and made in _numbers(template):
+            return _version_answer(self, template, _numbers(template)[made])
+        answer = _create_version(self)
+        template._bakery_tokens = dict(getattr(template, "_bakery_tokens", {}), **{token: template.latest_version().number})
+        return answer
+    return _create_version(self)
+
+
+def _version_answer(self: EC2Response, template: LaunchTemplate, version: LaunchTemplateVersion) -> Any:
+    from moto.core.responses import ActionResult
+
+    return ActionResult({"LaunchTemplateVersion": {
+        "CreateTime": version.create_time,
+        "CreatedBy": f"arn:{self.partition}:iam::{self.current_account}:root",
+        "DefaultVersion": template.is_default(version),
+        "LaunchTemplateData": version.data,
+        "LaunchTemplateId": template.id,
+        "LaunchTemplateName": template.name,
+        "VersionDescription": version.description,
+        "VersionNumber": version.number,
+    }})
+
+
+def _create_version(self: EC2Response) -> Any:
     description = self._get_param("VersionDescription")
     if description is not None and len(description) > MAX_DESCRIPTION:
         raise EC2ClientError("InvalidParameterValue", f"VersionDescription: at most {MAX_DESCRIPTION} characters")

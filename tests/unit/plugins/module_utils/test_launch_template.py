@@ -151,7 +151,9 @@ def fake(monkeypatch):
             entry["DefaultVersion"] = entry["VersionNumber"] == item["default"]
         return found
 
-    def create_launch_template_version(client, LaunchTemplateId, SourceVersion, VersionDescription, LaunchTemplateData):
+    def create_launch_template_version(client, LaunchTemplateId, SourceVersion, VersionDescription, LaunchTemplateData,
+                                       ClientToken):
+        assert ClientToken.startswith("bakery-") and len(ClientToken) <= 64
         client.calls.append(("create_launch_template_version", SourceVersion, VersionDescription))
         item = by_id(client, LaunchTemplateId)
         number = max(item["versions"]) + 1
@@ -267,3 +269,27 @@ def test_cleanup_helper_skips_a_missing_template(fake):
     assert checked["deleted"] == [2] and fake["us-east-1"].templates["web"]["default"] == 2
     done = lt.remove_run_versions(fake["us-east-1"], "web", RUN)
     assert (done["deleted"], done["default_after"]) == ([2], 1)
+
+
+def test_a_retried_create_carries_the_same_client_token(monkeypatch):
+    """A throttled (or lost) CreateLaunchTemplateVersion is retried by _aws with the same ClientToken,
+    so EC2 answers the version the first attempt made instead of making a second one."""
+    import botocore.exceptions
+
+    monkeypatch.setattr("time.sleep", lambda seconds: None)
+    tokens = []
+
+    class Client:
+        def create_launch_template_version(self, **params):
+            tokens.append(params["ClientToken"])
+            if len(tokens) == 1:
+                raise botocore.exceptions.ClientError(
+                    {"Error": {"Code": "RequestLimitExceeded", "Message": "lost"}}, "CreateLaunchTemplateVersion")
+            return {"LaunchTemplateVersion": {"VersionNumber": 2}}
+
+    req = request(image_id=A, regions=["us-east-1"])
+    runner = lt.LaunchTemplates(req, {"us-east-1": Client()})
+    plan = {"launch_template_id": "lt-0123456789abcdef0", "action": "create", "version": None, "source_version": 1,
+            "version_description": "d", "image_id": A}
+    assert runner.change_region("us-east-1", plan) == {"version": 2, "created": True}
+    assert len(tokens) == 2 and tokens[0] == tokens[1] and tokens[0].startswith("bakery-")
