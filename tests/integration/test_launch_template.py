@@ -153,4 +153,3 @@ def test_a_missing_template_fails_naming_it_before_any_change(aws, run_playbook,
                                                     "image_id": images["us-east-1"]})
     assert "launch_template: no launch template with the ID 'lt-0123456789abcdef0' in us-east-1" in missing_id["msg"]
     assert mutations(aws) == {}
-
