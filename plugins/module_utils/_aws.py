@@ -100,6 +100,13 @@ class _SubnetHandler(_Handler):
         return is_boto3_error_code("InvalidSubnetID.NotFound")
 
 
+class _LaunchTemplateHandler(_Handler):
+    @classmethod
+    def _is_missing(cls):
+        return is_boto3_error_code(["InvalidLaunchTemplateName.NotFoundException", "InvalidLaunchTemplateId.NotFound",
+                                    "InvalidLaunchTemplateId.Malformed"])
+
+
 class _ParameterHandler(_Handler):
     @classmethod
     def _is_missing(cls):
@@ -321,6 +328,34 @@ def describe_launch_templates(client, **params) -> list:
 @_retry()
 def describe_launch_template_versions(client, **params) -> list:
     return _paginate(client, "describe_launch_template_versions", "LaunchTemplateVersions", params)
+
+
+@_LaunchTemplateHandler.list_error_handler("describe launch templates", [])
+@_retry()
+def find_launch_templates(client, **params) -> list:
+    """DescribeLaunchTemplates by name or ID; [] when the template does not exist."""
+    return _paginate(client, "describe_launch_templates", "LaunchTemplates", params)
+
+
+@_Handler.common_error_handler("create launch template version")
+@_retry()
+def create_launch_template_version(client, **params) -> dict:
+    """CreateLaunchTemplateVersion; answers the new LaunchTemplateVersion."""
+    return client.create_launch_template_version(**params)["LaunchTemplateVersion"]
+
+
+@_Handler.common_error_handler("modify launch template")
+@_retry()
+def modify_launch_template(client, **params) -> dict:
+    """ModifyLaunchTemplate (the default version); answers the LaunchTemplate."""
+    return client.modify_launch_template(**params)["LaunchTemplate"]
+
+
+@_Handler.common_error_handler("delete launch template versions")
+@_retry()
+def delete_launch_template_versions(client, **params) -> dict:
+    """DeleteLaunchTemplateVersions; the answer lists the versions deleted and those that were not."""
+    return client.delete_launch_template_versions(**params)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -102,6 +102,8 @@ class Request:
     key_root: t.Optional[str] = None
     key_ttl_minutes: int = 180
     wait_timeout: int = 600
+    # launch templates (names or IDs) whose versions made by the run (their description's marker) go
+    launch_templates: list = dataclasses.field(default_factory=list)
 
     def describe(self) -> str:
         if self.run_id is not None:
@@ -198,6 +200,18 @@ def validate(params: dict, known_regions: t.Optional[t.Iterable[str]] = None) ->
         if run_id is not None:
             errors.append("key_root: only with expired_before (with run_id, give key_dir, the run's own key directory)")
         errors.append(_path_error("key_root", key_root))
+    templates = params.get("launch_templates") or []
+    if templates:
+        if run_id is None:
+            errors.append("launch_templates: only with run_id (launch template versions carry no expiry; a run's "
+                          "versions are known by the run ID in their description)")
+        if not isinstance(templates, list):
+            errors.append("launch_templates: must be a list of launch template names or IDs")
+            templates = []
+        from ansible_collections.bakery.ami.plugins.module_utils import _launch_template  # pylint: disable=import-outside-toplevel
+
+        for index, template in enumerate(templates):
+            errors.append(_launch_template.check_template(f"launch_templates[{index}]", template))
     ttl = params.get("key_ttl_minutes")
     if ttl is not None and (isinstance(ttl, bool) or not isinstance(ttl, int) or not 0 <= ttl <= MAX_TTL_MINUTES):
         errors.append(f"key_ttl_minutes: must be 0-{MAX_TTL_MINUTES} minutes, got {_validate.show(ttl)}")
@@ -228,6 +242,7 @@ def build_request(params: dict, default_region: t.Optional[str],
         key_root=None if params.get("key_root") is None else normal_path(params["key_root"]),
         key_ttl_minutes=180 if params.get("key_ttl_minutes") is None else params["key_ttl_minutes"],
         wait_timeout=params.get("wait_timeout") or 600,
+        launch_templates=list(dict.fromkeys(params.get("launch_templates") or [])),
     )
 
 
@@ -316,6 +331,8 @@ class RegionCleanup:
         self.removed: dict = {kind: [] for kind in KINDS}
         self.kept: dict = {}
         self.errors: list = []
+        # launch template -> the default version put back (the run's version had been the default)
+        self.restored_defaults: dict = {}
 
     # -- helpers ----------------------------------------------------------------------------------
 
@@ -341,6 +358,9 @@ class RegionCleanup:
 
     def run(self, images: t.Optional[str] = None) -> dict:
         images = self.request.images if images is None else images
+        if self.request.launch_templates and self.selection.run_id is not None:
+            # first: no version of the run is left launching an image about to go
+            self.launch_template_versions(self.request.launch_templates, self.selection.run_id)
         selected, going = self.instances()
         image_snapshots, protected = self.images(images) if images != "none" else ([], set())
         self.security_groups(going)
@@ -349,6 +369,28 @@ class RegionCleanup:
         if images != "none" and protected is not None:
             self.snapshots(images, image_snapshots, protected)
         return self.result()
+
+    def launch_template_versions(self, templates: list, run_id: str) -> None:
+        """The versions of each template the run made (the marker of their description), removed; a
+        default version among them is first moved back. A template missing in the region is skipped."""
+        from ansible_collections.bakery.ami.plugins.module_utils import _launch_template  # pylint: disable=import-outside-toplevel
+
+        removed = self.removed.setdefault("launch_template_versions", [])
+        for template in templates:
+            try:
+                done = _launch_template.remove_run_versions(self.client, template, run_id, self.check_mode)
+            except _launch_template.LaunchTemplateError as e:
+                self.errors.append(f"{self.label}: launch template {template}: {e.msg}" if self.label else e.msg)
+                continue
+            except _aws.BakeryAWSError as e:
+                what = f"remove the versions of launch template {template}: {e}"
+                self.errors.append(f"{self.label}: {what}" if self.label else what)
+                continue
+            if done is None:
+                continue
+            removed.extend(f"{template}:{number}" for number in done["deleted"])
+            if done["default_after"] != done["default_before"]:
+                self.restored_defaults[template] = done["default_after"]
 
     def instances(self) -> tuple:
         """Terminate the selected instances; returns (the selected, those whose removal is under way).
@@ -535,6 +577,7 @@ class RegionCleanup:
             "removed": {kind: sorted(ids) if kind != "snapshots" else list(ids) for kind, ids in self.removed.items()},
             "kept": dict(sorted(self.kept.items())),
             "errors": list(self.errors),
+            "restored_defaults": dict(self.restored_defaults),
         }
 
 
@@ -643,6 +686,9 @@ class Cleanup:
             "kept": {region: results[region]["kept"] for region in regions if results[region]["kept"]},
             "key_dirs": key_dirs,
         }
+        if self.request.launch_templates:
+            result["restored_defaults"] = {region: results[region]["restored_defaults"] for region in regions
+                                           if results[region]["restored_defaults"]}
         if errors:
             raise CleanupError(errors, result)
         return result

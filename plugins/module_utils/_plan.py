@@ -114,6 +114,8 @@ OPTIONS: t.Dict[str, t.Tuple[str, t.Any]] = {
     # image channels (SSM parameters /<prefix>/<family>/<channel>) pointed at the new images
     "bake_channels": ("list", []),
     "bake_channel_prefix": ("str", "bakery"),
+    # launch templates that get a version launching the new image (ami_launch_template)
+    "bake_launch_templates": ("list", []),
     # outputs
     "bake_output_dir": ("str", ""),
     "bake_manifest_path": ("str", ""),
@@ -410,6 +412,60 @@ def validate(values: dict, context: Context) -> None:
         _raise_if(_channel.check_prefix("bake_channel_prefix", v["bake_channel_prefix"]))
     for name in ("bake_generalize_keep_secret_files", "bake_generalize_remove_secret_files"):
         _check_list_of_strings(name, v[name], _ABSOLUTE, "an absolute path inside the image")
+    launch_templates(v["bake_launch_templates"], [v["bake_region"]] + list(v["bake_regions"]))
+
+
+LAUNCH_TEMPLATE_KEYS = ("name", "set_default", "regions")
+
+
+def launch_templates(value: list, bake_regions: list) -> list:
+    """bake_launch_templates as [{name, set_default, regions}]: each entry a template name or ID, or a
+    dictionary {name, set_default (default false), regions (default every region of the bake)}.
+
+    PlanError naming the entry and the rule: each template once; its regions among the bake's
+    (the new image exists only there), each once; a template ID (lt-...) names one region's template,
+    so it takes exactly one region.
+    """
+    if not value:
+        return []
+    # only then: _launch_template brings boto3, which the plan of every other bake does without
+    from ansible_collections.bakery.ami.plugins.module_utils import _launch_template  # pylint: disable=import-outside-toplevel
+
+    regions_of_bake = list(dict.fromkeys(bake_regions))
+    result: list = []
+    for index, entry in enumerate(value):
+        where = "bake_launch_templates[%d]" % index
+        if isinstance(entry, str):
+            entry = {"name": entry}
+        if not isinstance(entry, dict):
+            _fail("%s: must be a launch template name or ID, or a dictionary with the keys %s, got %s"
+                  % (where, ", ".join(LAUNCH_TEMPLATE_KEYS), _short(entry)))
+        unknown = sorted(set(map(str, entry)) - set(LAUNCH_TEMPLATE_KEYS))
+        if unknown:
+            _fail("%s: unknown keys %s; the keys are %s" % (where, ", ".join(unknown), ", ".join(LAUNCH_TEMPLATE_KEYS)))
+        if "name" not in entry:
+            _fail("%s.name: required, the launch template's name or ID" % where)
+        _raise_if(_launch_template.check_template(where + ".name", entry["name"]))
+        set_default = entry.get("set_default", False)
+        if not isinstance(set_default, bool):
+            _fail("%s.set_default: must be true or false, got %s" % (where, _short(set_default)))
+        regions = entry.get("regions", regions_of_bake)
+        if not isinstance(regions, list) or not regions:
+            _fail("%s.regions: must be a non-empty list of the bake's regions, got %s" % (where, _short(regions)))
+        for region in regions:
+            if region not in regions_of_bake:
+                _fail("%s.regions: %r is not a region of the bake (%s); the new image exists only there"
+                      % (where, region, ", ".join(regions_of_bake)))
+        if len(set(regions)) != len(regions):
+            _fail("%s.regions: each region once, got %s" % (where, regions))
+        if _launch_template.by_id(entry["name"]) and len(regions) != 1:
+            _fail("%s.regions: %s is a launch template ID, which names the template of one region; give exactly "
+                  "one region (or the template's name, the same in every region)" % (where, entry["name"]))
+        if any(known["name"] == entry["name"] for known in result):
+            _fail("%s.name: the launch template %r is named more than once" % (where, entry["name"]))
+        ordered = [region for region in regions_of_bake if region in regions]
+        result.append({"name": entry["name"], "set_default": set_default, "regions": ordered})
+    return result
 
 
 def _raise_if(message: t.Optional[str]) -> None:
@@ -602,6 +658,7 @@ def build_plan(given: dict, context: Context) -> dict:
                   "max_deletions": v["bake_prune_max_deletions"]},
         "keep_failed": v["bake_keep_failed"],
         "channels": {"prefix": v["bake_channel_prefix"], "names": list(v["bake_channels"])},
+        "launch_templates": launch_templates(v["bake_launch_templates"], regions),
         "paths": {
             "output_dir": out,
             "manifest": v["bake_manifest_path"] or out + "/bake-manifest.json",

@@ -91,6 +91,17 @@ options:
         long after it was written, as the run's resources expire that long after the run started.
     type: int
     default: 180
+  launch_templates:
+    description:
+      - With O(run_id), launch templates (names or IDs) whose versions made by the run are removed, in
+        every region of O(regions) where the template exists, before anything else of the run. The run's
+        versions are those whose description carries the marker of M(bakery.ami.ami_launch_template) with
+        this run ID; no other version is touched. When one of them is the default version, the default is
+        first put back on the version the marker names (the default when the run made its version), or
+        on the newest version left (RV(restored_defaults)).
+    type: list
+    elements: str
+    default: []
   wait_timeout:
     description:
       - How long to wait, in seconds (1-86400), for a security group to be released by the terminating
@@ -115,7 +126,9 @@ attributes:
 notes:
   - The credentials need C(ec2:Describe*) for instances, images, snapshots, volumes, security groups and key
     pairs, and C(ec2:TerminateInstances), C(ec2:DeregisterImage), C(ec2:DeleteSnapshot),
-    C(ec2:DeleteSecurityGroup), C(ec2:DeleteKeyPair), C(ec2:DeleteVolume) in every region of O(regions).
+    C(ec2:DeleteSecurityGroup), C(ec2:DeleteKeyPair), C(ec2:DeleteVolume) in every region of O(regions);
+    with O(launch_templates) also C(ec2:DescribeLaunchTemplates), C(ec2:DescribeLaunchTemplateVersions),
+    C(ec2:ModifyLaunchTemplate) and C(ec2:DeleteLaunchTemplateVersions).
   - C(bakery.ami.ami_builder) with O(bakery.ami.ami_builder#module:state=absent) is this module with O(run_id)
     in one region, without images and key directory.
 seealso:
@@ -135,6 +148,7 @@ EXAMPLES = r"""
     run_id: "{{ run_id }}"
     regions: [us-east-1, us-west-2, eu-west-1]
     images: all
+    launch_templates: [web]
 
 - name: Sweep what killed runs left, as of now, in three regions
   bakery.ami.ami_cleanup:
@@ -192,6 +206,16 @@ removed:
       description: Snapshots deleted.
       type: list
       elements: str
+    launch_template_versions:
+      description: Launch template versions deleted, as C(<launch template>:<version number>).
+      type: list
+      elements: str
+      returned: with O(launch_templates)
+restored_defaults:
+  description: Per region, the launch templates whose default version was put back, and on which version.
+  returned: with O(launch_templates)
+  type: dict
+  sample: {"us-east-1": {"web": 3}}
 kept:
   description: Per region, images of the selection that were left, with the reason (finished, or C(bakery:keep=true)).
   returned: always
@@ -227,6 +251,7 @@ def main():
         key_root=dict(type="path", no_log=False),
         key_ttl_minutes=dict(type="int", default=180, no_log=False),
         wait_timeout=dict(type="int", default=600),
+        launch_templates=dict(type="list", elements="str", default=[]),
     )
     module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True)
     try:

@@ -101,6 +101,8 @@ def report(bake: dict, results: dict, hook_report: t.Optional[dict] = None) -> d
         "prune": publish.get("prune", {}),
         # channel name -> region -> {name, before, after, changed} (bake_channels)
         "channels": results.get("channels") or {},
+        # launch template -> region -> {version, action, ...} (bake_launch_templates)
+        "launch_templates": publish.get("launch_templates", {}),
         "rollback": results.get("rollback"),
         "cleanup_errors": list(results.get("cleanup_errors") or []),
         "phases_seconds": phases_seconds(results.get("marks") or {}),

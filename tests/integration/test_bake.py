@@ -547,3 +547,63 @@ def test_bad_launch_values_are_refused_naming_the_variable(run_playbook, tmp_pat
         assert shown in got, (config, got)
         assert "Traceback" not in got
     assert sorted(p.name for p in tmp_path.iterdir()) == ["plan.yml", "results.json"], "a refused plan wrote nothing"
+
+
+# ---------------------------------------------------------------------------------------------
+# launch templates: a version per region for the new image; a failed bake removes them
+
+
+def make_template(aws, name, regions):
+    """A launch template 'name' in each region (version 1 on the Debian source, t3.micro)."""
+    for region in regions:
+        ec2 = aws.client("ec2", region)
+        source = ec2.describe_images(Owners=[DEBIAN_OWNER])["Images"][0]["ImageId"]
+        ec2.create_launch_template(LaunchTemplateName=name, VersionDescription="hand made",
+                                   LaunchTemplateData={"ImageId": source, "InstanceType": "t3.micro"})
+
+
+def template_versions(aws, name, region):
+    """version number -> (image ID, is default)."""
+    found = aws.client("ec2", region).describe_launch_template_versions(LaunchTemplateName=name)
+    return {v["VersionNumber"]: (v["LaunchTemplateData"].get("ImageId"), v["DefaultVersion"])
+            for v in found["LaunchTemplateVersions"]}
+
+
+def test_launch_templates_get_a_version_of_the_new_image(aws, rootfs_image, run_playbook, out):
+    make_template(aws, "bake-lt-ok", REGIONS)
+    result = bake(run_playbook, aws, out, bake_customize=False, bake_version="lt-ok", bake_launch_config={},
+                  bake_files=[], bake_launch_templates=[{"name": "bake-lt-ok", "set_default": True}], **QUICK)
+    assert result.returncode == 0
+    rep = report(out)
+    for region, image_id in rep["images"].items():
+        versions = template_versions(aws, "bake-lt-ok", region)
+        assert versions[2] == (image_id, True), region
+        assert versions[1][1] is False
+        made = rep["launch_templates"]["bake-lt-ok"][region]
+        assert (made["action"], made["version"], made["created"]) == ("create", 2, True)
+        assert f"run={rep['run_id']} default-was=1]" in made["version_description"]
+
+
+def test_failed_bake_removes_its_launch_template_versions_and_restores_the_default(
+        aws, rootfs_image, run_playbook, out):
+    """The first template gets its versions (made the default), the second is missing in one region:
+    the publish fails, and the rollback removes the images and the first template's new versions,
+    putting its default back on version 1."""
+    make_template(aws, "bake-lt-web", REGIONS)
+    make_template(aws, "bake-lt-api", REGIONS[:2])
+    before = account(aws)
+    result = bake(run_playbook, aws, out, bake_customize=False, bake_version="lt-fail", bake_launch_config={},
+                  bake_files=[], bake_launch_templates=[{"name": "bake-lt-web", "set_default": True}, "bake-lt-api"],
+                  **QUICK)
+    assert result.returncode != 0
+    rep = assert_nothing_from_run(aws, out, before)
+    assert rep["failed_phase"] == "publish"
+    assert "launch_template: no launch template with the name 'bake-lt-api' in eu-west-1" in rep["error"]
+    assert aws.counts().get("CreateLaunchTemplateVersion", 0) == len(REGIONS)
+    for region in REGIONS:
+        versions = template_versions(aws, "bake-lt-web", region)
+        assert sorted(versions) == [1] and versions[1][1] is True, region
+    for region in REGIONS[:2]:
+        assert sorted(template_versions(aws, "bake-lt-api", region)) == [1], region
+    assert sorted(rep["rollback"]["launch_template_versions"]) == ["bake-lt-web:2"] * len(REGIONS)
+    assert rep["rollback"]["restored_defaults"] == {region: {"bake-lt-web": 1} for region in REGIONS}

@@ -783,3 +783,7 @@ def install() -> None:
     from tools.local_aws import ssm  # pylint: disable=import-outside-toplevel
 
     ssm.install()
+
+    from tools.local_aws import launch_templates  # pylint: disable=import-outside-toplevel
+
+    launch_templates.install()

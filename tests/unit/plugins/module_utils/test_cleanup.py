@@ -816,3 +816,45 @@ def test_planted_failure_that_stops_the_rest_is_caught(account, monkeypatch):
     with pytest.raises(_aws.BakeryAWSError):
         cleanup({"run_id": RUN, "images": "all"}, regions=["us-east-1"])
     assert {kind for _r, kind, _i in account.left()} == {"instances", "groups", "pairs", "images", "snapshots"}
+
+
+# ---------------------------------------------------------------------------------------------
+# Launch template versions of a run (their description's marker)
+
+
+@pytest.mark.parametrize("params,fragment", [
+    ({"expired_before": NOW, "launch_templates": ["web"]}, "launch_templates: only with run_id"),
+    ({"run_id": RUN, "launch_templates": ["web app"]}, "launch_templates[0]: 'web app' is neither a launch template ID"),
+])
+def test_bad_launch_templates_are_refused_before_any_call(account, params, fragment):
+    with pytest.raises(_cleanup.InputError) as info:
+        cleanup(dict({"regions": REGIONS}, **params))
+    assert fragment in str(info.value)
+    assert account.calls == []
+
+
+def test_the_runs_launch_template_versions_go_first_and_the_default_is_restored(account, monkeypatch):
+    from ansible_collections.bakery.ami.plugins.module_utils import _launch_template
+
+    seen = []
+
+    def remove_run_versions(client, template, run_id, check_mode=False):
+        seen.append((client, template, run_id, check_mode, list(account.calls)))
+        if template == "api" or client == "eu-west-1":
+            return None  # not in that region
+        return {"template_id": "lt-0123456789abcdef0", "deleted": [2, 4], "delete": [2, 4],
+                "default_before": 4, "default_after": 1}
+
+    monkeypatch.setattr(_launch_template, "remove_run_versions", remove_run_versions)
+    result = cleanup({"run_id": RUN, "images": "all", "launch_templates": ["web", "api"]}, regions=["us-east-1", "eu-west-1"])
+    # regions run concurrently: the order across regions is free
+    assert sorted(item[:3] for item in seen) == sorted([("us-east-1", "web", RUN), ("us-east-1", "api", RUN),
+                                                        ("eu-west-1", "web", RUN), ("eu-west-1", "api", RUN)])
+    # before anything else of the run in that region
+    assert all(not [call for call in calls if call[0] == client] for client, _, _, _, calls in seen)
+    assert result["removed"]["us-east-1"]["launch_template_versions"] == ["web:2", "web:4"]
+    assert result["removed"]["eu-west-1"]["launch_template_versions"] == []
+    assert result["restored_defaults"] == {"us-east-1": {"web": 1}}
+    assert result["changed"] is True
+    # without launch_templates the result keeps its shape
+    assert "restored_defaults" not in cleanup({"run_id": RUN})

@@ -313,3 +313,41 @@ def test_bake_instance_types_supersede_bake_instance_type_with_a_warning():
                                        "['m7i.large', 'm6i.large'] is (the builder's instance types to try in order)"]
     assert _plan.superseded(good(bake_instance_type="t3.small")) == []
     assert _plan.superseded(good(bake_instance_types=["m7i.large"])) == []
+
+
+# ---------------------------------------------------------------------------------------------
+# bake_launch_templates
+
+
+def test_launch_templates_are_in_the_plan_and_none_by_default():
+    assert plan()["launch_templates"] == []
+    assert plan(bake_launch_templates=["web", {"name": "api", "set_default": True, "regions": ["eu-west-1"]},
+                                       {"name": "lt-0123456789abcdef0", "regions": ["us-east-1"]}])["launch_templates"] == [
+        {"name": "web", "set_default": False, "regions": ["us-east-1", "eu-west-1"]},
+        {"name": "api", "set_default": True, "regions": ["eu-west-1"]},
+        {"name": "lt-0123456789abcdef0", "set_default": False, "regions": ["us-east-1"]},
+    ]
+
+
+def test_launch_template_regions_follow_the_bake_order():
+    got = plan(bake_launch_templates=[{"name": "web", "regions": ["eu-west-1", "us-east-1"]}])["launch_templates"]
+    assert got[0]["regions"] == ["us-east-1", "eu-west-1"]
+
+
+@pytest.mark.parametrize("value,message", [
+    ("web", r"^bake_launch_templates: must be a list, got str 'web'$"),
+    ([7], r"^bake_launch_templates\[0\]: must be a launch template name or ID, or a dictionary"),
+    (["w"], r"^bake_launch_templates\[0\]\.name: 'w' is neither a launch template ID .* nor a launch template name"),
+    (["web app"], r"^bake_launch_templates\[0\]\.name: 'web app' is neither"),
+    ([{"set_default": True}], r"^bake_launch_templates\[0\]\.name: required"),
+    ([{"name": "web", "default": True}], r"^bake_launch_templates\[0\]: unknown keys default; the keys are name"),
+    ([{"name": "web", "set_default": "yes"}], r"^bake_launch_templates\[0\]\.set_default: must be true or false"),
+    ([{"name": "web", "regions": ["ap-southeast-2"]}],
+     r"^bake_launch_templates\[0\]\.regions: 'ap-southeast-2' is not a region of the bake \(us-east-1, eu-west-1\)"),
+    ([{"name": "web", "regions": []}], r"^bake_launch_templates\[0\]\.regions: must be a non-empty list"),
+    ([{"name": "web", "regions": ["us-east-1", "us-east-1"]}], r"^bake_launch_templates\[0\]\.regions: each region once"),
+    (["lt-0123456789abcdef0"], r"^bake_launch_templates\[0\]\.regions: lt-0123456789abcdef0 is a launch template ID"),
+    (["web", {"name": "web"}], r"^bake_launch_templates\[1\]\.name: the launch template 'web' is named more than once"),
+])
+def test_launch_template_rules(value, message):
+    refused(message, bake_launch_templates=value)
