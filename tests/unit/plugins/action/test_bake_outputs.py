@@ -335,7 +335,7 @@ BAD = [
     ("report-path-only", dict(report=...), "report_path and report: give both or neither (report is missing)"),
     ("data-only", dict(user_data_path=...), "user_data_path and user_data: give both or neither"),
     ("nothing", dict(report_path=..., report=..., user_data_path=..., user_data=..., manifest_path=...,
-                     manifest_build=...), "report_path, user_data_path, manifest_path: give at least one"),
+                     manifest_build=...), "report_path, user_data_path, manifest_path, sbom_path: give at least one"),
     ("path-not-a-string", dict(report_path=["a"]), "report_path: must be a non-empty string"),
     ("path-a-number", dict(report_path=5), "report_path: must be a non-empty string"),
     ("path-empty", dict(user_data_path=""), "user_data_path: must be a non-empty string"),
