@@ -59,3 +59,23 @@ def test_the_report_lists_the_channels_moved_and_warns_of_one_that_was_not():
     assert failed["status"] == "succeeded"  # the images are published and good
     assert failed["warnings"] == ["channels: not all of latest point at the new images: AccessDenied on ssm:PutParameter"]
     assert _report.report(bake(), RESULTS)["channels"] == {}
+
+
+SBOM = {"path": "/o/demo-base-7.cdx.json", "sha256": "ab" * 32, "components": 169, "spec_version": "1.6",
+        "document": '{"bomFormat": "CycloneDX"}\n'}
+
+
+def test_the_report_records_the_sbom_and_the_outputs_write_it():
+    document = _report.report(bake(), dict(RESULTS, sbom=SBOM))
+    assert document["sbom"] == {"path": "/o/demo-base-7.cdx.json", "sha256": "ab" * 32, "components": 169,
+                                "spec_version": "1.6"}
+    options = _report.outputs(bake(), dict(RESULTS, sbom=SBOM))
+    assert options["sbom_path"] == SBOM["path"] and options["sbom"] == SBOM["document"]
+    assert any(line.startswith("SBOM: /o/demo-base-7.cdx.json (169 packages") for line in _report.summary(document))
+
+
+def test_no_sbom_without_one_or_when_the_bake_failed():
+    assert _report.report(bake(), RESULTS)["sbom"] is None
+    assert "sbom_path" not in _report.outputs(bake(), RESULTS)
+    failed = dict(RESULTS, sbom=SBOM, failed={"phase": "publish", "error": "x"})
+    assert _report.report(bake(), failed)["sbom"] is None and "sbom" not in _report.outputs(bake(), failed)
