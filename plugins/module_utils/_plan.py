@@ -450,8 +450,8 @@ def image_tags(values: dict, run_id: str, version: str, build_id: str, expires_a
         _tags.EXPIRES_AT: expires_at,
     }
     tags = dict(values["bake_tags"])
-    clash = sorted(k for k in tags if k in own or k in (_tags.SOURCE_IMAGE, _tags.PARENT_IMAGE, _tags.AL_RELEASE,
-                                                         _tags.SBOM_SHA256))
+    added_later = (_tags.SOURCE_IMAGE, _tags.PARENT_IMAGE, _tags.AL_RELEASE, _tags.SBOM_SHA256)
+    clash = sorted(k for k in tags if k in own or k in added_later)
     if clash:
         _fail("bake_tags: %s %s set by the bake itself" % (", ".join(clash), "is" if len(clash) == 1 else "are"))
     tags.update(own)

@@ -200,8 +200,8 @@ def summary(document: dict) -> list:
             cache["bytes"] / 1e6, cache.get("dir"), cache.get("archives"),
             "; removed the archives of %d image(s) no longer registered" % len(removed) if removed else ""))
     if document.get("sbom"):
-        lines.append("SBOM: %s (%s packages, sha256 %s)" % (document["sbom"]["path"], document["sbom"]["components"],
-                                                           document["sbom"]["sha256"]))
+        sbom = document["sbom"]
+        lines.append("SBOM: %s (%s packages, sha256 %s)" % (sbom["path"], sbom["components"], sbom["sha256"]))
     lines += ["warning: %s" % w for w in document["warnings"]]
     lines.append("report: %s" % document["outputs"]["report"])
     return lines

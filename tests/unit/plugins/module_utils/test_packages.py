@@ -80,8 +80,8 @@ DEBIAN = {"/etc/os-release": 'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nID=d
 
 def test_paragraphs_and_continuation_lines():
     paragraphs = _packages.parse_dpkg_status(STATUS)
-    assert [p["Package"] for p in paragraphs] == ["libc6", "bsdutils", "old-removed", "broken-half", "unpacked-only",
-                                                   "held"]
+    names = [p["Package"] for p in paragraphs]
+    assert names == ["libc6", "bsdutils", "old-removed", "broken-half", "unpacked-only", "held"]
     description = paragraphs[0]["Description"]
     assert description.startswith("GNU C Library: Shared libraries\nContains the standard")
     assert description.endswith("shared versions of the standard C library.")
