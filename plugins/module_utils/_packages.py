@@ -197,7 +197,8 @@ def _inventory(root: t.Any, run: t.Optional[Runner], rpm_path: t.Optional[str]) 
     codename = release.get("VERSION_CODENAME", "")
     shown = release.get("PRETTY_NAME") or ident or "the system"
     result = {"root": image.root, "distro": ident, "distro_version": version_id, "codename": codename}
-    status = image.read_bytes(DPKG_STATUS, MAX_STATUS_BYTES + 1)
+    # a link is resolved inside the root, as a chroot sees it
+    status = image.read_bytes(DPKG_STATUS, MAX_STATUS_BYTES + 1, follow_last=True)
     if status is not None:
         if len(status) > MAX_STATUS_BYTES:
             raise PackagesError("root: %s is larger than %d MiB; not a dpkg status database this module reads"
