@@ -33,6 +33,7 @@ RPM_DATABASES = ("/var/lib/rpm", "/usr/lib/sysimage/rpm")
 # A status database of a large server image is a few MiB; one past this is not read.
 MAX_STATUS_BYTES = 256 * 1024 * 1024
 MAX_OS_RELEASE_BYTES = 64 * 1024
+PATH_MAX = 4095
 # os-release ID -> purl namespace (the purl spec's names for the vendors)
 NAMESPACES = {"debian": "debian", "ubuntu": "ubuntu", "amzn": "amazon", "fedora": "fedora", "centos": "centos",
               "rhel": "redhat", "rocky": "rocky", "almalinux": "almalinux", "ol": "oracle"}
@@ -190,6 +191,8 @@ def inventory(root: t.Any, run: t.Optional[Runner] = None, rpm_path: t.Optional[
 
 
 def _inventory(root: t.Any, run: t.Optional[Runner], rpm_path: t.Optional[str]) -> dict:
+    if isinstance(root, str) and len(root) > PATH_MAX:
+        raise PackagesError("root: must be a path of at most %d characters, got %d (%r...)" % (PATH_MAX, len(root), root[:40]))
     image = _image_root.ImageRoot(root, "root")
     release = os_release(image)
     ident = release.get("ID", "").lower()
