@@ -10,7 +10,7 @@ the root would list what the decoy holds (its shadow or hostname) instead of the
 """
 from __future__ import annotations
 
-from tests.reliability.hostile.corpus import HUGE, NOT_YAML, Case, Escape, File, Tree, accept, refuse
+from tests.reliability.hostile.corpus import HUGE, NOT_YAML, Case, Escape, File, Link, Tree, accept, refuse
 
 MODULE = "image_packages"
 AWS = False
@@ -62,6 +62,10 @@ CASES = [
     Case("status-link-to-host-shadow", {"root": "{root}"}, listed_from_the_root(),
          tree=debian(Escape("/var/lib/dpkg/status", "{outside}/etc/shadow")), item=1),
     # the decoy's /etc holds no status file: inside the root the link leads to no database
+    # without the attacker's copy inside: a module that followed the link would read the host's
+    # passwd as an (empty) status database and succeed; inside the root there is none
+    Case("status-link-to-host-passwd", {"root": "{root}"}, refuse("root"),
+         tree=debian(Link("/var/lib/dpkg/status", "{outside}/etc/passwd")), item=1),
     Case("dpkg-directory-link-to-host", {"root": "{root}"}, refuse("root"),
          tree=debian(Escape("/var/lib/dpkg", "{outside}/etc")), item=1),
     Case("os-release-link-to-host", {"root": "{root}"}, listed_from_the_root("base-files", "libc6"),
