@@ -456,7 +456,7 @@ def image_tags(values: dict, run_id: str, version: str, build_id: str, expires_a
         _fail("bake_tags: %s %s set by the bake itself" % (", ".join(clash), "is" if len(clash) == 1 else "are"))
     tags.update(own)
     # room for the tags added later (source, parent, release, SBOM digest) and by the copies (source name)
-    later = 5 if values["bake_sbom"] else 4
+    later = 5 if values["bake_sbom"] and values["bake_customize"] else 4
     _raise_if(_validate.tags("bake_tags", values["bake_tags"]))
     if len(tags) + later > _tags.MAX_TAGS:
         _fail("bake_tags: %d tags, with the %d the bake adds, exceed EC2's limit of %d tags per resource"
@@ -583,7 +583,8 @@ def build_plan(given: dict, context: Context) -> dict:
                   "max_deletions": v["bake_prune_max_deletions"]},
         "keep_failed": v["bake_keep_failed"],
         # the image's CycloneDX SBOM, next to the manifest (its sha256 in the report and the image's tags)
-        "sbom": {"enabled": v["bake_sbom"], "path": sbom_path(v["bake_manifest_path"] or out + "/bake-manifest.json", name)},
+        # (bake_customize: false runs nothing on the builder, so nothing lists its packages)
+        "sbom": {"enabled": v["bake_sbom"] and v["bake_customize"], "path": sbom_path(v["bake_manifest_path"] or out + "/bake-manifest.json", name)},
         "channels": {"prefix": v["bake_channel_prefix"], "names": list(v["bake_channels"])},
         "paths": {
             "output_dir": out,

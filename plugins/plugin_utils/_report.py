@@ -113,6 +113,10 @@ def report(bake: dict, results: dict, hook_report: t.Optional[dict] = None) -> d
     }
     if publish.get("prune_error"):
         document["warnings"].append("prune: the lifecycle of %s did not run: %s" % (bake["family"], publish["prune_error"]))
+    if (bake.get("sbom") or {}).get("enabled") and not failed_phase and not results.get("adopted") \
+            and document["sbom"] is None:
+        document["warnings"].append("sbom: no SBOM was made: nothing listed the builder's packages (a builder play that "
+                                    "does not run bakery.ami.image_packages before generalize?)")
     if results.get("channel_error"):
         document["warnings"].append("channels: not all of %s point at the new images: %s"
                                     % (", ".join(bake.get("channels", {}).get("names", [])), results["channel_error"]))

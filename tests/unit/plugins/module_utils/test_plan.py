@@ -155,6 +155,7 @@ def test_the_sbom_is_planned_beside_the_manifest_named_after_the_image():
                          % p["family"]}
     assert p["tag_names"]["sbom_sha256"] == "bakery:sbom-sha256"
     assert plan(bake_sbom=False)["sbom"]["enabled"] is False
+    assert plan(bake_customize=False, bake_packages=[], bake_services=[], bake_files=[])["sbom"]["enabled"] is False
     refused(r"^bake_sbom: ", bake_sbom="maybe")
 
 

@@ -74,6 +74,15 @@ def test_the_report_records_the_sbom_and_the_outputs_write_it():
     assert any(line.startswith("SBOM: /o/demo-base-7.cdx.json (169 packages") for line in _report.summary(document))
 
 
+def test_a_bake_that_should_have_an_sbom_and_has_none_warns():
+    planned = dict(bake(), sbom={"enabled": True, "path": "/o/x.cdx.json"})
+    assert _report.report(planned, RESULTS)["warnings"] == [
+        "sbom: no SBOM was made: nothing listed the builder's packages (a builder play that does not run "
+        "bakery.ami.image_packages before generalize?)"]
+    assert _report.report(planned, dict(RESULTS, adopted=True))["warnings"] == [], "an adopted image was made before"
+    assert _report.report(planned, dict(RESULTS, sbom=SBOM))["warnings"] == []
+
+
 def test_no_sbom_without_one_or_when_the_bake_failed():
     assert _report.report(bake(), RESULTS)["sbom"] is None
     assert "sbom_path" not in _report.outputs(bake(), RESULTS)
