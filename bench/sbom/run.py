@@ -38,11 +38,11 @@ from tools.rootfs import harness  # noqa: E402
 MEMBERS = ("./var/lib/dpkg/status", "./usr/lib/os-release", "./etc/os-release")
 
 
-def timed(function, rounds):
+def timed(function, rounds, *args):
     times = []
     for _round in range(rounds):
         start = time.perf_counter()
-        value = function()
+        value = function(*args)
         times.append(time.perf_counter() - start)
     return statistics.median(times), value
 
@@ -61,15 +61,15 @@ def main() -> int:
         with tempfile.TemporaryDirectory() as root:
             tarball = harness.ensure_image(suite=suite)
             subprocess.run(["tar", "-xf", str(tarball), "-C", root] + list(MEMBERS), check=True)
-            inventory_s, inventory = timed(lambda: packages.inventory(root), args.rounds)
+            inventory_s, inventory = timed(packages.inventory, args.rounds, root)
             start = time.perf_counter()
             sbom.make(inventory, "bench", "1", "2026-01-01T00:00:00Z", "")
             first_s = time.perf_counter() - start
-            document_s, made = timed(lambda: sbom.make(inventory, "bench", "1", "2026-01-01T00:00:00Z", ""), args.rounds)
-            validate_s, problem = timed(lambda: sbom.validate(made["document"]), 1)
+            document_s, made = timed(sbom.make, args.rounds, inventory, "bench", "1", "2026-01-01T00:00:00Z", "")
+            validate_s, problem = timed(sbom.validate, 1, made["document"])
             assert problem is None, problem
-            print("| %s | %d | %.3f | %.2f | %.2f | %d | %.1f |" % (suite, inventory["count"], inventory_s, first_s,
-                                                                  document_s, len(made["document"]), validate_s))
+            row = (suite, inventory["count"], inventory_s, first_s, document_s, len(made["document"]), validate_s)
+            print("| %s | %d | %.3f | %.2f | %.2f | %d | %.1f |" % row)
     return 0
 
 
