@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: Contributors to the bakery.ami project
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""bakery.ami.bake_outputs: write the bake's report, launch user-data and manifest on the controller.
+"""bakery.ami.bake_outputs: write the bake's report, launch user-data, manifest and SBOM on the controller.
 
 The whole task runs in the controller's process: no module is transferred or run, and the files
 are written on the controller whatever host the task targets. The logic lives in
@@ -31,6 +31,8 @@ ARGUMENT_SPEC = dict(
     user_data=dict(type="raw"),
     manifest_path=dict(type="raw"),
     manifest_build=dict(type="raw"),
+    sbom_path=dict(type="raw"),
+    sbom=dict(type="raw"),
     mode=dict(type="raw", default=DEFAULT_MODE),
     bake=dict(type="raw"),
     results=dict(type="raw"),
@@ -58,7 +60,7 @@ class ActionModule(ActionBase):
         if args.get("bake") is not None:
             # the bake's own outputs: every file and its content from the plan and the results
             own = [name for name in ("report_path", "report", "user_data_path", "user_data", "manifest_path",
-                                     "manifest_build") if args.get(name) is not None]
+                                     "manifest_build", "sbom_path", "sbom") if args.get(name) is not None]
             if own or not isinstance(args["bake"], dict) or not isinstance(args.get("results") or {}, dict):
                 result.update(failed=True, changed=False,
                               msg="bake: a plan (from bakery.ami.bake_plan) with results (a mapping) derives the "

@@ -22,6 +22,7 @@ from ansible.utils.collection_loader._collection_finder import _get_collection_r
 
 from ansible_collections.bakery.ami.plugins.module_utils import _plan, _time, _validate
 from ansible_collections.bakery.ami.plugins.module_utils._errors import BakeryError
+from ansible_collections.bakery.ami.plugins.plugin_utils import _sbom
 
 NAME = "bakery.ami.bake_plan"
 LOCAL_TOOL = os.path.join("tools", "local_builder.py")
@@ -71,6 +72,9 @@ class ActionModule(ActionBase):
                 role_path=lambda role: self._role_path(role, playbook_dir),
             )
             plan = _plan.build_plan(given, context) if scope == "bake" else _plan.build_sweep_plan(given, context)
+            if scope == "bake" and plan["sbom"]["enabled"]:
+                # refused before anything is made: the SBOM is made on the controller at the end
+                _sbom.require_library("bake_sbom")
         except BakeryError as exc:
             result.update(failed=True, changed=False, msg=exc.msg)
             return result

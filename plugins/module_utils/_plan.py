@@ -121,6 +121,7 @@ OPTIONS: t.Dict[str, t.Tuple[str, t.Any]] = {
     "bake_manifest_path": ("str", ""),
     "bake_report_path": ("str", ""),
     "bake_user_data_path": ("str", ""),
+    "bake_sbom": ("bool", True),
     "bake_run_id": ("str", ""),
 }
 
@@ -530,17 +531,24 @@ def image_tags(values: dict, run_id: str, version: str, build_id: str, expires_a
         _tags.EXPIRES_AT: expires_at,
     }
     tags = dict(values["bake_tags"])
-    clash = sorted(k for k in tags if k in own or k in (_tags.SOURCE_IMAGE, _tags.PARENT_IMAGE, _tags.AL_RELEASE))
+    added_later = (_tags.SOURCE_IMAGE, _tags.PARENT_IMAGE, _tags.AL_RELEASE, _tags.SBOM_SHA256)
+    clash = sorted(k for k in tags if k in own or k in added_later)
     if clash:
         _fail("bake_tags: %s %s set by the bake itself" % (", ".join(clash), "is" if len(clash) == 1 else "are"))
     tags.update(own)
-    # room for the tags added later (source, parent, release) and by the copies (source name)
-    later = 4
+    # room for the tags added later (source, parent, release, SBOM digest) and by the copies (source name)
+    later = 5 if values["bake_sbom"] and values["bake_customize"] else 4
     _raise_if(_validate.tags("bake_tags", values["bake_tags"]))
     if len(tags) + later > _tags.MAX_TAGS:
         _fail("bake_tags: %d tags, with the %d the bake adds, exceed EC2's limit of %d tags per resource"
               % (len(values["bake_tags"]), len(own) + later, _tags.MAX_TAGS))
     return tags
+
+
+def sbom_path(manifest: str, name: str) -> str:
+    """The SBOM's file: beside the manifest, named after the image (characters other than letters,
+    digits, '.', '_' and '-' of the name, which an AMI name may hold, as '-')."""
+    return "%s/%s.cdx.json" % (manifest.rsplit("/", 1)[0], re.sub(r"[^A-Za-z0-9._-]", "-", name).lstrip(".") or "image")
 
 
 def build_plan(given: dict, context: Context) -> dict:
@@ -645,7 +653,7 @@ def build_plan(given: dict, context: Context) -> dict:
                        "remove_secret_files": v["bake_generalize_remove_secret_files"]},
         "tag_names": {"source_image": _tags.SOURCE_IMAGE, "parent_image": _tags.PARENT_IMAGE,
                       "al_release": _tags.AL_RELEASE, "expires_at": _tags.EXPIRES_AT, "run_id": _tags.RUN_ID,
-                      "build_id": _tags.BUILD_ID},
+                      "build_id": _tags.BUILD_ID, "sbom_sha256": _tags.SBOM_SHA256},
         "tags": {"image": tags, "copies": copy_tags, "pending": pending},
         "hooks": hooks(hook_settings, context),
         "share": {"user_ids": v["bake_share_user_ids"], "org_arns": v["bake_share_org_arns"],
@@ -657,6 +665,9 @@ def build_plan(given: dict, context: Context) -> dict:
                   "deprecate_after_days": v["bake_prune_deprecate_after_days"],
                   "max_deletions": v["bake_prune_max_deletions"]},
         "keep_failed": v["bake_keep_failed"],
+        # the image's CycloneDX SBOM, next to the manifest (its sha256 in the report and the image's tags)
+        # (bake_customize: false runs nothing on the builder, so nothing lists its packages)
+        "sbom": {"enabled": v["bake_sbom"] and v["bake_customize"], "path": sbom_path(v["bake_manifest_path"] or out + "/bake-manifest.json", name)},
         "channels": {"prefix": v["bake_channel_prefix"], "names": list(v["bake_channels"])},
         "launch_templates": launch_templates(v["bake_launch_templates"], regions),
         "paths": {

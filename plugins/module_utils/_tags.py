@@ -21,10 +21,11 @@ RUN_ID = "bakery:run-id"              # every temporary resource: one run, for c
 EXPIRES_AT = "bakery:expires-at"      # temporary resources (and images until finished): sweep after
 KEEP = "bakery:keep"                  # images: "true" protects from pruning
 PREVIOUS_IMAGE = "bakery:previous-image"  # channel parameters (SSM): the image ID the last change replaced
+SBOM_SHA256 = "bakery:sbom-sha256"    # images: the sha256 of the image's CycloneDX SBOM file (bake_sbom)
 REVOKED = "bakery:revoked"            # images: "true" once their version was revoked; never on a channel again
 
 ALL = (FAMILY, VERSION, STAGE, SOURCE_IMAGE, SOURCE_NAME, PARENT_IMAGE, AL_RELEASE, BAKE_LEVEL, BUILD_ID,
-       RUN_ID, EXPIRES_AT, KEEP, REVOKED)
+       RUN_ID, EXPIRES_AT, KEEP, REVOKED, SBOM_SHA256)
 
 # EC2's limits on the tags of one resource.
 MAX_TAGS = 50

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: bake_outputs
-short_description: Write a bake's report, launch user-data and Packer-format manifest on the controller
+short_description: Write a bake's report, launch user-data, Packer-format manifest and SBOM on the controller
 version_added: 0.1.0
 author: "bakery.ami contributors (@bakery-ami)"
 description:
-  - Writes up to three output files of a bake in one task, on the Ansible controller, in the
+  - Writes up to four output files of a bake in one task, on the Ansible controller, in the
     controller's own process. No module is sent to or run on any host, and the files are written
     on the controller whatever host the task targets.
   - "The report: O(report) and the marker key C(\"_bakery_outputs\": \"report\") as JSON (two-space
@@ -24,6 +24,10 @@ description:
     the existing file (which is created when missing), or replaces the entry with the same
     C(packer_run_uuid), C(last_run_uuid) is set to its C(packer_run_uuid), and the marker key
     C(\"_bakery_outputs\": \"manifest\") is set (readers of Packer manifests ignore it)."
+  - "The SBOM: O(sbom), the JSON text of the image's CycloneDX document, written as given (so its sha256 is
+    the one the bake recorded in the report and the image's tag C(bakery:sbom-sha256)). Its marker is the
+    metadata property C({\"name\": \"bakery:outputs\", \"value\": \"sbom\"}), since the CycloneDX schema allows
+    no other top-level key."
   - "The files cannot be turned against the user who runs the task: the file itself is never a
     symbolic link followed, and a directory link is followed only when root or the user running the
     task owns it (never one another user could have planted, nor one in C(/proc), C(/sys) or C(/dev)); an existing file
@@ -91,6 +95,19 @@ options:
         same arguments changes nothing.
       - Requires O(manifest_path).
     type: dict
+  sbom_path:
+    description:
+      - Where to write the SBOM (a CycloneDX JSON file). Same rules as O(report_path); an existing file is
+        replaced only when it is an SBOM bake_outputs wrote (it carries the marker property).
+      - Requires O(sbom).
+    type: path
+  sbom:
+    description:
+      - "The JSON text of a CycloneDX document carrying the metadata property
+        C({\"name\": \"bakery:outputs\", \"value\": \"sbom\"}), as the bake makes it from the packages
+        M(bakery.ami.image_packages) lists (C(bake_sbom)). A dict, or a document without the marker, is refused."
+      - Requires O(sbom_path).
+    type: str
   mode:
     description:
       - The mode of every file written, new or existing, as a quoted octal string (V(0644),
@@ -108,9 +125,10 @@ options:
     description:
       - The plan of a bake, as M(bakery.ami.bake_plan) returns it. With it the task derives all three
         files from the plan and O(results) - the report, the launch user-data (the plan's customize
-        user-data) and, when the bake succeeded, its build in the manifest - at the plan's paths.
+        user-data) and, when the bake succeeded, its build in the manifest and the image's SBOM (when
+        O(results) holds one, C(bake_sbom)) - at the plan's paths.
       - Cannot be combined with O(report_path), O(report), O(user_data_path), O(user_data),
-        O(manifest_path) or O(manifest_build).
+        O(manifest_path), O(manifest_build), O(sbom_path) or O(sbom).
     type: dict
   results:
     description:
@@ -196,7 +214,7 @@ summary:
   elements: str
 files:
   description:
-    - One entry per file the task was given (V(report), V(user_data), V(manifest)), with its
+    - One entry per file the task was given (V(report), V(user_data), V(manifest), V(sbom)), with its
       absolute path and whether it was (or in check mode would be) written or had its mode set.
   returned: always
   type: dict
@@ -219,6 +237,10 @@ files:
     manifest:
       description: The manifest file (O(manifest_path)), with the same keys as RV(files.report).
       returned: when O(manifest_path) is given
+      type: dict
+    sbom:
+      description: The SBOM file (O(sbom_path)), with the same keys as RV(files.report).
+      returned: when O(sbom_path) is given
       type: dict
   sample:
     report: {path: /srv/bakes/bake-report.json, changed: true}

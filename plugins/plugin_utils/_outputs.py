@@ -4,7 +4,8 @@
 
 # Private to bakery.ami: not a public API; may change without notice.
 #
-# The bake's output files (bake-report.json, launch-user-data.yml, bake-manifest.json) rendered,
+# The bake's output files (bake-report.json, launch-user-data.yml, bake-manifest.json and the
+# image's CycloneDX SBOM <name>.cdx.json) rendered,
 # compared and written on the controller by the bakery.ami.bake_outputs action plugin. Plain
 # functions, so that they are tested without a playbook; the plugin only wires them to a task.
 #
@@ -21,8 +22,9 @@
 #   the file is created beside its final name and renamed into place through the descriptor of
 #   its directory, so a link swapped in between the check and the write is never written through;
 # - a file is only ever replaced when bake_outputs wrote it: each file carries a marker (the key
-#   MARKER_KEY in the JSON files, the line USER_DATA_MARKER in the user-data) and an existing file
-#   without it (or with the marker of another of the three files) is refused;
+#   MARKER_KEY in the JSON files, the line USER_DATA_MARKER in the user-data, the metadata property
+#   _sbom.MARKER_PROPERTY in the SBOM, whose schema allows no other key) and an existing file
+#   without it (or with the marker of another of the files) is refused;
 # - modes are data-file modes: the owner reads and writes, nobody executes, no setuid, setgid or
 #   sticky bit, nobody else writes;
 # - a path with a control character, on a kernel filesystem (/proc, /sys, /dev) or naming anything
@@ -46,6 +48,7 @@ import yaml
 from ansible.parsing.yaml.dumper import AnsibleDumper
 
 from ansible_collections.bakery.ami.plugins.module_utils._errors import BakeryError
+from ansible_collections.bakery.ami.plugins.plugin_utils import _sbom
 
 try:
     from ansible.module_utils.datatag import native_type_name
@@ -66,9 +69,10 @@ PAIRS = (
     ("report", "report_path", "report"),
     ("user_data", "user_data_path", "user_data"),
     ("manifest", "manifest_path", "manifest_build"),
+    ("sbom", "sbom_path", "sbom"),
 )
 # What each file is called in messages and in its marker.
-KIND = {"report": "report", "user_data": "launch user-data", "manifest": "manifest"}
+KIND = {"report": "report", "user_data": "launch user-data", "manifest": "manifest", "sbom": "SBOM"}
 # The marker of the two JSON files: a top-level key whose value is the file's kind.
 MARKER_KEY = "_bakery_outputs"
 # The marker of the user-data: the line right after #cloud-config (a YAML comment).
@@ -188,6 +192,8 @@ def _marker_of(key: str, data: bytes) -> str | None:
         return None
     if isinstance(parsed, dict) and parsed.get(MARKER_KEY) in (KIND["report"], KIND["manifest"]):
         return parsed[MARKER_KEY]
+    if _sbom.is_sbom(parsed):
+        return KIND["sbom"]
     return None
 
 
@@ -196,8 +202,12 @@ def check_marker(key: str, option: str, path: str, data: bytes) -> None:
     found = _marker_of(key, data)
     if found == KIND[key]:
         return
-    marker = ("the line %r after #cloud-config" % USER_DATA_MARKER if key == "user_data"
-              else 'the key "%s": "%s"' % (MARKER_KEY, KIND[key]))
+    if key == "user_data":
+        marker = "the line %r after #cloud-config" % USER_DATA_MARKER
+    elif key == "sbom":
+        marker = 'the metadata property {"name": "%s", "value": "%s"}' % (_sbom.MARKER_PROPERTY, _sbom.MARKER_VALUE)
+    else:
+        marker = 'the key "%s": "%s"' % (MARKER_KEY, KIND[key])
     if found is None:
         raise OutputsError("%s: %s exists and was not written by bakery.ami.bake_outputs (it lacks %s); refusing to "
                            "replace a file it did not write: remove it or choose another path"
@@ -282,7 +292,25 @@ def check_path(option: str, value: t.Any, cwd: str | None = None) -> str:
     return value
 
 
+def check_sbom(option: str, value: t.Any) -> None:
+    """The SBOM is given as its JSON text (so that the bytes written are the ones whose sha256 the
+    bake recorded): a CycloneDX document carrying the marker property."""
+    if not isinstance(value, str):
+        raise OutputsError("%s: must be the JSON text of a CycloneDX document (a string), got %s"
+                           % (option, native_type_name(value)))
+    try:
+        parsed = json.loads(value)
+    except (ValueError, RecursionError) as exc:
+        raise OutputsError("%s: is not JSON (%s)" % (option, exc)) from None
+    if not _sbom.is_sbom(parsed):
+        raise OutputsError("%s: must be a CycloneDX document with the metadata property %r: %r (as the bake makes "
+                           "it); got something else" % (option, _sbom.MARKER_PROPERTY, _sbom.MARKER_VALUE))
+
+
 def check_data(option: str, value: t.Any) -> None:
+    if option == "sbom":
+        check_sbom(option, value)
+        return
     if not isinstance(value, t.Mapping):
         raise OutputsError("%s: must be a dict, got %s" % (option, native_type_name(value)))
 
@@ -467,8 +495,8 @@ def plan(params: t.Mapping, cwd: str | None = None) -> list[FilePlan]:
         if has_path:
             given.append((key, path_option, data_option))
     if not given:
-        raise OutputsError("report_path, user_data_path, manifest_path: give at least one of them, each with its"
-                           " data (report, user_data, manifest_build)")
+        raise OutputsError("report_path, user_data_path, manifest_path, sbom_path: give at least one of them, each"
+                           " with its data (report, user_data, manifest_build, sbom)")
     mode = parse_mode(DEFAULT_MODE if params.get("mode") is None else params["mode"])
 
     for _key, _path_option, data_option in given:
@@ -501,6 +529,8 @@ def plan(params: t.Mapping, cwd: str | None = None) -> list[FilePlan]:
                 text = render_report(params[data_option])
             elif key == "user_data":
                 text = render_user_data(params[data_option])
+            elif key == "sbom":
+                text = params[data_option] if params[data_option].endswith("\n") else params[data_option] + "\n"
             else:
                 existing = None if before is None else before.decode("utf-8")
                 text = render_json(merge_manifest(existing, params[data_option], path))

@@ -4,9 +4,10 @@
 
 # Private to bakery.ami: not a public API; may change without notice.
 #
-# The bake's three outputs from its plan (bakery.ami.bake_plan) and the results of its steps
+# The bake's outputs from its plan (bakery.ami.bake_plan) and the results of its steps
 # (the bake_results fact playbooks/bake.yml collects): bake-report.json, the Packer-format build
-# for bake-manifest.json, and launch-user-data.yml. bakery.ami.bake_outputs writes them.
+# for bake-manifest.json, launch-user-data.yml and the image's SBOM (made by the bake with the
+# bakery.ami.sbom filter, bake_results.sbom). bakery.ami.bake_outputs writes them.
 
 from __future__ import annotations
 
@@ -106,6 +107,8 @@ def report(bake: dict, results: dict, hook_report: t.Optional[dict] = None) -> d
         "rollback": results.get("rollback"),
         "cleanup_errors": list(results.get("cleanup_errors") or []),
         "phases_seconds": phases_seconds(results.get("marks") or {}),
+        # the image's CycloneDX SBOM: where, its sha256 (also the image's tag bakery:sbom-sha256), how many packages
+        "sbom": sbom_summary(bake, results),
         "outputs": {
             "manifest": bake["paths"]["manifest"],
             "report": bake["paths"]["report"],
@@ -115,6 +118,10 @@ def report(bake: dict, results: dict, hook_report: t.Optional[dict] = None) -> d
     }
     if publish.get("prune_error"):
         document["warnings"].append("prune: the lifecycle of %s did not run: %s" % (bake["family"], publish["prune_error"]))
+    if (bake.get("sbom") or {}).get("enabled") and not failed_phase and not results.get("adopted") \
+            and document["sbom"] is None:
+        document["warnings"].append("sbom: no SBOM was made: nothing listed the builder's packages (a builder play that "
+                                    "does not run bakery.ami.image_packages before generalize?)")
     if results.get("channel_error"):
         document["warnings"].append("channels: not all of %s point at the new images: %s"
                                     % (", ".join(bake.get("channels", {}).get("names", [])), results["channel_error"]))
@@ -124,6 +131,15 @@ def report(bake: dict, results: dict, hook_report: t.Optional[dict] = None) -> d
         elif key not in document:
             document[key] = value
     return document
+
+
+def sbom_summary(bake: dict, results: dict) -> t.Optional[dict]:
+    """What the report says of the SBOM (None when none is written: bake_sbom false, the image
+    adopted from an earlier run, or the bake failed)."""
+    sbom = results.get("sbom")
+    if status(bake, results)[0] or not isinstance(sbom, dict) or not sbom.get("document"):
+        return None
+    return {key: sbom.get(key) for key in ("path", "sha256", "components", "spec_version")}
 
 
 def manifest_build(bake: dict, results: dict) -> t.Optional[dict]:
@@ -161,7 +177,7 @@ def manifest_build(bake: dict, results: dict) -> t.Optional[dict]:
 
 
 def outputs(bake: dict, results: dict, hook_report: t.Optional[dict] = None) -> dict:
-    """The options of bake_outputs for the bake's three files."""
+    """The options of bake_outputs for the bake's files."""
     options = {
         "report_path": bake["paths"]["report"],
         "report": report(bake, results, hook_report),
@@ -171,6 +187,8 @@ def outputs(bake: dict, results: dict, hook_report: t.Optional[dict] = None) -> 
     build = manifest_build(bake, results)
     if build is not None:
         options.update(manifest_path=bake["paths"]["manifest"], manifest_build=build)
+    if sbom_summary(bake, results) is not None:
+        options.update(sbom_path=results["sbom"]["path"], sbom=results["sbom"]["document"])
     return options
 
 
@@ -192,6 +210,9 @@ def summary(document: dict) -> list:
         lines.append("local cache: %.0f MB in %s, %s snapshot archive(s)%s" % (
             cache["bytes"] / 1e6, cache.get("dir"), cache.get("archives"),
             "; removed the archives of %d image(s) no longer registered" % len(removed) if removed else ""))
+    if document.get("sbom"):
+        sbom = document["sbom"]
+        lines.append("SBOM: %s (%s packages, sha256 %s)" % (sbom["path"], sbom["components"], sbom["sha256"]))
     lines += ["warning: %s" % w for w in document["warnings"]]
     lines.append("report: %s" % document["outputs"]["report"])
     return lines

@@ -297,6 +297,43 @@ def test_adopted_image_without_its_archive_is_reported_and_not_booted(aws, rootf
     assert "First-boot a copy" not in result.stdout, "nothing is booted"
 
 
+def test_sbom_lists_what_dpkg_reports_in_the_baked_root(aws, rootfs_image, run_playbook, out, tmp_path):
+    """The bake writes the image's CycloneDX SBOM beside the manifest: valid CycloneDX 1.6, one
+    component per package dpkg-query counts as installed in the very root that became the image
+    (its snapshot archive), its sha256 in the report and in the image's tag bakery:sbom-sha256."""
+    import hashlib  # pylint: disable=import-outside-toplevel
+    import tarfile  # pylint: disable=import-outside-toplevel
+
+    from tools.local_builder import collection_module  # pylint: disable=import-outside-toplevel
+
+    _sbom = collection_module("plugins.plugin_utils._sbom")
+    result = bake(run_playbook, aws, out, bake_version="sbom", **ONE_REGION)
+    assert result.returncode == 0
+    done = report(out)
+    sbom_path = Path(done["sbom"]["path"])
+    assert sbom_path.parent == out, "the SBOM lies beside the manifest"
+    data = sbom_path.read_bytes()
+    assert done["sbom"]["sha256"] == hashlib.sha256(data).hexdigest()
+    assert _sbom.validate(data.decode("utf-8")) is None
+    document = json.loads(data)
+    assert document["specVersion"] == "1.6" and document["metadata"]["component"]["name"] == done["name"]
+
+    # dpkg's own count on the image's content
+    admin = tmp_path / "dpkg"
+    with tarfile.open(done["snapshot_archive"]) as archive:
+        member = archive.getmember("./var/lib/dpkg/status")
+        admin.mkdir()
+        (admin / "status").write_bytes(archive.extractfile(member).read())
+    listed = subprocess.run(["dpkg-query", "-W", "--admindir", str(admin), "-f", "${db:Status-Abbrev}\\n"],
+                            capture_output=True, text=True, check=True).stdout.splitlines()
+    installed = [line for line in listed if line[1:2] == "i"]
+    assert installed and len(document["components"]) == len(installed) == done["sbom"]["components"]
+
+    image = aws.client("ec2").describe_images(ImageIds=[done["images"]["us-east-1"]])["Images"][0]
+    tags = {t["Key"]: t["Value"] for t in image["Tags"]}
+    assert tags["bakery:sbom-sha256"] == done["sbom"]["sha256"]
+
+
 # ---------------------------------------------------------------------------------------------
 # failures: the account ends with nothing from the failed run
 

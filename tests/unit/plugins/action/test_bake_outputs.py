@@ -318,6 +318,26 @@ def test_relative_paths_are_taken_from_cwd(tmp_path):
 # Validation: every error names the option, and nothing is written
 
 
+def test_the_sbom_is_written_as_given_then_left_alone_and_never_over_another_output(tmp_path):
+    path = tmp_path / "out" / "demo.cdx.json"
+    first = bake_outputs(args(tmp_path, sbom_path=str(path), sbom=SBOM_TEXT), diff=True)
+    assert first["files"]["sbom"] == {"path": str(path), "changed": True}
+    assert path.read_text() == SBOM_TEXT
+    assert any(d.get("after_header") == str(path) for d in first["diff"])
+    again = bake_outputs(args(tmp_path, sbom_path=str(path), sbom=SBOM_TEXT))
+    assert again["files"]["sbom"]["changed"] is False
+    # check mode predicts a new SBOM and writes nothing
+    other = SBOM_TEXT.replace('"1.6"', '"1.5"')
+    predicted = bake_outputs(args(tmp_path, sbom_path=str(path), sbom=other), check_mode=True)
+    assert predicted["files"]["sbom"]["changed"] is True and path.read_text() == SBOM_TEXT
+    # the manifest is not an SBOM, and an SBOM is not a manifest
+    with pytest.raises(OutputsError, match="sbom_path: .* is the manifest that bakery.ami.bake_outputs wrote, not a SBOM"):
+        bake_outputs(args(tmp_path, sbom_path=str(tmp_path / "out" / "bake-manifest.json"), sbom=SBOM_TEXT,
+                          manifest_path=..., manifest_build=...))
+    with pytest.raises(OutputsError, match="manifest_path: .* is the SBOM that bakery.ami.bake_outputs wrote"):
+        bake_outputs(args(tmp_path, manifest_path=str(path)))
+
+
 def _bad(tmp_path):
     """Fixtures bad cases point at: a plain file, a directory, a manifest that is not JSON."""
     (tmp_path / "dir").mkdir(exist_ok=True)
@@ -328,6 +348,9 @@ def _bad(tmp_path):
     return tmp_path
 
 
+SBOM_TEXT = json.dumps({"bomFormat": "CycloneDX", "specVersion": "1.6",
+                        "metadata": {"properties": [{"name": "bakery:outputs", "value": "sbom"}]}}, indent=2) + "\n"
+
 CIRCULAR: dict = {}
 CIRCULAR["self"] = CIRCULAR
 
@@ -335,7 +358,7 @@ BAD = [
     ("report-path-only", dict(report=...), "report_path and report: give both or neither (report is missing)"),
     ("data-only", dict(user_data_path=...), "user_data_path and user_data: give both or neither"),
     ("nothing", dict(report_path=..., report=..., user_data_path=..., user_data=..., manifest_path=...,
-                     manifest_build=...), "report_path, user_data_path, manifest_path: give at least one"),
+                     manifest_build=...), "report_path, user_data_path, manifest_path, sbom_path: give at least one"),
     ("path-not-a-string", dict(report_path=["a"]), "report_path: must be a non-empty string"),
     ("path-a-number", dict(report_path=5), "report_path: must be a non-empty string"),
     ("path-empty", dict(user_data_path=""), "user_data_path: must be a non-empty string"),
@@ -364,6 +387,15 @@ BAD = [
     ("report-not-serializable", dict(report={"x": object()}), "report: cannot be written as JSON"),
     ("report-circular", dict(report=CIRCULAR), "report: cannot be written as JSON"),
     ("user-data-not-serializable", dict(user_data={"x": object()}), "user_data: cannot be written as YAML"),
+    ("sbom-a-dict", dict(sbom_path="{tmp}/s.cdx.json", sbom={"bomFormat": "CycloneDX"}),
+     "sbom: must be the JSON text of a CycloneDX document (a string), got dict"),
+    ("sbom-not-json", dict(sbom_path="{tmp}/s.cdx.json", sbom="{bomFormat"), "sbom: is not JSON"),
+    ("sbom-without-marker", dict(sbom_path="{tmp}/s.cdx.json", sbom='{"bomFormat": "CycloneDX"}'),
+     "sbom: must be a CycloneDX document with the metadata property 'bakery:outputs'"),
+    ("sbom-over-the-report", dict(sbom_path="{tmp}/out/bake-report.json", sbom=SBOM_TEXT),
+     "report_path and sbom_path: must be different files"),
+    ("sbom-over-a-plain-file", dict(sbom_path="{tmp}/plain", sbom=SBOM_TEXT),
+     "sbom_path: {tmp}/plain exists and was not written by bakery.ami.bake_outputs (it lacks the metadata property"),
     ("mode-a-number", dict(mode=420), "mode: must be an octal string such as '0644', got int 420 (quote it"),
     ("mode-symbolic", dict(mode="u=rw,g=r"), "mode: must be an octal string of 3 or 4 digits"),
     ("mode-not-octal", dict(mode="0988"), "mode: must be an octal string"),

@@ -140,9 +140,23 @@ def test_unicode_digits_and_newlines_never_pass_the_rules():
 
 def test_too_many_tags_are_refused_before_anything_is_made():
     many = {"t%02d" % i: "v" for i in range(40)}
-    refused(r"^bake_tags: 40 tags, with the 11 the bake adds, exceed EC2's limit of 50", bake_tags=many)
+    refused(r"^bake_tags: 40 tags, with the 12 the bake adds, exceed EC2's limit of 50", bake_tags=many)
+    # without an SBOM there is no bakery:sbom-sha256 tag to make room for
+    refused(r"^bake_tags: 40 tags, with the 11 the bake adds", bake_tags=many, bake_sbom=False)
+    assert plan(bake_tags={"t%02d" % i: "v" for i in range(38)}, bake_sbom=False)
+    refused(r"^bake_tags: bakery:sbom-sha256 is set by the bake itself", bake_tags={_tags.SBOM_SHA256: "x"})
     refused(r"^bake_tags: bakery:family is set by the bake itself", bake_tags={_tags.FAMILY: "x"})
     refused(r"^bake_tags: tag name 'aws:x' uses the reserved prefix", bake_tags={"aws:x": "y"})
+
+
+def test_the_sbom_is_planned_beside_the_manifest_named_after_the_image():
+    p = plan(bake_manifest_path="/srv/out/manifest.json", bake_name_template="{family} ({version})/x", bake_version="1.0")
+    assert p["sbom"] == {"enabled": True, "path": "/srv/out/%s-(1.0)-x.cdx.json".replace("(", "-").replace(")", "-")
+                         % p["family"]}
+    assert p["tag_names"]["sbom_sha256"] == "bakery:sbom-sha256"
+    assert plan(bake_sbom=False)["sbom"]["enabled"] is False
+    assert plan(bake_customize=False, bake_packages=[], bake_services=[], bake_files=[])["sbom"]["enabled"] is False
+    refused(r"^bake_sbom: ", bake_sbom="maybe")
 
 
 def test_unknown_bake_variables_are_named_with_a_suggestion():

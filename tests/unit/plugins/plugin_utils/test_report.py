@@ -72,3 +72,32 @@ def test_the_report_and_manifest_record_the_instance_type_used_and_every_attempt
     # an adopted image launched no builder: nothing to record
     assert _report.report(bake(), RESULTS)["instance_type_attempts"] == []
     assert "instance_type" not in _report.manifest_build(bake(), RESULTS)["custom_data"]
+
+
+SBOM = {"path": "/o/demo-base-7.cdx.json", "sha256": "ab" * 32, "components": 169, "spec_version": "1.6",
+        "document": '{"bomFormat": "CycloneDX"}\n'}
+
+
+def test_the_report_records_the_sbom_and_the_outputs_write_it():
+    document = _report.report(bake(), dict(RESULTS, sbom=SBOM))
+    assert document["sbom"] == {"path": "/o/demo-base-7.cdx.json", "sha256": "ab" * 32, "components": 169,
+                                "spec_version": "1.6"}
+    options = _report.outputs(bake(), dict(RESULTS, sbom=SBOM))
+    assert options["sbom_path"] == SBOM["path"] and options["sbom"] == SBOM["document"]
+    assert any(line.startswith("SBOM: /o/demo-base-7.cdx.json (169 packages") for line in _report.summary(document))
+
+
+def test_a_bake_that_should_have_an_sbom_and_has_none_warns():
+    planned = dict(bake(), sbom={"enabled": True, "path": "/o/x.cdx.json"})
+    assert _report.report(planned, RESULTS)["warnings"] == [
+        "sbom: no SBOM was made: nothing listed the builder's packages (a builder play that does not run "
+        "bakery.ami.image_packages before generalize?)"]
+    assert _report.report(planned, dict(RESULTS, adopted=True))["warnings"] == [], "an adopted image was made before"
+    assert _report.report(planned, dict(RESULTS, sbom=SBOM))["warnings"] == []
+
+
+def test_no_sbom_without_one_or_when_the_bake_failed():
+    assert _report.report(bake(), RESULTS)["sbom"] is None
+    assert "sbom_path" not in _report.outputs(bake(), RESULTS)
+    failed = dict(RESULTS, sbom=SBOM, failed={"phase": "publish", "error": "x"})
+    assert _report.report(bake(), failed)["sbom"] is None and "sbom" not in _report.outputs(bake(), failed)
