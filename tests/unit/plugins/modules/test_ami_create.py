@@ -63,8 +63,8 @@ def test_options_reach_the_creator_and_the_result_is_returned(capsys):
     seen = {}
 
     def fake_run(self):
-        seen.update(params=self.params, region=self.region, check_mode=self.check_mode)
-        return {"changed": True, "image_id": "ami-0123456789abcdef0", "name": self.params["name"], "state": "available",
+        seen.update(request=self.request, region=self.region, check_mode=self.check_mode)
+        return {"changed": True, "image_id": "ami-0123456789abcdef0", "name": self.request.name, "state": "available",
                 "snapshot_ids": ["snap-0123456789abcdef0"], "tags": {}, "adopted": False}
 
     with patch(CLIENT, return_value=MagicMock()) as client, patch.object(_create.ImageCreator, "run", fake_run):
@@ -74,8 +74,8 @@ def test_options_reach_the_creator_and_the_result_is_returned(capsys):
     assert result["image_id"] == "ami-0123456789abcdef0"
     assert seen["check_mode"] is True
     assert seen["region"] == "us-east-1"
-    assert seen["params"]["reboot"] is True and seen["params"]["imds_support"] == "v2.0"
-    assert seen["params"]["wait"] is True and seen["params"]["wait_timeout"] == 3600
+    assert seen["request"].reboot is True and seen["request"].imds_support == "v2.0"
+    assert seen["request"].wait is True and seen["request"].wait_timeout == 3600
     client.assert_called_once_with("ec2")
 
 
@@ -304,7 +304,7 @@ def test_the_copies_are_shared_as_the_image_unless_copy_says_otherwise(capsys):
     share = {"user_ids": [SHARE_USER]}
     with patch(CLIENTS, return_value={"us-east-1": MagicMock(), "us-west-2": MagicMock()}), \
             patch.object(_create.ImageCreator, "run", fake_run), patch(COPY_IN, side_effect=fake_copy), \
-            patch.object(ami_create, "_share_image", lambda module, client, result, *a: result):
+            patch.object(_create, "share_image", lambda client, result, *a: result):
         run_main(capsys, **dict(GOOD, launch_permissions=share, copy={"regions": ["us-west-2"]}))
         run_main(capsys, **dict(GOOD, launch_permissions=share,
                                 copy={"regions": ["us-west-2"], "launch_permissions": {"group_names": ["all"]}}))
