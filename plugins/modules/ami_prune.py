@@ -459,17 +459,13 @@ def main():
         required_one_of=[("family", "tags")],
     )
     try:
-        errors = _prune.validate(module.params)
-        if errors:
-            raise _prune.PruneError("; ".join(errors), {"errors": errors})
-        regions = module.params["regions"] or [module.region]
-        if not regions or not regions[0]:
-            raise _prune.PruneError("regions: give the regions to prune in, or set the module's region")
+        request = _prune.build_request(module.params, module.region)
+        regions = request.regions
         clients = _aws.regional_clients(module, "ec2", regions)
-        pruning = module.params["state"] == "present"
+        pruning = not request.restoring
         ssm_clients = _aws.regional_clients(module, "ssm", regions) if pruning else {}
-        rbin_clients = _aws.regional_clients(module, "rbin", regions) if pruning and module.params["recycle_bin_check"] else {}
-        pruner = _prune.Pruner(clients, module.params, module.check_mode, ssm_clients=ssm_clients, rbin_clients=rbin_clients)
+        rbin_clients = _aws.regional_clients(module, "rbin", regions) if pruning and request.recycle_bin_check else {}
+        pruner = _prune.Pruner(clients, request, module.check_mode, ssm_clients=ssm_clients, rbin_clients=rbin_clients)
         result = pruner.run()
     except BakeryError as e:  # PruneError (bad input, a rule refused), PartialFailure (a region failed), BakeryAWSError
         module.fail_json(msg=e.msg, **e.result)
