@@ -195,6 +195,23 @@ def test_a_failed_copy_fails_the_task_and_names_the_image_it_leaves(capsys):
     assert "exception" not in result
 
 
+def test_an_aws_error_of_the_copy_step_names_the_image_it_leaves(capsys):
+    cause = botocore.exceptions.ClientError({"Error": {"Code": "UnauthorizedOperation", "Message": "denied"}}, "CopyImage")
+    error = _aws.BakeryAWSError(message="Failed to copy image", exception=cause)
+
+    def fake_run(self):
+        self.image = {"ImageId": CREATED["image_id"], "State": "available"}
+        return dict(CREATED)
+
+    with patch(CLIENTS, return_value={"us-east-1": MagicMock(), "us-west-2": MagicMock()}), \
+            patch.object(_create.ImageCreator, "run", fake_run), patch(COPY_IN, side_effect=error):
+        result = run_main(capsys, **dict(GOOD, copy={"regions": ["us-west-2"]}))
+    assert result["_rc"] == 1
+    assert result["msg"].startswith("image ami-0123456789abcdef0 in us-east-1 is made, but copying it failed: Failed to copy image")
+    assert "UnauthorizedOperation" in result["msg"] and result["error"]["code"] == "UnauthorizedOperation"
+    assert result["image_id"] == CREATED["image_id"]
+
+
 @pytest.mark.parametrize("with_copy", [False, True])
 def test_pending_tags_go_to_the_creator_alone_or_to_the_copy_step_with_copies(capsys, with_copy):
     """Without copies the creator takes them off; with copies they go with the copies (and the copy step
