@@ -6,22 +6,29 @@
 #
 # Every EC2 and SSM call the collection makes is wrapped here, exactly once: amazon.aws's
 # AWSRetry.jittered_backoff retries throttling and transient server errors, and an error handler
-# turns botocore exceptions into BakeryAWSError naming the failed operation. Modules catch
-# BakeryAWSError at their edge and call module.fail_json_aws(e, msg=...).
+# turns botocore exceptions into BakeryAWSError naming the failed operation. BakeryAWSError is a
+# BakeryError: a module's one `except BakeryError` at its edge reports it like any other failure,
+# with what amazon.aws's fail_json_aws would add (the AWS error code, request metadata, SDK
+# versions, the traceback shown at -vvv).
 
 from __future__ import annotations
 
+import traceback
 import typing as t
 
 try:
-    import botocore  # noqa: F401  # pylint: disable=unused-import
+    import botocore.exceptions
 except ImportError:
     pass  # AnsibleAWSModule reports a missing botocore itself.
 
+from ansible_collections.amazon.aws.plugins.module_utils.botocore import gather_sdk_versions
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 from ansible_collections.amazon.aws.plugins.module_utils.errors import AWSErrorHandler
 from ansible_collections.amazon.aws.plugins.module_utils.exceptions import AnsibleAWSError
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
+from ansible.module_utils.common.dict_transformations import camel_dict_to_snake_dict
+
+from ansible_collections.bakery.ami.plugins.module_utils._errors import BakeryError
 
 # AWSRetry already retries RequestLimitExceeded, InternalError, Unavailable and the like.
 # Start at 1 s and back off to 15 s: with botocore's own retries underneath, this rides out
@@ -33,17 +40,40 @@ def _retry(**extra: t.Any):
     return AWSRetry.jittered_backoff(**dict(_RETRY, **extra))
 
 
-class BakeryAWSError(AnsibleAWSError):
-    """An AWS call made by bakery.ami failed; the message names the operation."""
+class BakeryAWSError(AnsibleAWSError, BakeryError):
+    """An AWS call made by bakery.ami failed; the message names the operation.
+
+    As a BakeryError, ``msg`` is the operation and the AWS error text, and ``result`` what
+    fail_json_aws would add: the response (error code, request metadata), SDK versions and the
+    traceback ansible shows at -vvv.
+    """
 
     # set when the SDK itself lacks the operation (see unsupported())
     unsupported = False
+
+    def __init__(self, message=None, exception=None, **kwargs):
+        AnsibleAWSError.__init__(self, message, exception, **kwargs)
+        self.msg = str(self)
+        self.result = _failure_details(exception)
 
     @property
     def code(self) -> str | None:
         exc = self.exception
         response = getattr(exc, "response", None) or {}
         return response.get("Error", {}).get("Code")
+
+
+def _failure_details(exception: BaseException | None) -> dict:
+    """What amazon.aws's fail_json_aws reports besides the message."""
+    if exception is None:
+        return {}
+    details: dict = dict(gather_sdk_versions())
+    if exception.__traceback__ is not None:
+        details["exception"] = "".join(traceback.format_exception(type(exception), exception, exception.__traceback__))
+    response = getattr(exception, "response", None)
+    if isinstance(response, dict):
+        details.update(camel_dict_to_snake_dict(response))
+    return details
 
 
 def error_code(exc: BaseException) -> str | None:
@@ -137,6 +167,13 @@ def regional_clients(module, service: str, regions) -> dict:
     connection settings (credentials, profile, endpoint_url, CA bundle, aws_config) are the
     module's, exactly as module.client would use them.
     """
+    try:
+        return _regional_clients(module, service, regions)
+    except (ValueError, botocore.exceptions.BotoCoreError) as e:  # a malformed endpoint_url, an unknown profile, ...
+        raise BakeryAWSError(message="Couldn't connect to AWS", exception=e) from e
+
+
+def _regional_clients(module, service: str, regions) -> dict:
     regions = list(dict.fromkeys(regions))
     if len(regions) == 1:
         return {regions[0]: module.client(service, region=regions[0])}

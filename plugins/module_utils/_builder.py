@@ -212,6 +212,13 @@ def _validate_instance_types(params: dict) -> list:
     return _validate.instance_types("instance_types", listed)
 
 
+def check(params: dict, now: datetime.datetime | None = None) -> None:
+    """Raise BuilderError listing every problem validate() finds (``errors`` in its result)."""
+    errors = validate(params, now)
+    if errors:
+        raise BuilderError("; ".join(errors), {"errors": errors})
+
+
 def validate(params: dict, now: datetime.datetime | None = None) -> list:
     """Every problem with the options, found without any API call (nor any change on disk)."""
     errors: list[str | None] = []  # the checks return None when they pass: filtered at the end

@@ -1481,5 +1481,9 @@ def write_dropin(plan: Plan) -> str:
     """Write the drop-in through the root-confined layer: atomically (a temporary file beside it
     whose name starts with '.' and does not end in .cfg, so cloud-init never reads a partial
     file, then a rename), keeping the mode and owner of an existing file (a new one gets 0644),
-    and replacing a link at its path rather than writing through it. Returns its image path."""
-    return plan.image.write_text(plan.display, plan.after or "")
+    and replacing a link at its path rather than writing through it. Returns its image path;
+    a failed write raises GuardError."""
+    try:
+        return plan.image.write_text(plan.display, plan.after or "")
+    except OSError as exc:
+        raise GuardError("root: writing %s failed: %s" % (plan.path, exc.strerror)) from exc

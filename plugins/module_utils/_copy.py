@@ -111,6 +111,31 @@ def copy_created_image(request: CopyRequest, clients: dict, created: dict, image
     return result
 
 
+class CopyStepError(BakeryError):
+    """ami_create's copy step failed after the image was made or adopted; the message says which image."""
+
+
+def copy_new_image(request: CopyRequest, clients: dict, region: str, created: dict, image: dict | None, check_mode: bool,
+                   warn: t.Callable[[str], None], **timing: t.Any) -> dict:
+    """ami_create's copy option: copy the image at once, in the same task; returns ami_create's result
+    with ``copies``. A failure raises CopyStepError naming the image it leaves, with ami_create's result
+    (and the copies' result when the copy step got that far)."""
+    made = f"image {created['image_id']} in {region} is {'adopted' if created['adopted'] else 'made'}"
+    try:
+        copies = copy_created_image(request, clients, created, image, check_mode, warn, **timing)
+    except _copy_request.InputError as e:
+        raise CopyStepError(f"{made}, but it cannot be copied: copy: {e.msg}", created) from e
+    except CopyFailed as e:
+        raise CopyStepError(f"{made}, but copying it failed: {e.msg}", dict(created, copies=e.result)) from e
+    except _aws.BakeryAWSError as e:
+        raise CopyStepError(f"{made}, but copying it failed: {e.msg}", dict(created, **e.result)) from e
+    result = dict(created, copies=copies, changed=created["changed"] or copies["changed"])
+    if not check_mode and request.pending_tags and not copies["failed_regions"]:
+        # the copy step took them off the image once every copy was available
+        result["tags"] = {key: value for key, value in result["tags"].items() if key not in request.pending_tags}
+    return result
+
+
 # ---------------------------------------------------------------------------------------------
 # Pure helpers
 

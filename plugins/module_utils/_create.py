@@ -24,10 +24,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import typing as t
 
 from ansible_collections.bakery.ami.plugins.module_utils import _aws
+from ansible_collections.bakery.ami.plugins.module_utils import _copy_request
+from ansible_collections.bakery.ami.plugins.module_utils import _share
 from ansible_collections.bakery.ami.plugins.module_utils import _tags
 from ansible_collections.bakery.ami.plugins.module_utils import _time
 from ansible_collections.bakery.ami.plugins.module_utils import _validate
@@ -200,11 +203,11 @@ def validate(params: dict, now: datetime.datetime | None = None) -> list:
 PROTECTION_OFF = "disabled"
 
 
-def wanted_protection(params: dict) -> str | None:
+def wanted_protection(request: CreateRequest) -> str | None:
     """The DeregistrationProtection the image must show, or None when the task leaves it as it is."""
-    if not params.get("protect"):
+    if not request.protect:
         return None
-    return "enabled-with-cooldown" if params.get("protect_cooldown") else "enabled-without-cooldown"
+    return "enabled-with-cooldown" if request.protect_cooldown else "enabled-without-cooldown"
 
 
 def _pending_errors(params: dict, now: datetime.datetime | None) -> list:
@@ -239,49 +242,179 @@ def pending_tags(params: dict) -> dict:
 
 
 # ---------------------------------------------------------------------------------------------
-# Requests
+# The typed request: every option checked once, by build_request
 
 
-def _ebs(mapping: dict) -> dict:
+@dataclasses.dataclass(frozen=True)
+class Device:
+    """One item of block_device_mappings."""
+
+    device_name: str
+    volume_size: int | None = None
+    volume_type: str | None = None
+    iops: int | None = None
+    throughput: int | None = None
+    kms_key_id: str | None = None
+    encrypted: bool | None = None
+    delete_on_termination: bool | None = None
+
+    @classmethod
+    def from_option(cls, mapping: dict) -> "Device":
+        return cls(
+            device_name=mapping["device_name"],
+            volume_size=mapping.get("volume_size"),
+            volume_type=mapping.get("volume_type"),
+            iops=mapping.get("iops"),
+            throughput=mapping.get("throughput"),
+            kms_key_id=mapping.get("kms_key_id"),
+            encrypted=mapping.get("encrypted"),
+            delete_on_termination=mapping.get("delete_on_termination"),
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class CreateRequest:
+    """A checked ami_create request: build_request held every rule before it was made."""
+
+    name: str
+    instance_id: str | None = None
+    snapshot_id: str | None = None
+    description: str | None = None
+    reboot: bool = True
+    stop_instance: bool = False
+    terminate_instance: bool = False
+    architecture: str | None = None
+    root_device_name: str | None = None
+    boot_mode: str | None = None
+    ena_support: bool | None = None
+    tags: dict = dataclasses.field(default_factory=dict)
+    snapshot_tags: dict | None = None  # None: the snapshots get tags
+    pending_tags: dict = dataclasses.field(default_factory=dict)  # pending_tags, else copy.pending_tags
+    build_id: str | None = None
+    imds_support: str = "v2.0"
+    deprecate_at: str | None = None  # as given (messages quote it); ImageCreator rounds it to the minute
+    protect: bool = False
+    protect_cooldown: bool = False
+    block_device_mappings: tuple[Device, ...] = ()
+    launch_permissions: list = dataclasses.field(default_factory=list)  # LaunchPermission entries
+    share_user_ids: list = dataclasses.field(default_factory=list)  # accounts the snapshots are shared with
+    copy: _copy_request.CopyRequest | None = None  # the copy option, checked
+    wait: bool = True
+    wait_timeout: int = 3600
+
+    @property
+    def snapshot_mode(self) -> bool:
+        return self.snapshot_id is not None
+
+    @property
+    def root_device(self) -> str:
+        return self.root_device_name or "/dev/xvda"
+
+
+def build_request(params: dict, region: str | None = None, known_regions: t.Iterable[str] | None = None,
+                  now: datetime.datetime | None = None) -> CreateRequest:
+    """Check every option of ami_create (the copy option included) and return the request.
+
+    Raises CreateError listing every problem (``errors`` in its result), before any API call.
+    """
+    errors = validate(params, now)
+    permissions, share_user_ids = _share.parse(params, errors)
+    copy = params.get("copy")
+    if copy is not None and copy.get("launch_permissions") is None and copy.get("share_snapshots") is None:
+        # the copies are shared as the image is, unless copy says otherwise
+        copy = dict(copy, launch_permissions=params.get("launch_permissions"), share_snapshots=params.get("share_snapshots"))
+    if copy is not None and params.get("pending_tags") is not None and not errors:
+        # the copies carry the pending tags too, and the copy step takes them off everything
+        copy = dict(copy, pending_tags=params["pending_tags"])
+    copy_request = None
+    if copy is not None:
+        try:
+            copy_request = _copy_request.request_for_new_image(dict(params, copy=copy), region, known_regions, now)
+        except _copy_request.InputError as e:
+            errors.append(e.msg)
+    if errors:
+        raise CreateError("; ".join(errors), {"errors": errors})
+    return request_of(params, permissions, share_user_ids, copy_request)
+
+
+def request_of(params: dict, launch_permissions: list | None = None, share_user_ids: list | None = None,
+               copy: _copy_request.CopyRequest | None = None) -> CreateRequest:
+    """The request the options make, without checking them: build_request checks first (tests use
+    this to reach the guards ImageCreator keeps for itself)."""
+    defaults = CreateRequest(name=params["name"])
+
+    def given(option: str) -> t.Any:
+        value = params.get(option)
+        return getattr(defaults, option) if value is None else value
+
+    return CreateRequest(
+        name=params["name"],
+        instance_id=params.get("instance_id"),
+        snapshot_id=params.get("snapshot_id"),
+        description=params.get("description"),
+        reboot=given("reboot"),
+        stop_instance=given("stop_instance"),
+        terminate_instance=given("terminate_instance"),
+        architecture=params.get("architecture"),
+        root_device_name=params.get("root_device_name"),
+        boot_mode=params.get("boot_mode"),
+        ena_support=params.get("ena_support"),
+        tags=dict(params.get("tags") or {}),
+        snapshot_tags=None if params.get("snapshot_tags") is None else dict(params["snapshot_tags"]),
+        pending_tags=pending_tags(params),
+        build_id=params.get("build_id"),
+        imds_support=given("imds_support"),
+        deprecate_at=params.get("deprecate_at"),
+        protect=given("protect"),
+        protect_cooldown=given("protect_cooldown"),
+        block_device_mappings=tuple(Device.from_option(mapping) for mapping in params.get("block_device_mappings") or []),
+        launch_permissions=list(launch_permissions or []),
+        share_user_ids=list(share_user_ids or []),
+        copy=copy,
+        wait=given("wait"),
+        wait_timeout=given("wait_timeout"),
+    )
+
+
+def _ebs(device: Device) -> dict:
     ebs: dict = {}
-    if mapping.get("volume_size") is not None:
-        ebs["VolumeSize"] = mapping["volume_size"]
-    if mapping.get("volume_type") is not None:
-        ebs["VolumeType"] = mapping["volume_type"]
-    if mapping.get("iops") is not None:
-        ebs["Iops"] = mapping["iops"]
-    if mapping.get("throughput") is not None:
-        ebs["Throughput"] = mapping["throughput"]
-    if mapping.get("delete_on_termination") is not None:
-        ebs["DeleteOnTermination"] = mapping["delete_on_termination"]
-    if mapping.get("kms_key_id") is not None:
+    if device.volume_size is not None:
+        ebs["VolumeSize"] = device.volume_size
+    if device.volume_type is not None:
+        ebs["VolumeType"] = device.volume_type
+    if device.iops is not None:
+        ebs["Iops"] = device.iops
+    if device.throughput is not None:
+        ebs["Throughput"] = device.throughput
+    if device.delete_on_termination is not None:
+        ebs["DeleteOnTermination"] = device.delete_on_termination
+    if device.kms_key_id is not None:
         ebs["Encrypted"] = True
-        ebs["KmsKeyId"] = mapping["kms_key_id"]
-    elif mapping.get("encrypted") is not None:
-        ebs["Encrypted"] = mapping["encrypted"]
+        ebs["KmsKeyId"] = device.kms_key_id
+    elif device.encrypted is not None:
+        ebs["Encrypted"] = device.encrypted
     return ebs
 
 
 class ImageCreator:
     """Look up, compare, create or adopt; apply only outside check mode."""
 
-    def __init__(self, client, region: str, params: dict, check_mode: bool = False, *, pending_tags=None,
+    def __init__(self, client, region: str, request: CreateRequest, check_mode: bool = False, *, pending_tags=None,
                  release_pending: bool = False, warn=None, sleep=None, clock=None):
         self.client = client
         self.region = region
-        self.params = params
+        self.request = request
         self.check_mode = check_mode
         self._timing = {}
         if sleep is not None:
             self._timing["sleep"] = sleep
         if clock is not None:
             self._timing["clock"] = clock
-        self.build_id = params.get("build_id")
+        self.build_id = request.build_id
         if self.build_id is None:
-            self.build_id = (params.get("tags") or {}).get(BUILD_ID_TAG)
-        self.image_tags = dict(params.get("tags") or {})
-        snapshot_tags = params.get("snapshot_tags")
-        self.snapshot_tags = dict(params.get("tags") or {}) if snapshot_tags is None else dict(snapshot_tags)
+            self.build_id = request.tags.get(BUILD_ID_TAG)
+        self.image_tags = dict(request.tags)
+        self.snapshot_tags = dict(request.tags if request.snapshot_tags is None else request.snapshot_tags)
         if self.build_id is not None:
             self.image_tags[BUILD_ID_TAG] = self.build_id
             self.snapshot_tags[BUILD_ID_TAG] = self.build_id
@@ -293,10 +426,10 @@ class ImageCreator:
         self._warn = warn
         self.image: dict | None = None  # the image as last described
         self.deprecate_at = None
-        if params.get("deprecate_at") is not None:
-            self.deprecate_at = _time.round_to_minute(_time.parse(params["deprecate_at"]))
-        self.imds_v2 = params.get("imds_support", "v2.0") == "v2.0"
-        self.snapshot_mode = params.get("snapshot_id") is not None
+        if request.deprecate_at is not None:
+            self.deprecate_at = _time.round_to_minute(_time.parse(request.deprecate_at))
+        self.imds_v2 = request.imds_support == "v2.0"
+        self.snapshot_mode = request.snapshot_mode
         # the state of the source instance as this task last saw it (after stopping it: stopped)
         self.source_state: str | None = None
 
@@ -306,10 +439,10 @@ class ImageCreator:
         images = _aws.describe_images(
             self.client,
             Owners=["self"],
-            Filters=[{"Name": "name", "Values": [self.params["name"]]}],
+            Filters=[{"Name": "name", "Values": [self.request.name]}],
             IncludeDeprecated=True,
         )
-        images = [image for image in images if image.get("Name") == self.params["name"]]
+        images = [image for image in images if image.get("Name") == self.request.name]
         return images[0] if images else None
 
     def owned_by_this_build(self, image: dict) -> bool:
@@ -320,7 +453,7 @@ class ImageCreator:
         theirs_text = f"bakery:build-id '{theirs}'" if theirs is not None else "no bakery:build-id tag"
         ours = f"'{self.build_id}'" if self.build_id is not None else "not set"
         return CreateError(
-            f"name: '{self.params['name']}' is already used by image {image['ImageId']} in {self.region} "
+            f"name: '{self.request.name}' is already used by image {image['ImageId']} in {self.region} "
             f"({theirs_text}); this task's build_id is {ours}. Use another name, or the build_id of that image "
             "to adopt it."
         )
@@ -329,7 +462,7 @@ class ImageCreator:
         """The instance (or snapshot) must exist in a state an image can be made from; returns the instance."""
         if not self.snapshot_mode:
             return self.check_instance()
-        snapshot_id = self.params["snapshot_id"]
+        snapshot_id = self.request.snapshot_id
         snapshots = _aws.describe_snapshots(self.client, SnapshotIds=[snapshot_id])
         if not snapshots:
             raise CreateError(f"snapshot_id: snapshot {snapshot_id} does not exist in {self.region}")
@@ -344,12 +477,12 @@ class ImageCreator:
 
     def check_instance(self) -> dict:
         """The instance must exist in a state an image can be made from; returns it."""
-        instance_id = self.params["instance_id"]
+        instance_id = self.request.instance_id
         instances = _aws.describe_instances(self.client, InstanceIds=[instance_id])
         if not instances:
             raise CreateError(f"instance_id: instance {instance_id} does not exist in {self.region}")
         state = (instances[0].get("State") or {}).get("Name")
-        allowed = SOURCE_STATES + (("pending", "stopping") if self.params.get("stop_instance") else ())
+        allowed = SOURCE_STATES + (("pending", "stopping") if self.request.stop_instance else ())
         if state not in allowed:
             raise CreateError(f"instance_id: instance {instance_id} is '{state}'; it must be stopped or running")
         self.source_state = state
@@ -361,8 +494,8 @@ class ImageCreator:
         StopInstances comes first: it answers with the state (an instance already stopped stays so),
         and only an instance it cannot stop (pending, gone, terminated) is described.
         """
-        instance_id = self.params["instance_id"]
-        timeout = self.params.get("wait_timeout") or 3600
+        instance_id = self.request.instance_id
+        timeout = self.request.wait_timeout or 3600
         try:
             try:
                 states = _aws.stop_instances(self.client, [instance_id])
@@ -388,7 +521,7 @@ class ImageCreator:
         runs while the copies are made instead of after them. True when it was running or stopped
         (terminated now, or in check mode would be); an instance already gone changes nothing.
         """
-        instance_id = self.params["instance_id"]
+        instance_id = self.request.instance_id
         state = self.source_state
         if state is None:
             instances = _aws.describe_instances(self.client, InstanceIds=[instance_id])
@@ -403,17 +536,17 @@ class ImageCreator:
     # -- create ---------------------------------------------------------------------------------
 
     def create_request(self) -> tuple:
-        params = self.params
-        mappings = params.get("block_device_mappings") or []
-        request: dict = {"Name": params["name"]}
-        if params.get("description"):
-            request["Description"] = params["description"]
+        asked = self.request
+        mappings = asked.block_device_mappings
+        request: dict = {"Name": asked.name}
+        if asked.description:
+            request["Description"] = asked.description
         if not self.snapshot_mode:
-            request["InstanceId"] = params["instance_id"]
-            request["NoReboot"] = not params.get("reboot", True)
+            request["InstanceId"] = asked.instance_id
+            request["NoReboot"] = not asked.reboot
             api_mappings = []
             for mapping in mappings:
-                item = {"DeviceName": mapping["device_name"]}
+                item: dict = {"DeviceName": mapping.device_name}
                 ebs = _ebs(mapping)
                 if ebs:
                     item["Ebs"] = ebs
@@ -428,24 +561,24 @@ class ImageCreator:
             if specs:
                 request["TagSpecifications"] = specs
             return "create_image", request
-        root = params.get("root_device_name") or "/dev/xvda"
-        root_ebs = {"SnapshotId": params["snapshot_id"], "DeleteOnTermination": True}
+        root = asked.root_device
+        root_ebs = {"SnapshotId": asked.snapshot_id, "DeleteOnTermination": True}
         api_mappings = []
         for mapping in mappings:
-            if mapping["device_name"] == root:
+            if mapping.device_name == root:
                 root_ebs.update(_ebs(mapping))
             else:
-                api_mappings.append({"DeviceName": mapping["device_name"], "Ebs": _ebs(mapping)})
+                api_mappings.append({"DeviceName": mapping.device_name, "Ebs": _ebs(mapping)})
         api_mappings.insert(0, {"DeviceName": root, "Ebs": root_ebs})
         request.update(
-            Architecture=params.get("architecture") or "x86_64",
+            Architecture=asked.architecture or "x86_64",
             RootDeviceName=root,
             VirtualizationType="hvm",
             BlockDeviceMappings=api_mappings,
-            EnaSupport=True if params.get("ena_support") is None else params["ena_support"],
+            EnaSupport=True if asked.ena_support is None else asked.ena_support,
         )
-        if params.get("boot_mode"):
-            request["BootMode"] = params["boot_mode"]
+        if asked.boot_mode:
+            request["BootMode"] = asked.boot_mode
         if self.imds_v2:
             request["ImdsSupport"] = "v2.0"
         if self.image_tags or self.pending_tags:
@@ -472,10 +605,10 @@ class ImageCreator:
             return image is not None
 
         try:
-            _waiter.poll(check, VISIBLE_TIMEOUT, lambda: {"name": self.params["name"]}, "the image holding the name", **self._timing)
+            _waiter.poll(check, VISIBLE_TIMEOUT, lambda: {"name": self.request.name}, "the image holding the name", **self._timing)
         except _waiter.WaitTimeout:
             raise CreateError(
-                f"name: '{self.params['name']}' is already in use in {self.region} (InvalidAMIName.Duplicate) "
+                f"name: '{self.request.name}' is already in use in {self.region} (InvalidAMIName.Duplicate) "
                 "but the image holding it did not become visible; rerun the task"
             ) from None
         image = found["image"]
@@ -498,15 +631,15 @@ class ImageCreator:
                 found["image"] = image
             return image is not None
 
-        timeout = min(VISIBLE_TIMEOUT, self.params.get("wait_timeout") or VISIBLE_TIMEOUT)
+        timeout = min(VISIBLE_TIMEOUT, self.request.wait_timeout or VISIBLE_TIMEOUT)
         _waiter.poll(check, timeout, lambda: {self.region: [image_id]}, f"image {image_id} to become visible", **self._timing)
         return found["image"]
 
     def _wait(self, image_id: str, just_created: bool = False) -> dict:
-        if self.params.get("wait", True):
+        if self.request.wait:
             done = _waiter.wait_for_images(
                 {self.region: (self.client, [image_id])},
-                self.params.get("wait_timeout") or 3600,
+                self.request.wait_timeout or 3600,
                 # an image CreateImage has just started cannot be available at once
                 first_delay=_waiter.MIN_DELAY if just_created else 0.0,
                 **self._timing,
@@ -557,7 +690,7 @@ class ImageCreator:
                 updates["deprecate_at"] = self.deprecate_at
         if self.imds_v2 and image.get("ImdsSupport") != "v2.0":
             updates["imds_support"] = "v2.0"
-        protection = wanted_protection(self.params)
+        protection = wanted_protection(self.request)
         if protection is not None and (image.get("DeregistrationProtection") or PROTECTION_OFF) != protection:
             updates["protection"] = protection
         return updates
@@ -573,12 +706,12 @@ class ImageCreator:
         """EC2 refuses a deprecation time in the past: say so before anything is created."""
         if "deprecate_at" in updates:
             now = now or _time.now()
-            parsed, error = _validate.future_time("deprecate_at", self.params["deprecate_at"], now=now)
+            parsed, error = _validate.future_time("deprecate_at", self.request.deprecate_at, now=now)
             if error:
                 raise CreateError(error)
             if parsed > _time.ten_years_after(now):
                 raise CreateError(
-                    f"deprecate_at: '{self.params['deprecate_at']}' is more than 10 years ahead; EC2 takes a deprecation "
+                    f"deprecate_at: '{self.request.deprecate_at}' is more than 10 years ahead; EC2 takes a deprecation "
                     "time of at most 10 years from now"
                 )
 
@@ -631,13 +764,13 @@ class ImageCreator:
         image = image or {}
         tags = image_tags(image) if image else dict(self.image_tags, **self.pending_tags)
         tags.update(updates.get("image_tags") or {})
-        predicted_release = not image and self.release_pending and self.params.get("wait", True)
+        predicted_release = not image and self.release_pending and self.request.wait
         if "pending_tags" in updates or predicted_release:
             for key in self.pending_tags:
                 tags.pop(key, None)
         snapshot_ids = image_snapshot_ids(image)
-        if self.snapshot_mode and self.params["snapshot_id"] not in snapshot_ids:
-            snapshot_ids.insert(0, self.params["snapshot_id"])
+        if self.snapshot_mode and self.request.snapshot_id not in snapshot_ids:
+            snapshot_ids.insert(0, self.request.snapshot_id)
         deprecation = None
         if "deprecate_at" in updates:
             deprecation = _time.iso(updates["deprecate_at"])
@@ -647,12 +780,12 @@ class ImageCreator:
         imds = "v2.0" if "imds_support" in updates else image.get("ImdsSupport")
         protection = updates.get("protection") or image.get("DeregistrationProtection")
         if not image:
-            protection = wanted_protection(self.params) or PROTECTION_OFF
+            protection = wanted_protection(self.request) or PROTECTION_OFF
         return {
             "changed": changed,
             "adopted": adopted,
             "image_id": image.get("ImageId"),
-            "name": self.params["name"],
+            "name": self.request.name,
             "state": image.get("State"),
             "snapshot_ids": snapshot_ids,
             "tags": tags,
@@ -669,7 +802,7 @@ class ImageCreator:
             if not self.owned_by_this_build(existing):
                 raise self.name_taken_error(existing)
             return self._adopt(existing)
-        stopping = self.params.get("stop_instance") and not self.snapshot_mode and not self.check_mode
+        stopping = self.request.stop_instance and not self.snapshot_mode and not self.check_mode
         if not stopping:
             # (stop_source checks the instance itself, with the StopInstances call)
             self.check_source()
@@ -681,7 +814,7 @@ class ImageCreator:
             self.stop_source()
         image_id, adopted = self._create()
         image = self._wait(image_id, just_created=not adopted)
-        extra = [self.params["snapshot_id"]] if self.snapshot_mode else []
+        extra = [self.request.snapshot_id] if self.snapshot_mode else []
         # CreateImage tags the snapshots itself; RegisterImage (snapshot mode) does not
         updates = self.plan_updates(image, extra, snapshots_tagged=not self.snapshot_mode and not adopted, new=not adopted)
         self.check_updates_allowed(updates)
@@ -691,7 +824,7 @@ class ImageCreator:
 
     def _terminated(self, result: dict) -> dict:
         """terminate_instance, once the image is available (or predicted, in check mode)."""
-        if not self.params.get("terminate_instance") or self.snapshot_mode:
+        if not self.request.terminate_instance or self.snapshot_mode:
             return result
         available = result.get("state") == _waiter.IMAGE_DONE or (self.check_mode and result.get("image_id") is None)
         try:
@@ -699,7 +832,7 @@ class ImageCreator:
         except _aws.BakeryAWSError as exc:
             # the image is made: an instance left running is its cleanup's to remove, not a failure here
             if self._warn is not None:
-                self._warn(f"terminate_instance: {self.params['instance_id']} is left for its cleanup: {exc}")
+                self._warn(f"terminate_instance: {self.request.instance_id} is left for its cleanup: {exc}")
             terminated = False
         return dict(result, instance_terminated=terminated, changed=result["changed"] or terminated)
 
@@ -715,8 +848,38 @@ class ImageCreator:
             # an adopted image that still carries pending tags (its run was killed) would lose them
             self.release(image, updates)
             return self._terminated(self.result(image, bool(updates), True, updates))
-        if image.get("State") != _waiter.IMAGE_DONE and self.params.get("wait", True):
+        if image.get("State") != _waiter.IMAGE_DONE and self.request.wait:
             image = self._wait(image["ImageId"])
         self.apply_updates(image["ImageId"], updates)
         self.release(image, updates)
         return self._terminated(self.result(image, bool(updates), True, updates))
+
+
+# ---------------------------------------------------------------------------------------------
+# Sharing the image in its own region
+
+
+def share_image(client, result: dict, request: CreateRequest, check_mode: bool, warn: t.Callable[[str], None]) -> dict:
+    """launch_permissions and share_snapshots on the image in its own region, with the copies' code."""
+    permissions, share_user_ids = request.launch_permissions, request.share_user_ids
+    added: dict = {"launch_permissions": [], "snapshot_permissions": {}}
+    if not permissions and not share_user_ids:
+        return dict(result, sharing=added)
+    if result["image_id"] is None:
+        # check mode, image not made yet: all of it would be added
+        added["launch_permissions"] = list(permissions)
+    elif result["state"] != "available" and not check_mode:
+        warn(
+            f"launch_permissions: image {result['image_id']} is '{result['state']}'; it is shared once available: "
+            "run the task again with wait=true"
+        )
+        return dict(result, sharing=added)
+    else:
+        added = _share.converge(
+            client, result["image_id"], result["snapshot_ids"], permissions, share_user_ids, act=not check_mode,
+        )
+    updates = list(result.get("updates") or [])
+    for key in ("launch_permissions", "snapshot_permissions"):
+        if added[key] and key not in updates:
+            updates.append(key)
+    return dict(result, sharing=added, updates=sorted(updates), changed=result["changed"] or _share.changed(added))

@@ -30,6 +30,7 @@
 from __future__ import annotations
 
 import fnmatch
+import functools
 import hashlib
 import json
 import os
@@ -1265,6 +1266,20 @@ def _report(options: Options, findings: list, scanner: Scanner) -> dict:
     return result
 
 
+def _os_errors_as(what: str) -> t.Callable[[t.Callable[..., dict]], t.Callable[..., dict]]:
+    """Report an OSError the wrapped scan or clean lets through as a HygieneError naming the file and the root."""
+    def decorate(func: t.Callable[..., dict]) -> t.Callable[..., dict]:
+        @functools.wraps(func)
+        def wrapper(root: t.Any, *args: t.Any, **kwargs: t.Any) -> dict:
+            try:
+                return func(root, *args, **kwargs)
+            except OSError as exc:
+                raise HygieneError("%s %s under %s: %s" % (what, exc.filename or "a file", root, exc.strerror or exc)) from exc
+        return wrapper
+    return decorate
+
+
+@_os_errors_as("image_scan: cannot read")
 def scan(root: t.Any, categories: t.Any = ("all",), keep_authorized_keys: t.Any = (), exclude: t.Any = (),
          bake_authorized_key: t.Any = None, bake_paths: t.Any = (), keep_secret_files: t.Any = (),
          remove_secret_files: t.Any = (), content_max_file_size: t.Any = None, content_max_files: t.Any = None) -> dict:
@@ -1458,6 +1473,7 @@ def _describe_review(review: list) -> str:
             "delete it (then provide it at launch)" % (len(review), shown, more))
 
 
+@_os_errors_as("image_clean: cannot act on")
 def clean(root: t.Any, categories: t.Any = ("all",), keep_authorized_keys: t.Any = (), exclude: t.Any = (),
           bake_authorized_key: t.Any = None, bake_paths: t.Any = (), keep_secret_files: t.Any = (),
           remove_secret_files: t.Any = (), content_max_file_size: t.Any = None, content_max_files: t.Any = None,

@@ -41,6 +41,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 
 from ansible_collections.bakery.ami.plugins.module_utils import _aws
@@ -79,6 +80,54 @@ LISTED = 20
 
 class PruneError(BakeryError):
     """A user-level failure: the message names the option and the rule; result is what was planned."""
+
+
+@dataclasses.dataclass(frozen=True)
+class PruneRequest:
+    """A checked ami_prune request: build_request held every rule before it was made."""
+
+    family: str | None = None
+    tags: dict | None = None
+    regions: tuple[str, ...] = ()
+    state: str = "present"
+    version: str | None = None
+    keep_latest: int | None = None
+    keep_days: int | None = None
+    deprecate_after_days: int | None = None
+    disable_after_days: int | None = None
+    deregister_after_days: int | None = None
+    deprecate_after_count: int | None = None
+    disable_after_count: int | None = None
+    deregister_after_count: int | None = None
+    deregister: bool = True
+    delete_snapshots: bool = True
+    protect_in_use: bool = True
+    lift_protection: bool = False
+    keep_launched_within_days: int | None = None
+    include_shared: bool = False
+    required: bool = False
+    max_deletions: int | None = None
+    prune_without_family: bool = False
+    recycle_bin_check: bool = True
+    recycle_bin_retention_days: int | None = None
+
+    @property
+    def restoring(self) -> bool:
+        return self.state == "restored"
+
+
+def build_request(params: dict, default_region: str | None = None) -> PruneRequest:
+    """Check every option of ami_prune and return the request; raises PruneError listing every problem
+    (``errors`` in its result), before any API call. regions defaults to [default_region]."""
+    errors = validate(params)
+    regions = params.get("regions") or [default_region]
+    if not errors and (not regions or not regions[0]):
+        errors.append("regions: give the regions to prune in, or set the module's region")
+    if errors:
+        raise PruneError("; ".join(errors), {"errors": errors})
+    given = {field.name: params[field.name] for field in dataclasses.fields(PruneRequest)
+             if params.get(field.name) is not None and field.name not in ("regions", "tags")}
+    return PruneRequest(regions=tuple(regions), tags=dict(params["tags"]) if params.get("tags") else None, **given)
 
 
 def validate(params: dict) -> list:
@@ -601,12 +650,12 @@ def _chunks(values: list, size: int) -> list:
 class Pruner:
     """Read every region, check the selection, then apply the plan of every region."""
 
-    def __init__(self, clients: dict, params: dict, check_mode: bool = False, now: datetime.datetime | None = None,
+    def __init__(self, clients: dict, request: PruneRequest, check_mode: bool = False, now: datetime.datetime | None = None,
                  ssm_clients: dict | None = None, rbin_clients: dict | None = None):
         self.clients = clients
         self.ssm_clients = ssm_clients or {}
         self.rbin_clients = rbin_clients or {}
-        self.params = params
+        self.request = request
         self.check_mode = check_mode
         self.now = now
         self.wanted: dict = {}
@@ -617,13 +666,7 @@ class Pruner:
                 "deprecate_after_count", "disable_after_count", "deregister_after_count",
                 "deregister", "delete_snapshots", "protect_in_use", "lift_protection", "keep_launched_within_days",
                 "include_shared")
-        policy = {key: self.params.get(key) for key in keys}
-        for key in ("deregister", "delete_snapshots", "protect_in_use"):
-            if policy[key] is None:
-                policy[key] = True
-        for key in ("lift_protection", "include_shared"):
-            policy[key] = bool(policy[key])
-        return policy
+        return {key: getattr(self.request, key) for key in keys}
 
     def read(self, region: str) -> dict:
         client = self.clients[region]
@@ -631,7 +674,7 @@ class Pruner:
                                       IncludeDisabled=True)
         in_use: dict = {}
         candidate_ids = sorted(image["ImageId"] for image in images)
-        if self.params.get("protect_in_use", True) and len(candidate_ids) > 1:
+        if self.request.protect_in_use and len(candidate_ids) > 1:
             for chunk in _chunks(candidate_ids, FILTER_CHUNK):
                 instances = _aws.describe_instances(
                     client,
@@ -644,19 +687,19 @@ class Pruner:
                     if (instance.get("State") or {}).get("Name") in IN_USE_STATES:
                         in_use.setdefault(instance.get("ImageId"), []).append(instance["InstanceId"])
         all_images = None
-        if self.params.get("delete_snapshots", True) and self.params.get("deregister", True) and len(images) > 1:
+        if self.request.delete_snapshots and self.request.deregister and len(images) > 1:
             all_images = _aws.describe_images(client, Owners=["self"], IncludeDeprecated=True, IncludeDisabled=True)
         return {"images": images, "in_use": in_use, "all_images": all_images, "recycle_bin": self.read_rules(region)}
 
     def read_rules(self, region: str) -> dict | None:
         """The region's EC2_IMAGE retention rules ({"rules": [...]}, or {"unknown": why}); None when not asked."""
         rbin = self.rbin_clients.get(region)
-        if rbin is None or self.params.get("recycle_bin_check") is False:
+        if rbin is None or not self.request.recycle_bin_check:
             return None
         try:
             summaries = _aws.list_rbin_rules(rbin, ResourceType=RBIN_TYPE)
         except _aws.BakeryAWSError as exc:
-            if self.params.get("recycle_bin_retention_days") is None and (
+            if self.request.recycle_bin_retention_days is None and (
                     _aws.error_code(exc) in RBIN_DENIED or _aws.unsupported(exc)):
                 return {"unknown": f"the Recycle Bin rules could not be read ({_aws.error_code(exc)})"}
             raise
@@ -753,7 +796,7 @@ class Pruner:
             self._parameters_direct(region, image_ids, found)
             # instances: the read already asked DescribeInstances for every state but terminated
         self._launch_templates(client, image_ids, found)
-        if not self.params.get("include_shared"):
+        if not self.request.include_shared:
             self._shares(client, image_ids, {image["ImageId"]: image for image in images}, found)
         return {key: sorted(set(value)) for key, value in found.items()}, source
 
@@ -802,8 +845,8 @@ class Pruner:
         return _fanout.each_caught(func, list(self.clients), (_aws.BakeryAWSError,))
 
     def select_description(self) -> str:
-        family = self.params.get("family")
-        if family is not None and not self.params.get("tags"):
+        family = self.request.family
+        if family is not None and not self.request.tags:
             return f"family: '{family}' (tag {FAMILY_TAG})"
         return f"tags: {self.wanted}"
 
@@ -814,19 +857,15 @@ class Pruner:
             policy["keep_launched_within_days"] = None
         return {
             region: plan_region(read["images"], read["in_use"], now, all_images=read["all_images"], wanted=self.wanted,
-                                prune_without_family=bool(self.params.get("prune_without_family")),
+                                prune_without_family=self.request.prune_without_family,
                                 references=(references or {}).get(region, ({}, None))[0], **policy)
             for region, read in reads.items()
         }
 
     def run(self) -> dict:
-        # the module checks the options before it makes clients; a direct caller is held to the same rules
-        errors = validate(self.params)
-        if errors:
-            raise PruneError("; ".join(errors))
-        self.wanted = wanted_tags(self.params.get("family"), self.params.get("tags"))
-        self.filters = selection_filters(self.params.get("family"), self.params.get("tags"))
-        if (self.params.get("state") or "present") == "restored":
+        self.wanted = wanted_tags(self.request.family, self.request.tags)
+        self.filters = selection_filters(self.request.family, self.request.tags)
+        if self.request.restoring:
             return self.restore()
         now = self.now or _time.now()
         reads, errors = self._each_region(self.read)
@@ -843,9 +882,9 @@ class Pruner:
             rules = reads[region].get("recycle_bin")
             if rules is not None:
                 plan["recycle_bin"] = recycle_bin_plan(
-                    rules.get("rules"), self.wanted, self.params.get("family"),
-                    self.params.get("recycle_bin_retention_days"), rules.get("unknown"))
-        if sum(plan["images"] for plan in plans.values()) == 0 and self.params.get("required"):
+                    rules.get("rules"), self.wanted, self.request.family,
+                    self.request.recycle_bin_retention_days, rules.get("unknown"))
+        if sum(plan["images"] for plan in plans.values()) == 0 and self.request.required:
             raise PruneError(
                 f"{self.select_description()} matches no image of this account in "
                 f"{', '.join(sorted(self.clients))} (required is true)"
@@ -854,7 +893,7 @@ class Pruner:
             (plan.get("recycle_bin") or {}).get("create_rule") for plan in plans.values())
         result = {"changed": changed, "regions": plans, "dry_run": self.check_mode}
         # check mode predicts the real run, so it stops at the limits too
-        error = check_limits(plans, self.params.get("max_deletions"))
+        error = check_limits(plans, self.request.max_deletions)
         if error:
             raise PruneError(error, dict(result, changed=False, would_deregister=sum(
                 len(plan["deregistered"]) for plan in plans.values())))
@@ -872,7 +911,7 @@ class Pruner:
 
     def restore(self) -> dict:
         """Enable again the disabled images of one version in every region; all checked before any change."""
-        version = self.params["version"]
+        version = self.request.version
         wanted = dict(self.wanted, **{VERSION_TAG: version})
         filters = self.filters + [{"Name": f"tag:{VERSION_TAG}", "Values": [version]}]
 

@@ -654,9 +654,12 @@ def apply_plan(plan: Plan) -> list[str]:
     """Write every change through the root-confined layer: atomically (a temporary file beside
     the target, then a rename), keeping an existing file's mode, owner and SELinux label, a new
     file 0644 and new directories 0755, and replacing a link at the path rather than writing
-    through it. Returns the host paths written."""
+    through it. Returns the host paths written; a failed write raises ReleaseLockError."""
     written = []
     for change in plan.changes:
-        plan.image.write_text("/" + change.relpath, change.after)
+        try:
+            plan.image.write_text("/" + change.relpath, change.after)
+        except OSError as exc:
+            raise ReleaseLockError(f"root: writing {exc.filename or plan.image.root} failed: {exc.strerror}") from exc
         written.append(change.path)
     return written

@@ -16,6 +16,11 @@ import typing as t
 
 from ansible_collections.bakery.ami.plugins.module_utils import _aws
 from ansible_collections.bakery.ami.plugins.module_utils import _validate
+from ansible_collections.bakery.ami.plugins.module_utils._errors import BakeryError
+
+
+class PublicShareRefused(BakeryError):
+    """Image block public access refuses the public share asked for, in one or more regions."""
 
 
 def suboptions() -> dict:
@@ -117,6 +122,13 @@ BPA_BLOCKING = "block-new-sharing"
 def is_public(permissions: list) -> bool:
     """Whether the LaunchPermission entries share with everyone (the group all)."""
     return any(entry.get("Group") == "all" for entry in permissions or [])
+
+
+def check_public_share(clients: dict, regions: t.Iterable[str], option: str = "launch_permissions.group_names") -> None:
+    """Raise PublicShareRefused (``errors``: one message per region) if any region refuses a public share."""
+    refusals = public_share_refusals(clients, regions, option)
+    if refusals:
+        raise PublicShareRefused("; ".join(refusals), {"errors": refusals})
 
 
 def public_share_refusals(clients: dict, regions: t.Iterable[str], option: str = "launch_permissions.group_names") -> list:

@@ -341,7 +341,6 @@ errors:
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
-from ansible_collections.bakery.ami.plugins.module_utils import _aws
 from ansible_collections.bakery.ami.plugins.module_utils import _builder
 from ansible_collections.bakery.ami.plugins.module_utils._errors import BakeryError
 
@@ -371,17 +370,12 @@ def main():
     module = AnsibleAWSModule(
         argument_spec=argument_spec, supports_check_mode=True, mutually_exclusive=[("instance_type", "instance_types")]
     )
-    errors = _builder.validate(module.params)
-    if errors:
-        module.fail_json(msg="; ".join(errors), errors=errors)
-
-    builder = _builder.Builder(module.client("ec2"), module.params, module.check_mode, warn=module.warn)
     try:
+        _builder.check(module.params)
+        builder = _builder.Builder(module.client("ec2"), module.params, module.check_mode, warn=module.warn)
         result = builder.run()
-    except BakeryError as e:
+    except BakeryError as e:  # BuilderError, and BakeryAWSError from the AWS calls
         module.fail_json(msg=e.msg, **e.result)
-    except _aws.BakeryAWSError as e:
-        module.fail_json_aws_error(e)
     module.exit_json(**result)
 
 

@@ -258,10 +258,8 @@ def main():
         request = _cleanup.build_request(module.params, module.region, _validate.known_regions())
         clients = _aws.regional_clients(module, "ec2", request.regions)
         result = _cleanup.Cleanup(clients, request, module.check_mode, warn=module.warn).run()
-    except BakeryError as e:
+    except BakeryError as e:  # bad input, and BakeryAWSError from the AWS calls
         module.fail_json(msg=e.msg, **e.result)
-    except _aws.BakeryAWSError as e:
-        module.fail_json_aws_error(e)
     module.exit_json(**result)
 
 

@@ -296,30 +296,20 @@ def main():
     )
     module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True)
 
+    copier = None
     try:
         request = _copy_request.build_request(module.params, module.region, _validate.known_regions())
-    except BakeryError as e:
-        module.fail_json(msg=e.msg, **e.result)
-
-    # Clients are made here, in the main thread; the backend's worker threads only use them.
-    regions = [request.source_region] + [spec.region for spec in request.regions]
-    clients = _aws.regional_clients(module, "ec2", regions)
-    if _share.is_public(request.launch_permissions):
-        try:
-            refusals = _share.public_share_refusals(clients, regions)
-        except _aws.BakeryAWSError as e:
-            module.fail_json_aws_error(e)
-        if refusals:
-            module.fail_json(msg="; ".join(refusals), errors=refusals)
-    copier = _copy.AmiCopier(request, clients, check_mode=module.check_mode)
-    try:
+        # Clients are made here, in the main thread; the backend's worker threads only use them.
+        regions = [request.source_region] + [spec.region for spec in request.regions]
+        clients = _aws.regional_clients(module, "ec2", regions)
+        if _share.is_public(request.launch_permissions):
+            _share.check_public_share(clients, regions)
+        copier = _copy.AmiCopier(request, clients, check_mode=module.check_mode)
         result = copier.run()
-    except BakeryError as e:
-        for warning in copier.warnings:
+    except BakeryError as e:  # InputError, CopyFailed, a refused public share, BakeryAWSError
+        for warning in copier.warnings if copier else ():
             module.warn(warning)
         module.fail_json(msg=e.msg, **_shape(e.result, module))
-    except _aws.BakeryAWSError as e:
-        module.fail_json_aws_error(e)
     for warning in copier.warnings:
         module.warn(warning)
     module.exit_json(**_shape(result, module))

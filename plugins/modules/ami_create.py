@@ -573,107 +573,37 @@ def main():
         mutually_exclusive=[("instance_id", "snapshot_id")],
         required_one_of=[("instance_id", "snapshot_id")],
     )
-    errors = _create.validate(module.params)
-    permissions, share_user_ids = _share.parse(module.params, errors)
-    copy_request = None
-    copy = module.params["copy"]
-    if copy is not None and copy.get("launch_permissions") is None and copy.get("share_snapshots") is None:
-        # the copies are shared as the image is, unless copy says otherwise
-        module.params["copy"] = dict(
-            copy, launch_permissions=module.params["launch_permissions"], share_snapshots=module.params["share_snapshots"],
+    try:
+        request = _create.build_request(module.params, module.region, _validate.known_regions())
+        copy_request = request.copy
+        if copy_request is None:
+            clients = {module.region: module.client("ec2")}
+        else:
+            # one session for the image's region and every destination
+            clients = _aws.regional_clients(module, "ec2", [module.region] + [spec.region for spec in copy_request.regions])
+        _check_public_shares(module.region, clients, request)
+        creator = _create.ImageCreator(
+            clients[module.region], module.region, request, module.check_mode,
+            pending_tags=request.pending_tags,
+            # with copies, the copy step takes them off once every copy is available
+            release_pending=copy_request is None, warn=module.warn,
         )
-    if module.params["copy"] is not None and module.params["pending_tags"] is not None and not errors:
-        # the copies carry the pending tags too, and the copy step takes them off everything
-        module.params["copy"] = dict(module.params["copy"], pending_tags=module.params["pending_tags"])
-    if module.params["copy"] is not None:
-        try:
-            copy_request = _copy_request.request_for_new_image(module.params, module.region, _validate.known_regions())
-        except BakeryError as e:
-            errors.append(e.msg)
-    if errors:
-        module.fail_json(msg="; ".join(errors), errors=errors)
-
-    if copy_request is None:
-        clients = {module.region: module.client("ec2")}
-    else:
-        # one session for the image's region and every destination
-        clients = _aws.regional_clients(module, "ec2", [module.region] + [spec.region for spec in copy_request.regions])
-    try:
-        refusals = _public_share_refusals(module.region, clients, permissions, copy_request)
-    except _aws.BakeryAWSError as e:
-        module.fail_json_aws_error(e)
-    if refusals:
-        module.fail_json(msg="; ".join(refusals), errors=refusals)
-    creator = _create.ImageCreator(
-        clients[module.region], module.region, module.params, module.check_mode,
-        pending_tags=_create.pending_tags(module.params),
-        # with copies, the copy step takes them off once every copy is available
-        release_pending=copy_request is None, warn=module.warn,
-    )
-    try:
         result = creator.run()
-    except BakeryError as e:
+        result = _create.share_image(clients[module.region], result, request, module.check_mode, module.warn)
+        if copy_request is not None:
+            result = _copy.copy_new_image(copy_request, clients, module.region, result, creator.image, module.check_mode, module.warn)
+    except BakeryError as e:  # CreateError, the copy step's CopyStepError, a refused share, BakeryAWSError
         module.fail_json(msg=e.msg, **e.result)
-    except _aws.BakeryAWSError as e:
-        module.fail_json_aws_error(e)
-    try:
-        result = _share_image(module, clients[module.region], result, permissions, share_user_ids)
-    except _aws.BakeryAWSError as e:
-        module.fail_json_aws_error(e)
-    if copy_request is not None:
-        result = _copy_image(module, copy_request, clients, creator, result)
     module.exit_json(**result)
 
 
-def _public_share_refusals(region: str, clients: dict, permissions: list, copy_request) -> list:
-    """Where a public share is asked for, the regions whose image block public access refuses it."""
-    regions = [region] if _share.is_public(permissions) else []
-    if copy_request is not None and _share.is_public(copy_request.launch_permissions):
-        regions += [spec.region for spec in copy_request.regions]
-    return _share.public_share_refusals(clients, regions) if regions else []
-
-
-def _share_image(module, client, result: dict, permissions: list, share_user_ids: list) -> dict:
-    """launch_permissions and share_snapshots on the image in its own region, with the copies' code."""
-    added: dict = {"launch_permissions": [], "snapshot_permissions": {}}
-    if not permissions and not share_user_ids:
-        return dict(result, sharing=added)
-    if result["image_id"] is None:
-        # check mode, image not made yet: all of it would be added
-        added["launch_permissions"] = list(permissions)
-    elif result["state"] != "available" and not module.check_mode:
-        module.warn(
-            f"launch_permissions: image {result['image_id']} is '{result['state']}'; it is shared once available: "
-            "run the task again with wait=true"
-        )
-        return dict(result, sharing=added)
-    else:
-        added = _share.converge(
-            client, result["image_id"], result["snapshot_ids"], permissions, share_user_ids, act=not module.check_mode,
-        )
-    updates = list(result.get("updates") or [])
-    for key in ("launch_permissions", "snapshot_permissions"):
-        if added[key] and key not in updates:
-            updates.append(key)
-    return dict(result, sharing=added, updates=sorted(updates), changed=result["changed"] or _share.changed(added))
-
-
-def _copy_image(module, request, clients: dict, creator, result: dict) -> dict:
-    """The copy option: copy the image at once, in the same task; a failure names the image it leaves."""
-    made = f"image {result['image_id']} in {module.region} is {'adopted' if result['adopted'] else 'made'}"
-    try:
-        copies = _copy.copy_created_image(request, clients, result, creator.image, module.check_mode, module.warn)
-    except _copy_request.InputError as e:
-        module.fail_json(msg=f"{made}, but it cannot be copied: copy: {e}", **result)
-    except _copy.CopyFailed as e:
-        module.fail_json(msg=f"{made}, but copying it failed: {e}", **dict(result, copies=e.result))
-    except _aws.BakeryAWSError as e:
-        module.fail_json_aws_error(e)
-    result = dict(result, copies=copies, changed=result["changed"] or copies["changed"])
-    if not module.check_mode and request.pending_tags and not copies["failed_regions"]:
-        # the copy step took them off the image once every copy was available
-        result["tags"] = {key: value for key, value in result["tags"].items() if key not in request.pending_tags}
-    return result
+def _check_public_shares(region: str, clients: dict, request) -> None:
+    """Where a public share is asked for, fail if the image block public access of a region refuses it."""
+    regions = [region] if _share.is_public(request.launch_permissions) else []
+    if request.copy is not None and _share.is_public(request.copy.launch_permissions):
+        regions += [spec.region for spec in request.copy.regions]
+    if regions:
+        _share.check_public_share(clients, regions)
 
 
 if __name__ == "__main__":

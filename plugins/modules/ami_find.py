@@ -387,17 +387,11 @@ warnings:
            virtualization_type is any (modern deployments use hvm)"]
 """
 
-try:
-    import botocore.exceptions
-except ImportError:
-    pass  # AnsibleAWSModule reports a missing botocore itself.
-
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
 from ansible_collections.bakery.ami.plugins.module_utils import _aws
 from ansible_collections.bakery.ami.plugins.module_utils import _channel
 from ansible_collections.bakery.ami.plugins.module_utils import _find
-from ansible_collections.bakery.ami.plugins.module_utils._aws import BakeryAWSError
 from ansible_collections.bakery.ami.plugins.module_utils._errors import BakeryError
 from ansible_collections.bakery.ami.plugins.module_utils._validate import known_regions
 
@@ -431,30 +425,22 @@ def main():
     regions = module.params["regions"]
     params = dict(module.params)
     channel = None
-    if params.get("channel") is not None:
-        # A channel is the SSM parameter /<prefix>/<family>/<channel> (module_utils/_channel.py).
-        channel, error = _channel.channel_reference("channel", params["channel"])
-        if error:
-            module.fail_json(msg=error)
-        params["ssm_parameter"] = channel
     try:
+        if params.get("channel") is not None:
+            # A channel is the SSM parameter /<prefix>/<family>/<channel> (module_utils/_channel.py).
+            channel, error = _channel.channel_reference("channel", params["channel"])
+            if error:
+                raise _find.FindError(error)
+            params["ssm_parameter"] = channel
         spec = _find.check_options(params, module.region,
                                    known_regions() if regions is not None else None)
-    except BakeryError as e:
-        module.fail_json(msg=_as_channel(e.msg, channel), **e.result)
-
-    # Clients are made here, one per region and service, before the worker threads start.
-    try:
+        # Clients are made here, one per region and service, before the worker threads start.
         ec2 = _aws.regional_clients(module, "ec2", spec.regions)
         ssm = _aws.regional_clients(module, "ssm", spec.regions) if spec.ssm_parameter else {}
         ssm_values = _find.resolve_ssm(ssm, spec)
         outcomes = _find.search(ec2, spec, ssm_values)
-    except BakeryError as e:
+    except BakeryError as e:  # FindError, and BakeryAWSError from the AWS calls (or connecting)
         module.fail_json(msg=_as_channel(e.msg, channel), **e.result)
-    except BakeryAWSError as e:
-        module.fail_json_aws(e, msg="Failed to find images")
-    except (ValueError, botocore.exceptions.BotoCoreError) as e:
-        module.fail_json_aws(e, msg="Couldn't connect to AWS")
 
     result, error = _find.assemble(spec, outcomes)
     if channel:

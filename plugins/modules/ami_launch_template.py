@@ -219,6 +219,7 @@ from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleA
 
 from ansible_collections.bakery.ami.plugins.module_utils import _aws
 from ansible_collections.bakery.ami.plugins.module_utils import _launch_template
+from ansible_collections.bakery.ami.plugins.module_utils._errors import BakeryError
 from ansible_collections.bakery.ami.plugins.module_utils._validate import known_regions
 
 
@@ -237,17 +238,11 @@ def main():
     module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True)
     try:
         request = _launch_template.build_request(module.params, module.region, known_regions())
-    except _launch_template.LaunchTemplateError as e:
-        module.fail_json(msg=e.msg)
-
-    # Clients are made here, in the main thread; the worker threads only use them.
-    clients = _aws.regional_clients(module, "ec2", request.regions)
-    try:
+        # Clients are made here, in the main thread; the worker threads only use them.
+        clients = _aws.regional_clients(module, "ec2", request.regions)
         result = _launch_template.LaunchTemplates(request, clients, check_mode=module.check_mode).run()
-    except _launch_template.LaunchTemplateError as e:
-        module.fail_json(msg=e.msg, **_shape(e.result, module))
-    except _aws.BakeryAWSError as e:
-        module.fail_json_aws_error(e)
+    except BakeryError as e:  # LaunchTemplateError, and BakeryAWSError from the AWS calls
+        module.fail_json(msg=e.msg, **_shape(e.result or {}, module))
     module.exit_json(**_shape(result, module))
 
 

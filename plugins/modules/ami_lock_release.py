@@ -190,11 +190,19 @@ def main():
         supports_check_mode=True,
     )
     params = module.params
+    result: dict = {}
     try:
         plan = plan_lock(params["root"], params["release"], params["ami_name"], params["launch_updates"])
-    except BakeryError as exc:
-        module.fail_json(msg=exc.msg)
+        result = _report(plan, module)
+        if plan.changes and not module.check_mode:
+            apply_plan(plan)
+    except BakeryError as exc:  # ReleaseLockError: bad input, an unreadable or unwritable root
+        module.fail_json(**dict(result, msg=exc.msg, **exc.result))
+    module.exit_json(**result)
 
+
+def _report(plan, module) -> dict:
+    """The result of a plan (and its warnings, told to the user once)."""
     result = dict(
         changed=bool(plan.changes),
         generation=plan.generation,
@@ -212,16 +220,7 @@ def main():
         result["diff"] = diff_of(plan)
     for warning in plan.warnings:
         module.warn(warning)
-    if plan.changes and not module.check_mode:
-        try:
-            apply_plan(plan)
-        except BakeryError as exc:
-            result["msg"] = exc.msg
-            module.fail_json(**result)
-        except OSError as exc:
-            result["msg"] = f"root: writing {exc.filename or params['root']} failed: {exc.strerror}"
-            module.fail_json(**result)
-    module.exit_json(**result)
+    return result
 
 
 if __name__ == "__main__":

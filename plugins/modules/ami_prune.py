@@ -458,24 +458,17 @@ def main():
         supports_check_mode=True,
         required_one_of=[("family", "tags")],
     )
-    errors = _prune.validate(module.params)
-    if errors:
-        module.fail_json(msg="; ".join(errors), errors=errors)
-
-    regions = module.params["regions"] or [module.region]
-    if not regions or not regions[0]:
-        module.fail_json(msg="regions: give the regions to prune in, or set the module's region")
-    clients = _aws.regional_clients(module, "ec2", regions)
-    pruning = module.params["state"] == "present"
-    ssm_clients = _aws.regional_clients(module, "ssm", regions) if pruning else {}
-    rbin_clients = _aws.regional_clients(module, "rbin", regions) if pruning and module.params["recycle_bin_check"] else {}
-    pruner = _prune.Pruner(clients, module.params, module.check_mode, ssm_clients=ssm_clients, rbin_clients=rbin_clients)
     try:
+        request = _prune.build_request(module.params, module.region)
+        regions = request.regions
+        clients = _aws.regional_clients(module, "ec2", regions)
+        pruning = not request.restoring
+        ssm_clients = _aws.regional_clients(module, "ssm", regions) if pruning else {}
+        rbin_clients = _aws.regional_clients(module, "rbin", regions) if pruning and request.recycle_bin_check else {}
+        pruner = _prune.Pruner(clients, request, module.check_mode, ssm_clients=ssm_clients, rbin_clients=rbin_clients)
         result = pruner.run()
-    except BakeryError as e:  # PruneError (bad input, a rule refused) and PartialFailure (a region failed)
+    except BakeryError as e:  # PruneError (bad input, a rule refused), PartialFailure (a region failed), BakeryAWSError
         module.fail_json(msg=e.msg, **e.result)
-    except _aws.BakeryAWSError as e:
-        module.fail_json_aws_error(e)
     module.exit_json(**result)
 
 

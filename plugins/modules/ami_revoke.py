@@ -186,6 +186,7 @@ from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleA
 
 from ansible_collections.bakery.ami.plugins.module_utils import _aws
 from ansible_collections.bakery.ami.plugins.module_utils import _channel
+from ansible_collections.bakery.ami.plugins.module_utils._errors import BakeryError
 from ansible_collections.bakery.ami.plugins.module_utils._validate import known_regions
 
 
@@ -199,18 +200,12 @@ def main():
     module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True)
     try:
         request = _channel.build_revoke_request(module.params, module.region, known_regions())
-    except _channel.ChannelError as e:
-        module.fail_json(msg=e.msg)
-
-    # Clients are made here, in the main thread; the worker threads only use them.
-    ssm = _aws.regional_clients(module, "ssm", request.regions)
-    ec2 = _aws.regional_clients(module, "ec2", request.regions)
-    try:
+        # Clients are made here, in the main thread; the worker threads only use them.
+        ssm = _aws.regional_clients(module, "ssm", request.regions)
+        ec2 = _aws.regional_clients(module, "ec2", request.regions)
         result = _channel.Revoke(request, ssm, ec2, check_mode=module.check_mode).run()
-    except _channel.ChannelError as e:
+    except BakeryError as e:  # ChannelError, and BakeryAWSError from the AWS calls
         module.fail_json(msg=e.msg, **_shape(e.result, module))
-    except _aws.BakeryAWSError as e:
-        module.fail_json_aws_error(e)
     module.exit_json(**_shape(result, module))
 
 

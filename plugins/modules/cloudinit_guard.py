@@ -305,14 +305,41 @@ def main():
     if params["fail_on_unprotected"] and not params["audit"]:
         module.fail_json(msg="fail_on_unprotected: needs audit=true")
 
+    # what the task reports if it fails: nothing before a plan, then what the guard found
+    failure: dict = {}
     try:
         plan = plan_guard(params["root"], params["protect"], params["settings"], params["disable_modules"],
                           params["filename"], params["audit"], params["customized_paths"],
                           params["allow_privileged_settings"])
-    except BakeryError as exc:
-        module.fail_json(msg=str(exc))
+        result = _result(plan)
+        if plan.changed:
+            failure = _failure(result, changed=False, written=False)
+            validated, schema_warnings = validate_schema(plan, module.run_command)
+            result["schema_validated"] = validated
+            for warning in schema_warnings:
+                module.warn(warning)
+        if params["fail_on_unprotected"] and plan.unprotected:
+            module.fail_json(
+                msg="customized_paths: cloud-init will still change %s at first boot; add a protection or "
+                    "settings for them" % ", ".join(
+                        "%s (%s via %s)" % (u["path"], u["module"], u["key"]) for u in plan.unprotected),
+                **_failure(result, changed=False, written=False))
+        for warning in plan.warnings:
+            module.warn(warning)
+        if module._diff and plan.changed:
+            result["diff"] = dict(before=plan.before or "", after=plan.after,
+                                  before_header=plan.path, after_header=plan.path)
+        if plan.changed and not module.check_mode:
+            failure = _failure(result, written=False)
+            write_dropin(plan)
+    except BakeryError as exc:  # GuardError: bad input, an unreadable root, a refused schema, a failed write
+        module.fail_json(msg=exc.msg, **dict(failure, **exc.result))
+    module.exit_json(**result)
 
-    result = dict(
+
+def _result(plan) -> dict:
+    """What the guard found and would do."""
+    return dict(
         changed=plan.changed,
         path=plan.path,
         written=plan.changed,
@@ -323,34 +350,6 @@ def main():
         schema_validated=False,
         cloud_init_version=plan.cloud_init.version_text,
     )
-    if plan.changed:
-        try:
-            validated, schema_warnings = validate_schema(plan, module.run_command)
-        except BakeryError as exc:
-            module.fail_json(msg=exc.msg, **_failure(result, changed=False, written=False))
-        result["schema_validated"] = validated
-        for warning in schema_warnings:
-            module.warn(warning)
-    if params["fail_on_unprotected"] and plan.unprotected:
-        module.fail_json(
-            msg="customized_paths: cloud-init will still change %s at first boot; add a protection or "
-                "settings for them" % ", ".join(
-                    "%s (%s via %s)" % (u["path"], u["module"], u["key"]) for u in plan.unprotected),
-            **_failure(result, changed=False, written=False))
-    for warning in plan.warnings:
-        module.warn(warning)
-    if module._diff and plan.changed:
-        result["diff"] = dict(before=plan.before or "", after=plan.after,
-                              before_header=plan.path, after_header=plan.path)
-    if plan.changed and not module.check_mode:
-        try:
-            write_dropin(plan)
-        except BakeryError as exc:
-            module.fail_json(msg=exc.msg, **_failure(result, written=False))
-        except OSError as exc:
-            module.fail_json(msg="root: writing %s failed: %s" % (plan.path, exc.strerror),
-                             **_failure(result, written=False))
-    module.exit_json(**result)
 
 
 if __name__ == "__main__":

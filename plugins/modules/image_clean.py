@@ -226,9 +226,6 @@ def main():
             failed["diff"] = diff
         failed.setdefault("changed", bool(failed.get("actions")))
         module.fail_json(msg=exc.msg, **failed)
-    except OSError as exc:
-        module.fail_json(msg="image_clean: cannot act on %s under %s: %s"
-                         % (exc.filename or "a file", params["root"], exc.strerror or exc))
     for warning in warnings(result):
         module.warn(warning.replace("image_scan:", "image_clean:", 1))
     if result["cloud_init_clean"].get("rc") not in (None, 0):

@@ -211,11 +211,8 @@ def main():
         if own:
             args["exclude"] = list(args["exclude"] or []) + [own]
         result = scan(params["root"], **args)
-    except BakeryError as exc:
-        module.fail_json(msg=str(exc))
-    except OSError as exc:
-        module.fail_json(msg="image_scan: cannot read %s under %s: %s"
-                         % (exc.filename or "a file", params["root"], exc.strerror or exc))
+    except BakeryError as exc:  # HygieneError: bad input, an unreadable root
+        module.fail_json(msg=exc.msg, **exc.result)
     for warning in warnings(result):
         module.warn(warning)
     if params["fail_on_findings"] and not result["clean"]:

@@ -264,7 +264,7 @@ class NoSleep:
 
 def creator(p, check_mode=False):
     timing = NoSleep()
-    return _create.ImageCreator("client", "us-east-1", p, check_mode, sleep=timing.sleep, clock=timing.clock)
+    return _create.ImageCreator("client", "us-east-1", _create.request_of(p), check_mode, sleep=timing.sleep, clock=timing.clock)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -726,7 +726,7 @@ PENDING = {"bakery:expires-at": "2030-01-01T00:00:00Z"}
 
 def pending_creator(p):
     timing = NoSleep()
-    return _create.ImageCreator("client", "us-east-1", p, False, pending_tags=PENDING, sleep=timing.sleep, clock=timing.clock)
+    return _create.ImageCreator("client", "us-east-1", _create.request_of(p), False, pending_tags=PENDING, sleep=timing.sleep, clock=timing.clock)
 
 
 def tags_of(resource):
@@ -831,7 +831,7 @@ def test_a_snapshot_with_tags_of_its_own_is_counted_before_the_image_is_register
 
 def releasing_creator(p, check_mode=False, warnings=None):
     timing = NoSleep()
-    return _create.ImageCreator("client", "us-east-1", p, check_mode, pending_tags=PENDING, release_pending=True,
+    return _create.ImageCreator("client", "us-east-1", _create.request_of(p), check_mode, pending_tags=PENDING, release_pending=True,
                                 warn=(warnings.append if warnings is not None else None),
                                 sleep=timing.sleep, clock=timing.clock)
 

@@ -438,7 +438,7 @@ def pruner(check_mode=False, rbin=False, **params):
             "deregister": True, "delete_snapshots": True, "protect_in_use": True, "required": False}
     base.update(params)
     # The fake uses the region name as the client.
-    return _prune.Pruner({region: region for region in REGIONS}, base, check_mode, now=NOW,
+    return _prune.Pruner({region: region for region in REGIONS}, _prune.build_request(base, "eu-west-1"), check_mode, now=NOW,
                          ssm_clients={region: f"ssm-{region}" for region in REGIONS},
                          rbin_clients={region: f"rbin-{region}" for region in REGIONS} if rbin else None)
 
@@ -806,7 +806,8 @@ def violations(seed_value):
     problems = []
 
     def run(check_mode):
-        return _prune.Pruner({region: region for region in REGIONS[:2]}, params, check_mode, now=NOW).run()
+        return _prune.Pruner({region: region for region in REGIONS[:2]}, _prune.build_request(params, "eu-west-1"), check_mode,
+                             now=NOW).run()
 
     try:
         predicted = run(True)
@@ -911,7 +912,8 @@ def test_the_random_cases_cover_what_the_property_is_about(random_aws):
         _CURRENT["fake"] = random_world(rng)
         params = random_params(rng)
         try:
-            result = _prune.Pruner({region: region for region in REGIONS[:2]}, params, True, now=NOW).run()
+            result = _prune.Pruner({region: region for region in REGIONS[:2]}, _prune.build_request(params, "eu-west-1"), True,
+                                   now=NOW).run()
         except _prune.PruneError:
             refused += 1
             continue

@@ -63,8 +63,8 @@ def test_options_reach_the_creator_and_the_result_is_returned(capsys):
     seen = {}
 
     def fake_run(self):
-        seen.update(params=self.params, region=self.region, check_mode=self.check_mode)
-        return {"changed": True, "image_id": "ami-0123456789abcdef0", "name": self.params["name"], "state": "available",
+        seen.update(request=self.request, region=self.region, check_mode=self.check_mode)
+        return {"changed": True, "image_id": "ami-0123456789abcdef0", "name": self.request.name, "state": "available",
                 "snapshot_ids": ["snap-0123456789abcdef0"], "tags": {}, "adopted": False}
 
     with patch(CLIENT, return_value=MagicMock()) as client, patch.object(_create.ImageCreator, "run", fake_run):
@@ -74,8 +74,8 @@ def test_options_reach_the_creator_and_the_result_is_returned(capsys):
     assert result["image_id"] == "ami-0123456789abcdef0"
     assert seen["check_mode"] is True
     assert seen["region"] == "us-east-1"
-    assert seen["params"]["reboot"] is True and seen["params"]["imds_support"] == "v2.0"
-    assert seen["params"]["wait"] is True and seen["params"]["wait_timeout"] == 3600
+    assert seen["request"].reboot is True and seen["request"].imds_support == "v2.0"
+    assert seen["request"].wait is True and seen["request"].wait_timeout == 3600
     client.assert_called_once_with("ec2")
 
 
@@ -195,6 +195,23 @@ def test_a_failed_copy_fails_the_task_and_names_the_image_it_leaves(capsys):
     assert "exception" not in result
 
 
+def test_an_aws_error_of_the_copy_step_names_the_image_it_leaves(capsys):
+    cause = botocore.exceptions.ClientError({"Error": {"Code": "UnauthorizedOperation", "Message": "denied"}}, "CopyImage")
+    error = _aws.BakeryAWSError(message="Failed to copy image", exception=cause)
+
+    def fake_run(self):
+        self.image = {"ImageId": CREATED["image_id"], "State": "available"}
+        return dict(CREATED)
+
+    with patch(CLIENTS, return_value={"us-east-1": MagicMock(), "us-west-2": MagicMock()}), \
+            patch.object(_create.ImageCreator, "run", fake_run), patch(COPY_IN, side_effect=error):
+        result = run_main(capsys, **dict(GOOD, copy={"regions": ["us-west-2"]}))
+    assert result["_rc"] == 1
+    assert result["msg"].startswith("image ami-0123456789abcdef0 in us-east-1 is made, but copying it failed: Failed to copy image")
+    assert "UnauthorizedOperation" in result["msg"] and result["error"]["code"] == "UnauthorizedOperation"
+    assert result["image_id"] == CREATED["image_id"]
+
+
 @pytest.mark.parametrize("with_copy", [False, True])
 def test_pending_tags_go_to_the_creator_alone_or_to_the_copy_step_with_copies(capsys, with_copy):
     """Without copies the creator takes them off; with copies they go with the copies (and the copy step
@@ -304,7 +321,7 @@ def test_the_copies_are_shared_as_the_image_unless_copy_says_otherwise(capsys):
     share = {"user_ids": [SHARE_USER]}
     with patch(CLIENTS, return_value={"us-east-1": MagicMock(), "us-west-2": MagicMock()}), \
             patch.object(_create.ImageCreator, "run", fake_run), patch(COPY_IN, side_effect=fake_copy), \
-            patch.object(ami_create, "_share_image", lambda module, client, result, *a: result):
+            patch.object(_create, "share_image", lambda client, result, *a: result):
         run_main(capsys, **dict(GOOD, launch_permissions=share, copy={"regions": ["us-west-2"]}))
         run_main(capsys, **dict(GOOD, launch_permissions=share,
                                 copy={"regions": ["us-west-2"], "launch_permissions": {"group_names": ["all"]}}))

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 
+from ansible_collections.bakery.ami.plugins.module_utils import _image_root
 from ansible_collections.bakery.ami.plugins.module_utils import _release as r
 from ansible_collections.bakery.ami.plugins.modules import ami_lock_release
 
@@ -410,9 +411,10 @@ def test_a_link_at_the_lock_file_is_replaced_not_followed(tree, tmp_path, capsys
 def test_write_failure_is_reported_without_traceback(tree, capsys, monkeypatch):
     root = tree("al2023")
 
-    def refuse(plan):
+    def refuse(self, path, text, **kwargs):
         raise PermissionError(13, "Permission denied", str(root / RELEASEVER))
 
-    monkeypatch.setattr(ami_lock_release, "apply_plan", refuse)
+    # the write fails below apply_plan, which reports it as a ReleaseLockError
+    monkeypatch.setattr(_image_root.ImageRoot, "write_text", refuse)
     result = run_main(capsys, root=str(root))
     assert result["failed"] is True and "Permission denied" in result["msg"] and RELEASEVER in result["msg"]

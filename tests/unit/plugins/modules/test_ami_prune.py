@@ -82,7 +82,7 @@ def test_one_client_per_region_and_check_mode_reaches_the_pruner(capsys):
     seen = {}
 
     def fake_run(self):
-        seen.update(clients=sorted(self.clients), check_mode=self.check_mode, params=self.params)
+        seen.update(clients=sorted(self.clients), check_mode=self.check_mode, request=self.request)
         return {"changed": True, "dry_run": self.check_mode, "regions": {}}
 
     with patch(REGIONAL, side_effect=fake_regional) as regional, patch.object(_prune.Pruner, "run", fake_run):
@@ -90,9 +90,9 @@ def test_one_client_per_region_and_check_mode_reaches_the_pruner(capsys):
     assert result["_rc"] == 0 and result["dry_run"] is True
     assert seen["clients"] == ["eu-west-1", "us-west-2"]
     assert seen["check_mode"] is True
-    assert seen["params"]["deregister"] is True and seen["params"]["delete_snapshots"] is True
-    assert seen["params"]["protect_in_use"] is True and seen["params"]["required"] is False
-    assert seen["params"]["max_deletions"] is None and seen["params"]["prune_without_family"] is False
+    assert seen["request"].deregister is True and seen["request"].delete_snapshots is True
+    assert seen["request"].protect_in_use is True and seen["request"].required is False
+    assert seen["request"].max_deletions is None and seen["request"].prune_without_family is False
     # one client per region and service (EC2, SSM for the in-use checks, Recycle Bin), all made at once
     assert [call.args[1] for call in regional.call_args_list] == ["ec2", "ssm", "rbin"]
     assert all(list(call.args[2]) == ["eu-west-1", "us-west-2"] for call in regional.call_args_list)

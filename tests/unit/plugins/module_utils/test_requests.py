@@ -1,0 +1,195 @@
+# -*- coding: utf-8 -*-
+# Copyright: Contributors to the bakery.ami project
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""build_request of ami_create and ami_prune: valid options make the typed request, every rule
+refuses with a message naming the option (and lists every problem in ``errors``)."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+
+import pytest
+
+from ansible_collections.bakery.ami.plugins.module_utils import _copy_request
+from ansible_collections.bakery.ami.plugins.module_utils import _create
+from ansible_collections.bakery.ami.plugins.module_utils import _prune
+from ansible_collections.bakery.ami.plugins.module_utils._errors import BakeryError
+
+NEXT_YEAR = datetime.datetime.now(datetime.timezone.utc).year + 1
+FUTURE = f"{NEXT_YEAR}-01-31T00:00:00Z"
+INSTANCE = "i-0123456789abcdef0"
+SNAPSHOT = "snap-0123456789abcdef0"
+ACCOUNT = "123456789012"
+
+
+def create_params(**overrides):
+    # what AnsibleModule hands over: every option, defaults filled
+    base = {
+        "name": "web-base 2026.12.06", "description": None, "instance_id": INSTANCE, "reboot": True,
+        "stop_instance": False, "terminate_instance": False, "snapshot_id": None, "architecture": None,
+        "root_device_name": None, "boot_mode": None, "ena_support": None, "tags": None, "snapshot_tags": None,
+        "pending_tags": None, "build_id": None, "imds_support": "v2.0", "deprecate_at": None, "protect": False,
+        "protect_cooldown": False, "launch_permissions": None, "share_snapshots": None,
+        "block_device_mappings": None, "copy": None, "wait": True, "wait_timeout": 3600,
+    }
+    base.update(overrides)
+    return base
+
+
+# ---------------------------------------------------------------------------------------------
+# ami_create
+
+
+def test_create_instance_request_has_the_options_and_the_defaults():
+    request = _create.build_request(create_params(
+        tags={"bakery:family": "web-base"}, build_id="b1", deprecate_at=FUTURE, protect=True, stop_instance=True,
+        block_device_mappings=[{"device_name": "/dev/xvda", "volume_type": "gp3", "volume_size": 16, "iops": 4000}],
+    ), "us-east-1")
+    assert request.name == "web-base 2026.12.06" and request.instance_id == INSTANCE and request.snapshot_id is None
+    assert not request.snapshot_mode and request.root_device == "/dev/xvda"
+    assert request.reboot is True and request.stop_instance is True and request.protect is True
+    assert request.tags == {"bakery:family": "web-base"} and request.snapshot_tags is None and request.build_id == "b1"
+    assert request.deprecate_at == FUTURE and request.wait is True and request.wait_timeout == 3600
+    assert request.block_device_mappings == (_create.Device("/dev/xvda", volume_size=16, volume_type="gp3", iops=4000),)
+    assert request.copy is None and request.pending_tags == {}
+    assert request.launch_permissions == [] and request.share_user_ids == []
+    assert _create.wanted_protection(request) == "enabled-without-cooldown"
+
+
+def test_create_request_is_frozen():
+    request = _create.build_request(create_params())
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        request.name = "other"  # type: ignore[misc]
+
+
+def test_create_snapshot_request_and_its_devices():
+    request = _create.build_request(create_params(
+        instance_id=None, snapshot_id=SNAPSHOT, root_device_name="/dev/sda1", architecture="arm64",
+        block_device_mappings=[{"device_name": "/dev/sdb", "volume_size": 8, "kms_key_id": "alias/images"}],
+    ))
+    assert request.snapshot_mode and request.root_device == "/dev/sda1" and request.architecture == "arm64"
+    device = request.block_device_mappings[0]
+    assert (device.device_name, device.volume_size, device.kms_key_id, device.encrypted) == ("/dev/sdb", 8, "alias/images", None)
+
+
+def test_create_request_shares_and_copies_as_asked():
+    request = _create.build_request(create_params(
+        launch_permissions={"user_ids": [ACCOUNT]}, pending_tags={"bakery:expires-at": FUTURE},
+        copy={"regions": ["us-west-2"]},
+    ), "us-east-1")
+    assert request.launch_permissions == [{"UserId": ACCOUNT}] and request.share_user_ids == [ACCOUNT]
+    assert request.pending_tags == {"bakery:expires-at": FUTURE}
+    assert isinstance(request.copy, _copy_request.CopyRequest)
+    assert [spec.region for spec in request.copy.regions] == ["us-west-2"]
+    # the copies are shared as the image is, and carry the pending tags too
+    assert request.copy.launch_permissions == [{"UserId": ACCOUNT}] and request.copy.share_user_ids == [ACCOUNT]
+    assert request.copy.pending_tags == {"bakery:expires-at": FUTURE}
+
+
+@pytest.mark.parametrize(
+    "overrides,message",
+    [
+        ({"name": "ab"}, "name: AMI names are 3-128 characters"),
+        ({"instance_id": None}, "instance_id or snapshot_id: one of them is required"),
+        ({"snapshot_id": SNAPSHOT}, "instance_id and snapshot_id: give only one of them"),
+        ({"instance_id": "i-xyz"}, "instance_id: 'i-xyz' is not a valid instance ID"),
+        ({"architecture": "arm64"}, "architecture: applies only to images registered from a snapshot (snapshot_id)"),
+        ({"instance_id": None, "snapshot_id": SNAPSHOT, "reboot": False}, "reboot: applies only to images created from an instance"),
+        ({"terminate_instance": True, "wait": False}, "terminate_instance: needs wait=true"),
+        ({"description": "d" * 256}, "description: at most 255 characters, got 256"),
+        ({"build_id": ""}, "build_id: must be 1-256 characters"),
+        ({"deprecate_at": "soon"}, "deprecate_at: 'soon' is not an ISO-8601 time"),
+        ({"wait_timeout": 0}, "wait_timeout: must be at least 1 second, got 0"),
+        ({"protect_cooldown": True}, "protect_cooldown: applies only with protect: true"),
+        ({"tags": {"k": "v"}, "pending_tags": {"k": "v"}}, "pending_tags: 'k' is also in tags"),
+        ({"block_device_mappings": [{"device_name": "/dev/xvda", "volume_type": "gp2", "throughput": 300}]},
+         "block_device_mappings[0].throughput: only gp3 volumes take a throughput"),
+        ({"block_device_mappings": [{"device_name": "/dev/xvda", "volume_size": 0}]},
+         "block_device_mappings[0].volume_size: must be 1-65536 GiB, got 0"),
+        ({"launch_permissions": {"group_names": ["everyone"]}},
+         "launch_permissions.group_names: 'everyone' is not a launch permission group (only 'all')"),
+        ({"share_snapshots": True}, "share_snapshots: sharing snapshots needs launch_permissions.user_ids"),
+        ({"copy": {"regions": ["us-west-2"]}, "wait": False}, "copy: the copies start once the image is available; it needs wait=true"),
+        ({"copy": {"regions": ["us-west-2"], "kms_key_id": "alias/x"}}, "copy.kms_key_id: a KMS key needs encrypted=true"),
+    ],
+)
+def test_create_rule_refuses_naming_the_option(overrides, message):
+    with pytest.raises(_create.CreateError) as caught:
+        _create.build_request(create_params(**overrides), "us-east-1", ["us-east-1", "us-west-2"])
+    assert isinstance(caught.value, BakeryError)
+    assert message in caught.value.msg
+    assert any(message in error for error in caught.value.result["errors"])
+
+
+def test_create_lists_every_problem_at_once():
+    with pytest.raises(_create.CreateError) as caught:
+        _create.build_request(create_params(name="ab", wait_timeout=0, protect_cooldown=True))
+    assert len(caught.value.result["errors"]) == 3
+    assert caught.value.msg == "; ".join(caught.value.result["errors"])
+
+
+# ---------------------------------------------------------------------------------------------
+# ami_prune
+
+
+def prune_params(**overrides):
+    base = {
+        "family": "web-base", "tags": None, "regions": None, "keep_latest": None, "keep_days": None,
+        "deprecate_after_days": None, "deregister": True, "delete_snapshots": True, "protect_in_use": True,
+        "required": False, "max_deletions": None, "prune_without_family": False, "state": "present", "version": None,
+        "disable_after_days": None, "deregister_after_days": None, "deprecate_after_count": None,
+        "disable_after_count": None, "deregister_after_count": None, "lift_protection": False,
+        "keep_launched_within_days": None, "include_shared": False, "recycle_bin_check": True,
+        "recycle_bin_retention_days": None,
+    }
+    base.update(overrides)
+    return base
+
+
+def test_prune_request_has_the_options_and_the_defaults():
+    request = _prune.build_request(prune_params(keep_latest=3, keep_days=30, max_deletions=5), "eu-west-1")
+    assert request.family == "web-base" and request.tags is None
+    assert request.regions == ("eu-west-1",)  # the module's region, when regions is not given
+    assert request.keep_latest == 3 and request.keep_days == 30 and request.max_deletions == 5
+    assert request.deregister and request.delete_snapshots and request.protect_in_use and request.recycle_bin_check
+    assert not request.required and not request.lift_protection and not request.include_shared
+    assert not request.restoring and request.state == "present"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        request.keep_latest = 1  # type: ignore[misc]
+
+
+def test_prune_request_takes_regions_tags_and_restore():
+    request = _prune.build_request(prune_params(
+        family=None, tags={"bakery:family": "web-base", "team": "a"}, regions=["us-west-2", "eu-west-1"],
+        state="restored", version="1.4.0",
+    ), "us-east-1")
+    assert request.regions == ("us-west-2", "eu-west-1") and request.tags == {"bakery:family": "web-base", "team": "a"}
+    assert request.restoring and request.version == "1.4.0"
+
+
+@pytest.mark.parametrize(
+    "overrides,message",
+    [
+        ({"family": None}, "family or tags: one of them is required to select the images"),
+        ({"keep_latest": 0}, "keep_latest: must be at least 1 (the newest image is always kept), got 0"),
+        ({}, "at least one of them is required"),
+        ({"keep_latest": 1, "max_deletions": -1}, "max_deletions: must be a whole number of images from 0 to 100000, got -1"),
+        ({"keep_latest": 1, "regions": ["eu-west-1", "eu-west-1"]}, "regions: a region appears more than once"),
+        ({"keep_latest": 1, "tags": {"bakery:family": "other"}}, "tags: the tag bakery:family is 'other' but family is 'web-base'"),
+        ({"deprecate_after_days": 30, "disable_after_days": 5}, "disable_after_days: 5 days is before deprecate_after_days"),
+        ({"state": "restored"}, "version"),
+    ],
+)
+def test_prune_rule_refuses_naming_the_option(overrides, message):
+    with pytest.raises(_prune.PruneError) as caught:
+        _prune.build_request(prune_params(**overrides), "eu-west-1")
+    assert message in caught.value.msg
+    assert any(message in error for error in caught.value.result["errors"])
+
+
+def test_prune_without_a_region_refuses():
+    with pytest.raises(_prune.PruneError) as caught:
+        _prune.build_request(prune_params(keep_latest=1), None)
+    assert caught.value.msg == "regions: give the regions to prune in, or set the module's region"
