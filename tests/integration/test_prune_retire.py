@@ -50,6 +50,14 @@ STEP = """\
 """
 
 
+COOLDOWN_SECONDS = 30.0
+
+
+def _time_of(text: str) -> datetime.datetime:
+    moment = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=datetime.timezone.utc)
+
+
 def days_ago(days: float) -> str:
     moment = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=days)
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -221,7 +229,8 @@ def test_disable_is_the_last_stage_without_a_deregistration_age(aws, prune):
 
 
 def test_protected_images_stay_unless_lifted_and_a_cooldown_is_waited_for(aws, prune):
-    aws.configure(protection_cooldown=3.0)
+    # Long enough for the check, the run and the rerun below to see it on a busy machine (3 s was not).
+    aws.configure(protection_cooldown=COOLDOWN_SECONDS)
     made = {region: family_images(aws, region, {"plain": 100, "cooldown": 110}) for region in REGIONS}
     for region in REGIONS:
         ec2 = aws.client("ec2", region)
@@ -249,7 +258,9 @@ def test_protected_images_stay_unless_lifted_and_a_cooldown_is_waited_for(aws, p
         assert ids(cooling) == [made[region]["cooldown"][0]] and cooling[0]["until"]
         assert "cooldown that ends at" in reasons(again, region)[made[region]["cooldown"][0]][0]
 
-    time.sleep(3.2)  # the cooldown ends: the next run deregisters the image
+    # the cooldown ends (the latest "until" the rerun reported): the next run deregisters the image
+    ends = max(_time_of(again["regions"][region]["protection_cooldowns"][0]["until"]) for region in REGIONS)
+    time.sleep(max(0.0, (ends - datetime.datetime.now(datetime.timezone.utc)).total_seconds()) + 0.5)
     predicted, done, again = prune([(lift, True), (lift, False), (lift, False)])
     assert_properties(aws, before, made, predicted, done, again)
     for region in REGIONS:
