@@ -12,6 +12,8 @@
 #      until a copy is done), then post-process each (concurrently): tags on the copy and its
 #      snapshots, launch permissions, snapshot createVolumePermission, deprecation
 #   -> once every copy is available, take pending_tags off the source, the copies and snapshots
+#   -> then turn on deregistration protection (protect) where it is not on yet: last, so that a
+#      failed run's rollback never meets a copy it protected
 #   (with max_concurrency below the region count, each worker takes a region from start to end)
 #   -> when any region fails: roll back the copies this run started (never earlier ones).
 #
@@ -34,6 +36,7 @@ from ansible_collections.amazon.aws.plugins.module_utils.tagging import ansible_
 from ansible_collections.bakery.ami.plugins.module_utils import _aws
 from ansible_collections.bakery.ami.plugins.module_utils import _copy_request
 from ansible_collections.bakery.ami.plugins.module_utils import _fanout
+from ansible_collections.bakery.ami.plugins.module_utils import _protect
 from ansible_collections.bakery.ami.plugins.module_utils import _share
 from ansible_collections.bakery.ami.plugins.module_utils import _time
 from ansible_collections.bakery.ami.plugins.module_utils import _validate
@@ -225,6 +228,11 @@ class AmiCopier:
                 changed = self.release_pending() or changed
             except RegionFailed as exc:
                 self.failed["pending_tags"] = str(exc)
+        if not self.failed:
+            try:
+                changed = self.protect() or changed
+            except RegionFailed as exc:
+                self.failed["protect"] = str(exc)
         result = {
             "changed": changed,
             "images": self.images,
@@ -395,6 +403,7 @@ class AmiCopier:
                     "changed": True,
                     "snapshot_ids": [],
                     "tags": self.desired_tags(),
+                    "deregistration_protection": self.request.protection or _protect.OFF,
                 }
             return
         image_id = self.start_copy(plan)
@@ -537,6 +546,52 @@ class AmiCopier:
         if failures:
             raise RegionFailed(
                 "the copies are available but pending_tags could not be removed in "
+                + "; ".join(f"{region}: {error}" for region, error in sorted(failures.items()))
+                + " (run the task again)"
+            )
+        return True
+
+    def protect(self) -> bool:
+        """Deregistration protection on every available copy (and the listed source) that lacks it.
+
+        Only once every region is done, so a rollback never meets a copy this run protected. Each
+        region's entry shows the protection (predicted in check mode) and counts as changed when it
+        was turned on. Returns whether anything was (or, in check mode, would be) turned on.
+        """
+        request = self.request
+        if request.protection is None:
+            return False
+        work = []
+        for region, entry in sorted(self.images.items()):
+            if entry.get("state") == "predicted":
+                entry["deregistration_protection"] = request.protection
+            elif entry.get("state") != _waiter.IMAGE_DONE:
+                self._warn(f"protect: {region}: {entry.get('image_id')} is {entry.get('state')}; it is protected once "
+                           "available (run the task again with wait=true)")
+            elif _protect.needed({"DeregistrationProtection": entry.get("deregistration_protection")}, request.protection):
+                work.append(region)
+        if not work:
+            return False
+        failures: dict = {}
+
+        def turn_on(region: str) -> None:
+            entry = self.images[region]
+            if not self.check_mode:
+                try:
+                    _aws.enable_image_deregistration_protection(
+                        self.clients[region], entry["image_id"], _protect.with_cooldown(request.protection))
+                except _aws.BakeryAWSError as exc:
+                    with self._lock:
+                        failures[region] = str(exc)
+                    return
+            with self._lock:
+                entry["deregistration_protection"] = request.protection
+                entry["changed"] = True
+
+        list(self._map(turn_on, work))
+        if failures:
+            raise RegionFailed(
+                "the copies are available but deregistration protection could not be turned on in "
                 + "; ".join(f"{region}: {error}" for region, error in sorted(failures.items()))
                 + " (run the task again)"
             )
@@ -726,6 +781,7 @@ class AmiCopier:
             "changed": changed,
             "snapshot_ids": snapshot_ids(image),
             "tags": tag_dict(image),
+            "deregistration_protection": _protect.of(image),
         }
 
     def _fail(self, plan: RegionPlan, message: str) -> None:
@@ -757,6 +813,7 @@ class AmiCopier:
             "changed": image_id is not None,
             "snapshot_ids": [],
             "tags": {},
+            "deregistration_protection": None,
         }
 
     def _warn(self, message: str) -> None:

@@ -28,6 +28,7 @@ import datetime
 import typing as t
 
 from ansible_collections.bakery.ami.plugins.module_utils import _aws
+from ansible_collections.bakery.ami.plugins.module_utils import _protect
 from ansible_collections.bakery.ami.plugins.module_utils import _tags
 from ansible_collections.bakery.ami.plugins.module_utils import _time
 from ansible_collections.bakery.ami.plugins.module_utils import _validate
@@ -192,19 +193,8 @@ def validate(params: dict, now: datetime.datetime | None = None) -> list:
     )
     if params.get("wait_timeout") is not None and params["wait_timeout"] < 1:
         errors.append(f"wait_timeout: must be at least 1 second, got {params['wait_timeout']}")
-    if params.get("protect_cooldown") and not params.get("protect"):
-        errors.append("protect_cooldown: applies only with protect: true (it is the cooldown of the protection)")
+    errors.extend(_protect.errors(params))
     return [error for error in errors if error]
-
-
-PROTECTION_OFF = "disabled"
-
-
-def wanted_protection(params: dict) -> str | None:
-    """The DeregistrationProtection the image must show, or None when the task leaves it as it is."""
-    if not params.get("protect"):
-        return None
-    return "enabled-with-cooldown" if params.get("protect_cooldown") else "enabled-without-cooldown"
 
 
 def _pending_errors(params: dict, now: datetime.datetime | None) -> list:
@@ -557,8 +547,8 @@ class ImageCreator:
                 updates["deprecate_at"] = self.deprecate_at
         if self.imds_v2 and image.get("ImdsSupport") != "v2.0":
             updates["imds_support"] = "v2.0"
-        protection = wanted_protection(self.params)
-        if protection is not None and (image.get("DeregistrationProtection") or PROTECTION_OFF) != protection:
+        protection = _protect.needed(image, _protect.wanted(self.params))
+        if protection is not None:
             updates["protection"] = protection
         return updates
 
@@ -621,8 +611,7 @@ class ImageCreator:
         if "deprecate_at" in updates:
             _aws.enable_image_deprecation(self.client, image_id, updates["deprecate_at"])
         if "protection" in updates:
-            _aws.enable_image_deregistration_protection(
-                self.client, image_id, updates["protection"] == "enabled-with-cooldown")
+            _aws.enable_image_deregistration_protection(self.client, image_id, _protect.with_cooldown(updates["protection"]))
 
     # -- the task -------------------------------------------------------------------------------
 
@@ -647,7 +636,7 @@ class ImageCreator:
         imds = "v2.0" if "imds_support" in updates else image.get("ImdsSupport")
         protection = updates.get("protection") or image.get("DeregistrationProtection")
         if not image:
-            protection = wanted_protection(self.params) or PROTECTION_OFF
+            protection = _protect.wanted(self.params) or _protect.OFF
         return {
             "changed": changed,
             "adopted": adopted,

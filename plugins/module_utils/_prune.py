@@ -45,6 +45,7 @@ import datetime
 
 from ansible_collections.bakery.ami.plugins.module_utils import _aws
 from ansible_collections.bakery.ami.plugins.module_utils import _fanout
+from ansible_collections.bakery.ami.plugins.module_utils import _protect
 from ansible_collections.bakery.ami.plugins.module_utils import _time
 from ansible_collections.bakery.ami.plugins.module_utils import _validate
 from ansible_collections.bakery.ami.plugins.module_utils._errors import BakeryError
@@ -56,9 +57,9 @@ KEEP_TAG = "bakery:keep"
 VERSION_TAG = "bakery:version"
 # Every state but terminated: an instance that can still be started (or is going) holds its image.
 IN_USE_STATES = ("pending", "running", "shutting-down", "stopping", "stopped")
-PROTECTION_OFF = "disabled"
-PROTECTION_PLAIN = "enabled-without-cooldown"
-PROTECTION_COOLDOWN = "enabled-with-cooldown"
+PROTECTION_OFF = _protect.OFF
+PROTECTION_PLAIN = _protect.PLAIN
+PROTECTION_COOLDOWN = _protect.COOLDOWN
 COOLING_PREFIX = "disabled-after-"
 # DescribeImageReferences takes at most 10 image IDs a call; GetParameters 10 names.
 REFERENCE_CHUNK = 10
@@ -291,9 +292,7 @@ def _newest_first(image: dict) -> tuple:
     return (_time.parse(image.get("CreationDate")), image["ImageId"])
 
 
-def protection_of(image: dict) -> str:
-    """The image's DeregistrationProtection as DescribeImages shows it (disabled when absent)."""
-    return image.get("DeregistrationProtection") or PROTECTION_OFF
+protection_of = _protect.of
 
 
 def launched_reason(image: dict, now: datetime.datetime, keep_launched_within_days: int | None) -> str | None:

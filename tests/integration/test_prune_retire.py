@@ -279,6 +279,42 @@ def test_an_image_published_with_protect_is_kept_by_prune(aws, prune):
         "deregistration protection is enabled-with-cooldown (lift_protection is false)"]
 
 
+def test_copies_published_with_protect_are_protected_in_every_region_and_kept_by_prune(aws, prune):
+    source, _snapshot = register(aws, "us-east-1", f"{FAMILY} release",
+                                 {"bakery:family": FAMILY, "bakery:version": "r1"}, 0.5)
+    copy = {"source_image_id": source, "region": "us-east-1", "regions": REGIONS[1:], "protect": True}
+    aws.reset_counts()
+    predicted, done, again = prune([(copy, True, "ami_copy"), (copy, False, "ami_copy"), (copy, False, "ami_copy")])
+    assert predicted["changed"] is True and done["changed"] is True and again["changed"] is False, (predicted, done)
+    for result in (predicted, done, again):
+        assert {region: entry["deregistration_protection"] for region, entry in result["images"].items()} == \
+            {region: "enabled-without-cooldown" for region in REGIONS[1:]}
+    copies = {region: entry["image_id"] for region, entry in done["images"].items()}
+    for region, image_id in copies.items():
+        ec2 = aws.client("ec2", region)
+        assert ec2.describe_images(ImageIds=[image_id])["Images"][0]["DeregistrationProtection"] == \
+            "enabled-without-cooldown"
+        attribute = ec2.describe_image_attribute(ImageId=image_id, Attribute="deregistrationProtection")
+        assert attribute["DeregistrationProtection"]["Value"] == "enabled-without-cooldown"
+    # once per copy, in the real run only: check mode and the rerun call nothing
+    assert mutating_calls(aws).get("EnableImageDeregistrationProtection") == 2
+    # ami_prune: a newer version supersedes the copies; it keeps them until told to lift the protection
+    for region, image_id in copies.items():
+        aws.set_image(region, image_id, creation_date=days_ago(100))
+        register(aws, region, f"{FAMILY} newer", {"bakery:family": FAMILY, "bakery:version": "r2"}, 0.1)
+    args = {"family": FAMILY, "keep_latest": 1, "regions": REGIONS[1:], "max_deletions": 2}
+    lift = dict(args, lift_protection=True)
+    kept, predicted, lifted, again = prune([(args, False), (lift, True), (lift, False), (lift, False)])
+    for region, image_id in copies.items():
+        assert kept["regions"][region]["deregistered"] == []
+        why = "deregistration protection is enabled-without-cooldown (lift_protection is false)"
+        assert reasons(kept, region)[image_id] == [why]
+        assert ids(predicted["regions"][region]["deregistered"]) == ids(lifted["regions"][region]["deregistered"]) == \
+            [image_id]
+        assert image_id not in state(aws, region)["images"]
+    assert again["changed"] is False
+
+
 # ---------------------------------------------------------------------------------------------
 # In-use checks
 
