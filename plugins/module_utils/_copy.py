@@ -528,27 +528,16 @@ class AmiCopier:
                 work.append((region, [entry["image_id"]] + list(entry.get("snapshot_ids") or [])))
         if not work or self.check_mode:
             return bool(work)
-        failures: dict = {}
 
-        def untag(item: tuple) -> None:
-            region, resource_ids = item
-            try:
-                _aws.delete_tags(self.clients[region], resource_ids, [{"Key": key} for key in keys])
-            except _aws.BakeryAWSError as exc:
-                with self._lock:
-                    failures[region] = str(exc)
+        def untag(region: str, resource_ids: list) -> None:
+            _aws.delete_tags(self.clients[region], resource_ids, [{"Key": key} for key in keys])
 
-        list(self._map(untag, work))
+        failures = self._last_step(untag, work)
         for region, entry in self.images.items():
             if region not in failures:
                 for key in keys:
                     entry["tags"].pop(key, None)
-        if failures:
-            raise RegionFailed(
-                "the copies are available but pending_tags could not be removed in "
-                + "; ".join(f"{region}: {error}" for region, error in sorted(failures.items()))
-                + " (run the task again)"
-            )
+        self._raise_failures(failures, "pending_tags could not be removed")
         return True
 
     def protect(self) -> bool:
@@ -569,33 +558,43 @@ class AmiCopier:
                 self._warn(f"protect: {region}: {entry.get('image_id')} is {entry.get('state')}; it is protected once "
                            "available (run the task again with wait=true)")
             elif _protect.needed({"DeregistrationProtection": entry.get("deregistration_protection")}, request.protection):
-                work.append(region)
+                work.append((region, entry))
         if not work:
             return False
-        failures: dict = {}
 
-        def turn_on(region: str) -> None:
-            entry = self.images[region]
+        def turn_on(region: str, entry: dict) -> None:
             if not self.check_mode:
-                try:
-                    _aws.enable_image_deregistration_protection(
-                        self.clients[region], entry["image_id"], _protect.with_cooldown(request.protection))
-                except _aws.BakeryAWSError as exc:
-                    with self._lock:
-                        failures[region] = str(exc)
-                    return
+                _aws.enable_image_deregistration_protection(
+                    self.clients[region], entry["image_id"], _protect.with_cooldown(request.protection))
             with self._lock:
                 entry["deregistration_protection"] = request.protection
                 entry["changed"] = True
 
-        list(self._map(turn_on, work))
+        self._raise_failures(self._last_step(turn_on, work), "deregistration protection could not be turned on")
+        return True
+
+    def _last_step(self, step: t.Callable, work: list) -> dict:
+        """step(region, item) for every (region, item) of work at once; {region: error} of the AWS calls that failed."""
+        failures: dict = {}
+
+        def guarded(pair: tuple) -> None:
+            try:
+                step(*pair)
+            except _aws.BakeryAWSError as exc:
+                with self._lock:
+                    failures[pair[0]] = str(exc)
+
+        list(self._map(guarded, work))
+        return failures
+
+    @staticmethod
+    def _raise_failures(failures: dict, what: str) -> None:
         if failures:
             raise RegionFailed(
-                "the copies are available but deregistration protection could not be turned on in "
+                f"the copies are available but {what} in "
                 + "; ".join(f"{region}: {error}" for region, error in sorted(failures.items()))
                 + " (run the task again)"
             )
-        return True
 
     # -- AWS steps --------------------------------------------------------------------------------
 
