@@ -339,7 +339,8 @@ class AmiCopier:
                 request = self.request
                 if (request.launch_permissions or request.share_user_ids) and self.source.get("State") == "available":
                     added = _share.converge(plan.client, self.source["ImageId"], snapshot_ids(self.source),
-                                            request.launch_permissions, request.share_user_ids, not self.check_mode)
+                                            request.launch_permissions, request.share_user_ids, not self.check_mode,
+                                            tags=self.source_tags)
                     shared = _share.changed(added)
                 self.images[plan.region] = self._entry(self.source, changed=shared)
         work = [plan for plan in plans if plan.action != "source"]
@@ -724,7 +725,8 @@ class AmiCopier:
                 if act:
                     _aws.create_tags(client, needing, ansible_dict_to_boto3_tag_list(snapshot_todo))
 
-        added = _share.converge(client, image_id, snaps, request.launch_permissions, request.share_user_ids, act)
+        added = _share.converge(client, image_id, snaps, request.launch_permissions, request.share_user_ids, act,
+                                tags=tag_dict(image))
         if _share.changed(added):
             changed = True
 

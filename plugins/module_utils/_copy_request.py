@@ -339,8 +339,10 @@ def client_token(source_region: str, source_image_id: str, region: str, name: st
 
 
 def user_tags(tags: dict) -> dict:
-    """Tags a copy may inherit: not AWS's own (aws:, in any case) and not our bookkeeping tags."""
-    return {key: value for key, value in tags.items() if not key.lower().startswith("aws:") and key not in MANAGED_TAGS}
+    """Tags a copy may inherit: not AWS's own (aws:, in any case), not our bookkeeping tags, and not the
+    source's sharing record (each copy records its own sharing)."""
+    return {key: value for key, value in tags.items()
+            if not key.lower().startswith("aws:") and key not in MANAGED_TAGS and not _share.is_record_key(key)}
 
 
 def copy_tag_sources(tags: dict, pending_tags: dict, source_tags: dict | None = None, copy_tags: bool = True) -> list:

@@ -643,12 +643,13 @@ def _public_share_refusals(region: str, clients: dict, permissions: list, copy_r
 
 def _share_image(module, client, result: dict, permissions: list, share_user_ids: list) -> dict:
     """launch_permissions and share_snapshots on the image in its own region, with the copies' code."""
-    added: dict = {"launch_permissions": [], "snapshot_permissions": {}}
+    added: dict = {"launch_permissions": [], "snapshot_permissions": {}, "sharing_record": {}}
     if not permissions and not share_user_ids:
         return dict(result, sharing=added)
     if result["image_id"] is None:
-        # check mode, image not made yet: all of it would be added
+        # check mode, image not made yet: all of it would be added, and recorded
         added["launch_permissions"] = list(permissions)
+        added["sharing_record"] = _share.record_tags(permissions, share_user_ids if result["snapshot_ids"] else ())
     elif result["state"] != "available" and not module.check_mode:
         module.warn(
             f"launch_permissions: image {result['image_id']} is '{result['state']}'; it is shared once available: "
@@ -658,12 +659,16 @@ def _share_image(module, client, result: dict, permissions: list, share_user_ids
     else:
         added = _share.converge(
             client, result["image_id"], result["snapshot_ids"], permissions, share_user_ids, act=not module.check_mode,
+            tags=result["tags"],
         )
     updates = list(result.get("updates") or [])
-    for key in ("launch_permissions", "snapshot_permissions"):
+    for key in ("launch_permissions", "snapshot_permissions", "sharing_record"):
         if added[key] and key not in updates:
             updates.append(key)
-    return dict(result, sharing=added, updates=sorted(updates), changed=result["changed"] or _share.changed(added))
+    tags = dict(result["tags"], **added["sharing_record"])
+    tags = {key: value for key, value in tags.items() if value or not _share.is_record_key(key)}
+    return dict(result, tags=tags, sharing=added, updates=sorted(updates),
+                changed=result["changed"] or _share.changed(added))
 
 
 def _copy_image(module, request, clients: dict, creator, result: dict) -> dict:

@@ -495,8 +495,10 @@ def test_copies_every_region_with_tags_permissions_and_deprecation(world, source
         client = world.regions[region]
         entry = result["images"][region]
         assert entry["state"] == "available" and entry["changed"] is True
-        assert entry["tags"] == expected_tags
-        assert client.tags_of(entry["image_id"]) == expected_tags
+        # each copy records its own sharing (the image's tags, not its snapshots')
+        record = {"bakery:shared-with": "111122223333+snapshots 111122223333:organization/o-abcdefghij"}
+        assert entry["tags"] == dict(expected_tags, **record)
+        assert client.tags_of(entry["image_id"]) == dict(expected_tags, **record)
         (snapshot_id,) = entry["snapshot_ids"]
         assert client.tags_of(snapshot_id) == expected_tags
         assert client.launch[entry["image_id"]] == [
