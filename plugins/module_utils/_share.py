@@ -162,7 +162,8 @@ def converge(client, image_id: str, snapshot_ids: t.Iterable[str], permissions: 
     """
     added: dict = {"launch_permissions": [], "snapshot_permissions": {}, "sharing_record": {}}
     recording = tags is not None
-    has_record = recording and any(is_record_key(key) for key in tags)
+    tags = tags or {}
+    has_record = any(is_record_key(key) for key in tags)
     if not permissions and not share_user_ids and not has_record:
         return added
     current = _aws.describe_image_attribute(client, image_id, "launchPermission").get("LaunchPermissions") or []
