@@ -391,12 +391,56 @@ def test_restore_enables_a_disabled_version_everywhere_and_refuses_what_is_not_d
     assert predicted["changed"] is True and done["changed"] is True
     assert {r: ids(p["restored"]) for r, p in predicted["regions"].items()} == \
         {r: ids(p["restored"]) for r, p in done["regions"].items()} == {r: [made[r]["v1"][0]] for r in REGIONS}
-    assert "must be re-shared" in done["launch_permissions"]
+    assert "must be re-shared" in done["launch_permissions"]  # registered by hand: no sharing record
     for region in REGIONS:
         assert state(aws, region)["images"][made[region]["v1"][0]][0] == "available"
-    # the image is no longer disabled: restoring it again is refused before any change
-    assert again["failed"] is True and "only a disabled image can be restored" in again["msg"]
+    # restored (bakery:restored-at): the rerun changes nothing
+    assert again["changed"] is False and not again.get("failed"), again
     assert mutating_calls(aws) == {"EnableImage": 3}
+    # an image that was never disabled is refused before any change
+    (never,) = prune([({"family": FAMILY, "state": "restored", "version": "9"}, False)])
+    assert never["failed"] is True and "only a disabled image can be restored" in never["msg"]
+    assert mutating_calls(aws) == {"EnableImage": 3}
+
+
+def test_restore_shares_a_version_again_from_the_tags_its_copies_recorded(aws, prune):
+    source, _snapshot = register(aws, "us-east-1", f"{FAMILY} shared",
+                                 {"bakery:family": FAMILY, "bakery:version": "s1"}, 0.5)
+    org = "arn:aws:organizations::111122223333:organization/o-abcdefghij"
+    share = {"user_ids": [OTHER_ACCOUNT], "org_arns": [org]}
+    copy = {"source_image_id": source, "region": "us-east-1", "regions": REGIONS, "launch_permissions": share}
+    (copied,) = prune([(copy, False, "ami_copy")])
+    assert not copied.get("failed"), copied
+    images = {region: entry["image_id"] for region, entry in copied["images"].items()}
+    wanted = [{"UserId": OTHER_ACCOUNT}, {"OrganizationArn": org}]
+
+    def launch(region: str) -> list:
+        found = aws.client("ec2", region).describe_image_attribute(ImageId=images[region], Attribute="launchPermission")
+        return sorted(map(str, found["LaunchPermissions"]))
+
+    for region, image_id in images.items():
+        ec2 = aws.client("ec2", region)
+        tags = {t["Key"]: t["Value"] for t in ec2.describe_images(ImageIds=[image_id])["Images"][0]["Tags"]}
+        assert tags["bakery:shared-with"] == f"111122223333:organization/o-abcdefghij {OTHER_ACCOUNT}+snapshots"
+        ec2.disable_image(ImageId=image_id)
+        assert launch(region) == []
+    restore = {"family": FAMILY, "state": "restored", "version": "s1"}
+    aws.reset_counts()
+    predicted, done, again = prune([(restore, True), (restore, False), (restore, False)])
+    assert predicted["changed"] is True and done["changed"] is True and again["changed"] is False, (predicted, done)
+    assert predicted["regions"] == done["regions"]
+    assert done["launch_permissions"] == "shared again as their bakery:shared-with tags record"
+    for region, image_id in images.items():
+        assert ids(done["regions"][region]["restored"]) == ids(done["regions"][region]["reshared"]) == [image_id]
+        assert launch(region) == sorted(map(str, wanted))
+        snapshots = copied["images"][region]["snapshot_ids"]
+        for snapshot_id in snapshots:
+            users = aws.client("ec2", region).describe_snapshot_attribute(
+                SnapshotId=snapshot_id, Attribute="createVolumePermission")["CreateVolumePermissions"]
+            assert {"UserId": OTHER_ACCOUNT} in users
+        assert not again["regions"][region]["restored"] and not again["regions"][region]["reshared"]
+    # one EnableImage and one ModifyImageAttribute per region, in the real run only
+    assert mutating_calls(aws) == {"EnableImage": 3, "ModifyImageAttribute": 3}
 
 
 @pytest.mark.parametrize("args,fragment", [
