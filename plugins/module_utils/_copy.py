@@ -12,6 +12,8 @@
 #      until a copy is done), then post-process each (concurrently): tags on the copy and its
 #      snapshots, launch permissions, snapshot createVolumePermission, deprecation
 #   -> once every copy is available, take pending_tags off the source, the copies and snapshots
+#   -> then turn on deregistration protection (protect) where it is not on yet: last, so that a
+#      failed run's rollback never meets a copy it protected
 #   (with max_concurrency below the region count, each worker takes a region from start to end)
 #   -> when any region fails: roll back the copies this run started (never earlier ones).
 #
@@ -34,6 +36,7 @@ from ansible_collections.amazon.aws.plugins.module_utils.tagging import ansible_
 from ansible_collections.bakery.ami.plugins.module_utils import _aws
 from ansible_collections.bakery.ami.plugins.module_utils import _copy_request
 from ansible_collections.bakery.ami.plugins.module_utils import _fanout
+from ansible_collections.bakery.ami.plugins.module_utils import _protect
 from ansible_collections.bakery.ami.plugins.module_utils import _share
 from ansible_collections.bakery.ami.plugins.module_utils import _time
 from ansible_collections.bakery.ami.plugins.module_utils import _validate
@@ -250,6 +253,11 @@ class AmiCopier:
                 changed = self.release_pending() or changed
             except RegionFailed as exc:
                 self.failed["pending_tags"] = str(exc)
+        if not self.failed:
+            try:
+                changed = self.protect() or changed
+            except RegionFailed as exc:
+                self.failed["protect"] = str(exc)
         result = {
             "changed": changed,
             "images": self.images,
@@ -356,7 +364,8 @@ class AmiCopier:
                 request = self.request
                 if (request.launch_permissions or request.share_user_ids) and self.source.get("State") == "available":
                     added = _share.converge(plan.client, self.source["ImageId"], snapshot_ids(self.source),
-                                            request.launch_permissions, request.share_user_ids, not self.check_mode)
+                                            request.launch_permissions, request.share_user_ids, not self.check_mode,
+                                            tags=self.source_tags)
                     shared = _share.changed(added)
                 self.images[plan.region] = self._entry(self.source, changed=shared)
         work = [plan for plan in plans if plan.action != "source"]
@@ -420,6 +429,7 @@ class AmiCopier:
                     "changed": True,
                     "snapshot_ids": [],
                     "tags": self.desired_tags(),
+                    "deregistration_protection": self.request.protection or _protect.OFF,
                 }
             return
         image_id = self.start_copy(plan)
@@ -544,28 +554,73 @@ class AmiCopier:
                 work.append((region, [entry["image_id"]] + list(entry.get("snapshot_ids") or [])))
         if not work or self.check_mode:
             return bool(work)
-        failures: dict = {}
 
-        def untag(item: tuple) -> None:
-            region, resource_ids = item
-            try:
-                _aws.delete_tags(self.clients[region], resource_ids, [{"Key": key} for key in keys])
-            except _aws.BakeryAWSError as exc:
-                with self._lock:
-                    failures[region] = str(exc)
+        def untag(region: str, resource_ids: list) -> None:
+            _aws.delete_tags(self.clients[region], resource_ids, [{"Key": key} for key in keys])
 
-        list(self._map(untag, work))
+        failures = self._last_step(untag, work)
         for region, entry in self.images.items():
             if region not in failures:
                 for key in keys:
                     entry["tags"].pop(key, None)
+        self._raise_failures(failures, "pending_tags could not be removed")
+        return True
+
+    def protect(self) -> bool:
+        """Deregistration protection on every available copy (and the listed source) that lacks it.
+
+        Only once every region is done, so a rollback never meets a copy this run protected. Each
+        region's entry shows the protection (predicted in check mode) and counts as changed when it
+        was turned on. Returns whether anything was (or, in check mode, would be) turned on.
+        """
+        request = self.request
+        if request.protection is None:
+            return False
+        work = []
+        for region, entry in sorted(self.images.items()):
+            if entry.get("state") == "predicted":
+                entry["deregistration_protection"] = request.protection
+            elif entry.get("state") != _waiter.IMAGE_DONE:
+                self._warn(f"protect: {region}: {entry.get('image_id')} is {entry.get('state')}; it is protected once "
+                           "available (run the task again with wait=true)")
+            elif _protect.needed({"DeregistrationProtection": entry.get("deregistration_protection")}, request.protection):
+                work.append((region, entry))
+        if not work:
+            return False
+
+        def turn_on(region: str, entry: dict) -> None:
+            if not self.check_mode:
+                _aws.enable_image_deregistration_protection(
+                    self.clients[region], entry["image_id"], _protect.with_cooldown(request.protection))
+            with self._lock:
+                entry["deregistration_protection"] = request.protection
+                entry["changed"] = True
+
+        self._raise_failures(self._last_step(turn_on, work), "deregistration protection could not be turned on")
+        return True
+
+    def _last_step(self, step: t.Callable, work: list) -> dict:
+        """step(region, item) for every (region, item) of work at once; {region: error} of the AWS calls that failed."""
+        failures: dict = {}
+
+        def guarded(pair: tuple) -> None:
+            try:
+                step(*pair)
+            except _aws.BakeryAWSError as exc:
+                with self._lock:
+                    failures[pair[0]] = str(exc)
+
+        list(self._map(guarded, work))
+        return failures
+
+    @staticmethod
+    def _raise_failures(failures: dict, what: str) -> None:
         if failures:
             raise RegionFailed(
-                "the copies are available but pending_tags could not be removed in "
+                f"the copies are available but {what} in "
                 + "; ".join(f"{region}: {error}" for region, error in sorted(failures.items()))
                 + " (run the task again)"
             )
-        return True
 
     # -- AWS steps --------------------------------------------------------------------------------
 
@@ -695,7 +750,8 @@ class AmiCopier:
                 if act:
                     _aws.create_tags(client, needing, ansible_dict_to_boto3_tag_list(snapshot_todo))
 
-        added = _share.converge(client, image_id, snaps, request.launch_permissions, request.share_user_ids, act)
+        added = _share.converge(client, image_id, snaps, request.launch_permissions, request.share_user_ids, act,
+                                tags=tag_dict(image))
         if _share.changed(added):
             changed = True
 
@@ -751,6 +807,7 @@ class AmiCopier:
             "changed": changed,
             "snapshot_ids": snapshot_ids(image),
             "tags": tag_dict(image),
+            "deregistration_protection": _protect.of(image),
         }
 
     def _fail(self, plan: RegionPlan, message: str) -> None:
@@ -782,6 +839,7 @@ class AmiCopier:
             "changed": image_id is not None,
             "snapshot_ids": [],
             "tags": {},
+            "deregistration_protection": None,
         }
 
     def _warn(self, message: str) -> None:

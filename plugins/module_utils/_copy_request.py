@@ -16,6 +16,7 @@ import datetime
 import hashlib
 import typing as t
 
+from ansible_collections.bakery.ami.plugins.module_utils import _protect
 from ansible_collections.bakery.ami.plugins.module_utils import _share
 from ansible_collections.bakery.ami.plugins.module_utils import _tags
 from ansible_collections.bakery.ami.plugins.module_utils import _validate
@@ -60,6 +61,7 @@ class CopyRequest:
     launch_permissions: list[dict] = dataclasses.field(default_factory=list)  # LaunchPermission entries
     share_user_ids: list[str] = dataclasses.field(default_factory=list)  # accounts the snapshots are shared with
     deprecate_at: datetime.datetime | None = None
+    protection: str | None = None  # the DeregistrationProtection every copy gets (None: left as it is)
     wait: bool = True
     wait_timeout: float = 3600
     max_concurrency: int | None = None
@@ -196,6 +198,8 @@ def build_request(
         deprecate_at, error = _validate.future_time("deprecate_at", params["deprecate_at"], now)
         _add(errors, error)
 
+    errors.extend(_protect.errors(params))
+
     wait_timeout = params.get("wait_timeout")
     if wait_timeout is None:
         wait_timeout = 3600
@@ -225,6 +229,7 @@ def build_request(
         launch_permissions=permissions,
         share_user_ids=share_user_ids,
         deprecate_at=deprecate_at,
+        protection=_protect.wanted(params),
         wait=True if wait is None else bool(wait),
         wait_timeout=float(wait_timeout),
         max_concurrency=max_concurrency,
@@ -245,6 +250,8 @@ def copy_suboptions() -> dict:
         pending_tags=dict(type="dict"),
         **_share.suboptions(),
         deprecate_at=dict(type="str"),
+        # not given (None) is false for ami_copy; ami_create's copy then takes the image's own setting
+        **_protect.suboptions(default=None),
         max_concurrency=dict(type="int"),
         rollback_on_failure=dict(type="bool", default=True),
     )
@@ -265,6 +272,10 @@ def request_for_new_image(params: dict, region: str | None, known_regions: t.Ite
     if not params.get("wait", True):
         errors.append("copy: the copies start once the image is available; it needs wait=true")
     copy = dict(params.get("copy") or {})
+    if copy.get("protect") is None:
+        # the copies are protected as the image is, unless copy says otherwise
+        copy["protect"] = params.get("protect")
+        copy["protect_cooldown"] = params.get("protect_cooldown")
     clash = sorted(set(copy.get("pending_tags") or {}) & set(params.get("tags") or {}))
     if clash:
         errors.append(f"copy.pending_tags: '{clash[0]}' is also in tags; a tag is either kept or removed when done, not both")
@@ -297,14 +308,16 @@ def predict_for_new_source(request: CopyRequest, name: str, tags: dict) -> dict:
     for spec in request.regions:
         if spec.region == request.source_region:
             images[spec.region] = {"image_id": None, "name": name, "state": "predicted", "changed": True,
-                                   "snapshot_ids": [], "tags": dict(tags)}
+                                   "snapshot_ids": [], "tags": dict(tags),
+                                   "deregistration_protection": request.protection or _protect.OFF}
             continue
         copy_tags = user_tags(tags) if request.copy_tags else {}
         copy_tags.update(request.tags)
         copy_tags.update(request.pending_tags)
         copy_tags[SOURCE_NAME_TAG] = name
         images[spec.region] = {"image_id": None, "name": spec.name or request.name or name, "state": "predicted",
-                               "changed": True, "snapshot_ids": [], "tags": copy_tags}
+                               "changed": True, "snapshot_ids": [], "tags": copy_tags,
+                               "deregistration_protection": request.protection or _protect.OFF}
     return {"changed": bool(images), "images": images, "failed_regions": {}}
 
 
@@ -326,8 +339,10 @@ def client_token(source_region: str, source_image_id: str, region: str, name: st
 
 
 def user_tags(tags: dict) -> dict:
-    """Tags a copy may inherit: not AWS's own (aws:, in any case) and not our bookkeeping tags."""
-    return {key: value for key, value in tags.items() if not key.lower().startswith("aws:") and key not in MANAGED_TAGS}
+    """Tags a copy may inherit: not AWS's own (aws:, in any case), not our bookkeeping tags, and not the
+    source's sharing record (each copy records its own sharing)."""
+    return {key: value for key, value in tags.items()
+            if not key.lower().startswith("aws:") and key not in MANAGED_TAGS and not _share.is_record_key(key)}
 
 
 def copy_tag_sources(tags: dict, pending_tags: dict, source_tags: dict | None = None, copy_tags: bool = True) -> list:

@@ -30,6 +30,7 @@ import typing as t
 
 from ansible_collections.bakery.ami.plugins.module_utils import _aws
 from ansible_collections.bakery.ami.plugins.module_utils import _copy_request
+from ansible_collections.bakery.ami.plugins.module_utils import _protect
 from ansible_collections.bakery.ami.plugins.module_utils import _share
 from ansible_collections.bakery.ami.plugins.module_utils import _tags
 from ansible_collections.bakery.ami.plugins.module_utils import _time
@@ -195,19 +196,13 @@ def validate(params: dict, now: datetime.datetime | None = None) -> list:
     )
     if params.get("wait_timeout") is not None and params["wait_timeout"] < 1:
         errors.append(f"wait_timeout: must be at least 1 second, got {params['wait_timeout']}")
-    if params.get("protect_cooldown") and not params.get("protect"):
-        errors.append("protect_cooldown: applies only with protect: true (it is the cooldown of the protection)")
+    errors.extend(_protect.errors(params))
     return [error for error in errors if error]
-
-
-PROTECTION_OFF = "disabled"
 
 
 def wanted_protection(request: CreateRequest) -> str | None:
     """The DeregistrationProtection the image must show, or None when the task leaves it as it is."""
-    if not request.protect:
-        return None
-    return "enabled-with-cooldown" if request.protect_cooldown else "enabled-without-cooldown"
+    return _protect.wanted({"protect": request.protect, "protect_cooldown": request.protect_cooldown})
 
 
 def _pending_errors(params: dict, now: datetime.datetime | None) -> list:
@@ -690,8 +685,8 @@ class ImageCreator:
                 updates["deprecate_at"] = self.deprecate_at
         if self.imds_v2 and image.get("ImdsSupport") != "v2.0":
             updates["imds_support"] = "v2.0"
-        protection = wanted_protection(self.request)
-        if protection is not None and (image.get("DeregistrationProtection") or PROTECTION_OFF) != protection:
+        protection = _protect.needed(image, wanted_protection(self.request))
+        if protection is not None:
             updates["protection"] = protection
         return updates
 
@@ -754,8 +749,7 @@ class ImageCreator:
         if "deprecate_at" in updates:
             _aws.enable_image_deprecation(self.client, image_id, updates["deprecate_at"])
         if "protection" in updates:
-            _aws.enable_image_deregistration_protection(
-                self.client, image_id, updates["protection"] == "enabled-with-cooldown")
+            _aws.enable_image_deregistration_protection(self.client, image_id, _protect.with_cooldown(updates["protection"]))
 
     # -- the task -------------------------------------------------------------------------------
 
@@ -780,7 +774,7 @@ class ImageCreator:
         imds = "v2.0" if "imds_support" in updates else image.get("ImdsSupport")
         protection = updates.get("protection") or image.get("DeregistrationProtection")
         if not image:
-            protection = wanted_protection(self.request) or PROTECTION_OFF
+            protection = wanted_protection(self.request) or _protect.OFF
         return {
             "changed": changed,
             "adopted": adopted,
@@ -860,14 +854,16 @@ class ImageCreator:
 
 
 def share_image(client, result: dict, request: CreateRequest, check_mode: bool, warn: t.Callable[[str], None]) -> dict:
-    """launch_permissions and share_snapshots on the image in its own region, with the copies' code."""
+    """launch_permissions and share_snapshots on the image in its own region, with the copies' code, and the
+    record of whom it is shared with (bakery:shared-with)."""
     permissions, share_user_ids = request.launch_permissions, request.share_user_ids
-    added: dict = {"launch_permissions": [], "snapshot_permissions": {}}
+    added: dict = {"launch_permissions": [], "snapshot_permissions": {}, "sharing_record": {}}
     if not permissions and not share_user_ids:
         return dict(result, sharing=added)
     if result["image_id"] is None:
-        # check mode, image not made yet: all of it would be added
+        # check mode, image not made yet: all of it would be added, and recorded
         added["launch_permissions"] = list(permissions)
+        added["sharing_record"] = _share.record_tags(permissions, share_user_ids if result["snapshot_ids"] else ())
     elif result["state"] != "available" and not check_mode:
         warn(
             f"launch_permissions: image {result['image_id']} is '{result['state']}'; it is shared once available: "
@@ -877,9 +873,13 @@ def share_image(client, result: dict, request: CreateRequest, check_mode: bool, 
     else:
         added = _share.converge(
             client, result["image_id"], result["snapshot_ids"], permissions, share_user_ids, act=not check_mode,
+            tags=result["tags"],
         )
     updates = list(result.get("updates") or [])
-    for key in ("launch_permissions", "snapshot_permissions"):
+    for key in ("launch_permissions", "snapshot_permissions", "sharing_record"):
         if added[key] and key not in updates:
             updates.append(key)
-    return dict(result, sharing=added, updates=sorted(updates), changed=result["changed"] or _share.changed(added))
+    tags = dict(result["tags"], **added["sharing_record"])
+    tags = {key: value for key, value in tags.items() if value or not _share.is_record_key(key)}
+    return dict(result, tags=tags, sharing=added, updates=sorted(updates),
+                changed=result["changed"] or _share.changed(added))

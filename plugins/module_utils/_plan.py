@@ -23,7 +23,7 @@ import ipaddress
 import re
 import typing as t
 
-from ansible_collections.bakery.ami.plugins.module_utils import _customize, _tags, _time, _validate
+from ansible_collections.bakery.ami.plugins.module_utils import _customize, _protect, _tags, _time, _validate
 from ansible_collections.bakery.ami.plugins.module_utils._errors import BakeryError
 
 
@@ -106,6 +106,9 @@ OPTIONS: t.Dict[str, t.Tuple[str, t.Any]] = {
     "bake_share_org_arns": ("list", []),
     "bake_share_org_unit_arns": ("list", []),
     "bake_deprecate_days": ("int", 0),
+    # deregistration protection of the new image and every copy (ami_create and ami_copy protect)
+    "bake_protect": ("bool", False),
+    "bake_protect_cooldown": ("bool", False),
     "bake_keep_latest": ("int", 0),
     "bake_keep_days": ("int", 0),
     "bake_prune_deprecate_after_days": ("int", 0),
@@ -398,6 +401,9 @@ def validate(values: dict, context: Context) -> None:
                  "bake_cache_dir", "bake_local_cache_dir", "bake_local_tools_dir"):
         if v[name] and not _ABSOLUTE.fullmatch(v[name]):
             _fail("%s: must be an absolute path without control characters, got %r" % (name, v[name]))
+    for message in _protect.errors({"protect": v["bake_protect"], "protect_cooldown": v["bake_protect_cooldown"]},
+                                   prefix="bake_"):
+        _fail(message)
     _check_list_of_strings("bake_generalize_exclude", v["bake_generalize_exclude"], _ABSOLUTE,
                            "an absolute path inside the image (glob patterns allowed)")
     _check_list_of_strings("bake_cloudinit_protect", v["bake_cloudinit_protect"])
@@ -660,6 +666,7 @@ def build_plan(given: dict, context: Context) -> dict:
                   "org_unit_arns": v["bake_share_org_unit_arns"]},
         "shared": bool(v["bake_share_user_ids"] or v["bake_share_org_arns"] or v["bake_share_org_unit_arns"]),
         "deprecate_at": deprecate_at,
+        "protect": {"enabled": v["bake_protect"], "cooldown": v["bake_protect_cooldown"]},
         "prune": {"enabled": bool(v["bake_keep_latest"] or v["bake_keep_days"] or v["bake_prune_deprecate_after_days"]),
                   "keep_latest": v["bake_keep_latest"], "keep_days": v["bake_keep_days"],
                   "deprecate_after_days": v["bake_prune_deprecate_after_days"],

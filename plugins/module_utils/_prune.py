@@ -46,6 +46,9 @@ import datetime
 
 from ansible_collections.bakery.ami.plugins.module_utils import _aws
 from ansible_collections.bakery.ami.plugins.module_utils import _fanout
+from ansible_collections.bakery.ami.plugins.module_utils import _protect
+from ansible_collections.bakery.ami.plugins.module_utils import _share
+from ansible_collections.bakery.ami.plugins.module_utils import _tags as _tag_names
 from ansible_collections.bakery.ami.plugins.module_utils import _time
 from ansible_collections.bakery.ami.plugins.module_utils import _validate
 from ansible_collections.bakery.ami.plugins.module_utils._errors import BakeryError
@@ -55,11 +58,12 @@ from ansible_collections.bakery.ami.plugins.module_utils._images import tags_of 
 FAMILY_TAG = "bakery:family"
 KEEP_TAG = "bakery:keep"
 VERSION_TAG = "bakery:version"
+RESTORED_TAG = _tag_names.RESTORED_AT
 # Every state but terminated: an instance that can still be started (or is going) holds its image.
 IN_USE_STATES = ("pending", "running", "shutting-down", "stopping", "stopped")
-PROTECTION_OFF = "disabled"
-PROTECTION_PLAIN = "enabled-without-cooldown"
-PROTECTION_COOLDOWN = "enabled-with-cooldown"
+PROTECTION_OFF = _protect.OFF
+PROTECTION_PLAIN = _protect.PLAIN
+PROTECTION_COOLDOWN = _protect.COOLDOWN
 COOLING_PREFIX = "disabled-after-"
 # DescribeImageReferences takes at most 10 image IDs a call; GetParameters 10 names.
 REFERENCE_CHUNK = 10
@@ -110,6 +114,7 @@ class PruneRequest:
     prune_without_family: bool = False
     recycle_bin_check: bool = True
     recycle_bin_retention_days: int | None = None
+    reshare: bool = True
 
     @property
     def restoring(self) -> bool:
@@ -299,6 +304,9 @@ def _restore_errors(params: dict) -> list:
     for key in POLICY_OPTIONS + ("max_deletions",):
         if params.get(key) is not None:
             errors.append(f"{key}: state=restored only enables a disabled version; it takes no retirement options")
+    reshare = params.get("reshare")
+    if reshare is not None and not isinstance(reshare, bool):
+        errors.append(f"reshare: must be true or false, got {reshare!r}")
     return errors
 
 
@@ -340,9 +348,7 @@ def _newest_first(image: dict) -> tuple:
     return (_time.parse(image.get("CreationDate")), image["ImageId"])
 
 
-def protection_of(image: dict) -> str:
-    """The image's DeregistrationProtection as DescribeImages shows it (disabled when absent)."""
-    return image.get("DeregistrationProtection") or PROTECTION_OFF
+protection_of = _protect.of
 
 
 def launched_reason(image: dict, now: datetime.datetime, keep_launched_within_days: int | None) -> str | None:
@@ -910,15 +916,21 @@ class Pruner:
     # -- state=restored --------------------------------------------------------------------------
 
     def restore(self) -> dict:
-        """Enable again the disabled images of one version in every region; all checked before any change."""
+        """Enable again the disabled images of one version in every region, and share them again from their
+        sharing record (bakery:shared-with); all checked before any change.
+
+        An available image that an earlier restore enabled (it carries bakery:restored-at) counts as
+        restored: a rerun only shares what is missing, and changes nothing when all is in place.
+        """
         version = self.request.version
+        reshare = self.request.reshare is not False
         wanted = dict(self.wanted, **{VERSION_TAG: version})
         filters = self.filters + [{"Name": f"tag:{VERSION_TAG}", "Values": [version]}]
 
         def read(region: str) -> list:
             found = _aws.describe_images(self.clients[region], Owners=["self"], Filters=filters,
                                          IncludeDeprecated=True, IncludeDisabled=True)
-            return [image for image in found if carries(image, wanted)]
+            return sorted((image for image in found if carries(image, wanted)), key=lambda i: i["ImageId"])
 
         reads, errors = self._each_region(read)
         if errors:
@@ -927,34 +939,73 @@ class Pruner:
             raise PruneError(
                 f"version: {self.select_description()} has no image of version {version!r} in "
                 f"{', '.join(sorted(self.clients))}; nothing to restore")
-        not_disabled = [f"{image['ImageId']} in {region} is {image.get('State')}"
-                        for region in sorted(reads) for image in reads[region] if image.get("State") != "disabled"]
-        if not_disabled:
-            raise PruneError(
-                f"state=restored: only a disabled image can be restored, and {'; '.join(not_disabled)}; "
-                f"nothing was changed")
-        regions = {
-            region: {"restored": [_summary(image) for image in sorted(images, key=lambda i: i["ImageId"])]}
-            for region, images in reads.items()
-        }
-        result = {
-            "changed": True, "regions": regions, "dry_run": self.check_mode,
-            "launch_permissions": RESHARE_NOTE,
-        }
-        if self.check_mode:
-            return result
-        _done, errors = self._each_region(
-            lambda region: [_aws.enable_image(self.clients[region], item["image_id"]) for item in regions[region]["restored"]])
+        refused = [problem for region in sorted(reads) for image in reads[region]
+                   for problem in [_restore_refusal(region, image)] if problem]
+        if refused:
+            raise PruneError(f"state=restored: {'; '.join(refused)}; nothing was changed")
+        stamp = _time.iso(self.now or _time.now())
+        plans: dict = {region: {"restored": [], "reshared": [], "not_recorded": []} for region in reads}
+
+        def act(region: str) -> None:
+            client = self.clients[region]
+            for image in reads[region]:
+                disabled = image.get("State") == "disabled"
+                if disabled:
+                    plans[region]["restored"].append(_summary(image))
+                    if not self.check_mode:
+                        _aws.enable_image(client, image["ImageId"])
+                        _aws.create_tags(client, [image["ImageId"]], [{"Key": RESTORED_TAG, "Value": stamp}])
+                if not reshare:
+                    continue
+                permissions, snapshot_users = _share.recorded(_tags(image))
+                if not permissions:
+                    plans[region]["not_recorded"].append(_summary(image))
+                    continue
+                # a disabled image has no launch permissions to read: all of the record goes back
+                added = _share.converge(client, image["ImageId"], snapshot_ids(image), permissions, snapshot_users,
+                                        act=not self.check_mode)
+                if disabled and self.check_mode:
+                    added["launch_permissions"] = permissions
+                if _share.changed(added):
+                    plans[region]["reshared"].append(_summary(
+                        image, launch_permissions=added["launch_permissions"],
+                        snapshot_permissions=added["snapshot_permissions"]))
+
+        _done, errors = self._each_region(act)
+        changed = any(plan["restored"] or plan["reshared"] for plan in plans.values())
+        unrecorded = sorted(item["image_id"] for plan in plans.values() for item in plan["not_recorded"])
+        if not reshare:
+            note = RESHARE_NOTE
+        elif unrecorded:
+            note = f"{', '.join(unrecorded)} {RESHARE_NOTE} (they carry no {_share.RECORD} tag to share them again from)"
+        else:
+            note = f"shared again as their {_share.RECORD} tags record"
+        result = {"changed": changed, "regions": plans, "dry_run": self.check_mode, "launch_permissions": note}
         if errors:
             result["failed_regions"] = sorted(errors)
             raise PartialFailure(result, errors, "restoring")
         return result
 
 
+def _restore_refusal(region: str, image: dict) -> str | None:
+    """Why an image of the version cannot be restored, or None (disabled, or enabled by an earlier restore)."""
+    state = image.get("State")
+    tags = _tags(image)
+    if state == "disabled":
+        if RESTORED_TAG not in tags and len(tags) >= _tag_names.MAX_TAGS:
+            return (f"{image['ImageId']} in {region} carries {len(tags)} tags and has no room for {RESTORED_TAG}, "
+                    "which marks a restored image")
+        return None
+    if state == "available" and RESTORED_TAG in tags:
+        return None
+    return (f"only a disabled image can be restored, and {image['ImageId']} in {region} is {state}"
+            + (f" without {RESTORED_TAG} (it was never disabled and restored)" if state == "available" else ""))
+
+
 # What changes images; a plan with none of these changes nothing.
 CHANGES = ("deprecated", "disabled", "deregistered", "deleted_snapshots", "protection_lifted")
-# EC2 removes an image's launch permissions when it is disabled, and the collection records no
-# sharing on the image to put back.
+# EC2 removes an image's launch permissions when it is disabled; without reshare (or a sharing
+# record on the image) they are not put back.
 RESHARE_NOTE = (
     "must be re-shared: EC2 removed the launch permissions of these images when they were disabled; run "
     "bakery.ami.ami_copy (or ami_create) with their launch_permissions again"

@@ -23,9 +23,11 @@ KEEP = "bakery:keep"                  # images: "true" protects from pruning
 PREVIOUS_IMAGE = "bakery:previous-image"  # channel parameters (SSM): the image ID the last change replaced
 SBOM_SHA256 = "bakery:sbom-sha256"    # images: the sha256 of the image's CycloneDX SBOM file (bake_sbom)
 REVOKED = "bakery:revoked"            # images: "true" once their version was revoked; never on a channel again
+SHARED_WITH = "bakery:shared-with"    # images, copies: whom they are shared with (_share's record; :2, :3 ... go on)
+RESTORED_AT = "bakery:restored-at"    # images: when ami_prune state=restored last enabled them again
 
 ALL = (FAMILY, VERSION, STAGE, SOURCE_IMAGE, SOURCE_NAME, PARENT_IMAGE, AL_RELEASE, BAKE_LEVEL, BUILD_ID,
-       RUN_ID, EXPIRES_AT, KEEP, REVOKED, SBOM_SHA256)
+       RUN_ID, EXPIRES_AT, KEEP, REVOKED, SBOM_SHA256, SHARED_WITH, RESTORED_AT)
 
 # EC2's limits on the tags of one resource.
 MAX_TAGS = 50

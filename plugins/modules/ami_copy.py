@@ -129,6 +129,24 @@ options:
       - When the copies are deprecated, as an ISO-8601 time in the future (for example V(2027-01-31T00:00:00Z)).
         EC2 rounds it to the minute.
     type: str
+  protect:
+    description:
+      - Turn on deregistration protection (EnableImageDeregistrationProtection) of every copy, and of the source
+        image when O(source_region) is listed in O(regions), so that it cannot be deregistered until the protection
+        is lifted. M(bakery.ami.ami_prune) deregisters a protected image only with its
+        O(bakery.ami.ami_prune#module:lift_protection=true).
+      - Turned on once every copy is available and the pending tags are off (the last step, so a rolled-back run
+        never leaves a protected copy behind); a copy that already shows the protection is not called again.
+      - Not given or V(false) leaves each image's protection as it is (the module never lifts a protection).
+      - The same option, with the same rules, as O(bakery.ami.ami_create#module:protect).
+    type: bool
+  protect_cooldown:
+    description:
+      - With O(protect=true), protect with a cooldown; once the protection is lifted, the image stays protected
+        for 24 hours more. Needs O(protect=true).
+      - A copy protected without a cooldown gets it (and one with a cooldown loses it) by a new
+        EnableImageDeregistrationProtection call.
+    type: bool
   max_concurrency:
     description:
       - How many regions are copied at once. Defaults to all of them.
@@ -149,8 +167,8 @@ notes:
     that are already available; run the task again once they are (tags are set when each copy starts).
   - The AWS credentials must be allowed to call C(ec2:CopyImage), C(ec2:DescribeImages), C(ec2:CreateTags),
     C(ec2:DescribeSnapshots), C(ec2:Describe/ModifyImageAttribute), C(ec2:Describe/ModifySnapshotAttribute),
-    C(ec2:EnableImageDeprecation) and, for the rollback, C(ec2:DeregisterImage) and C(ec2:DeleteSnapshot)
-    in every region involved.
+    C(ec2:EnableImageDeprecation), with O(protect) C(ec2:EnableImageDeregistrationProtection), and, for the
+    rollback, C(ec2:DeregisterImage) and C(ec2:DeleteSnapshot) in every region involved.
 extends_documentation_fragment:
   - amazon.aws.common.modules
   - amazon.aws.region.modules
@@ -214,6 +232,14 @@ EXAMPLES = r"""
     max_concurrency: 2
     wait: false
 
+- name: Publish a release to two regions; no copy can be deregistered by mistake (24-hour cooldown once lifted)
+  bakery.ami.ami_copy:
+    source_image_id: "{{ ami.image_id }}"
+    source_region: us-east-1
+    regions: [us-east-1, eu-west-1, ap-southeast-2]
+    protect: true
+    protect_cooldown: true
+
 - name: Keep whatever copies succeeded when one region fails
   bakery.ami.ami_copy:
     source_image_id: ami-0123456789abcdef0
@@ -252,6 +278,13 @@ images:
     tags:
       description: The copy's tags.
       type: dict
+    deregistration_protection:
+      description:
+        - The copy's deregistration protection (V(disabled), V(enabled-without-cooldown), V(enabled-with-cooldown),
+          or V(disabled-after-<time>) while a lifted protection cools down); in check mode what O(protect) would
+          make it. V(null) for a region that failed.
+      type: str
+      sample: enabled-without-cooldown
   sample:
     us-west-2:
       image_id: ami-0abcdef1234567890
@@ -260,8 +293,12 @@ images:
       changed: true
       snapshot_ids: [snap-0abcdef1234567890]
       tags: {"bakery:source-image": "us-east-1/ami-0123456789abcdef0", "bakery:source-name": "web-base-1.4.0"}
+      deregistration_protection: enabled-without-cooldown
 failed_regions:
-  description: The error of each region that failed, by region; empty on success.
+  description:
+    - The error of each region that failed, by region; empty on success.
+    - The keys V(pending_tags) and V(protect) name the last steps (taking the pending tags off, turning on
+      deregistration protection) when they failed after every copy was made; the copies stay.
   returned: always
   type: dict
   sample: {"eu-west-1": "CopyImage failed: ... InvalidAMIName.Duplicate ..."}

@@ -154,7 +154,7 @@ options:
         available, so that it cannot be deregistered until the protection is lifted. M(bakery.ami.ami_prune)
         deregisters a protected image only with its O(bakery.ami.ami_prune#module:lift_protection=true).
       - V(false) leaves the image's protection as it is (it never lifts a protection).
-      - Applies to the image in its own region, not to its copies.
+      - The copies (O(copy)) get the same protection unless O(copy.protect) says otherwise.
     type: bool
     default: false
   protect_cooldown:
@@ -284,6 +284,14 @@ options:
             both, they must be equal.
           - An adopted image does not get them back. A key cannot also be in O(tags).
         type: dict
+      protect:
+        description:
+          - Deregistration protection of every copy, as O(bakery.ami.ami_copy#module:protect). Defaults to O(protect)
+            (with O(protect_cooldown)); V(false) leaves the copies' protection as it is.
+        type: bool
+      protect_cooldown:
+        description: With O(copy.protect=true), protect the copies with a cooldown. Needs O(copy.protect=true).
+        type: bool
       launch_permissions:
         description: Who may launch the copies; permissions are added, existing ones left alone.
         type: dict
@@ -522,6 +530,7 @@ from ansible_collections.bakery.ami.plugins.module_utils import _aws
 from ansible_collections.bakery.ami.plugins.module_utils import _copy
 from ansible_collections.bakery.ami.plugins.module_utils import _copy_request
 from ansible_collections.bakery.ami.plugins.module_utils import _create
+from ansible_collections.bakery.ami.plugins.module_utils import _protect
 from ansible_collections.bakery.ami.plugins.module_utils import _share
 from ansible_collections.bakery.ami.plugins.module_utils import _validate
 from ansible_collections.bakery.ami.plugins.module_utils._errors import BakeryError
@@ -546,8 +555,7 @@ def main():
         build_id=dict(type="str"),
         imds_support=dict(type="str", choices=["v2.0", "none"], default="v2.0"),
         deprecate_at=dict(type="str"),
-        protect=dict(type="bool", default=False),
-        protect_cooldown=dict(type="bool", default=False),
+        **_protect.suboptions(),
         **_share.suboptions(),
         block_device_mappings=dict(
             type="list",

@@ -133,10 +133,12 @@ options:
   state:
     description:
       - V(present) retires the old images of the selection (the keep rules and stages below).
-      - V(restored) enables again the disabled images of one O(version) of the selection, in every region (EnableImage).
-        Every image of that version must be disabled, or the run fails before any change. EC2 removed their launch
-        permissions when they were disabled and the collection records none on the image, so the result says
-        (RV(launch_permissions)) that they must be shared again.
+      - V(restored) enables again the disabled images of one O(version) of the selection, in every region (EnableImage),
+        tags each with C(bakery:restored-at) (the time), and with O(reshare=true) shares it again as its
+        C(bakery:shared-with) tags record.
+      - Every image of that version must be disabled, or available and tagged C(bakery:restored-at) by an earlier restore
+        (a rerun, which only shares again what is missing and otherwise changes nothing); any other image (one never
+        disabled, a pending or failed one) fails the run before any change.
     type: str
     choices: [present, restored]
     default: present
@@ -144,6 +146,18 @@ options:
     description:
       - With O(state=restored), the C(bakery:version) tag value of the images to restore.
     type: str
+  reshare:
+    description:
+      - With O(state=restored), give every restored image its launch permissions back, and its snapshots'
+        C(createVolumePermission) where the share included them, from its C(bakery:shared-with) tags. EC2 removes an
+        image's launch permissions when it is disabled (not its snapshots' permissions).
+      - M(bakery.ami.ami_create) and M(bakery.ami.ami_copy) write those tags on every image and copy they share
+        (accounts, C(all), organization and OU ARNs; see the README's tag table). An image without them is listed
+        under RV(regions.not_recorded) and RV(launch_permissions) says it must be shared again by hand.
+      - V(false) only enables the images; RV(launch_permissions) says they must be shared again.
+      - Permissions are added, never removed.
+    type: bool
+    default: true
   disable_after_days:
     description:
       - The second stage of retirement. A superseded image at least this many days old (by creation date) is
@@ -288,7 +302,7 @@ EXAMPLES = r"""
     # deregistered images stay recoverable for 30 days where no Recycle Bin rule covers them yet
     recycle_bin_retention_days: 30
 
-- name: Bring back a disabled version (its launch permissions must be shared again)
+- name: Bring back a disabled version, shared again as its bakery:shared-with tags record
   bakery.ami.ami_prune:
     family: web-base
     regions: [us-east-1, eu-west-1]
@@ -315,7 +329,10 @@ would_deregister:
   returned: when the deletion limits stopped the run
   type: int
 launch_permissions:
-  description: With O(state=restored), what must be done about the launch permissions of the restored images.
+  description:
+    - With O(state=restored), what happened to the launch permissions of the restored images (shared again from
+      their C(bakery:shared-with) tags), or what must be done about them (without O(reshare), or for the images
+      without the tags, which it names).
   returned: when O(state=restored)
   type: str
 regions:
@@ -363,7 +380,18 @@ regions:
           (V(DescribeImageReferences) or V(direct queries)); null when there were none.
       type: str
     restored:
-      description: With O(state=restored), the images enabled again.
+      description: With O(state=restored), the images enabled again (empty on a rerun).
+      type: list
+      elements: dict
+    reshared:
+      description:
+        - With O(state=restored) and O(reshare=true), the images whose sharing was given back, with the
+          C(launch_permissions) (LaunchPermission entries) and C(snapshot_permissions) (snapshot ID to account IDs)
+          added.
+      type: list
+      elements: dict
+    not_recorded:
+      description: With O(state=restored) and O(reshare=true), the images without C(bakery:shared-with) tags.
       type: list
       elements: dict
     deregistered:
@@ -442,6 +470,7 @@ def main():
         prune_without_family=dict(type="bool", default=False),
         state=dict(type="str", choices=["present", "restored"], default="present"),
         version=dict(type="str"),
+        reshare=dict(type="bool", default=True),
         disable_after_days=dict(type="int"),
         deregister_after_days=dict(type="int"),
         deprecate_after_count=dict(type="int"),

@@ -290,6 +290,42 @@ def test_an_image_published_with_protect_is_kept_by_prune(aws, prune):
         "deregistration protection is enabled-with-cooldown (lift_protection is false)"]
 
 
+def test_copies_published_with_protect_are_protected_in_every_region_and_kept_by_prune(aws, prune):
+    source, _snapshot = register(aws, "us-east-1", f"{FAMILY} release",
+                                 {"bakery:family": FAMILY, "bakery:version": "r1"}, 0.5)
+    copy = {"source_image_id": source, "region": "us-east-1", "regions": REGIONS[1:], "protect": True}
+    aws.reset_counts()
+    predicted, done, again = prune([(copy, True, "ami_copy"), (copy, False, "ami_copy"), (copy, False, "ami_copy")])
+    assert predicted["changed"] is True and done["changed"] is True and again["changed"] is False, (predicted, done)
+    for result in (predicted, done, again):
+        assert {region: entry["deregistration_protection"] for region, entry in result["images"].items()} == \
+            {region: "enabled-without-cooldown" for region in REGIONS[1:]}
+    copies = {region: entry["image_id"] for region, entry in done["images"].items()}
+    for region, image_id in copies.items():
+        ec2 = aws.client("ec2", region)
+        assert ec2.describe_images(ImageIds=[image_id])["Images"][0]["DeregistrationProtection"] == \
+            "enabled-without-cooldown"
+        attribute = ec2.describe_image_attribute(ImageId=image_id, Attribute="deregistrationProtection")
+        assert attribute["DeregistrationProtection"]["Value"] == "enabled-without-cooldown"
+    # once per copy, in the real run only: check mode and the rerun call nothing
+    assert mutating_calls(aws).get("EnableImageDeregistrationProtection") == 2
+    # ami_prune: a newer version supersedes the copies; it keeps them until told to lift the protection
+    for region, image_id in copies.items():
+        aws.set_image(region, image_id, creation_date=days_ago(100))
+        register(aws, region, f"{FAMILY} newer", {"bakery:family": FAMILY, "bakery:version": "r2"}, 0.1)
+    args = {"family": FAMILY, "keep_latest": 1, "regions": REGIONS[1:], "max_deletions": 2}
+    lift = dict(args, lift_protection=True)
+    kept, predicted, lifted, again = prune([(args, False), (lift, True), (lift, False), (lift, False)])
+    for region, image_id in copies.items():
+        assert kept["regions"][region]["deregistered"] == []
+        why = "deregistration protection is enabled-without-cooldown (lift_protection is false)"
+        assert reasons(kept, region)[image_id] == [why]
+        assert ids(predicted["regions"][region]["deregistered"]) == ids(lifted["regions"][region]["deregistered"]) == \
+            [image_id]
+        assert image_id not in state(aws, region)["images"]
+    assert again["changed"] is False
+
+
 # ---------------------------------------------------------------------------------------------
 # In-use checks
 
@@ -366,12 +402,56 @@ def test_restore_enables_a_disabled_version_everywhere_and_refuses_what_is_not_d
     assert predicted["changed"] is True and done["changed"] is True
     assert {r: ids(p["restored"]) for r, p in predicted["regions"].items()} == \
         {r: ids(p["restored"]) for r, p in done["regions"].items()} == {r: [made[r]["v1"][0]] for r in REGIONS}
-    assert "must be re-shared" in done["launch_permissions"]
+    assert "must be re-shared" in done["launch_permissions"]  # registered by hand: no sharing record
     for region in REGIONS:
         assert state(aws, region)["images"][made[region]["v1"][0]][0] == "available"
-    # the image is no longer disabled: restoring it again is refused before any change
-    assert again["failed"] is True and "only a disabled image can be restored" in again["msg"]
+    # restored (bakery:restored-at): the rerun changes nothing
+    assert again["changed"] is False and not again.get("failed"), again
     assert mutating_calls(aws) == {"EnableImage": 3}
+    # an image that was never disabled is refused before any change
+    (never,) = prune([({"family": FAMILY, "state": "restored", "version": "9"}, False)])
+    assert never["failed"] is True and "only a disabled image can be restored" in never["msg"]
+    assert mutating_calls(aws) == {"EnableImage": 3}
+
+
+def test_restore_shares_a_version_again_from_the_tags_its_copies_recorded(aws, prune):
+    source, _snapshot = register(aws, "us-east-1", f"{FAMILY} shared",
+                                 {"bakery:family": FAMILY, "bakery:version": "s1"}, 0.5)
+    org = "arn:aws:organizations::111122223333:organization/o-abcdefghij"
+    share = {"user_ids": [OTHER_ACCOUNT], "org_arns": [org]}
+    copy = {"source_image_id": source, "region": "us-east-1", "regions": REGIONS, "launch_permissions": share}
+    (copied,) = prune([(copy, False, "ami_copy")])
+    assert not copied.get("failed"), copied
+    images = {region: entry["image_id"] for region, entry in copied["images"].items()}
+    wanted = [{"UserId": OTHER_ACCOUNT}, {"OrganizationArn": org}]
+
+    def launch(region: str) -> list:
+        found = aws.client("ec2", region).describe_image_attribute(ImageId=images[region], Attribute="launchPermission")
+        return sorted(map(str, found["LaunchPermissions"]))
+
+    for region, image_id in images.items():
+        ec2 = aws.client("ec2", region)
+        tags = {t["Key"]: t["Value"] for t in ec2.describe_images(ImageIds=[image_id])["Images"][0]["Tags"]}
+        assert tags["bakery:shared-with"] == f"111122223333:organization/o-abcdefghij {OTHER_ACCOUNT}+snapshots"
+        ec2.disable_image(ImageId=image_id)
+        assert launch(region) == []
+    restore = {"family": FAMILY, "state": "restored", "version": "s1"}
+    aws.reset_counts()
+    predicted, done, again = prune([(restore, True), (restore, False), (restore, False)])
+    assert predicted["changed"] is True and done["changed"] is True and again["changed"] is False, (predicted, done)
+    assert predicted["regions"] == done["regions"]
+    assert done["launch_permissions"] == "shared again as their bakery:shared-with tags record"
+    for region, image_id in images.items():
+        assert ids(done["regions"][region]["restored"]) == ids(done["regions"][region]["reshared"]) == [image_id]
+        assert launch(region) == sorted(map(str, wanted))
+        snapshots = copied["images"][region]["snapshot_ids"]
+        for snapshot_id in snapshots:
+            users = aws.client("ec2", region).describe_snapshot_attribute(
+                SnapshotId=snapshot_id, Attribute="createVolumePermission")["CreateVolumePermissions"]
+            assert {"UserId": OTHER_ACCOUNT} in users
+        assert not again["regions"][region]["restored"] and not again["regions"][region]["reshared"]
+    # one EnableImage and one ModifyImageAttribute per region, in the real run only
+    assert mutating_calls(aws) == {"EnableImage": 3, "ModifyImageAttribute": 3}
 
 
 @pytest.mark.parametrize("args,fragment", [

@@ -75,4 +75,10 @@ CASES = [
     # times in the past (issue 17, item 13)
     Case("deprecate-at-past", copy(deprecate_at="2001-01-01T00:00:00Z"), refuse("deprecate_at"), item=13),
     Case("description-256", copy(description="d" * 256), refuse("description")),
+    # deregistration protection (issue 20): the cooldown belongs to a protection, and both are booleans
+    Case("protect-cooldown-without-protect", copy(protect_cooldown=True), refuse("protect_cooldown")),
+    Case("protect-cooldown-with-protect-false", copy(protect=False, protect_cooldown=True), refuse("protect_cooldown")),
+    Case("protect-cooldown-hours", copy(protect=True, protect_cooldown="24h"), refuse("protect_cooldown")),
+    Case("protect-cooldown-number", copy(protect=True, protect_cooldown=86400), refuse("protect_cooldown")),
+    Case("protect-not-a-bool", copy(protect="always"), refuse("protect")),
 ]

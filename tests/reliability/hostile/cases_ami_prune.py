@@ -4,7 +4,8 @@
 """ami_prune: selections that would retire images of other families, or too many at once.
 
 Every region a case names holds the families rel-web (3 images), rel-db (2 images) and, in
-us-east-1, rel-many (6 images), each image with its own snapshot and the tag bakery:stage=base.
+us-east-1, rel-many (6 images), each image with its own snapshot, the tag bakery:stage=base and its
+number as bakery:version (no image is disabled).
 Cases whose answer depends on what the account holds run in a region of their own, so one case
 accepted by mistake (which deregisters images) does not change what the next one sees.
 """
@@ -28,7 +29,8 @@ def _seed(ec2, region: str, families: dict) -> None:
                 Name="%s %d" % (family, n), RootDeviceName="/dev/xvda", Architecture="x86_64",
                 VirtualizationType="hvm", BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {"SnapshotId": snapshot}}],
                 TagSpecifications=[{"ResourceType": "image", "Tags": [{"Key": "bakery:family", "Value": family},
-                                                                      {"Key": "bakery:stage", "Value": "base"}]}])
+                                                                      {"Key": "bakery:stage", "Value": "base"},
+                                                                      {"Key": "bakery:version", "Value": str(n)}]}])
 
 
 def prepare(endpoint, work) -> dict:
@@ -96,4 +98,11 @@ CASES = [
     Case("max-deletions-wrong-type", {"family": "rel-web", "keep_latest": 1, "max_deletions": "lots"},
          refuse("max_deletions")),
     Case("deprecate-after-huge", {"family": "rel-web", "deprecate_after_days": 10 ** 9}, refuse("deprecate_after_days")),
+    # state=restored (issue 20): only a disabled version (or one an earlier restore enabled) comes back
+    Case("restore-not-disabled", {"family": "rel-web", "state": "restored", "version": "0"}, refuse("state=restored")),
+    Case("restore-without-version", {"family": "rel-web", "state": "restored"}, refuse("version")),
+    Case("restore-with-retirement-options", {"family": "rel-web", "state": "restored", "version": "0", "keep_latest": 1},
+         refuse("keep_latest")),
+    Case("restore-reshare-wrong-type", {"family": "rel-web", "state": "restored", "version": "0", "reshare": "perhaps"},
+         refuse("reshare")),
 ]

@@ -29,6 +29,7 @@ MUTATING = {
     "enable_image_deprecation",
     "deregister_image",
     "delete_snapshot",
+    "enable_image_deregistration_protection",
 }
 
 
@@ -87,6 +88,7 @@ class FakeEC2:
         self.copy_fails = False  # copies go to state failed
         self.copy_keeps_tags = True  # False: CopyImageTags and TagSpecifications are ignored
         self.dead_tokens: set = set()  # tokens that answer with a deregistered image
+        self.protect_fails = False  # EnableImageDeregistrationProtection is refused
 
     # -- helpers for the tests
     def add_image(self, name: str, state: str = "available", tags: dict | None = None, owner: str = ACCOUNT) -> str:
@@ -255,10 +257,20 @@ class FakeEC2:
         self._record("enable_image_deprecation", dict(ImageId=ImageId, DeprecateAt=DeprecateAt))
         self.images[ImageId]["DeprecationTime"] = DeprecateAt.strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
+    def enable_image_deregistration_protection(self, ImageId, WithCooldown):
+        self._record("enable_image_deregistration_protection", dict(ImageId=ImageId, WithCooldown=WithCooldown))
+        if self.protect_fails:
+            raise _error("UnauthorizedOperation", "EnableImageDeregistrationProtection")
+        state = "enabled-with-cooldown" if WithCooldown else "enabled-without-cooldown"
+        self.images[ImageId]["DeregistrationProtection"] = state
+        return {"Return": state}
+
     def deregister_image(self, ImageId):
         self._record("deregister_image", dict(ImageId=ImageId))
         if ImageId not in self.images:
             raise _error("InvalidAMIID.NotFound", "DeregisterImage")
+        if self.images[ImageId].get("DeregistrationProtection", "disabled") != "disabled":
+            raise _error("InvalidParameterValue", "DeregisterImage")
         del self.images[ImageId]
 
     def delete_snapshot(self, SnapshotId):
@@ -483,8 +495,10 @@ def test_copies_every_region_with_tags_permissions_and_deprecation(world, source
         client = world.regions[region]
         entry = result["images"][region]
         assert entry["state"] == "available" and entry["changed"] is True
-        assert entry["tags"] == expected_tags
-        assert client.tags_of(entry["image_id"]) == expected_tags
+        # each copy records its own sharing (the image's tags, not its snapshots')
+        record = {"bakery:shared-with": "111122223333+snapshots 111122223333:organization/o-abcdefghij"}
+        assert entry["tags"] == dict(expected_tags, **record)
+        assert client.tags_of(entry["image_id"]) == dict(expected_tags, **record)
         (snapshot_id,) = entry["snapshot_ids"]
         assert client.tags_of(snapshot_id) == expected_tags
         assert client.launch[entry["image_id"]] == [
@@ -1082,3 +1096,132 @@ def test_the_source_region_listed_gets_the_same_sharing_as_the_copies(world, sou
     again = run(world, source, **share)
     assert again["images"]["us-east-1"]["changed"] is False
     assert not [call for call, _args in world.regions["us-east-1"].calls if call.startswith("modify_")]
+
+
+# ---------------------------------------------------------------------------------------------
+# Deregistration protection (protect, protect_cooldown)
+
+
+def protection_calls(world) -> list:
+    return sorted((region, params["ImageId"], params["WithCooldown"])
+                  for region, _call, params in world.calls("enable_image_deregistration_protection"))
+
+
+@pytest.mark.parametrize("cooldown,state", [(False, "enabled-without-cooldown"), (True, "enabled-with-cooldown")])
+def test_protect_turns_protection_on_every_copy_once_and_reports_it(world, source, cooldown, state):
+    extra = dict(protect=True, protect_cooldown=cooldown)
+    predicted = run(world, source, check_mode=True, **extra)
+    assert {entry["deregistration_protection"] for entry in predicted["images"].values()} == {state}
+    assert not [call for call in world.calls() if call[1] in MUTATING]
+    result = run(world, source, **extra)
+    assert result["changed"] is True
+    for region, entry in result["images"].items():
+        assert entry["deregistration_protection"] == state, region
+        assert world.regions[region].images[entry["image_id"]]["DeregistrationProtection"] == state
+    assert protection_calls(world) == sorted((region, entry["image_id"], cooldown)
+                                             for region, entry in result["images"].items())
+    for client in world.regions.values():
+        client.calls.clear()
+    # already protected: no call, unchanged, in check mode and for real
+    for check_mode in (True, False):
+        again = run(world, source, check_mode=check_mode, **extra)
+        assert again["changed"] is False and not any(entry["changed"] for entry in again["images"].values())
+        assert {entry["deregistration_protection"] for entry in again["images"].values()} == {state}
+    assert not [call for call in world.calls() if call[1] in MUTATING]
+
+
+def test_protect_brings_an_earlier_unprotected_copy_up_and_check_mode_predicts_it(world, source):
+    first = run(world, source)
+    assert {entry["deregistration_protection"] for entry in first["images"].values()} == {"disabled"}
+    for client in world.regions.values():
+        client.calls.clear()
+    predicted = run(world, source, check_mode=True, protect=True)
+    assert predicted["changed"] is True and all(entry["changed"] for entry in predicted["images"].values())
+    assert {entry["deregistration_protection"] for entry in predicted["images"].values()} == {"enabled-without-cooldown"}
+    assert not [call for call in world.calls() if call[1] in MUTATING]
+    done = run(world, source, protect=True)
+    assert not world.calls("copy_image")
+    assert {region: entry["changed"] for region, entry in done["images"].items()} == \
+        {region: entry["changed"] for region, entry in predicted["images"].items()}
+    assert len(protection_calls(world)) == 3
+
+
+def test_without_protect_an_existing_protection_is_left_alone(world, source):
+    run(world, source, protect=True)
+    for client in world.regions.values():
+        client.calls.clear()
+    result = run(world, source)
+    assert result["changed"] is False
+    assert {entry["deregistration_protection"] for entry in result["images"].values()} == {"enabled-without-cooldown"}
+    assert not [call for call in world.calls() if call[1] in MUTATING]
+
+
+def test_protect_applies_to_the_listed_source_region_too(world, source):
+    result = run(world, source, regions=["us-east-1", "us-west-2"], protect=True)
+    assert result["images"]["us-east-1"]["deregistration_protection"] == "enabled-without-cooldown"
+    assert world.regions["us-east-1"].images[source]["DeregistrationProtection"] == "enabled-without-cooldown"
+
+
+def test_a_failed_run_protects_nothing_so_its_rollback_can_remove_its_copies(world, source):
+    world.regions["eu-west-1"].add_image("web-base-1.0")  # the name is taken there
+    with pytest.raises(_copy.CopyFailed) as excinfo:
+        run(world, source, protect=True)
+    assert excinfo.value.result["failed_regions"].keys() == {"eu-west-1"}
+    assert protection_calls(world) == []
+    assert not excinfo.value.result.get("rollback_errors")
+
+
+def test_a_refused_protection_fails_the_task_and_keeps_the_copies(world, source):
+    world.regions["eu-west-1"].protect_fails = True
+    with pytest.raises(_copy.CopyFailed) as excinfo:
+        run(world, source, protect=True)
+    result = excinfo.value.result
+    assert list(result["failed_regions"]) == ["protect"]
+    assert "eu-west-1" in result["failed_regions"]["protect"] and "UnauthorizedOperation" in result["failed_regions"]["protect"]
+    assert not world.calls("deregister_image")
+    assert result["images"]["us-west-2"]["deregistration_protection"] == "enabled-without-cooldown"
+    assert result["images"]["eu-west-1"]["deregistration_protection"] == "disabled"
+
+
+def test_protect_without_wait_protects_only_available_copies_and_says_so(world, source):
+    request = _copy_request.build_request(params(source, protect=True, wait=False), "us-east-1", KNOWN, now=NOW)
+    copier = _copy.AmiCopier(request, world.regions, sleep=FakeClock().sleep, clock=FakeClock())
+    result = copier.run()
+    assert protection_calls(world) == []
+    assert {entry["deregistration_protection"] for entry in result["images"].values()} == {"disabled"}
+    assert any(warning.startswith("protect: ") for warning in copier.warnings)
+
+
+@pytest.mark.parametrize("extra,needle", [
+    (dict(protect_cooldown=True), "protect_cooldown: applies only with protect: true"),
+    (dict(protect=False, protect_cooldown=True), "protect_cooldown: applies only with protect: true"),
+    (dict(protect=True, protect_cooldown="24h"), "protect_cooldown: must be true or false, got '24h'"),
+    (dict(protect="yes please"), "protect: must be true or false, got 'yes please'"),
+])
+def test_bad_protection_is_refused_before_any_call(world, source, extra, needle):
+    for client in world.regions.values():
+        client.calls.clear()
+    with pytest.raises(_copy_request.InputError, match=needle):
+        run(world, source, **extra)
+    assert world.calls() == []
+
+
+def test_the_copy_option_protects_the_copies_as_the_image_unless_told_otherwise():
+    def request(image: dict, **copy):
+        return _copy_request.request_for_new_image(dict(create_params(**copy), **image), "us-east-1", KNOWN, now=NOW)
+
+    assert request({}).protection is None
+    assert request({"protect": True}).protection == "enabled-without-cooldown"
+    assert request({"protect": True, "protect_cooldown": True}).protection == "enabled-with-cooldown"
+    assert request({"protect": True}, protect=False).protection is None
+    assert request({}, protect=True, protect_cooldown=True).protection == "enabled-with-cooldown"
+    with pytest.raises(_copy_request.InputError, match="copy.protect_cooldown: applies only with"):
+        request({}, protect=False, protect_cooldown=True)
+
+
+def test_check_mode_copy_of_an_image_not_made_yet_predicts_the_protection(world):
+    request = _copy_request.request_for_new_image(dict(create_params(), protect=True, protect_cooldown=True),
+                                                  "us-east-1", KNOWN, now=NOW)
+    created = {"image_id": None, "name": "web-base-1.0", "tags": {}}
+    result = _copy.copy_created_image(request, world.regions, created, None, True, lambda _m: None)
+    assert {entry["deregistration_protection"] for entry in result["images"].values()} == {"enabled-with-cooldown"}

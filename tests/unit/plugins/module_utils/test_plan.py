@@ -365,3 +365,20 @@ def test_launch_template_regions_follow_the_bake_order():
 ])
 def test_launch_template_rules(value, message):
     refused(message, bake_launch_templates=value)
+
+
+# --- deregistration protection of the image and its copies ----------------------------------------
+
+def test_protection_is_off_by_default_and_derived_once_for_the_image_and_its_copies():
+    assert plan()["protect"] == {"enabled": False, "cooldown": False}
+    assert plan(bake_protect=True)["protect"] == {"enabled": True, "cooldown": False}
+    assert plan(bake_protect=True, bake_protect_cooldown=True)["protect"] == {"enabled": True, "cooldown": True}
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"bake_protect_cooldown": True},
+     r"^bake_protect_cooldown: applies only with bake_protect: true \(it is the cooldown of the protection\)$"),
+    ({"bake_protect": "always"}, r"^bake_protect: "),
+])
+def test_protection_rules_are_the_modules_own(overrides, message):
+    refused(message, **overrides)

@@ -252,6 +252,7 @@ class FakeRegions:
         self.parameters = {region: {} for region in regions}
         self.templates = {region: {} for region in regions}  # id -> (default version number, [image per version])
         self.shares = {}  # image_id -> LaunchPermissions
+        self.volume_perms = {}  # snapshot_id -> account IDs with createVolumePermission
         self.rules = {}  # rbin client -> rules
         self.protection = {}
 
@@ -341,6 +342,29 @@ class FakeRegions:
         self.images[client][image_id]["State"] = "available"
         return True
 
+    def create_tags(self, client, resource_ids, tags):
+        self.calls.append(("create_tags", client, tuple(resource_ids), tuple((t["Key"], t["Value"]) for t in tags)))
+        for image_id in resource_ids:
+            image = self.images[client][image_id]
+            have = {t["Key"]: t["Value"] for t in image["Tags"]}
+            have.update({t["Key"]: t["Value"] for t in tags})
+            image["Tags"] = [{"Key": k, "Value": v} for k, v in have.items()]
+        return True
+
+    def modify_image_attribute(self, client, image_id, LaunchPermission):
+        self.calls.append(("modify_image_attribute", client, image_id, tuple(map(str, LaunchPermission["Add"]))))
+        self.shares.setdefault(image_id, []).extend(LaunchPermission["Add"])
+        return True
+
+    def describe_snapshot_attribute(self, client, snapshot_id, attribute):
+        self.calls.append(("describe_snapshot_attribute", client, snapshot_id))
+        return {"CreateVolumePermissions": [{"UserId": u} for u in self.volume_perms.get(snapshot_id, [])]}
+
+    def modify_snapshot_attribute(self, client, snapshot_id, Attribute, OperationType, UserIds):
+        self.calls.append(("modify_snapshot_attribute", client, snapshot_id, tuple(UserIds)))
+        self.volume_perms.setdefault(snapshot_id, []).extend(UserIds)
+        return True
+
     def disable_image_deregistration_protection(self, client, image_id):
         self.calls.append(("disable_image_deregistration_protection", client, image_id))
         img = self.images[client][image_id]
@@ -416,10 +440,12 @@ FAKE_CALLS = ("describe_images", "describe_instances", "enable_image_deprecation
               "deregister_image_with_snapshots", "disable_image", "enable_image", "disable_image_deregistration_protection",
               "describe_image_references", "describe_parameters", "get_parameters", "describe_launch_templates",
               "describe_launch_template_versions", "describe_image_attribute", "list_rbin_rules", "get_rbin_rule",
-              "create_rbin_rule")
+              "create_rbin_rule", "create_tags", "modify_image_attribute", "describe_snapshot_attribute",
+              "modify_snapshot_attribute")
 DEREGISTER_CALLS = ("deregister_image", "deregister_image_with_snapshots")
 MUTATING = ("enable_image_deprecation", "deregister_image", "delete_snapshot", "deregister_image_with_snapshots",
-            "disable_image", "enable_image", "disable_image_deregistration_protection", "create_rbin_rule")
+            "disable_image", "enable_image", "disable_image_deregistration_protection", "create_rbin_rule", "create_tags",
+            "modify_image_attribute", "modify_snapshot_attribute")
 
 
 REGIONS = ["us-east-1", "eu-west-1", "ap-southeast-2"]
@@ -1192,14 +1218,74 @@ def test_restore_enables_the_disabled_version_in_every_region_and_says_to_reshar
     assert aws.mutations() == []
     result = pruner(state="restored", version="0", keep_latest=None).run()
     assert result["changed"] is True and result["regions"] == predicted["regions"]
-    assert sorted(c[2] for c in aws.mutations()) == ["ami-ea0", "ami-we0"]
-    assert "must be re-shared" in result["launch_permissions"]
+    assert sorted(c[2] for c in aws.mutations() if c[0] == "enable_image") == ["ami-ea0", "ami-we0"]
+    assert sorted(c[2] for c in aws.mutations() if c[0] == "create_tags") == [("ami-ea0",), ("ami-we0",)]
+    # no sharing record on them: the result names them and says to share them by hand
+    assert "ami-ea0, ami-we0 must be re-shared" in result["launch_permissions"]
     assert aws.images["ap-southeast-2"]["ami-other"]["State"] == "disabled"
+    # a rerun finds them restored (bakery:restored-at) and changes nothing
+    aws.calls.clear()
+    again = pruner(state="restored", version="0", keep_latest=None).run()
+    assert again["changed"] is False and aws.mutations() == []
+    assert all(plan["restored"] == [] for plan in again["regions"].values())
+
+
+ACCOUNT = "111122223333"
+ORG = "arn:aws:organizations::111122223333:organization/o-abcdefghij"
+
+
+def test_restore_shares_again_from_the_record_and_a_rerun_changes_nothing(aws):
+    record = {"bakery:shared-with": f"{ACCOUNT}+snapshots 111122223333:organization/o-abcdefghij"}
+    for region in REGIONS:
+        aws.add(region, image(f"ami-{region[:2]}0", 9, tags=dict(record, **{"bakery:version": "0"}), state="disabled"))
+    aws.volume_perms["snap-us0"] = [ACCOUNT]  # DisableImage leaves the snapshots' permissions
+    predicted = pruner(check_mode=True, state="restored", version="0", keep_latest=None).run()
+    assert aws.mutations() == []
+    done = pruner(state="restored", version="0", keep_latest=None).run()
+    assert done["changed"] is True and predicted["regions"] == done["regions"]
+    assert done["launch_permissions"] == "shared again as their bakery:shared-with tags record"
+    for region in REGIONS:
+        image_id = f"ami-{region[:2]}0"
+        assert aws.shares[image_id] == [{"UserId": ACCOUNT}, {"OrganizationArn": ORG}]
+        assert aws.volume_perms[image_id.replace("ami-", "snap-")] == [ACCOUNT]
+        (item,) = done["regions"][region]["reshared"]
+        expected_snapshots = {} if region.startswith("us") else {image_id.replace("ami-", "snap-"): [ACCOUNT]}
+        assert item["snapshot_permissions"] == expected_snapshots
+    aws.calls.clear()
+    for check_mode in (True, False):
+        again = pruner(check_mode=check_mode, state="restored", version="0", keep_latest=None).run()
+        assert again["changed"] is False
+        assert all(not plan["restored"] and not plan["reshared"] for plan in again["regions"].values())
+    assert aws.mutations() == []
+
+
+def test_restore_without_reshare_only_enables_and_says_to_share_again(aws):
+    aws.add("us-east-1", image("ami-us0", 9, tags={"bakery:version": "0", "bakery:shared-with": ACCOUNT}, state="disabled"))
+    done = pruner(state="restored", version="0", keep_latest=None, reshare=False, regions=["us-east-1"]).run()
+    assert done["changed"] is True and "must be re-shared" in done["launch_permissions"]
+    assert [c[0] for c in aws.mutations()] == ["enable_image", "create_tags"]
+    assert "ami-us0" not in aws.shares
+
+
+def test_restore_refuses_an_image_without_room_for_its_restored_tag_before_any_change(aws):
+    tags = dict({f"t{n}": "v" for n in range(48)}, **{"bakery:version": "0"})
+    aws.add("us-east-1", image("ami-us0", 9, tags=tags, state="disabled"))
+    with pytest.raises(_prune.PruneError, match="ami-us0 in us-east-1 carries 50 tags and has no room for bakery:restored-at"):
+        pruner(state="restored", version="0", keep_latest=None).run()
+    assert aws.mutations() == []
+
+
+@pytest.mark.parametrize("value", ["yes please", 1])
+def test_restore_refuses_a_reshare_that_is_not_a_boolean(aws, value):
+    with pytest.raises(_prune.PruneError, match=f"reshare: must be true or false, got {value!r}"):
+        pruner(state="restored", version="0", keep_latest=None, reshare=value).run()
+    assert aws.calls == []
 
 
 @pytest.mark.parametrize("version,fragment", [
-    ("1", "state=restored: only a disabled image can be restored, and ami-we1 in eu-west-1 is available; "
-          "ami-ea1 in us-east-1 is available"),
+    ("1", "state=restored: only a disabled image can be restored, and ami-we1 in eu-west-1 is available without "
+          "bakery:restored-at (it was never disabled and restored); only a disabled image can be restored, and ami-ea1 "
+          "in us-east-1 is available"),
     ("7", "has no image of version '7'"),
 ])
 def test_restoring_what_is_not_disabled_fails_before_any_change(aws, version, fragment):

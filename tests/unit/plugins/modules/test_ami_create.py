@@ -259,8 +259,9 @@ def _fake_ec2():
 def _run_shared(capsys, client, image_id, snapshot_id, check_mode=False, changed=True, **extra):
     def fake_run(self):
         self.image = client.images[image_id]
+        # the image's tags as they are (its sharing record among them)
         return dict(CREATED, image_id=image_id, snapshot_ids=[snapshot_id], state="available", changed=changed,
-                    updates=[])
+                    updates=[], tags=dict(CREATED["tags"], **client.tags_of(image_id)))
 
     with patch(CLIENT, return_value=client), patch.object(_create.ImageCreator, "run", fake_run):
         return run_main(capsys, check_mode=check_mode, **dict(GOOD, launch_permissions={"user_ids": [SHARE_USER]}, **extra))
@@ -287,14 +288,16 @@ def test_sharing_is_added_to_the_image_and_its_snapshots_and_a_rerun_changes_not
     result = _run_shared(capsys, client, image_id, snapshot_id, changed=False)
     assert result["_rc"] == 0 and result["changed"] is True
     assert result["sharing"] == {"launch_permissions": [{"UserId": SHARE_USER}],
-                                 "snapshot_permissions": {snapshot_id: [SHARE_USER]}}
-    assert {"launch_permissions", "snapshot_permissions"} <= set(result["updates"])
+                                 "snapshot_permissions": {snapshot_id: [SHARE_USER]},
+                                 "sharing_record": {"bakery:shared-with": SHARE_USER + "+snapshots"}}
+    assert {"launch_permissions", "snapshot_permissions", "sharing_record"} <= set(result["updates"])
+    assert result["tags"]["bakery:shared-with"] == SHARE_USER + "+snapshots"
     assert client.launch[image_id] == [{"UserId": SHARE_USER}]
     assert client.volume_perms[snapshot_id] == [SHARE_USER]
     client.calls.clear()
     again = _run_shared(capsys, client, image_id, snapshot_id, changed=False)
     assert again["changed"] is False
-    assert again["sharing"] == {"launch_permissions": [], "snapshot_permissions": {}}
+    assert again["sharing"] == {"launch_permissions": [], "snapshot_permissions": {}, "sharing_record": {}}
     assert not [call for call, _args in client.calls if call.startswith("modify_")]
 
 
