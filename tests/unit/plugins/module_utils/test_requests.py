@@ -12,6 +12,7 @@ import datetime
 
 import pytest
 
+from ansible_collections.bakery.ami.plugins.module_utils import _builder
 from ansible_collections.bakery.ami.plugins.module_utils import _copy_request
 from ansible_collections.bakery.ami.plugins.module_utils import _create
 from ansible_collections.bakery.ami.plugins.module_utils import _prune
@@ -193,3 +194,90 @@ def test_prune_without_a_region_refuses():
     with pytest.raises(_prune.PruneError) as caught:
         _prune.build_request(prune_params(keep_latest=1), None)
     assert caught.value.msg == "regions: give the regions to prune in, or set the module's region"
+
+
+# ---------------------------------------------------------------------------------------------
+# ami_builder
+
+RUN = "run-abc123"
+
+
+def builder_params(**overrides):
+    base = {
+        "run_id": RUN, "state": "running", "image_id": "ami-0123456789abcdef0", "instance_type": None,
+        "instance_types": None, "subnet_id": None, "vpc_id": None, "ssh_cidrs": [], "allow_open_ssh": False,
+        "key_file": None, "associate_public_ip": None, "root_device_name": "/dev/xvda", "volume_size": 8,
+        "volume_type": "gp3", "kms_key_id": None, "expires_at": None, "tags": None, "wait": True, "wait_timeout": 600,
+    }
+    base.update(overrides)
+    return base
+
+
+def test_builder_request_has_the_options_and_the_defaults():
+    request = _builder.build_request(builder_params(
+        instance_types=["m7i.large", "m6i.large"], subnet_id="subnet-0123456789abcdef0", ssh_cidrs=["203.0.113.0/24"],
+        associate_public_ip=False, volume_size=16, kms_key_id="alias/builder", expires_at=FUTURE, tags={"team": "images"},
+    ))
+    assert request.run_id == RUN and request.state == "running" and not request.absent
+    assert request.image_id == "ami-0123456789abcdef0" and request.instance_types == ("m7i.large", "m6i.large")
+    assert request.subnet_id == "subnet-0123456789abcdef0" and request.vpc_id is None
+    assert request.ssh_cidrs == ("203.0.113.0/24",) and request.allow_open_ssh is False
+    assert request.associate_public_ip is False and request.key_file is None
+    assert (request.root_device_name, request.volume_size, request.volume_type, request.kms_key_id) == (
+        "/dev/xvda", 16, "gp3", "alias/builder")
+    assert request.expires_at == FUTURE and request.tags == {"team": "images"}
+    assert request.wait is True and request.wait_timeout == 600
+
+
+def test_builder_one_instance_type_is_a_one_entry_tuple_and_the_default_is_t3_micro():
+    assert _builder.build_request(builder_params(instance_type="c7g.large")).instance_types == ("c7g.large",)
+    assert _builder.build_request(builder_params()).instance_types == ("t3.micro",)
+
+
+def test_builder_request_is_frozen():
+    request = _builder.build_request(builder_params())
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        request.image_id = "ami-0123456789abcdef1"  # type: ignore[misc]
+
+
+def test_builder_absent_needs_only_the_run_id_and_carries_no_launch_options():
+    # options of a builder to make are not checked when removing one, and not carried either
+    request = _builder.build_request({"run_id": RUN, "state": "absent", "image_id": None, "volume_size": 0,
+                                      "expires_at": "tomorrow", "wait_timeout": 60})
+    assert request.absent and request.wait_timeout == 60
+    assert request.image_id is None and request.volume_size == 8 and request.expires_at is None
+    assert _builder.Builder(None, request).tags == {"bakery:run-id": RUN, "Name": "bakery-" + RUN}
+
+
+@pytest.mark.parametrize(
+    "overrides,message",
+    [
+        ({"run_id": "abc"}, "run_id: must be 6-64 characters of letters, digits and '-', got 'abc'"),
+        ({"image_id": None}, "image_id: required when state is running"),
+        ({"image_id": "ami-xyz"}, "image_id: 'ami-xyz' is neither an image ID"),
+        ({"instance_types": ["t3.micro"], "instance_type": "t3.small"}, "instance_types: set either instance_type or instance_types"),
+        ({"instance_types": ["t3.micro", "t3.micro"]}, "instance_types: each type once; listed more than once: t3.micro"),
+        ({"subnet_id": "sub-1"}, "subnet_id: 'sub-1' is not a valid subnet ID"),
+        ({"ssh_cidrs": ["0.0.0.0/0"]}, "ssh_cidrs[0]: '0.0.0.0/0' opens SSH to the whole internet; set allow_open_ssh: true"),
+        ({"key_file": "/no/such/dir/id_ed25519"}, "key_file: the directory of '/no/such/dir/id_ed25519' (/no/such/dir) does not exist"),
+        ({"root_device_name": "xvda"}, "root_device_name: must be a device path such as /dev/xvda, got 'xvda'"),
+        ({"volume_size": 0}, "volume_size: must be 1-16384 GiB, got 0"),
+        ({"volume_type": "ssd"}, "volume_type: must be one of gp2, gp3"),
+        ({"expires_at": "2020-01-01T00:00:00Z"}, "expires_at: '2020-01-01T00:00:00Z' is in the past"),
+        ({"tags": {"Name": "x"}}, "tags: 'Name' is set by the module"),
+        ({"wait_timeout": 0}, "wait_timeout: must be 1-86400 seconds, got 0"),
+    ],
+)
+def test_builder_rule_refuses_naming_the_option(overrides, message):
+    with pytest.raises(_builder.BuilderError) as caught:
+        _builder.build_request(builder_params(**overrides))
+    assert message in caught.value.msg
+    assert any(message in error for error in caught.value.result["errors"])
+
+
+def test_builder_lists_every_problem_at_once_in_option_order():
+    with pytest.raises(_builder.BuilderError) as caught:
+        _builder.build_request(builder_params(run_id="abc", image_id="ami-xyz", volume_size=0))
+    errors = caught.value.result["errors"]
+    assert [e.split(":")[0] for e in errors] == ["run_id", "image_id", "volume_size"]
+    assert caught.value.msg == "; ".join(errors)
