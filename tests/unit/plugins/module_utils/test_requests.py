@@ -15,6 +15,7 @@ import pytest
 from ansible_collections.bakery.ami.plugins.module_utils import _builder
 from ansible_collections.bakery.ami.plugins.module_utils import _copy_request
 from ansible_collections.bakery.ami.plugins.module_utils import _create
+from ansible_collections.bakery.ami.plugins.module_utils import _find
 from ansible_collections.bakery.ami.plugins.module_utils import _prune
 from ansible_collections.bakery.ami.plugins.module_utils._errors import BakeryError
 
@@ -280,4 +281,81 @@ def test_builder_lists_every_problem_at_once_in_option_order():
         _builder.build_request(builder_params(run_id="abc", image_id="ami-xyz", volume_size=0))
     errors = caught.value.result["errors"]
     assert [e.split(":")[0] for e in errors] == ["run_id", "image_id", "volume_size"]
+    assert caught.value.msg == "; ".join(errors)
+
+
+# ---------------------------------------------------------------------------------------------
+# ami_find
+
+REGIONS = ["us-east-1", "eu-west-1", "us-west-2"]
+
+
+def find_params(**overrides):
+    base = {
+        "distro": None, "owners": None, "name": None, "filters": {}, "tags": {}, "architecture": "x86_64",
+        "virtualization_type": "hvm", "root_device_type": "ebs", "ssm_parameter": None, "image_ids": None,
+        "executable_by_me": False, "include_deprecated": False, "include_disabled": False, "sort_by": "creation_date",
+        "most_recent": True, "unique": False, "required": True, "regions": None, "limit": 10, "channel": None,
+    }
+    base.update(overrides)
+    return base
+
+
+def test_find_request_has_the_options_and_the_defaults():
+    request = _find.build_request(find_params(owners=["self", ACCOUNT], name="web-*", tags={"team": "images"},
+                                              regions=["eu-west-1", "us-east-1", "eu-west-1"], limit=3), "us-west-2", REGIONS)
+    assert request.owners == ("self", ACCOUNT) and request.names == ("web-*",) and request.tags == {"team": "images"}
+    assert request.regions == ("eu-west-1", "us-east-1") and request.limit == 3
+    assert (request.architecture, request.virtualization_type, request.root_device_type) == ("x86_64", "hvm", "ebs")
+    assert request.sort_by == "creation_date" and request.most_recent and request.required and not request.unique
+    assert request.image_ids is None and request.ssm_parameter is None and request.channel is None
+
+
+def test_find_request_is_frozen_and_defaults_to_the_modules_region():
+    request = _find.build_request(find_params(owners=["amazon"]), "us-west-2")
+    assert request.regions == ("us-west-2",)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        request.limit = 5  # type: ignore[misc]
+
+
+def test_find_distro_fills_owners_and_names_and_image_ids_are_deduplicated():
+    request = _find.build_request(find_params(distro="al2023"), "us-east-1")
+    assert request.owners and request.names and request.distro == "al2023"
+    ids = _find.build_request(find_params(image_ids=["ami-0123456789abcdef0", "ami-0123456789abcdef0"]), "us-east-1")
+    assert ids.image_ids == ("ami-0123456789abcdef0",)
+
+
+def test_find_channel_stands_for_its_ssm_parameter():
+    request = _find.build_request(find_params(channel="web-base/stable"), "us-east-1")
+    assert request.channel == request.ssm_parameter and request.channel.endswith("/web-base/stable")
+
+
+@pytest.mark.parametrize(
+    "overrides,message",
+    [
+        ({}, "owners: required unless distro, image_ids, ssm_parameter or executable_by_me is given"),
+        ({"owners": []}, "owners: must not be an empty list"),
+        ({"distro": "beos"}, "distro: unknown distribution 'beos'"),
+        ({"image_ids": []}, "image_ids: must not be an empty list"),
+        ({"image_ids": ["ami-0123456789abcdef0"], "ssm_parameter": "/a/b"}, "image_ids: cannot be combined with ssm_parameter"),
+        ({"owners": ["self"], "name": " "}, "name: must be a non-empty glob on the image name"),
+        ({"owners": ["self"], "architecture": "sparc"}, "architecture: must be one of x86_64, arm64, i386, any, got 'sparc'"),
+        ({"owners": ["self"], "sort_by": "size"}, "sort_by: must be one of creation_date, name, got 'size'"),
+        ({"owners": ["self"], "limit": 0}, "limit: must be a whole number from 1 to 1000, got 0"),
+        ({"owners": ["self"], "regions": []}, "regions: must not be an empty list"),
+        ({"channel": "no-slash"}, "channel: 'no-slash' is not 'family/channel'"),
+    ],
+)
+def test_find_rule_refuses_naming_the_option(overrides, message):
+    with pytest.raises(_find.FindError) as caught:
+        _find.build_request(find_params(**overrides), "us-east-1", REGIONS)
+    assert message in caught.value.msg
+    assert any(message in error for error in caught.value.result["errors"])
+
+
+def test_find_lists_every_problem_at_once():
+    with pytest.raises(_find.FindError) as caught:
+        _find.build_request(find_params(owners=[], sort_by="size", limit=0), None)
+    errors = caught.value.result["errors"]
+    assert [e.split(":")[0] for e in errors] == ["owners", "sort_by", "limit", "region"]
     assert caught.value.msg == "; ".join(errors)
