@@ -17,6 +17,7 @@ from ansible_collections.bakery.ami.plugins.module_utils import _copy_request
 from ansible_collections.bakery.ami.plugins.module_utils import _create
 from ansible_collections.bakery.ami.plugins.module_utils import _find
 from ansible_collections.bakery.ami.plugins.module_utils import _prune
+from ansible_collections.bakery.ami.plugins.module_utils import _release
 from ansible_collections.bakery.ami.plugins.module_utils._errors import BakeryError
 
 NEXT_YEAR = datetime.datetime.now(datetime.timezone.utc).year + 1
@@ -358,4 +359,63 @@ def test_find_lists_every_problem_at_once():
         _find.build_request(find_params(owners=[], sort_by="size", limit=0), None)
     errors = caught.value.result["errors"]
     assert [e.split(":")[0] for e in errors] == ["owners", "sort_by", "limit", "region"]
+    assert caught.value.msg == "; ".join(errors)
+
+
+# ---------------------------------------------------------------------------------------------
+# ami_lock_release
+
+AL2023_NAME = "al2023-ami-2023.6.20241010.0-kernel-6.1-x86_64"
+
+
+def lock_params(**overrides):
+    base = {"root": "/mnt/image", "release": "source", "ami_name": None, "launch_updates": None}
+    base.update(overrides)
+    return base
+
+
+def test_lock_request_has_the_options_and_what_the_ami_name_says():
+    request = _release.build_request(lock_params(ami_name=AL2023_NAME))
+    assert (request.root, request.release, request.ami_name, request.launch_updates) == (
+        "/mnt/image", "source", AL2023_NAME, None)
+    assert request.from_name == ("al2023", "2023.6.20241010")
+    assert _release.build_request(lock_params(release="latest", launch_updates="security")).from_name is None
+
+
+def test_lock_empty_root_stays_empty_and_is_refused_not_taken_for_the_host():
+    request = _release.build_request(lock_params(root=""))
+    assert request.root == ""
+    with pytest.raises(_release.ReleaseLockError, match="^root: "):
+        _release.plan_request(request)
+
+
+def test_lock_request_is_frozen():
+    request = _release.build_request(lock_params())
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        request.release = "latest"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    "overrides,message",
+    [
+        ({"release": ""}, "release: must be 'source', 'latest' or a release string, got an empty value"),
+        ({"release": " latest"}, "release: must not have leading or trailing spaces or control characters"),
+        ({"release": "2023.\u0666"}, "release: must be ASCII (digits 0-9 and dots)"),
+        ({"launch_updates": "some"}, "launch_updates: must be one of security, bugfix, all, none, got 'some'"),
+        ({"ami_name": AL2023_NAME, "release": "latest"}, "ami_name: only used with release=source"),
+        ({"ami_name": "web-base-1.0-x86_64"}, "ami_name: no release can be read from 'web-base-1.0-x86_64'"),
+    ],
+)
+def test_lock_rule_refuses_naming_the_option(overrides, message):
+    with pytest.raises(_release.ReleaseLockError) as caught:
+        _release.build_request(lock_params(**overrides))
+    assert message in caught.value.msg
+    assert any(message in error for error in caught.value.result["errors"])
+
+
+def test_lock_lists_every_problem_at_once():
+    with pytest.raises(_release.ReleaseLockError) as caught:
+        _release.build_request(lock_params(release=" x", launch_updates="some", ami_name="not-an-image"))
+    errors = caught.value.result["errors"]
+    assert [e.split(":")[0] for e in errors] == ["release", "launch_updates", "ami_name"]
     assert caught.value.msg == "; ".join(errors)
