@@ -13,6 +13,7 @@ import datetime
 import pytest
 
 from ansible_collections.bakery.ami.plugins.module_utils import _builder
+from ansible_collections.bakery.ami.plugins.module_utils import _cloudinit
 from ansible_collections.bakery.ami.plugins.module_utils import _copy_request
 from ansible_collections.bakery.ami.plugins.module_utils import _create
 from ansible_collections.bakery.ami.plugins.module_utils import _find
@@ -419,3 +420,73 @@ def test_lock_lists_every_problem_at_once():
     errors = caught.value.result["errors"]
     assert [e.split(":")[0] for e in errors] == ["release", "launch_updates", "ami_name"]
     assert caught.value.msg == "; ".join(errors)
+
+
+# ---------------------------------------------------------------------------------------------
+# cloudinit_guard
+
+
+@pytest.fixture
+def cloud_root(tmp_path):
+    (tmp_path / "etc/cloud").mkdir(parents=True)
+    return str(tmp_path)
+
+
+def guard_params(root, **overrides):
+    base = {"root": root, "protect": [], "settings": {}, "disable_modules": [], "filename": "99_bakery_guard.cfg",
+            "audit": True, "customized_paths": [], "fail_on_unprotected": False, "allow_privileged_settings": False}
+    base.update(overrides)
+    return base
+
+
+def test_guard_request_has_the_options(cloud_root):
+    request = _cloudinit.build_request(guard_params(
+        cloud_root, protect=["hostname", "growpart"], settings={"ssh_deletekeys": True}, disable_modules=["ntp"],
+        customized_paths=["/etc/hostname"], fail_on_unprotected=True,
+    ))
+    assert request.root == cloud_root and request.protect == ("hostname", "growpart")
+    assert request.settings == {"ssh_deletekeys": True} and request.disable_modules == ("ntp",)
+    assert request.customized_paths == ("/etc/hostname",) and request.filename == "99_bakery_guard.cfg"
+    assert request.audit is True and request.fail_on_unprotected is True and request.allow_privileged_settings is False
+
+
+def test_guard_request_is_frozen_and_fills_the_defaults(cloud_root):
+    request = _cloudinit.build_request({"root": cloud_root})
+    assert (request.protect, request.settings, request.disable_modules, request.customized_paths) == ((), {}, (), ())
+    assert request.filename == _cloudinit.DEFAULT_FILENAME and request.audit is True
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        request.audit = False  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    "overrides,message",
+    [
+        ({"protect": ["nosuch"]}, "protect: unknown protection 'nosuch'"),
+        ({"protect": "hostname"}, "protect: must be a list of protection names"),
+        ({"disable_modules": ["bad name"]}, "disable_modules: 'bad name' is not a cloud-init module name"),
+        ({"settings": {"cloud_config_modules": []}, "disable_modules": ["locale"]},
+         "settings: cloud_config_modules cannot be set together with disable_modules"),
+        ({"customized_paths": ["etc/hosts"]}, "customized_paths: 'etc/hosts' is not an absolute path"),
+        ({"audit": False, "fail_on_unprotected": True}, "fail_on_unprotected: needs audit=true"),
+    ],
+)
+def test_guard_rule_refuses_naming_the_option(cloud_root, overrides, message):
+    with pytest.raises(_cloudinit.GuardError) as caught:
+        _cloudinit.build_request(guard_params(cloud_root, **overrides))
+    assert message in caught.value.msg
+    assert any(message in error for error in caught.value.result["errors"])
+
+
+def test_guard_root_without_etc_cloud_comes_first_with_every_other_problem(tmp_path):
+    with pytest.raises(_cloudinit.GuardError) as caught:
+        _cloudinit.build_request(guard_params(str(tmp_path), protect=["nosuch"], audit=False, fail_on_unprotected=True))
+    errors = caught.value.result["errors"]
+    assert [e.split(":")[0] for e in errors] == ["root", "protect", "fail_on_unprotected"]
+    assert "has no /etc/cloud" in errors[0] and caught.value.msg == "; ".join(errors)
+
+
+def test_guard_empty_root_is_refused_not_taken_for_the_host():
+    with pytest.raises(_cloudinit.GuardError) as caught:
+        _cloudinit.build_request(guard_params(""))
+    first = caught.value.result["errors"][0]
+    assert first.startswith("root: ") and "/etc/cloud" not in first  # refused as given, not read as /
