@@ -37,7 +37,7 @@ from ansible_collections.bakery.ami.plugins.module_utils._errors import BakeryEr
 try:
     import yaml
 except ImportError:
-    yaml = None  # type: ignore[assignment]  # plan_guard refuses to run without it
+    yaml = None  # type: ignore[assignment]  # build_request refuses to run without it
     YAML_IMPORT_ERROR: str | None = traceback.format_exc()
 else:
     YAML_IMPORT_ERROR = None

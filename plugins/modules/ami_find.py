@@ -423,18 +423,18 @@ def main():
 
     channel = None
     try:
-        spec = _find.build_request(module.params, module.region,
-                                   known_regions() if module.params["regions"] is not None else None)
-        channel = spec.channel
+        request = _find.build_request(module.params, module.region,
+                                      known_regions() if module.params["regions"] is not None else None)
+        channel = request.channel
         # Clients are made here, one per region and service, before the worker threads start.
-        ec2 = _aws.regional_clients(module, "ec2", spec.regions)
-        ssm = _aws.regional_clients(module, "ssm", spec.regions) if spec.ssm_parameter else {}
-        ssm_values = _find.resolve_ssm(ssm, spec)
-        outcomes = _find.search(ec2, spec, ssm_values)
+        ec2 = _aws.regional_clients(module, "ec2", request.regions)
+        ssm = _aws.regional_clients(module, "ssm", request.regions) if request.ssm_parameter else {}
+        ssm_values = _find.resolve_ssm(ssm, request)
+        outcomes = _find.search(ec2, request, ssm_values)
     except BakeryError as e:  # FindError, and BakeryAWSError from the AWS calls (or connecting)
         module.fail_json(msg=_as_channel(e.msg, channel), **e.result)
 
-    result, error = _find.assemble(spec, outcomes)
+    result, error = _find.assemble(request, outcomes)
     if channel:
         result["channel"] = channel
     for warning in result.pop("warnings"):
