@@ -32,6 +32,10 @@ passed=()
 # pytest exits 5 when it collected no test: that is a failure here, never a silent pass.
 # The slowest tests of each step are listed at its end, to see where the suite's time goes.
 run_pytest() { python -m pytest -p no:cacheprovider -ra --durations=12 --durations-min=5 "$@"; }
+# The steps whose tests mostly wait (on bakes, on the endpoint's timeline) run BAKERY_TEST_WORKERS
+# tests at a time (pytest-xdist; 0 runs them one by one). Tests that share a module-scoped run are
+# kept on one worker, and each worker bakes in a cache of its own (tests/conftest.py).
+run_pytest_parallel() { run_pytest -n "${BAKERY_TEST_WORKERS:-2}" "$@"; }
 
 # ansible-test's pep8 sanity test, run in seconds: its limit and its ignore list (read from the
 # installed ansible-test, so the two never differ).
@@ -50,7 +54,7 @@ step_package() { bash tools/ci/package.sh; }
 step_sanity() { bash tools/ci/sanity.sh; }
 step_unit() { run_pytest tests/unit; }
 step_endpoint() { run_pytest tests/endpoint; }
-step_integration() { run_pytest tests/integration; }
+step_integration() { run_pytest_parallel tests/integration; }
 step_firstboot() {
   if [ "$(id -u)" -ne 0 ]; then
     echo "firstboot: needs root (debootstrap, chroot, mounts)" >&2
@@ -63,7 +67,7 @@ step_reliability() {
     echo "reliability: needs root (the whole local bake runs in it)" >&2
     return 1
   fi
-  run_pytest tests/reliability
+  run_pytest_parallel tests/reliability
 }
 step_molecule() {
   local scenarios=0 rc=0 role name root

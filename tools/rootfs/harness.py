@@ -155,10 +155,18 @@ def cache_dir(path: str | os.PathLike | None = None) -> Path:
     return Path(os.path.expanduser(str(chosen))).resolve()
 
 
+def image_dir(cache: str | os.PathLike | None = None) -> Path:
+    """Where the debootstrap images are built and found: $BAKERY_IMAGE_DIR when set, else the cache
+    directory. An image is named by its recipe's hash, so caches that keep their own bakes (a test
+    worker's, for one) can share one directory of images and build each image once."""
+    shared = os.environ.get("BAKERY_IMAGE_DIR")
+    return Path(os.path.expanduser(shared)).resolve() if shared else cache_dir(cache)
+
+
 def image_path(cache: str | os.PathLike | None = None, suite: str | None = None) -> Path:
     """Path of the cached image tarball for the suite's recipe (may not exist yet)."""
     suite = check_suite(suite)
-    return cache_dir(cache) / f"debian-{suite}-{recipe_hash(suite)}.tar"
+    return image_dir(cache) / f"debian-{suite}-{recipe_hash(suite)}.tar"
 
 
 def _suite_matches(suites, wanted=None) -> bool:
