@@ -40,7 +40,6 @@ LEVELS = ("full", "standard", "minimal")
 STAGES = ("base", "service")
 BUILDERS = ("aws", "local")
 ARCHES = ("x86_64", "arm64")
-VOLUME_TYPES = ("gp3", "gp2", "io1", "io2", "st1", "sc1", "standard")
 NAME_FIELDS = ("family", "version", "arch", "stage", "level")
 
 # name -> (kind, default). Kinds: str, bool, int, list, dict, any. Defaults that depend on the
@@ -302,7 +301,7 @@ def validate(values: dict, context: Context) -> None:
     """The rules of the bake's variables, in order; PlanError with the first one broken."""
     v = values
     for name, choices in (("bake_level", LEVELS), ("bake_stage", STAGES), ("bake_builder", BUILDERS),
-                          ("bake_arch", ARCHES), ("bake_volume_type", VOLUME_TYPES)):
+                          ("bake_arch", ARCHES), ("bake_volume_type", _validate.VOLUME_TYPES)):
         if v[name] not in choices:
             article = "one of " if len(choices) > 2 else ""
             allowed = ", ".join(choices) if len(choices) > 2 else " or ".join(choices)
