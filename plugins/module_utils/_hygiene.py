@@ -233,8 +233,9 @@ CATEGORIES = {
 }
 
 CATEGORY_NAMES = tuple(CATEGORIES)
-
+# The actions a finding may carry (the header above says what each does).
 ACTIONS = ("remove", "truncate", "lock_password", "remove_key", "reset_hostname", "strip_lines", "review")
+
 
 # Categories that change files cloud-init clean acts on: an exclusion there skips cloud-init clean.
 CLOUD_INIT_CLEAN_TOUCHES = ("cloud_init_state", "cloud_init_seed", "machine_id", "network_config")

@@ -535,13 +535,6 @@ def _short(value: t.Any, limit: int = 80) -> str:
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
-def plan_lock(root: str, release: str = "source", ami_name: str | None = None,
-              launch_updates: str | None = None) -> Plan:
-    """build_request and plan_request in one, for callers holding plain values."""
-    return plan_request(build_request({"root": root, "release": release, "ami_name": ami_name,
-                                       "launch_updates": launch_updates}))
-
-
 def plan_request(request: LockRequest) -> Plan:
     """Work out every file change of a checked request; raise ReleaseLockError on an unusable root. Writes nothing."""
     root, release, launch_updates, from_name = request.root, request.release, request.launch_updates, request.from_name
