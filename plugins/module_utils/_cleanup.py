@@ -91,7 +91,7 @@ class CleanupError(BakeryError):
         self.errors = list(errors)
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
 class Request:
     """What to remove: the selection (run_id or expired_before), where, and how long to wait."""
 

@@ -32,6 +32,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import typing as t
 import uuid
@@ -59,7 +60,10 @@ class LaunchTemplateError(BakeryError):
     """A user-level failure: the message names the option (or region) and the rule; result is the plan."""
 
 
-class Request(t.NamedTuple):
+@dataclasses.dataclass(frozen=True)
+class Request:
+    """A checked ami_launch_template request: build_request held every rule before it was made."""
+
     template: str
     by_id: bool
     state: str
