@@ -1306,8 +1306,8 @@ def _os_errors_as(what: str) -> t.Callable[[t.Callable[..., dict]], t.Callable[.
             try:
                 return func(request, *args, **kwargs)
             except OSError as exc:
-                raise HygieneError("%s %s under %s: %s" % (what, exc.filename or "a file", request.root,
-                                                            exc.strerror or exc)) from exc
+                raise HygieneError("%s %s under %s: %s"
+                                   % (what, exc.filename or "a file", request.root, exc.strerror or exc)) from exc
         return wrapper
     return decorate
 

@@ -32,6 +32,7 @@ def plan_guard(root, protect=None, settings=None, disable_modules=None, filename
         "allow_privileged_settings": allow_privileged_settings,
     }))
 
+
 # A cloud.cfg in the shape of upstream's (modules of every distribution listed).
 BASE_CFG = {
     "users": ["default"],
@@ -424,7 +425,7 @@ def test_write_is_cloud_config_and_rerun_changes_nothing(image):
     mode = stat.S_IMODE(os.stat(root / "etc/cloud/cloud.cfg.d/99_bakery_guard.cfg").st_mode)
     assert mode == 0o644
     again = plan_guard(str(root), protect=["growpart", "hostname"], settings={"ssh_deletekeys": True},
-                         disable_modules=["locale"])
+                       disable_modules=["locale"])
     assert again.changed is False
     assert [p.name for p in (root / "etc/cloud/cloud.cfg.d").iterdir()] == ["99_bakery_guard.cfg"]
 
@@ -741,8 +742,8 @@ def test_network_is_a_system_setting_kept_out_of_the_schema_document(image):
     root = image()
     fake_cloud_init(root, "25.1.4")
     plan = plan_guard(str(root), protect=["network", "hostname"],
-                        settings={"datasource_list": ["Ec2", "None"], "manual_cache_clean": False,
-                                  "datasource": {"Ec2": {"timeout": 5, "max_wait": 10}}})
+                      settings={"datasource_list": ["Ec2", "None"], "manual_cache_clean": False,
+                                "datasource": {"Ec2": {"timeout": 5, "max_wait": 10}}})
     assert yaml.safe_load(plan.after)["network"] == {"config": "disabled"}
     assert yaml.safe_load(plan.schema_text) == {"preserve_hostname": True}
     assert plan.schema_text.startswith("#cloud-config\n")

@@ -31,6 +31,7 @@ def plan_lock(root, release="source", ami_name=None, launch_updates=None):
     return r.plan_request(r.build_request({"root": root, "release": release, "ami_name": ami_name,
                                            "launch_updates": launch_updates}))
 
+
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "amazon_linux"
 DROPIN = "etc/cloud/cloud.cfg.d/90_bakery_release_lock.cfg"
 RELEASEVER = "etc/dnf/vars/releasever"
