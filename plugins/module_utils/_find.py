@@ -243,7 +243,8 @@ def build_request(params: dict, default_region: str | None, known_regions: t.Ite
         errors.append(
             "owners: required unless distro, image_ids, ssm_parameter or executable_by_me is given: a search"
             " across every owner is refused because anyone can publish an image under an official-looking"
-            " name (untrusted images); name the owners you trust (account IDs, self, amazon or aws-marketplace)"
+            " name (untrusted images); name the owners you trust (account IDs, "
+            + ", ".join(_validate.OWNER_ALIASES[:-1]) + " or " + _validate.OWNER_ALIASES[-1] + ")"
         )
 
     name = params.get("name")

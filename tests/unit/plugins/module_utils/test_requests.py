@@ -526,3 +526,9 @@ def test_every_module_builds_one_frozen_request(module_name, builders):
     request_class = eval(annotation, vars(sys.modules[builder.__module__])) if isinstance(annotation, str) else annotation
     assert dataclasses.is_dataclass(request_class), request_class
     assert request_class.__dataclass_params__.frozen, "%s is not frozen" % request_class.__qualname__
+
+
+def test_find_without_owners_names_the_owner_aliases():
+    with pytest.raises(BakeryError) as caught:
+        _find.build_request({"name": "debian-12-*"}, "us-east-1")
+    assert caught.value.msg.endswith("name the owners you trust (account IDs, self, amazon or aws-marketplace)")
