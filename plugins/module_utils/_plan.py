@@ -212,7 +212,7 @@ def _short(value: t.Any, limit: int = 80) -> t.Any:
 
 
 # bake_* facts the bake playbook and its hooks keep while running: state, never settings
-RUN_STATE = frozenset(("bake_results", "bake_builder_result", "bake_hook_report"))
+RUN_STATE = frozenset(("bake_results", "bake_builder_result", "bake_hook_report", "bake_test_results"))
 
 
 def unknown_variables(given: t.Iterable[str]) -> list:

@@ -101,3 +101,19 @@ def test_no_sbom_without_one_or_when_the_bake_failed():
     assert "sbom_path" not in _report.outputs(bake(), RESULTS)
     failed = dict(RESULTS, sbom=SBOM, failed={"phase": "publish", "error": "x"})
     assert _report.report(bake(), failed)["sbom"] is None and "sbom" not in _report.outputs(bake(), failed)
+
+
+def test_the_report_lists_the_tests_of_the_image_test_stage():
+    tested = dict(RESULTS, tests=[{"name": "local first boot", "ok": True, "seconds": 4.2}], tests_seconds=5.0)
+    document = _report.report(dict(bake(), test={"enabled": True, "roles": []}), tested)
+    assert document["tests"] == [{"name": "local first boot", "ok": True, "seconds": 4.2}]
+    assert document["tests_seconds"] == 5.0
+
+
+def test_the_report_says_skipped_without_the_test_stage_or_for_an_adopted_image():
+    assert _report.report(dict(bake(), test={"enabled": False, "roles": []}), RESULTS)["tests"] == "skipped"
+    adopted = dict(RESULTS, adopted=True)
+    assert _report.report(dict(bake(), test={"enabled": True, "roles": []}), adopted)["tests"] == "skipped"
+    # a bake that failed before the stage ran no test
+    failed = dict(RESULTS, failed={"phase": "customize", "error": "x"})
+    assert _report.report(dict(bake(), test={"enabled": True, "roles": []}), failed)["tests"] == []
