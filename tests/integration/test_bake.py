@@ -395,6 +395,54 @@ def test_failure_of_one_copy_rolls_back(aws, rootfs_image, run_playbook, out):
     assert squatter in account(aws)["us-west-2"]["images"], "an image the run did not make is never touched"
 
 
+def test_the_test_stage_boots_the_image_before_its_copies(aws, rootfs_image, run_playbook, out):
+    """bake_test (on by default): the local first boot runs as the bake's test stage; the report lists
+    it passed, and the image has its copies only after it (one image per region, finished)."""
+    before = account(aws)
+    result = bake(run_playbook, aws, out, bake_version="tested", **QUICK)
+    assert result.returncode == 0
+    rep = report(out)
+    assert rep["status"] == "succeeded" and sorted(rep["images"]) == sorted(REGIONS)
+    assert [(t["name"], t["ok"]) for t in rep["tests"]] == [("local first boot", True)], rep["tests"]
+    assert rep["tests"][0]["checks"] > 5 and rep["tests"][0]["failed_checks"] == []
+    assert rep["tests_seconds"] >= rep["tests"][0]["seconds"] > 0
+    # the stage ran between the image and its copies
+    text = result.stdout
+    assert text.index("TASK [Note the start of the tests]") > text.index("TASK [Stop the builder and create the image in the build region")
+    assert text.index("TASK [Copy the tested image") > text.index("First-boot a copy of the run's image with the launch user-data]")
+    for region, image_id in rep["images"].items():
+        image = aws.client("ec2", region).describe_images(ImageIds=[image_id])["Images"][0]
+        assert "bakery:expires-at" not in {t["Key"] for t in image.get("Tags", [])}, region
+    after = account(aws)
+    for region in REGIONS:
+        for kind in ("instances", "key_pairs", "security_groups"):
+            assert after[region][kind] == before[region][kind], (region, kind)
+
+
+def test_a_failing_test_rolls_the_image_back_and_leaves_nothing(aws, rootfs_image, run_playbook, out):
+    """A test of bake_hooks.test that fails: the bake fails in phase test before any copy, the image
+    is rolled back, nothing of the run is left; the report names the failed test."""
+    before = account(aws)
+    failing = str(REPO_ROOT / "tests" / "roles" / "failing_image_test")
+    result = bake(run_playbook, aws, out, bake_version="untested", bake_hooks={"test": [failing]}, **QUICK)
+    assert result.returncode != 0
+    rep = assert_nothing_from_run(aws, out, before)
+    assert rep["failed_phase"] == "test"
+    assert "the marker is missing" in rep["error"]
+    assert rep["tests"][0]["name"] == "local first boot" and rep["tests"][0]["ok"] is True
+    assert rep["tests"][-1] == dict(rep["tests"][-1], name="Fail the image test", ok=False)
+    assert aws.counts().get("CopyImage", 0) == 0, "nothing was copied before the test"
+    assert rep["rollback"]["images"], "the image was made and rolled back"
+
+
+def test_bake_test_false_skips_the_stage(aws, rootfs_image, run_playbook, out):
+    result = bake(run_playbook, aws, out, bake_version="untested", bake_test=False, **ONE_REGION)
+    assert result.returncode == 0
+    rep = report(out)
+    assert rep["tests"] == "skipped" and rep["tests_seconds"] is None
+    assert "First-boot a copy" not in result.stdout
+
+
 def test_without_customization(aws, rootfs_image, run_playbook, out):
     """bake_customize: false: nothing runs on the builder; images everywhere, finished, account clean."""
     before = account(aws)
