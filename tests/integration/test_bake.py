@@ -508,6 +508,9 @@ def test_a_refused_instance_type_passes_to_the_next_and_the_report_says_so(aws, 
     ({"bake_launch_config": {"values": {"BAD-KEY": "x"}}}, "bake_launch_config.values: 'BAD-KEY' is not a shell variable"),
     ({"bake_launch_config": {"values": {"OK": ["a", "list"]}}}, "bake_launch_config.values: OK must be a string"),
     ({"bake_instance_types": []}, "bake_instance_types: must be a list of 1-20 instance types"),
+    ({"bake_test_roles": ["no_such_test_role"]}, "bake_test_roles: role no_such_test_role is not installed"),
+    ({"bake_test_roles": ["../../etc"]}, "bake_test_roles: every entry must be a role name"),
+    ({"bake_test": False, "bake_test_roles": ["bakery.ami.image_test"]}, "bake_test: false skips the image test stage"),
 ])
 def test_bad_configuration_fails_before_anything_exists(aws, run_playbook, out, overrides, message):
     result = bake(run_playbook, aws, out, **overrides)
