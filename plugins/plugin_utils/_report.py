@@ -125,6 +125,10 @@ def report(bake: dict, results: dict, hook_report: t.Optional[dict] = None) -> d
             and document["sbom"] is None:
         document["warnings"].append("sbom: no SBOM was made: nothing listed the builder's packages (a builder play that "
                                     "does not run bakery.ami.image_packages before generalize?)")
+    if (bake.get("test") or {}).get("enabled") and "tests" not in results and not failed_phase \
+            and not results.get("adopted"):
+        document["warnings"].append("bake_test: the image was not tested: no test hook (bake_hooks.test) ran, and the "
+                                    "test instance of bake_test_roles is not built yet")
     if results.get("channel_error"):
         document["warnings"].append("channels: not all of %s point at the new images: %s"
                                     % (", ".join(bake.get("channels", {}).get("names", [])), results["channel_error"]))
@@ -144,7 +148,7 @@ def tests(bake: dict, results: dict) -> t.Any:
         return "skipped"
     if "tests" in results:
         return list(results["tests"])
-    return "skipped" if results.get("adopted") else []
+    return "skipped" if results.get("adopted") or not status(bake, results)[0] else []
 
 
 def sbom_summary(bake: dict, results: dict) -> t.Optional[dict]:

@@ -117,3 +117,11 @@ def test_the_report_says_skipped_without_the_test_stage_or_for_an_adopted_image(
     # a bake that failed before the stage ran no test
     failed = dict(RESULTS, failed={"phase": "customize", "error": "x"})
     assert _report.report(dict(bake(), test={"enabled": True, "roles": []}), failed)["tests"] == []
+
+
+def test_a_bake_that_should_test_and_ran_no_test_says_so():
+    document = _report.report(dict(bake(), test={"enabled": True, "roles": ["bakery.ami.image_test"]}), RESULTS)
+    assert document["tests"] == "skipped"
+    assert [w for w in document["warnings"] if w.startswith("bake_test: the image was not tested")], document["warnings"]
+    skipped = _report.report(dict(bake(), test={"enabled": False, "roles": []}), RESULTS)
+    assert not [w for w in skipped["warnings"] if w.startswith("bake_test")]
