@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import datetime
 import hashlib
 import ipaddress
@@ -212,11 +213,56 @@ def _validate_instance_types(params: dict) -> list:
     return _validate.instance_types("instance_types", listed)
 
 
-def check(params: dict, now: datetime.datetime | None = None) -> None:
-    """Raise BuilderError listing every problem validate() finds (``errors`` in its result)."""
+@dataclasses.dataclass(frozen=True)
+class BuilderRequest:
+    """A checked ami_builder request: build_request held every rule before it was made."""
+
+    run_id: str
+    state: str = "running"
+    image_id: str | None = None
+    instance_types: tuple[str, ...] = (DEFAULT_INSTANCE_TYPE,)
+    subnet_id: str | None = None
+    vpc_id: str | None = None
+    ssh_cidrs: tuple[str, ...] = ()
+    allow_open_ssh: bool = False
+    key_file: str | None = None
+    associate_public_ip: bool | None = None
+    root_device_name: str = "/dev/xvda"
+    volume_size: int = 8
+    volume_type: str = "gp3"
+    kms_key_id: str | None = None
+    expires_at: str | None = None
+    tags: dict = dataclasses.field(default_factory=dict)
+    wait: bool = True
+    wait_timeout: int = 600
+
+    @property
+    def absent(self) -> bool:
+        return self.state == "absent"
+
+
+def build_request(params: dict, now: datetime.datetime | None = None) -> BuilderRequest:
+    """Check every option of ami_builder and return the request; raises BuilderError listing every problem
+    validate() finds (``errors`` in its result), before any API call and any change on disk."""
     errors = validate(params, now)
     if errors:
         raise BuilderError("; ".join(errors), {"errors": errors})
+    given = {name: params[name] for name in ("state", "wait", "wait_timeout") if params.get(name) is not None}
+    if params.get("state", "running") == "absent":
+        # the options of a builder to make are neither checked nor used when removing one
+        return BuilderRequest(run_id=params["run_id"], **given)
+    given.update({name: params[name] for name in (
+        "image_id", "subnet_id", "vpc_id", "key_file", "associate_public_ip", "root_device_name",
+        "volume_size", "volume_type", "kms_key_id", "expires_at",
+    ) if params.get(name) is not None})
+    return BuilderRequest(
+        run_id=params["run_id"],
+        instance_types=tuple(instance_types(params)),
+        ssh_cidrs=tuple(params.get("ssh_cidrs") or ()),
+        allow_open_ssh=bool(params.get("allow_open_ssh")),
+        tags=dict(params.get("tags") or {}),
+        **given,
+    )
 
 
 def validate(params: dict, now: datetime.datetime | None = None) -> list:
@@ -430,11 +476,12 @@ def write_key_files(path: str, material: str, run_id: str) -> str:
 class Builder:
     """Look up, compare, create or remove; act only outside check mode."""
 
-    def __init__(self, client, params: dict, check_mode: bool = False, *, warn=None, sleep=None, clock=None, write_key=None):
+    def __init__(self, client, request: BuilderRequest, check_mode: bool = False, *, warn=None, sleep=None, clock=None,
+                 write_key=None):
         self.client = client
-        self.params = params
+        self.request = request
         self.check_mode = check_mode
-        self.run_id = params["run_id"]
+        self.run_id = request.run_id
         self.name = resource_name(self.run_id)
         self._timing = {}
         if sleep is not None:
@@ -442,12 +489,12 @@ class Builder:
         if clock is not None:
             self._timing["clock"] = clock
         self._write_key = write_key or write_key_files
-        self.tags = dict(params.get("tags") or {})
+        self.tags = dict(request.tags)
         self.tags[RUN_ID_TAG] = self.run_id
         self.tags["Name"] = self.name
-        if params.get("expires_at") is not None:
-            self.tags[EXPIRES_TAG] = _time.iso(_time.parse(params["expires_at"]))
-        self.key_file = params.get("key_file")
+        if request.expires_at is not None:
+            self.tags[EXPIRES_TAG] = _time.iso(_time.parse(request.expires_at))
+        self.key_file = request.key_file
         self.public_key: str | None = None
         self.created: list = []
         self.attempts: list = []  # RunInstances per instance type: {instance_type, error_code}
@@ -507,9 +554,9 @@ class Builder:
 
     def resolve_vpc(self) -> str | None:
         """The security group's VPC: vpc_id, else the subnet's (one DescribeSubnets), else the default."""
-        if self.params.get("vpc_id"):
-            return self.params["vpc_id"]
-        subnet_id = self.params.get("subnet_id")
+        if self.request.vpc_id:
+            return self.request.vpc_id
+        subnet_id = self.request.subnet_id
         if not subnet_id:
             return None
         subnets = _aws.describe_subnets(self.client, SubnetIds=[subnet_id])
@@ -591,7 +638,7 @@ class Builder:
             self._adopt_group(group)
             return group["GroupId"]
         self.created.append("security_group")
-        self.authorize(group_id, self.params.get("ssh_cidrs") or [])
+        self.authorize(group_id, list(self.request.ssh_cidrs))
         return group_id
 
     def _adopt_group(self, group: dict) -> None:
@@ -600,7 +647,7 @@ class Builder:
             # so that state=absent (which finds groups by tag) removes it too
             _aws.create_tags(self.client, [group["GroupId"]], tag_list(missing))
         have = _ssh_ranges(group)
-        wanted = [cidr for cidr in self.params.get("ssh_cidrs") or [] if cidr not in have]
+        wanted = [cidr for cidr in self.request.ssh_cidrs if cidr not in have]
         self.authorize(group["GroupId"], wanted)
 
     def authorize(self, group_id: str, cidrs: list) -> None:
@@ -635,43 +682,43 @@ class Builder:
         _aws.authorize_security_group_ingress(self.client, GroupId=group_id, IpPermissions=[permission])
 
     def run_request(self, group_id: str, key_name: str | None, instance_type: str | None = None) -> dict:
-        params = self.params
-        instance_type = instance_type or instance_types(params)[0]
-        ebs = {
-            "VolumeSize": params["volume_size"],
-            "VolumeType": params["volume_type"],
+        wanted = self.request
+        instance_type = instance_type or wanted.instance_types[0]
+        ebs: dict = {
+            "VolumeSize": wanted.volume_size,
+            "VolumeType": wanted.volume_type,
             "Encrypted": True,
             "DeleteOnTermination": True,
         }
-        if params.get("kms_key_id"):
-            ebs["KmsKeyId"] = params["kms_key_id"]
+        if wanted.kms_key_id:
+            ebs["KmsKeyId"] = wanted.kms_key_id
         request = {
-            "ImageId": params["image_id"],
+            "ImageId": wanted.image_id,
             "InstanceType": instance_type,
             "MinCount": 1,
             "MaxCount": 1,
             "ClientToken": client_token(self.run_id, group_id, instance_type),
             "MetadataOptions": {"HttpTokens": "required", "HttpPutResponseHopLimit": 1, "HttpEndpoint": "enabled"},
-            "BlockDeviceMappings": [{"DeviceName": params["root_device_name"], "Ebs": ebs}],
+            "BlockDeviceMappings": [{"DeviceName": wanted.root_device_name, "Ebs": ebs}],
             "InstanceInitiatedShutdownBehavior": "stop",
             "TagSpecifications": [_tag_spec("instance", self.tags), _tag_spec("volume", self.tags)],
         }
         if key_name:
             request["KeyName"] = key_name
-        if params.get("associate_public_ip") is not None:
+        if wanted.associate_public_ip is not None:
             interface = {
                 "DeviceIndex": 0,
-                "AssociatePublicIpAddress": bool(params["associate_public_ip"]),
+                "AssociatePublicIpAddress": wanted.associate_public_ip,
                 "Groups": [group_id],
                 "DeleteOnTermination": True,
             }
-            if params.get("subnet_id"):
-                interface["SubnetId"] = params["subnet_id"]
+            if wanted.subnet_id:
+                interface["SubnetId"] = wanted.subnet_id
             request["NetworkInterfaces"] = [interface]
         else:
             request["SecurityGroupIds"] = [group_id]
-            if params.get("subnet_id"):
-                request["SubnetId"] = params["subnet_id"]
+            if wanted.subnet_id:
+                request["SubnetId"] = wanted.subnet_id
         return request
 
     def launch(self, group_id: str, key_name: str | None) -> dict:
@@ -682,7 +729,7 @@ class Builder:
         one that launched). When every type is refused, BuilderError lists each with its refusal.
         """
         refusals = []
-        for instance_type in instance_types(self.params):
+        for instance_type in self.request.instance_types:
             try:
                 instance = _aws.run_instances(self.client, **self.run_request(group_id, key_name, instance_type))[0]
             except _aws.BakeryAWSError as e:
@@ -703,7 +750,7 @@ class Builder:
 
     def _wait_running(self, instance: dict) -> dict:
         done = _waiter.wait_for_instances(
-            self.client, [instance["InstanceId"]], "running", self.params.get("wait_timeout") or 600, **self._timing
+            self.client, [instance["InstanceId"]], "running", self.request.wait_timeout, **self._timing
         )
         return done[instance["InstanceId"]]
 
@@ -749,7 +796,7 @@ class Builder:
             if self.public_key is None:
                 raise self._key_file_missing_error(f"builder {instance['InstanceId']} uses the key pair {key_name}")
         state = (instance.get("State") or {}).get("Name")
-        if state == "pending" and self.params.get("wait", True) and not self.check_mode:
+        if state == "pending" and self.request.wait and not self.check_mode:
             instance = self._wait_running(instance)
         elif state in ("stopping", "stopped"):
             self.warn(f"builder {instance['InstanceId']} is {state}; the module does not start it")
@@ -771,7 +818,7 @@ class Builder:
         if group is None:
             self.created.append("security_group")
         self.created.append("instance")
-        self.chosen_type = instance_types(self.params)[0]  # the first one it would try
+        self.chosen_type = self.request.instance_types[0]  # the first one it would try
         key_name = self.name if self.key_file is not None else None
         return self.result(None, True, group["GroupId"] if group else None, key_name)
 
@@ -787,7 +834,7 @@ class Builder:
         instance = self.launch(group_id, key_name)
         self.chosen_type = self.attempts[-1]["instance_type"]
         self.created.append("instance")
-        if self.params.get("wait", True):
+        if self.request.wait:
             instance = self._wait_running(instance)
         return self.result(instance, True, group_id, key_name)
 
@@ -796,10 +843,10 @@ class Builder:
     def remove(self) -> dict:
         """Everything of the run in this region, by the one removal engine (_cleanup)."""
         return _cleanup.remove_run(
-            self.client, self.run_id, self.check_mode, wait_timeout=self.params.get("wait_timeout") or 600, **self._timing
+            self.client, self.run_id, self.check_mode, wait_timeout=self.request.wait_timeout, **self._timing
         )
 
     def run(self) -> dict:
-        if self.params.get("state", "running") == "absent":
+        if self.request.absent:
             return self.remove()
         return self.ensure_running()

@@ -164,49 +164,6 @@ def channel_reference(option: str, value: t.Any) -> tuple:
 # Options
 
 
-def _images(value: t.Any, known: list | None, errors: list) -> dict:
-    """images: {region: image ID} (as the publish role returns it) or [{region, image_id}, ...]."""
-    pairs: list = []
-    shape_errors = len(errors)
-    if isinstance(value, dict):
-        pairs = list(value.items())
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            if not isinstance(item, dict) or sorted(item) != ["image_id", "region"]:
-                errors.append(f"images[{index}]: must be a dictionary with exactly the keys region and image_id")
-                continue
-            pairs.append((item["region"], item["image_id"]))
-    else:
-        errors.append("images: must be a dictionary of region to image ID, or a list of {region, image_id}")
-        return {}
-    if not pairs and len(errors) == shape_errors:
-        errors.append("images: must name at least one region")
-    images: dict = {}
-    for region, image_id in pairs:
-        errors.append(_validate.region_name("images", region, known))
-        errors.append(_validate.resource_id(f"images[{region}]" if isinstance(region, str) else "images",
-                                            image_id, "image"))
-        if region in images:
-            errors.append(f"images: the region {_validate.show(region)} is named more than once")
-        images.setdefault(region, image_id)
-    return images
-
-
-def _regions(regions: t.Any, default_region: str | None, known_list: list | None, errors: list) -> list:
-    """regions, or the module's region when not given; problems appended to errors."""
-    if regions is None:
-        regions = [default_region] if default_region else []
-        if not regions:
-            errors.append("regions: no region given; set regions, or the module's region (or AWS_REGION)")
-    elif not regions:
-        errors.append("regions: must name at least one region")
-    for region in regions:
-        errors.append(_validate.region_name("regions", region, known_list))
-    if len(set(map(str, regions))) != len(regions):
-        errors.append("regions: a region is named more than once")
-    return list(regions)
-
-
 def build_request(params: dict, default_region: str | None, known: t.Iterable[str] | None = None) -> Request:
     """Every option checked at once; ChannelError lists every problem (no AWS call made)."""
     known_list = sorted(known) if known is not None else None
@@ -239,10 +196,10 @@ def build_request(params: dict, default_region: str | None, known: t.Iterable[st
                 "state: absent would leave the channel empty in every region named; set allow_empty=true to remove it"
             )
     if given_images is not None:
-        images = _images(given_images, known_list, errors)
+        images = _validate.images_by_region(given_images, known_list, errors)
         regions = list(images)
     else:
-        regions = _regions(regions, default_region, known_list, errors)
+        regions = _validate.regions_or_default(regions, default_region, known_list, errors)
     if version is not None:
         errors.append(check_version("version", version))
 
@@ -261,62 +218,16 @@ def build_request(params: dict, default_region: str | None, known: t.Iterable[st
 # The run
 
 
-class _ReadThenChange:
-    """Reads every region at once; only when every region was read, changes (outside check mode) the
-    regions that need it, at once. A subclass reads (read_region), changes (change_region) and
-    shapes the result (_result); failed_change says what a failed change leaves."""
+class _ReadThenChange(_fanout.ReadThenChange):
+    """The channel runs: SSM and EC2 clients of every region, ChannelError."""
 
-    request: t.Any
+    error_class = ChannelError
 
     def __init__(self, request: t.Any, ssm_clients: dict, ec2_clients: dict, check_mode: bool = False):
         self.request = request
         self.ssm = ssm_clients
         self.ec2 = ec2_clients
         self.check_mode = check_mode
-
-    def read_region(self, region: str) -> dict:
-        raise NotImplementedError
-
-    def change_region(self, region: str, plan: dict) -> dict:
-        raise NotImplementedError
-
-    def _result(self, plans: dict, changed: bool | None = None) -> dict:
-        raise NotImplementedError
-
-    def failed_change(self, done: dict, plans: dict) -> tuple:
-        """(what the message adds after the regions' errors, the result's changed)."""
-        raise NotImplementedError
-
-    def run(self) -> dict:
-        regions = self.request.regions
-        plans, errors = _fanout.each_caught(self.read_region, regions, (ChannelError, _aws.BakeryAWSError))
-        if errors:
-            raise ChannelError(
-                "; ".join(_message(region, errors[region]) for region in regions if region in errors)
-                + "; nothing was changed",
-                self._result({region: plans[region] for region in regions if region in plans}, changed=False),
-            )
-        plans = {region: plans[region] for region in regions}
-        to_change = [region for region in regions if plans[region]["changed"]]
-        if self.check_mode or not to_change:
-            return self._result(plans)
-
-        def change(region: str) -> dict:
-            return self.change_region(region, plans[region])
-
-        done, failed = _fanout.each_caught(change, to_change, (_aws.BakeryAWSError,))
-        for region in to_change:
-            if region in done:
-                plans[region].update(done[region])
-            else:
-                plans[region]["error"] = _message(region, failed[region])
-        if failed:
-            tail, changed = self.failed_change(done, plans)
-            raise ChannelError(
-                "; ".join(plans[region]["error"] for region in regions if region in failed) + tail,
-                self._result(plans, changed=changed),
-            )
-        return self._result(plans)
 
 
 class Channel(_ReadThenChange):
@@ -414,12 +325,6 @@ class Channel(_ReadThenChange):
         }
 
 
-def _message(region: str, error: BaseException) -> str:
-    if isinstance(error, ChannelError):
-        return error.msg
-    return f"{region}: {error}"
-
-
 # ---------------------------------------------------------------------------------------------
 # Revoke: a version taken out of service, and every channel on it moved back
 #
@@ -460,7 +365,7 @@ def build_revoke_request(params: dict, default_region: str | None, known: t.Iter
         errors.append("version: required; the bakery:version of the images to revoke")
     else:
         errors.append(check_version("version", version))
-    regions = _regions(params.get("regions"), default_region, known_list, errors)
+    regions = _validate.regions_or_default(params.get("regions"), default_region, known_list, errors)
     errors = [error for error in errors if error]
     if errors:
         raise ChannelError("; ".join(dict.fromkeys(errors)))

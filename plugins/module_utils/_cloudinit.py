@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import fnmatch
 import json
 import re
@@ -36,7 +37,7 @@ from ansible_collections.bakery.ami.plugins.module_utils._errors import BakeryEr
 try:
     import yaml
 except ImportError:
-    yaml = None  # type: ignore[assignment]  # plan_guard refuses to run without it
+    yaml = None  # type: ignore[assignment]  # build_request refuses to run without it
     YAML_IMPORT_ERROR: str | None = traceback.format_exc()
 else:
     YAML_IMPORT_ERROR = None
@@ -1313,29 +1314,83 @@ def default_user_warning(effective: dict, facts: ImageFacts) -> str | None:
             "installed for no user; bake the user, or leave users_groups to cloud-init" % name)
 
 
+@dataclasses.dataclass(frozen=True)
+class GuardRequest:
+    """A checked cloudinit_guard request: build_request held every rule before it was made."""
+
+    root: str = "/"
+    protect: tuple[str, ...] = ()
+    settings: dict = dataclasses.field(default_factory=dict)
+    disable_modules: tuple[str, ...] = ()
+    filename: str = DEFAULT_FILENAME
+    audit: bool = True
+    customized_paths: tuple[str, ...] = ()
+    allow_privileged_settings: bool = False
+    fail_on_unprotected: bool = False
+
+
+def build_request(params: dict) -> GuardRequest:
+    """Check every option of cloudinit_guard (root: that it is an image root with /etc/cloud) and return
+    the request; raises GuardError listing every problem (``errors`` in its result), before any write."""
+    if yaml is None:
+        raise GuardError("PyYAML is required by cloudinit_guard")
+    root = params.get("root", "/")
+    protect = [] if params.get("protect") is None else params["protect"]
+    settings = {} if params.get("settings") is None else params["settings"]
+    disable_modules = [] if params.get("disable_modules") is None else params["disable_modules"]
+    filename = DEFAULT_FILENAME if params.get("filename") is None else params["filename"]
+    customized_paths = [] if params.get("customized_paths") is None else params["customized_paths"]
+    audit = params.get("audit") is not False
+    fail_on_unprotected = bool(params.get("fail_on_unprotected"))
+    errors = check_options(protect, settings, disable_modules, filename, customized_paths,
+                           bool(params.get("allow_privileged_settings")))
+    if fail_on_unprotected and not audit:
+        errors.append("fail_on_unprotected: needs audit=true")
+    image_error = _image_error(root)[1]
+    if image_error:
+        errors.insert(0, image_error)
+    if errors:
+        raise GuardError("; ".join(errors), {"errors": errors})
+    return GuardRequest(
+        root=root, protect=tuple(protect), settings=dict(settings), disable_modules=tuple(disable_modules),
+        filename=filename, audit=audit, customized_paths=tuple(customized_paths),
+        allow_privileged_settings=bool(params.get("allow_privileged_settings")), fail_on_unprotected=fail_on_unprotected,
+    )
+
+
+def _image_error(root: str) -> tuple[_image_root.ImageRoot | None, str | None]:
+    """The image root at root, or the message saying why it is none (no such root, no /etc/cloud)."""
+    try:
+        image = _image_root.ImageRoot(root)
+    except _image_root.RootError as exc:
+        return None, exc.msg
+    if not image.is_dir("/etc/cloud"):
+        return None, "root: %s has no /etc/cloud; is cloud-init installed in the image?" % root
+    return image, None
+
+
 def plan_guard(root: str, protect: list | None = None, settings: dict | None = None,
                disable_modules: list | None = None, filename: str = DEFAULT_FILENAME,
                audit: bool = True, customized_paths: list | None = None,
                allow_privileged_settings: bool = False) -> Plan:
-    """Everything the guard will do under ``root``, without writing. GuardError on bad input."""
-    protect = [] if protect is None else protect
-    settings = {} if settings is None else settings
-    disable_modules = [] if disable_modules is None else disable_modules
-    customized_paths = [] if customized_paths is None else customized_paths
-    if yaml is None:
-        raise GuardError("PyYAML is required by cloudinit_guard")
-    errors = check_options(protect, settings, disable_modules, filename, customized_paths,
-                           bool(allow_privileged_settings))
-    image = None
-    try:
-        image = _image_root.ImageRoot(root)
-    except _image_root.RootError as exc:
-        errors.insert(0, exc.msg)
-    else:
-        if not image.is_dir("/etc/cloud"):
-            errors.insert(0, "root: %s has no /etc/cloud; is cloud-init installed in the image?" % root)
-    if errors or image is None:  # no image means its error is listed
-        raise GuardError("; ".join(errors))
+    """build_request and plan_request in one, for callers holding plain values."""
+    return plan_request(build_request({
+        "root": root, "protect": protect, "settings": settings, "disable_modules": disable_modules,
+        "filename": filename, "audit": audit, "customized_paths": customized_paths,
+        "allow_privileged_settings": allow_privileged_settings,
+    }))
+
+
+def plan_request(request: GuardRequest) -> Plan:
+    """Everything the guard will do under the request's root, without writing. GuardError when the image
+    refuses what was asked (settings it does not know, contradictions) or cannot be read."""
+    protect = list(request.protect)
+    settings = request.settings
+    disable_modules = list(request.disable_modules)
+    filename = request.filename
+    image, error = _image_error(request.root)
+    if image is None:  # it was one when the request was checked
+        raise GuardError(error or "root: %s is not an image root" % request.root)
     facts = ImageFacts(image)
 
     display = "%s/%s" % (CLOUD_CFG_D, filename)
@@ -1395,10 +1450,10 @@ def plan_guard(root: str, protect: list | None = None, settings: dict | None = N
 
     changes: list = []
     unprotected: list = []
-    if audit:
+    if request.audit:
         changes, audit_warnings = first_boot_changes(effective_after, distro, facts)
         warnings.extend(audit_warnings)
-        unprotected = unprotected_paths(changes, customized_paths)
+        unprotected = unprotected_paths(changes, list(request.customized_paths))
     return Plan(image=image, path=host, display=display, before=before, after=after, content=content,
                 schema_text=schema_document(content), effective=effective, conflicts=conflicts,
                 first_boot_changes=changes, unprotected=unprotected, warnings=warnings, distro=distro,

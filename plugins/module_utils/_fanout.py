@@ -13,6 +13,9 @@ from __future__ import annotations
 import concurrent.futures
 import typing as t
 
+from ansible_collections.bakery.ami.plugins.module_utils import _aws
+from ansible_collections.bakery.ami.plugins.module_utils._errors import BakeryError
+
 # At most this many regions are asked at once unless the caller says otherwise.
 MAX_WORKERS = 8
 
@@ -51,3 +54,65 @@ def each_caught(function: t.Callable[[t.Any], t.Any], items: t.Iterable, catch: 
         else:
             errors[item] = error
     return results, errors
+
+
+class ReadThenChange:
+    """Reads every region at once; only when every region was read, changes (outside check mode) the
+    regions that need it, at once. A subclass names its error class, reads (read_region), changes
+    (change_region), shapes the result (_result) and says what a failed change leaves (failed_change).
+    A read that fails changes nothing anywhere; a change that fails in one region is reported with the
+    regions that were changed."""
+
+    error_class: type = BakeryError
+    request: t.Any
+    check_mode: bool = False
+
+    def read_region(self, region: str) -> dict:
+        raise NotImplementedError
+
+    def change_region(self, region: str, plan: dict) -> dict:
+        raise NotImplementedError
+
+    def _result(self, plans: dict, changed: bool | None = None) -> dict:
+        raise NotImplementedError
+
+    def failed_change(self, done: dict, plans: dict) -> tuple:
+        """(what the message adds after the regions' errors, the result's changed)."""
+        raise NotImplementedError
+
+    def message(self, region: str, error: BaseException) -> str:
+        """The class's own errors name their region already; an AWS error gets it in front."""
+        if isinstance(error, self.error_class):
+            return str(getattr(error, "msg", error))
+        return f"{region}: {error}"
+
+    def run(self) -> dict:
+        regions = self.request.regions
+        plans, errors = each_caught(self.read_region, regions, (self.error_class, _aws.BakeryAWSError))
+        if errors:
+            raise self.error_class(
+                "; ".join(self.message(region, errors[region]) for region in regions if region in errors)
+                + "; nothing was changed",
+                self._result({region: plans[region] for region in regions if region in plans}, changed=False),
+            )
+        plans = {region: plans[region] for region in regions}
+        to_change = [region for region in regions if plans[region]["changed"]]
+        if self.check_mode or not to_change:
+            return self._result(plans)
+
+        def change(region: str) -> dict:
+            return self.change_region(region, plans[region])
+
+        done, failed = each_caught(change, to_change, (_aws.BakeryAWSError,))
+        for region in to_change:
+            if region in done:
+                plans[region].update(done[region])
+            else:
+                plans[region]["error"] = self.message(region, failed[region])
+        if failed:
+            tail, changed = self.failed_change(done, plans)
+            raise self.error_class(
+                "; ".join(plans[region]["error"] for region in regions if region in failed) + tail,
+                self._result(plans, changed=changed),
+            )
+        return self._result(plans)

@@ -8,18 +8,20 @@
 # (paginated, every filter sent to the server, only the best `limit` candidates kept in memory),
 # the nearest-miss diagnosis when nothing matched, and the concurrent run over regions.
 #
-# Flow: check_options() turns module parameters into a Spec or raises FindError naming the
-# option; resolve_ssm() reads the SSM parameter in every region (FindError when it is missing
+# Flow: build_request() checks every module parameter once and turns them into a FindRequest, or
+# raises FindError naming the option (every problem in ``errors``); resolve_ssm() reads the SSM parameter in every region (FindError when it is missing
 # or not an AMI ID); search() then runs the same query in each region concurrently.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import heapq
 import re
 import typing as t
 
 from ansible_collections.bakery.ami.plugins.module_utils import _aws
+from ansible_collections.bakery.ami.plugins.module_utils import _channel
 from ansible_collections.bakery.ami.plugins.module_utils import _fanout
 from ansible_collections.bakery.ami.plugins.module_utils import _time
 from ansible_collections.bakery.ami.plugins.module_utils import _validate
@@ -65,26 +67,31 @@ class FindError(BakeryError):
     """Bad input or an unusable answer; the message names the option."""
 
 
-class Spec(t.NamedTuple):
-    distro: str | None
-    owners: list | None
-    names: list | None
-    filters: dict
-    tags: dict
-    architecture: str
-    virtualization_type: str
-    root_device_type: str
-    ssm_parameter: str | None
-    image_ids: list | None
-    executable_by_me: bool
-    include_deprecated: bool
-    include_disabled: bool
-    sort_by: str
-    most_recent: bool
-    unique: bool
-    required: bool
-    regions: list
-    limit: int
+@dataclasses.dataclass(frozen=True)
+class FindRequest:
+    """A checked ami_find request: build_request held every rule before it was made."""
+
+    regions: tuple[str, ...]
+    distro: str | None = None
+    owners: tuple[str, ...] | None = None
+    names: tuple[str, ...] | None = None
+    filters: dict = dataclasses.field(default_factory=dict)
+    tags: dict = dataclasses.field(default_factory=dict)
+    architecture: str = "x86_64"
+    virtualization_type: str = "hvm"
+    root_device_type: str = "ebs"
+    ssm_parameter: str | None = None
+    image_ids: tuple[str, ...] | None = None
+    executable_by_me: bool = False
+    include_deprecated: bool = False
+    include_disabled: bool = False
+    sort_by: str = "creation_date"
+    most_recent: bool = True
+    unique: bool = False
+    required: bool = True
+    limit: int = 10
+    # the channel asked for: its SSM parameter name (then also ssm_parameter), else None
+    channel: str | None = None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -182,8 +189,16 @@ def _check_filters(filters: t.Any, errors: list) -> dict:
     return result
 
 
-def check_options(params: dict, default_region: str | None, known_regions: t.Iterable[str] | None = None) -> Spec:
-    """Validate the module parameters; raise FindError listing every problem."""
+def build_request(params: dict, default_region: str | None, known_regions: t.Iterable[str] | None = None) -> FindRequest:
+    """Check every option of ami_find and return the request; raises FindError listing every problem
+    (``errors`` in its result), before any API call. regions defaults to [default_region]; channel is
+    the SSM parameter of a channel (module_utils/_channel.py) and stands for ssm_parameter."""
+    channel = None
+    if params.get("channel") is not None:
+        channel, error = _channel.channel_reference("channel", params["channel"])
+        if error:
+            raise FindError(error, {"errors": [error]})
+        params = dict(params, ssm_parameter=channel)
     errors: list = []
     distro = params.get("distro")
     entry = None
@@ -293,25 +308,29 @@ def check_options(params: dict, default_region: str | None, known_regions: t.Ite
             errors.append("region: no region given; set region (or AWS_REGION) or regions")
         regions = [default_region]
 
-    errors = [error for error in errors if error]
+    errors = list(dict.fromkeys(error for error in errors if error))
     if errors:
-        raise FindError("; ".join(dict.fromkeys(errors)))
-    return Spec(
-        distro=distro, owners=owners, names=names, filters=filters, tags=dict(tags),
+        raise FindError("; ".join(errors), {"errors": errors})
+    return FindRequest(
+        distro=distro, owners=_tuple(owners), names=_tuple(names), filters=filters, tags=dict(tags),
         architecture=architecture, virtualization_type=virtualization_type, root_device_type=root_device_type,
-        ssm_parameter=ssm_parameter, image_ids=image_ids, executable_by_me=executable_by_me,
+        ssm_parameter=ssm_parameter, image_ids=_tuple(image_ids), executable_by_me=executable_by_me,
         include_deprecated=bool(params.get("include_deprecated")),
         include_disabled=bool(params.get("include_disabled")), sort_by=sort_by,
         most_recent=params.get("most_recent") is not False, unique=bool(params.get("unique")),
-        required=params.get("required") is not False, regions=regions, limit=limit,
+        required=params.get("required") is not False, regions=tuple(regions), limit=limit, channel=channel,
     )
+
+
+def _tuple(values: list | None) -> tuple | None:
+    return None if values is None else tuple(values)
 
 
 # ---------------------------------------------------------------------------------------------
 # Query building
 
 
-def build_query(spec: Spec, image_ids: list | None = None) -> dict:
+def build_query(spec: FindRequest, image_ids: list | None = None) -> dict:
     """The owners, executable users and filters sent to DescribeImages, as returned in `query`.
 
     Owners go to the server as owner-id filters (all account IDs) or owner-alias filters (all
@@ -358,16 +377,16 @@ def build_query(spec: Spec, image_ids: list | None = None) -> dict:
 
 def request_params(query: dict) -> dict:
     """DescribeImages keyword arguments for a query (without paging)."""
-    params: dict = {"Filters": [{"Name": key, "Values": list(values)} for key, values in query["filters"].items()]}
+    call: dict = {"Filters": [{"Name": key, "Values": list(values)} for key, values in query["filters"].items()]}
     if query["owners"]:
-        params["Owners"] = list(query["owners"])
+        call["Owners"] = list(query["owners"])
     if query["executable_users"]:
-        params["ExecutableUsers"] = list(query["executable_users"])
+        call["ExecutableUsers"] = list(query["executable_users"])
     if query["include_deprecated"]:
-        params["IncludeDeprecated"] = True
+        call["IncludeDeprecated"] = True
     if query["include_disabled"]:
-        params["IncludeDisabled"] = True
-    return params
+        call["IncludeDisabled"] = True
+    return call
 
 
 def describe_query(query: dict) -> str:
@@ -480,18 +499,18 @@ class RegionResult(t.NamedTuple):
 
 def scan(client, query: dict, sink: t.Callable[[dict], None]) -> int:
     """Stream every page of the query to sink; returns the number of pages read."""
-    params = request_params(query)
-    params["MaxResults"] = PAGE_SIZE
+    call = request_params(query)
+    call["MaxResults"] = PAGE_SIZE
     pages = 0
     while True:
-        response = _aws.describe_images_page(client, **params)
+        response = _aws.describe_images_page(client, **call)
         pages += 1
         for image in response.get("Images") or []:
             sink(image)
         token = response.get("NextToken")
         if not token:
             return pages
-        params["NextToken"] = token
+        call["NextToken"] = token
 
 
 def _month_back(now: datetime.datetime, months: int) -> tuple:
@@ -517,7 +536,7 @@ def creation_windows(now: datetime.datetime) -> list:
     return windows
 
 
-def newest_first_applies(spec: Spec, query: dict) -> bool:
+def newest_first_applies(spec: FindRequest, query: dict) -> bool:
     """Read newest first in creation-date windows, stopping once enough candidates are found?
 
     For queries that usually match a large family: broad ones (owners and attributes only) and
@@ -535,7 +554,7 @@ def newest_first_applies(spec: Spec, query: dict) -> bool:
     return bool(catalog_names) and set(filters["name"]) <= catalog_names
 
 
-def search_region(client, spec: Spec, region: str, ssm_value: str | None = None,
+def search_region(client, spec: FindRequest, region: str, ssm_value: str | None = None,
                   now: datetime.datetime | None = None) -> RegionResult:
     now = now or _time.now()
     query = build_query(spec, [ssm_value] if ssm_value else None)
@@ -605,7 +624,7 @@ def _describe_failure(key: str, expected: list, images: list) -> str:
     return f"{label} {' or '.join(expected)} (found: {', '.join(found)})"
 
 
-def diagnose(client, spec: Spec, result: RegionResult, now: datetime.datetime | None = None) -> str:
+def diagnose(client, spec: FindRequest, result: RegionResult, now: datetime.datetime | None = None) -> str:
     """Why nothing matched: rerun the query without the attribute filters and say what failed."""
     now = now or _time.now()
     query = {k: v for k, v in result.query.items() if k != "creation_date_windows"}
@@ -650,7 +669,7 @@ def diagnose(client, spec: Spec, result: RegionResult, now: datetime.datetime | 
     return message
 
 
-def resolve_ssm(clients: dict, spec: Spec) -> dict:
+def resolve_ssm(clients: dict, spec: FindRequest) -> dict:
     """region -> the AMI ID the SSM parameter holds there; FindError when missing or not an ID."""
     if not spec.ssm_parameter:
         return {}
@@ -675,7 +694,7 @@ def resolve_ssm(clients: dict, spec: Spec) -> dict:
     return values
 
 
-def search(ec2_clients: dict, spec: Spec, ssm_values: dict | None = None,
+def search(ec2_clients: dict, spec: FindRequest, ssm_values: dict | None = None,
            now: datetime.datetime | None = None) -> list:
     """search_region in every region concurrently; a miss is diagnosed when required."""
     ssm_values = ssm_values or {}
@@ -694,7 +713,7 @@ def search(ec2_clients: dict, spec: Spec, ssm_values: dict | None = None,
 # Putting the answer together
 
 
-def _warnings_for(region: str, image: dict, spec: Spec, now: datetime.datetime) -> list:
+def _warnings_for(region: str, image: dict, spec: FindRequest, now: datetime.datetime) -> list:
     warnings = []
     label = f"{region}: {image.get('ImageId')} ({image.get('Name')})"
     options = {"architecture": spec.architecture, "virtualization-type": spec.virtualization_type,
@@ -717,7 +736,7 @@ def _warnings_for(region: str, image: dict, spec: Spec, now: datetime.datetime) 
     return warnings
 
 
-def assemble(spec: Spec, outcomes: list, now: datetime.datetime | None = None) -> tuple:
+def assemble(spec: FindRequest, outcomes: list, now: datetime.datetime | None = None) -> tuple:
     """(result dict, error message or None) from the per-region outcomes of search()."""
     now = now or _time.now()
     errors: list = []

@@ -109,48 +109,6 @@ def parse_marker(description: t.Any) -> dict | None:
     return {"image": found["image"], "run": found["run"], "default": int(found["default"])}
 
 
-def _images(value: t.Any, known: list | None, errors: list) -> dict:
-    """images: {region: image ID} (publish_result.images) or [{region, image_id}, ...], as ami_channel takes it."""
-    pairs: list = []
-    if isinstance(value, dict):
-        pairs = list(value.items())
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            if not isinstance(item, dict) or sorted(item) != ["image_id", "region"]:
-                errors.append(f"images[{index}]: must be a dictionary with exactly the keys region and image_id")
-                continue
-            pairs.append((item["region"], item["image_id"]))
-    else:
-        errors.append("images: must be a dictionary of region to image ID, or a list of {region, image_id}")
-        return {}
-    if not pairs:
-        errors.append("images: must name at least one region")
-    images: dict = {}
-    for region, image_id in pairs:
-        errors.append(_validate.region_name("images", region, known))
-        errors.append(_validate.resource_id(f"images[{region}]" if isinstance(region, str) else "images",
-                                            image_id, "image"))
-        if region in images:
-            errors.append(f"images: the region {_validate.show(region)} is named more than once")
-        images.setdefault(region, image_id)
-    return images
-
-
-def _regions(regions: t.Any, default_region: str | None, known: list | None, errors: list) -> list:
-    if regions is None:
-        regions = [default_region] if default_region else []
-        if not regions:
-            errors.append("regions: no region given; set regions, or the module's region (or AWS_REGION)")
-    elif not isinstance(regions, list) or not regions:
-        errors.append("regions: must name at least one region")
-        return []
-    for region in regions:
-        errors.append(_validate.region_name("regions", region, known))
-    if len(set(map(str, regions))) != len(regions):
-        errors.append("regions: a region is named more than once")
-    return list(regions)
-
-
 def build_request(params: dict, default_region: str | None, known: t.Iterable[str] | None = None) -> Request:
     """Every option checked at once; LaunchTemplateError lists every problem (no AWS call made)."""
     known_list = sorted(known) if known is not None else None
@@ -185,10 +143,10 @@ def build_request(params: dict, default_region: str | None, known: t.Iterable[st
         errors.append("state: absent removes the versions made for an image or by a run; give image_id, images or run_id")
     images: dict = {}
     if given_images is not None:
-        images = _images(given_images, known_list, errors)
+        images = _validate.images_by_region(given_images, known_list, errors)
         regions = list(images)
     else:
-        regions = _regions(regions, default_region, known_list, errors)
+        regions = _validate.regions_or_default(regions, default_region, known_list, errors)
         if image_id is not None:
             error = _validate.resource_id("image_id", image_id, "image")
             errors.append(error)
@@ -291,8 +249,10 @@ def remove_run_versions(client, template: str, run_id: str, check_mode: bool = F
 # The run
 
 
-class LaunchTemplates:
+class LaunchTemplates(_fanout.ReadThenChange):
     """Reads every region, then (outside check mode) changes the ones that need it."""
+
+    error_class = LaunchTemplateError
 
     def __init__(self, request: Request, clients: dict, check_mode: bool = False) -> None:
         self.request = request
@@ -402,38 +362,12 @@ class LaunchTemplates:
 
     # The whole run --------------------------------------------------------------------------
 
-    def run(self) -> dict:
-        regions = self.request.regions
-        plans, errors = _fanout.each_caught(self.read_region, regions, (LaunchTemplateError, _aws.BakeryAWSError))
-        if errors:
-            raise LaunchTemplateError(
-                "; ".join(_message(region, errors[region]) for region in regions if region in errors)
-                + "; nothing was changed",
-                self._result({region: plans[region] for region in regions if region in plans}, changed=False),
-            )
-        plans = {region: plans[region] for region in regions}
-        to_change = [region for region in regions if plans[region]["changed"]]
-        if self.check_mode or not to_change:
-            return self._result(plans)
-
-        def change(region: str) -> dict:
-            return self.change_region(region, plans[region])
-
-        done, failed = _fanout.each_caught(change, to_change, (_aws.BakeryAWSError,))
-        for region in to_change:
-            if region in done:
-                plans[region].update(done[region])
-            else:
-                plans[region]["error"] = _message(region, failed[region])
-                plans[region]["changed"] = False
-        if failed:
-            changed_regions = sorted(done)
-            tail = f"; changed: {', '.join(changed_regions)}" if changed_regions else "; nothing was changed"
-            raise LaunchTemplateError(
-                "; ".join(plans[region]["error"] for region in regions if region in failed) + tail,
-                self._result(plans, changed=bool(done)),
-            )
-        return self._result(plans)
+    def failed_change(self, done: dict, plans: dict) -> tuple:
+        for plan in plans.values():
+            if "error" in plan:
+                plan["changed"] = False
+        changed_regions = sorted(done)
+        return (f"; changed: {', '.join(changed_regions)}" if changed_regions else "; nothing was changed"), bool(done)
 
     def _result(self, plans: dict, changed: bool | None = None) -> dict:
         if changed is None:
@@ -469,9 +403,3 @@ def _after(plan: dict) -> dict | None:
         if plan.get("set_default"):
             after["default_version"] = version
     return after
-
-
-def _message(region: str, error: BaseException) -> str:
-    if isinstance(error, LaunchTemplateError):
-        return error.msg
-    return f"{region}: {error}"

@@ -7,8 +7,9 @@
 # Distribution releases: read from AMI names (release_from_ami_name, also used by ami_find) and
 # from an image's files, and the Amazon Linux release lock behind ami_lock_release.
 #
-# The lock is planned first (plan_lock reads files and computes every new content, raising
-# ReleaseLockError naming the option on any bad input), then applied (apply_plan writes each
+# The options are checked once into a LockRequest (build_request, raising ReleaseLockError that lists
+# every problem), the lock is planned (plan_request reads files and computes every new content,
+# raising ReleaseLockError naming the option or file at fault), then applied (apply_plan writes each
 # changed file atomically). Nothing is written unless the whole plan succeeded. Every file of
 # the image is read and written through the root-confined layer (_image_root): a link in the
 # image never leads outside it, and a write replaces a link rather than following it.
@@ -19,6 +20,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import re
 import stat
@@ -484,30 +486,59 @@ def _change(image: _image_root.ImageRoot, relpath: str, before: str | None, afte
     return [FileChange(relpath, host_path(image, relpath), before, after)]
 
 
-def _check_options(release: t.Any, ami_name: t.Any, launch_updates: t.Any) -> tuple[str, str, str] | None:
-    if not isinstance(release, str) or not release.strip():
-        raise ReleaseLockError("release: must be 'source', 'latest' or a release string, got an empty value")
-    if release != release.strip() or _has_control(release):
-        raise ReleaseLockError(f"release: must not have leading or trailing spaces or control characters, "
-                               f"got {_short(release)}")
-    if not release.isascii():
-        raise ReleaseLockError(f"release: must be ASCII (digits 0-9 and dots), got {_short(release)}")
+@dataclasses.dataclass(frozen=True)
+class LockRequest:
+    """A checked ami_lock_release request: build_request held every rule before it was made."""
+
+    root: str = "/"
+    release: str = "source"
+    ami_name: str | None = None
+    launch_updates: str | None = None
+    # what ami_name says: (the distribution it names, as release_from_ami_name reads it; its release); None without it
+    from_name: tuple[str, str] | None = None
+
+
+def build_request(params: dict) -> LockRequest:
+    """Check every option of ami_lock_release and return the request; raises ReleaseLockError listing every
+    problem (``errors`` in its result), before anything is read under root."""
+    release = params.get("release", "source")
+    ami_name = params.get("ami_name")
+    launch_updates = params.get("launch_updates")
+    errors = []
+    release_error = _release_error(release)
+    if release_error:
+        errors.append(release_error)
     if launch_updates is not None and launch_updates not in LAUNCH_UPDATES:
-        raise ReleaseLockError(f"launch_updates: must be one of {', '.join(LAUNCH_UPDATES)}, got {launch_updates!r}")
-    if ami_name is None:
-        return None
-    if release != "source":
-        raise ReleaseLockError(
-            f"ami_name: only used with release=source (it names the release to lock to), got release={release}"
-        )
-    parsed = release_from_ami_name(ami_name)
-    if parsed is None:
-        raise ReleaseLockError(
-            f"ami_name: no release can be read from {_short(ami_name)} (expected a name such as"
-            " al2023-ami-2023.6.20241010.0-kernel-6.1-x86_64, amzn2-ami-hvm-2.0.20240131.0-x86_64-gp2"
-            " or amzn-ami-hvm-2018.03.0.20231218.0-x86_64-gp2)"
-        )
-    return ami_name, parsed[0], parsed[1]
+        errors.append(f"launch_updates: must be one of {', '.join(LAUNCH_UPDATES)}, got {launch_updates!r}")
+    from_name = None
+    if ami_name is not None:
+        parsed = release_from_ami_name(ami_name)
+        if release_error is None and release != "source":
+            errors.append(
+                f"ami_name: only used with release=source (it names the release to lock to), got release={release}"
+            )
+        elif parsed is None:
+            errors.append(
+                f"ami_name: no release can be read from {_short(ami_name)} (expected a name such as"
+                " al2023-ami-2023.6.20241010.0-kernel-6.1-x86_64, amzn2-ami-hvm-2.0.20240131.0-x86_64-gp2"
+                " or amzn-ami-hvm-2018.03.0.20231218.0-x86_64-gp2)"
+            )
+        else:
+            from_name = (parsed[0], parsed[1])
+    if errors:
+        raise ReleaseLockError("; ".join(errors), {"errors": errors})
+    return LockRequest(root=params.get("root", "/"), release=release, ami_name=ami_name,
+                       launch_updates=launch_updates, from_name=from_name)
+
+
+def _release_error(release: t.Any) -> str | None:
+    if not isinstance(release, str) or not release.strip():
+        return "release: must be 'source', 'latest' or a release string, got an empty value"
+    if release != release.strip() or _has_control(release):
+        return f"release: must not have leading or trailing spaces or control characters, got {_short(release)}"
+    if not release.isascii():
+        return f"release: must be ASCII (digits 0-9 and dots), got {_short(release)}"
+    return None
 
 
 def _short(value: t.Any, limit: int = 80) -> str:
@@ -517,8 +548,15 @@ def _short(value: t.Any, limit: int = 80) -> str:
 
 def plan_lock(root: str, release: str = "source", ami_name: str | None = None,
               launch_updates: str | None = None) -> Plan:
-    """Work out every file change; raise ReleaseLockError on any bad input. Writes nothing."""
-    from_name = _check_options(release, ami_name, launch_updates)
+    """build_request and plan_request in one, for callers holding plain values."""
+    return plan_request(build_request({"root": root, "release": release, "ami_name": ami_name,
+                                       "launch_updates": launch_updates}))
+
+
+def plan_request(request: LockRequest) -> Plan:
+    """Work out every file change of a checked request; raise ReleaseLockError on an unusable root. Writes nothing."""
+    root, release, launch_updates, from_name = request.root, request.release, request.launch_updates, request.from_name
+    ami_name = request.ami_name
     image = open_root(root)
     identity = detect(image)
     generation = identity.generation
@@ -526,9 +564,9 @@ def plan_lock(root: str, release: str = "source", ami_name: str | None = None,
         return Plan(image, None, identity.distribution, False, None, None, False, [], [],
                     f"{identity.distribution} is not Amazon Linux: nothing to lock")
     title = GENERATION_TITLES[generation]
-    if from_name is not None and generation_of_distro(from_name[1]) != generation:
+    if from_name is not None and generation_of_distro(from_name[0]) != generation:
         raise ReleaseLockError(
-            f"ami_name: {from_name[0]!r} names a {from_name[1]} image but {root} holds {title}"
+            f"ami_name: {ami_name!r} names a {from_name[0]} image but {root} holds {title}"
         )
     warnings: list[str] = []
     if generation == AL2:
@@ -537,11 +575,11 @@ def plan_lock(root: str, release: str = "source", ami_name: str | None = None,
     # Which release to lock to.
     if release == "source":
         if from_name is not None:
-            target = from_name[2]
+            target = from_name[1]
             if identity.installed_release and identity.installed_release != target:
                 warnings.append(
                     f"the image's installed release is {identity.installed_release} but the source AMI name"
-                    f" {from_name[0]} says {target}; locking to {target}"
+                    f" {ami_name} says {target}; locking to {target}"
                 )
         elif identity.installed_release:
             target = identity.installed_release

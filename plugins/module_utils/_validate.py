@@ -246,6 +246,50 @@ def known_regions() -> list:
     return sorted(regions)
 
 
+def regions_or_default(regions: t.Any, default_region: str | None, known: t.Iterable[str] | None, errors: list) -> list:
+    """regions, or the module's region when not given; problems appended to errors."""
+    if regions is None:
+        regions = [default_region] if default_region else []
+        if not regions:
+            errors.append("regions: no region given; set regions, or the module's region (or AWS_REGION)")
+    elif not isinstance(regions, list) or not regions:
+        errors.append("regions: must name at least one region")
+        return []
+    for region in regions:
+        errors.append(region_name("regions", region, known))
+    if len(set(map(str, regions))) != len(regions):
+        errors.append("regions: a region is named more than once")
+    return list(regions)
+
+
+def images_by_region(value: t.Any, known: t.Iterable[str] | None, errors: list) -> dict:
+    """images: {region: image ID} (as the publish role returns it) or [{region, image_id}, ...];
+    problems appended to errors."""
+    pairs: list = []
+    shape_errors = len(errors)
+    if isinstance(value, dict):
+        pairs = list(value.items())
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            if not isinstance(item, dict) or sorted(item) != ["image_id", "region"]:
+                errors.append(f"images[{index}]: must be a dictionary with exactly the keys region and image_id")
+                continue
+            pairs.append((item["region"], item["image_id"]))
+    else:
+        errors.append("images: must be a dictionary of region to image ID, or a list of {region, image_id}")
+        return {}
+    if not pairs and len(errors) == shape_errors:
+        errors.append("images: must name at least one region")
+    images: dict = {}
+    for region, image_id in pairs:
+        errors.append(region_name("images", region, known))
+        errors.append(resource_id(f"images[{region}]" if isinstance(region, str) else "images", image_id, "image"))
+        if region in images:
+            errors.append(f"images: the region {show(region)} is named more than once")
+        images.setdefault(region, image_id)
+    return images
+
+
 def kms_key(option: str, value: t.Any) -> str | None:
     if not full_match(_KMS_KEY, value):
         return (

@@ -371,8 +371,8 @@ def main():
         argument_spec=argument_spec, supports_check_mode=True, mutually_exclusive=[("instance_type", "instance_types")]
     )
     try:
-        _builder.check(module.params)
-        builder = _builder.Builder(module.client("ec2"), module.params, module.check_mode, warn=module.warn)
+        request = _builder.build_request(module.params)
+        builder = _builder.Builder(module.client("ec2"), request, module.check_mode, warn=module.warn)
         result = builder.run()
     except BakeryError as e:  # BuilderError, and BakeryAWSError from the AWS calls
         module.fail_json(msg=e.msg, **e.result)

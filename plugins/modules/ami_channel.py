@@ -183,6 +183,7 @@ channels:
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
+from ansible_collections.bakery.ami.plugins.module_utils import _result
 from ansible_collections.bakery.ami.plugins.module_utils import _aws
 from ansible_collections.bakery.ami.plugins.module_utils import _channel
 from ansible_collections.bakery.ami.plugins.module_utils._errors import BakeryError
@@ -208,16 +209,8 @@ def main():
         ec2 = _aws.regional_clients(module, "ec2", request.regions) if request.state == "present" else {}
         result = _channel.Channel(request, ssm, ec2, check_mode=module.check_mode).run()
     except BakeryError as e:  # ChannelError, and BakeryAWSError from the AWS calls
-        module.fail_json(msg=e.msg, **_shape(e.result, module))
-    module.exit_json(**_shape(result, module))
-
-
-def _shape(result: dict, module) -> dict:
-    result = dict(result)
-    diff = result.pop("diff", None)
-    if module._diff and diff is not None:
-        result["diff"] = diff
-    return result
+        module.fail_json(msg=e.msg, **_result.diff_if_asked(e.result, module._diff))
+    module.exit_json(**_result.diff_if_asked(result, module._diff))
 
 
 if __name__ == "__main__":

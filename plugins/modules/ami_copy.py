@@ -315,6 +315,7 @@ rollback_errors:
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
+from ansible_collections.bakery.ami.plugins.module_utils import _result
 from ansible_collections.bakery.ami.plugins.module_utils import _aws
 from ansible_collections.bakery.ami.plugins.module_utils import _copy
 from ansible_collections.bakery.ami.plugins.module_utils import _copy_request
@@ -346,18 +347,10 @@ def main():
     except BakeryError as e:  # InputError, CopyFailed, a refused public share, BakeryAWSError
         for warning in copier.warnings if copier else ():
             module.warn(warning)
-        module.fail_json(msg=e.msg, **_shape(e.result, module))
+        module.fail_json(msg=e.msg, **_result.diff_if_asked(e.result, module._diff))
     for warning in copier.warnings:
         module.warn(warning)
-    module.exit_json(**_shape(result, module))
-
-
-def _shape(result: dict, module) -> dict:
-    result = dict(result)
-    diff = result.pop("diff", None)  # a request refused before any copy has none
-    if module._diff and diff is not None:
-        result["diff"] = diff
-    return result
+    module.exit_json(**_result.diff_if_asked(result, module._diff))
 
 
 if __name__ == "__main__":

@@ -390,7 +390,6 @@ warnings:
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
 from ansible_collections.bakery.ami.plugins.module_utils import _aws
-from ansible_collections.bakery.ami.plugins.module_utils import _channel
 from ansible_collections.bakery.ami.plugins.module_utils import _find
 from ansible_collections.bakery.ami.plugins.module_utils._errors import BakeryError
 from ansible_collections.bakery.ami.plugins.module_utils._validate import known_regions
@@ -422,27 +421,20 @@ def main():
     module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True,
                               mutually_exclusive=[("channel", "ssm_parameter"), ("channel", "image_ids")])
 
-    regions = module.params["regions"]
-    params = dict(module.params)
     channel = None
     try:
-        if params.get("channel") is not None:
-            # A channel is the SSM parameter /<prefix>/<family>/<channel> (module_utils/_channel.py).
-            channel, error = _channel.channel_reference("channel", params["channel"])
-            if error:
-                raise _find.FindError(error)
-            params["ssm_parameter"] = channel
-        spec = _find.check_options(params, module.region,
-                                   known_regions() if regions is not None else None)
+        request = _find.build_request(module.params, module.region,
+                                      known_regions() if module.params["regions"] is not None else None)
+        channel = request.channel
         # Clients are made here, one per region and service, before the worker threads start.
-        ec2 = _aws.regional_clients(module, "ec2", spec.regions)
-        ssm = _aws.regional_clients(module, "ssm", spec.regions) if spec.ssm_parameter else {}
-        ssm_values = _find.resolve_ssm(ssm, spec)
-        outcomes = _find.search(ec2, spec, ssm_values)
+        ec2 = _aws.regional_clients(module, "ec2", request.regions)
+        ssm = _aws.regional_clients(module, "ssm", request.regions) if request.ssm_parameter else {}
+        ssm_values = _find.resolve_ssm(ssm, request)
+        outcomes = _find.search(ec2, request, ssm_values)
     except BakeryError as e:  # FindError, and BakeryAWSError from the AWS calls (or connecting)
         module.fail_json(msg=_as_channel(e.msg, channel), **e.result)
 
-    result, error = _find.assemble(spec, outcomes)
+    result, error = _find.assemble(request, outcomes)
     if channel:
         result["channel"] = channel
     for warning in result.pop("warnings"):

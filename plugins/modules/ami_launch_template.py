@@ -217,6 +217,7 @@ regions:
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
+from ansible_collections.bakery.ami.plugins.module_utils import _result
 from ansible_collections.bakery.ami.plugins.module_utils import _aws
 from ansible_collections.bakery.ami.plugins.module_utils import _launch_template
 from ansible_collections.bakery.ami.plugins.module_utils._errors import BakeryError
@@ -242,16 +243,8 @@ def main():
         clients = _aws.regional_clients(module, "ec2", request.regions)
         result = _launch_template.LaunchTemplates(request, clients, check_mode=module.check_mode).run()
     except BakeryError as e:  # LaunchTemplateError, and BakeryAWSError from the AWS calls
-        module.fail_json(msg=e.msg, **_shape(e.result or {}, module))
-    module.exit_json(**_shape(result, module))
-
-
-def _shape(result: dict, module) -> dict:
-    result = dict(result)
-    diff = result.pop("diff", None)
-    if module._diff and diff is not None:
-        result["diff"] = diff
-    return result
+        module.fail_json(msg=e.msg, **_result.diff_if_asked(e.result or {}, module._diff))
+    module.exit_json(**_result.diff_if_asked(result, module._diff))
 
 
 if __name__ == "__main__":

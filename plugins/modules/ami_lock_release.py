@@ -174,8 +174,9 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.bakery.ami.plugins.module_utils._errors import BakeryError
 from ansible_collections.bakery.ami.plugins.module_utils._release import (
     apply_plan,
+    build_request,
     diff_of,
-    plan_lock,
+    plan_request,
 )
 
 
@@ -189,10 +190,9 @@ def main():
         ),
         supports_check_mode=True,
     )
-    params = module.params
     result: dict = {}
     try:
-        plan = plan_lock(params["root"], params["release"], params["ami_name"], params["launch_updates"])
+        plan = plan_request(build_request(module.params))
         result = _report(plan, module)
         if plan.changes and not module.check_mode:
             apply_plan(plan)

@@ -270,7 +270,8 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.bakery.ami.plugins.module_utils._cloudinit import (
     DEFAULT_FILENAME,
     YAML_IMPORT_ERROR,
-    plan_guard,
+    build_request,
+    plan_request,
     validate_schema,
     write_dropin,
 )
@@ -301,16 +302,12 @@ def main():
     )
     if YAML_IMPORT_ERROR:
         module.fail_json(msg=missing_required_lib("PyYAML"), exception=YAML_IMPORT_ERROR)
-    params = module.params
-    if params["fail_on_unprotected"] and not params["audit"]:
-        module.fail_json(msg="fail_on_unprotected: needs audit=true")
 
     # what the task reports if it fails: nothing before a plan, then what the guard found
     failure: dict = {}
     try:
-        plan = plan_guard(params["root"], params["protect"], params["settings"], params["disable_modules"],
-                          params["filename"], params["audit"], params["customized_paths"],
-                          params["allow_privileged_settings"])
+        request = build_request(module.params)
+        plan = plan_request(request)
         result = _result(plan)
         if plan.changed:
             failure = _failure(result, changed=False, written=False)
@@ -318,7 +315,7 @@ def main():
             result["schema_validated"] = validated
             for warning in schema_warnings:
                 module.warn(warning)
-        if params["fail_on_unprotected"] and plan.unprotected:
+        if request.fail_on_unprotected and plan.unprotected:
             module.fail_json(
                 msg="customized_paths: cloud-init will still change %s at first boot; add a protection or "
                     "settings for them" % ", ".join(

@@ -240,9 +240,11 @@ HOSTILE_VALUES = {
 ONE_REGION = {"bake_packages": [], "bake_services": [], "bake_regions": ["us-east-1"]}
 
 
-def test_launch_values_intact_and_new_hostname_after_a_local_bake(aws, rootfs_image, run_playbook, out):
+def test_launch_values_intact_and_new_hostname_after_a_local_bake(aws, rootfs_image, run_playbook, out, tmp_path):
     """With the bake's default protections: the booted values file, sourced by the image's sh,
-    equals bake_launch_config.values, and the instance first-booted with a new hostname has it."""
+    equals bake_launch_config.values, and the instance first-booted with a new hostname has it.
+    The same bake's SBOM lists what dpkg reports in the image (one bake serves both: bakes are the
+    suite's time)."""
     from tools.local_builder import collection_module  # pylint: disable=import-outside-toplevel
 
     _plan = collection_module("plugins.module_utils._plan")
@@ -250,6 +252,7 @@ def test_launch_values_intact_and_new_hostname_after_a_local_bake(aws, rootfs_im
     common = dict(ONE_REGION, bake_launch_config=launch, bake_cloudinit_protect=_plan.OPTIONS["bake_cloudinit_protect"][1])
     result = bake(run_playbook, aws, out, bake_version="values", **common)
     assert result.returncode == 0
+    assert_sbom_lists_what_dpkg_reports(aws, out, tmp_path)
     result = bake(run_playbook, aws, out, playbook="tools/ansible/boot_check.yml", boot_check_hostname="ip-10-20-30-40",
                   **common)
     checks = boot_checks(result)
@@ -297,8 +300,8 @@ def test_adopted_image_without_its_archive_is_reported_and_not_booted(aws, rootf
     assert "First-boot a copy" not in result.stdout, "nothing is booted"
 
 
-def test_sbom_lists_what_dpkg_reports_in_the_baked_root(aws, rootfs_image, run_playbook, out, tmp_path):
-    """The bake writes the image's CycloneDX SBOM beside the manifest: valid CycloneDX 1.6, one
+def assert_sbom_lists_what_dpkg_reports(aws, out, tmp_path):
+    """The bake wrote the image's CycloneDX SBOM beside the manifest: valid CycloneDX 1.6, one
     component per package dpkg-query counts as installed in the very root that became the image
     (its snapshot archive), its sha256 in the report and in the image's tag bakery:sbom-sha256."""
     import hashlib  # pylint: disable=import-outside-toplevel
@@ -307,8 +310,6 @@ def test_sbom_lists_what_dpkg_reports_in_the_baked_root(aws, rootfs_image, run_p
     from tools.local_builder import collection_module  # pylint: disable=import-outside-toplevel
 
     _sbom = collection_module("plugins.plugin_utils._sbom")
-    result = bake(run_playbook, aws, out, bake_version="sbom", **ONE_REGION)
-    assert result.returncode == 0
     done = report(out)
     sbom_path = Path(done["sbom"]["path"])
     assert sbom_path.parent == out, "the SBOM lies beside the manifest"
@@ -471,26 +472,6 @@ def test_without_customization(aws, rootfs_image, run_playbook, out):
     for region in REGIONS:
         for kind in ("instances", "key_pairs", "security_groups"):
             assert after[region][kind] == before[region][kind], (region, kind)
-
-
-def test_a_refused_instance_type_passes_to_the_next_and_the_report_says_so(aws, rootfs_image, run_playbook, out):
-    """bake_instance_types (over examples/local.yml's bake_instance_type): EC2 has no m7i.large capacity, so the
-    builder is an m6i.large; the report and the manifest say which type and why."""
-    aws.configure(instance_type_refusals={"m7i.large": "InsufficientInstanceCapacity"})
-    result = bake(run_playbook, aws, out, bake_customize=False, bake_version="typed", bake_launch_config={},
-                  bake_files=[], bake_instance_types=["m7i.large", "m6i.large"], **ONE_REGION)
-    assert result.returncode == 0
-    assert "bake_instance_type: 't3.micro' is not used; bake_instance_types" in result.stdout + result.stderr
-    rep = report(out)
-    assert rep["status"] == "succeeded"
-    assert rep["instance_type"] == "m6i.large"
-    assert rep["instance_type_attempts"] == [{"instance_type": "m7i.large", "error_code": "InsufficientInstanceCapacity"},
-                                             {"instance_type": "m6i.large", "error_code": None}]
-    manifest = json.loads((out / "bake-manifest.json").read_text())
-    assert manifest["builds"][-1]["custom_data"]["instance_type"] == "m6i.large"
-    launched = [i["InstanceType"] for r in aws.client("ec2", "us-east-1").describe_instances()["Reservations"]
-                for i in r["Instances"]]
-    assert launched.count("m6i.large") == 1 and "m7i.large" not in launched, launched
 
 
 # ---------------------------------------------------------------------------------------------
@@ -657,12 +638,29 @@ def template_versions(aws, name, region):
             for v in found["LaunchTemplateVersions"]}
 
 
-def test_launch_templates_get_a_version_of_the_new_image(aws, rootfs_image, run_playbook, out):
+def test_launch_templates_get_a_version_of_the_new_image_from_a_fallback_instance_type(aws, rootfs_image, run_playbook, out):
+    """A version per region of the template for the new image, made the default. The same bake's
+    builder: bake_instance_types (over examples/local.yml's bake_instance_type), EC2 has no m7i.large
+    capacity, so the builder is an m6i.large; the report and the manifest say which type and why."""
     make_template(aws, "bake-lt-ok", REGIONS)
+    aws.configure(instance_type_refusals={"m7i.large": "InsufficientInstanceCapacity"})
     result = bake(run_playbook, aws, out, bake_customize=False, bake_version="lt-ok", bake_launch_config={},
-                  bake_files=[], bake_launch_templates=[{"name": "bake-lt-ok", "set_default": True}], **QUICK)
+                  bake_files=[], bake_launch_templates=[{"name": "bake-lt-ok", "set_default": True}],
+                  bake_instance_types=["m7i.large", "m6i.large"], **QUICK)
     assert result.returncode == 0
     rep = report(out)
+
+    assert "bake_instance_type: 't3.micro' is not used; bake_instance_types" in result.stdout + result.stderr
+    assert rep["status"] == "succeeded"
+    assert rep["instance_type"] == "m6i.large"
+    assert rep["instance_type_attempts"] == [{"instance_type": "m7i.large", "error_code": "InsufficientInstanceCapacity"},
+                                             {"instance_type": "m6i.large", "error_code": None}]
+    manifest = json.loads((out / "bake-manifest.json").read_text())
+    assert manifest["builds"][-1]["custom_data"]["instance_type"] == "m6i.large"
+    launched = [i["InstanceType"] for r in aws.client("ec2", "us-east-1").describe_instances()["Reservations"]
+                for i in r["Instances"]]
+    assert launched.count("m6i.large") == 1 and "m7i.large" not in launched, launched
+
     for region, image_id in rep["images"].items():
         versions = template_versions(aws, "bake-lt-ok", region)
         assert versions[2] == (image_id, True), region

@@ -301,7 +301,7 @@ def ec2(monkeypatch):
 
 def builder(p, check_mode=False, **extra):
     extra.setdefault("sleep", lambda s: None)
-    return _builder.Builder(None, p, check_mode, **extra)
+    return _builder.Builder(None, _builder.build_request(p), check_mode, **extra)
 
 
 # ---------------------------------------------------------------------------------------------

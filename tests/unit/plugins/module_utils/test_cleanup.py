@@ -851,7 +851,7 @@ def test_the_runs_launch_template_versions_go_first_and_the_default_is_restored(
     assert sorted(item[:3] for item in seen) == sorted([("us-east-1", "web", RUN), ("us-east-1", "api", RUN),
                                                         ("eu-west-1", "web", RUN), ("eu-west-1", "api", RUN)])
     # before anything else of the run in that region
-    assert all(not [call for call in calls if call[0] == client] for client, _, _, _, calls in seen)
+    assert all(not [call for call in entry[-1] if call[0] == entry[0]] for entry in seen)
     assert result["removed"]["us-east-1"]["launch_template_versions"] == ["web:2", "web:4"]
     assert result["removed"]["eu-west-1"]["launch_template_versions"] == []
     assert result["restored_defaults"] == {"us-east-1": {"web": 1}}

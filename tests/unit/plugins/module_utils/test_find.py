@@ -19,7 +19,7 @@ AL = "137112412989"
 
 
 def spec(**params):
-    return f.check_options(params, "us-east-1", ["us-east-1", "eu-west-1", "eu-central-1", "us-west-2"])
+    return f.build_request(params, "us-east-1", ["us-east-1", "eu-west-1", "eu-central-1", "us-west-2"])
 
 
 def errors_of(**params):
@@ -147,7 +147,7 @@ def test_all_problems_are_reported_together():
     {"executable_by_me": True}, {"owners": ["amazon"]},
 ])
 def test_owners_not_needed_with_a_trusted_source(params):
-    assert spec(**params).regions == ["us-east-1"]
+    assert spec(**params).regions == ("us-east-1",)
 
 
 def test_ssm_prefix_is_stripped_and_versions_allowed():
@@ -156,13 +156,13 @@ def test_ssm_prefix_is_stripped_and_versions_allowed():
 
 
 def test_regions_are_deduplicated_in_order():
-    assert spec(owners=["self"], regions=["eu-west-1", "us-east-1", "eu-west-1"]).regions == ["eu-west-1",
-                                                                                              "us-east-1"]
+    assert spec(owners=["self"], regions=["eu-west-1", "us-east-1", "eu-west-1"]).regions == ("eu-west-1",
+                                                                                              "us-east-1")
 
 
 def test_no_region_at_all_fails():
     with pytest.raises(f.FindError, match="region: no region given"):
-        f.check_options({"owners": ["self"]}, None)
+        f.build_request({"owners": ["self"]}, None)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -59,7 +59,7 @@ def test_options_reach_the_builder_and_the_result_is_returned(capsys):
     seen = {}
 
     def fake_run(self):
-        seen.update(params=self.params, check_mode=self.check_mode, tags=self.tags)
+        seen.update(request=self.request, check_mode=self.check_mode, tags=self.tags)
         self.warn("a warning from the core")
         return {"changed": True, "instance_id": "i-0123456789abcdef0", "state": "running", "created": ["instance"]}
 
@@ -69,11 +69,11 @@ def test_options_reach_the_builder_and_the_result_is_returned(capsys):
     assert result["instance_id"] == "i-0123456789abcdef0"
     assert "a warning from the core" in str(result["warnings"])
     assert seen["check_mode"] is True
-    p = seen["params"]
-    assert (p["state"], _builder.instance_types(p), p["volume_size"], p["volume_type"], p["root_device_name"]) == (
-        "running", ["t3.micro"], 8, "gp3", "/dev/xvda")
-    assert p["wait"] is True and p["wait_timeout"] == 600 and p["ssh_cidrs"] == [] and p["allow_open_ssh"] is False
-    assert p["associate_public_ip"] is None
+    r = seen["request"]
+    assert (r.state, r.instance_types, r.volume_size, r.volume_type, r.root_device_name) == (
+        "running", ("t3.micro",), 8, "gp3", "/dev/xvda")
+    assert r.wait is True and r.wait_timeout == 600 and r.ssh_cidrs == () and r.allow_open_ssh is False
+    assert r.associate_public_ip is None and r.expires_at == "2030-01-01T00:00:00Z"
     assert seen["tags"] == {"bakery:run-id": "run-abc123", "Name": "bakery-run-abc123", "bakery:expires-at": "2030-01-01T00:00:00Z"}
     client.assert_called_once_with("ec2")
 
@@ -115,12 +115,12 @@ def test_instance_types_reach_the_core_and_every_refusal_is_returned(capsys):
     seen = {}
 
     def fake_run(self):
-        seen["types"] = _builder.instance_types(self.params)
+        seen["types"] = self.request.instance_types
         raise error
 
     with patch(CLIENT, return_value=MagicMock()), patch.object(_builder.Builder, "run", fake_run):
         result = run_main(capsys, instance_types=["m7i.large", "m6i.large"], **GOOD)
-    assert seen["types"] == ["m7i.large", "m6i.large"]
+    assert seen["types"] == ("m7i.large", "m6i.large")
     assert result["_rc"] == 1 and result["msg"].startswith("instance_types: EC2 launched none of the 2")
     assert result["instance_type_attempts"] == attempts and result["changed"] is True
 
