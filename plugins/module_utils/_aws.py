@@ -143,12 +143,6 @@ class _ParameterHandler(_Handler):
         return is_boto3_error_code(["ParameterNotFound", "ParameterVersionNotFound"])
 
 
-class _ParameterTagsHandler(_Handler):
-    @classmethod
-    def _is_missing(cls):
-        return is_boto3_error_code("InvalidResourceId")
-
-
 def _paginate(client, operation: str, key: str, params: dict) -> list:
     if client.can_paginate(operation):
         return client.get_paginator(operation).paginate(**params).build_full_result().get(key, [])
@@ -614,14 +608,6 @@ def add_parameter_tags(client, name: str, tags: dict) -> bool:
     client.add_tags_to_resource(ResourceType="Parameter", ResourceId=name,
                                 Tags=[{"Key": key, "Value": value} for key, value in tags.items()])
     return True
-
-
-@_ParameterTagsHandler.list_error_handler("list SSM parameter tags", {})
-@_retry()
-def parameter_tags(client, name: str) -> dict:
-    """The parameter's tags as a dict; {} when it does not exist."""
-    tags = client.list_tags_for_resource(ResourceType="Parameter", ResourceId=name).get("TagList", [])
-    return {tag["Key"]: tag["Value"] for tag in tags}
 
 
 @_Handler.common_error_handler("describe SSM parameters")

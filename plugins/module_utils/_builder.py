@@ -57,7 +57,6 @@ from ansible_collections.bakery.ami.plugins.module_utils._paths import write_ato
 RUN_ID_TAG = _tags.RUN_ID
 EXPIRES_TAG = _tags.EXPIRES_AT
 NAME_PREFIX = "bakery-"
-VOLUME_TYPES = ("gp2", "gp3", "io1", "io2", "st1", "sc1", "standard")
 VOLUME_SIZE_RANGE = (1, 16384)
 # States of a builder that still exists; shutting-down and terminated ones are gone for good.
 LIVE_STATES = ("pending", "running", "stopping", "stopped")
@@ -72,7 +71,7 @@ KEY_FILE_MAX_BYTES = 64 * 1024
 PUBLIC_SUFFIX = ".pub"
 
 # Full-string patterns with ASCII classes only (fullmatch: a trailing newline is not accepted).
-_IMAGE_REF = re.compile(r"ami-[0-9a-f]{8}(?:[0-9a-f]{9})?|resolve:ssm:[A-Za-z0-9_.\-/:]{1,2048}")
+_IMAGE_REF = re.compile(_validate.IMAGE_ID + r"|resolve:ssm:[A-Za-z0-9_.\-/:]{1,2048}")
 DEFAULT_INSTANCE_TYPE = "t3.micro"
 MAX_INSTANCE_TYPES = _validate.MAX_INSTANCE_TYPES
 # RunInstances refusals that concern the instance type asked for, so that another type may launch
@@ -312,8 +311,8 @@ def validate(params: dict, now: datetime.datetime | None = None) -> list:
     low, high = VOLUME_SIZE_RANGE
     if isinstance(size, bool) or not isinstance(size, int) or not low <= size <= high:
         errors.append(f"volume_size: must be {low}-{high} GiB, got {size!r}")
-    if params.get("volume_type") not in VOLUME_TYPES:
-        errors.append(f"volume_type: must be one of {', '.join(VOLUME_TYPES)}, got '{params.get('volume_type')}'")
+    if params.get("volume_type") not in _validate.VOLUME_TYPES:
+        errors.append(f"volume_type: must be one of {', '.join(_validate.VOLUME_TYPES)}, got '{params.get('volume_type')}'")
     if params.get("kms_key_id") is not None:
         errors.append(_validate.kms_key("kms_key_id", params["kms_key_id"]))
     if params.get("expires_at") is not None:

@@ -29,6 +29,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import re
 import typing as t
@@ -58,7 +59,10 @@ class ChannelError(BakeryError):
     """A user-level failure: the message names the option (or region) and the rule; result is the plan."""
 
 
-class Request(t.NamedTuple):
+@dataclasses.dataclass(frozen=True)
+class Request:
+    """A checked ami_channel request: build_request held every rule before it was made."""
+
     prefix: str
     family: str
     channel: str
@@ -344,7 +348,10 @@ class Channel(_ReadThenChange):
 REVOKED_VALUE = "true"
 
 
-class RevokeRequest(t.NamedTuple):
+@dataclasses.dataclass(frozen=True)
+class RevokeRequest:
+    """A checked ami_revoke request: build_revoke_request held every rule before it was made."""
+
     prefix: str
     family: str
     version: str

@@ -44,6 +44,7 @@ import typing as t
 from ansible_collections.bakery.ami.plugins.module_utils import _aws
 from ansible_collections.bakery.ami.plugins.module_utils import _fanout
 from ansible_collections.bakery.ami.plugins.module_utils import _tags
+from ansible_collections.bakery.ami.plugins.module_utils import _time
 from ansible_collections.bakery.ami.plugins.module_utils import _validate
 from ansible_collections.bakery.ami.plugins.module_utils import _waiter
 from ansible_collections.bakery.ami.plugins.module_utils._errors import BakeryError
@@ -90,7 +91,7 @@ class CleanupError(BakeryError):
         self.errors = list(errors)
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
 class Request:
     """What to remove: the selection (run_id or expired_before), where, and how long to wait."""
 
@@ -108,17 +109,13 @@ class Request:
     def describe(self) -> str:
         if self.run_id is not None:
             return f"{_tags.RUN_ID}={self.run_id}"
-        return f"{_tags.EXPIRES_AT} before {iso(self.expiry())}"
+        return f"{_tags.EXPIRES_AT} before {_time.iso(self.expiry())}"
 
     def expiry(self) -> datetime.datetime:
         """The time of a selection by expiry (build_request gives one whenever run_id is None)."""
         if self.expired_before is None:
             raise ValueError("this request selects one run by its ID, not by expiry")
         return self.expired_before
-
-
-def iso(moment: datetime.datetime) -> str:
-    return moment.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def valid_run_id(value: t.Any) -> bool:

@@ -10,8 +10,9 @@
 # all take the file set and its order from here. Two ways to read the files, for two needs:
 # - load: every file parsed as YAML, refused (ConfigError naming the file and line) when cloud-init
 #   could not use it as it stands; the guard writes a drop-in that must merge right with them;
-# - network_disabled: a question answered from the text alone, so a hostile or malformed file
-#   still gets an answer; the scan must never fail on what it scans.
+# - network_disabled, top_level_scalar: questions answered from the text alone, so a hostile or
+#   malformed file still gets an answer (the scan must never fail on what it scans) and a builder
+#   without PyYAML can ask them (the release lock reads its keys and the later drop-ins' this way).
 
 from __future__ import annotations
 
@@ -148,3 +149,19 @@ def network_disabled(texts: t.Iterable[str]) -> bool:
         if re.search(r"(?m)^network:", text):
             disabled = _NETWORK_DISABLED.search(text) is not None
     return disabled
+
+
+def top_level_scalar(text: str, key: str) -> str | None:
+    """The plain scalar a cloud-config text gives a top-level key (``key: value``), or None when no
+    line at the top level sets it. The first such line counts; one pair of matching quotes around
+    the value and a trailing ``# comment`` are taken off, spaces and tabs around the colon allowed,
+    CRLF line ends accepted. Text only (no YAML), for keys whose values are plain words."""
+    pattern = re.compile(r"%s[ \t]*:[ \t]*(.*?)[ \t]*(?:#.*)?" % re.escape(key))
+    for line in text.splitlines():
+        match = pattern.fullmatch(line.rstrip("\r\n"))
+        if match:
+            value = match.group(1)
+            if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+                value = value[1:-1]
+            return value
+    return None

@@ -1369,18 +1369,6 @@ def _image_error(root: str) -> tuple[_image_root.ImageRoot | None, str | None]:
     return image, None
 
 
-def plan_guard(root: str, protect: list | None = None, settings: dict | None = None,
-               disable_modules: list | None = None, filename: str = DEFAULT_FILENAME,
-               audit: bool = True, customized_paths: list | None = None,
-               allow_privileged_settings: bool = False) -> Plan:
-    """build_request and plan_request in one, for callers holding plain values."""
-    return plan_request(build_request({
-        "root": root, "protect": protect, "settings": settings, "disable_modules": disable_modules,
-        "filename": filename, "audit": audit, "customized_paths": customized_paths,
-        "allow_privileged_settings": allow_privileged_settings,
-    }))
-
-
 def plan_request(request: GuardRequest) -> Plan:
     """Everything the guard will do under the request's root, without writing. GuardError when the image
     refuses what was asked (settings it does not know, contradictions) or cannot be read."""

@@ -44,7 +44,7 @@ class RegionSpec:
     where: str = "regions"  # how messages name this item, e.g. "regions[2] (eu-west-1)"
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
 class CopyRequest:
     """A checked ami_copy request (or ami_create's copy option): every rule held before it is made."""
 

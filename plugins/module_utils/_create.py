@@ -45,7 +45,6 @@ from ansible_collections.bakery.ami.plugins.module_utils._images import tags_of 
 BUILD_ID_TAG = _tags.BUILD_ID
 DUPLICATE_NAME = "InvalidAMIName.Duplicate"
 SOURCE_STATES = ("running", "stopped")
-VOLUME_TYPES = ("gp2", "gp3", "io1", "io2", "st1", "sc1", "standard")
 # Provisioned IOPS ranges per volume type (EBS limits).
 IOPS_RANGES = {"gp3": (3000, 80000), "io1": (100, 64000), "io2": (100, 256000)}
 THROUGHPUT_RANGE = (125, 2000)

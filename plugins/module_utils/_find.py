@@ -44,7 +44,6 @@ MODERN = {
     "virtualization-type": ("hvm",),
     "root-device-type": ("ebs",),
 }
-OWNER_ALIASES = ("self", "amazon", "aws-marketplace")
 SSM_PREFIX = "resolve:ssm:"
 PAGE_SIZE = 1000
 MAX_LIMIT = 1000
@@ -212,7 +211,7 @@ def build_request(params: dict, default_region: str | None, known_regions: t.Ite
     if owners is not None:
         if not owners:
             errors.append("owners: must not be an empty list; name at least one account ID or alias"
-                          f" ({', '.join(OWNER_ALIASES)}), or leave owners out when distro, image_ids,"
+                          f" ({', '.join(_validate.OWNER_ALIASES)}), or leave owners out when distro, image_ids,"
                           " ssm_parameter or executable_by_me is given")
         for owner in owners:
             errors.append(_validate.owner("owners", owner))
@@ -244,7 +243,8 @@ def build_request(params: dict, default_region: str | None, known_regions: t.Ite
         errors.append(
             "owners: required unless distro, image_ids, ssm_parameter or executable_by_me is given: a search"
             " across every owner is refused because anyone can publish an image under an official-looking"
-            " name (untrusted images); name the owners you trust (account IDs, self, amazon or aws-marketplace)"
+            " name (untrusted images); name the owners you trust (account IDs, "
+            + ", ".join(_validate.OWNER_ALIASES[:-1]) + " or " + _validate.OWNER_ALIASES[-1] + ")"
         )
 
     name = params.get("name")

@@ -29,6 +29,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import functools
 import hashlib
@@ -232,8 +233,9 @@ CATEGORIES = {
 }
 
 CATEGORY_NAMES = tuple(CATEGORIES)
-
+# The actions a finding may carry (the header above says what each does).
 ACTIONS = ("remove", "truncate", "lock_password", "remove_key", "reset_hostname", "strip_lines", "review")
+
 
 # Categories that change files cloud-init clean acts on: an exclusion there skips cloud-init clean.
 CLOUD_INIT_CLEAN_TOUCHES = ("cloud_init_state", "cloud_init_seed", "machine_id", "network_config")
@@ -528,6 +530,36 @@ ARGUMENT_SPEC = {
     "content_max_files": {"type": "int", "default": DEFAULT_MAX_FILES},
 }
 SCAN_OPTIONS = tuple(name for name in ARGUMENT_SPEC if name != "root")
+
+
+@dataclasses.dataclass(frozen=True)
+class HygieneRequest:
+    """A checked image_scan or image_clean request: build_request held every rule before it was made."""
+
+    root: str  # as given (messages about a file the scan or clean could not reach quote it)
+    options: Options  # the scan options, checked; options.root is the image
+    defer: tuple = ()  # image_clean: categories left for the caller's final step (applied only to the root /)
+    cloud_init_clean: bool = True  # image_clean
+    fail_on_findings: bool = False  # image_scan
+
+
+def build_request(params: t.Mapping[str, t.Any], own_payload: t.Optional[str] = None) -> HygieneRequest:
+    """Check every option of image_scan or image_clean once, before anything is read, and return the request.
+
+    params holds the module's options (missing ones take their defaults); own_payload is the image
+    path of the running module's own directory (payload_dir), excluded from the scan. Raises
+    HygieneError (RootError for the root) naming the option and the rule.
+    """
+    args = {name: params[name] for name in SCAN_OPTIONS if name in params}
+    if own_payload:
+        exclude = args.get("exclude") or []
+        args["exclude"] = list(exclude) + [own_payload] if isinstance(exclude, (list, tuple)) else exclude
+    options = validate(params.get("root", "/"), **args)
+    defer = params.get("defer") or ()
+    deferrable = tuple(normalize_categories(_string_list(defer, "defer"))) if defer else ()
+    return HygieneRequest(root=params.get("root", "/"), options=options, defer=deferrable,
+                          cloud_init_clean=bool(params.get("cloud_init_clean", True)),
+                          fail_on_findings=bool(params.get("fail_on_findings", False)))
 
 
 def payload_dir(module_file: str, root: str) -> t.Optional[str]:
@@ -1270,24 +1302,32 @@ def _os_errors_as(what: str) -> t.Callable[[t.Callable[..., dict]], t.Callable[.
     """Report an OSError the wrapped scan or clean lets through as a HygieneError naming the file and the root."""
     def decorate(func: t.Callable[..., dict]) -> t.Callable[..., dict]:
         @functools.wraps(func)
-        def wrapper(root: t.Any, *args: t.Any, **kwargs: t.Any) -> dict:
+        def wrapper(request: HygieneRequest, *args: t.Any, **kwargs: t.Any) -> dict:
             try:
-                return func(root, *args, **kwargs)
+                return func(request, *args, **kwargs)
             except OSError as exc:
-                raise HygieneError("%s %s under %s: %s" % (what, exc.filename or "a file", root, exc.strerror or exc)) from exc
+                raise HygieneError("%s %s under %s: %s"
+                                   % (what, exc.filename or "a file", request.root, exc.strerror or exc)) from exc
         return wrapper
     return decorate
 
 
 @_os_errors_as("image_scan: cannot read")
+def run_scan(request: HygieneRequest) -> dict:
+    """Scan the request's root; returns findings (dicts), counts, clean and the content stats."""
+    findings, _excluded, scanner = _collect(request.options)
+    return _report(request.options, findings, scanner)
+
+
 def scan(root: t.Any, categories: t.Any = ("all",), keep_authorized_keys: t.Any = (), exclude: t.Any = (),
          bake_authorized_key: t.Any = None, bake_paths: t.Any = (), keep_secret_files: t.Any = (),
          remove_secret_files: t.Any = (), content_max_file_size: t.Any = None, content_max_files: t.Any = None) -> dict:
-    """Validate the inputs and scan root; returns findings (dicts), counts, clean and the content stats."""
-    options = validate(root, categories, keep_authorized_keys, exclude, bake_authorized_key, bake_paths,
-                       keep_secret_files, remove_secret_files, content_max_file_size, content_max_files)
-    findings, _excluded, scanner = _collect(options)
-    return _report(options, findings, scanner)
+    """build_request and run_scan in one, for callers holding plain values."""
+    return run_scan(build_request({
+        "root": root, "categories": categories, "keep_authorized_keys": keep_authorized_keys, "exclude": exclude,
+        "bake_authorized_key": bake_authorized_key, "bake_paths": bake_paths, "keep_secret_files": keep_secret_files,
+        "remove_secret_files": remove_secret_files, "content_max_file_size": content_max_file_size,
+        "content_max_files": content_max_files}))
 
 
 def summary(result: dict) -> str:
@@ -1473,25 +1513,35 @@ def _describe_review(review: list) -> str:
             "delete it (then provide it at launch)" % (len(review), shown, more))
 
 
-@_os_errors_as("image_clean: cannot act on")
 def clean(root: t.Any, categories: t.Any = ("all",), keep_authorized_keys: t.Any = (), exclude: t.Any = (),
           bake_authorized_key: t.Any = None, bake_paths: t.Any = (), keep_secret_files: t.Any = (),
           remove_secret_files: t.Any = (), content_max_file_size: t.Any = None, content_max_files: t.Any = None,
           defer: t.Any = (), cloud_init_clean: bool = True, check_mode: bool = False,
           run: t.Optional[t.Callable[..., t.Tuple[int, str, str]]] = None) -> dict:
+    """build_request and run_clean in one, for callers holding plain values."""
+    return run_clean(build_request({
+        "root": root, "categories": categories, "keep_authorized_keys": keep_authorized_keys, "exclude": exclude,
+        "bake_authorized_key": bake_authorized_key, "bake_paths": bake_paths, "keep_secret_files": keep_secret_files,
+        "remove_secret_files": remove_secret_files, "content_max_file_size": content_max_file_size,
+        "content_max_files": content_max_files, "defer": defer, "cloud_init_clean": cloud_init_clean}),
+        check_mode=check_mode, run=run)
+
+
+@_os_errors_as("image_clean: cannot act on")
+def run_clean(request: HygieneRequest, check_mode: bool = False,
+              run: t.Optional[t.Callable[..., t.Tuple[int, str, str]]] = None) -> dict:
     """Scan, then remove what was found, then scan again; raises HygieneError (with the result) when
     secrets need a decision or anything is left.
 
-    ``defer`` names categories left for a final step; it applies only when the root is the running
-    system ("/"), where the session still needs them. ``run`` runs a command (AnsibleModule.run_command
-    or equivalent) for cloud-init clean, sandboxed when the root is not "/".
+    ``request.defer`` names categories left for a final step; it applies only when the root is the
+    running system ("/"), where the session still needs them. ``run`` runs a command
+    (AnsibleModule.run_command or equivalent) for cloud-init clean, sandboxed when the root is not "/".
     """
     # pylint: disable=import-outside-toplevel
     from ansible_collections.bakery.ami.plugins.module_utils._sandbox import SandboxError, run_in_image
 
-    options = validate(root, categories, keep_authorized_keys, exclude, bake_authorized_key, bake_paths,
-                       keep_secret_files, remove_secret_files, content_max_file_size, content_max_files)
-    deferrable = normalize_categories(_string_list(defer, "defer")) if defer else []
+    options = request.options
+    deferrable = list(request.defer)
     image = options.root
     live = image.root == "/"
     deferred_categories = set(deferrable) if live else set()
@@ -1504,7 +1554,7 @@ def clean(root: t.Any, categories: t.Any = ("all",), keep_authorized_keys: t.Any
     if review:
         raise HygieneError(_describe_review(review), result=dict(result, changed=False))
 
-    plan = cloud_init_clean_plan(scanner, findings, excluded, cloud_init_clean)
+    plan = cloud_init_clean_plan(scanner, findings, excluded, request.cloud_init_clean)
     result["cloud_init_clean"] = plan
     changed = False
     if plan["run"]:

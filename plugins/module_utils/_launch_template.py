@@ -32,6 +32,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import typing as t
 import uuid
@@ -46,7 +47,7 @@ _NAME = re.compile(r"[A-Za-z0-9().\-/_]{3,128}")
 _ID = re.compile(r"lt-([0-9a-f]{8}|[0-9a-f]{17})")
 _SOURCE = re.compile(r"\$Latest|\$Default|[1-9][0-9]{0,17}")
 MARKER = re.compile(
-    r"\[bakery\.ami image=(?P<image>ami-[0-9a-f]{8,17})(?: run=(?P<run>[A-Za-z0-9-]{6,64}))?"
+    r"\[bakery\.ami image=(?P<image>" + _validate.IMAGE_ID + r")(?: run=(?P<run>[A-Za-z0-9-]{6,64}))?"
     r" default-was=(?P<default>[0-9]{1,18})\]\Z"
 )
 # EC2 takes a VersionDescription of up to 255 characters; the marker takes at most 130 of them.
@@ -59,7 +60,10 @@ class LaunchTemplateError(BakeryError):
     """A user-level failure: the message names the option (or region) and the rule; result is the plan."""
 
 
-class Request(t.NamedTuple):
+@dataclasses.dataclass(frozen=True)
+class Request:
+    """A checked ami_launch_template request: build_request held every rule before it was made."""
+
     template: str
     by_id: bool
     state: str

@@ -20,6 +20,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import typing as t
 from urllib.parse import quote
@@ -179,21 +180,40 @@ def os_release(image: _image_root.ImageRoot) -> dict:
     return {}
 
 
-def inventory(root: t.Any, run: t.Optional[Runner] = None, rpm_path: t.Optional[str] = None) -> dict:
-    """The package inventory of the image at root: {root, distro, distro_version, codename, format,
-    packages, count}. run(argv) -> (rc, stdout, stderr) executes rpm on the host for RPM roots;
-    rpm_path is the host's rpm (None when it has none)."""
-    try:
-        return _inventory(root, run, rpm_path)
-    except OSError as exc:
-        raise PackagesError("root: cannot read the package database under %s: %s"
-                            % (root, exc.strerror or exc)) from None
+@dataclasses.dataclass(frozen=True)
+class PackagesRequest:
+    """A checked image_packages request: build_request held every rule before it was made."""
+
+    root: str  # as given (a message about a file that could not be read quotes it)
+    image: _image_root.ImageRoot  # the root, checked
+    rpm_path: t.Optional[str] = None  # the host's rpm (None when it has none)
 
 
-def _inventory(root: t.Any, run: t.Optional[Runner], rpm_path: t.Optional[str]) -> dict:
+def build_request(params: t.Mapping[str, t.Any], rpm_path: t.Optional[str] = None) -> PackagesRequest:
+    """Check the options of image_packages once (root: a short absolute path to a directory) and
+    return the request; raises PackagesError or RootError naming the option and the rule."""
+    root = params.get("root", "/")
     if isinstance(root, str) and len(root) > PATH_MAX:
         raise PackagesError("root: must be a path of at most %d characters, got %d (%r...)" % (PATH_MAX, len(root), root[:40]))
-    image = _image_root.ImageRoot(root, "root")
+    return PackagesRequest(root=root, image=_image_root.ImageRoot(root, "root"), rpm_path=rpm_path)
+
+
+def run_inventory(request: PackagesRequest, run: t.Optional[Runner] = None) -> dict:
+    """The package inventory of the request's image: {root, distro, distro_version, codename, format,
+    packages, count}. run(argv) -> (rc, stdout, stderr) executes rpm on the host for RPM roots."""
+    try:
+        return _inventory(request.image, run, request.rpm_path)
+    except OSError as exc:
+        raise PackagesError("root: cannot read the package database under %s: %s"
+                            % (request.root, exc.strerror or exc)) from None
+
+
+def inventory(root: t.Any, run: t.Optional[Runner] = None, rpm_path: t.Optional[str] = None) -> dict:
+    """build_request and run_inventory in one, for callers holding plain values."""
+    return run_inventory(build_request({"root": root}, rpm_path), run)
+
+
+def _inventory(image: _image_root.ImageRoot, run: t.Optional[Runner], rpm_path: t.Optional[str]) -> dict:
     release = os_release(image)
     ident = release.get("ID", "").lower()
     version_id = release.get("VERSION_ID", "")

@@ -40,7 +40,6 @@ LEVELS = ("full", "standard", "minimal")
 STAGES = ("base", "service")
 BUILDERS = ("aws", "local")
 ARCHES = ("x86_64", "arm64")
-VOLUME_TYPES = ("gp3", "gp2", "io1", "io2", "st1", "sc1", "standard")
 NAME_FIELDS = ("family", "version", "arch", "stage", "level")
 
 # name -> (kind, default). Kinds: str, bool, int, list, dict, any. Defaults that depend on the
@@ -119,6 +118,10 @@ OPTIONS: t.Dict[str, t.Tuple[str, t.Any]] = {
     "bake_channel_prefix": ("str", "bakery"),
     # launch templates that get a version launching the new image (ami_launch_template)
     "bake_launch_templates": ("list", []),
+    # the image test stage: the new image booted and tested before any copy, share or publish
+    "bake_test": ("bool", True),
+    # the roles run on the test instance (None: not set, [DEFAULT_TEST_ROLE])
+    "bake_test_roles": ("list", None),
     # outputs
     "bake_output_dir": ("str", ""),
     "bake_manifest_path": ("str", ""),
@@ -129,14 +132,18 @@ OPTIONS: t.Dict[str, t.Tuple[str, t.Any]] = {
 }
 
 # The points of the bake where bake_hooks run roles on the controller (the extension point).
-HOOK_POINTS = ("start", "after_builder", "after_publish", "before_report", "sweep")
+HOOK_POINTS = ("start", "after_builder", "test", "after_publish", "before_report", "sweep")
 DEFAULT_BUILDER_ROLE = "bakery.ami.builder"
+# what bake_test_roles runs on the test instance unless set
+DEFAULT_TEST_ROLE = "bakery.ami.image_test"
 # The embedded default of a checkout (bake_builder: local): roles under its tools/, never shipped.
 LOCAL_ROLES = "tools/ansible/roles"
 LOCAL_BUILDER_ROLE = LOCAL_ROLES + "/local_builder"
 LOCAL_HOOKS = {
     "start": [{"role": LOCAL_ROLES + "/local_endpoint", "tasks_from": "start.yml"}],
     "after_builder": [{"role": LOCAL_ROLES + "/local_builder", "tasks_from": "archive.yml"}],
+    # the test stage of the embedded default: the local first boot of the image (the boot check)
+    "test": [{"role": LOCAL_ROLES + "/local_builder", "tasks_from": "test.yml"}],
     "after_publish": [{"role": LOCAL_ROLES + "/local_builder", "tasks_from": "publish.yml"}],
     "before_report": [{"role": LOCAL_ROLES + "/local_endpoint", "tasks_from": "report.yml"},
                       {"role": LOCAL_ROLES + "/local_builder", "tasks_from": "follow.yml"}],
@@ -204,7 +211,7 @@ def _short(value: t.Any, limit: int = 80) -> t.Any:
 
 
 # bake_* facts the bake playbook and its hooks keep while running: state, never settings
-RUN_STATE = frozenset(("bake_results", "bake_builder_result", "bake_hook_report"))
+RUN_STATE = frozenset(("bake_results", "bake_builder_result", "bake_hook_report", "bake_test_results"))
 
 
 def unknown_variables(given: t.Iterable[str]) -> list:
@@ -273,6 +280,16 @@ def _roles(value: list) -> list:
     return roles
 
 
+def test_roles(value: t.Optional[list]) -> list:
+    """bake_test_roles as a list of role names (None: the shipped default test role)."""
+    if value is None:
+        return [DEFAULT_TEST_ROLE]
+    _check_list_of_strings("bake_test_roles", value, _ROLE_NAME, "a role name (name, or namespace.collection.name)")
+    if len(set(value)) != len(value):
+        _fail("bake_test_roles: a role is listed twice (%s)" % ", ".join(sorted({r for r in value if value.count(r) > 1})))
+    return list(value)
+
+
 def image_name(template: str, fields: dict) -> str:
     """The name template with its {placeholders} replaced; PlanError for an unknown one."""
     unknown = sorted({m for m in _PLACEHOLDER.findall(template) if m not in NAME_FIELDS})
@@ -302,7 +319,7 @@ def validate(values: dict, context: Context) -> None:
     """The rules of the bake's variables, in order; PlanError with the first one broken."""
     v = values
     for name, choices in (("bake_level", LEVELS), ("bake_stage", STAGES), ("bake_builder", BUILDERS),
-                          ("bake_arch", ARCHES), ("bake_volume_type", VOLUME_TYPES)):
+                          ("bake_arch", ARCHES), ("bake_volume_type", _validate.VOLUME_TYPES)):
         if v[name] not in choices:
             article = "one of " if len(choices) > 2 else ""
             allowed = ", ".join(choices) if len(choices) > 2 else " or ".join(choices)
@@ -368,6 +385,14 @@ def validate(values: dict, context: Context) -> None:
         _fail("bake_builder_role: role %s is not installed (looked in the playbook's roles/, the roles path and "
               "the collections paths)" % v["bake_builder_role"])
     hooks(v["bake_hooks"], context)
+    tests = test_roles(v["bake_test_roles"])
+    if v["bake_test"]:
+        missing_tests = [r for r in tests if not context.role_exists(r)]
+        if missing_tests:
+            _fail("bake_test_roles: role %s is not installed (looked in the playbook's roles/, the roles path and "
+                  "the collections paths)" % ", ".join(missing_tests))
+    elif v["bake_test_roles"]:
+        _fail("bake_test: false skips the image test stage; it cannot be combined with bake_test_roles")
     missing = [r["name"] for r in roles if not context.role_exists(r["name"])]
     if missing:
         _fail("bake_roles: not installed: %s (looked in the playbook's roles/, the roles path and the "
@@ -677,6 +702,8 @@ def build_plan(given: dict, context: Context) -> dict:
         "sbom": {"enabled": v["bake_sbom"] and v["bake_customize"], "path": sbom_path(v["bake_manifest_path"] or out + "/bake-manifest.json", name)},
         "channels": {"prefix": v["bake_channel_prefix"], "names": list(v["bake_channels"])},
         "launch_templates": launch_templates(v["bake_launch_templates"], regions),
+        # the image test stage (after the image exists in the build region, before any copy or share)
+        "test": {"enabled": v["bake_test"], "roles": test_roles(v["bake_test_roles"]) if v["bake_test"] else []},
         "paths": {
             "output_dir": out,
             "manifest": v["bake_manifest_path"] or out + "/bake-manifest.json",

@@ -62,7 +62,6 @@ RESTORED_TAG = _tag_names.RESTORED_AT
 # Every state but terminated: an instance that can still be started (or is going) holds its image.
 IN_USE_STATES = ("pending", "running", "shutting-down", "stopping", "stopped")
 PROTECTION_OFF = _protect.OFF
-PROTECTION_PLAIN = _protect.PLAIN
 PROTECTION_COOLDOWN = _protect.COOLDOWN
 COOLING_PREFIX = "disabled-after-"
 # DescribeImageReferences takes at most 10 image IDs a call; GetParameters 10 names.

@@ -402,17 +402,6 @@ def _yaml_scalar(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def _dropin_value(text: str, key: str) -> str | None:
-    for line in text.splitlines():
-        match = re.fullmatch(rf"{re.escape(key)}[ \t]*:[ \t]*(.*?)[ \t]*(?:#.*)?", line.rstrip("\r\n"))
-        if match:
-            value = match.group(1)
-            if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
-                value = value[1:-1]
-            return value
-    return None
-
-
 def update_dropin(text: str | None, settings: dict[str, str]) -> str:
     """A cloud-config drop-in with top-level keys set to settings, other lines kept."""
     if text is None:
@@ -424,7 +413,7 @@ def update_dropin(text: str | None, settings: dict[str, str]) -> str:
         rendered = f"{key}: {_yaml_scalar(value)}\n"
         for number, line in enumerate(lines):
             if re.match(rf"{re.escape(key)}[ \t]*:", line):
-                if _dropin_value(line, key) != value:
+                if _cloud_config.top_level_scalar(line, key) != value:
                     lines[number] = rendered
                 break
         else:
@@ -442,7 +431,7 @@ def later_dropin_conflicts(image: _image_root.ImageRoot, settings: dict[str, str
         except ReleaseLockError:
             continue
         for key, value in settings.items():
-            theirs = _dropin_value(text, key)
+            theirs = _cloud_config.top_level_scalar(text, key)
             if theirs is not None and theirs != value:
                 warnings.append(
                     f"/{CLOUD_CFG_D}/{name} sorts after /{CLOUD_DROPIN} and sets {key}: {theirs},"
@@ -544,13 +533,6 @@ def _release_error(release: t.Any) -> str | None:
 def _short(value: t.Any, limit: int = 80) -> str:
     text = repr(value)
     return text if len(text) <= limit else text[:limit - 3] + "..."
-
-
-def plan_lock(root: str, release: str = "source", ami_name: str | None = None,
-              launch_updates: str | None = None) -> Plan:
-    """build_request and plan_request in one, for callers holding plain values."""
-    return plan_request(build_request({"root": root, "release": release, "ami_name": ami_name,
-                                       "launch_updates": launch_updates}))
 
 
 def plan_request(request: LockRequest) -> Plan:

@@ -57,8 +57,15 @@ _KEY_PUNCTUATION = "_.:/=+-@"
 # surrogates, line and paragraph separators.
 _FORBIDDEN_CATEGORIES = ("Cc", "Cf", "Cs", "Zl", "Zp")
 
+# An image ID, the one pattern every module checks one against (fullmatch).
+IMAGE_ID = r"ami-[0-9a-f]{8}(?:[0-9a-f]{9})?"
+# The owner aliases EC2's DescribeImages takes besides account IDs.
+OWNER_ALIASES = ("self", "amazon", "aws-marketplace")
+# EBS volume types (a builder's root volume, an image's block device mappings, bake_volume_type).
+VOLUME_TYPES = ("gp2", "gp3", "io1", "io2", "st1", "sc1", "standard")
+
 _ID_PATTERNS = {
-    "image": re.compile(r"ami-[0-9a-f]{8}([0-9a-f]{9})?"),
+    "image": re.compile(IMAGE_ID),
     "snapshot": re.compile(r"snap-[0-9a-f]{8}([0-9a-f]{9})?"),
     "instance": re.compile(r"i-[0-9a-f]{8}([0-9a-f]{9})?"),
     "volume": re.compile(r"vol-[0-9a-f]{8}([0-9a-f]{9})?"),
@@ -67,7 +74,6 @@ _ID_PATTERNS = {
     "vpc": re.compile(r"vpc-[0-9a-f]{8}([0-9a-f]{9})?"),
 }
 _ACCOUNT_ID = re.compile(r"[0-9]{12}")
-_OWNER_ALIASES = ("self", "amazon", "aws-marketplace")
 # AMI names: 3-128 characters from letters, digits, ( ) [ ] . / - ' @ _ and space.
 _AMI_NAME = re.compile(r"[A-Za-z0-9()\[\]./\-'@_ ]{3,128}")
 _AMI_NAME_CHAR = re.compile(r"[A-Za-z0-9()\[\]./\-'@_ ]")
@@ -122,9 +128,9 @@ def account_id(option: str, value: t.Any) -> str | None:
 
 
 def owner(option: str, value: t.Any) -> str | None:
-    if value in _OWNER_ALIASES or full_match(_ACCOUNT_ID, value):
+    if value in OWNER_ALIASES or full_match(_ACCOUNT_ID, value):
         return None
-    return f"{option}: {show(value)} is neither a 12-digit account ID nor one of {', '.join(_OWNER_ALIASES)}"
+    return f"{option}: {show(value)} is neither a 12-digit account ID nor one of {', '.join(OWNER_ALIASES)}"
 
 
 def ami_name(option: str, value: t.Any) -> str | None:

@@ -342,6 +342,7 @@ errors:
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
 from ansible_collections.bakery.ami.plugins.module_utils import _builder
+from ansible_collections.bakery.ami.plugins.module_utils import _validate
 from ansible_collections.bakery.ami.plugins.module_utils._errors import BakeryError
 
 
@@ -360,7 +361,7 @@ def main():
         associate_public_ip=dict(type="bool"),
         root_device_name=dict(type="str", default="/dev/xvda"),
         volume_size=dict(type="int", default=8),
-        volume_type=dict(type="str", choices=list(_builder.VOLUME_TYPES), default="gp3"),
+        volume_type=dict(type="str", choices=list(_validate.VOLUME_TYPES), default="gp3"),
         kms_key_id=dict(type="str", no_log=False),
         expires_at=dict(type="str"),
         tags=dict(type="dict"),

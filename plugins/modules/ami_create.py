@@ -563,7 +563,7 @@ def main():
             options=dict(
                 device_name=dict(type="str", required=True),
                 volume_size=dict(type="int"),
-                volume_type=dict(type="str", choices=list(_create.VOLUME_TYPES)),
+                volume_type=dict(type="str", choices=list(_validate.VOLUME_TYPES)),
                 iops=dict(type="int"),
                 throughput=dict(type="int"),
                 kms_key_id=dict(type="str", no_log=False),

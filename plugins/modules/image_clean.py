@@ -199,9 +199,9 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.bakery.ami.plugins.module_utils._errors import BakeryError
 from ansible_collections.bakery.ami.plugins.module_utils._hygiene import (
     ARGUMENT_SPEC,
-    SCAN_OPTIONS,
-    clean,
+    build_request,
     payload_dir,
+    run_clean,
     warnings,
 )
 
@@ -211,14 +211,9 @@ def main():
                 defer=dict(type="list", elements="str", default=[]),
                 cloud_init_clean=dict(type="bool", default=True))
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
-    params = module.params
-    args = {name: params[name] for name in SCAN_OPTIONS}
     try:
-        own = payload_dir(__file__, params["root"])
-        if own:
-            args["exclude"] = list(args["exclude"] or []) + [own]
-        result = clean(params["root"], defer=params["defer"], cloud_init_clean=params["cloud_init_clean"],
-                       check_mode=module.check_mode, run=module.run_command, **args)
+        request = build_request(module.params, payload_dir(__file__, module.params["root"]))
+        result = run_clean(request, check_mode=module.check_mode, run=module.run_command)
     except BakeryError as exc:
         failed = dict(exc.result)
         diff = failed.pop("diff", None)

@@ -129,7 +129,7 @@ packages:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.bakery.ami.plugins.module_utils._errors import BakeryError
-from ansible_collections.bakery.ami.plugins.module_utils._packages import inventory
+from ansible_collections.bakery.ami.plugins.module_utils._packages import build_request, run_inventory
 
 
 def main():
@@ -139,7 +139,8 @@ def main():
         return module.run_command(argv, environ_update={"LC_ALL": "C"})
 
     try:
-        result = inventory(module.params["root"], run=run, rpm_path=module.get_bin_path("rpm"))
+        request = build_request(module.params, rpm_path=module.get_bin_path("rpm"))
+        result = run_inventory(request, run=run)
     except BakeryError as exc:
         module.fail_json(msg=exc.msg, **exc.result)
     module.exit_json(changed=False, **result)

@@ -188,9 +188,9 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.bakery.ami.plugins.module_utils._errors import BakeryError
 from ansible_collections.bakery.ami.plugins.module_utils._hygiene import (
     ARGUMENT_SPEC,
-    SCAN_OPTIONS,
+    build_request,
     payload_dir,
-    scan,
+    run_scan,
     summary,
     warnings,
 )
@@ -204,18 +204,14 @@ def own_payload_dir(root):
 def main():
     spec = dict(ARGUMENT_SPEC, fail_on_findings=dict(type="bool", default=False))
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
-    params = module.params
-    args = {name: params[name] for name in SCAN_OPTIONS}
     try:
-        own = own_payload_dir(params["root"])
-        if own:
-            args["exclude"] = list(args["exclude"] or []) + [own]
-        result = scan(params["root"], **args)
-    except BakeryError as exc:  # HygieneError: bad input, an unreadable root
+        request = build_request(module.params, own_payload_dir(module.params["root"]))
+        result = run_scan(request)
+    except BakeryError as exc:  # HygieneError, RootError: bad input, an unreadable root
         module.fail_json(msg=exc.msg, **exc.result)
     for warning in warnings(result):
         module.warn(warning)
-    if params["fail_on_findings"] and not result["clean"]:
+    if request.fail_on_findings and not result["clean"]:
         module.fail_json(msg="image_scan: the image is not clean: " + summary(result), changed=False, **result)
     module.exit_json(changed=False, **result)
 

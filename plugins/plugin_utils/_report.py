@@ -105,6 +105,9 @@ def report(bake: dict, results: dict, hook_report: t.Optional[dict] = None) -> d
         # launch template -> region -> {version, action, ...} (bake_launch_templates)
         "launch_templates": publish.get("launch_templates", {}),
         "rollback": results.get("rollback"),
+        # the image test stage: [{name, ok, seconds}] (bake_test), or "skipped"
+        "tests": tests(bake, results),
+        "tests_seconds": results.get("tests_seconds"),
         "cleanup_errors": list(results.get("cleanup_errors") or []),
         "phases_seconds": phases_seconds(results.get("marks") or {}),
         # the image's CycloneDX SBOM: where, its sha256 (also the image's tag bakery:sbom-sha256), how many packages
@@ -122,6 +125,10 @@ def report(bake: dict, results: dict, hook_report: t.Optional[dict] = None) -> d
             and document["sbom"] is None:
         document["warnings"].append("sbom: no SBOM was made: nothing listed the builder's packages (a builder play that "
                                     "does not run bakery.ami.image_packages before generalize?)")
+    if (bake.get("test") or {}).get("enabled") and "tests" not in results and not failed_phase \
+            and not results.get("adopted"):
+        document["warnings"].append("bake_test: the image was not tested: no test hook (bake_hooks.test) ran, and the "
+                                    "test instance of bake_test_roles is not built yet")
     if results.get("channel_error"):
         document["warnings"].append("channels: not all of %s point at the new images: %s"
                                     % (", ".join(bake.get("channels", {}).get("names", [])), results["channel_error"]))
@@ -131,6 +138,17 @@ def report(bake: dict, results: dict, hook_report: t.Optional[dict] = None) -> d
         elif key not in document:
             document[key] = value
     return document
+
+
+def tests(bake: dict, results: dict) -> t.Any:
+    """The tests of the image test stage as run ([{name, ok, seconds, ...}]), "skipped" when the bake
+    does not test (bake_test: false) or the image was adopted from an earlier run, and [] when the
+    bake failed before the stage."""
+    if not (bake.get("test") or {}).get("enabled", True):
+        return "skipped"
+    if "tests" in results:
+        return list(results["tests"])
+    return "skipped" if results.get("adopted") or not status(bake, results)[0] else []
 
 
 def sbom_summary(bake: dict, results: dict) -> t.Optional[dict]:

@@ -25,6 +25,7 @@ import sys
 import typing as t
 import uuid
 
+from ansible_collections.bakery.ami.plugins.module_utils import _time
 from ansible_collections.bakery.ami.plugins.module_utils._errors import BakeryError
 
 # cyclonedx-python-lib and packageurl-python are imported when a document is made, not with this
@@ -88,13 +89,10 @@ def serial_number(name: str, version: str, timestamp: str, packages: list) -> uu
 
 
 def _timestamp(value: str) -> datetime.datetime:
-    try:
-        moment = datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise SbomError("timestamp: must be an ISO 8601 time such as 2026-01-02T03:04:05Z, got %r" % (value,)) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=datetime.timezone.utc)
-    return moment.astimezone(datetime.timezone.utc)
+    moment = _time.parse(value)  # the collection's one ISO-8601 parser
+    if moment is None:
+        raise SbomError("timestamp: must be an ISO 8601 time such as 2026-01-02T03:04:05Z, got %r" % (value,))
+    return moment
 
 
 def document(inventory: t.Mapping, name: str, version: str, timestamp: str) -> str:

@@ -45,8 +45,12 @@ def out(tmp_path):
 
 
 def bake(run_playbook, aws, out, playbook="playbooks/bake.yml", **overrides):
-    """Run a playbook with examples/local.yml plus overrides; returns CompletedProcess."""
+    """Run a playbook with examples/local.yml plus overrides; returns CompletedProcess. A bake runs
+    without the image test stage (bake_test: false) unless the test says otherwise: the stage's own
+    tests ask for it, and the other bakes do not spend its first boot (bakes are the suite's time)."""
     extra = {"bake_endpoint_url": aws.url, "bake_output_dir": str(out)}
+    if playbook == "playbooks/bake.yml":
+        extra["bake_test"] = False
     extra.update(overrides)
     result = run_playbook(playbook, args=["-e", "@examples/local.yml", "-e", json.dumps(extra)], timeout=1200)
     sys.stdout.write(result.stdout[-6000:])
@@ -104,6 +108,26 @@ def boot_checks(result) -> dict:
     return found
 
 
+def assert_the_test_stage_passed_before_the_copies(aws, result, rep, before):
+    """The image test stage of a bake (bake_test): the local first boot ran between the image in the
+    build region and its copies, passed every check, and the report lists it; every image finished,
+    nothing temporary left."""
+    assert rep["status"] == "succeeded" and sorted(rep["images"]) == sorted(REGIONS)
+    assert [(t["name"], t["ok"]) for t in rep["tests"]] == [("local first boot", True)], rep["tests"]
+    assert rep["tests"][0]["checks"] > 5 and rep["tests"][0]["failed_checks"] == []
+    assert rep["tests_seconds"] >= rep["tests"][0]["seconds"] > 0
+    text = result.stdout
+    assert text.index("TASK [Note the start of the tests]") > text.index("TASK [Stop the builder and create the image in the build region")
+    assert text.index("TASK [Copy the tested image") > text.index("First-boot a copy of the run's image with the launch user-data]")
+    for region, image_id in rep["images"].items():
+        image = aws.client("ec2", region).describe_images(ImageIds=[image_id])["Images"][0]
+        assert "bakery:expires-at" not in {t["Key"] for t in image.get("Tags", [])}, region
+    after = account(aws)
+    for region in REGIONS:
+        for kind in ("instances", "key_pairs", "security_groups"):
+            assert after[region][kind] == before[region][kind], (region, kind)
+
+
 # ---------------------------------------------------------------------------------------------
 
 
@@ -130,6 +154,9 @@ def test_base_then_service_then_rerun_adopts(aws, rootfs_image, run_playbook, ou
     assert sorted(manifest["builds"][-1]["artifact_id"].split(",")) == sorted("%s:%s" % kv for kv in base["images"].items())
     assert (out / "launch-user-data.yml").read_text().startswith("#cloud-config\n")
     assert base["local_archive"] == "written" and base["warnings"] == []
+    # bake_test: false: no test stage, and the report says so without a warning
+    assert base["tests"] == "skipped" and base["tests_seconds"] is None
+    assert "First-boot a copy" not in result.stdout
     assert base["snapshot_archive"].endswith(base_id + ".tar")
     # the shipped image (the archive) passes the project's own scan: nothing ran after generalize
     archive = Path(base["snapshot_archive"])
@@ -156,9 +183,12 @@ def test_base_then_service_then_rerun_adopts(aws, rootfs_image, run_playbook, ou
     service = dict(bake_family="demo-web", bake_stage="service", bake_base_family="demo-base", bake_version="7",
                    bake_level="standard", bake_packages=[], bake_services=[],
                    bake_files=[{"path": "/etc/demo-web.conf", "content": "listen 8080\n"}])
-    result = bake(run_playbook, aws, service_out, **service)
+    # the service bake runs the image test stage (bake_test): its first boot is the boot check
+    before_service = account(aws)
+    result = bake(run_playbook, aws, service_out, bake_test=True, **service)
     assert result.returncode == 0
     first = report(service_out)
+    assert_the_test_stage_passed_before_the_copies(aws, result, first, before_service)
     assert first["source_image"]["image_id"] == base_id
     assert first["parent_image"] == "us-east-1/" + base_id
     web_id = first["images"]["us-east-1"]
@@ -166,15 +196,16 @@ def test_base_then_service_then_rerun_adopts(aws, rootfs_image, run_playbook, ou
     assert tags["bakery:parent-image"] == "us-east-1/" + base_id and tags["bakery:stage"] == "service"
     # standard: the file is applied at launch, so the user-data carries it
     assert "/etc/demo-web.conf" in (service_out / "launch-user-data.yml").read_text()
-    boot_check(run_playbook, aws, service_out)
     # the service image was built on the base image's content (the archive of its snapshot)
     assert first["snapshot_archive"].endswith(web_id + ".tar")
 
     before = aws.counts()
-    result = bake(run_playbook, aws, service_out, **service)
+    result = bake(run_playbook, aws, service_out, bake_test=True, **service)
     assert result.returncode == 0
     rerun = report(service_out)
     assert rerun["adopted"] is True
+    # the adopted image was tested by the run that made it: no second test, no warning
+    assert rerun["tests"] == "skipped" and "First-boot a copy" not in result.stdout
     assert rerun["images"] == first["images"]
     # the adopted image's content is the archive the first run wrote
     assert rerun["local_archive"] == "present" and rerun["warnings"] == []
@@ -197,7 +228,7 @@ def test_level_boots_under_ansible_runner(aws, rootfs_image, out, tmp_path, monk
 
     extra = yaml_vars()
     extra.update({"bake_endpoint_url": aws.url, "bake_output_dir": str(out), "bake_level": level,
-                  "bake_version": level, "bake_family": "demo-" + level})
+                  "bake_version": level, "bake_family": "demo-" + level, "bake_test": False})
     private = tmp_path / "runner"
     (private / "env").mkdir(parents=True)
     (private / "env" / "envvars").write_text(json.dumps({
@@ -396,6 +427,23 @@ def test_failure_of_one_copy_rolls_back(aws, rootfs_image, run_playbook, out):
     assert squatter in account(aws)["us-west-2"]["images"], "an image the run did not make is never touched"
 
 
+def test_a_failing_test_rolls_the_image_back_and_leaves_nothing(aws, rootfs_image, run_playbook, out):
+    """A test of bake_hooks.test that fails: the bake fails in phase test before any copy, the image
+    is rolled back, nothing of the run is left; the report names the failed test."""
+    before = account(aws)
+    failing = str(REPO_ROOT / "tests" / "roles" / "failing_image_test")
+    result = bake(run_playbook, aws, out, bake_version="untested", bake_test=True, bake_hooks={"test": [failing]},
+                  **QUICK)
+    assert result.returncode != 0
+    rep = assert_nothing_from_run(aws, out, before)
+    assert rep["failed_phase"] == "test"
+    assert "the marker is missing" in rep["error"]
+    assert rep["tests"][0]["name"] == "local first boot" and rep["tests"][0]["ok"] is True
+    assert rep["tests"][-1] == dict(rep["tests"][-1], name="Fail the image test", ok=False)
+    assert aws.counts().get("CopyImage", 0) == 0, "nothing was copied before the test"
+    assert rep["rollback"]["images"], "the image was made and rolled back"
+
+
 def test_without_customization(aws, rootfs_image, run_playbook, out):
     """bake_customize: false: nothing runs on the builder; images everywhere, finished, account clean."""
     before = account(aws)
@@ -441,6 +489,9 @@ def test_without_customization(aws, rootfs_image, run_playbook, out):
     ({"bake_launch_config": {"values": {"BAD-KEY": "x"}}}, "bake_launch_config.values: 'BAD-KEY' is not a shell variable"),
     ({"bake_launch_config": {"values": {"OK": ["a", "list"]}}}, "bake_launch_config.values: OK must be a string"),
     ({"bake_instance_types": []}, "bake_instance_types: must be a list of 1-20 instance types"),
+    ({"bake_test": True, "bake_test_roles": ["no_such_test_role"]}, "bake_test_roles: role no_such_test_role is not installed"),
+    ({"bake_test": True, "bake_test_roles": ["../../etc"]}, "bake_test_roles: every entry must be a role name"),
+    ({"bake_test": False, "bake_test_roles": ["bakery.ami.image_test"]}, "bake_test: false skips the image test stage"),
 ])
 def test_bad_configuration_fails_before_anything_exists(aws, run_playbook, out, overrides, message):
     result = bake(run_playbook, aws, out, **overrides)

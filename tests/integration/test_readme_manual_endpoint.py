@@ -56,7 +56,8 @@ def test_the_manual_endpoint_steps_bake_an_image(rootfs_image, tmp_path):
     log = tmp_path / "endpoint.log"
     out = tmp_path / "bake-output"
     block = readme_block().replace("5000", str(port)).replace("endpoint.log", str(log))
-    block = block.replace("ansible-playbook playbooks/bake.yml", "ansible-playbook playbooks/bake.yml -e bake_output_dir=" + str(out))
+    # bake_test=false: the manual steps are under test here, not the image test stage (its own tests in test_bake.py)
+    block = block.replace("ansible-playbook playbooks/bake.yml", "ansible-playbook playbooks/bake.yml -e bake_test=false -e bake_output_dir=" + str(out))
     script = tmp_path / "manual.sh"
     script.write_text("set -euo pipefail\n" + block + "echo \"endpoint-pid=$endpoint\"\n")
     env = ansible_env({"PWD": str(REPO_ROOT)})
@@ -80,14 +81,16 @@ def test_the_manual_endpoint_steps_bake_an_image(rootfs_image, tmp_path):
 def test_two_main_job_runs_leave_one_archive_per_live_image(rootfs_image, tmp_path):
     """tools/bake_local.sh twice: each run's endpoint stops at its end, so after the second run the
     first run's image is gone and its snapshot archive with it; the second's stays (its image was
-    live when the run's last hook looked). The summary reports the cache."""
+    live when the run's last hook looked). The summary reports the cache. The second run is the main
+    job as a user runs it, with the image test stage (bake_test, the local first boot); the first
+    skips the stage (bakes are the suite's time)."""
     del rootfs_image
     cache = Path(os.environ.get("BAKERY_CACHE_DIR") or os.path.expanduser("~/.cache/bakery-ami"))
     images = []
-    for run in ("first", "second"):
+    for run, extra in (("first", ["-e", "bake_test=false"]), ("second", [])):
         out = tmp_path / run
         env = ansible_env({"BAKERY_OUTPUT_DIR": str(out)})
-        result = subprocess.run(["bash", "tools/bake_local.sh", "-e", "bake_level=minimal"], cwd=str(REPO_ROOT),
+        result = subprocess.run(["bash", "tools/bake_local.sh", "-e", "bake_level=minimal"] + extra, cwd=str(REPO_ROOT),
                                 env=env, capture_output=True, text=True, timeout=1500, check=False)
         assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-3000:]
         assert re.search(r"local cache: \d+ MB in .*, \d+ snapshot archive", result.stdout), result.stdout[-3000:]
@@ -95,6 +98,11 @@ def test_two_main_job_runs_leave_one_archive_per_live_image(rootfs_image, tmp_pa
         assert manifest["builds"][-1]["custom_data"]["endpoint_url"].startswith("http://127.0.0.1:")
         artifacts = dict(pair.split(":") for pair in manifest["builds"][-1]["artifact_id"].split(","))
         images.append(artifacts["us-east-1"])
+        tests = json.loads((out / "bake-report.json").read_text())["tests"]
+        if extra:
+            assert tests == "skipped", tests
+        else:
+            assert [(t["name"], t["ok"]) for t in tests] == [("local first boot", True)], tests
     first, second = images
     assert not (cache / "snapshots" / (first + ".tar")).exists(), "the first run's archive outlived its image"
     assert not (cache / "snapshots" / (first + ".json")).exists()

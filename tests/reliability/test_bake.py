@@ -49,9 +49,10 @@ SWEEP_NOW = "2100-01-01T00:00:00Z"
 
 
 def bake_vars(url: str, out: Path, run_id: str, family: str) -> dict:
-    """examples/local.yml without packages and services (no package mirror needed, faster)."""
+    """examples/local.yml without packages and services (no package mirror needed, faster) and without
+    the image test stage (its first boot is tested in tests/integration/test_bake.py)."""
     return {"bake_endpoint_url": url, "bake_output_dir": str(out), "bake_run_id": run_id, "bake_family": family,
-            "bake_regions": REGIONS, "bake_packages": [], "bake_services": [], "bake_keep_latest": 0}
+            "bake_regions": REGIONS, "bake_packages": [], "bake_services": [], "bake_keep_latest": 0, "bake_test": False}
 
 
 def bake_argv(extra: dict, verbosity: str = "", playbook: str = "playbooks/bake.yml") -> list:

@@ -48,3 +48,29 @@ def test_a_file_cloud_init_could_not_use_is_refused_with_its_name_and_line():
 ])
 def test_network_disabled_is_decided_by_the_last_file_that_sets_network(texts, disabled):
     assert _cloud_config.network_disabled(texts) is disabled
+
+
+@pytest.mark.parametrize("text, value", [
+    ("repo_upgrade: security\n", "security"),                      # plain
+    ("repo_upgrade:security", "security"),                         # no space, no line end
+    ("repo_upgrade \t:\t security \t\n", "security"),               # spaces and tabs around the colon
+    ("repo_upgrade: 'security'\n", "security"),                     # single quotes
+    ('repo_upgrade: "security"\n', "security"),                     # double quotes
+    ("repo_upgrade: 'security\"\n", "'security\""),                 # unmatched quotes stay
+    ("repo_upgrade: security # bakery\n", "security"),            # trailing comment
+    ("repo_upgrade: security\r\n", "security"),                     # CRLF
+    ("repo_upgrade:\n", ""),                                        # set to nothing
+    ("a: 1\nrepo_upgrade: none\nrepo_upgrade: all\n", "none"),      # the first line counts
+    ("repo_releasever: '2018.03'\n", None),                         # another key
+    ("repo_upgrade_x: all\n", None),                                # a longer key
+    ("  repo_upgrade: all\n", None),                                # not at the top level
+    ("# repo_upgrade: all\n", None),                                # commented out
+    ("", None),
+])
+def test_top_level_scalar_reads_one_key_from_the_text(text, value):
+    assert _cloud_config.top_level_scalar(text, "repo_upgrade") == value
+
+
+def test_top_level_scalar_escapes_the_key():
+    assert _cloud_config.top_level_scalar("aXb: 1\n", "a.b") is None
+    assert _cloud_config.top_level_scalar("a.b: 1\n", "a.b") == "1"

@@ -22,6 +22,17 @@ from ansible_collections.bakery.ami.plugins.module_utils._cloudinit_protections 
     PROTECTIONS,
 )
 
+
+def plan_guard(root, protect=None, settings=None, disable_modules=None, filename=c.DEFAULT_FILENAME, audit=True,
+               customized_paths=None, allow_privileged_settings=False):
+    """build_request and plan_request in one, for tests holding plain values."""
+    return c.plan_request(c.build_request({
+        "root": root, "protect": protect, "settings": settings, "disable_modules": disable_modules,
+        "filename": filename, "audit": audit, "customized_paths": customized_paths,
+        "allow_privileged_settings": allow_privileged_settings,
+    }))
+
+
 # A cloud.cfg in the shape of upstream's (modules of every distribution listed).
 BASE_CFG = {
     "users": ["default"],
@@ -152,7 +163,7 @@ GENERATIONS = {"bookworm": ("22.4.2", "9.2p1"), "trixie": ("25.1.4", "10.0p1")}
 
 
 def apply(root: Path, **kwargs) -> c.Plan:
-    plan = c.plan_guard(str(root), **kwargs)
+    plan = plan_guard(str(root), **kwargs)
     if plan.changed:
         c.write_dropin(plan)
     return plan
@@ -211,7 +222,7 @@ def test_read_configs_sorted_drop_ins_only_cfg(image):
 def test_later_drop_in_replaces_module_list_and_guard_uses_it(image):
     short = ["locale", ["timezone", "always"], "cc_ntp", "runcmd"]
     root = image(**{"50_custom.cfg": {"cloud_config_modules": short}})
-    plan = c.plan_guard(str(root), disable_modules=["cc-Timezone", "ntp"])
+    plan = plan_guard(str(root), disable_modules=["cc-Timezone", "ntp"])
     assert plan.content["cloud_config_modules"] == ["locale", "runcmd"]
     assert "cloud_init_modules" not in plan.content
     assert "cloud_final_modules" not in plan.content
@@ -219,7 +230,7 @@ def test_later_drop_in_replaces_module_list_and_guard_uses_it(image):
 
 def test_disable_modules_keeps_frequencies_and_writes_full_lists(image):
     root = image()
-    plan = c.plan_guard(str(root), disable_modules=["timezone", "final_message", "mounts"])
+    plan = plan_guard(str(root), disable_modules=["timezone", "final_message", "mounts"])
     expected_config = [e for e in BASE_CFG["cloud_config_modules"] if e != "timezone"]
     assert plan.content["cloud_config_modules"] == expected_config
     assert ["ntp", "always"] in plan.content["cloud_config_modules"]
@@ -232,13 +243,13 @@ def test_disable_unknown_module_is_refused_and_nothing_written(image):
     root = image()
     before = tree_state(root)
     with pytest.raises(c.GuardError, match=r"disable_modules: 'nosuchmodule' is in none of the image's module lists"):
-        c.plan_guard(str(root), disable_modules=["ssh", "nosuchmodule"])
+        plan_guard(str(root), disable_modules=["ssh", "nosuchmodule"])
     assert tree_state(root) == before
 
 
 def test_disable_modules_unchecked_when_the_image_sets_no_lists(image):
     # Without lists in the image's files cloud-init's built-in lists apply; nothing to check against.
-    plan = c.plan_guard(str(image(base={"users": ["default"]})), disable_modules=["nosuchmodule"])
+    plan = plan_guard(str(image(base={"users": ["default"]})), disable_modules=["nosuchmodule"])
     assert any("nosuchmodule" in w for w in plan.warnings)
     assert not any(key in plan.content for key in c.MODULE_LISTS)
 
@@ -246,7 +257,7 @@ def test_disable_modules_unchecked_when_the_image_sets_no_lists(image):
 def test_later_conflicting_file_is_reported_and_wins(image):
     root = image(**{"99_zz_late.cfg": {"preserve_hostname": False, "apt": {"preserve_sources_list": False}},
                     "10_early.cfg": {"manage_etc_hosts": True}})
-    plan = c.plan_guard(str(root), protect=["hostname", "apt_sources", "etc_hosts"])
+    plan = plan_guard(str(root), protect=["hostname", "apt_sources", "etc_hosts"])
     assert {(x["file"], x["key"]) for x in plan.conflicts} == {
         ("/etc/cloud/cloud.cfg.d/99_zz_late.cfg", "preserve_hostname"),
         ("/etc/cloud/cloud.cfg.d/99_zz_late.cfg", "apt.preserve_sources_list")}
@@ -260,13 +271,13 @@ def test_later_conflicting_file_is_reported_and_wins(image):
 
 def test_later_file_setting_same_value_is_no_conflict(image):
     root = image(**{"99_zz.cfg": {"preserve_hostname": True}})
-    plan = c.plan_guard(str(root), protect=["hostname"])
+    plan = plan_guard(str(root), protect=["hostname"])
     assert plan.conflicts == []
 
 
 def test_later_file_replacing_parent_dict_is_a_conflict(image):
     root = image(**{"99_zz.cfg": {"network": "oops"}})
-    plan = c.plan_guard(str(root), protect=["network"])
+    plan = plan_guard(str(root), protect=["network"])
     assert plan.conflicts == [{"file": "/etc/cloud/cloud.cfg.d/99_zz.cfg", "key": "network.config",
                                "value": "oops", "guard_value": "disabled"}]
 
@@ -274,7 +285,7 @@ def test_later_file_replacing_parent_dict_is_a_conflict(image):
 def test_own_filename_is_excluded_from_base(image):
     # an older guard drop-in that removed 'locale' must not hide it from the recomputed lists
     root = image(**{"99_bakery_guard.cfg": {"cloud_config_modules": ["runcmd"]}})
-    plan = c.plan_guard(str(root), disable_modules=["timezone"])
+    plan = plan_guard(str(root), disable_modules=["timezone"])
     assert "locale" in plan.content["cloud_config_modules"]
 
 
@@ -298,7 +309,7 @@ def test_every_protection_stops_its_modules(image, name):
     root = image(**{"50_vendor.cfg": VENDOR_CFG})
     customized = [path] if path else []
 
-    unguarded = c.plan_guard(str(root), customized_paths=customized)
+    unguarded = plan_guard(str(root), customized_paths=customized)
     assert not modules or set(modules) & modules_changing(unguarded), "fixture must make %s act" % name
     if path:
         assert [u["path"] for u in unguarded.unprotected] == [path]
@@ -322,7 +333,7 @@ def test_every_protection_stops_its_modules(image, name):
 def test_all_protections_together_leave_only_per_instance_identity(image):
     root = image(**{"50_vendor.cfg": VENDOR_CFG})
     write(root, "/etc/ssh/sshd_config", SSHD_CONFIG)
-    plan = c.plan_guard(str(root), protect=sorted(PROTECTIONS))
+    plan = plan_guard(str(root), protect=sorted(PROTECTIONS))
     # what must still change per instance: SSH host keys and the launch key's authorized_keys;
     # set_passwords writes sshd's own value (the vendor file sets ssh_pwauth), overriding nothing
     assert modules_changing(plan) == {"ssh", "set_passwords"}
@@ -337,15 +348,15 @@ def test_all_protections_together_leave_only_per_instance_identity(image):
 def test_packages_on_amazon_linux_sets_repo_upgrade(image):
     base = dict(BASE_CFG, system_info={"distro": "amazon"}, repo_upgrade="security")
     root = image(base=base)
-    unguarded = c.plan_guard(str(root))
+    unguarded = plan_guard(str(root))
     assert any(x["key"] == "repo_upgrade" for x in unguarded.first_boot_changes)
-    plan = c.plan_guard(str(root), protect=["packages"])
+    plan = plan_guard(str(root), protect=["packages"])
     assert plan.content["repo_upgrade"] == "none"
     assert not any(x["key"] == "repo_upgrade" for x in plan.first_boot_changes)
 
 
 def test_packages_on_debian_does_not_write_repo_upgrade(image):
-    plan = c.plan_guard(str(image()), protect=["packages"])
+    plan = plan_guard(str(image()), protect=["packages"])
     assert "repo_upgrade" not in plan.content
     assert plan.content["package_upgrade"] is False
 
@@ -354,7 +365,7 @@ def test_distro_from_os_release_when_config_has_none(image):
     base = {k: v for k, v in BASE_CFG.items() if k != "system_info"}
     root = image(base=base)
     (root / "etc/os-release").write_text('NAME="Amazon Linux"\nID="amzn"\n')
-    plan = c.plan_guard(str(root), protect=["packages"])
+    plan = plan_guard(str(root), protect=["packages"])
     assert plan.distro == "amazon"
     assert plan.content["repo_upgrade"] == "none"
 
@@ -362,29 +373,29 @@ def test_distro_from_os_release_when_config_has_none(image):
 def test_audit_expands_yum_repos_and_write_files(image):
     root = image(**{"50_x.cfg": {"yum_repos": {"a": {}, "b": {}},
                                  "write_files": [{"path": "/etc/motd", "content": "x"}]}})
-    plan = c.plan_guard(str(root))
+    plan = plan_guard(str(root))
     files = {x["file"] for x in plan.first_boot_changes}
     assert {"/etc/yum.repos.d/a.repo", "/etc/yum.repos.d/b.repo", "/etc/motd"} <= files
 
 
 def test_audit_frequency_override_and_disabled_module(image):
     root = image(**{"50_x.cfg": {"ntp": {"enabled": True}}})
-    plan = c.plan_guard(str(root))
+    plan = plan_guard(str(root))
     ntp = [x for x in plan.first_boot_changes if x["module"] == "ntp"]
     assert ntp and all(x["frequency"] == "always" for x in ntp)
-    plan = c.plan_guard(str(root), disable_modules=["ntp"])
+    plan = plan_guard(str(root), disable_modules=["ntp"])
     assert "ntp" not in modules_changing(plan)
 
 
 def test_audit_off_returns_nothing(image):
-    plan = c.plan_guard(str(image()), protect=["hostname"], audit=False, customized_paths=["/etc/hostname"])
+    plan = plan_guard(str(image()), protect=["hostname"], audit=False, customized_paths=["/etc/hostname"])
     assert plan.first_boot_changes == [] and plan.unprotected == []
 
 
 def test_unprotected_matches_overridden_dropins(image):
     root = image(**{"50_vendor.cfg": {"ssh_pwauth": False}})
     write(root, "/etc/ssh/sshd_config", SSHD_CONFIG)
-    plan = c.plan_guard(str(root), customized_paths=["/etc/ssh/sshd_config.d/60-bake.conf", "/etc/motd"])
+    plan = plan_guard(str(root), customized_paths=["/etc/ssh/sshd_config.d/60-bake.conf", "/etc/motd"])
     assert [(u["path"], u["module"]) for u in plan.unprotected] == [
         ("/etc/ssh/sshd_config.d/60-bake.conf", "set_passwords")]
 
@@ -413,8 +424,8 @@ def test_write_is_cloud_config_and_rerun_changes_nothing(image):
     assert yaml.safe_load(text)["growpart"] == {"mode": "off"}  # 'off' quoted, not a bool
     mode = stat.S_IMODE(os.stat(root / "etc/cloud/cloud.cfg.d/99_bakery_guard.cfg").st_mode)
     assert mode == 0o644
-    again = c.plan_guard(str(root), protect=["growpart", "hostname"], settings={"ssh_deletekeys": True},
-                         disable_modules=["locale"])
+    again = plan_guard(str(root), protect=["growpart", "hostname"], settings={"ssh_deletekeys": True},
+                       disable_modules=["locale"])
     assert again.changed is False
     assert [p.name for p in (root / "etc/cloud/cloud.cfg.d").iterdir()] == ["99_bakery_guard.cfg"]
 
@@ -440,7 +451,7 @@ def test_custom_filename_and_missing_confd(tmp_path):
 def test_nothing_to_manage_is_audit_only(image):
     root = image(**{"99_bakery_guard.cfg": {"preserve_hostname": True}})
     before = tree_state(root)
-    plan = c.plan_guard(str(root), customized_paths=["/etc/hostname"])
+    plan = plan_guard(str(root), customized_paths=["/etc/hostname"])
     assert plan.changed is False and plan.after is None
     assert plan.unprotected == []  # the existing guard file counts
     assert tree_state(root) == before
@@ -492,44 +503,44 @@ def test_bad_options_fail_and_write_nothing(image, kwargs, message):
     before = tree_state(root)
     with pytest.raises(c.GuardError, match="^" + message.replace("(", r"\(").replace(".", r"\.")
                        .replace("[", r"\[").replace("?", r"\?")):
-        c.plan_guard(str(root), **kwargs)
+        plan_guard(str(root), **kwargs)
     assert tree_state(root) == before
 
 
 def test_root_without_etc_cloud(tmp_path):
     (tmp_path / "etc").mkdir()
     with pytest.raises(c.GuardError, match=r"^root: .* has no /etc/cloud"):
-        c.plan_guard(str(tmp_path), protect=["hostname"])
+        plan_guard(str(tmp_path), protect=["hostname"])
     with pytest.raises(c.GuardError, match=r"^root: .* is not a directory"):
-        c.plan_guard(str(tmp_path / "missing"), protect=["hostname"])
+        plan_guard(str(tmp_path / "missing"), protect=["hostname"])
 
 
 def test_malformed_cloud_cfg_reports_file_and_line(image):
     root = image(base="#cloud-config\nusers:\n  - default\npreserve_hostname: [oops\nother: 1\n")
     before = tree_state(root)
     with pytest.raises(c.GuardError, match=r"^/etc/cloud/cloud\.cfg: line \d+, column \d+: malformed YAML"):
-        c.plan_guard(str(root), protect=["hostname"])
+        plan_guard(str(root), protect=["hostname"])
     assert tree_state(root) == before
 
 
 def test_malformed_drop_in_reports_its_line(image):
     root = image(**{"50_bad.cfg": "a: 1\nb: 2\n  c: 3\n"})
     with pytest.raises(c.GuardError) as info:
-        c.plan_guard(str(root), protect=["hostname"])
+        plan_guard(str(root), protect=["hostname"])
     assert str(info.value).startswith("/etc/cloud/cloud.cfg.d/50_bad.cfg: line 3,")
 
 
 def test_non_mapping_config_is_refused(image):
     root = image(**{"50_list.cfg": "- a\n- b\n"})
     with pytest.raises(c.GuardError, match=r"50_list\.cfg: line 1: the top level must be a mapping"):
-        c.plan_guard(str(root), protect=["hostname"])
+        plan_guard(str(root), protect=["hostname"])
 
 
 def test_guard_path_that_is_a_directory_is_refused(image):
     root = image()
     (root / "etc/cloud/cloud.cfg.d/99_bakery_guard.cfg").mkdir()
     with pytest.raises(c.GuardError, match="is not a regular file"):
-        c.plan_guard(str(root), protect=["hostname"])
+        plan_guard(str(root), protect=["hostname"])
 
 
 # ------------------------------------------------------------------------------ decoys outside
@@ -564,7 +575,7 @@ def test_links_out_of_the_root_never_reach_outside(image, tmp_path, link):
                      + "/etc/cloud/cloud.cfg.d")
     inside.mkdir(parents=True)
     before = decoy_state(outside)
-    plan = c.plan_guard(str(root), protect=["hostname"])
+    plan = plan_guard(str(root), protect=["hostname"])
     assert plan.conflicts == [] and "preserve_hostname" in plan.content  # the outside file was not read
     c.write_dropin(plan)
     assert decoy_state(outside) == before
@@ -579,17 +590,17 @@ def test_a_link_at_the_dropin_path_is_refused(image, tmp_path):
     (root / "etc/cloud/cloud.cfg.d/99_bakery_guard.cfg").symlink_to(victim)
     before = decoy_state(tmp_path / "victim.cfg")
     with pytest.raises(c.GuardError, match="filename: /etc/cloud/cloud.cfg.d/99_bakery_guard.cfg exists and is not"):
-        c.plan_guard(str(root), protect=["hostname"])
+        plan_guard(str(root), protect=["hostname"])
     assert decoy_state(tmp_path / "victim.cfg") == before
 
 
 def test_oversized_or_deep_image_files_fail_cleanly(image):
     root = image(**{"50_big.cfg": "#cloud-config\nfinal_message: '" + "x" * (c.MAX_CONFIG_BYTES + 10) + "'\n"})
     with pytest.raises(c.GuardError, match="50_big.cfg: larger than"):
-        c.plan_guard(str(root), protect=["hostname"])
+        plan_guard(str(root), protect=["hostname"])
     root = image(base="#cloud-config\na: " + "[" * 200 + "]" * 200 + "\n")
     with pytest.raises(c.GuardError, match="cloud.cfg: nested more than"):
-        c.plan_guard(str(root), protect=["hostname"])
+        plan_guard(str(root), protect=["hostname"])
 
 
 # ------------------------------------------------------------------------------ the image's cloud-init
@@ -645,7 +656,7 @@ def sshd_root(image, suite: str, vendor: dict | None, bake: str | None):
 @pytest.mark.parametrize("suite", sorted(GENERATIONS))
 def test_ssh_config_leaves_ssh_pwauth_unset_when_no_file_sets_it(image, suite):
     root = sshd_root(image, suite, None, "yes")
-    plan = c.plan_guard(str(root), protect=["ssh_config"], customized_paths=["/etc/ssh/sshd_config.d/60-bake.conf"])
+    plan = plan_guard(str(root), protect=["ssh_config"], customized_paths=["/etc/ssh/sshd_config.d/60-bake.conf"])
     assert "ssh_pwauth" not in plan.content and "ssh_pwauth" not in plan.after
     assert "set_passwords" not in modules_changing(plan)
     assert plan.unprotected == []
@@ -658,10 +669,10 @@ def test_ssh_config_leaves_ssh_pwauth_unset_when_no_file_sets_it(image, suite):
 def test_ssh_config_writes_sshd_own_value_as_a_boolean(image, suite, vendor, bake, expected):
     root = sshd_root(image, suite, {"ssh_pwauth": vendor}, bake)
     custom = ["/etc/ssh/sshd_config.d/60-bake.conf"]
-    unguarded = c.plan_guard(str(root), customized_paths=custom)
+    unguarded = plan_guard(str(root), customized_paths=custom)
     if isinstance(vendor, bool) and vendor != expected:
         assert [u["module"] for u in unguarded.unprotected] == ["set_passwords"]
-    plan = c.plan_guard(str(root), protect=["ssh_config"], customized_paths=custom)
+    plan = plan_guard(str(root), protect=["ssh_config"], customized_paths=custom)
     assert plan.content["ssh_pwauth"] is expected
     assert yaml.safe_load(plan.after)["ssh_pwauth"] is expected
     assert "unchanged" not in plan.after and "unchanged" not in plan.schema_text
@@ -673,7 +684,7 @@ def test_ssh_config_writes_sshd_own_value_as_a_boolean(image, suite, vendor, bak
 def test_ssh_config_on_cloud_init_older_than_22_2_writes_unchanged(image):
     root = image(**{"50_vendor.cfg": {"ssh_pwauth": False}})
     fake_cloud_init(root, "22.1.1")
-    plan = c.plan_guard(str(root), protect=["ssh_config"])
+    plan = plan_guard(str(root), protect=["ssh_config"])
     assert plan.content["ssh_pwauth"] == "unchanged"
     assert "set_passwords" not in modules_changing(plan)
 
@@ -703,11 +714,11 @@ def test_sshd_include_loop_is_bounded(image):
 def test_settings_ssh_pwauth_must_agree_with_ssh_config(image):
     root = sshd_root(image, "trixie", {"ssh_pwauth": False}, "no")
     with pytest.raises(c.GuardError, match=r"settings: ssh_pwauth=True contradicts protection 'ssh_config'"):
-        c.plan_guard(str(root), protect=["ssh_config"], settings={"ssh_pwauth": True})
-    assert c.plan_guard(str(root), protect=["ssh_config"], settings={"ssh_pwauth": False}).content["ssh_pwauth"] is False
+        plan_guard(str(root), protect=["ssh_config"], settings={"ssh_pwauth": True})
+    assert plan_guard(str(root), protect=["ssh_config"], settings={"ssh_pwauth": False}).content["ssh_pwauth"] is False
     root = sshd_root(image, "trixie", None, "no")
     with pytest.raises(c.GuardError, match="which leaves it unset"):
-        c.plan_guard(str(root), protect=["ssh_config"], settings={"ssh_pwauth": "unchanged"})
+        plan_guard(str(root), protect=["ssh_config"], settings={"ssh_pwauth": "unchanged"})
 
 
 @pytest.mark.parametrize("suite", sorted(GENERATIONS))
@@ -718,7 +729,7 @@ def test_no_protection_writes_a_value_cloud_init_deprecates(image, suite):
     for protect in [[name] for name in sorted(PROTECTIONS)] + [sorted(PROTECTIONS)]:
         root_dir = image(**{"50_vendor.cfg": VENDOR_CFG})
         fake_cloud_init(root_dir, GENERATIONS[suite][0], GENERATIONS[suite][1])
-        plan = c.plan_guard(str(root_dir), protect=protect)
+        plan = plan_guard(str(root_dir), protect=protect)
         written = yaml.safe_load(plan.after)
         assert not isinstance(written.get("ssh_pwauth", True), str), protect
         assert written.get("growpart", {}).get("mode", "off") == "off", protect
@@ -730,9 +741,9 @@ def test_no_protection_writes_a_value_cloud_init_deprecates(image, suite):
 def test_network_is_a_system_setting_kept_out_of_the_schema_document(image):
     root = image()
     fake_cloud_init(root, "25.1.4")
-    plan = c.plan_guard(str(root), protect=["network", "hostname"],
-                        settings={"datasource_list": ["Ec2", "None"], "manual_cache_clean": False,
-                                  "datasource": {"Ec2": {"timeout": 5, "max_wait": 10}}})
+    plan = plan_guard(str(root), protect=["network", "hostname"],
+                      settings={"datasource_list": ["Ec2", "None"], "manual_cache_clean": False,
+                                "datasource": {"Ec2": {"timeout": 5, "max_wait": 10}}})
     assert yaml.safe_load(plan.after)["network"] == {"config": "disabled"}
     assert yaml.safe_load(plan.schema_text) == {"preserve_hostname": True}
     assert plan.schema_text.startswith("#cloud-config\n")
@@ -762,7 +773,7 @@ def test_system_settings_are_checked_by_their_own_rules(image, settings, message
     root = image()
     before = tree_state(root)
     with pytest.raises(c.GuardError) as info:
-        c.plan_guard(str(root), settings=settings)
+        plan_guard(str(root), settings=settings)
     assert info.value.msg.startswith(message), info.value.msg
     assert tree_state(root) == before
 
@@ -775,9 +786,9 @@ def test_keys_unknown_to_the_image_schema_are_refused(image, suite):
     with pytest.raises(c.GuardError, match=r"settings: 'preserve_hostnam' is neither a system setting the guard "
                                            r"knows .* nor a key of the image's cloud-init %s schema"
                                            % GENERATIONS[suite][0].replace(".", r"\.")):
-        c.plan_guard(str(root), settings={"preserve_hostnam": True})
+        plan_guard(str(root), settings={"preserve_hostnam": True})
     with pytest.raises(c.GuardError, match=r"settings: datasource Azure2 not in the image's cloud-init"):
-        c.plan_guard(str(root), settings={"datasource_list": ["Ec2", "Azure2"]})
+        plan_guard(str(root), settings={"datasource_list": ["Ec2", "Azure2"]})
     assert tree_state(root) == before
 
 
@@ -812,7 +823,7 @@ def test_every_privileged_key_is_refused_and_nothing_is_written(image, key):
     before = tree_state(root)
     value = PRIVILEGED_EXAMPLES.get(key, ["x"])
     with pytest.raises(c.GuardError) as info:
-        c.plan_guard(str(root), protect=["hostname"], settings={key: value})
+        plan_guard(str(root), protect=["hostname"], settings={key: value})
     assert info.value.msg.startswith("settings: refused without allow_privileged_settings=true: %s (" % key), \
         info.value.msg
     assert tree_state(root) == before
@@ -832,8 +843,8 @@ def test_privileged_sub_keys_and_values(image, settings, refused):
     root = image()
     with pytest.raises(c.GuardError, match=r"^settings: refused without allow_privileged_settings=true: %s \("
                                            % refused.replace(".", r"\.")):
-        c.plan_guard(str(root), settings=settings)
-    plan = c.plan_guard(str(root), settings=settings, allow_privileged_settings=True)
+        plan_guard(str(root), settings=settings)
+    plan = plan_guard(str(root), settings=settings, allow_privileged_settings=True)
     assert plan.changed
 
 
@@ -843,7 +854,7 @@ def test_privileged_sub_keys_and_values(image, settings, refused):
     {"system_info": {"network": {"renderers": ["eni"]}}}, {"ssh_deletekeys": True, "final_message": "up\n"},
 ])
 def test_harmless_settings_need_no_privilege(image, settings):
-    assert c.plan_guard(str(image()), settings=settings).changed
+    assert plan_guard(str(image()), settings=settings).changed
 
 
 def test_privileged_settings_allowed_explicitly(image):
@@ -880,14 +891,14 @@ def test_unbounded_settings_are_refused_before_anything_is_written(image, settin
     root = image()
     before = tree_state(root)
     with pytest.raises(c.GuardError) as info:
-        c.plan_guard(str(root), settings=settings)
+        plan_guard(str(root), settings=settings)
     assert info.value.msg.startswith(message), info.value.msg
     assert tree_state(root) == before
 
 
 @pytest.mark.parametrize("name", ["h", "web-01", "a" * 63, "ip-10-0-0-1.ec2.internal", ("a" * 63 + ".") * 3 + "a" * 61])
 def test_valid_hostnames_pass_and_warn_about_sharing(image, name):
-    plan = c.plan_guard(str(image()), settings={"hostname": name})
+    plan = plan_guard(str(image()), settings={"hostname": name})
     assert plan.content["hostname"] == name
     assert any("share one hostname" in w for w in plan.warnings)
 
@@ -895,10 +906,10 @@ def test_valid_hostnames_pass_and_warn_about_sharing(image, name):
 def test_hostname_protection_warns_that_instances_share_it(image):
     root = image()
     write(root, "/etc/hostname", "builder-7\n")
-    plan = c.plan_guard(str(root), protect=["hostname"])
+    plan = plan_guard(str(root), protect=["hostname"])
     assert any(w.startswith("protect: hostname keeps the baked /etc/hostname ('builder-7') on every instance")
                for w in plan.warnings)
-    assert not any("hostname" in w for w in c.plan_guard(str(root), protect=["etc_hosts"]).warnings)
+    assert not any("hostname" in w for w in plan_guard(str(root), protect=["etc_hosts"]).warnings)
 
 
 # ------------------------------------------------------------------------------ audit of the image's own files
@@ -907,15 +918,15 @@ def test_hostname_protection_warns_that_instances_share_it(image):
 def test_locale_the_image_already_has_is_not_a_change(image):
     root = image()
     write(root, "/etc/default/locale", "LANG=C.UTF-8\n")
-    plan = c.plan_guard(str(root), customized_paths=["/etc/default/locale"])
+    plan = plan_guard(str(root), customized_paths=["/etc/default/locale"])
     assert "locale" not in modules_changing(plan) and plan.unprotected == []
     root2 = image(**{"50_x.cfg": {"locale": "de_DE.UTF-8"}})
-    plan = c.plan_guard(str(root2), customized_paths=["/etc/default/locale"])
+    plan = plan_guard(str(root2), customized_paths=["/etc/default/locale"])
     assert [u["module"] for u in plan.unprotected] == ["locale"]
 
 
 def test_locale_is_written_when_the_image_has_none(image):
-    plan = c.plan_guard(str(image()), customized_paths=["/etc/default/locale"])
+    plan = plan_guard(str(image()), customized_paths=["/etc/default/locale"])
     change = next(x for x in plan.first_boot_changes if x["module"] == "locale")
     assert change["value"] == "en_US.UTF-8" and "the image has none" in change["detail"]
     assert [u["path"] for u in plan.unprotected] == ["/etc/default/locale"]
@@ -926,13 +937,13 @@ def test_default_user_sudo_home_and_keys_are_audited(image):
         "name": "debian", "sudo": ["ALL=(ALL) NOPASSWD:ALL"], "groups": ["sudo"]}}))
     write(root, "/etc/passwd", "root:x:0:0:root:/root:/bin/bash\n")
     custom = ["/etc/sudoers.d/10-policy", "/home/debian", "/home/debian/.ssh/authorized_keys"]
-    plan = c.plan_guard(str(root), customized_paths=custom)
+    plan = plan_guard(str(root), customized_paths=custom)
     assert [(u["path"], u["module"]) for u in plan.unprotected] == [
         ("/etc/sudoers.d/10-policy", "users_groups"), ("/home/debian", "users_groups"),
         ("/home/debian/.ssh/authorized_keys", "ssh")]
     sudo = next(x for x in plan.first_boot_changes if x["file"] == "/etc/sudoers.d/90-cloud-init-users")
     assert "NOPASSWD:ALL" in sudo["detail"] and "no password asked" in sudo["detail"]
-    guarded = c.plan_guard(str(root), protect=["default_user"], customized_paths=custom)
+    guarded = plan_guard(str(root), protect=["default_user"], customized_paths=custom)
     assert [u["path"] for u in guarded.unprotected] == ["/home/debian/.ssh/authorized_keys"]
     # the user is not in the image and nothing creates it: the launch key would reach nobody
     assert any(w.startswith("default_user: the image has no user 'debian'") for w in guarded.warnings)
@@ -941,7 +952,7 @@ def test_default_user_sudo_home_and_keys_are_audited(image):
 def test_existing_default_user_keys_go_to_its_home_and_no_warning(image):
     root = image()
     write(root, "/etc/passwd", "root:x:0:0:root:/root:/bin/bash\ndebian:x:1000:1000::/srv/debian:/bin/sh\n")
-    plan = c.plan_guard(str(root), protect=["default_user"])
+    plan = plan_guard(str(root), protect=["default_user"])
     assert "/srv/debian/.ssh/authorized_keys" in {x["file"] for x in plan.first_boot_changes}
     assert not any(x["module"] == "users_groups" for x in plan.first_boot_changes)
     assert not any("default_user" in w for w in plan.warnings)
@@ -949,9 +960,9 @@ def test_existing_default_user_keys_go_to_its_home_and_no_warning(image):
 
 def test_network_audit_includes_the_persistent_net_rules(image):
     custom = ["/etc/udev/rules.d/70-persistent-net.rules"]
-    plan = c.plan_guard(str(image()), customized_paths=custom)
+    plan = plan_guard(str(image()), customized_paths=custom)
     assert [u["module"] for u in plan.unprotected] == ["network_config"]
-    guarded = c.plan_guard(str(image()), protect=["network"], customized_paths=custom)
+    guarded = plan_guard(str(image()), protect=["network"], customized_paths=custom)
     assert guarded.unprotected == []
 
 
@@ -960,7 +971,7 @@ def test_missing_host_key_types_are_generated_when_keys_are_kept(image, suite, e
     root = image(**{"50_x.cfg": {"ssh_deletekeys": False}})
     fake_cloud_init(root, GENERATIONS[suite][0], GENERATIONS[suite][1])
     write(root, "/etc/ssh/ssh_host_ed25519_key", "k\n")
-    plan = c.plan_guard(str(root), customized_paths=["/etc/ssh/ssh_host_dsa_key", "/etc/ssh/ssh_host_ed25519_key"])
+    plan = plan_guard(str(root), customized_paths=["/etc/ssh/ssh_host_dsa_key", "/etc/ssh/ssh_host_ed25519_key"])
     generated = {x["value"] for x in plan.first_boot_changes if x["key"] == "ssh_genkeytypes"}
     assert generated == expected
     assert [u["path"] for u in plan.unprotected] == (["/etc/ssh/ssh_host_dsa_key"] if "dsa" in expected else [])
@@ -969,7 +980,7 @@ def test_missing_host_key_types_are_generated_when_keys_are_kept(image, suite, e
 def test_dsa_is_not_generated_by_openssh_10_even_when_asked(image):
     root = image(**{"50_x.cfg": {"ssh_deletekeys": False, "ssh_genkeytypes": ["dsa", "ed25519"]}})
     fake_cloud_init(root, "22.4.2", "10.0p1")
-    plan = c.plan_guard(str(root))
+    plan = plan_guard(str(root))
     assert {x["value"] for x in plan.first_boot_changes if x["key"] == "ssh_genkeytypes"} == {"ed25519"}
 
 
@@ -995,7 +1006,7 @@ def fake_runner(rc: int, out: str, err: str = "", calls: list | None = None):
 def test_schema_runs_the_image_cloud_init_in_the_sandbox_from_stdin(image, sandbox_host, suite):
     root = image()
     fake_cloud_init(root, GENERATIONS[suite][0])
-    plan = c.plan_guard(str(root), protect=["hostname", "network"])
+    plan = plan_guard(str(root), protect=["hostname", "network"])
     before = tree_state(root)
     calls: list = []
     assert c.validate_schema(plan, fake_runner(0, "Valid schema /dev/stdin\n", calls=calls)) == (True, [])
@@ -1014,7 +1025,7 @@ def test_schema_runs_the_image_cloud_init_in_the_sandbox_from_stdin(image, sandb
 def test_schema_deprecations_become_warnings(image, sandbox_host):
     root = image()
     fake_cloud_init(root, "25.1.4")
-    plan = c.plan_guard(str(root), settings={"ssh_pwauth": "no"})
+    plan = plan_guard(str(root), settings={"ssh_pwauth": "no"})
     out = ("Cloud config schema deprecations: ssh_pwauth:  Changed in version 22.3. Use of non-boolean values "
            "for this field is deprecated.\nValid schema /dev/stdin\n")
     validated, warnings = c.validate_schema(plan, fake_runner(0, out))
@@ -1031,7 +1042,7 @@ def test_schema_deprecations_become_warnings(image, sandbox_host):
 def test_schema_errors_fail_with_cloud_init_message(image, sandbox_host, rc, out, err):
     root = image()
     fake_cloud_init(root, "22.4.2")
-    plan = c.plan_guard(str(root), settings={"preserve_hostname": 7})
+    plan = plan_guard(str(root), settings={"preserve_hostname": 7})
     with pytest.raises(c.GuardError, match=r"settings: the drop-in fails cloud-init's schema \(cloud-init 22\.4\.2\): "
                                            r".*not of type 'boolean'"):
         c.validate_schema(plan, fake_runner(rc, out, err))
@@ -1040,7 +1051,7 @@ def test_schema_errors_fail_with_cloud_init_message(image, sandbox_host, rc, out
 def test_schema_output_from_the_image_is_sanitized_and_bounded(image, sandbox_host):
     root = image()
     fake_cloud_init(root, "22.4.2")
-    plan = c.plan_guard(str(root), settings={"preserve_hostname": True})
+    plan = plan_guard(str(root), settings={"preserve_hostname": True})
     with pytest.raises(c.GuardError) as info:
         c.validate_schema(plan, fake_runner(1, "", "Cloud config schema errors: \x1b[31m" + "x" * 100000))
     assert "\x1b" not in info.value.msg and len(info.value.msg) < 3000
@@ -1049,7 +1060,7 @@ def test_schema_output_from_the_image_is_sanitized_and_bounded(image, sandbox_ho
 def test_schema_unrunnable_is_a_warning(image, sandbox_host):
     root = image()
     fake_cloud_init(root, "22.4.2")
-    plan = c.plan_guard(str(root), protect=["hostname"])
+    plan = plan_guard(str(root), protect=["hostname"])
     validated, warnings = c.validate_schema(plan, fake_runner(125, "", "bakery sandbox: mount failed"))
     assert validated is False and "could not run cloud-init 22.4.2 schema (rc 125)" in warnings[-1]
 
@@ -1058,7 +1069,7 @@ def test_schema_not_run_without_a_sandbox(image, monkeypatch):
     root = image()
     fake_cloud_init(root, "22.4.2")
     monkeypatch.setattr(c._sandbox, "find_unshare", lambda: None)
-    plan = c.plan_guard(str(root), protect=["hostname"])
+    plan = plan_guard(str(root), protect=["hostname"])
 
     def never(*_args, **_kwargs):
         raise AssertionError("the image's cloud-init must not run outside the sandbox")
@@ -1070,7 +1081,7 @@ def test_schema_not_run_without_a_sandbox(image, monkeypatch):
 def test_schema_on_the_live_system_runs_directly(image, monkeypatch):
     root = image()
     fake_cloud_init(root, "22.4.2")
-    plan = c.plan_guard(str(root), protect=["hostname"])
+    plan = plan_guard(str(root), protect=["hostname"])
     monkeypatch.setattr(c._sandbox, "is_host_root", lambda _root: True)
     calls: list = []
     c.validate_schema(plan, fake_runner(0, "Valid cloud-config: /dev/stdin\n", calls=calls))
@@ -1079,7 +1090,7 @@ def test_schema_on_the_live_system_runs_directly(image, monkeypatch):
 
 
 def test_schema_skipped_without_cloud_init(image):
-    validated, warnings = c.validate_schema(c.plan_guard(str(image()), protect=["hostname"]), None)
+    validated, warnings = c.validate_schema(plan_guard(str(image()), protect=["hostname"]), None)
     assert validated is False and "schema validation skipped" in warnings[0]
 
 

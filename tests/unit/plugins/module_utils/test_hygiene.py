@@ -518,3 +518,41 @@ def test_summary_names_counts(tmp_path):
     text = hygiene.summary(run_scan(tmp_path, categories=["ssh_host_keys", "machine_id"]))
     assert text.startswith("11 findings under ")
     assert "ssh_host_keys (7)" in text and "machine_id (4)" in text
+
+
+# --- the typed request ------------------------------------------------------------------------------
+
+def test_build_request_checks_every_option_once_and_is_frozen(tmp_path):
+    import dataclasses
+    params = {name: spec.get("default") for name, spec in hygiene.ARGUMENT_SPEC.items()}
+    params.update(root=str(tmp_path), categories=["machine_id", "all"], exclude=["/srv/data/"],
+                  defer=["logs", "ssh_host_keys"], cloud_init_clean=False, fail_on_findings=True)
+    request = hygiene.build_request(params, "/tmp/ansible_x_payload_y")
+    assert request.root == str(tmp_path)
+    assert request.options.root.root == os.path.realpath(str(tmp_path))
+    assert request.options.categories == list(hygiene.CATEGORY_NAMES)
+    assert request.options.exclude == ["/srv/data", "/tmp/ansible_x_payload_y"]
+    assert request.defer == ("ssh_host_keys", "logs")  # table order
+    assert (request.cloud_init_clean, request.fail_on_findings) == (False, True)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        request.defer = ()  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("override, message", [
+    ({"categories": ["nope"]}, "categories: unknown category 'nope'"),
+    ({"exclude": ["/"]}, "exclude: '/' resolves to '/'"),
+    ({"defer": ["nope"]}, "categories: unknown category 'nope'"),
+    ({"defer": "logs"}, "defer: must be a list, got 'logs'"),
+    ({"content_max_files": 0}, "content_max_files: must be an integer from 1 to 1000000, got 0"),
+    ({"root": "relative"}, "root: must be an absolute path, got 'relative'"),
+])
+def test_build_request_refuses_naming_the_option(tmp_path, override, message):
+    params = dict({"root": str(tmp_path)}, **override)
+    with pytest.raises(BakeryError) as caught:
+        hygiene.build_request(params)
+    assert caught.value.msg.startswith(message)
+
+
+def test_build_request_own_payload_leaves_a_bad_exclude_to_its_rule(tmp_path):
+    with pytest.raises(BakeryError, match=r"^exclude: must be a list, got '/srv'"):
+        hygiene.build_request({"root": str(tmp_path), "exclude": "/srv"}, "/tmp/ansible_x_payload_y")

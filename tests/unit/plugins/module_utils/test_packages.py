@@ -9,6 +9,7 @@ import os
 import pytest
 
 from ansible_collections.bakery.ami.plugins.module_utils import _packages
+from ansible_collections.bakery.ami.plugins.module_utils._errors import BakeryError
 from ansible_collections.bakery.ami.plugins.module_utils._packages import PackagesError
 
 STATUS = """\
@@ -180,3 +181,15 @@ def test_a_root_of_no_known_system_and_a_missing_root(tmp_path):
         _packages.inventory(str(tmp_path / "absent"))
     with pytest.raises(Exception, match="root: must be an absolute path"):
         _packages.inventory("relative/root")
+
+
+def test_build_request_checks_the_root_once(tmp_path):
+    import dataclasses
+    request = _packages.build_request({"root": str(tmp_path)}, rpm_path="/usr/bin/rpm")
+    assert (request.root, request.image.root, request.rpm_path) == (str(tmp_path), os.path.realpath(str(tmp_path)), "/usr/bin/rpm")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        request.rpm_path = None  # type: ignore[misc]
+    with pytest.raises(PackagesError, match=r"^root: must be a path of at most 4095 characters"):
+        _packages.build_request({"root": "/" + "a" * 5000})
+    with pytest.raises(BakeryError, match=r"^root: must be an absolute path, got 'missing'"):
+        _packages.build_request({"root": "missing"})

@@ -19,7 +19,7 @@ REGIONS = ("us-east-1", "us-west-2", "eu-west-1", "eu-central-1", "ap-southeast-
 
 def context(**overrides):
     fields = dict(now=NOW, run_token="abcd1234", is_root=True, known_regions=REGIONS, cwd="/work/here",
-                  cache_dir="/var/cache/bakery", role_exists=lambda name: name in ("my_role", "ns.coll.web"),
+                  cache_dir="/var/cache/bakery", role_exists=lambda name: name in ("my_role", "ns.coll.web", "bakery.ami.image_test"),
                   local_tools="/checkout", rendered_templates={"app.conf.j2": "rendered\n"},
                   role_path=lambda name: name if name in INSTALLED or name.startswith("/checkout/tools/") else None)
     fields.update(overrides)
@@ -381,4 +381,39 @@ def test_protection_is_off_by_default_and_derived_once_for_the_image_and_its_cop
     ({"bake_protect": "always"}, r"^bake_protect: "),
 ])
 def test_protection_rules_are_the_modules_own(overrides, message):
+    refused(message, **overrides)
+
+
+# --- the image test stage (bake_test, bake_test_roles) ----------------------------------------------
+
+def test_the_test_stage_is_on_by_default_with_the_shipped_test_role():
+    p = plan()
+    assert p["test"] == {"enabled": True, "roles": ["bakery.ami.image_test"]}
+    assert "test" in p["hooks"] and p["hooks"]["test"] == []
+
+
+def test_test_roles_of_ones_own_replace_the_default():
+    assert plan(bake_test_roles=["my_role", "ns.coll.web"])["test"]["roles"] == ["my_role", "ns.coll.web"]
+    assert plan(bake_test_roles=[])["test"]["roles"] == []
+
+
+def test_bake_test_false_skips_the_stage():
+    assert plan(bake_test=False)["test"] == {"enabled": False, "roles": []}
+
+
+def test_the_local_default_tests_with_its_first_boot_hook():
+    p = plan(bake_builder="local")
+    assert p["hooks"]["test"] == [{"role": "/checkout/tools/ansible/roles/local_builder", "tasks_from": "test.yml"}]
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"bake_test": "sometimes"}, r"^bake_test: "),
+    ({"bake_test_roles": "my_role"}, r"^bake_test_roles: "),
+    ({"bake_test_roles": ["my_role", 3]}, r"^bake_test_roles: every entry must be a role name"),
+    ({"bake_test_roles": ["../etc"]}, r"^bake_test_roles: every entry must be a role name"),
+    ({"bake_test_roles": ["my_role", "my_role"]}, r"^bake_test_roles: a role is listed twice \(my_role\)"),
+    ({"bake_test_roles": ["not_installed"]}, r"^bake_test_roles: role not_installed is not installed"),
+    ({"bake_test": False, "bake_test_roles": ["my_role"]}, r"^bake_test: false skips the image test stage"),
+])
+def test_bad_test_settings_are_refused(overrides, message):
     refused(message, **overrides)

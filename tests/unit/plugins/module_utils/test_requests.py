@@ -2,7 +2,7 @@
 # Copyright: Contributors to the bakery.ami project
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
-"""build_request of ami_create and ami_prune: valid options make the typed request, every rule
+"""build_request of every core: valid options make the typed (frozen) request, every rule
 refuses with a message naming the option (and lists every problem in ``errors``)."""
 
 from __future__ import annotations
@@ -490,3 +490,45 @@ def test_guard_empty_root_is_refused_not_taken_for_the_host():
         _cloudinit.build_request(guard_params(""))
     first = caught.value.result["errors"][0]
     assert first.startswith("root: ") and "/etc/cloud" not in first  # refused as given, not read as /
+
+
+# --- every core takes a typed request -------------------------------------------------------------
+
+ACTION_STUBS = ("bake_plan", "bake_outputs", "customize_plan")  # documentation of action plugins, not modules
+
+
+def _request_builders():
+    """(module, the module_utils function its main() builds its request with) for every module."""
+    import importlib
+    import pathlib
+    import re
+    modules = pathlib.Path(__file__).resolve().parents[4] / "plugins" / "modules"
+    found = []
+    for path in sorted(modules.glob("*.py")):
+        if path.stem in ACTION_STUBS or path.stem == "__init__":
+            continue
+        module = importlib.import_module("ansible_collections.bakery.ami.plugins.modules." + path.stem)
+        calls = re.findall(r"\b(?:(_\w+)\.)?(build_\w*request)\(", path.read_text(encoding="utf-8"))
+        builders = set()
+        for owner, name in calls:
+            builders.add(getattr(getattr(module, owner), name) if owner else getattr(module, name))
+        found.append((path.stem, sorted(builders, key=lambda f: f.__qualname__)))
+    return found
+
+
+@pytest.mark.parametrize("module_name, builders", _request_builders(), ids=lambda v: v if isinstance(v, str) else "")
+def test_every_module_builds_one_frozen_request(module_name, builders):
+    import sys
+    assert len(builders) == 1, "%s: main() should build its request once, with one build_request; found %r" % (
+        module_name, builders)
+    builder = builders[0]
+    annotation = builder.__annotations__["return"]
+    request_class = eval(annotation, vars(sys.modules[builder.__module__])) if isinstance(annotation, str) else annotation
+    assert dataclasses.is_dataclass(request_class), request_class
+    assert request_class.__dataclass_params__.frozen, "%s is not frozen" % request_class.__qualname__
+
+
+def test_find_without_owners_names_the_owner_aliases():
+    with pytest.raises(BakeryError) as caught:
+        _find.build_request({"name": "debian-12-*"}, "us-east-1")
+    assert caught.value.msg.endswith("name the owners you trust (account IDs, self, amazon or aws-marketplace)")

@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """ami_lock_release against copies of the fixture trees of each generation.
 
-The core (plan_lock + apply_plan) is run directly for the behaviour of each generation; main()
+The core (build_request + plan_request + apply_plan) is run directly for the behaviour of each generation; main()
 is driven with patch_module_args for check mode, diff mode and every bad input, with a snapshot
 of the whole tree (bytes, mode, owner, mtime) proving that nothing was touched.
 """
@@ -24,6 +24,13 @@ from ansible_collections.bakery.ami.plugins.module_utils import _release as r
 from ansible_collections.bakery.ami.plugins.modules import ami_lock_release
 
 from tests.unit.plugins.modules.module_runner import run_module
+
+
+def plan_lock(root, release="source", ami_name=None, launch_updates=None):
+    """build_request and plan_request in one, for tests holding plain values."""
+    return r.plan_request(r.build_request({"root": root, "release": release, "ami_name": ami_name,
+                                           "launch_updates": launch_updates}))
+
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "amazon_linux"
 DROPIN = "etc/cloud/cloud.cfg.d/90_bakery_release_lock.cfg"
@@ -59,7 +66,7 @@ def snapshot(root: Path) -> dict:
 
 
 def lock(root: Path, **kwargs) -> r.Plan:
-    plan = r.plan_lock(str(root), **kwargs)
+    plan = plan_lock(str(root), **kwargs)
     r.apply_plan(plan)
     return plan
 
@@ -120,7 +127,7 @@ def test_al2023_lock_from_ami_name_warns_when_installed_release_differs(tree):
 
 
 def test_al2023_older_explicit_release_warns(tree):
-    plan = r.plan_lock(str(tree("al2023")), release="2023.5.20240805")
+    plan = plan_lock(str(tree("al2023")), release="2023.5.20240805")
     assert any("older than the installed release" in w for w in plan.warnings)
 
 
@@ -169,9 +176,9 @@ def test_al1_launch_updates_and_idempotency(tree):
     lock(root, ami_name="amzn-ami-hvm-2018.03.0.20231218.0-x86_64-gp2", launch_updates="bugfix")
     assert "repo_upgrade: bugfix\n" in (root / DROPIN).read_text()
     before = snapshot(root)
-    assert r.plan_lock(str(root), launch_updates="bugfix").changes == []
+    assert plan_lock(str(root), launch_updates="bugfix").changes == []
     # Unset launch_updates leaves the earlier value in place.
-    assert r.plan_lock(str(root)).changes == []
+    assert plan_lock(str(root)).changes == []
     assert snapshot(root) == before
     plan = lock(root, launch_updates="none")
     assert [c.relpath for c in plan.changes] == [DROPIN]
@@ -202,7 +209,7 @@ def test_al1_commented_releasever_gets_a_new_line(tree):
 def test_al1_later_dropin_overriding_ours_is_warned(tree):
     root = tree("amzn-2018.03")
     (root / "etc/cloud/cloud.cfg.d/95_vendor.cfg").write_text("repo_releasever: latest\n")
-    plan = r.plan_lock(str(root))
+    plan = plan_lock(str(root))
     assert any("95_vendor.cfg" in w for w in plan.warnings)
 
 
@@ -227,7 +234,7 @@ def test_al2_launch_updates_through_dropin_only(tree):
     assert "repo_upgrade: none\n" in dropin and "repo_releasever" not in dropin
     assert (root / "etc/yum.conf").read_bytes() == yum
     assert plan.locked is False and plan.lockable is False
-    assert r.plan_lock(str(root), launch_updates="none").changes == []
+    assert plan_lock(str(root), launch_updates="none").changes == []
 
 
 # ------------------------------------------------------------------------- other distributions

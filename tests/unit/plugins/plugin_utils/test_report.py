@@ -101,3 +101,27 @@ def test_no_sbom_without_one_or_when_the_bake_failed():
     assert "sbom_path" not in _report.outputs(bake(), RESULTS)
     failed = dict(RESULTS, sbom=SBOM, failed={"phase": "publish", "error": "x"})
     assert _report.report(bake(), failed)["sbom"] is None and "sbom" not in _report.outputs(bake(), failed)
+
+
+def test_the_report_lists_the_tests_of_the_image_test_stage():
+    tested = dict(RESULTS, tests=[{"name": "local first boot", "ok": True, "seconds": 4.2}], tests_seconds=5.0)
+    document = _report.report(dict(bake(), test={"enabled": True, "roles": []}), tested)
+    assert document["tests"] == [{"name": "local first boot", "ok": True, "seconds": 4.2}]
+    assert document["tests_seconds"] == 5.0
+
+
+def test_the_report_says_skipped_without_the_test_stage_or_for_an_adopted_image():
+    assert _report.report(dict(bake(), test={"enabled": False, "roles": []}), RESULTS)["tests"] == "skipped"
+    adopted = dict(RESULTS, adopted=True)
+    assert _report.report(dict(bake(), test={"enabled": True, "roles": []}), adopted)["tests"] == "skipped"
+    # a bake that failed before the stage ran no test
+    failed = dict(RESULTS, failed={"phase": "customize", "error": "x"})
+    assert _report.report(dict(bake(), test={"enabled": True, "roles": []}), failed)["tests"] == []
+
+
+def test_a_bake_that_should_test_and_ran_no_test_says_so():
+    document = _report.report(dict(bake(), test={"enabled": True, "roles": ["bakery.ami.image_test"]}), RESULTS)
+    assert document["tests"] == "skipped"
+    assert [w for w in document["warnings"] if w.startswith("bake_test: the image was not tested")], document["warnings"]
+    skipped = _report.report(dict(bake(), test={"enabled": False, "roles": []}), RESULTS)
+    assert not [w for w in skipped["warnings"] if w.startswith("bake_test")]
