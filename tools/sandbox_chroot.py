@@ -1,4 +1,3 @@
-#!/usr/bin/env -S python3 -I -S
 # -*- coding: utf-8 -*-
 # Copyright: Contributors to the bakery.ami project
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)

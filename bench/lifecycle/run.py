@@ -241,7 +241,7 @@ def main(argv: list | None = None) -> int:
                       "max_deletions": (args.versions - args.keep) * len(regions)}
         rows.append(run_pass(aws, "prune", PRUNE, prune_vars, workdir, regions[0]))
         left = family_state(aws, FAMILY, regions)
-        wrong = {r: n for r, (n, _) in left.items() if n != args.keep}
+        wrong = {region: count for region, (count, _images) in left.items() if count != args.keep}
         if wrong:
             raise SystemExit(f"prune left other than {args.keep} images: {wrong}")
         print(f"prune: {rows[-1]}", flush=True)
@@ -249,7 +249,7 @@ def main(argv: list | None = None) -> int:
         rows.append(run_pass(aws, "naive", NAIVE, {"family": NAIVE_FAMILY, "regions": naive_regions, "keep": args.keep},
                              workdir, regions[0]))
         left = family_state(aws, NAIVE_FAMILY, naive_regions)
-        wrong = {r: n for r, (n, _) in left.items() if n != args.keep}
+        wrong = {region: count for region, (count, _images) in left.items() if count != args.keep}
         if wrong:
             raise SystemExit(f"naive loop left other than {args.keep} images: {wrong}")
         print(f"naive: {rows[-1]}", flush=True)

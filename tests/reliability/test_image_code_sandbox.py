@@ -50,7 +50,7 @@ from tools.rootfs import harness
 from tools.sandbox_chroot import sandbox_module
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-WRAPPER = REPO_ROOT / "tools" / "sandbox_chroot.py"
+WRAPPER = REPO_ROOT / "tools" / "sandbox_chroot"
 sandbox = sandbox_module()
 
 pytestmark = [needs_root(), pytest.mark.skipif(sandbox.find_unshare() is None, reason="util-linux unshare missing")]
