@@ -72,6 +72,28 @@ def pytest_xdist_make_scheduler(config, log):
     return ScopeScheduling(config, log)
 
 
+# Under xdist the files whose tests take minutes each start first, so that a run does not end with
+# one worker on a four-minute test while the other idles (figures: the slowest-tests list that
+# tools/test.sh prints per step). Larger scopes go before single tests anyway (xdist's reordering).
+LONG_FIRST = (
+    "tests/integration/test_targets.py",
+    "tests/integration/test_readme_manual_endpoint.py",
+    "tests/integration/test_bake.py",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    del config
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return  # one at a time: the order of the files
+
+    def rank(item) -> int:
+        path = item.nodeid.split("::", 1)[0]
+        return LONG_FIRST.index(path) if path in LONG_FIRST else len(LONG_FIRST)
+
+    items.sort(key=rank)  # stable: every worker collects the same order
+
+
 def pytest_unconfigure(config):
     private = config.stash.get(WORKER_CACHE, None)
     if private is None:
