@@ -40,8 +40,8 @@ checkout_sanity() {
     fi
   done
   local targets=() path
-  for path in .ci bench tools roles/*/molecule; do
-    [ -e "$clone/$path" ] && targets+=("$path/")
+  for path in "$clone"/.ci "$clone"/bench "$clone"/tools "$clone"/roles/*/molecule; do
+    [ -e "$path" ] && targets+=("${path#"$clone"/}/")
   done
   echo "== ansible-test sanity in a copy of the checkout, on what the tarball leaves out: ${targets[*]}"
   (cd "$clone" && run_sanity "${targets[@]}")
