@@ -103,6 +103,8 @@ STAGES = (
     ("modules-final", ["/usr/bin/cloud-init", "modules", "--mode", "final"]),
 )
 STAGE_TIMEOUT = 900
+# first_boot's ``then`` command (a test of the booted instance, such as an image test role)
+THEN_TIMEOUT = 900
 SEED_DIR = "var/lib/cloud/seed/nocloud"
 DSLIST_FILE = "etc/cloud/cloud.cfg.d/90_dslist.cfg"
 
@@ -556,6 +558,8 @@ class FirstBootResult:
     seed_dir: Path
     log_path: Path
     output_log_path: Path
+    # first_boot's ``then`` command, when one was given
+    then: StageResult | None = None
 
     @property
     def log(self) -> str:
@@ -631,8 +635,9 @@ def _stage_argv(root: Path, argv: list[str]) -> list[str]:
     return sandbox_argv(root, argv, {"HOME": "/root"}, network=False)
 
 
-def _run_stages_here(root: Path) -> list[dict]:
-    """Mount and run the four stages; called inside the private namespaces."""
+def _run_stages_here(root: Path, then: list[str] | None = None) -> list[dict]:
+    """Mount and run the four stages, then ``then`` (a host command) while the boot's /run is
+    still mounted; called inside the private namespaces."""
     results = []
     with mounted(root):
         for name, argv in STAGES:
@@ -646,12 +651,23 @@ def _run_stages_here(root: Path) -> list[dict]:
                 code, output = -9, "timeout after %ss\n%s" % (STAGE_TIMEOUT, exc.output or "")
             results.append({"name": name, "argv": argv, "returncode": code,
                             "output": output, "seconds": time.monotonic() - started})
+        if then:
+            started = time.monotonic()
+            try:
+                proc = subprocess.run(then, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                      text=True, timeout=THEN_TIMEOUT, check=False)
+                code, output = proc.returncode, proc.stdout
+            except subprocess.TimeoutExpired as exc:
+                code, output = -9, "timeout after %ss\n%s" % (THEN_TIMEOUT, exc.output or "")
+            results.append({"name": "then", "argv": then, "returncode": code,
+                            "output": output, "seconds": time.monotonic() - started})
     return results
 
 
 def first_boot(root: str | os.PathLike, instance_id: str, hostname: str,
                user_data: str | None = None, vendor_data: str | None = None,
-               network_config: str | None = None, keep_seed: bool = True) -> FirstBootResult:
+               network_config: str | None = None, keep_seed: bool = True,
+               then: list[str] | None = None) -> FirstBootResult:
     """Boot ``root`` the way an EC2 launch would, with real cloud-init, in a chroot.
 
     Seeds NoCloud with ``instance_id`` and ``hostname`` (local-hostname), the
@@ -663,6 +679,12 @@ def first_boot(root: str | os.PathLike, instance_id: str, hostname: str,
     mount capability, no network but its own loopback).  Exit codes are recorded, not
     checked: modules that need systemd or a disk fail in a chroot.  Assert on
     files.  With ``keep_seed=False`` the seed and 90_dslist.cfg are removed after.
+
+    ``then``: a host command (argv) run after the four stages in the same private namespaces,
+    while the boot's tmpfs /run (cloud-init's status.json), /sys, proc and /dev are still mounted
+    in the root: what a login to the booted instance would see (``cloud-init status``, for
+    example). It reaches into the root only through a chroot of its own (the sandbox's
+    tools/sandbox_chroot); its exit code and output are in ``result.then``, not checked.
     """
     root = Path(os.path.realpath(str(root)))
     if not (root / "usr/bin/cloud-init").exists():
@@ -675,9 +697,10 @@ def first_boot(root: str | os.PathLike, instance_id: str, hostname: str,
     with tempfile.NamedTemporaryFile("r", prefix="bakery-boot-", suffix=".json") as out:
         cmd = ["unshare", "--mount", "--uts", "--ipc", "--net", "--pid", "--fork",
                "--kill-child", "--propagation", "private",
-               sys.executable, os.path.abspath(__file__), "--ns-boot", str(root), out.name]
+               sys.executable, os.path.abspath(__file__), "--ns-boot", str(root), out.name] + (
+                   ["--then", json.dumps(list(then))] if then else [])
         proc = subprocess.run(cmd, capture_output=True, text=True, check=False,
-                              timeout=STAGE_TIMEOUT * len(STAGES) + 60)
+                              timeout=STAGE_TIMEOUT * len(STAGES) + 60 + (THEN_TIMEOUT if then else 0))
         if proc.returncode != 0:
             raise HarnessError("first boot runner failed (%d): %s" % (proc.returncode, proc.stderr[-4000:]))
         raw = json.load(out)
@@ -686,9 +709,11 @@ def first_boot(root: str | os.PathLike, instance_id: str, hostname: str,
         raise HarnessError("still mounted after first boot: %s" % ", ".join(left))
     if not keep_seed:
         unseed(root)
+    stages = [StageResult(**item) for item in raw]
     return FirstBootResult(
         root=root, instance_id=instance_id, hostname=hostname,
-        stages=[StageResult(**item) for item in raw],
+        stages=[stage for stage in stages if stage.name != "then"],
+        then=next((stage for stage in stages if stage.name == "then"), None),
         seconds=time.monotonic() - started, seed_dir=seed_dir,
         log_path=root / "var/log/cloud-init.log",
         output_log_path=root / "var/log/cloud-init-output.log",
@@ -719,7 +744,8 @@ def snapshot_files(root: str | os.PathLike, paths) -> dict:
 
 def _ns_main(argv: list[str]) -> int:
     root, out = Path(argv[0]), argv[1]
-    results = _run_stages_here(root)
+    then = json.loads(argv[3]) if len(argv) > 3 and argv[2] == "--then" else None
+    results = _run_stages_here(root, then)
     with open(out, "w", encoding="utf-8") as handle:
         json.dump(results, handle)
     return 0
