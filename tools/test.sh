@@ -32,7 +32,7 @@ passed=()
 # pytest exits 5 when it collected no test: that is a failure here, never a silent pass.
 # The slowest tests of each step are listed at its end, to see where the suite's time goes.
 run_pytest() { python -m pytest -p no:cacheprovider -ra --durations=12 --durations-min=5 "$@"; }
-# The steps whose tests mostly wait (on bakes, on the endpoint's timeline) run BAKERY_TEST_WORKERS
+# The steps whose tests mostly wait (on bakes, on the endpoint's timeline, on first boots) run BAKERY_TEST_WORKERS
 # tests at a time (pytest-xdist; 0 runs them one by one). Tests that share a module-scoped run are
 # kept on one worker, and each worker bakes in a cache of its own (tests/conftest.py).
 run_pytest_parallel() { run_pytest -n "${BAKERY_TEST_WORKERS:-2}" "$@"; }
@@ -60,7 +60,7 @@ step_firstboot() {
     echo "firstboot: needs root (debootstrap, chroot, mounts)" >&2
     return 1
   fi
-  run_pytest tests/firstboot
+  run_pytest_parallel tests/firstboot
 }
 step_reliability() {
   if [ "$(id -u)" -ne 0 ]; then
@@ -69,24 +69,51 @@ step_reliability() {
   fi
   run_pytest_parallel tests/reliability
 }
+# One molecule scenario, its output in a log of its own (scenarios run side by side).
+molecule_scenario() {
+  local role=$1 name root
+  name="$(basename "$role")"
+  # each scenario's root lives in this run's directory: two checkouts never share one
+  root="$TMPDIR/molecule-$name/root"
+  (cd "$role" && env "BAKERY_MOLECULE_${name^^}_ROOT=$root" "BAKERY_MOLECULE_ROOT=$root" molecule test) \
+    >"$TMPDIR/molecule-$name.log" 2>&1
+}
+# The scenarios mostly wait (first boots, the local endpoint, Ansible's own start): BAKERY_TEST_WORKERS
+# (default 2) run at a time, each in a directory, root, endpoint and molecule state of its own; each
+# scenario's output is printed whole once it ends.
 step_molecule() {
-  local scenarios=0 rc=0 role name root
+  local rc=0 role name workers="${BAKERY_TEST_WORKERS:-2}" roles=() pids=() statuses=() i
+  [ "$workers" -ge 1 ] 2>/dev/null || workers=1
   for role in roles/*/; do
-    [ -d "$role/molecule/default" ] || continue
-    scenarios=$((scenarios + 1))
-    echo "== molecule test: $role"
-    # each scenario's root lives in this run's directory: two checkouts never share one
-    name="$(basename "$role")"
-    root="$TMPDIR/molecule-$name/root"
-    if ! (cd "$role" && env "BAKERY_MOLECULE_${name^^}_ROOT=$root" "BAKERY_MOLECULE_ROOT=$root" molecule test); then
+    [ -d "$role/molecule/default" ] && roles+=("${role%/}")
+  done
+  if [ "${#roles[@]}" -eq 0 ]; then
+    echo "molecule: no scenario found under roles/*/molecule/default" >&2
+    return 1
+  fi
+  for i in "${!roles[@]}"; do
+    # at most $workers scenarios at once: wait for the one started $workers scenarios ago
+    # (a pid's status is kept when waited for: bash forgets it once collected)
+    if [ "$i" -ge "$workers" ]; then
+      wait "${pids[$((i - workers))]}"
+      statuses[$((i - workers))]=$?
+    fi
+    molecule_scenario "${roles[$i]}" &
+    pids+=($!)
+  done
+  for i in "${!roles[@]}"; do
+    name="$(basename "${roles[$i]}")"
+    if [ -z "${statuses[$i]:-}" ]; then
+      wait "${pids[$i]}"
+      statuses[i]=$?
+    fi
+    echo "== molecule test: ${roles[$i]}"
+    cat "$TMPDIR/molecule-$name.log"
+    if [ "${statuses[$i]}" -ne 0 ]; then
       echo "molecule: scenario $name failed"
       rc=1
     fi
   done
-  if [ "$scenarios" -eq 0 ]; then
-    echo "molecule: no scenario found under roles/*/molecule/default" >&2
-    return 1
-  fi
   return $rc
 }
 step_changelog() { antsibull-changelog lint; }
