@@ -39,7 +39,7 @@ description:
     when one of the instances found used a key pair, and volumes only when one of them kept a volume at
     termination (then the instances are waited for until C(terminated)); with no instance found, both are
     always looked for. It carries on after a failure and fails at the end listing every error.
-  - With O(purpose=test), the same for the run's test instance (the image test stage of a bake): another
+  - With O(purpose=test), the same for the run's test instance (the image test stage of a bake), another
     instance of the run, launched from the new image into the run's security group with the run's key pair,
     tagged C(bakery:purpose=test) and named C(bakery-<run_id>-test). Its lookup asks for that tag, its
     C(ClientToken) holds the purpose and O(image_id), and the builder's lookup leaves test instances out, so the

@@ -20,7 +20,6 @@ import json
 import os
 import stat
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -103,8 +102,8 @@ def run_resources(aws, run_id):
                           if tags(i).get("bakery:run-id") == run_id and i["State"]["Name"] != "terminated"],
             "security_groups": [g["GroupId"] for g in ec2.describe_security_groups(Filters=by_run)["SecurityGroups"]],
             "key_pairs": [k["KeyName"] for k in ec2.describe_key_pairs()["KeyPairs"] if k["KeyName"] == "bakery-" + run_id],
-            "images": [i["ImageId"] for i in ec2.describe_images(Owners=["self"], Filters=by_run,
-                                                                IncludeDeprecated=True)["Images"]],
+            "images": [i["ImageId"] for i in
+                       ec2.describe_images(Owners=["self"], Filters=by_run, IncludeDeprecated=True)["Images"]],
             "snapshots": [s["SnapshotId"] for s in ec2.describe_snapshots(OwnerIds=["self"], Filters=by_run)["Snapshots"]],
         }
         left[region] = {kind: ids for kind, ids in found.items() if ids}
