@@ -44,18 +44,33 @@ def local_aws():
         yield aws
 
 
+def executable(path: Path, text: str) -> Path:
+    path.write_text(text)
+    path.chmod(path.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+    return path
+
+
 @pytest.fixture
 def fake_cloud_init(tmp_path):
     """(bin directory with a logging `cloud-init`, its log)."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    script = bin_dir / "cloud-init"
-    script.write_text(FAKE_CLOUD_INIT)
-    script.chmod(script.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+    executable(bin_dir / "cloud-init", FAKE_CLOUD_INIT)
     return bin_dir, tmp_path / "cloud-init.log"
 
 
-def bake(run_playbook, aws, tmp_path, fake_cloud_init, test_roles, **overrides):
+@pytest.fixture
+def test_python(tmp_path):
+    """(the test host's Python interpreter: this one, logging each module it runs, its log). A module run
+    against the test host uses it only through the test host's own variables (bake_test_connection),
+    which the bake's play-level interpreter would otherwise outrank."""
+    log = tmp_path / "test-host-python.log"
+    wrapper = executable(tmp_path / "test-host-python", '#!/bin/sh\necho run >> "%s"\nexec "%s" "$@"\n'
+                         % (log, sys.executable))
+    return wrapper, log
+
+
+def bake(run_playbook, aws, tmp_path, fake_cloud_init, test_roles, python=sys.executable, **overrides):
     out = tmp_path / "out"
     out.mkdir(exist_ok=True)
     bin_dir, log = fake_cloud_init
@@ -68,7 +83,7 @@ def bake(run_playbook, aws, tmp_path, fake_cloud_init, test_roles, **overrides):
         "bake_launch_config": {"values": {"BAKERY_EC2_TEST": "yes"}, "values_path": "/etc/default/bakery-ec2-test"},
         "bake_test": True, "bake_test_roles": test_roles,
         "bake_test_connection": {"ansible_connection": "local", "ansible_become": False,
-                                 "ansible_python_interpreter": sys.executable},
+                                 "ansible_python_interpreter": str(python)},
     }
     extra.update(overrides)
     env = {"ANSIBLE_ROLES_PATH": str(TEST_ROLES), "PATH": "%s:%s" % (bin_dir, os.environ.get("PATH", "")),
@@ -143,11 +158,11 @@ def assert_launched_as_the_stage_must(aws, run_id, image_id, out, builder):
 
 
 def test_the_image_is_tested_on_an_instance_launched_from_it_before_its_copies(
-        aws, run_playbook, tmp_path, fake_cloud_init):
+        aws, run_playbook, tmp_path, fake_cloud_init, test_python):
     # a test hook of one's own after the shipped one sees the test instance as the stage ends
     probe = str(TEST_ROLES / "test_instance_probe")
     result, rep, out = bake(run_playbook, aws, tmp_path, fake_cloud_init, ["passing_image_test"],
-                            bake_hooks={"test": [probe]})
+                            bake_hooks={"test": [probe]}, python=test_python[0])
     assert result.returncode == 0, result.stdout[-3000:]
     assert rep["status"] == "succeeded" and sorted(rep["images"]) == sorted(REGIONS)
     run_id = rep["run_id"]
@@ -166,6 +181,9 @@ def test_the_image_is_tested_on_an_instance_launched_from_it_before_its_copies(
     # through the test host's connection: the stage waited for cloud-init, then the role ran
     calls = fake_cloud_init[1].read_text().splitlines()
     assert calls[0] == "status --wait" and calls[-1] == "mark passing_image_test", calls
+    # with the test host's own variables: its interpreter ran the connection wait, the cloud-init wait and the
+    # role's two commands (at least)
+    assert len(test_python[1].read_text().splitlines()) >= 4
 
     # tested before any copy: the copy's launch is after the test instance's
     text = result.stdout
