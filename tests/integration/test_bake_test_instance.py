@@ -20,6 +20,7 @@ import json
 import os
 import stat
 import sys
+from pathlib import Path
 
 import pytest
 
