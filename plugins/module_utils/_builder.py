@@ -27,6 +27,12 @@
 #   not the run's (or a link) is never written over: refused before any API call.
 # - state=absent is the collection's one removal engine (_cleanup, bakery.ami.ami_cleanup) for
 #   this run in this region, without images or key directory.
+# - purpose=test is the run's test instance (the image test stage): another instance of the same
+#   run, sharing its security group and key pair, told apart from the builder by the tag
+#   bakery:purpose=test (its lookup, its Name bakery-<run_id>-test) and by its ClientToken (the
+#   purpose and the image in it). The builder's lookup skips test instances. state=absent with
+#   purpose=test terminates only the run's test instances (and waits until they are terminated);
+#   the security group and key pair stay for the builder's cleanup.
 
 from __future__ import annotations
 
@@ -55,6 +61,10 @@ from ansible_collections.bakery.ami.plugins.module_utils._images import tags_of
 from ansible_collections.bakery.ami.plugins.module_utils._paths import write_atomically
 
 RUN_ID_TAG = _tags.RUN_ID
+PURPOSE_TAG = _tags.PURPOSE
+PURPOSES = ("builder", "test")
+# EC2's limit on the user data of an instance (before base64)
+MAX_USER_DATA_BYTES = 16384
 EXPIRES_TAG = _tags.EXPIRES_AT
 NAME_PREFIX = "bakery-"
 VOLUME_SIZE_RANGE = (1, 16384)
@@ -103,16 +113,18 @@ def resource_name(run_id: str) -> str:
     return NAME_PREFIX + run_id
 
 
-def client_token(run_id: str, group_id: str, instance_type: str) -> str:
+def client_token(run_id: str, group_id: str, instance_type: str, purpose: str = "builder", image_id: str = "") -> str:
     """The RunInstances idempotency token (at most 64 ASCII characters).
 
     It comes from the run ID, the security group the instance goes into and the instance type
     of the attempt: a retried request (the answer lost) finds the group again and launches
     nothing new, a builder made again after state=absent (a new group) is not answered with the
     terminated one, and each type of instance_types is its own request (EC2 answers a token
-    reused with other parameters IdempotentParameterMismatch).
+    reused with other parameters IdempotentParameterMismatch). A test instance's token also holds
+    its purpose and image, so it is never answered with the builder (same group, same type).
     """
-    digest = hashlib.sha256(f"{run_id}/{group_id}/{instance_type}".encode("utf-8")).hexdigest()[:40]
+    seed = f"{run_id}/{group_id}/{instance_type}" + (f"/{purpose}/{image_id}" if purpose != "builder" else "")
+    digest = hashlib.sha256(seed.encode("utf-8")).hexdigest()[:40]
     return f"bakery-{digest}"
 
 
@@ -234,6 +246,8 @@ class BuilderRequest:
     tags: dict = dataclasses.field(default_factory=dict)
     wait: bool = True
     wait_timeout: int = 600
+    purpose: str = "builder"
+    user_data: str | None = None
 
     @property
     def absent(self) -> bool:
@@ -246,13 +260,13 @@ def build_request(params: dict, now: datetime.datetime | None = None) -> Builder
     errors = validate(params, now)
     if errors:
         raise BuilderError("; ".join(errors), {"errors": errors})
-    given = {name: params[name] for name in ("state", "wait", "wait_timeout") if params.get(name) is not None}
+    given = {name: params[name] for name in ("state", "wait", "wait_timeout", "purpose") if params.get(name) is not None}
     if params.get("state", "running") == "absent":
         # the options of a builder to make are neither checked nor used when removing one
         return BuilderRequest(run_id=params["run_id"], **given)
     given.update({name: params[name] for name in (
         "image_id", "subnet_id", "vpc_id", "key_file", "associate_public_ip", "root_device_name",
-        "volume_size", "volume_type", "kms_key_id", "expires_at",
+        "volume_size", "volume_type", "kms_key_id", "expires_at", "user_data",
     ) if params.get(name) is not None})
     return BuilderRequest(
         run_id=params["run_id"],
@@ -285,6 +299,9 @@ def validate(params: dict, now: datetime.datetime | None = None) -> list:
     timeout = params.get("wait_timeout")
     if timeout is not None and not 1 <= timeout <= 86400:
         errors.append(f"wait_timeout: must be 1-86400 seconds, got {timeout}")
+    purpose = params.get("purpose")
+    if purpose is not None and purpose not in PURPOSES:
+        errors.append(f"purpose: must be one of {', '.join(PURPOSES)}, got {str(purpose)[:80]!r}")
     if params.get("state", "running") == "absent":
         return [error for error in errors if error]
 
@@ -304,6 +321,14 @@ def validate(params: dict, now: datetime.datetime | None = None) -> list:
     errors.extend(_validate_cidrs(params.get("ssh_cidrs"), bool(params.get("allow_open_ssh"))))
     if params.get("key_file") is not None:
         errors.append(_validate_key_file(params["key_file"], run_id))
+    user_data = params.get("user_data")
+    if user_data is not None:
+        if not isinstance(user_data, str):
+            errors.append("user_data: must be a string (the text given to the instance at launch)")
+        elif len(user_data.encode("utf-8")) > MAX_USER_DATA_BYTES:
+            errors.append(
+                f"user_data: must be at most {MAX_USER_DATA_BYTES} bytes (EC2's limit), got {len(user_data.encode('utf-8'))}"
+            )
     root = params.get("root_device_name")
     if not isinstance(root, str) or not _DEVICE.fullmatch(root):
         errors.append(f"root_device_name: must be a device path such as /dev/xvda, got {str(root)[:80]!r}")
@@ -488,11 +513,17 @@ class Builder:
         if clock is not None:
             self._timing["clock"] = clock
         self._write_key = write_key or write_key_files
+        self.purpose = request.purpose
         self.tags = dict(request.tags)
         self.tags[RUN_ID_TAG] = self.run_id
         self.tags["Name"] = self.name
         if request.expires_at is not None:
             self.tags[EXPIRES_TAG] = _time.iso(_time.parse(request.expires_at))
+        # the instance's own tags: a test instance says so (the security group and key pair are the run's)
+        self.instance_tags = dict(self.tags)
+        if self.purpose != "builder":
+            self.instance_tags[PURPOSE_TAG] = self.purpose
+            self.instance_tags["Name"] = f"{self.name}-{self.purpose}"
         self.key_file = request.key_file
         self.public_key: str | None = None
         self.created: list = []
@@ -509,10 +540,15 @@ class Builder:
     # -- lookups --------------------------------------------------------------------------------
 
     def find_instances(self, states: t.Iterable[str]) -> list:
-        return _aws.describe_instances(
-            self.client,
-            Filters=[_run_filter(self.run_id), {"Name": "instance-state-name", "Values": list(states)}],
-        )
+        """The run's instances of this purpose: a test instance by its tag; the builder is any other
+        (EC2 filters cannot ask for a tag's absence, so test instances are left out here)."""
+        filters = [_run_filter(self.run_id), {"Name": "instance-state-name", "Values": list(states)}]
+        if self.purpose != "builder":
+            filters.append({"Name": f"tag:{PURPOSE_TAG}", "Values": [self.purpose]})
+        found = _aws.describe_instances(self.client, Filters=filters)
+        if self.purpose == "builder":
+            found = [i for i in found if tags_of(i).get(PURPOSE_TAG, "builder") == "builder"]
+        return found
 
     def pick(self, instances: list) -> dict:
         ordered = sorted(
@@ -696,12 +732,15 @@ class Builder:
             "InstanceType": instance_type,
             "MinCount": 1,
             "MaxCount": 1,
-            "ClientToken": client_token(self.run_id, group_id, instance_type),
+            "ClientToken": client_token(self.run_id, group_id, instance_type, self.purpose, wanted.image_id or ""),
             "MetadataOptions": {"HttpTokens": "required", "HttpPutResponseHopLimit": 1, "HttpEndpoint": "enabled"},
             "BlockDeviceMappings": [{"DeviceName": wanted.root_device_name, "Ebs": ebs}],
             "InstanceInitiatedShutdownBehavior": "stop",
-            "TagSpecifications": [_tag_spec("instance", self.tags), _tag_spec("volume", self.tags)],
+            "TagSpecifications": [_tag_spec("instance", self.instance_tags), _tag_spec("volume", self.instance_tags)],
         }
+        if wanted.user_data is not None:
+            # the SDK encodes it in base64 for RunInstances
+            request["UserData"] = wanted.user_data
         if key_name:
             request["KeyName"] = key_name
         if wanted.associate_public_ip is not None:
@@ -776,7 +815,7 @@ class Builder:
             "key_name": key_name,
             "key_file": self.key_file,
             "public_key": self.public_key,
-            "tags": tags_of(instance) if instance else dict(self.tags),
+            "tags": tags_of(instance) if instance else dict(self.instance_tags),
             "created": list(self.created),
             "instance_type": instance.get("InstanceType") or self.chosen_type,
             "instance_type_attempts": list(self.attempts),
@@ -840,10 +879,29 @@ class Builder:
     # -- absent -----------------------------------------------------------------------------------
 
     def remove(self) -> dict:
-        """Everything of the run in this region, by the one removal engine (_cleanup)."""
+        """Everything of the run in this region, by the one removal engine (_cleanup); with a purpose
+        other than the builder, only the run's instances of that purpose (remove_purpose)."""
+        if self.purpose != "builder":
+            return self.remove_purpose()
         return _cleanup.remove_run(
             self.client, self.run_id, self.check_mode, wait_timeout=self.request.wait_timeout, **self._timing
         )
+
+    def remove_purpose(self) -> dict:
+        """Terminate the run's instances of this purpose (the test instance) and wait until they are
+        terminated; the security group and key pair are the run's and stay (its cleanup removes them)."""
+        found = self.find_instances(LIVE_STATES + ("shutting-down",))
+        ids = sorted(i["InstanceId"] for i in found)
+        removed = {"instances": ids, "security_groups": [], "key_pairs": [], "volumes": []}
+        if not ids:
+            return {"changed": False, "removed": removed}
+        if not self.check_mode:
+            live = sorted(i["InstanceId"] for i in found if (i.get("State") or {}).get("Name") != "shutting-down")
+            if live:
+                _aws.terminate_instances(self.client, live)
+            _waiter.wait_for_instances(self.client, ids, "terminated", self.request.wait_timeout, **self._timing)
+        changed = any((i.get("State") or {}).get("Name") != "shutting-down" for i in found)
+        return {"changed": changed, "removed": removed}
 
     def run(self) -> dict:
         if self.request.absent:

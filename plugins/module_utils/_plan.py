@@ -122,6 +122,8 @@ OPTIONS: t.Dict[str, t.Tuple[str, t.Any]] = {
     "bake_test": ("bool", True),
     # the roles run on the test instance (None: not set, [DEFAULT_TEST_ROLE])
     "bake_test_roles": ("list", None),
+    # ansible_* connection variables of the test instance (bake_builder: aws), over the builder's SSH settings
+    "bake_test_connection": ("dict", {}),
     # outputs
     "bake_output_dir": ("str", ""),
     "bake_manifest_path": ("str", ""),
@@ -136,6 +138,13 @@ HOOK_POINTS = ("start", "after_builder", "test", "after_publish", "before_report
 DEFAULT_BUILDER_ROLE = "bakery.ami.builder"
 # what bake_test_roles runs on the test instance unless set
 DEFAULT_TEST_ROLE = "bakery.ami.image_test"
+# the test stage of bake_builder: aws with the collection's builder role: a test instance launched
+# from the new image, bake_test_roles run against it, terminated (roles/builder/tasks/test_instance.yml)
+AWS_TEST_HOOK = {"role": DEFAULT_BUILDER_ROLE, "tasks_from": "test_instance.yml"}
+# bake_test_connection: connection variables only (ansible_<name>), given as plain values
+_CONNECTION_VARIABLE = re.compile(r"ansible_[a-z0-9_]{1,64}\Z")
+# the connections that reach the test instance over SSH with the run's key (the default)
+SSH_CONNECTIONS = ("ssh", "ansible.builtin.ssh", "paramiko", "paramiko_ssh", "ansible.builtin.paramiko_ssh")
 # The embedded default of a checkout (bake_builder: local): roles under its tools/, never shipped.
 LOCAL_ROLES = "tools/ansible/roles"
 LOCAL_BUILDER_ROLE = LOCAL_ROLES + "/local_builder"
@@ -393,6 +402,11 @@ def validate(values: dict, context: Context) -> None:
                   "the collections paths)" % ", ".join(missing_tests))
     elif v["bake_test_roles"]:
         _fail("bake_test: false skips the image test stage; it cannot be combined with bake_test_roles")
+    if test_over_ssh(v, test_connection(v)) and not v["bake_ssh_cidrs"]:
+        _fail("bake_ssh_cidrs: must be a non-empty list of CIDR blocks (e.g. 203.0.113.10/32) from which the "
+              "controller reaches the test instance of the image test stage over SSH (bake_builder: aws with "
+              "bake_test: true, also with bake_customize: false); or set bake_test_connection to reach it "
+              "another way, or bake_test: false to skip the stage")
     missing = [r["name"] for r in roles if not context.role_exists(r["name"])]
     if missing:
         _fail("bake_roles: not installed: %s (looked in the playbook's roles/, the roles path and the "
@@ -517,6 +531,42 @@ def instance_types(values: dict) -> list:
     return list(listed)
 
 
+def tests_instance(values: dict) -> bool:
+    """Whether the bake tests its image on a test instance (the shipped test hook of bake_builder: aws
+    with the collection's builder role)."""
+    return (values["bake_builder"] == "aws" and values["bake_builder_role"] in ("", DEFAULT_BUILDER_ROLE)
+            and bool(values["bake_test"]))
+
+
+def test_connection(values: dict) -> dict:
+    """bake_test_connection checked: ansible_* variables with plain values, only where a test
+    instance is made; PlanError naming the option and the rule."""
+    given = values["bake_test_connection"]
+    if not given:
+        return {}
+    if not values["bake_test"]:
+        _fail("bake_test: false skips the image test stage; it cannot be combined with bake_test_connection")
+    if not tests_instance(values):
+        _fail("bake_test_connection: sets the connection to the test instance of bake_builder: aws with the "
+              "collection's builder role; this bake makes no test instance (bake_builder: %s%s)"
+              % (values["bake_builder"], ", bake_builder_role: " + values["bake_builder_role"]
+                 if values["bake_builder_role"] not in ("", DEFAULT_BUILDER_ROLE) else ""))
+    for name, value in given.items():
+        if not isinstance(name, str) or not _CONNECTION_VARIABLE.fullmatch(name):
+            _fail("bake_test_connection: %r is not a connection variable; every key must be ansible_ followed by "
+                  "lower-case letters, digits or '_' (e.g. ansible_connection, ansible_user, ansible_ssh_common_args)"
+                  % _short(name))
+        if isinstance(value, (dict, list)) or value is None:
+            _fail("bake_test_connection: %s must be a plain value (a string, number or boolean), got %s"
+                  % (name, type(value).__name__ if value is not None else "null"))
+    return dict(given)
+
+
+def test_over_ssh(values: dict, connection: dict) -> bool:
+    """Whether the controller reaches the test instance over SSH with the run's key (and so needs bake_ssh_cidrs)."""
+    return tests_instance(values) and str(connection.get("ansible_connection", "ssh")) in SSH_CONNECTIONS
+
+
 def connects_over_ssh(values: dict) -> bool:
     """Whether the controller reaches the builder over SSH (and so needs bake_ssh_cidrs): the
     collection's own builder role with something to run on the builder."""
@@ -616,6 +666,9 @@ def build_plan(given: dict, context: Context) -> dict:
         for point, entries in LOCAL_HOOKS.items():
             hook_settings[point] = [dict(e, role=tools + "/" + e["role"]) for e in entries] + list(
                 hook_settings.get(point) or [])
+    if tests_instance(v):
+        # the test stage on AWS: the shipped test instance first, then the test hooks of one's own
+        hook_settings["test"] = [dict(AWS_TEST_HOOK)] + list(hook_settings.get("test") or [])
     builder_role_path = context.role_path(builder_role)
     if builder_role_path is None:
         _fail("bake_builder_role: role %s is not installed" % builder_role)
@@ -703,7 +756,11 @@ def build_plan(given: dict, context: Context) -> dict:
         "channels": {"prefix": v["bake_channel_prefix"], "names": list(v["bake_channels"])},
         "launch_templates": launch_templates(v["bake_launch_templates"], regions),
         # the image test stage (after the image exists in the build region, before any copy or share)
-        "test": {"enabled": v["bake_test"], "roles": test_roles(v["bake_test_roles"]) if v["bake_test"] else []},
+        "test": {"enabled": v["bake_test"], "roles": test_roles(v["bake_test_roles"]) if v["bake_test"] else [],
+                 # the test instance (bake_builder: aws): made or not, its connection variables over the SSH
+                 # defaults of the builder, and whether that is SSH with the run's key
+                 "instance": tests_instance(v), "connection": test_connection(v),
+                 "ssh": test_over_ssh(v, test_connection(v))},
         "paths": {
             "output_dir": out,
             "manifest": v["bake_manifest_path"] or out + "/bake-manifest.json",

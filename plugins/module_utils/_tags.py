@@ -25,9 +25,10 @@ SBOM_SHA256 = "bakery:sbom-sha256"    # images: the sha256 of the image's Cyclon
 REVOKED = "bakery:revoked"            # images: "true" once their version was revoked; never on a channel again
 SHARED_WITH = "bakery:shared-with"    # images, copies: whom they are shared with (_share's record; :2, :3 ... go on)
 RESTORED_AT = "bakery:restored-at"    # images: when ami_prune state=restored last enabled them again
+PURPOSE = "bakery:purpose"            # instances of a run other than its builder: "test" (ami_builder purpose=test)
 
 ALL = (FAMILY, VERSION, STAGE, SOURCE_IMAGE, SOURCE_NAME, PARENT_IMAGE, AL_RELEASE, BAKE_LEVEL, BUILD_ID,
-       RUN_ID, EXPIRES_AT, KEEP, REVOKED, SBOM_SHA256, SHARED_WITH, RESTORED_AT)
+       RUN_ID, EXPIRES_AT, KEEP, REVOKED, SBOM_SHA256, SHARED_WITH, RESTORED_AT, PURPOSE)
 
 # EC2's limits on the tags of one resource.
 MAX_TAGS = 50

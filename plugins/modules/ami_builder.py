@@ -39,6 +39,13 @@ description:
     when one of the instances found used a key pair, and volumes only when one of them kept a volume at
     termination (then the instances are waited for until C(terminated)); with no instance found, both are
     always looked for. It carries on after a failure and fails at the end listing every error.
+  - With O(purpose=test), the same for the run's test instance (the image test stage of a bake), another
+    instance of the run, launched from the new image into the run's security group with the run's key pair,
+    tagged C(bakery:purpose=test) and named C(bakery-<run_id>-test). Its lookup asks for that tag, its
+    C(ClientToken) holds the purpose and O(image_id), and the builder's lookup leaves test instances out, so the
+    builder and the test instance of one run never answer for each other and a rerun finds each again.
+    O(state=absent) with O(purpose=test) only terminates the run's test instances and waits until they are
+    C(terminated); the security group and key pair stay for the run's cleanup.
   - Every option is checked before any API call.
 options:
   run_id:
@@ -163,6 +170,23 @@ options:
     description: How long to wait for the instance (and, with O(state=absent), for its security group to be free), in seconds.
     type: int
     default: 600
+  purpose:
+    description:
+      - Which instance of the run this is. V(builder) is the instance customized and imaged; V(test) is the
+        instance a bake launches from its new image to test it (tagged C(bakery:purpose=test)).
+      - The run's security group and key pair serve both; the builder's lookup leaves test instances out and a
+        test instance's lookup finds only those of the run tagged C(bakery:purpose=test).
+      - With O(state=absent), V(test) terminates only the run's test instances (the default removes everything of the run).
+    type: str
+    choices: [builder, test]
+    default: builder
+    version_added: 0.2.0
+  user_data:
+    description:
+      - The user data of the instance (a cloud-config document or a script), at most 16384 bytes. Without it,
+        none. The bake gives its test instance the bake's launch user-data, the one consumers launch the image with.
+    type: str
+    version_added: 0.2.0
 extends_documentation_fragment:
   - amazon.aws.common.modules
   - amazon.aws.region.modules
@@ -183,7 +207,7 @@ attributes:
 notes:
   - The instance requires IMDSv2 (C(HttpTokens=required), hop limit 1), its root volume is encrypted and
     deleted with it, and a shutdown from inside stops it (C(InstanceInitiatedShutdownBehavior=stop)).
-  - A run ID is meant for one builder at a time. A builder that exists is returned as it is, even when
+  - A run ID is meant for one builder (and one test instance) at a time. A builder that exists is returned as it is, even when
     other options differ; remove it with O(state=absent) to launch another.
   - When the builder was terminated some other way, run O(state=absent) before launching again, so
     that its security group (and with it the C(ClientToken)) is made anew; otherwise EC2 may answer the
@@ -221,6 +245,23 @@ EXAMPLES = r"""
 - name: Show which type was launched and why the others were not
   ansible.builtin.debug:
     msg: "{{ builder.instance_type }} after {{ builder.instance_type_attempts }}"
+
+- name: Launch the run's test instance from the new image, with the launch user-data
+  bakery.ami.ami_builder:
+    run_id: "{{ run_id }}"
+    purpose: test
+    image_id: "{{ new_image_id }}"
+    ssh_cidrs: [203.0.113.0/24]
+    key_file: "{{ lookup('ansible.builtin.env', 'HOME') }}/.cache/bakery-ami/keys/{{ run_id }}/id_ed25519"
+    user_data: "{{ lookup('ansible.builtin.file', 'launch-user-data.yml') }}"
+    expires_at: "2030-01-01T00:00:00Z"
+  register: test_instance
+
+- name: Terminate the run's test instance (and wait until it is terminated)
+  bakery.ami.ami_builder:
+    run_id: "{{ run_id }}"
+    purpose: test
+    state: absent
 
 - name: Remove everything of the run (in an always section)
   bakery.ami.ami_builder:
@@ -367,6 +408,8 @@ def main():
         tags=dict(type="dict"),
         wait=dict(type="bool", default=True),
         wait_timeout=dict(type="int", default=600),
+        purpose=dict(type="str", choices=list(_builder.PURPOSES), default="builder"),
+        user_data=dict(type="str"),
     )
     module = AnsibleAWSModule(
         argument_spec=argument_spec, supports_check_mode=True, mutually_exclusive=[("instance_type", "instance_types")]

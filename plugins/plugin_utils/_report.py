@@ -127,8 +127,8 @@ def report(bake: dict, results: dict, hook_report: t.Optional[dict] = None) -> d
                                     "does not run bakery.ami.image_packages before generalize?)")
     if (bake.get("test") or {}).get("enabled") and "tests" not in results and not failed_phase \
             and not results.get("adopted"):
-        document["warnings"].append("bake_test: the image was not tested: no test hook (bake_hooks.test) ran, and the "
-                                    "test instance of bake_test_roles is not built yet")
+        document["warnings"].append("bake_test: the image was not tested: no test hook (bake_hooks.test) ran (a "
+                                    "bake_builder_role of one's own launches no test instance for bake_test_roles)")
     if results.get("channel_error"):
         document["warnings"].append("channels: not all of %s point at the new images: %s"
                                     % (", ".join(bake.get("channels", {}).get("names", [])), results["channel_error"]))

@@ -492,6 +492,12 @@ def test_without_customization(aws, rootfs_image, run_playbook, out):
     ({"bake_test": True, "bake_test_roles": ["no_such_test_role"]}, "bake_test_roles: role no_such_test_role is not installed"),
     ({"bake_test": True, "bake_test_roles": ["../../etc"]}, "bake_test_roles: every entry must be a role name"),
     ({"bake_test": False, "bake_test_roles": ["bakery.ami.image_test"]}, "bake_test: false skips the image test stage"),
+    ({"bake_test": True, "bake_test_connection": {"ansible_connection": "local"}},
+     "bake_test_connection: sets the connection to the test instance of bake_builder: aws"),
+    ({"bake_test": True, "bake_builder": "aws", "bake_customize": False, "bake_packages": [], "bake_services": [],
+      "bake_files": []}, "reaches the test instance of the image test stage over SSH"),
+    ({"bake_test": True, "bake_builder": "aws", "bake_ssh_cidrs": ["203.0.113.0/24"],
+      "bake_test_connection": {"connection": "local"}}, "bake_test_connection: 'connection' is not a connection variable"),
 ])
 def test_bad_configuration_fails_before_anything_exists(aws, run_playbook, out, overrides, message):
     result = bake(run_playbook, aws, out, **overrides)

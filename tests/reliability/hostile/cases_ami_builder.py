@@ -120,6 +120,12 @@ CASES = [
          refuse("instance_types")),
     Case("instance-types-and-instance-type", running("types-both", instance_types=["t3.micro"], instance_type="t3.small"),
          refuse("instance_types", "instance_type")),
+    # purpose (builder or test) and user_data: the test instance of the bake's image test stage
+    Case("purpose-not-a-choice", running("purpose", purpose="tester"), refuse("purpose")),
+    Case("user-data-over-ec2-limit", running("user-data", user_data="x" * 16385), refuse("user_data")),
+    Case("user-data-huge", running("user-data-huge", user_data=HUGE), refuse("user_data")),
+    Case("absent-test-spares-another-runs-builder", {"run_id": "other-run-1", "state": "absent", "purpose": "test"},
+         accept("only test instances are looked for: the builder of other-run-1 (no bakery:purpose tag) is not touched")),
     # a builder any sweep removes at once (issue 17, item 13)
     Case("expires-at-past", running("expires-past", expires_at="2001-01-01T00:00:00Z"), refuse("expires_at"), item=13),
     Case("expires-at-arabic-indic-digits", running("expires-digits", expires_at="2099-٠١-01T00:00:00Z"),

@@ -1094,3 +1094,106 @@ def test_an_existing_builder_reports_its_type_without_attempts(ec2):
     result = builder(typed()).run()
     assert not ec2.mutations()
     assert result["instance_type"] == "m5.large" and result["instance_type_attempts"] == []
+
+
+# ---------------------------------------------------------------------------------------------
+# purpose=test: the run's test instance beside its builder
+
+
+NEW_IMAGE = "ami-0fedcba9876543210"
+
+
+@pytest.mark.parametrize(
+    "extra,fragment",
+    [
+        ({"purpose": "tester"}, "purpose: must be one of builder, test, got 'tester'"),
+        ({"user_data": "x" * 16385}, "user_data: must be at most 16384 bytes (EC2's limit), got 16385"),
+        ({"user_data": "\u00e9" * 8193}, "user_data: must be at most 16384 bytes (EC2's limit), got 16386"),
+        ({"user_data": ["#cloud-config"]}, "user_data: must be a string"),
+    ],
+)
+def test_purpose_and_user_data_validation_names_the_option_and_the_rule(extra, fragment):
+    errors = _builder.validate(params(**extra))
+    assert any(fragment in error for error in errors), errors
+
+
+def test_the_test_instance_is_tagged_named_and_carries_the_user_data():
+    b = builder(params(purpose="test", image_id=NEW_IMAGE, user_data="#cloud-config\n{}\n", tags={"team": "images"}))
+    request = b.run_request("sg-1", "bakery-" + RUN)
+    assert request["UserData"] == "#cloud-config\n{}\n"
+    assert request["ImageId"] == NEW_IMAGE
+    assert request["MetadataOptions"]["HttpTokens"] == "required"
+    for spec in request["TagSpecifications"]:
+        assert {t["Key"]: t["Value"] for t in spec["Tags"]} == {
+            "Name": "bakery-" + RUN + "-test", "bakery:run-id": RUN, "bakery:purpose": "test", "team": "images"}
+    # the builder has no user data and no purpose tag
+    plain = builder(params()).run_request("sg-1", None)
+    assert "UserData" not in plain
+    assert "bakery:purpose" not in {t["Key"] for t in plain["TagSpecifications"][0]["Tags"]}
+
+
+def test_client_token_of_the_test_instance_differs_from_the_builders_and_per_image():
+    builder_token = _builder.client_token(RUN, "sg-1", "t3.micro")
+    assert builder_token == _builder.client_token(RUN, "sg-1", "t3.micro", "builder", NEW_IMAGE)
+    test_token = _builder.client_token(RUN, "sg-1", "t3.micro", "test", NEW_IMAGE)
+    assert test_token != builder_token
+    assert test_token != _builder.client_token(RUN, "sg-1", "t3.micro", "test", IMAGE)
+    assert len(test_token) <= 64
+
+
+def test_test_instance_beside_the_builder_reuses_group_and_key_and_reruns_unchanged(ec2, tmp_path):
+    key_file = tmp_path / "id"
+    built = builder(params(key_file=str(key_file), ssh_cidrs=["203.0.113.0/24"])).run()
+    ec2.calls.clear()
+    tested = builder(params(purpose="test", image_id=NEW_IMAGE, key_file=str(key_file), ssh_cidrs=["203.0.113.0/24"],
+                            user_data="#cloud-config\n")).run()
+    assert tested["changed"] is True and tested["created"] == ["instance"]
+    assert tested["instance_id"] != built["instance_id"]
+    assert tested["security_group_id"] == built["security_group_id"] and tested["key_name"] == built["key_name"]
+    assert tested["public_key"] == built["public_key"]
+    assert {"Name": "tag:bakery:purpose", "Values": ["test"]} in ec2.calls[0][1]["Filters"]
+    run = [p for n, p in ec2.calls if n == "run_instances"][0]
+    assert run["ImageId"] == NEW_IMAGE and run["KeyName"] == built["key_name"]
+    assert run["SecurityGroupIds"] == [built["security_group_id"]]
+    assert "delete_key_pair" not in ec2.names()
+    # a rerun of each finds its own instance and changes nothing
+    ec2.calls.clear()
+    again = builder(params(purpose="test", image_id=NEW_IMAGE, key_file=str(key_file))).run()
+    assert (again["changed"], again["instance_id"]) == (False, tested["instance_id"])
+    assert ec2.mutations() == []
+    rebuilt = builder(params(key_file=str(key_file))).run()
+    assert (rebuilt["changed"], rebuilt["instance_id"]) == (False, built["instance_id"])
+    assert ec2.mutations() == []
+
+
+def test_the_builder_lookup_leaves_the_test_instance_out(ec2):
+    ec2.add_instance(tags={_builder.RUN_ID_TAG: RUN, "bakery:purpose": "test"})
+    result = builder(params()).run()
+    assert result["changed"] is True and "instance" in result["created"]
+
+
+def test_the_test_instance_lookup_leaves_the_builder_out(ec2):
+    builder_id = ec2.add_instance()
+    result = builder(params(purpose="test", image_id=NEW_IMAGE)).run()
+    assert result["changed"] is True and result["instance_id"] != builder_id
+
+
+def test_absent_test_terminates_only_the_test_instance_and_waits(ec2):
+    builder_id = ec2.add_instance()
+    test_id = ec2.add_instance(tags={_builder.RUN_ID_TAG: RUN, "bakery:purpose": "test"})
+    ec2.groups["sg-00000000000000001"] = {"GroupId": "sg-00000000000000001", "GroupName": "bakery-" + RUN,
+                                          "Tags": [{"Key": _builder.RUN_ID_TAG, "Value": RUN}]}
+    absent = {"run_id": RUN, "state": "absent", "purpose": "test"}
+    check = builder(absent, check_mode=True).run()
+    assert check == {"changed": True, "removed": {"instances": [test_id], "security_groups": [], "key_pairs": [],
+                                                  "volumes": []}}
+    assert ec2.mutations() == []
+    result = builder(absent).run()
+    assert result["changed"] is True and result["removed"]["instances"] == [test_id]
+    assert [p for n, p in ec2.calls if n == "terminate_instances"] == [{"InstanceIds": [test_id]}]
+    assert ec2.instances[test_id]["State"]["Name"] == "terminated"
+    assert ec2.instances[builder_id]["State"]["Name"] == "running"
+    assert "sg-00000000000000001" in ec2.groups
+    ec2.calls.clear()
+    assert builder(absent).run()["changed"] is False
+    assert ec2.mutations() == []

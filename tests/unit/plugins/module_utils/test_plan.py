@@ -128,7 +128,7 @@ def test_numbers_given_as_strings_are_accepted_and_checked():
 
 
 def test_ssh_cidrs_are_needed_only_when_the_controller_connects_over_ssh():
-    assert plan(bake_ssh_cidrs=[], bake_customize=False)["builder"]["ssh"] is False
+    assert plan(bake_ssh_cidrs=[], bake_customize=False, bake_test=False)["builder"]["ssh"] is False
     assert plan(bake_ssh_cidrs=[], bake_builder="local")["builder"]["mode"] == "local"
 
 
@@ -388,8 +388,10 @@ def test_protection_rules_are_the_modules_own(overrides, message):
 
 def test_the_test_stage_is_on_by_default_with_the_shipped_test_role():
     p = plan()
-    assert p["test"] == {"enabled": True, "roles": ["bakery.ami.image_test"]}
-    assert "test" in p["hooks"] and p["hooks"]["test"] == []
+    assert p["test"] == {"enabled": True, "roles": ["bakery.ami.image_test"], "instance": True, "connection": {},
+                         "ssh": True}
+    # on AWS the stage is the builder role's test instance
+    assert p["hooks"]["test"] == [{"role": "bakery.ami.builder", "tasks_from": "test_instance.yml"}]
 
 
 def test_test_roles_of_ones_own_replace_the_default():
@@ -398,7 +400,34 @@ def test_test_roles_of_ones_own_replace_the_default():
 
 
 def test_bake_test_false_skips_the_stage():
-    assert plan(bake_test=False)["test"] == {"enabled": False, "roles": []}
+    p = plan(bake_test=False)
+    assert p["test"] == {"enabled": False, "roles": [], "instance": False, "connection": {}, "ssh": False}
+    assert p["hooks"]["test"] == []
+
+
+def test_the_aws_test_instance_comes_before_test_hooks_of_ones_own():
+    p = plan(bake_hooks={"test": ["ns.coll.hook"]})
+    assert p["hooks"]["test"] == [{"role": "bakery.ami.builder", "tasks_from": "test_instance.yml"},
+                                  {"role": "ns.coll.hook", "tasks_from": "main.yml"}]
+
+
+def test_a_builder_role_of_ones_own_gets_no_test_instance():
+    p = plan(bake_builder_role="/opt/roles/my_builder")
+    assert p["test"]["instance"] is False and p["hooks"]["test"] == []
+
+
+def test_the_test_connection_goes_over_the_ssh_defaults_and_another_connection_needs_no_ssh_cidrs():
+    proxied = plan(bake_test_connection={"ansible_ssh_common_args": "-o ProxyJump=bastion", "ansible_port": 2222})
+    assert proxied["test"]["connection"] == {"ansible_ssh_common_args": "-o ProxyJump=bastion", "ansible_port": 2222}
+    assert proxied["test"]["ssh"] is True
+    local = plan(bake_ssh_cidrs=[], bake_customize=False, bake_test_connection={"ansible_connection": "local"})
+    assert local["test"] == dict(local["test"], ssh=False, instance=True, connection={"ansible_connection": "local"})
+
+
+def test_without_customization_the_test_instance_still_needs_a_way_in():
+    message = refused(r"^bake_ssh_cidrs: must be a non-empty list", bake_ssh_cidrs=[], bake_customize=False)
+    assert "test instance" in message and "bake_test_connection" in message and "bake_test: false" in message
+    assert plan(bake_ssh_cidrs=[], bake_customize=False, bake_test=False)["test"]["instance"] is False
 
 
 def test_the_local_default_tests_with_its_first_boot_hook():
@@ -414,6 +443,19 @@ def test_the_local_default_tests_with_its_first_boot_hook():
     ({"bake_test_roles": ["my_role", "my_role"]}, r"^bake_test_roles: a role is listed twice \(my_role\)"),
     ({"bake_test_roles": ["not_installed"]}, r"^bake_test_roles: role not_installed is not installed"),
     ({"bake_test": False, "bake_test_roles": ["my_role"]}, r"^bake_test: false skips the image test stage"),
+    ({"bake_test_connection": "local"}, r"^bake_test_connection: must be a mapping"),
+    ({"bake_test_connection": {"connection": "local"}}, r"^bake_test_connection: 'connection' is not a connection variable; "
+                                                        r"every key must be ansible_"),
+    ({"bake_test_connection": {"ANSIBLE_USER": "x"}}, r"^bake_test_connection: 'ANSIBLE_USER' is not a connection variable"),
+    ({"bake_test_connection": {"ansible_user\n": "x"}}, r"^bake_test_connection: .* is not a connection variable"),
+    ({"bake_test_connection": {"ansible_user": ["a"]}}, r"^bake_test_connection: ansible_user must be a plain value .*, got list"),
+    ({"bake_test_connection": {"ansible_user": None}}, r"^bake_test_connection: ansible_user must be a plain value .*, got null"),
+    ({"bake_test": False, "bake_test_connection": {"ansible_user": "x"}},
+     r"^bake_test: false skips the image test stage; it cannot be combined with bake_test_connection"),
+    ({"bake_builder": "local", "bake_test_connection": {"ansible_user": "x"}},
+     r"^bake_test_connection: sets the connection to the test instance of bake_builder: aws .* \(bake_builder: local\)"),
+    ({"bake_builder_role": "/opt/roles/my_builder", "bake_test_connection": {"ansible_user": "x"}},
+     r"^bake_test_connection: .*makes no test instance \(bake_builder: aws, bake_builder_role: /opt/roles/my_builder\)"),
 ])
 def test_bad_test_settings_are_refused(overrides, message):
     refused(message, **overrides)
