@@ -12,6 +12,8 @@ rootfs_cache  (session)  Path of the suite's cached image tarball; built on firs
                          default ~/.cache/bakery-ami.
 fresh_root    (function) Path of a fresh extracted copy of that image under tmp_path
                          (about a second); unmounted and removed after the test.
+collections   (module)   This checkout as ansible_collections/bakery/ami (a symlink in a temporary
+                         directory), for ANSIBLE_COLLECTIONS_PATH and for importing the cores.
 shared_root   (session)  Path of one extracted copy per suite for tests that only read it (or
                          mount and unmount it); the session fails at the end if a test changed
                          it (paths, modes, sizes, times).
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -32,6 +35,8 @@ if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
 
 from tools.rootfs import harness  # noqa: E402
+
+REPO_PATH = Path(REPO_ROOT)
 
 
 def _test_suites() -> list:
@@ -86,3 +91,12 @@ def fresh_root(rootfs_cache, suite, tmp_path):
         yield root
     finally:
         harness.remove_root(root)
+
+
+@pytest.fixture(scope="module")
+def collections(tmp_path_factory) -> Path:
+    base = tmp_path_factory.mktemp("colls")
+    link = base / "ansible_collections/bakery/ami"
+    link.parent.mkdir(parents=True)
+    link.symlink_to(REPO_PATH)
+    return base

@@ -37,7 +37,6 @@ import pytest
 
 from tools.rootfs import harness
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
 DROPIN = "/etc/cloud/cloud.cfg.d/99_bakery_guard.cfg"
 
@@ -67,16 +66,6 @@ ACCOUNTS = ["/etc/passwd", "/etc/group", "/etc/shadow", "/etc/gshadow", SUDO_CLO
 HOST_KEYS = ["/etc/ssh/ssh_host_ed25519_key", "/etc/ssh/ssh_host_rsa_key", "/etc/ssh/ssh_host_ecdsa_key"]
 EVERY_PROTECTION = ["apt_sources", "default_user", "etc_hosts", "growpart", "hostname", "locale", "mounts",
                     "network", "ntp", "packages", "resolv_conf", "ssh_config", "timezone", "yum_repos"]
-
-
-@pytest.fixture(scope="module")
-def collections(tmp_path_factory) -> Path:
-    """This checkout as ansible_collections/bakery/ami, for ansible and for importing the core."""
-    base = tmp_path_factory.mktemp("colls")
-    link = base / "ansible_collections/bakery/ami"
-    link.parent.mkdir(parents=True)
-    link.symlink_to(REPO_ROOT)
-    return base
 
 
 @pytest.fixture(scope="module")

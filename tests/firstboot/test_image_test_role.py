@@ -52,15 +52,6 @@ for case, extra in spec["cases"].items():
 """
 
 
-@pytest.fixture(scope="module")
-def collections(tmp_path_factory) -> Path:
-    base = tmp_path_factory.mktemp("colls")
-    link = base / "ansible_collections/bakery/ami"
-    link.parent.mkdir(parents=True)
-    link.symlink_to(REPO_ROOT)
-    return base
-
-
 def bake_like(root: Path) -> None:
     """What a bake leaves: protected customizations and (as on Amazon Linux) the release lock file."""
     for path in PROTECTED:
