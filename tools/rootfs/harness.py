@@ -683,8 +683,9 @@ def first_boot(root: str | os.PathLike, instance_id: str, hostname: str,
     ``then``: a host command (argv) run after the four stages in the same private namespaces,
     while the boot's tmpfs /run (cloud-init's status.json), /sys, proc and /dev are still mounted
     in the root: what a login to the booted instance would see (``cloud-init status``, for
-    example). It reaches into the root only through a chroot of its own (the sandbox's
-    tools/sandbox_chroot); its exit code and output are in ``result.then``, not checked.
+    example). It runs on the host side: whatever it runs of the image should go through the
+    sandbox's chroot (tools/sandbox_chroot), as tests/firstboot/test_image_test_role.py does; its
+    exit code and output are in ``result.then``, not checked.
     """
     root = Path(os.path.realpath(str(root)))
     if not (root / "usr/bin/cloud-init").exists():
