@@ -13,6 +13,7 @@ import json
 import os
 import secrets
 import string
+import time
 
 from ansible import constants as C
 from ansible.errors import AnsibleError
@@ -40,7 +41,10 @@ class ActionModule(ActionBase):
     _supports_async = False
 
     def run(self, tmp=None, task_vars=None):
+        # the bake's first moment (its report's marks.start): the plan is its first task
+        started = time.time()
         result = super().run(tmp, task_vars)
+        result["started"] = started
         del tmp  # not used
         task_vars = task_vars or {}
         scope = self._task.args.get("scope", "bake")

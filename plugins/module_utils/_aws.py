@@ -157,7 +157,8 @@ def regional_clients(module, service: str, regions) -> dict:
     """region -> client for each region, made in the calling thread before any worker starts.
 
     AnsibleAWSModule.client builds a new boto3 session (and parses the service model again) for
-    every client; for several regions one session makes them all, several times faster. The
+    every client; here one session makes them all, on the process's one data loader (a module
+    run in a task worker finds the model already parsed: plugin_utils/_in_process.py). The
     connection settings (credentials, profile, endpoint_url, CA bundle, aws_config) are the
     module's, exactly as module.client would use them.
     """
@@ -167,11 +168,12 @@ def regional_clients(module, service: str, regions) -> dict:
         raise BakeryAWSError(message="Couldn't connect to AWS", exception=e) from e
 
 
+def client(module, service: str = "ec2"):
+    """The client of the module's own region (see regional_clients)."""
+    return regional_clients(module, service, [module.region])[module.region]
+
+
 def _regional_clients(module, service: str, regions) -> dict:
-    regions = list(dict.fromkeys(regions))
-    if len(regions) == 1:
-        return {regions[0]: module.client(service, region=regions[0])}
-    import boto3  # pylint: disable=import-outside-toplevel
     import botocore.config  # pylint: disable=import-outside-toplevel
 
     from ansible_collections.amazon.aws.plugins.module_utils.botocore import get_aws_connection_info
@@ -182,11 +184,44 @@ def _regional_clients(module, service: str, regions) -> dict:
     extra = params.pop("aws_config", None)
     if extra is not None:
         config = config.merge(extra)
-    session = boto3.session.Session(profile_name=profile)
+    session = _session(profile)
     return {
         region: session.client(service, config=config, region_name=region, endpoint_url=endpoint_url, **params)
         for region in regions
     }
+
+
+# One botocore data loader per process: the service models it parses are cached on it, so every
+# session after the first reads no model again, and a process forked from one that warmed it
+# (an Ansible task worker, see plugin_utils/_in_process.py) reads none at all.
+_DATA_LOADER = None
+
+
+def _session(profile: str | None):
+    import boto3  # pylint: disable=import-outside-toplevel
+    import botocore.session  # pylint: disable=import-outside-toplevel
+
+    global _DATA_LOADER  # pylint: disable=global-statement
+    core = botocore.session.Session(profile=profile)
+    if _DATA_LOADER is None:
+        _DATA_LOADER = core.get_component("data_loader")
+    else:
+        core.register_component("data_loader", _DATA_LOADER)
+    return boto3.session.Session(botocore_session=core)
+
+
+def warm_client_data(services) -> None:
+    """Parse the services' models (and endpoint rules) into this process's data loader, now.
+
+    No call is made and no credentials are looked up. Best effort: without boto3, or with a
+    broken AWS configuration, the modules report the problem themselves when they run.
+    """
+    try:
+        session = _session(None)
+        for service in services:
+            session.client(service, region_name="us-east-1", aws_access_key_id="-", aws_secret_access_key="-")
+    except Exception:  # pylint: disable=broad-except
+        pass
 
 
 # ---------------------------------------------------------------------------------------------

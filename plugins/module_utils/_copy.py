@@ -101,7 +101,9 @@ def copy_created_image(request: CopyRequest, clients: dict, created: dict, image
     # ami_create may have tagged the image after describing it: the copier sees its tags as they are now
     source = dict(image or {}, ImageId=created["image_id"],
                   Tags=[{"Key": key, "Value": value} for key, value in sorted((created.get("tags") or {}).items())])
-    copier = AmiCopier(request, clients, check_mode=check_mode, source=source, **timing)
+    # an image ami_create made in this task (not adopted) cannot have copies yet
+    copier = AmiCopier(request, clients, check_mode=check_mode, source=source, source_is_new=not created.get("adopted", True),
+                       **timing)
     try:
         result = copier.run()
     except CopyFailed as exc:
@@ -204,10 +206,16 @@ class AmiCopier:
         sleep: t.Callable[[float], None] = time.sleep,
         clock: t.Callable[[], float] = time.monotonic,
         source: dict | None = None,
+        source_is_new: bool = False,
     ):
-        """source: the source image as the caller has just described it (ami_create), saving the look-up."""
+        """source: the source image as the caller has just described it (ami_create), saving the look-up.
+
+        source_is_new: the caller made the source image itself, just now (ami_create's CreateImage), so
+        no copy of it can exist yet and the look-up for earlier copies is skipped (one call per region).
+        """
         self.request = request
         self._given_source = source
+        self._source_is_new = source_is_new
         self.clients = clients
         self.check_mode = check_mode
         self._sleep = sleep
@@ -338,7 +346,7 @@ class AmiCopier:
                     action="source" if spec.region == request.source_region else "copy",
                 )
             )
-        lookups = [plan for plan in plans if plan.action != "source"]
+        lookups = [plan for plan in plans if plan.action != "source" and not self._source_is_new]
         tag = source_tag_value(request.source_region, request.source_image_id)
         for plan, found in zip(lookups, self._map(lambda plan: self._find_copies(plan.client, tag), lookups)):
             plan.preexisting_ids = tuple(image["ImageId"] for image in found)

@@ -539,9 +539,12 @@ def creation_windows(now: datetime.datetime) -> list:
 def newest_first_applies(spec: FindRequest, query: dict) -> bool:
     """Read newest first in creation-date windows, stopping once enough candidates are found?
 
-    For queries that usually match a large family: broad ones (owners and attributes only) and
-    distro queries. Queries by image ID, by tag or by a name glob of the user's are usually small
-    and read in one pass (one request instead of several).
+    For queries that usually match a long line of releases: broad ones (owners and attributes
+    only), distro queries, and name globs over a publisher's images (owners given, none of them
+    this account, every name a wildcard), such as al2023-ami-2023.*-x86_64 with hundreds of
+    matches. The first window then answers with a few images instead of all of them, and a line
+    that stopped being published costs one request more. Queries by image ID, by tag, or by name
+    among this account's or shared images are usually small and read in one pass.
     """
     filters = query["filters"]
     if spec.sort_by != "creation_date" or "creation-date" in filters or "image-id" in filters:
@@ -551,7 +554,11 @@ def newest_first_applies(spec: FindRequest, query: dict) -> bool:
     if "name" not in filters:
         return True
     catalog_names = set(CATALOG[spec.distro]["names"].values()) if spec.distro in CATALOG else set()
-    return bool(catalog_names) and set(filters["name"]) <= catalog_names
+    if catalog_names and set(filters["name"]) <= catalog_names:
+        return True
+    owners = spec.owners or ()
+    publishers = bool(owners) and "self" not in owners and not spec.executable_by_me
+    return publishers and all(any(c in name for c in "*?") for name in filters["name"])
 
 
 def search_region(client, spec: FindRequest, region: str, ssm_value: str | None = None,

@@ -382,6 +382,7 @@ errors:
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
+from ansible_collections.bakery.ami.plugins.module_utils import _aws
 from ansible_collections.bakery.ami.plugins.module_utils import _builder
 from ansible_collections.bakery.ami.plugins.module_utils import _validate
 from ansible_collections.bakery.ami.plugins.module_utils._errors import BakeryError
@@ -416,7 +417,7 @@ def main():
     )
     try:
         request = _builder.build_request(module.params)
-        builder = _builder.Builder(module.client("ec2"), request, module.check_mode, warn=module.warn)
+        builder = _builder.Builder(_aws.client(module, "ec2"), request, module.check_mode, warn=module.warn)
         result = builder.run()
     except BakeryError as e:  # BuilderError, and BakeryAWSError from the AWS calls
         module.fail_json(msg=e.msg, **e.result)

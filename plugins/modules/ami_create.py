@@ -585,7 +585,7 @@ def main():
         request = _create.build_request(module.params, module.region, _validate.known_regions())
         copy_request = request.copy
         if copy_request is None:
-            clients = {module.region: module.client("ec2")}
+            clients = {module.region: _aws.client(module, "ec2")}
         else:
             # one session for the image's region and every destination
             clients = _aws.regional_clients(module, "ec2", [module.region] + [spec.region for spec in copy_request.regions])

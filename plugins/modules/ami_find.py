@@ -15,10 +15,14 @@ description:
     or image IDs, in one region or several at once, and returns the newest match with its release.
   - Every criterion is sent to EC2 as a C(DescribeImages) filter; results are read page by page and
     only the best O(limit) candidates are kept, so a broad query over a large catalog stays cheap.
-  - Broad queries (owners and attributes only) and O(distro) queries ordered by creation date are read
-    newest first, in C(creation-date) windows (the two newest calendar months, then the rest), and the
-    search stops once O(limit) candidates are found; the count in RV(images_by_region) then covers only
-    the windows read. Queries by image ID, tag or an own O(name) glob are read in one pass.
+  - Broad queries (owners and attributes only), O(distro) queries, and O(name) wildcards over a
+    publisher's images (O(owners) given, none of them V(self), every name with V(*) or V(?)), when
+    ordered by creation date, are read newest first, in C(creation-date) windows (the two newest
+    calendar months, then the rest), and the search stops once O(limit) candidates are found; the count
+    in RV(images_by_region) then covers only the windows read. A line such as
+    V(al2023-ami-2023.*-x86_64), with hundreds of images, is then answered with the few of the last two
+    months. Queries by image ID or tag, exact names, and names among this account's or shared images
+    are read in one pass. For the newest image alone, O(limit=1) keeps the first window small.
   - The defaults (O(architecture=x86_64), O(virtualization_type=hvm), O(root_device_type=ebs)) encode
     that modern deployments use 64-bit EBS-backed HVM images. When the chosen image is 32-bit,
     paravirtual or instance-store because a non-default value allowed it, RV(warnings) says so.

@@ -60,6 +60,11 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+started:
+  description: When the task began, in seconds since the epoch (the bake's first moment, its report's C(marks.start)).
+  returned: always
+  type: float
+  sample: 1796643630.657
 bake:
   description:
     - The plan of the bake. Its main keys are listed here; C(docs/architecture.md) describes each.

@@ -977,6 +977,25 @@ def test_copy_of_a_created_image_uses_the_image_as_given_and_skips_the_source_lo
     assert warnings == []
 
 
+@pytest.mark.parametrize("adopted", [False, True])
+def test_copies_of_an_image_made_in_this_task_are_not_looked_for(world, source, adopted):
+    """An image ami_create has just made cannot have copies yet: no look-up for them (one call per
+    region saved). An adopted image (an earlier run's) is looked for, and its earlier copy reused."""
+    # (an earlier copy can only exist for an adopted image)
+    earlier = world.regions["us-west-2"].add_image("web-base-1.0", tags={"bakery:source-image": f"us-east-1/{source}"}) \
+        if adopted else None
+    request = _copy_request.request_for_new_image(create_params(), "us-east-1", KNOWN, now=NOW)
+    created = {"image_id": source, "name": "web-base-1.0", "tags": {"team": "platform"}, "adopted": adopted}
+    clock = FakeClock()
+    result = _copy.copy_created_image(request, world.regions, created, dict(world.regions["us-east-1"].images[source]),
+                                      False, lambda _m: None, sleep=clock.sleep, clock=clock)
+    for region in ("us-west-2", "eu-west-1"):
+        calls = [call[0] for call in world.regions[region].calls]
+        before_copy = calls[:calls.index("copy_image")] if "copy_image" in calls else calls
+        assert ("describe_images" in before_copy) is adopted, (region, calls)
+    assert (result["images"]["us-west-2"]["image_id"] == earlier) is adopted
+
+
 def test_check_mode_copy_of_an_image_not_made_yet_predicts_every_region(world):
     request = _copy_request.request_for_new_image(create_params(tags={"bakery:run-id": "r1"}), "us-east-1", KNOWN, now=NOW)
     created = {"image_id": None, "name": "web-base-1.0", "tags": {"team": "platform", "aws:x": "y"}}

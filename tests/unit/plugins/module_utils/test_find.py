@@ -267,7 +267,8 @@ def catalog(n=2500):
 
 def test_search_pages_through_every_result_once_with_filters_on_the_server():
     client = FakeEC2(catalog())
-    s = spec(owners=[AL], name="al2023-ami-*", architecture="any", limit=3)
+    # a creation-date filter of one's own: one pass, not newest first
+    s = spec(owners=[AL], name="al2023-ami-*", architecture="any", limit=3, filters={"creation-date": "*"})
     (result, miss), = f.search({"us-east-1": client}, s, now=NOW)
     assert miss is None
     assert result.matched == 2500 and result.complete
@@ -361,7 +362,8 @@ def test_newest_first_answers_like_a_full_pass(seed):
     limit = rng.choice([1, 5, 20])
     (windowed, _images), = f.search({"us-east-1": FakeEC2(images)}, spec(owners=[AL], limit=limit, required=False), now=NOW)
     client = FakeEC2(images)
-    (full, _images), = f.search({"us-east-1": client}, spec(owners=[AL], name="*", limit=limit, required=False), now=NOW)
+    one_pass = spec(owners=[AL], filters={"creation-date": "*"}, limit=limit, required=False)
+    (full, _images), = f.search({"us-east-1": client}, one_pass, now=NOW)
     assert [i["ImageId"] for i in windowed.images] == [i["ImageId"] for i in full.images]
     assert len(client.calls) == 1
 
@@ -381,11 +383,17 @@ def test_no_image_is_described_twice_in_the_windows():
     assert len(seen) == len(set(seen)) >= 1000
 
 
-def test_distro_queries_read_newest_first_but_own_name_globs_do_not():
+def test_distro_and_publisher_queries_read_newest_first_but_own_name_globs_do_not():
     query = f.build_query(spec(distro="al2023"))
     assert f.newest_first_applies(spec(distro="al2023"), query)
-    assert f.newest_first_applies(spec(owners=["amazon"]), f.build_query(spec(owners=["amazon"])))
-    for params in ({"distro": "al2023", "name": "al2023-ami-2023.6*"}, {"owners": ["self"], "name": "web-*"},
+    for params in ({"owners": ["amazon"]}, {"distro": "al2023", "name": "al2023-ami-2023.6*"},
+                   {"owners": ["amazon"], "name": "al2023-ami-2023.*-x86_64"},
+                   {"owners": ["099720109477", "amazon"], "name": "ubuntu/images/*"},
+                   {"owners": ["136693071363"], "name": "debian-12-amd64-2024????-*"}):
+        assert f.newest_first_applies(spec(**params), f.build_query(spec(**params))), params
+    for params in ({"owners": ["self"], "name": "web-*"}, {"owners": ["self", "amazon"], "name": "al2023-*"},
+                   {"owners": ["amazon"], "name": "al2023-ami-2023.6.20241010.0-kernel-6.1-x86_64"},
+                   {"executable_by_me": True, "owners": ["amazon"], "name": "web-*"},
                    {"owners": ["self"], "tags": {"bakery:family": "web"}}, {"image_ids": ["ami-12345678"]},
                    {"owners": ["amazon"], "sort_by": "name"}):
         assert not f.newest_first_applies(spec(**params), f.build_query(spec(**params))), params
@@ -467,7 +475,9 @@ def test_image_ids_miss_explains_each_criterion():
 def test_no_diagnosis_when_not_required():
     client = FakeEC2([image("ami-00000001", "web-1", arch="arm64")])
     (result, miss), = f.search({"us-east-1": client}, spec(owners=[AL], name="web-*", required=False), now=NOW)
-    assert miss is None and len(client.calls) == 1
+    # the two newest-first windows and the plain pass; no diagnosis (it drops the architecture filter)
+    assert miss is None and len(client.calls) == 3
+    assert all("architecture" in {x["Name"] for x in call["Filters"]} for call in client.calls)
     answer, error = f.assemble(spec(owners=[AL], name="web-*", required=False), [(result, miss)], now=NOW)
     assert error is None and answer["images"] == [] and answer["images_by_region"]["us-east-1"]["matched"] == 0
 

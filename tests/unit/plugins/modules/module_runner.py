@@ -5,13 +5,23 @@
 from __future__ import annotations
 
 import json
-from unittest.mock import patch
+from unittest.mock import MagicMock, patch
 
 import pytest
 
 from ansible.module_utils.testing import patch_module_args
 
-AWS_CLIENT = "ansible_collections.amazon.aws.plugins.module_utils.modules.AnsibleAWSModule.client"
+# Every AWS client a module makes comes from here (_aws.client too).
+AWS_CLIENTS = "ansible_collections.bakery.ami.plugins.module_utils._aws.regional_clients"
+
+
+def patch_clients(client=None):
+    """Patch _aws.regional_clients: every client the module makes is `client` (a new MagicMock by default).
+
+    The patch (entered with `with ... as clients`) records each call as (module, service, regions).
+    """
+    client = MagicMock() if client is None else client
+    return patch(AWS_CLIENTS, side_effect=lambda module, service, regions: {region: client for region in regions})
 
 
 def run_module(main, capsys, args: dict, check_mode: bool = False, diff: bool = False) -> tuple:
@@ -29,7 +39,7 @@ def run_module(main, capsys, args: dict, check_mode: bool = False, diff: bool = 
 
 def refused_before_aws(run_main, capsys, args: dict, core_run: str) -> dict:
     """Run main() with bad arguments: it must fail without making a client or running its core."""
-    with patch(AWS_CLIENT) as client, patch(core_run) as run:
+    with patch(AWS_CLIENTS) as client, patch(core_run) as run:
         result = run_main(capsys, **args)
     assert result["_rc"] == 1
     assert result["failed"] is True

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 import os
-from unittest.mock import MagicMock, patch
+from unittest.mock import patch
 
 import botocore.exceptions
 import pytest
@@ -16,9 +16,8 @@ from ansible_collections.bakery.ami.plugins.module_utils import _cleanup
 from ansible_collections.bakery.ami.plugins.module_utils import _waiter
 from ansible_collections.bakery.ami.plugins.modules import ami_builder
 
-from tests.unit.plugins.modules.module_runner import run_module, refused_before_aws
+from tests.unit.plugins.modules.module_runner import patch_clients, refused_before_aws, run_module
 
-CLIENT = "ansible_collections.amazon.aws.plugins.module_utils.modules.AnsibleAWSModule.client"
 RUN = "ansible_collections.bakery.ami.plugins.module_utils._builder.Builder.run"
 BASE = {"region": "us-east-1", "access_key": "testing", "secret_key": "testing"}
 GOOD = {"run_id": "run-abc123", "image_id": "ami-0123456789abcdef0"}
@@ -63,7 +62,7 @@ def test_options_reach_the_builder_and_the_result_is_returned(capsys):
         self.warn("a warning from the core")
         return {"changed": True, "instance_id": "i-0123456789abcdef0", "state": "running", "created": ["instance"]}
 
-    with patch(CLIENT, return_value=MagicMock()) as client, patch.object(_builder.Builder, "run", fake_run):
+    with patch_clients() as client, patch.object(_builder.Builder, "run", fake_run):
         result = run_main(capsys, check_mode=True, expires_at="2030-01-01T00:00:00Z", **GOOD)
     assert result["_rc"] == 0
     assert result["instance_id"] == "i-0123456789abcdef0"
@@ -75,7 +74,8 @@ def test_options_reach_the_builder_and_the_result_is_returned(capsys):
     assert r.wait is True and r.wait_timeout == 600 and r.ssh_cidrs == () and r.allow_open_ssh is False
     assert r.associate_public_ip is None and r.expires_at == "2030-01-01T00:00:00Z"
     assert seen["tags"] == {"bakery:run-id": "run-abc123", "Name": "bakery-run-abc123", "bakery:expires-at": "2030-01-01T00:00:00Z"}
-    client.assert_called_once_with("ec2")
+    client.assert_called_once()
+    assert client.call_args.args[1:] == ("ec2", ["us-east-1"])
 
 
 @pytest.mark.parametrize(
@@ -87,7 +87,7 @@ def test_options_reach_the_builder_and_the_result_is_returned(capsys):
     ],
 )
 def test_failures_are_clean_messages(capsys, error, expected):
-    with patch(CLIENT, return_value=MagicMock()), patch(RUN, side_effect=error):
+    with patch_clients(), patch(RUN, side_effect=error):
         result = run_main(capsys, **GOOD)
     assert result["_rc"] == 1
     assert result["msg"] == expected
@@ -97,7 +97,7 @@ def test_cleanup_failure_lists_every_error_and_what_was_removed(capsys):
     removed = {"instances": ["i-1"], "security_groups": [], "key_pairs": ["bakery-run-abc123"], "volumes": []}
     error = _cleanup.CleanupError(["delete security group sg-1: in use", "delete volume vol-1: in use"],
                                   {"changed": True, "removed": removed})
-    with patch(CLIENT, return_value=MagicMock()), patch(RUN, side_effect=error):
+    with patch_clients(), patch(RUN, side_effect=error):
         result = run_main(capsys, run_id="run-abc123", state="absent")
     assert result["_rc"] == 1
     assert result["errors"] == ["delete security group sg-1: in use", "delete volume vol-1: in use"]
@@ -118,7 +118,7 @@ def test_instance_types_reach_the_core_and_every_refusal_is_returned(capsys):
         seen["types"] = self.request.instance_types
         raise error
 
-    with patch(CLIENT, return_value=MagicMock()), patch.object(_builder.Builder, "run", fake_run):
+    with patch_clients(), patch.object(_builder.Builder, "run", fake_run):
         result = run_main(capsys, instance_types=["m7i.large", "m6i.large"], **GOOD)
     assert seen["types"] == ("m7i.large", "m6i.large")
     assert result["_rc"] == 1 and result["msg"].startswith("instance_types: EC2 launched none of the 2")
@@ -128,7 +128,7 @@ def test_instance_types_reach_the_core_and_every_refusal_is_returned(capsys):
 def test_aws_errors_carry_the_operation_and_the_code(capsys):
     cause = botocore.exceptions.ClientError({"Error": {"Code": "UnauthorizedOperation", "Message": "denied"}}, "RunInstances")
     error = _aws.BakeryAWSError(message="Failed to run instances", exception=cause)
-    with patch(CLIENT, return_value=MagicMock()), patch(RUN, side_effect=error):
+    with patch_clients(), patch(RUN, side_effect=error):
         result = run_main(capsys, **GOOD)
     assert result["_rc"] == 1
     assert result["msg"].startswith("Failed to run instances")

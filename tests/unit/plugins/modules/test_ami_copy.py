@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 import json
-from unittest.mock import MagicMock, patch
+from unittest.mock import patch
 
 import botocore.exceptions
 import pytest
@@ -16,9 +16,8 @@ from ansible_collections.bakery.ami.plugins.module_utils import _copy
 from ansible_collections.bakery.ami.plugins.module_utils import _copy_request
 from ansible_collections.bakery.ami.plugins.modules import ami_copy
 
-from tests.unit.plugins.modules.module_runner import run_module, refused_before_aws
+from tests.unit.plugins.modules.module_runner import patch_clients, refused_before_aws, run_module
 
-CLIENT = "ansible_collections.amazon.aws.plugins.module_utils.modules.AnsibleAWSModule.client"
 REGIONAL = "ansible_collections.bakery.ami.plugins.module_utils._aws.regional_clients"
 
 
@@ -97,14 +96,14 @@ def test_one_client_per_region_and_the_result_is_returned(capsys):
 
 
 def test_diff_mode_shows_regions_before_and_after(capsys):
-    with patch(CLIENT, return_value=MagicMock()), patch(RUN, return_value=outcome()):
+    with patch_clients(), patch(RUN, return_value=outcome()):
         result = run_main(capsys, diff=True, **GOOD)
     assert result["diff"] == {"before": {"regions": []}, "after": {"regions": ["us-west-2"]}}
 
 
 def test_failed_regions_fail_the_task_with_the_details(capsys):
     failure = dict(outcome(), failed_regions={"eu-west-1": "CopyImage failed: duplicate"}, rolled_back={"us-west-2": "ami-0aaaaaaaaaaaaaaaa"})
-    with patch(CLIENT, return_value=MagicMock()), patch(RUN, side_effect=_copy.CopyFailed("ami_copy failed in eu-west-1", failure)):
+    with patch_clients(), patch(RUN, side_effect=_copy.CopyFailed("ami_copy failed in eu-west-1", failure)):
         result = run_main(capsys, **GOOD)
     assert result["_rc"] == 1
     assert result["msg"] == "ami_copy failed in eu-west-1"
@@ -114,7 +113,7 @@ def test_failed_regions_fail_the_task_with_the_details(capsys):
 
 def test_missing_source_is_a_clean_failure(capsys):
     error = _copy_request.InputError(f"source_image_id: image {SOURCE} does not exist in us-east-1")
-    with patch(CLIENT, return_value=MagicMock()), patch(RUN, side_effect=error):
+    with patch_clients(), patch(RUN, side_effect=error):
         result = run_main(capsys, **GOOD)
     assert result["_rc"] == 1
     assert result["msg"].startswith("source_image_id: image")
@@ -123,7 +122,7 @@ def test_missing_source_is_a_clean_failure(capsys):
 def test_aws_errors_are_reported_with_the_operation(capsys):
     client_error = botocore.exceptions.ClientError({"Error": {"Code": "UnauthorizedOperation", "Message": "no"}}, "DescribeImages")
     error = _aws.BakeryAWSError(message="Failed to describe images", exception=client_error)
-    with patch(CLIENT, return_value=MagicMock()), patch(RUN, side_effect=error):
+    with patch_clients(), patch(RUN, side_effect=error):
         result = run_main(capsys, **GOOD)
     assert result["_rc"] == 1
     assert "Failed to describe images" in result["msg"]
@@ -134,7 +133,7 @@ def test_warnings_reach_the_user(capsys):
         self.warnings.append("us-west-2: ami-1 is still pending")
         return outcome()
 
-    with patch(CLIENT, return_value=MagicMock()), patch.object(_copy.AmiCopier, "run", fake_run):
+    with patch_clients(), patch.object(_copy.AmiCopier, "run", fake_run):
         result = run_main(capsys, wait=False, **GOOD)
     assert "us-west-2: ami-1 is still pending" in json.dumps(result["warnings"])
 

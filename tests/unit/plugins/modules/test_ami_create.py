@@ -15,9 +15,8 @@ from ansible_collections.bakery.ami.plugins.module_utils import _create
 from ansible_collections.bakery.ami.plugins.module_utils import _waiter
 from ansible_collections.bakery.ami.plugins.modules import ami_create
 
-from tests.unit.plugins.modules.module_runner import run_module, refused_before_aws
+from tests.unit.plugins.modules.module_runner import patch_clients, refused_before_aws, run_module
 
-CLIENT = "ansible_collections.amazon.aws.plugins.module_utils.modules.AnsibleAWSModule.client"
 RUN = "ansible_collections.bakery.ami.plugins.module_utils._create.ImageCreator.run"
 BASE = {"region": "us-east-1", "access_key": "testing", "secret_key": "testing"}
 
@@ -67,7 +66,7 @@ def test_options_reach_the_creator_and_the_result_is_returned(capsys):
         return {"changed": True, "image_id": "ami-0123456789abcdef0", "name": self.request.name, "state": "available",
                 "snapshot_ids": ["snap-0123456789abcdef0"], "tags": {}, "adopted": False}
 
-    with patch(CLIENT, return_value=MagicMock()) as client, patch.object(_create.ImageCreator, "run", fake_run):
+    with patch_clients() as client, patch.object(_create.ImageCreator, "run", fake_run):
         result = run_main(capsys, check_mode=True, name="web-base 1", instance_id="i-0123456789abcdef0", build_id="b1",
                           tags={"bakery:family": "web-base"})
     assert result["_rc"] == 0
@@ -76,7 +75,8 @@ def test_options_reach_the_creator_and_the_result_is_returned(capsys):
     assert seen["region"] == "us-east-1"
     assert seen["request"].reboot is True and seen["request"].imds_support == "v2.0"
     assert seen["request"].wait is True and seen["request"].wait_timeout == 3600
-    client.assert_called_once_with("ec2")
+    client.assert_called_once()
+    assert client.call_args.args[1:] == ("ec2", ["us-east-1"])
 
 
 @pytest.mark.parametrize(
@@ -88,7 +88,7 @@ def test_options_reach_the_creator_and_the_result_is_returned(capsys):
     ],
 )
 def test_failures_are_clean_messages(capsys, error, expected):
-    with patch(CLIENT, return_value=MagicMock()), patch(RUN, side_effect=error):
+    with patch_clients(), patch(RUN, side_effect=error):
         result = run_main(capsys, name="web-base 1", instance_id="i-0123456789abcdef0")
     assert result["_rc"] == 1
     assert result["msg"] == expected
@@ -98,7 +98,7 @@ def test_failures_are_clean_messages(capsys, error, expected):
 def test_aws_errors_carry_the_operation_and_the_code(capsys):
     cause = botocore.exceptions.ClientError({"Error": {"Code": "UnauthorizedOperation", "Message": "denied"}}, "CreateImage")
     error = _aws.BakeryAWSError(message="Failed to create image", exception=cause)
-    with patch(CLIENT, return_value=MagicMock()), patch(RUN, side_effect=error):
+    with patch_clients(), patch(RUN, side_effect=error):
         result = run_main(capsys, name="web-base 1", instance_id="i-0123456789abcdef0")
     assert result["_rc"] == 1
     assert result["msg"].startswith("Failed to create image")
@@ -232,7 +232,7 @@ def test_pending_tags_go_to_the_creator_alone_or_to_the_copy_step_with_copies(ca
     if with_copy:
         args["copy"] = {"regions": ["us-west-2"]}
     with patch(CLIENTS, return_value={"us-east-1": MagicMock(), "us-west-2": MagicMock()}), \
-            patch(CLIENT, return_value=MagicMock()), \
+            patch_clients(), \
             patch.object(_create.ImageCreator, "run", fake_run), patch(COPY_IN, side_effect=fake_copy):
         result = run_main(capsys, **args)
     assert result["_rc"] == 0
@@ -263,7 +263,7 @@ def _run_shared(capsys, client, image_id, snapshot_id, check_mode=False, changed
         return dict(CREATED, image_id=image_id, snapshot_ids=[snapshot_id], state="available", changed=changed,
                     updates=[], tags=dict(CREATED["tags"], **client.tags_of(image_id)))
 
-    with patch(CLIENT, return_value=client), patch.object(_create.ImageCreator, "run", fake_run):
+    with patch_clients(client), patch.object(_create.ImageCreator, "run", fake_run):
         return run_main(capsys, check_mode=check_mode, **dict(GOOD, launch_permissions={"user_ids": [SHARE_USER]}, **extra))
 
 
@@ -336,7 +336,7 @@ BPA = "ansible_collections.bakery.ami.plugins.module_utils._aws.get_image_block_
 
 
 def test_a_public_share_under_block_public_access_fails_before_the_image_is_made(capsys):
-    with patch(CLIENT, return_value="ec2-us-east-1"), patch(BPA, return_value="block-new-sharing"), patch(RUN) as run:
+    with patch_clients("ec2-us-east-1"), patch(BPA, return_value="block-new-sharing"), patch(RUN) as run:
         result = run_main(capsys, instance_id="i-0123456789abcdef0", name="web-base 1",
                           launch_permissions={"group_names": ["all"]})
     assert result["_rc"] == 1 and run.call_count == 0
@@ -350,7 +350,7 @@ def test_block_public_access_unknown_to_the_api_lets_the_public_share_through(ca
     done = {"changed": True, "adopted": False, "image_id": None, "name": "web-base 1", "state": None, "snapshot_ids": [],
             "tags": {}, "snapshot_tags": {}, "deprecation_time": None, "imds_support": "v2.0",
             "deregistration_protection": "disabled", "updates": []}
-    with patch(CLIENT, return_value="ec2-us-east-1"), patch(BPA, side_effect=unknown), patch(RUN, return_value=done) as run:
+    with patch_clients("ec2-us-east-1"), patch(BPA, side_effect=unknown), patch(RUN, return_value=done) as run:
         result = run_main(capsys, check_mode=True, instance_id="i-0123456789abcdef0", name="web-base 1",
                           launch_permissions={"group_names": ["all"]})
     assert result["_rc"] == 0 and run.call_count == 1

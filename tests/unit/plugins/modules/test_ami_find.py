@@ -3,8 +3,8 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """ami_find main(): wiring, check mode, failures before any AWS call, and the result shape.
 
-AnsibleAWSModule.client is patched to hand out in-memory EC2/SSM stand-ins, so every call the
-module makes is recorded.
+_aws.regional_clients (where every client comes from) is patched to hand out in-memory EC2/SSM
+stand-ins, so every call the module makes is recorded; AnsibleAWSModule.client fails if used.
 """
 from __future__ import annotations
 
@@ -34,16 +34,17 @@ def aws(monkeypatch):
     """Per-region fakes; records which clients the module asked for."""
     state = {"ec2": {}, "ssm": {}, "made": [], "images": IMAGES, "parameters": {}}
 
-    def client(self, service, retry_decorator=None, **extra):
-        region = extra.get("region") or self.region
+    def client(module, service, region):
         state["made"].append((service, region))
         if service == "ec2":
             return state["ec2"].setdefault(region, FakeEC2(state["images"]))
         return state["ssm"].setdefault(region, FakeSSM(state["parameters"]))
 
-    monkeypatch.setattr(AnsibleAWSModule, "client", client)
+    def module_client(self, service, **_extra):
+        raise AssertionError(f"a {service} client made with AnsibleAWSModule.client, not _aws.regional_clients")
 
-    # Several regions share one boto3 session made outside module.client: hand out the fakes too.
+    monkeypatch.setattr(AnsibleAWSModule, "client", module_client)
+
     def regional_clients(module, service, regions):
         return {region: client(module, service, region=region) for region in regions}
 
@@ -133,7 +134,10 @@ def test_no_match_fails_with_query_and_nearest_miss(aws, capsys):
 def test_not_required_is_not_a_failure(aws, capsys):
     code, result = run_main(capsys, distro="al2023", name="nothing-*", required=False)
     assert code == 0 and result["images"] == [] and "image" not in result
-    assert calls(aws) == 1  # no diagnosis query
+    # the newest-first windows and the plain pass; no diagnosis query (it drops the architecture filter)
+    made = aws["ec2"]["us-east-1"].calls
+    assert calls(aws) == len(made) == 3
+    assert all("architecture" in {x["Name"] for x in call["Filters"]} for call in made)
 
 
 def test_warning_for_a_non_default_match(aws, capsys):

@@ -12,9 +12,8 @@ import pytest
 from ansible_collections.bakery.ami.plugins.module_utils import _prune
 from ansible_collections.bakery.ami.plugins.modules import ami_prune
 
-from tests.unit.plugins.modules.module_runner import run_module, refused_before_aws
+from tests.unit.plugins.modules.module_runner import patch_clients, refused_before_aws, run_module
 
-CLIENT = "ansible_collections.amazon.aws.plugins.module_utils.modules.AnsibleAWSModule.client"
 REGIONAL = "ansible_collections.bakery.ami.plugins.module_utils._aws.regional_clients"
 
 
@@ -99,15 +98,16 @@ def test_one_client_per_region_and_check_mode_reaches_the_pruner(capsys):
 
 
 def test_regions_default_to_the_module_region(capsys):
-    with patch(CLIENT, return_value=MagicMock()) as client, patch(RUN, return_value={"changed": False, "regions": {}}):
+    with patch_clients() as client, patch(RUN, return_value={"changed": False, "regions": {}}):
         result = run_main(capsys, family="web-base", keep_latest=1)
     assert result["_rc"] == 0
-    assert [(call.args[0], call.kwargs["region"]) for call in client.call_args_list] == [("ec2", "us-east-1"), ("ssm", "us-east-1"), ("rbin", "us-east-1")]
+    assert [(call.args[1], list(call.args[2])) for call in client.call_args_list] == [
+        ("ec2", ["us-east-1"]), ("ssm", ["us-east-1"]), ("rbin", ["us-east-1"])]
 
 
 def test_required_with_no_match_is_a_clean_failure(capsys):
     error = _prune.PruneError("family: 'x' (tag bakery:family) matches no image of this account in us-east-1 (required is true)")
-    with patch(CLIENT, return_value=MagicMock()), patch(RUN, side_effect=error):
+    with patch_clients(), patch(RUN, side_effect=error):
         result = run_main(capsys, family="x", keep_latest=1, required=True)
     assert result["_rc"] == 1
     assert result["msg"] == str(error)
@@ -118,7 +118,7 @@ def test_partial_failure_reports_the_plan(capsys):
     err = MagicMock(message="Failed to deregister image", exception="UnauthorizedOperation")
     failure = _prune.PartialFailure({"changed": True, "regions": {"eu-west-1": {"deregistered": []}}, "dry_run": False},
                                     {"eu-west-1": err}, "pruning")
-    with patch(CLIENT, return_value=MagicMock()), patch(RUN, side_effect=failure):
+    with patch_clients(), patch(RUN, side_effect=failure):
         result = run_main(capsys, family="x", keep_latest=1)
     assert result["_rc"] == 1
     assert result["msg"] == "pruning failed in eu-west-1; in eu-west-1: Failed to deregister image: UnauthorizedOperation"
@@ -129,7 +129,7 @@ def test_a_run_stopped_at_the_deletion_limits_returns_its_plan(capsys):
     plan = {"eu-west-1": {"images": 5, "deregistered": [{"image_id": "ami-1"}], "kept": [], "deprecated": []}}
     error = _prune.PruneError("max_deletions: stopped before any change; this run would deregister ...",
                               {"changed": False, "regions": plan, "dry_run": True, "would_deregister": 4})
-    with patch(CLIENT, return_value=MagicMock()), patch(RUN, side_effect=error):
+    with patch_clients(), patch(RUN, side_effect=error):
         result = run_main(capsys, check_mode=True, family="web-base", keep_latest=1)
     assert result["_rc"] == 1 and result["failed"] is True
     assert result["msg"] == error.msg

@@ -1,0 +1,11 @@
+# -*- coding: utf-8 -*-
+# Copyright: Contributors to the bakery.ami project
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""bakery.ami.ami_launch_template runs in the task's worker on the controller when it can (plugin_utils/_in_process.py)."""
+from __future__ import annotations
+
+from ansible_collections.bakery.ami.plugins.plugin_utils._in_process import InProcessModule, preload
+
+preload("ami_launch_template")
+
+ActionModule = InProcessModule
