@@ -28,7 +28,6 @@ import json
 import sys
 
 from ansible import constants as C
-from ansible.module_utils.common.json import Direction, get_module_encoder
 from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
 from ansible.plugins.action.normal import ActionModule as _NormalAction
@@ -36,9 +35,10 @@ from ansible.utils.display import Display
 from ansible.utils.vars import merge_hash
 from ansible.vars.clean import remove_internal_keys
 
-try:  # the entry point the module wrapper itself uses (ansible-core 2.19 and later)
+try:  # the entry point the module wrapper itself uses, and its argument encoding (ansible-core 2.19)
     from ansible.module_utils._internal._ansiballz._loader import run_module as _run_module
-except ImportError:  # pragma: no cover - an older or newer core without it: the normal path only
+    from ansible.module_utils.common.json import Direction, get_module_encoder
+except ImportError:  # pragma: no cover - a core without them: the normal module process only
     _run_module = None
 
 from ansible_collections.bakery.ami.plugins.module_utils import _aws
