@@ -584,11 +584,9 @@ def main():
     try:
         request = _create.build_request(module.params, module.region, _validate.known_regions())
         copy_request = request.copy
-        if copy_request is None:
-            clients = {module.region: _aws.client(module, "ec2")}
-        else:
-            # one session for the image's region and every destination
-            clients = _aws.regional_clients(module, "ec2", [module.region] + [spec.region for spec in copy_request.regions])
+        # one session for the image's region and every destination
+        destinations = [spec.region for spec in copy_request.regions] if copy_request is not None else []
+        clients = _aws.regional_clients(module, "ec2", [module.region] + destinations)
         _check_public_shares(module.region, clients, request)
         creator = _create.ImageCreator(
             clients[module.region], module.region, request, module.check_mode,

@@ -53,9 +53,10 @@ _PROFILE = "legacy"
 _aws.warm_client_data(("ec2",))
 
 
-def module_name(collection: str, name: str) -> str:
-    """The Python name of a module of a collection ("bakery.ami", "ami_find")."""
-    return f"ansible_collections.{collection}.plugins.modules.{name}"
+def module_name(fqcn: str) -> str:
+    """The Python name of a collection's module ("bakery.ami.ami_find")."""
+    namespace, collection, name = fqcn.split(".")
+    return f"ansible_collections.{namespace}.{collection}.plugins.modules.{name}"
 
 
 def preload(name: str) -> None:
@@ -64,7 +65,7 @@ def preload(name: str) -> None:
     Only importing: a module runs main() as __main__ alone. Best effort, like warm_client_data:
     a module that cannot be imported reports why when it runs.
     """
-    python_name = module_name("bakery.ami", name)
+    python_name = module_name(f"bakery.ami.{name}")
     try:
         importlib.import_module(python_name)
     except Exception:  # pylint: disable=broad-except
@@ -126,13 +127,12 @@ class InProcessModule(_NormalAction):
         # module with the arguments the normal action would send it
         result = ActionBase.run(self, tmp, task_vars)
         module_fqcn = self._task.resolved_action
-        namespace, collection, name = module_fqcn.split(".")
         module_args = self._task.args.copy()
         self._update_module_args(module_fqcn, module_args, task_vars)
         encoder = get_module_encoder(_PROFILE, Direction.CONTROLLER_TO_MODULE)
         json_params = json.dumps({"ANSIBLE_MODULE_ARGS": module_args}, cls=encoder).encode()
         display.vvv(f"{module_fqcn}: run in the task's worker process")
-        printed = run_in_process(module_name(f"{namespace}.{collection}", name), json_params)
+        printed = run_in_process(module_name(module_fqcn), json_params)
         data = self._parse_returned_data({"stdout": printed, "stderr": ""}, _PROFILE)
         data.pop("_ansible_suppress_tmpdir_delete", None)
         remove_internal_keys(data)

@@ -73,11 +73,11 @@ def test_without_the_core_entry_point_only_the_module_process(monkeypatch):
 
 
 def test_module_names():
-    assert _in_process.module_name("bakery.ami", "ami_find") == "ansible_collections.bakery.ami.plugins.modules.ami_find"
+    assert _in_process.module_name("bakery.ami.ami_find") == "ansible_collections.bakery.ami.plugins.modules.ami_find"
 
 
 def test_preload_imports_a_module_then_forgets_it_but_keeps_its_imports(monkeypatch):
-    name = _in_process.module_name("bakery.ami", "ami_cleanup")
+    name = _in_process.module_name("bakery.ami.ami_cleanup")
     imported = []
 
     def import_module(python_name):
