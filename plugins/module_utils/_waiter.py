@@ -9,6 +9,8 @@
 # - polls adaptively: every 3 s for the first 30 s, then a delay that grows with the time already
 #   waited (10 % of it), capped at 15 s: an image is noticed at most 10 % (and never more than
 #   15 s) after it becomes available, and a long wait costs a poll every 15 s;
+# - keeps that rhythm from the start of the wait (fixed rate, not fixed delay): the time each
+#   check takes does not push every later poll back;
 # - can skip the poll at time zero (first_delay) when the caller has just started the operation
 #   and already knows it is pending;
 # - honours a wall-clock timeout (wait_timeout) rather than an attempt count;
@@ -25,7 +27,7 @@ from __future__ import annotations
 import time
 import typing as t
 
-from ansible_collections.bakery.ami.plugins.module_utils import _aws
+from ansible_collections.bakery.ami.plugins.module_utils import _aws, _fanout
 from ansible_collections.bakery.ami.plugins.module_utils._errors import BakeryError
 
 MIN_DELAY = 3.0
@@ -84,8 +86,11 @@ def poll(
     """
     start = clock()
     polls = 0
-    if first_delay > 0:
-        sleep(min(first_delay, timeout))
+    # Polls keep their rhythm from the start (3 s, 6 s, 9 s...): the time a check takes is not
+    # added to every pause, so the poll that sees the image comes no later than the schedule says.
+    due = min(first_delay, timeout) if first_delay > 0 else 0.0
+    if due > 0:
+        sleep(due)
     while True:
         polls += 1
         if check():
@@ -94,7 +99,11 @@ def poll(
         remaining = timeout - elapsed
         if remaining <= 0:
             raise WaitTimeout(f"timed out after {int(timeout)} s waiting for {what}", describe_pending())
-        sleep(min(next_delay(elapsed, min_delay, max_delay), remaining))
+        due += next_delay(due, min_delay, max_delay)
+        # a check that took longer than the pause: the next one at once would crowd the API
+        pause = max(due - elapsed, min_delay / 2)
+        due = elapsed + pause
+        sleep(min(pause, remaining))
 
 
 def image_state_reason(image: dict) -> str:
@@ -133,6 +142,7 @@ def wait_for_images(
     results: dict = {region: {} for region in targets}
     failed: list = []
     pending = {region: set(ids) for region, (_client, ids) in targets.items() if ids}
+    targets_with_ids = set(pending)
     turn = {"next": 0, "one_done": not spread or len(pending) < 2}
 
     def regions_to_ask() -> list:
@@ -143,45 +153,52 @@ def wait_for_images(
         turn["next"] += 1
         return [region]
 
+    def ask(region: str) -> list:
+        ids = sorted(pending[region])
+        # A filter (not ImageIds) so an ID that is not visible yet is simply absent instead
+        # of failing the whole call with InvalidAMIID.NotFound.
+        return _aws.describe_images(
+            targets[region][0], Filters=[{"Name": "image-id", "Values": ids}], IncludeDeprecated=True
+        )
+
+    def take(region: str, images: list) -> None:
+        visible = set()
+        for image in images:
+            image_id = image["ImageId"]
+            visible.add(image_id)
+            state = image.get("State")
+            if state == IMAGE_DONE or state in IMAGE_FAILED:
+                if state in IMAGE_FAILED and not collect_failures:
+                    raise ImageFailed(region, image_id, state, image_state_reason(image))
+                results[region][image_id] = image
+                pending[region].discard(image_id)
+                if state in IMAGE_FAILED:
+                    failed.append(image_id)
+            elif seen is not None:
+                seen.add(image_id)
+        if vanish_after is not None and clock() - start >= vanish_after:
+            for image_id in sorted(pending[region] - visible):
+                if not collect_failures:
+                    raise ImageFailed(region, image_id, IMAGE_MISSING, VANISHED)
+                results[region][image_id] = {"ImageId": image_id, "State": IMAGE_MISSING,
+                                             "StateReason": {"Message": VANISHED}}
+                pending[region].discard(image_id)
+                failed.append(image_id)
+        if not pending[region]:
+            del pending[region]
+
     def check() -> bool:
         asked = regions_to_ask()
         while asked:
-            region = asked.pop(0)
-            client = targets[region][0]
-            ids = sorted(pending[region])
-            # A filter (not ImageIds) so an ID that is not visible yet is simply absent instead
-            # of failing the whole call with InvalidAMIID.NotFound.
-            images = _aws.describe_images(
-                client, Filters=[{"Name": "image-id", "Values": ids}], IncludeDeprecated=True
-            )
-            visible = set()
-            for image in images:
-                image_id = image["ImageId"]
-                visible.add(image_id)
-                state = image.get("State")
-                if state == IMAGE_DONE or state in IMAGE_FAILED:
-                    if state in IMAGE_FAILED and not collect_failures:
-                        raise ImageFailed(region, image_id, state, image_state_reason(image))
-                    results[region][image_id] = image
-                    pending[region].discard(image_id)
-                    if state in IMAGE_FAILED:
-                        failed.append(image_id)
-                elif seen is not None:
-                    seen.add(image_id)
-            if vanish_after is not None and clock() - start >= vanish_after:
-                for image_id in sorted(pending[region] - visible):
-                    if not collect_failures:
-                        raise ImageFailed(region, image_id, IMAGE_MISSING, VANISHED)
-                    results[region][image_id] = {"ImageId": image_id, "State": IMAGE_MISSING,
-                                                 "StateReason": {"Message": VANISHED}}
-                    pending[region].discard(image_id)
-                    failed.append(image_id)
-            if not pending[region]:
-                del pending[region]
-                if not turn["one_done"]:
-                    # the first region is done: the others are probably done too, ask them now
-                    turn["one_done"] = True
-                    asked = sorted(pending)
+            # the regions of one round are asked at once (copies finishing together are noticed
+            # together); their answers are then taken in order
+            for region, images in zip(asked, _fanout.each(ask, asked)):
+                take(region, images)
+            asked = []
+            if not turn["one_done"] and len(pending) < len(targets_with_ids):
+                # the first region is done: the others are probably done too, ask them now
+                turn["one_done"] = True
+                asked = sorted(pending)
         return not pending or (stop_at_failure and bool(failed))
 
     poll(

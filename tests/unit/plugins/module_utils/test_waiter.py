@@ -3,6 +3,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 from __future__ import annotations
 
+import threading
 from unittest.mock import patch
 
 import pytest
@@ -55,6 +56,39 @@ def test_not_found_right_after_create_is_pending_then_available():
     # The ID goes to the server as a filter, so an invisible ID cannot fail the call.
     assert describe.call_args.kwargs["Filters"] == [{"Name": "image-id", "Values": ["ami-11111111"]}]
     assert clock.sleeps == [3.0, 3.0]
+
+
+@pytest.mark.parametrize("check_seconds", [0.0, 0.05, 0.4, 1.2])
+def test_polls_keep_their_rhythm_however_long_a_check_takes(check_seconds):
+    """Polls start 3, 6, 9... s into the wait (then every 10 % of the time waited): the time the
+    checks take is not added to every pause, so the poll that sees the image is not late."""
+    clock = FakeClock()
+    started_at = []
+
+    def check():
+        started_at.append(clock.now)
+        clock.now += check_seconds
+        return len(started_at) == 20
+
+    _waiter.poll(check, 600, dict, "the image", sleep=clock.sleep, clock=clock.clock, first_delay=3.0)
+    expected, due = [3.0], 3.0
+    while len(expected) < 20:
+        due += _waiter.next_delay(due)
+        expected.append(due)
+    assert started_at == pytest.approx(expected)
+
+
+def test_a_check_slower_than_the_pause_is_followed_by_half_a_pause_at_least():
+    clock = FakeClock()
+    calls = []
+
+    def check():
+        calls.append(clock.now)
+        clock.now += 5.0
+        return len(calls) == 3
+
+    _waiter.poll(check, 600, dict, "the image", sleep=clock.sleep, clock=clock.clock)
+    assert clock.sleeps == [1.5, 1.5]
 
 
 def test_failed_image_stops_the_wait_at_once_with_its_reason():
@@ -171,6 +205,39 @@ def test_spread_still_waits_for_a_slower_region_and_asks_only_it():
     last_a_or_c = max(i for i, client in enumerate(asked) if client in ("a", "c"))
     assert asked[last_a_or_c + 1:] and set(asked[last_a_or_c + 1:]) == {"b"}
     assert len(asked) < 3 * len(clock.sleeps)
+
+
+@pytest.mark.parametrize("regions", [3, 8, 16])
+def test_the_regions_asked_together_are_asked_at_once(regions):
+    """Once the first copy is done, the other regions are asked at the same moment: each of those
+    calls waits (up to 1 s) for another one to be under way beside it, which asking one region
+    after the other never gives."""
+    clock = FakeClock()
+    lock = threading.Condition()
+    flight = {"now": 0, "peak": 0, "done": 0}
+
+    def describe(client, **params):
+        image_id = params["Filters"][0]["Values"][0]
+        if clock.now < 30:
+            return [image(image_id, "pending")]
+        with lock:
+            flight["done"] += 1
+            if flight["done"] == 1:  # the region of this poll (spread: one at a time)
+                return [image(image_id, "available")]
+            flight["now"] += 1
+            flight["peak"] = max(flight["peak"], flight["now"])
+            lock.notify_all()
+            lock.wait_for(lambda: flight["peak"] >= 2, timeout=1)
+            flight["now"] -= 1
+        return [image(image_id, "available")]
+
+    targets = {"r%02d" % n: ("c%02d" % n, ["ami-%08d" % n]) for n in range(regions)}
+    with patch(DESCRIBE, side_effect=describe):
+        result = _waiter.wait_for_images(targets, 600, spread=True, first_delay=3.0, sleep=clock.sleep, clock=clock.clock)
+    assert sorted(result) == sorted(targets)
+    assert all(found["State"] == "available" for images in result.values() for found in images.values())
+    assert flight["done"] == regions
+    assert flight["peak"] >= 2
 
 
 def test_vanish_after_reports_an_image_that_never_shows_up_and_stop_at_failure_ends_the_wait():
