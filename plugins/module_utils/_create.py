@@ -24,6 +24,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import datetime
 import typing as t
@@ -394,7 +395,7 @@ class ImageCreator:
     """Look up, compare, create or adopt; apply only outside check mode."""
 
     def __init__(self, client, region: str, request: CreateRequest, check_mode: bool = False, *, pending_tags=None,
-                 release_pending: bool = False, warn=None, sleep=None, clock=None):
+                 release_pending: bool = False, terminate_later: bool = False, warn=None, sleep=None, clock=None):
         self.client = client
         self.region = region
         self.request = request
@@ -426,6 +427,8 @@ class ImageCreator:
         self.snapshot_mode = request.snapshot_mode
         # the state of the source instance as this task last saw it (after stopping it: stopped)
         self.source_state: str | None = None
+        # terminate_instance left to the caller (terminated()), to run beside the copies
+        self.terminate_later = terminate_later
 
     # -- lookups --------------------------------------------------------------------------------
 
@@ -816,6 +819,9 @@ class ImageCreator:
         return self._terminated(self.result(image, True, adopted, updates))
 
     def _terminated(self, result: dict) -> dict:
+        return result if self.terminate_later else self.terminated(result)
+
+    def terminated(self, result: dict) -> dict:
         """terminate_instance, once the image is available (or predicted, in check mode)."""
         if not self.request.terminate_instance or self.snapshot_mode:
             return result
@@ -850,6 +856,27 @@ class ImageCreator:
 
 # ---------------------------------------------------------------------------------------------
 # Sharing the image in its own region
+
+
+def beside_termination(creator: ImageCreator, result: dict, work: t.Callable[[dict], dict]) -> dict:
+    """work(result) (the copies) while terminate_instance ends the instance on a thread of its own, so
+    that the first copy does not wait for the termination. Returns work's result with the termination
+    in it (instance_terminated, changed); a BakeryError of work carries it in its result too."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        ending = pool.submit(creator.terminated, result)
+        try:
+            done = work(result)
+        except BakeryError as exc:
+            exc.result.update(_termination_of(ending.result(), exc.result))
+            raise
+        return dict(done, **_termination_of(ending.result(), done))
+
+
+def _termination_of(ended: dict, result: dict) -> dict:
+    if "instance_terminated" not in ended:
+        return {}
+    return {"instance_terminated": ended["instance_terminated"],
+            "changed": bool(result.get("changed")) or ended["instance_terminated"]}
 
 
 def share_image(client, result: dict, request: CreateRequest, check_mode: bool, warn: t.Callable[[str], None]) -> dict:

@@ -592,12 +592,17 @@ def main():
             clients[module.region], module.region, request, module.check_mode,
             pending_tags=request.pending_tags,
             # with copies, the copy step takes them off once every copy is available
-            release_pending=copy_request is None, warn=module.warn,
+            release_pending=copy_request is None,
+            # with copies, the instance is terminated beside them, not before the first one starts
+            terminate_later=copy_request is not None, warn=module.warn,
         )
         result = creator.run()
         result = _create.share_image(clients[module.region], result, request, module.check_mode, module.warn)
         if copy_request is not None:
-            result = _copy.copy_new_image(copy_request, clients, module.region, result, creator.image, module.check_mode, module.warn)
+            result = _create.beside_termination(
+                creator, result,
+                lambda created: _copy.copy_new_image(copy_request, clients, module.region, created, creator.image,
+                                                     module.check_mode, module.warn))
     except BakeryError as e:  # CreateError, the copy step's CopyStepError, a refused share, BakeryAWSError
         module.fail_json(msg=e.msg, **e.result)
     module.exit_json(**result)

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import datetime
+import threading
 
 import botocore.exceptions
 import pytest
@@ -665,6 +666,49 @@ def test_terminate_instance_ends_the_builder_only_once_its_image_is_available(ec
     # nothing waits for the termination: it runs while the copies are made
     assert names[-1] == "terminate_instances" or "describe_instances" not in names[names.index("terminate_instances"):]
     assert ec2.instances[instance_id]["State"]["Name"] == "shutting-down"
+
+
+def test_with_copies_the_builder_is_terminated_beside_them_not_before_the_first_one(ec2):
+    """terminate_later leaves the instance to beside_termination, which runs the copies while the
+    termination is under way: the termination (held until the copies have started, up to 5 s)
+    never delays them, and its outcome is in the copies' result and in their failure."""
+    instance_id = ec2.add_instance("running")
+    maker = _create.ImageCreator("client", "us-east-1", _create.request_of(
+        params(instance_id=instance_id, reboot=False, stop_instance=True, terminate_instance=True)),
+        terminate_later=True, sleep=NoSleep().sleep, clock=NoSleep().clock)
+    created = maker.run()
+    assert "instance_terminated" not in created
+    assert "terminate_instances" not in [call[0] for call in ec2.calls]
+    assert ec2.instances[instance_id]["State"]["Name"] == "stopped"
+
+    copies_started = threading.Event()
+    real_terminated = maker.terminated
+
+    def terminated_once_copies_started(result):
+        assert copies_started.wait(5), "the copies waited for the termination"
+        return real_terminated(result)
+
+    maker.terminated = terminated_once_copies_started
+
+    def copies(result):
+        copies_started.set()
+        return dict(result, copies={"changed": True})
+
+    done = _create.beside_termination(maker, created, copies)
+    assert done["instance_terminated"] is True and done["changed"] is True and done["copies"] == {"changed": True}
+    assert ec2.instances[instance_id]["State"]["Name"] == "shutting-down"
+
+    def failing_copies(result):
+        raise _create.BakeryError("copying it failed", dict(result, copies={"failed_regions": ["eu-west-1"]}))
+
+    other = ec2.add_instance("stopped")
+    maker = _create.ImageCreator("client", "us-east-1", _create.request_of(
+        params(name="web-base 2025.11.27", instance_id=other, reboot=False, stop_instance=True, terminate_instance=True)),
+        terminate_later=True, sleep=NoSleep().sleep, clock=NoSleep().clock)
+    with pytest.raises(_create.BakeryError) as caught:
+        _create.beside_termination(maker, maker.run(), failing_copies)
+    assert caught.value.result["instance_terminated"] is True and caught.value.result["copies"]
+    assert ec2.instances[other]["State"]["Name"] == "shutting-down"
 
 
 def test_terminate_instance_on_a_rerun_terminates_a_builder_still_there_and_then_nothing(ec2):
