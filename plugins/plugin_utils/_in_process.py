@@ -13,7 +13,9 @@ module wrapper uses, with the same arguments (check mode, diff, no_log, module_d
 Each task gets its own freshly forked worker, so one module's state never reaches another's, as
 with a process of its own. The strategy imports this file in ansible-playbook's main process
 before it forks the first worker; importing boto3 and loading the EC2 model here, once, means
-every worker starts with them.
+every worker starts with them, and so with Ansible's Jinja filters and tests, which every worker
+would otherwise load again. All of it then stays out of the garbage collector's walks (gc.freeze),
+here and in every worker.
 
 Anything that the in-process path would not reproduce exactly falls back to the normal module
 execution: another connection than local, another interpreter than the controller's, become,
@@ -22,6 +24,7 @@ async, a task environment, or `bakery_ami_in_process: false`.
 from __future__ import annotations
 
 import contextlib
+import gc
 import importlib
 import io
 import json
@@ -50,7 +53,29 @@ SWITCH = "bakery_ami_in_process"
 # The serialization profile of modules that declare none (all of the collection's).
 _PROFILE = "legacy"
 
+
+def warm_templating() -> None:
+    """Load Ansible's own Jinja filters and tests in this process, now.
+
+    A worker templates every task's arguments and conditions; the first filter or test it meets
+    makes it load all of Ansible's filter and test plugins (10-20 ms), and then again in the next
+    task's worker, unless the process they are forked from holds them already. Best effort.
+    """
+    # pylint: disable=import-outside-toplevel
+    from ansible.plugins.loader import filter_loader, test_loader
+
+    for loader, name in ((filter_loader, "ansible.builtin.combine"), (test_loader, "ansible.builtin.defined")):
+        try:
+            loader.get(name)
+        except Exception:  # pylint: disable=broad-except
+            pass
+
+
 _aws.warm_client_data(("ec2",))
+warm_templating()
+# What was just loaded lives as long as the process: the cyclic garbage collector need not walk it
+# again, neither here nor in the workers forked from here (whose walks would also copy the pages).
+gc.freeze()
 
 
 def module_name(fqcn: str) -> str:

@@ -111,3 +111,23 @@ def test_every_aws_module_has_the_in_process_action():
     with_action = sorted(p.stem for p in (plugins / "action").glob("ami_*.py")
                          if "InProcessModule" in p.read_text())
     assert aws_modules == with_action
+
+
+def test_the_workers_inherit_ansibles_filters_and_tests_loaded():
+    """Loaded once here, in the process the workers are forked from: a worker's first filter or test
+    finds them instead of loading every plugin file again."""
+    # pylint: disable=protected-access
+    from ansible.plugins.loader import filter_loader, test_loader
+
+    for loader in (filter_loader, test_loader):
+        loader._cached_non_collection_wrappers.clear()
+    _in_process.warm_templating()
+    assert "ansible.builtin.combine" in filter_loader._cached_non_collection_wrappers
+    assert "ansible.builtin.defined" in test_loader._cached_non_collection_wrappers
+
+
+def test_what_the_import_loaded_is_left_out_of_garbage_collection():
+    """gc.freeze() after the warm-up: the boto3 and EC2 model objects are not walked by any collection."""
+    import gc
+
+    assert gc.get_freeze_count() > 10000
