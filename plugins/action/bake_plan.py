@@ -23,9 +23,14 @@ from ansible.utils.collection_loader._collection_finder import _get_collection_r
 
 from ansible_collections.bakery.ami.plugins.module_utils import _plan, _time, _validate
 from ansible_collections.bakery.ami.plugins.module_utils._errors import BakeryError
-from ansible_collections.bakery.ami.plugins.plugin_utils import _sbom
+from ansible_collections.bakery.ami.plugins.plugin_utils import _in_process, _sbom
 
 NAME = "bakery.ami.bake_plan"
+
+# The bake's AWS modules come right after its plan: their warm-up runs now, when the strategy imports
+# this file in ansible-playbook's main process, before it forks the plan's worker, so that the
+# plan's own look at botocore's regions finds botocore loaded, as every later worker does.
+_in_process.warm()
 LOCAL_TOOL = os.path.join("tools", "local_builder.py")
 
 

@@ -71,11 +71,24 @@ def warm_templating() -> None:
             pass
 
 
-_aws.warm_client_data(("ec2",))
-warm_templating()
-# What was just loaded lives as long as the process: the cyclic garbage collector need not walk it
-# again, neither here nor in the workers forked from here (whose walks would also copy the pages).
-gc.freeze()
+_WARM = {"done": False}
+
+
+def warm() -> None:
+    """boto3, the EC2 model and Ansible's filters and tests, loaded in this process once (see above).
+
+    What was loaded lives as long as the process: the cyclic garbage collector need not walk it
+    again, neither here nor in the workers forked from here (whose walks would also copy the pages).
+    """
+    if _WARM["done"]:
+        return
+    _WARM["done"] = True
+    _aws.warm_client_data(("ec2",))
+    warm_templating()
+    gc.freeze()
+
+
+warm()
 
 
 def module_name(fqcn: str) -> str:

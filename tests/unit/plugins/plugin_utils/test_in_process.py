@@ -131,3 +131,21 @@ def test_what_the_import_loaded_is_left_out_of_garbage_collection():
     import gc
 
     assert gc.get_freeze_count() > 10000
+
+
+def test_the_plan_action_warms_the_process_before_the_plan_runs():
+    """The strategy imports bake_plan's action in ansible-playbook's main process before it forks the
+    plan's worker: that import already holds boto3, the EC2 model and the frozen heap, so the plan's
+    region check (botocore) and every later worker find them loaded. Checked in a fresh Python."""
+    import os
+    import subprocess
+
+    probe = (
+        "import gc, os, sys\n"
+        "from ansible.utils.collection_loader._collection_finder import _AnsibleCollectionFinder\n"
+        "_AnsibleCollectionFinder(paths=os.environ['ANSIBLE_COLLECTIONS_PATH'].split(':'))._install()\n"
+        "import ansible_collections.bakery.ami.plugins.action.bake_plan\n"
+        "print('botocore.session' in sys.modules, gc.get_freeze_count() > 10000)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=False, env=dict(os.environ))
+    assert done.stdout.split() == ["True", "True"], done.stdout + done.stderr
