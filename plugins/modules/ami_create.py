@@ -65,7 +65,7 @@ options:
         terminated. For a temporary builder, its termination (and the release of its security
         group) then runs while the copies of O(copy) are made instead of after them, and the
         builder's cleanup finds nothing left to wait for. With O(copy) it runs beside the first
-        CopyImage calls, on a thread of its own: no copy waits for it.
+        CopyImage calls, on a thread of its own, so no copy waits for it.
       - Also when the image is adopted (a rerun), an instance still running or stopped is
         terminated; one already gone changes nothing. In check mode nothing is terminated.
       - Only with O(instance_id), and needs O(wait=true).
