@@ -13,8 +13,10 @@
 
 from __future__ import annotations
 
+import threading
 import traceback
 import typing as t
+from collections.abc import Mapping
 
 try:
     import botocore.exceptions
@@ -153,8 +155,11 @@ def _paginate(client, operation: str, key: str, params: dict) -> list:
 # Clients
 
 
-def regional_clients(module, service: str, regions) -> dict:
+def regional_clients(module, service: str, regions, *, on_first_use: bool = False) -> RegionalClients:
     """region -> client for each region, made in the calling thread before any worker starts.
+
+    on_first_use: each client is made when it is first asked for (or by make_all()), so a module
+    can start its first call before it has paid for the clients of every other region.
 
     AnsibleAWSModule.client builds a new boto3 session (and parses the service model again) for
     every client; here one session makes them all, on the process's one data loader (a module
@@ -163,9 +168,12 @@ def regional_clients(module, service: str, regions) -> dict:
     module's, exactly as module.client would use them.
     """
     try:
-        return _regional_clients(module, service, regions)
+        clients = _regional_clients(module, service, regions)
     except (ValueError, botocore.exceptions.BotoCoreError) as e:  # a malformed endpoint_url, an unknown profile, ...
         raise BakeryAWSError(message="Couldn't connect to AWS", exception=e) from e
+    if not on_first_use:
+        clients.make_all()
+    return clients
 
 
 def client(module, service: str = "ec2"):
@@ -173,7 +181,7 @@ def client(module, service: str = "ec2"):
     return regional_clients(module, service, [module.region])[module.region]
 
 
-def _regional_clients(module, service: str, regions) -> dict:
+def _regional_clients(module, service: str, regions) -> RegionalClients:
     import botocore.config  # pylint: disable=import-outside-toplevel
 
     from ansible_collections.amazon.aws.plugins.module_utils.botocore import get_aws_connection_info
@@ -185,10 +193,46 @@ def _regional_clients(module, service: str, regions) -> dict:
     if extra is not None:
         config = config.merge(extra)
     session = _session(profile)
-    return {
-        region: session.client(service, config=config, region_name=region, endpoint_url=endpoint_url, **params)
-        for region in regions
-    }
+    return RegionalClients(
+        lambda region: session.client(service, config=config, region_name=region, endpoint_url=endpoint_url, **params),
+        regions,
+    )
+
+
+class RegionalClients(Mapping):
+    """region -> client, each made once, on first use, from one session.
+
+    A boto3 session is not safe to share between threads, so clients are made one at a time
+    under a lock; the copy step's workers ask for theirs from their own threads.
+    """
+
+    def __init__(self, make: t.Callable[[str], t.Any], regions):
+        self._make = make
+        self._regions = list(dict.fromkeys(regions))
+        self._made: dict = {}
+        self._lock = threading.Lock()
+
+    def __getitem__(self, region: str):
+        with self._lock:
+            if region not in self._made:
+                if region not in self._regions:
+                    raise KeyError(region)
+                try:
+                    self._made[region] = self._make(region)
+                except (ValueError, botocore.exceptions.BotoCoreError) as e:
+                    raise BakeryAWSError(message="Couldn't connect to AWS", exception=e) from e
+            return self._made[region]
+
+    def __iter__(self):
+        return iter(self._regions)
+
+    def __len__(self) -> int:
+        return len(self._regions)
+
+    def make_all(self) -> None:
+        """Make every client not made yet (a module does this while it waits on AWS)."""
+        for region in self._regions:
+            self[region]  # pylint: disable=pointless-statement
 
 
 # One botocore data loader per process: the service models it parses are cached on it, so every

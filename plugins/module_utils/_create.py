@@ -27,6 +27,7 @@ from __future__ import annotations
 import concurrent.futures
 import dataclasses
 import datetime
+import time
 import typing as t
 
 from ansible_collections.bakery.ami.plugins.module_utils import _aws
@@ -395,7 +396,8 @@ class ImageCreator:
     """Look up, compare, create or adopt; apply only outside check mode."""
 
     def __init__(self, client, region: str, request: CreateRequest, check_mode: bool = False, *, pending_tags=None,
-                 release_pending: bool = False, terminate_later: bool = False, warn=None, sleep=None, clock=None):
+                 release_pending: bool = False, terminate_later: bool = False, while_creating=None, warn=None,
+                 sleep=None, clock=None):
         self.client = client
         self.region = region
         self.request = request
@@ -405,6 +407,8 @@ class ImageCreator:
             self._timing["sleep"] = sleep
         if clock is not None:
             self._timing["clock"] = clock
+        # work for the first pause after CreateImage (the copy regions' clients)
+        self._while_creating = while_creating
         self.build_id = request.build_id
         if self.build_id is None:
             self.build_id = request.tags.get(BUILD_ID_TAG)
@@ -619,7 +623,7 @@ class ImageCreator:
         )
         return images[0] if images else None
 
-    def _wait_visible(self, image_id: str) -> dict:
+    def _wait_visible(self, image_id: str, timing: dict) -> dict:
         found = {}
 
         def check() -> bool:
@@ -629,20 +633,30 @@ class ImageCreator:
             return image is not None
 
         timeout = min(VISIBLE_TIMEOUT, self.request.wait_timeout or VISIBLE_TIMEOUT)
-        _waiter.poll(check, timeout, lambda: {self.region: [image_id]}, f"image {image_id} to become visible", **self._timing)
+        _waiter.poll(check, timeout, lambda: {self.region: [image_id]}, f"image {image_id} to become visible", **timing)
         return found["image"]
 
     def _wait(self, image_id: str, just_created: bool = False) -> dict:
+        timing = self._timing
+        if just_created and self._while_creating is not None:
+            timing = dict(timing, sleep=_waiter.working_sleep(
+                self._work_while_creating, timing.get("sleep", time.sleep), timing.get("clock", time.monotonic)))
         if self.request.wait:
             done = _waiter.wait_for_images(
                 {self.region: (self.client, [image_id])},
                 self.request.wait_timeout or 3600,
                 # an image CreateImage has just started cannot be available at once
                 first_delay=_waiter.MIN_DELAY if just_created else 0.0,
-                **self._timing,
+                **timing,
             )
             return done[self.region][image_id]
-        return self._wait_visible(image_id)
+        return self._wait_visible(image_id, timing)
+
+    def _work_while_creating(self) -> None:
+        try:
+            self._while_creating()
+        except BakeryError:
+            pass  # what needed the work meets the error itself, when it runs
 
     # -- converge -------------------------------------------------------------------------------
 

@@ -68,6 +68,29 @@ def next_delay(elapsed: float, min_delay: float = MIN_DELAY, max_delay: float = 
     return max(min_delay, min(max_delay, elapsed * GROWTH))
 
 
+def working_sleep(
+    work: t.Callable[[], None],
+    sleep: t.Callable[[float], None] = time.sleep,
+    clock: t.Callable[[], float] = time.monotonic,
+) -> t.Callable[[float], None]:
+    """A sleep for poll() that does `work` in its first pause and then sleeps what is left of it.
+
+    Work a module needs later (another region's client, say) costs nothing while an operation it
+    has just started cannot be done yet; the polls keep their rhythm.
+    """
+    pending = [work]
+
+    def pause(seconds: float) -> None:
+        if pending:
+            started = clock()
+            pending.pop()()
+            seconds -= clock() - started
+        if seconds > 0:
+            sleep(seconds)
+
+    return pause
+
+
 def poll(
     check: t.Callable[[], bool],
     timeout: float,

@@ -587,7 +587,8 @@ def main():
         copy_request = request.copy
         # one session for the image's region and every destination
         destinations = [spec.region for spec in copy_request.regions] if copy_request is not None else []
-        clients = _aws.regional_clients(module, "ec2", [module.region] + destinations)
+        # the other regions' clients are made in the first pause after CreateImage, not before it
+        clients = _aws.regional_clients(module, "ec2", [module.region] + destinations, on_first_use=True)
         _check_public_shares(module.region, clients, request)
         creator = _create.ImageCreator(
             clients[module.region], module.region, request, module.check_mode,
@@ -595,7 +596,8 @@ def main():
             # with copies, the copy step takes them off once every copy is available
             release_pending=copy_request is None,
             # with copies, the instance is terminated beside them, not before the first one starts
-            terminate_later=copy_request is not None, warn=module.warn,
+            terminate_later=copy_request is not None, while_creating=lambda: [clients[r] for r in destinations],
+            warn=module.warn,
         )
         result = creator.run()
         result = _create.share_image(clients[module.region], result, request, module.check_mode, module.warn)

@@ -711,6 +711,56 @@ def test_with_copies_the_builder_is_terminated_beside_them_not_before_the_first_
     assert ec2.instances[other]["State"]["Name"] == "shutting-down"
 
 
+class RecordingSleep(NoSleep):
+    def __init__(self):
+        super().__init__()
+        self.sleeps = []
+
+    def sleep(self, seconds):
+        self.sleeps.append(seconds)
+        super().sleep(seconds)
+
+
+def test_work_while_creating_runs_once_in_the_first_pause_after_create_image(ec2):
+    """while_creating (ami_create: the copy regions' clients) costs no time before CreateImage: it
+    runs after the call, in the pause before the first poll, and that pause is shortened by it."""
+    timing = RecordingSleep()
+    seen = []
+
+    def work():
+        seen.append(([call[0] for call in ec2.calls], timing.now))
+        timing.now += 0.5
+
+    maker = _create.ImageCreator("client", "us-east-1", _create.request_of(
+        params(instance_id=ec2.add_instance("stopped"), reboot=False)),
+        while_creating=work, sleep=timing.sleep, clock=timing.clock)
+    result = maker.run()
+    assert result["changed"] is True and result["state"] == "available"
+    assert len(seen) == 1
+    calls_before, started = seen[0]
+    assert calls_before[-1] == "create_image"
+    assert timing.sleeps[0] == pytest.approx(_waiter.MIN_DELAY - 0.5)
+    polls = [index for index, call in enumerate(ec2.calls) if call[0] == "describe_images"]
+    assert polls[-1] > len(calls_before) - 1  # the image was polled after the work, not before
+
+
+def test_work_while_creating_that_fails_does_not_fail_the_image_and_an_adopted_image_skips_it(ec2):
+    def failing():
+        raise _aws.BakeryAWSError(message="Couldn't connect to AWS")
+
+    maker = _create.ImageCreator("client", "us-east-1", _create.request_of(
+        params(instance_id=ec2.add_instance("stopped"), reboot=False)),
+        while_creating=failing, sleep=NoSleep().sleep, clock=NoSleep().clock)
+    made = maker.run()
+    assert made["changed"] is True and made["state"] == "available"
+
+    ran = []
+    again = _create.ImageCreator("client", "us-east-1", _create.request_of(
+        params(instance_id=ec2.add_instance("stopped"), reboot=False)),
+        while_creating=lambda: ran.append(True), sleep=NoSleep().sleep, clock=NoSleep().clock)
+    assert again.run()["adopted"] is True and ran == []
+
+
 def test_terminate_instance_on_a_rerun_terminates_a_builder_still_there_and_then_nothing(ec2):
     instance_id = ec2.add_instance("stopped")
     ec2.add_image("web-base 2025.11.26", tags={"bakery:build-id": "build-1"})

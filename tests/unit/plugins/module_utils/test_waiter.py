@@ -91,6 +91,29 @@ def test_a_check_slower_than_the_pause_is_followed_by_half_a_pause_at_least():
     assert clock.sleeps == [1.5, 1.5]
 
 
+@pytest.mark.parametrize("work_seconds", [0.0, 1.25, 2.9, 4.0])
+def test_work_done_in_the_first_pause_shortens_that_pause_and_moves_no_poll(work_seconds):
+    """working_sleep: the work runs once, at the first pause, and the polls keep the rhythm they
+    would have without it (a work longer than the pause delays only the first poll)."""
+    clock = FakeClock()
+    done = []
+    polled_at = []
+
+    def work():
+        done.append(clock.now)
+        clock.now += work_seconds
+
+    def check():
+        polled_at.append(clock.now)
+        return len(polled_at) == 4
+
+    sleep = _waiter.working_sleep(work, clock.sleep, clock.clock)
+    _waiter.poll(check, 600, dict, "the image", sleep=sleep, clock=clock.clock, first_delay=3.0)
+    assert done == [0.0]
+    assert polled_at == pytest.approx([max(3.0, work_seconds), 6.0, 9.0, 12.0])
+    assert clock.sleeps[0] == pytest.approx(3.0 - work_seconds) if work_seconds < 3.0 else clock.sleeps[0] > 0
+
+
 def test_failed_image_stops_the_wait_at_once_with_its_reason():
     clock = FakeClock()
     answers = [[image("ami-22222222", "pending")], [image("ami-22222222", "failed", "snapshot copy failed")]]

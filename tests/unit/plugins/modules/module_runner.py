@@ -21,7 +21,7 @@ def patch_clients(client=None):
     The patch (entered with `with ... as clients`) records each call as (module, service, regions).
     """
     client = MagicMock() if client is None else client
-    return patch(AWS_CLIENTS, side_effect=lambda module, service, regions: {region: client for region in regions})
+    return patch(AWS_CLIENTS, side_effect=lambda module, service, regions, **_how: {region: client for region in regions})
 
 
 def run_module(main, capsys, args: dict, check_mode: bool = False, diff: bool = False) -> tuple:

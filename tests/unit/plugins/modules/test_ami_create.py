@@ -354,3 +354,33 @@ def test_block_public_access_unknown_to_the_api_lets_the_public_share_through(ca
         result = run_main(capsys, check_mode=True, instance_id="i-0123456789abcdef0", name="web-base 1",
                           launch_permissions={"group_names": ["all"]})
     assert result["_rc"] == 0 and run.call_count == 1
+
+
+def test_the_copy_regions_clients_are_made_after_create_image_not_before_it(capsys):
+    """Only the image's region has a client when the creation starts; the copy regions' clients
+    are made by the work the creator runs in its first pause (while_creating)."""
+    made = []
+    seen = {}
+
+    def regional_clients(module, service, regions, on_first_use=False):
+        seen["on_first_use"] = on_first_use
+        return _aws.RegionalClients(lambda region: made.append(region) or MagicMock(), regions)
+
+    def fake_run(self):
+        seen["made_at_create"] = list(made)
+        self._while_creating()  # pylint: disable=protected-access
+        seen["made_after_pause"] = list(made)
+        self.image = {"ImageId": CREATED["image_id"], "State": "available"}
+        return dict(CREATED)
+
+    def fake_copy(request, clients, created, image, check_mode, warn, **_timing):
+        return {"changed": True, "images": {}, "failed_regions": {}}
+
+    copy = {"regions": ["us-west-2", "eu-west-1", "ap-southeast-2"]}
+    with patch(CLIENTS, side_effect=regional_clients), \
+            patch.object(_create.ImageCreator, "run", fake_run), patch(COPY_IN, side_effect=fake_copy):
+        result = run_main(capsys, **dict(GOOD, copy=copy))
+    assert result["_rc"] == 0, result
+    assert seen["on_first_use"] is True
+    assert seen["made_at_create"] == ["us-east-1"]
+    assert seen["made_after_pause"] == ["us-east-1", "us-west-2", "eu-west-1", "ap-southeast-2"]
