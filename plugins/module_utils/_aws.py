@@ -243,15 +243,42 @@ _DATA_LOADER = None
 
 def _session(profile: str | None):
     import boto3  # pylint: disable=import-outside-toplevel
+    import botocore.loaders  # pylint: disable=import-outside-toplevel
     import botocore.session  # pylint: disable=import-outside-toplevel
 
     global _DATA_LOADER  # pylint: disable=global-statement
     core = botocore.session.Session(profile=profile)
     if _DATA_LOADER is None:
         _DATA_LOADER = core.get_component("data_loader")
+        if type(_DATA_LOADER.file_loader) is botocore.loaders.JSONFileLoader:  # pylint: disable=unidiomatic-typecheck
+            _DATA_LOADER.file_loader = _plain_json_file_loader()
     else:
         core.register_component("data_loader", _DATA_LOADER)
     return boto3.session.Session(botocore_session=core)
+
+
+def _plain_json_file_loader():
+    """botocore's JSON file loader, parsing into plain dicts.
+
+    botocore parses every model file into OrderedDicts, which doubles the time the EC2 model takes
+    (0.10 s against 0.05 s here); a dict keeps the order too, and botocore asks nothing else of them.
+    """
+    import gzip  # pylint: disable=import-outside-toplevel
+    import json  # pylint: disable=import-outside-toplevel
+    import os  # pylint: disable=import-outside-toplevel
+
+    import botocore.loaders  # pylint: disable=import-outside-toplevel
+
+    class PlainJSONFileLoader(botocore.loaders.JSONFileLoader):
+        # the same files in the same order as botocore's: <path>.json, then <path>.json.gz
+        def load_file(self, file_path):
+            for extension, opener in ((".json", open), (".json.gz", gzip.open)):
+                if os.path.isfile(file_path + extension):
+                    with opener(file_path + extension, "rb") as handle:
+                        return json.loads(handle.read().decode("utf-8"))
+            return None
+
+    return PlainJSONFileLoader()
 
 
 def warm_client_data(services) -> None:

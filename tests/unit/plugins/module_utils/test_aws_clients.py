@@ -127,3 +127,40 @@ def test_regional_clients_makes_real_clients_now_or_on_first_use(on_first_use, m
     assert clients["us-west-2"].meta.region_name == "us-west-2"
     assert clients["us-west-2"].meta.endpoint_url == "http://127.0.0.1:1"
     assert sorted(made) == sorted(REGIONS[:3] if not on_first_use else ["us-west-2"])
+
+
+def test_the_data_loader_reads_every_model_file_as_botocore_does_in_plain_dicts(monkeypatch):
+    """The process's one data loader parses model files into plain dicts: the same content, in the
+    same order, as botocore's own loader gives (which parses them into OrderedDicts, twice as slowly)."""
+    import collections
+
+    import botocore.loaders
+
+    monkeypatch.setattr(_aws, "_DATA_LOADER", None)
+    session = _aws._session(None)  # pylint: disable=protected-access
+    ours = session._session.get_component("data_loader")  # pylint: disable=protected-access
+    theirs = botocore.loaders.Loader()
+    assert type(ours.file_loader) is not botocore.loaders.JSONFileLoader  # pylint: disable=unidiomatic-typecheck
+
+    def same(a, b):
+        if isinstance(b, dict):
+            assert type(a) is dict and list(a) == list(b)  # pylint: disable=unidiomatic-typecheck
+            return all(same(a[key], b[key]) for key in b)
+        if isinstance(b, list):
+            return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+        return a == b
+
+    for service in ("ec2", "ssm", "sts"):
+        version = theirs.determine_latest_version(service, "service-2")
+        for kind in ("service-2", "endpoint-rule-set-1", "paginators-1", "waiters-2"):
+            try:
+                expected = theirs.load_service_model(service, kind, version)
+            except botocore.exceptions.DataNotFoundError:
+                continue
+            assert isinstance(expected, collections.OrderedDict)
+            assert same(ours.load_service_model(service, kind, version), expected), (service, kind)
+    for name in ("endpoints", "partitions", "sdk-default-configuration"):
+        assert same(ours.load_data(name), theirs.load_data(name)), name
+    assert ours.file_loader.load_file("/nonexistent/model") is None
+    client = session.client("ec2", region_name="eu-west-1", aws_access_key_id="-", aws_secret_access_key="-")
+    assert client.meta.service_model.operation_model("CopyImage").input_shape.members["SourceImageId"].type_name == "string"
