@@ -147,7 +147,7 @@ def test_the_data_loader_reads_every_model_file_as_botocore_does_in_plain_dicts(
             assert type(a) is dict and list(a) == list(b)  # pylint: disable=unidiomatic-typecheck
             return all(same(a[key], b[key]) for key in b)
         if isinstance(b, list):
-            return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+            return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
         return a == b
 
     for service in ("ec2", "ssm", "sts"):
