@@ -158,8 +158,9 @@ def _paginate(client, operation: str, key: str, params: dict) -> list:
 def regional_clients(module, service: str, regions, *, on_first_use: bool = False) -> RegionalClients:
     """region -> client for each region, made in the calling thread before any worker starts.
 
-    on_first_use: each client is made when it is first asked for (or by make_all()), so a module
-    can start its first call before it has paid for the clients of every other region.
+    on_first_use: each client is made when it is first asked for (or by make_all()), from
+    whichever thread asks, one at a time (RegionalClients), so a module can start its first call
+    before it has paid for the clients of every other region.
 
     AnsibleAWSModule.client builds a new boto3 session (and parses the service model again) for
     every client; here one session makes them all, on the process's one data loader (a module
