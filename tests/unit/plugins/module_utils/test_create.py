@@ -728,7 +728,7 @@ def test_work_while_creating_runs_once_in_the_first_pause_after_create_image(ec2
     seen = []
 
     def work():
-        seen.append(([call[0] for call in ec2.calls], timing.now))
+        seen.append(([call[0] for call in ec2.calls], len(timing.sleeps)))
         timing.now += 0.5
 
     maker = _create.ImageCreator("client", "us-east-1", _create.request_of(
@@ -737,11 +737,12 @@ def test_work_while_creating_runs_once_in_the_first_pause_after_create_image(ec2
     result = maker.run()
     assert result["changed"] is True and result["state"] == "available"
     assert len(seen) == 1
-    calls_before, started = seen[0]
+    calls_before, sleeps_before = seen[0]
     assert calls_before[-1] == "create_image"
+    assert sleeps_before == 0  # at the start of the first pause, not after it
     assert timing.sleeps[0] == pytest.approx(_waiter.MIN_DELAY - 0.5)
     polls = [index for index, call in enumerate(ec2.calls) if call[0] == "describe_images"]
-    assert polls[-1] > len(calls_before) - 1  # the image was polled after the work, not before
+    assert polls[-1] >= len(calls_before)  # the image was polled after the work, not before
 
 
 def test_work_while_creating_that_fails_does_not_fail_the_image_and_an_adopted_image_skips_it(ec2):
