@@ -200,21 +200,25 @@ def _regional_clients(module, service: str, regions) -> RegionalClients:
     )
 
 
+# A boto3 session is not safe to share between threads, and the process has one per profile
+# (_session): every client of the process is made under this lock.
+_MAKING = threading.RLock()
+
+
 class RegionalClients(Mapping):
     """region -> client, each made once, on first use, from one session.
 
-    A boto3 session is not safe to share between threads, so clients are made one at a time
-    under a lock; the copy step's workers ask for theirs from their own threads.
+    Clients are made one at a time, under the process's lock (_MAKING); the copy step's workers
+    ask for theirs from their own threads.
     """
 
     def __init__(self, make: t.Callable[[str], t.Any], regions):
         self._make = make
         self._regions = list(dict.fromkeys(regions))
         self._made: dict = {}
-        self._lock = threading.Lock()
 
     def __getitem__(self, region: str):
-        with self._lock:
+        with _MAKING:
             if region not in self._made:
                 if region not in self._regions:
                     raise KeyError(region)
@@ -240,6 +244,10 @@ class RegionalClients(Mapping):
 # session after the first reads no model again, and a process forked from one that warmed it
 # (an Ansible task worker, see plugin_utils/_in_process.py) reads none at all.
 _DATA_LOADER = None
+# One boto3 session per profile and process: a new botocore session registers its ~130 built-in
+# event handlers again (about 20 ms here); a task worker forked from the process that warmed the
+# data loader also finds its session made. A session holds no connection (its clients do).
+_SESSIONS: dict = {}
 
 
 def _session(profile: str | None):
@@ -248,14 +256,18 @@ def _session(profile: str | None):
     import botocore.session  # pylint: disable=import-outside-toplevel
 
     global _DATA_LOADER  # pylint: disable=global-statement
-    core = botocore.session.Session(profile=profile)
-    if _DATA_LOADER is None:
-        _DATA_LOADER = core.get_component("data_loader")
-        if type(_DATA_LOADER.file_loader) is botocore.loaders.JSONFileLoader:  # pylint: disable=unidiomatic-typecheck
-            _DATA_LOADER.file_loader = _plain_json_file_loader()
-    else:
-        core.register_component("data_loader", _DATA_LOADER)
-    return boto3.session.Session(botocore_session=core)
+    with _MAKING:
+        if profile in _SESSIONS:
+            return _SESSIONS[profile]
+        core = botocore.session.Session(profile=profile)
+        if _DATA_LOADER is None:
+            _DATA_LOADER = core.get_component("data_loader")
+            if type(_DATA_LOADER.file_loader) is botocore.loaders.JSONFileLoader:  # pylint: disable=unidiomatic-typecheck
+                _DATA_LOADER.file_loader = _plain_json_file_loader()
+        else:
+            core.register_component("data_loader", _DATA_LOADER)
+        _SESSIONS[profile] = boto3.session.Session(botocore_session=core)
+        return _SESSIONS[profile]
 
 
 def _plain_json_file_loader():

@@ -872,7 +872,9 @@ class AmiCopier:
                 f"timed out after {int(self.request.wait_timeout)} s waiting for images to become available",
                 {region: ids for region, (_client, ids) in targets.items()},
             )
-        return _waiter.wait_for_images(targets, remaining, sleep=self._pause, clock=self._clock, **options)
+        # the regions of a poll are asked as many at once as the copies run (by default all of them)
+        return _waiter.wait_for_images(targets, remaining, sleep=self._pause, clock=self._clock,
+                                       max_workers=self.request.max_concurrency, **options)
 
     def _map(self, func: t.Callable, items: list) -> list:
         return _fanout.each(func, items, self.request.max_concurrency)

@@ -144,6 +144,7 @@ def wait_for_images(
     vanish_after: float | None = None,
     stop_at_failure: bool = False,
     seen: set | None = None,
+    max_workers: int | None = _fanout.MAX_WORKERS,
     sleep: t.Callable[[float], None] = time.sleep,
     clock: t.Callable[[], float] = time.monotonic,
 ) -> dict:
@@ -160,6 +161,7 @@ def wait_for_images(
     vanish_after: an image not visible at a poll this many seconds into the wait is returned with
     State "missing" (collect_failures) instead of being waited for until the timeout.
     seen: a set to which every image ID observed pending is added.
+    max_workers: how many regions are asked at once (None: every region of a poll at once).
     """
     start = clock()
     results: dict = {region: {} for region in targets}
@@ -215,7 +217,7 @@ def wait_for_images(
         while asked:
             # the regions of one round are asked at once (copies finishing together are noticed
             # together); their answers are then taken in order
-            for region, images in zip(asked, _fanout.each(ask, asked)):
+            for region, images in zip(asked, _fanout.each(ask, asked, max_workers)):
                 take(region, images)
             asked = []
             if not turn["one_done"] and len(pending) < len(targets_with_ids):

@@ -137,6 +137,7 @@ def test_the_data_loader_reads_every_model_file_as_botocore_does_in_plain_dicts(
     import botocore.loaders
 
     monkeypatch.setattr(_aws, "_DATA_LOADER", None)
+    monkeypatch.setattr(_aws, "_SESSIONS", {})
     session = _aws._session(None)  # pylint: disable=protected-access
     ours = session._session.get_component("data_loader")  # pylint: disable=protected-access
     theirs = botocore.loaders.Loader()
@@ -164,3 +165,33 @@ def test_the_data_loader_reads_every_model_file_as_botocore_does_in_plain_dicts(
     assert ours.file_loader.load_file("/nonexistent/model") is None
     client = session.client("ec2", region_name="eu-west-1", aws_access_key_id="-", aws_secret_access_key="-")
     assert client.meta.service_model.operation_model("CopyImage").input_shape.members["SourceImageId"].type_name == "string"
+
+
+def test_the_process_has_one_session_per_profile_and_its_clients_share_it(monkeypatch, tmp_path):
+    """A module's clients, and the next module's in the same process (or in a task worker forked
+    from it), come from one session per profile: no second session, no second set of its event
+    handlers. Each profile keeps its own session."""
+    # pylint: disable=protected-access
+    config = tmp_path / "config"
+    config.write_text("[profile other]\nregion = eu-west-1\n")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    monkeypatch.setattr(_aws, "_SESSIONS", {})
+    made = []
+    import botocore.session
+
+    real_init = botocore.session.Session.__init__
+
+    def counting_init(self, *args, **kwargs):
+        made.append(kwargs.get("profile"))
+        real_init(self, *args, **kwargs)
+
+    monkeypatch.setattr(botocore.session.Session, "__init__", counting_init)
+    first = _aws.regional_clients(FakeModule(), "ec2", REGIONS[:2])
+    second = _aws.regional_clients(FakeModule(), "ec2", REGIONS[:2])
+    assert made == [None]
+    assert first["us-west-2"] is not second["us-west-2"]
+    assert _aws._session(None) is _aws._session(None)
+    other = _aws._session("other")
+    assert made == [None, "other"]
+    assert other is not _aws._session(None) and other is _aws._session("other")
+    assert other._session.get_component("data_loader") is _aws._session(None)._session.get_component("data_loader")

@@ -1244,3 +1244,20 @@ def test_check_mode_copy_of_an_image_not_made_yet_predicts_the_protection(world)
     created = {"image_id": None, "name": "web-base-1.0", "tags": {}}
     result = _copy.copy_created_image(request, world.regions, created, None, True, lambda _m: None)
     assert {entry["deregistration_protection"] for entry in result["images"].values()} == {"enabled-with-cooldown"}
+
+
+@pytest.mark.parametrize("extra, expected", [({}, None), ({"max_concurrency": 2}, 2)])
+def test_the_waits_ask_as_many_regions_at_once_as_copies_run(world, source, monkeypatch, extra, expected):
+    """By default every copy runs at once, and every region of a poll is asked at once too (not the
+    waiter's default of 8: at 17 regions that is a second round of calls after the copies are done)."""
+    seen = []
+    real = _copy._waiter.wait_for_images
+
+    def spy(targets, timeout, **options):
+        seen.append(options.get("max_workers", "not given"))
+        return real(targets, timeout, **options)
+
+    monkeypatch.setattr(_copy._waiter, "wait_for_images", spy)
+    result = run(world, source, **extra)
+    assert {entry["state"] for entry in result["images"].values()} == {"available"}
+    assert seen and set(seen) == {expected}

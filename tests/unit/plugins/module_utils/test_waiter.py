@@ -293,3 +293,35 @@ def test_without_collect_failures_a_vanished_image_raises():
             _waiter.wait_for_images({"r": ("c", ["ami-00000001"])}, 600, vanish_after=4.0,
                                     sleep=clock.sleep, clock=clock.clock)
     assert clock.now < 10
+
+
+@pytest.mark.parametrize("max_workers, expected_peak", [(None, 15), (8, 8), (1, 1)])
+def test_max_workers_bounds_the_regions_asked_at_once(max_workers, expected_peak):
+    """16 copies started together, the first done: the other 15 are asked in one round, as many at
+    once as max_workers allows (None: all of them). Each call of that round waits (up to 1 s) until
+    the peak of the round is reached, so a lower bound than asked for shows as a lower peak."""
+    clock = FakeClock()
+    lock = threading.Condition()
+    flight = {"now": 0, "peak": 0, "done": 0}
+
+    def describe(client, **params):
+        image_id = params["Filters"][0]["Values"][0]
+        if clock.now < 30:
+            return [image(image_id, "pending")]
+        with lock:
+            flight["done"] += 1
+            if flight["done"] == 1:
+                return [image(image_id, "available")]
+            flight["now"] += 1
+            flight["peak"] = max(flight["peak"], flight["now"])
+            lock.notify_all()
+            lock.wait_for(lambda: flight["peak"] >= expected_peak, timeout=1)
+            flight["now"] -= 1
+        return [image(image_id, "available")]
+
+    targets = {"r%02d" % n: ("c%02d" % n, ["ami-%08d" % n]) for n in range(16)}
+    with patch(DESCRIBE, side_effect=describe):
+        result = _waiter.wait_for_images(targets, 600, spread=True, first_delay=3.0, max_workers=max_workers,
+                                         sleep=clock.sleep, clock=clock.clock)
+    assert sorted(result) == sorted(targets)
+    assert flight["peak"] == expected_peak

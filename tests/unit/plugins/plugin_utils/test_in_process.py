@@ -126,6 +126,28 @@ def test_the_workers_inherit_ansibles_filters_and_tests_loaded():
     assert "ansible.builtin.defined" in test_loader._cached_non_collection_wrappers
 
 
+def test_the_workers_inherit_the_template_lexer_built(monkeypatch):
+    """Built once here: a worker's first template (a task's arguments or condition, with Ansible's
+    default settings) finds Jinja's lexer in the class-wide cache instead of compiling its regular
+    expressions again."""
+    # pylint: disable=protected-access,import-outside-toplevel
+    from ansible._internal._templating import _jinja_bits
+    from ansible.template import Templar, trust_as_template
+
+    _jinja_bits.AnsibleEnvironment._lexer_cache.clear()
+    _in_process.warm_templating()
+    built = []
+    real_init = _jinja_bits.AnsibleLexer.__init__
+
+    def counting_init(self, *args, **kwargs):
+        built.append(self)
+        real_init(self, *args, **kwargs)
+
+    monkeypatch.setattr(_jinja_bits.AnsibleLexer, "__init__", counting_init)
+    assert Templar(variables={"regions": ["us-east-1"]}).template(trust_as_template("{{ regions | length }}")) == 1
+    assert built == []
+
+
 def test_what_the_import_loaded_is_left_out_of_garbage_collection():
     """gc.freeze() after the warm-up: the boto3 and EC2 model objects are not walked by any collection."""
     import gc
