@@ -717,7 +717,9 @@ def build_plan(given: dict, context: Context) -> dict:
             "vpc_id": v["bake_vpc_id"],
             "public_ip": v["bake_public_ip"],
             "ssh_user": v["bake_ssh_user"],
-            "ssh_cidrs": v["bake_ssh_cidrs"],
+            # SSH to the builder only when something is run on it: a builder nobody connects to
+            # (bake_customize: false) gets a security group with no ingress rule at all
+            "ssh_cidrs": list(v["bake_ssh_cidrs"]) if v["bake_customize"] else [],
             "allow_open_ssh": v["bake_allow_open_ssh"],
             "kms_key_id": v["bake_kms_key_id"],
             "volume_size": v["bake_volume_size"],
@@ -760,7 +762,9 @@ def build_plan(given: dict, context: Context) -> dict:
                  # the test instance (bake_builder: aws): made or not, its connection variables over the SSH
                  # defaults of the builder, and whether that is SSH with the run's key
                  "instance": tests_instance(v), "connection": test_connection(v),
-                 "ssh": test_over_ssh(v, test_connection(v))},
+                 "ssh": test_over_ssh(v, test_connection(v)),
+                 # SSH to the test instance only when the stage reaches it over SSH
+                 "ssh_cidrs": list(v["bake_ssh_cidrs"]) if test_over_ssh(v, test_connection(v)) else []},
         "paths": {
             "output_dir": out,
             "manifest": v["bake_manifest_path"] or out + "/bake-manifest.json",

@@ -102,7 +102,15 @@ bake:
           the rendered image files (C(image_files)).
       type: dict
     builder:
-      description: The builder settings (mode, whether the controller connects and over SSH, instance, network, volume, key directory).
+      description:
+        - The builder settings (mode, whether the controller connects and over SSH, instance, network, volume, key directory).
+        - C(ssh_cidrs) are those the builder's security group admits SSH from, none when nothing is run on the builder
+          (C(bake_customize=false)).
+      type: dict
+    test:
+      description:
+        - The image test stage (enabled, roles, whether a test instance is made, its connection, whether that is SSH).
+        - C(ssh_cidrs) are those the test instance admits SSH from, none when the stage does not reach it over SSH.
       type: dict
     paths:
       description: The output files (C(manifest), C(report), C(user_data)), the output directory and the cache directory.

@@ -178,6 +178,9 @@ def test_the_image_is_tested_on_an_instance_launched_from_it_before_its_copies(
     assert instance["InstanceId"] != builder["InstanceId"]
     # terminated by the stage itself (and waited for), not only later by the run's cleanup
     assert json.loads((out / "test-instances-at-stage-end.json").read_text()) == ["terminated"]
+    # no SSH admitted anywhere: nothing ran on the builder, and the stage reached the test instance
+    # without SSH, so the run's security group never got an ingress rule (bake_ssh_cidrs unused)
+    assert aws.counts().get("AuthorizeSecurityGroupIngress", 0) == 0, aws.counts()
 
     # through the test host's connection: the stage waited for cloud-init, then the role ran
     calls = fake_cloud_init[1].read_text().splitlines()

@@ -389,7 +389,7 @@ def test_protection_rules_are_the_modules_own(overrides, message):
 def test_the_test_stage_is_on_by_default_with_the_shipped_test_role():
     p = plan()
     assert p["test"] == {"enabled": True, "roles": ["bakery.ami.image_test"], "instance": True, "connection": {},
-                         "ssh": True}
+                         "ssh": True, "ssh_cidrs": ["203.0.113.10/32"]}
     # on AWS the stage is the builder role's test instance
     assert p["hooks"]["test"] == [{"role": "bakery.ami.builder", "tasks_from": "test_instance.yml"}]
 
@@ -401,7 +401,8 @@ def test_test_roles_of_ones_own_replace_the_default():
 
 def test_bake_test_false_skips_the_stage():
     p = plan(bake_test=False)
-    assert p["test"] == {"enabled": False, "roles": [], "instance": False, "connection": {}, "ssh": False}
+    assert p["test"] == {"enabled": False, "roles": [], "instance": False, "connection": {}, "ssh": False,
+                         "ssh_cidrs": []}
     assert p["hooks"]["test"] == []
 
 
@@ -459,3 +460,19 @@ def test_the_local_default_tests_with_its_first_boot_hook():
 ])
 def test_bad_test_settings_are_refused(overrides, message):
     refused(message, **overrides)
+
+
+@pytest.mark.parametrize("customize, connection, builder_admits, test_admits", [
+    (True, {}, True, True),
+    (False, {}, False, True),
+    (False, {"ansible_connection": "local"}, False, False),
+    (True, {"ansible_connection": "local"}, True, False),
+])
+def test_ssh_is_admitted_only_where_the_controller_connects_over_it(customize, connection, builder_admits, test_admits):
+    """A builder nothing is run on, and a test instance the stage does not reach over SSH, get no
+    SSH ingress at all: bake_ssh_cidrs reach only the instances the controller logs in to."""
+    cidrs = ["203.0.113.0/24", "2001:db8::/48"]
+    bake = plan(bake_ssh_cidrs=cidrs, bake_customize=customize, bake_test_connection=connection)
+    assert bake["builder"]["ssh_cidrs"] == (cidrs if builder_admits else [])
+    assert bake["test"]["ssh_cidrs"] == (cidrs if test_admits else [])
+    assert bake["builder"]["connect"] is customize
