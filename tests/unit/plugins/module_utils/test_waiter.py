@@ -233,11 +233,10 @@ def test_spread_still_waits_for_a_slower_region_and_asks_only_it():
     assert len(asked) < 3 * len(clock.sleeps)
 
 
-@pytest.mark.parametrize("regions", [3, 8, 16])
-def test_the_regions_asked_together_are_asked_at_once(regions):
-    """Once the first copy is done, the other regions are asked at the same moment: each of those
-    calls waits (up to 1 s) for another one to be under way beside it, which asking one region
-    after the other never gives."""
+def _copies_done_at_30(regions: int, wait_for_peak: int, **options) -> tuple:
+    """A spread wait for `regions` copies that are all done at 30 s. Each call of the round after
+    the first done one is counted in flight and waits (up to 1 s) until wait_for_peak calls are
+    under way beside each other. Returns (the wait's result, the targets, the counts)."""
     clock = FakeClock()
     lock = threading.Condition()
     flight = {"now": 0, "peak": 0, "done": 0}
@@ -253,13 +252,23 @@ def test_the_regions_asked_together_are_asked_at_once(regions):
             flight["now"] += 1
             flight["peak"] = max(flight["peak"], flight["now"])
             lock.notify_all()
-            lock.wait_for(lambda: flight["peak"] >= 2, timeout=1)
+            lock.wait_for(lambda: flight["peak"] >= wait_for_peak, timeout=1)
             flight["now"] -= 1
         return [image(image_id, "available")]
 
     targets = {"r%02d" % n: ("c%02d" % n, ["ami-%08d" % n]) for n in range(regions)}
     with patch(DESCRIBE, side_effect=describe):
-        result = _waiter.wait_for_images(targets, 600, spread=True, first_delay=3.0, sleep=clock.sleep, clock=clock.clock)
+        result = _waiter.wait_for_images(targets, 600, spread=True, first_delay=3.0, sleep=clock.sleep,
+                                         clock=clock.clock, **options)
+    return result, targets, flight
+
+
+@pytest.mark.parametrize("regions", [3, 8, 16])
+def test_the_regions_asked_together_are_asked_at_once(regions):
+    """Once the first copy is done, the other regions are asked at the same moment: each of those
+    calls waits (up to 1 s) for another one to be under way beside it, which asking one region
+    after the other never gives."""
+    result, targets, flight = _copies_done_at_30(regions, 2)
     assert sorted(result) == sorted(targets)
     assert all(found["State"] == "available" for images in result.values() for found in images.values())
     assert flight["done"] == regions
@@ -300,28 +309,6 @@ def test_max_workers_bounds_the_regions_asked_at_once(max_workers, expected_peak
     """16 copies started together, the first done: the other 15 are asked in one round, as many at
     once as max_workers allows (None: all of them). Each call of that round waits (up to 1 s) until
     the peak of the round is reached, so a lower bound than asked for shows as a lower peak."""
-    clock = FakeClock()
-    lock = threading.Condition()
-    flight = {"now": 0, "peak": 0, "done": 0}
-
-    def describe(client, **params):
-        image_id = params["Filters"][0]["Values"][0]
-        if clock.now < 30:
-            return [image(image_id, "pending")]
-        with lock:
-            flight["done"] += 1
-            if flight["done"] == 1:
-                return [image(image_id, "available")]
-            flight["now"] += 1
-            flight["peak"] = max(flight["peak"], flight["now"])
-            lock.notify_all()
-            lock.wait_for(lambda: flight["peak"] >= expected_peak, timeout=1)
-            flight["now"] -= 1
-        return [image(image_id, "available")]
-
-    targets = {"r%02d" % n: ("c%02d" % n, ["ami-%08d" % n]) for n in range(16)}
-    with patch(DESCRIBE, side_effect=describe):
-        result = _waiter.wait_for_images(targets, 600, spread=True, first_delay=3.0, max_workers=max_workers,
-                                         sleep=clock.sleep, clock=clock.clock)
+    result, targets, flight = _copies_done_at_30(16, expected_peak, max_workers=max_workers)
     assert sorted(result) == sorted(targets)
     assert flight["peak"] == expected_peak
