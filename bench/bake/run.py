@@ -146,7 +146,8 @@ def tool_env(scratch: Path, tool: str = "bakery") -> dict:
         CHECKPOINT_DISABLE="1",
         PATH=str(VENV_BIN) + os.pathsep + env.get("PATH", ""),
     )
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "ANSIBLE_STDOUT_CALLBACK"):
+    # Python as on a user's machine: it keeps the bytecode of what it compiles (a container image may say otherwise)
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "ANSIBLE_STDOUT_CALLBACK", "PYTHONDONTWRITEBYTECODE"):
         env.pop(name, None)
     return env
 
@@ -552,7 +553,9 @@ def write_results(results: list, args, path: Path, info: dict) -> None:
         "limit = stop + create + one copy = **%g s**. Tools alternate within each round (the order rotates from "
         "round to round); before every run the endpoint is reset (empty account), the regions' catalogs "
         "are loaded (moto loads a region on its first request, a cost EC2 does not have) and the counts "
-        "are zeroed. Figures are medians of the successful runs; EC2 calls are actions of the EC2 API "
+        "are zeroed. The tools run with Python's default of keeping the bytecode it compiles "
+        "(PYTHONDONTWRITEBYTECODE unset, as on a user's machine; a tool's first run writes it). "
+        "Figures are medians of the successful runs; EC2 calls are actions of the EC2 API "
         "only (GetCallerIdentity and other services are listed per run below)." % (
             args.create_delay, args.copy_delay, args.stop_delay, limit),
         "",

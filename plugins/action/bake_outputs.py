@@ -13,6 +13,8 @@ from ansible import constants as C
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
+# first: the collection's own files below are imported with their bytecode cached (plugin_utils/_bytecode.py)
+from ansible_collections.bakery.ami.plugins.plugin_utils import _bytecode  # noqa: F401  pylint: disable=unused-import
 from ansible_collections.bakery.ami.plugins.plugin_utils import _report
 from ansible_collections.bakery.ami.plugins.plugin_utils._outputs import (
     DEFAULT_MODE,

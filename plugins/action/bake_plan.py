@@ -21,6 +21,8 @@ from ansible.plugins.action import ActionBase
 from ansible.plugins.loader import lookup_loader
 from ansible.utils.collection_loader._collection_finder import _get_collection_role_path
 
+# first: the collection's own files below are imported with their bytecode cached (plugin_utils/_bytecode.py)
+from ansible_collections.bakery.ami.plugins.plugin_utils import _bytecode  # noqa: F401  pylint: disable=unused-import
 from ansible_collections.bakery.ami.plugins.module_utils import _plan, _time, _validate
 from ansible_collections.bakery.ami.plugins.module_utils._errors import BakeryError
 from ansible_collections.bakery.ami.plugins.plugin_utils import _in_process, _sbom

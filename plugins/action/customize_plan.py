@@ -15,6 +15,8 @@ from ansible.errors import AnsibleActionFail, AnsibleError
 from ansible.plugins.action import ActionBase
 from ansible.plugins.loader import lookup_loader
 
+# first: the collection's own files below are imported with their bytecode cached (plugin_utils/_bytecode.py)
+from ansible_collections.bakery.ami.plugins.plugin_utils import _bytecode  # noqa: F401  pylint: disable=unused-import
 from ansible_collections.bakery.ami.plugins.module_utils import _customize
 from ansible_collections.bakery.ami.plugins.module_utils._errors import BakeryError
 

@@ -44,6 +44,8 @@ try:  # the entry point the module wrapper itself uses, and its argument encodin
 except ImportError:  # pragma: no cover - a core without them: the normal module process only
     _run_module = None
 
+# first: the collection's own files below are imported with their bytecode cached (plugin_utils/_bytecode.py)
+from ansible_collections.bakery.ami.plugins.plugin_utils import _bytecode  # noqa: F401  pylint: disable=unused-import
 from ansible_collections.bakery.ami.plugins.module_utils import _aws
 
 display = Display()

@@ -29,6 +29,8 @@ from tests.integration.conftest import REPO_ROOT
 CATALOG = REPO_ROOT / "tools" / "local_aws" / "catalogs" / "local-default.json"
 REGIONS = ("us-east-1", "us-west-2")
 TEST_ROLES = REPO_ROOT / "tests" / "roles"
+# the hook points besides test, each probed by tests/roles/aws_hook_probe
+AWS_HOOK_POINTS = ("start", "after_builder", "after_publish", "before_report")
 FAKE_CLOUD_INIT = """#!/bin/sh
 # a stand-in for cloud-init on the test host (this machine): logs its arguments, says it is done
 echo "$*" >> "$BAKERY_FAKE_CLOUD_INIT_LOG"
@@ -160,11 +162,18 @@ def assert_launched_as_the_stage_must(aws, run_id, image_id, out, builder):
 
 def test_the_image_is_tested_on_an_instance_launched_from_it_before_its_copies(
         aws, run_playbook, tmp_path, fake_cloud_init, test_python):
-    # a test hook of one's own after the shipped one sees the test instance as the stage ends
+    # a test hook of one's own after the shipped one sees the test instance as the stage ends; at every
+    # other hook point, a hook whose amazon.aws module is given no region or endpoint
     probe = str(TEST_ROLES / "test_instance_probe")
+    aws_probe = str(TEST_ROLES / "aws_hook_probe")
+    hooks = {point: [{"role": aws_probe, "tasks_from": point + ".yml"}] for point in AWS_HOOK_POINTS}
     result, rep, out = bake(run_playbook, aws, tmp_path, fake_cloud_init, ["passing_image_test"],
-                            bake_hooks={"test": [probe]}, python=test_python[0])
+                            bake_hooks=dict(hooks, test=[probe]), python=test_python[0])
     assert result.returncode == 0, result.stdout[-3000:]
+    # the hooks' amazon.aws modules reached the bake's endpoint (the test hook's too, above and below): the
+    # builder is not launched yet at start, running after it, terminated with its test instance in the counts after
+    found = {point: json.loads((out / ("aws-hook-%s.json" % point)).read_text()) for point in AWS_HOOK_POINTS}
+    assert found == {"start": 0, "after_builder": 1, "after_publish": 2, "before_report": 2}, found
     assert rep["status"] == "succeeded" and sorted(rep["images"]) == sorted(REGIONS)
     run_id = rep["run_id"]
 
