@@ -4,7 +4,10 @@
 """bakery.ami.ami_revoke runs in the task's worker on the controller when it can (plugin_utils/_in_process.py)."""
 from __future__ import annotations
 
-from ansible_collections.bakery.ami.plugins.plugin_utils._in_process import InProcessModule, preload
+from ansible_collections.bakery.ami.plugins.plugin_utils._bytecode import cached_imports
+
+with cached_imports():  # the collection's own files, their bytecode kept (plugin_utils/_bytecode.py)
+    from ansible_collections.bakery.ami.plugins.plugin_utils._in_process import InProcessModule, preload
 
 preload("ami_revoke")
 

@@ -13,14 +13,15 @@ from ansible import constants as C
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
-# first: the collection's own files below are imported with their bytecode cached (plugin_utils/_bytecode.py)
-from ansible_collections.bakery.ami.plugins.plugin_utils import _bytecode  # noqa: F401  pylint: disable=unused-import
-from ansible_collections.bakery.ami.plugins.plugin_utils import _report
-from ansible_collections.bakery.ami.plugins.plugin_utils._outputs import (
-    DEFAULT_MODE,
-    OutputsError,
-    bake_outputs,
-)
+from ansible_collections.bakery.ami.plugins.plugin_utils._bytecode import cached_imports
+
+with cached_imports():  # the collection's own files, their bytecode kept (plugin_utils/_bytecode.py)
+    from ansible_collections.bakery.ami.plugins.plugin_utils import _report
+    from ansible_collections.bakery.ami.plugins.plugin_utils._outputs import (
+        DEFAULT_MODE,
+        OutputsError,
+        bake_outputs,
+    )
 
 NAME = "bakery.ami.bake_outputs"
 

@@ -21,11 +21,12 @@ from ansible.plugins.action import ActionBase
 from ansible.plugins.loader import lookup_loader
 from ansible.utils.collection_loader._collection_finder import _get_collection_role_path
 
-# first: the collection's own files below are imported with their bytecode cached (plugin_utils/_bytecode.py)
-from ansible_collections.bakery.ami.plugins.plugin_utils import _bytecode  # noqa: F401  pylint: disable=unused-import
-from ansible_collections.bakery.ami.plugins.module_utils import _plan, _time, _validate
-from ansible_collections.bakery.ami.plugins.module_utils._errors import BakeryError
-from ansible_collections.bakery.ami.plugins.plugin_utils import _in_process, _sbom
+from ansible_collections.bakery.ami.plugins.plugin_utils._bytecode import cached_imports
+
+with cached_imports():  # the collection's own files, their bytecode kept (plugin_utils/_bytecode.py)
+    from ansible_collections.bakery.ami.plugins.module_utils import _plan, _time, _validate
+    from ansible_collections.bakery.ami.plugins.module_utils._errors import BakeryError
+    from ansible_collections.bakery.ami.plugins.plugin_utils import _in_process, _sbom
 
 NAME = "bakery.ami.bake_plan"
 

@@ -15,10 +15,11 @@ from ansible.errors import AnsibleActionFail, AnsibleError
 from ansible.plugins.action import ActionBase
 from ansible.plugins.loader import lookup_loader
 
-# first: the collection's own files below are imported with their bytecode cached (plugin_utils/_bytecode.py)
-from ansible_collections.bakery.ami.plugins.plugin_utils import _bytecode  # noqa: F401  pylint: disable=unused-import
-from ansible_collections.bakery.ami.plugins.module_utils import _customize
-from ansible_collections.bakery.ami.plugins.module_utils._errors import BakeryError
+from ansible_collections.bakery.ami.plugins.plugin_utils._bytecode import cached_imports
+
+with cached_imports():  # the collection's own files, their bytecode kept (plugin_utils/_bytecode.py)
+    from ansible_collections.bakery.ami.plugins.module_utils import _customize
+    from ansible_collections.bakery.ami.plugins.module_utils._errors import BakeryError
 
 NAME = "bakery.ami.customize_plan"
 ARGUMENT_SPEC = dict(

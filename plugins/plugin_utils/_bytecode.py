@@ -7,16 +7,20 @@ Ansible's collection loader compiles a collection file from its source on every 
 keeps the bytecode, in ansible-playbook's process and in every worker. The bake's plugins import
 about thirty of the collection's module_utils and plugin_utils files in the controller's process,
 nearly all of it before the bake's first AWS call: 0.15-0.2 s of compiling per bake on a small
-machine, every time. Python's own source loader, which this file puts in front for those two
-packages only, keeps the bytecode in __pycache__ beside the source (when it may write there, and
-unless PYTHONDONTWRITEBYTECODE is set) and reuses it while the source is unchanged.
+machine, every time. Python's own source loader keeps the bytecode in __pycache__ beside the
+source (when it may write there, and unless PYTHONDONTWRITEBYTECODE is set) and reuses it while the
+source is unchanged.
 
-Only plain files of plugins/module_utils and plugins/plugin_utils are taken: no package, nothing of
-another collection, nothing Ansible loads as a plugin. Anything else, or a file the source loader
-would not take, is left to Ansible's loader as before.
+The collection's plugins import their own files inside cached_imports(): for that time only, a
+finder ahead of Ansible's hands the plain files of plugins/module_utils and plugins/plugin_utils to
+Python's source loader, and what those import of each other goes the same way. No package, nothing
+of another collection, nothing Ansible loads as a plugin; anything else, or a file the source
+loader would not take, is left to Ansible's loader. The finder leaves sys.meta_path as it found
+it, so no other code's imports ever pass through it.
 """
 from __future__ import annotations
 
+import contextlib
 import importlib.abc
 import importlib.machinery
 import sys
@@ -45,7 +49,7 @@ class CachedSourceFinder(importlib.abc.MetaPathFinder):
         return self._finders[directory]
 
     def find_spec(self, fullname, path=None, target=None):
-        package, _, name = fullname.rpartition(".")
+        package, _dot, name = fullname.rpartition(".")
         if package not in PACKAGES or not path or not name:
             return None
         for directory in path:
@@ -58,10 +62,12 @@ class CachedSourceFinder(importlib.abc.MetaPathFinder):
         return None
 
 
-def install() -> None:
-    """Put the finder first on sys.meta_path, once per process (forked workers inherit it)."""
-    if not any(isinstance(finder, CachedSourceFinder) for finder in sys.meta_path):
-        sys.meta_path.insert(0, CachedSourceFinder())
-
-
-install()
+@contextlib.contextmanager
+def cached_imports():
+    """Within: the collection's own files (see above) are imported with their bytecode kept."""
+    finder = CachedSourceFinder()
+    sys.meta_path.insert(0, finder)
+    try:
+        yield
+    finally:
+        sys.meta_path.remove(finder)

@@ -44,9 +44,8 @@ try:  # the entry point the module wrapper itself uses, and its argument encodin
 except ImportError:  # pragma: no cover - a core without them: the normal module process only
     _run_module = None
 
-# first: the collection's own files below are imported with their bytecode cached (plugin_utils/_bytecode.py)
-from ansible_collections.bakery.ami.plugins.plugin_utils import _bytecode  # noqa: F401  pylint: disable=unused-import
 from ansible_collections.bakery.ami.plugins.module_utils import _aws
+from ansible_collections.bakery.ami.plugins.plugin_utils._bytecode import cached_imports
 
 display = Display()
 
@@ -114,7 +113,8 @@ def preload(name: str) -> None:
     """
     python_name = module_name(f"bakery.ami.{name}")
     try:
-        importlib.import_module(python_name)
+        with cached_imports():  # what the module imports of the collection's own files, their bytecode kept
+            importlib.import_module(python_name)
     except Exception:  # pylint: disable=broad-except
         pass
     # what it imports stays; the module itself is run afresh as __main__ (runpy warns otherwise)

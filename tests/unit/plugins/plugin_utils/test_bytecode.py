@@ -6,7 +6,9 @@
 
 Each case runs a fresh interpreter with Ansible's collection loader set up as ansible-playbook sets
 it up, over a copy of the collection's plugins (so the checkout gets no __pycache__), and reports
-for every module it imports which loader took it and whether Python compiled its source.
+for every module it imports which loader took it and whether Python compiled its source; each also
+checks that sys.meta_path is as it was after the window, and that a file imported later is Ansible's
+loader's again (what ansible-test's import sanity test asks of plugins).
 """
 from __future__ import annotations
 
@@ -33,11 +35,23 @@ def source_to_code(self, data, path, *args, **kwargs):
     return _source_to_code(self, data, path, *args, **kwargs)
 importlib.machinery.SourceFileLoader.source_to_code = source_to_code
 
-if sys.argv[2] == "install":
-    from ansible_collections.bakery.ami.plugins.plugin_utils import _bytecode
 names = sys.argv[3:]
-for name in names:
-    importlib.import_module(name)
+before = list(sys.meta_path)
+if sys.argv[2] == "window":
+    from ansible_collections.bakery.ami.plugins.plugin_utils._bytecode import cached_imports
+    with cached_imports():
+        for name in names:
+            importlib.import_module(name)
+else:
+    for name in names:
+        importlib.import_module(name)
+# what ansible-test's import sanity test checks; modules imported may append finders of their own
+assert sys.meta_path[0] is before[0], "sys.meta_path[0] changed"
+assert not [f for f in sys.meta_path if type(f).__name__ == "CachedSourceFinder"], "the finder stayed"
+# after the window: a file of ours not imported yet is Ansible's loader's again
+late = "ansible_collections.bakery.ami.plugins.module_utils._paths"
+importlib.import_module(late)
+assert late in names or type(sys.modules[late].__loader__).__name__ == "_AnsibleCollectionLoader", "taken after the window"
 print(json.dumps({name: {"loader": type(sys.modules[name].__loader__).__name__,
                          "compiled": getattr(sys.modules[name], "__file__", None) in compiled}
                   for name in names}))
@@ -70,12 +84,12 @@ def collections(tmp_path):
     return root
 
 
-def probe(collections: Path, names: list, install: bool = True, write_bytecode: bool = True) -> dict:
+def probe(collections: Path, names: list, window: bool = True, write_bytecode: bool = True) -> dict:
     env = dict(os.environ)
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     if not write_bytecode:
         env["PYTHONDONTWRITEBYTECODE"] = "1"
-    run = subprocess.run([sys.executable, "-c", PROBE, str(collections), "install" if install else "-"] + names,
+    run = subprocess.run([sys.executable, "-c", PROBE, str(collections), "window" if window else "-"] + names,
                          env=env, capture_output=True, text=True, check=False)
     assert run.returncode == 0, run.stderr[-3000:]
     return json.loads(run.stdout.splitlines()[-1])
@@ -117,9 +131,8 @@ def test_everything_else_keeps_ansibles_loader(collections):
 
 def test_without_the_finder_ansible_compiles_every_time(collections):
     """What the finder is for: Ansible's loader keeps no bytecode."""
-    for _ in range(2):
-        seen = probe(collections, OURS[1:2], install=False)
-        assert seen[OURS[1]]["loader"] == "_AnsibleCollectionLoader"
+    runs = [probe(collections, OURS[1:2], window=False) for _run in range(2)]
+    assert [seen[OURS[1]]["loader"] for seen in runs] == ["_AnsibleCollectionLoader"] * 2
     assert cached_files(collections) == []
 
 
@@ -129,9 +142,13 @@ def test_no_bytecode_is_written_when_python_is_told_not_to(collections):
     assert cached_files(collections) == []
 
 
-def test_installing_twice_leaves_one_finder():
-    from ansible_collections.bakery.ami.plugins.plugin_utils import _bytecode  # pylint: disable=import-outside-toplevel
+def test_the_window_leaves_the_import_system_as_it_found_it_even_on_an_error():
+    from ansible_collections.bakery.ami.plugins.plugin_utils._bytecode import cached_imports  # pylint: disable=import-outside-toplevel
 
-    _bytecode.install()
-    _bytecode.install()
-    assert sum(isinstance(f, _bytecode.CachedSourceFinder) for f in sys.meta_path) == 1
+    before = list(sys.meta_path)
+    with pytest.raises(ImportError):
+        with cached_imports():
+            with cached_imports():
+                assert len(sys.meta_path) == len(before) + 2
+            raise ImportError("a failing import inside the window")
+    assert sys.meta_path == before
