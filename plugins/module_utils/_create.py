@@ -645,8 +645,10 @@ class ImageCreator:
             done = _waiter.wait_for_images(
                 {self.region: (self.client, [image_id])},
                 self.request.wait_timeout or 3600,
-                # an image CreateImage has just started cannot be available at once
-                first_delay=_waiter.MIN_DELAY if just_created else 0.0,
+                # the finer rhythm of a new image, which every copy waits on (_waiter says why); an image
+                # CreateImage has just started cannot be available at once
+                min_delay=_waiter.IMAGE_MIN_DELAY,
+                first_delay=_waiter.IMAGE_MIN_DELAY if just_created else 0.0,
                 **timing,
             )
             return done[self.region][image_id]

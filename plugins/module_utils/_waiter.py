@@ -8,7 +8,9 @@
 # creations and keep polling images that have already failed; this one:
 # - polls adaptively: every 3 s for the first 30 s, then a delay that grows with the time already
 #   waited (10 % of it), capped at 15 s: an image is noticed at most 10 % (and never more than
-#   15 s) after it becomes available, and a long wait costs a poll every 15 s;
+#   15 s) after it becomes available, and a long wait costs a poll every 15 s. The wait for a new
+#   image, whose every copy waits on it, starts at every 2 s instead (IMAGE_MIN_DELAY, 10 % of the
+#   time waited from 20 s on): its polls are one call each, a few more of them in its first 20 s;
 # - keeps that rhythm from the start of the wait (fixed rate, not fixed delay): the time each
 #   check takes does not push every later poll back;
 # - can skip the poll at time zero (first_delay) when the caller has just started the operation
@@ -31,6 +33,8 @@ from ansible_collections.bakery.ami.plugins.module_utils import _aws, _fanout
 from ansible_collections.bakery.ami.plugins.module_utils._errors import BakeryError
 
 MIN_DELAY = 3.0
+# the rhythm of the wait for an image CreateImage has just started (see above)
+IMAGE_MIN_DELAY = 2.0
 MAX_DELAY = 15.0
 GROWTH = 0.1
 
@@ -145,6 +149,7 @@ def wait_for_images(
     stop_at_failure: bool = False,
     seen: set | None = None,
     max_workers: int | None = _fanout.MAX_WORKERS,
+    min_delay: float = MIN_DELAY,
     sleep: t.Callable[[float], None] = time.sleep,
     clock: t.Callable[[], float] = time.monotonic,
 ) -> dict:
@@ -162,6 +167,7 @@ def wait_for_images(
     State "missing" (collect_failures) instead of being waited for until the timeout.
     seen: a set to which every image ID observed pending is added.
     max_workers: how many regions are asked at once (None: every region of a poll at once).
+    min_delay: the shortest pause between polls (see poll()).
     """
     start = clock()
     results: dict = {region: {} for region in targets}
@@ -233,6 +239,7 @@ def wait_for_images(
         "images to become available",
         sleep=sleep,
         clock=clock,
+        min_delay=min_delay,
         first_delay=first_delay,
     )
     return results

@@ -740,9 +740,27 @@ def test_work_while_creating_runs_once_in_the_first_pause_after_create_image(ec2
     calls_before, sleeps_before = seen[0]
     assert calls_before[-1] == "create_image"
     assert sleeps_before == 0  # at the start of the first pause, not after it
-    assert timing.sleeps[0] == pytest.approx(_waiter.MIN_DELAY - 0.5)
+    assert timing.sleeps[0] == pytest.approx(_waiter.IMAGE_MIN_DELAY - 0.5)
     polls = [index for index, call in enumerate(ec2.calls) if call[0] == "describe_images"]
     assert polls[-1] >= len(calls_before)  # the image was polled after the work, not before
+
+
+def test_the_new_image_is_waited_for_with_the_finer_rhythm_and_no_poll_at_time_zero(ec2, monkeypatch):
+    """ami_create waits for the image it has just started every IMAGE_MIN_DELAY seconds: every copy
+    waits on it (_waiter.py); the copies' own waits keep MIN_DELAY (test_copy)."""
+    seen = []
+    real = _waiter.wait_for_images
+
+    def spy(targets, timeout, **options):
+        seen.append({key: options.get(key) for key in ("min_delay", "first_delay")})
+        return real(targets, timeout, **options)
+
+    monkeypatch.setattr(_waiter, "wait_for_images", spy)
+    made = _create.ImageCreator("client", "us-east-1", _create.request_of(
+        params(instance_id=ec2.add_instance("stopped"), reboot=False)),
+        sleep=NoSleep().sleep, clock=NoSleep().clock).run()
+    assert made["changed"] is True and made["state"] == "available"
+    assert seen == [{"min_delay": _waiter.IMAGE_MIN_DELAY, "first_delay": _waiter.IMAGE_MIN_DELAY}]
 
 
 def test_work_while_creating_that_fails_does_not_fail_the_image_and_an_adopted_image_skips_it(ec2):

@@ -195,6 +195,42 @@ def test_first_delay_skips_the_poll_at_time_zero():
     assert clock.sleeps == [3.0]
 
 
+def _image_wait(ready_at: float, **options) -> tuple:
+    """A wait for one image that becomes available at `ready_at` s; (when it was seen, the polls)."""
+    clock = FakeClock()
+    polls = []
+
+    def describe(client, **params):
+        polls.append(clock.now)
+        return [image("ami-11111111", "available" if clock.now >= ready_at else "pending")]
+
+    with patch(DESCRIBE, side_effect=describe):
+        _waiter.wait_for_images({"us-east-1": ("client", ["ami-11111111"])}, 3600, sleep=clock.sleep,
+                                clock=clock.clock, **options)
+    return clock.now, polls
+
+
+NEW_IMAGE = {"min_delay": _waiter.IMAGE_MIN_DELAY, "first_delay": _waiter.IMAGE_MIN_DELAY}
+
+
+@pytest.mark.parametrize("ready_at", [1.0, 7.3, 14.0, 19.9, 20.0, 20.1, 29.0, 45.5, 90.0, 301.0])
+def test_a_new_image_is_noticed_within_2_s_in_its_first_20_s_and_within_10_percent_after(ready_at):
+    """The rhythm ami_create waits for a new image with (IMAGE_MIN_DELAY), for any moment it is ready."""
+    seen, polls = _image_wait(ready_at, **NEW_IMAGE)
+    assert polls[0] == _waiter.IMAGE_MIN_DELAY  # nothing at time zero: CreateImage has just started it
+    assert seen - ready_at <= max(_waiter.IMAGE_MIN_DELAY, ready_at * _waiter.GROWTH * 1.1) + 1e-9, (seen, polls)
+    assert all(b - a >= _waiter.IMAGE_MIN_DELAY - 1e-9 for a, b in zip(polls, polls[1:], strict=False)), polls
+    # a few polls more than the 3 s rhythm of the other waits, however long the wait
+    assert len(polls) - len(_image_wait(ready_at, first_delay=_waiter.MIN_DELAY)[1]) <= 5
+
+
+def test_a_new_image_is_noticed_sooner_on_average_over_its_first_30_s():
+    ready = [n / 10 for n in range(1, 301)]
+    late_2s = sum(_image_wait(r, **NEW_IMAGE)[0] - r for r in ready) / len(ready)
+    late_3s = sum(_image_wait(r, first_delay=_waiter.MIN_DELAY)[0] - r for r in ready) / len(ready)
+    assert late_2s <= late_3s - 0.3, (late_2s, late_3s)
+
+
 def _spread_run(ready_at: dict, spread: bool):
     clock = FakeClock()
     ids = {client: "ami-0000000%d" % n for n, client in enumerate(sorted(ready_at), start=1)}
