@@ -12,7 +12,9 @@ options:
   wait:
     description:
       - Wait until every image the task made or found is C(available).
-      - The wait polls about every 2 seconds at first and backs off to at most 15 seconds.
+      - The wait polls every 3 seconds at first (every 2 seconds for an image M(bakery.ami.ami_create)
+        has just started, which every copy waits on), then every 10 % of the time already waited, at most
+        every 15 seconds.
         An image that is not visible yet right after it was requested counts as pending
         (EC2 is eventually consistent); an image that goes to C(failed) fails the task at once
         with its state reason.
